@@ -1,0 +1,56 @@
+// One closed table of error codes for the whole platform. Every error a user can see is a
+// NimbusError built from this table; docs/errors.md is checked against it by a test.
+// Recognise errors by `code`, never by `instanceof`.
+
+export const ERRORS = {
+  BAD_REQUEST: { status: 400, retryable: false, summary: 'The request is malformed; the message says which part.' },
+  INVALID_JSON: { status: 400, retryable: false, summary: 'The body is not valid JSON.' },
+  MANIFEST_INVALID: { status: 400, retryable: false, summary: 'nimbus.yml does not match the schema; the message names the key path and what is allowed.' },
+  HANDLER_NOT_FOUND: { status: 400, retryable: false, summary: "A function's handler file or exported name does not exist." },
+  BUNDLE_FAILED: { status: 400, retryable: false, summary: "esbuild could not bundle a function's code." },
+  UNAUTHORIZED: { status: 401, retryable: false, summary: 'The admin API needs `Authorization: Bearer <token>` with the token from the data dir.' },
+  NOT_FOUND: { status: 404, retryable: false, summary: 'No route or API resource matches the path.' },
+  APP_NOT_FOUND: { status: 404, retryable: false, summary: 'No app has that name.' },
+  FUNCTION_NOT_FOUND: { status: 404, retryable: false, summary: 'No function has that name.' },
+  METHOD_NOT_ALLOWED: { status: 405, retryable: false, summary: 'The path exists but not for this HTTP method.' },
+  ROUTE_CONFLICT: { status: 409, retryable: false, summary: 'A route in the manifest is already owned by another app.' },
+  FUNCTION_CONFLICT: { status: 409, retryable: false, summary: 'A function name in the manifest is already owned by another app.' },
+  PAYLOAD_TOO_LARGE: { status: 413, retryable: false, summary: 'The body is over the limit (6 MB for a synchronous invocation).' },
+  HEADERS_TOO_LARGE: { status: 431, retryable: false, summary: 'The request headers are over the limit (16 KB).' },
+  TOO_MANY_REQUESTS: { status: 429, retryable: true, summary: 'The function is at its concurrency limit and the request waited too long for an instance.' },
+  FUNCTION_ERROR: { status: 502, retryable: false, summary: 'The handler threw or returned an error (gateway routes; direct invoke answers 200 with X-Nimbus-Function-Error).' },
+  FUNCTION_TIMEOUT: { status: 504, retryable: true, summary: 'The handler ran past its timeout and its instance was killed.' },
+  FUNCTION_CRASHED: { status: 502, retryable: true, summary: 'The instance exited while handling the request (process.exit, unhandled rejection, a crash).' },
+  FUNCTION_OUT_OF_MEMORY: { status: 502, retryable: false, summary: 'The instance went over its memory size and was killed.' },
+  FUNCTION_INIT_FAILED: { status: 502, retryable: false, summary: "The function's module threw while loading, or its handler export is missing." },
+  INVALID_RESPONSE: { status: 502, retryable: false, summary: 'The handler returned something that cannot be mapped to an HTTP response.' },
+  INTERNAL: { status: 500, retryable: true, summary: 'A bug in Nimbus; the server log has the details.' },
+} as const satisfies Record<string, { status: number; retryable: boolean; summary: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class NimbusError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly retryable: boolean;
+  readonly retryAfterMs: number | undefined;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, opts: { retryAfterMs?: number; details?: Record<string, unknown>; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'NimbusError';
+    this.code = code;
+    this.status = ERRORS[code].status;
+    this.retryable = ERRORS[code].retryable;
+    this.retryAfterMs = opts.retryAfterMs;
+    this.details = opts.details;
+  }
+
+  toJSON(): { error: { code: ErrorCode; message: string } & Record<string, unknown> } {
+    return { error: { code: this.code, message: this.message, ...this.details } };
+  }
+}
+
+export function isNimbusError(err: unknown): err is NimbusError {
+  return typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'NimbusError' && typeof (err as { code?: unknown }).code === 'string' && (err as { code: string }).code in ERRORS;
+}

@@ -1,0 +1,94 @@
+// Writes logs and invocation records behind the response: entries are buffered and flushed in one
+// transaction every FLUSH_MS (or sooner when the buffer is large), and retention is enforced
+// periodically so logs cannot fill the disk.
+import type { Logger } from './logger.ts';
+import type { InvocationRecord, LogEntry, Store } from '../store/types.ts';
+
+const FLUSH_MS = 50;
+const FLUSH_AT_ENTRIES = 1000;
+const PRUNE_EVERY_MS = 60_000;
+
+export interface RetentionOptions { maxRows: number; maxAgeMs: number }
+
+export class RecordWriter {
+  readonly #store: Store;
+  readonly #logger: Logger;
+  readonly #retention: RetentionOptions;
+  #logs: LogEntry[] = [];
+  #invocations: InvocationRecord[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #flushing: Promise<void> = Promise.resolve();
+  readonly #pruneTimer: NodeJS.Timeout;
+  #listeners = new Set<() => void>();
+
+  constructor(store: Store, logger: Logger, retention: RetentionOptions) {
+    this.#store = store;
+    this.#logger = logger;
+    this.#retention = retention;
+    this.#pruneTimer = setInterval(() => void this.prune(), PRUNE_EVERY_MS);
+    this.#pruneTimer.unref();
+  }
+
+  log(entry: LogEntry): void {
+    this.#logs.push(entry);
+    this.#schedule();
+  }
+
+  invocation(record: InvocationRecord): void {
+    this.#invocations.push(record);
+    this.#schedule();
+  }
+
+  /** Called after each flush (live tails wake up on it). */
+  onFlush(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #schedule(): void {
+    if (this.#logs.length + this.#invocations.length >= FLUSH_AT_ENTRIES) {
+      void this.flush();
+      return;
+    }
+    if (!this.#timer) {
+      this.#timer = setTimeout(() => void this.flush(), FLUSH_MS);
+      this.#timer.unref();
+    }
+  }
+
+  /** Writes everything buffered so far; resolves when it is in the store. */
+  flush(): Promise<void> {
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    const logs = this.#logs;
+    const invocations = this.#invocations;
+    this.#logs = [];
+    this.#invocations = [];
+    this.#flushing = this.#flushing.then(async () => {
+      try {
+        await this.#store.appendLogs(logs);
+        await this.#store.appendInvocations(invocations);
+      } catch (err) {
+        this.#logger.error({ err, logs: logs.length, invocations: invocations.length }, 'could not write logs and invocation records');
+      }
+      for (const l of this.#listeners) l();
+    });
+    return this.#flushing;
+  }
+
+  async prune(): Promise<number> {
+    try {
+      return await this.#store.pruneLogs({ maxRows: this.#retention.maxRows, olderThanMs: Date.now() - this.#retention.maxAgeMs });
+    } catch (err) {
+      this.#logger.error({ err }, 'log retention failed');
+      return 0;
+    }
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#pruneTimer);
+    await this.flush();
+  }
+}

@@ -1,0 +1,268 @@
+// The embedded store: node:sqlite in WAL mode. Methods are async to match the store seam even
+// though node:sqlite is synchronous; each method is one transaction at most.
+import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
+import { NimbusError } from '../../errors.ts';
+import { methodsOverlap, normalizeRoutePath } from '../routes.ts';
+import type {
+  AppRecord, ApplyResult, DesiredApp, DesiredFunction, FunctionRecord, InvocationQuery, InvocationRecord,
+  LogEntry, LogLevel, LogQuery, Outcome, PayloadVersion, RouteRecord, Store,
+} from '../types.ts';
+import { MIGRATIONS } from './schema.ts';
+
+type Row = Record<string, SQLInputValue>;
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
+  readonly #db: DatabaseSync;
+
+  constructor(path: string) {
+    this.#db = new DatabaseSync(path);
+    this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;');
+    this.#migrate();
+  }
+
+  #migrate(): void {
+    const version = Number((this.#db.prepare('PRAGMA user_version').get() as Row).user_version);
+    for (let v = version; v < MIGRATIONS.length; v++) {
+      this.#tx(() => {
+        this.#db.exec(MIGRATIONS[v]!);
+        this.#db.exec(`PRAGMA user_version = ${v + 1}`);
+      });
+    }
+  }
+
+  #tx<T>(fn: () => T): T {
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      const out = fn();
+      this.#db.exec('COMMIT');
+      return out;
+    } catch (err) {
+      this.#db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+
+  #all(sql: string, ...params: SQLInputValue[]): Row[] {
+    return this.#db.prepare(sql).all(...params) as Row[];
+  }
+
+  #get(sql: string, ...params: SQLInputValue[]): Row | undefined {
+    return this.#db.prepare(sql).get(...params) as Row | undefined;
+  }
+
+  #run(sql: string, ...params: SQLInputValue[]): number {
+    return Number(this.#db.prepare(sql).run(...params).changes);
+  }
+
+  #bumpGeneration(): void {
+    this.#run("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'config_generation'");
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.isOpen) this.#db.close();
+  }
+
+  async applyApp(desired: DesiredApp, now: number): Promise<ApplyResult> {
+    return this.#tx(() => {
+      const existing = this.#get('SELECT spec_hash FROM apps WHERE name = ?', desired.name);
+      if (existing && existing.spec_hash === desired.specHash) {
+        return { status: 'unchanged', created: [], updated: [], removed: [], routes: this.#routesOf(desired.name) };
+      }
+      for (const f of desired.functions) {
+        const owner = this.#get('SELECT app FROM functions WHERE name = ? AND app != ?', f.name, desired.name);
+        if (owner) {
+          throw new NimbusError('FUNCTION_CONFLICT', `function "${f.name}" already belongs to app "${owner.app}"; function names are unique across apps — rename it or remove it from "${owner.app}" first`);
+        }
+      }
+      for (const r of desired.routes) {
+        for (const other of this.#all('SELECT app, method, path FROM routes WHERE norm_path = ? AND app != ?', normalizeRoutePath(r.path), desired.name)) {
+          if (methodsOverlap(String(other.method), r.method)) {
+            throw new NimbusError('ROUTE_CONFLICT', `route ${r.method} ${r.path} overlaps ${other.method} ${other.path}, owned by app "${other.app}"; nothing was deployed`);
+          }
+        }
+      }
+      this.#run('INSERT INTO apps(name, spec_hash, deployed_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET spec_hash = excluded.spec_hash, deployed_at = excluded.deployed_at', desired.name, desired.specHash, now);
+      const created: string[] = [];
+      const updated: string[] = [];
+      const before = new Map(this.#all('SELECT * FROM functions WHERE app = ?', desired.name).map((row) => [String(row.name), toFunction(row)]));
+      this.#run('DELETE FROM routes WHERE app = ?', desired.name);
+      for (const f of desired.functions) {
+        const old = before.get(f.name);
+        before.delete(f.name);
+        if (old && sameFunction(old, f)) continue;
+        const revision = old ? old.revision + 1 : 1;
+        this.#run(
+          `INSERT INTO functions(name, app, handler, export_name, memory_mb, timeout_ms, environment, concurrency_max, queue_timeout_ms, code_sha, revision, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT(name) DO UPDATE SET handler = excluded.handler, export_name = excluded.export_name, memory_mb = excluded.memory_mb,
+             timeout_ms = excluded.timeout_ms, environment = excluded.environment, concurrency_max = excluded.concurrency_max, queue_timeout_ms = excluded.queue_timeout_ms,
+             code_sha = excluded.code_sha, revision = excluded.revision, updated_at = excluded.updated_at`,
+          f.name, desired.name, f.handler, f.exportName, f.memoryMb, f.timeoutMs, JSON.stringify(f.environment), f.concurrencyMax, f.queueTimeoutMs, f.codeSha, revision, now,
+        );
+        (old ? updated : created).push(f.name);
+      }
+      const removed = [...before.keys()];
+      for (const name of removed) this.#run('DELETE FROM functions WHERE name = ?', name);
+      for (const r of desired.routes) {
+        this.#run('INSERT INTO routes(app, method, path, norm_path, fn, payload) VALUES (?, ?, ?, ?, ?, ?)', desired.name, r.method, r.path, normalizeRoutePath(r.path), r.fn, r.payload);
+      }
+      this.#bumpGeneration();
+      return { status: 'applied', created, updated, removed, routes: this.#routesOf(desired.name) };
+    });
+  }
+
+  #routesOf(app: string): RouteRecord[] {
+    return this.#all('SELECT * FROM routes WHERE app = ? ORDER BY path, method', app).map(toRoute);
+  }
+
+  async getApp(name: string): Promise<AppRecord | undefined> {
+    const row = this.#get('SELECT * FROM apps WHERE name = ?', name);
+    return row ? this.#toApp(row) : undefined;
+  }
+
+  async listApps(): Promise<AppRecord[]> {
+    return this.#all('SELECT * FROM apps ORDER BY name').map((row) => this.#toApp(row));
+  }
+
+  #toApp(row: Row): AppRecord {
+    const name = String(row.name);
+    return {
+      name,
+      specHash: String(row.spec_hash),
+      deployedAt: Number(row.deployed_at),
+      functions: this.#all('SELECT name FROM functions WHERE app = ? ORDER BY name', name).map((r) => String(r.name)),
+      routes: this.#routesOf(name),
+    };
+  }
+
+  async deleteApp(name: string): Promise<boolean> {
+    return this.#tx(() => {
+      const changes = this.#run('DELETE FROM apps WHERE name = ?', name);
+      if (changes > 0) this.#bumpGeneration();
+      return changes > 0;
+    });
+  }
+
+  async getFunction(name: string): Promise<FunctionRecord | undefined> {
+    const row = this.#get('SELECT * FROM functions WHERE name = ?', name);
+    return row ? toFunction(row) : undefined;
+  }
+
+  async listFunctions(): Promise<FunctionRecord[]> {
+    return this.#all('SELECT * FROM functions ORDER BY name').map(toFunction);
+  }
+
+  async deleteFunction(name: string): Promise<boolean> {
+    return this.#tx(() => {
+      const row = this.#get('SELECT app FROM functions WHERE name = ?', name);
+      if (!row) return false;
+      this.#run('DELETE FROM functions WHERE name = ?', name);
+      // The app's desired state changed outside a deploy: forget its hash so the next deploy applies.
+      this.#run("UPDATE apps SET spec_hash = '' WHERE name = ?", String(row.app));
+      this.#bumpGeneration();
+      return true;
+    });
+  }
+
+  async listRoutes(): Promise<RouteRecord[]> {
+    return this.#all('SELECT * FROM routes ORDER BY path, method').map(toRoute);
+  }
+
+  async configGeneration(): Promise<number> {
+    return Number(this.#get("SELECT value FROM meta WHERE key = 'config_generation'")!.value);
+  }
+
+  async putCode(sha: string, bytes: Uint8Array): Promise<void> {
+    this.#run('INSERT INTO code(sha, bytes) VALUES (?, ?) ON CONFLICT(sha) DO NOTHING', sha, bytes);
+  }
+
+  async getCode(sha: string): Promise<Uint8Array | undefined> {
+    const row = this.#get('SELECT bytes FROM code WHERE sha = ?', sha);
+    return row ? (row.bytes as Uint8Array) : undefined;
+  }
+
+  async pruneCode(): Promise<number> {
+    return this.#run('DELETE FROM code WHERE sha NOT IN (SELECT code_sha FROM functions)');
+  }
+
+  async appendLogs(entries: LogEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    this.#tx(() => {
+      const stmt = this.#db.prepare('INSERT INTO logs(ts, fn, request_id, level, message) VALUES (?, ?, ?, ?, ?)');
+      for (const e of entries) stmt.run(e.ts, e.fn, e.requestId, e.level, e.message);
+    });
+  }
+
+  async queryLogs(q: LogQuery): Promise<LogEntry[]> {
+    const where: string[] = [];
+    const params: SQLInputValue[] = [];
+    if (q.fn !== undefined) { where.push('fn = ?'); params.push(q.fn); }
+    if (q.requestId !== undefined) { where.push('request_id = ?'); params.push(q.requestId); }
+    if (q.level !== undefined) { where.push('level = ?'); params.push(q.level); }
+    if (q.sinceMs !== undefined) { where.push('ts >= ?'); params.push(q.sinceMs); }
+    if (q.afterSeq !== undefined) { where.push('seq > ?'); params.push(q.afterSeq); }
+    const limit = Math.min(Math.max(q.limit ?? 1000, 1), 10_000);
+    // Newest `limit` entries, returned oldest first; with afterSeq (following), the oldest after the cursor.
+    const order = q.afterSeq !== undefined ? 'ASC' : 'DESC';
+    const rows = this.#all(`SELECT * FROM logs ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq ${order} LIMIT ${limit}`, ...params);
+    if (order === 'DESC') rows.reverse();
+    return rows.map((r) => ({
+      seq: Number(r.seq), ts: Number(r.ts), fn: String(r.fn), requestId: r.request_id === null ? null : String(r.request_id),
+      level: String(r.level) as LogLevel, message: String(r.message),
+    }));
+  }
+
+  async pruneLogs(opts: { maxRows: number; olderThanMs: number }): Promise<number> {
+    return this.#tx(() => {
+      let n = this.#run('DELETE FROM logs WHERE ts < ?', opts.olderThanMs);
+      const max = this.#get('SELECT MAX(seq) AS m FROM logs');
+      if (max && max.m !== null) n += this.#run('DELETE FROM logs WHERE seq <= ?', Number(max.m) - opts.maxRows);
+      return n;
+    });
+  }
+
+  async appendInvocations(records: InvocationRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    this.#tx(() => {
+      const stmt = this.#db.prepare(`INSERT OR REPLACE INTO invocations(request_id, fn, revision, trigger, started_at, duration_ms, billed_duration_ms,
+        init_duration_ms, memory_mb, max_memory_used_mb, cold, outcome, error_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+      for (const r of records) {
+        stmt.run(r.requestId, r.fn, r.revision, r.trigger, r.startedAt, r.durationMs, r.billedDurationMs, r.initDurationMs, r.memoryMb, r.maxMemoryUsedMb, r.cold ? 1 : 0, r.outcome, r.errorType);
+      }
+    });
+  }
+
+  async listInvocations(q: InvocationQuery): Promise<InvocationRecord[]> {
+    const where: string[] = [];
+    const params: SQLInputValue[] = [];
+    if (q.fn !== undefined) { where.push('fn = ?'); params.push(q.fn); }
+    if (q.sinceMs !== undefined) { where.push('started_at >= ?'); params.push(q.sinceMs); }
+    if (q.outcome !== undefined) { where.push('outcome = ?'); params.push(q.outcome); }
+    const limit = Math.min(Math.max(q.limit ?? 100, 1), 10_000);
+    return this.#all(`SELECT * FROM invocations ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY started_at DESC LIMIT ${limit}`, ...params).map((r) => ({
+      requestId: String(r.request_id), fn: String(r.fn), revision: Number(r.revision), trigger: String(r.trigger) as InvocationRecord['trigger'],
+      startedAt: Number(r.started_at), durationMs: Number(r.duration_ms), billedDurationMs: Number(r.billed_duration_ms),
+      initDurationMs: r.init_duration_ms === null ? null : Number(r.init_duration_ms), memoryMb: Number(r.memory_mb),
+      maxMemoryUsedMb: Number(r.max_memory_used_mb), cold: Number(r.cold) === 1, outcome: String(r.outcome) as Outcome,
+      errorType: r.error_type === null ? null : String(r.error_type),
+    }));
+  }
+}
+
+function toFunction(row: Row): FunctionRecord {
+  return {
+    name: String(row.name), app: String(row.app), handler: String(row.handler), exportName: String(row.export_name),
+    memoryMb: Number(row.memory_mb), timeoutMs: Number(row.timeout_ms), environment: JSON.parse(String(row.environment)) as Record<string, string>,
+    concurrencyMax: Number(row.concurrency_max), queueTimeoutMs: Number(row.queue_timeout_ms), codeSha: String(row.code_sha), revision: Number(row.revision), updatedAt: Number(row.updated_at),
+  };
+}
+
+function toRoute(row: Row): RouteRecord {
+  return { app: String(row.app), method: String(row.method), path: String(row.path), fn: String(row.fn), payload: String(row.payload) as PayloadVersion };
+}
+
+function sameFunction(a: FunctionRecord, b: DesiredFunction): boolean {
+  return a.handler === b.handler && a.exportName === b.exportName && a.memoryMb === b.memoryMb && a.timeoutMs === b.timeoutMs
+    && a.concurrencyMax === b.concurrencyMax && a.queueTimeoutMs === b.queueTimeoutMs && a.codeSha === b.codeSha && JSON.stringify(a.environment) === JSON.stringify(b.environment);
+}

@@ -1,0 +1,70 @@
+// SQLite schema for the embedded store. Migrations are append-only: a new entry per change.
+
+export const MIGRATIONS: string[] = [
+  `CREATE TABLE apps (
+     name TEXT PRIMARY KEY,
+     spec_hash TEXT NOT NULL,
+     deployed_at INTEGER NOT NULL
+   );
+   CREATE TABLE functions (
+     name TEXT PRIMARY KEY,
+     app TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+     handler TEXT NOT NULL,
+     export_name TEXT NOT NULL,
+     memory_mb INTEGER NOT NULL,
+     timeout_ms INTEGER NOT NULL,
+     environment TEXT NOT NULL,
+     concurrency_max INTEGER NOT NULL,
+     queue_timeout_ms INTEGER NOT NULL,
+     code_sha TEXT NOT NULL,
+     revision INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL
+   );
+   CREATE INDEX functions_app ON functions(app);
+   CREATE TABLE routes (
+     app TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+     method TEXT NOT NULL,
+     path TEXT NOT NULL,
+     norm_path TEXT NOT NULL,
+     fn TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+     payload TEXT NOT NULL,
+     PRIMARY KEY (method, norm_path)
+   );
+   CREATE INDEX routes_app ON routes(app);
+   CREATE TABLE code (
+     sha TEXT PRIMARY KEY,
+     bytes BLOB NOT NULL
+   );
+   CREATE TABLE logs (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     ts INTEGER NOT NULL,
+     fn TEXT NOT NULL,
+     request_id TEXT,
+     level TEXT NOT NULL,
+     message TEXT NOT NULL
+   );
+   CREATE INDEX logs_fn ON logs(fn, seq);
+   CREATE INDEX logs_request ON logs(request_id);
+   CREATE INDEX logs_ts ON logs(ts);
+   CREATE TABLE invocations (
+     request_id TEXT PRIMARY KEY,
+     fn TEXT NOT NULL,
+     revision INTEGER NOT NULL,
+     trigger TEXT NOT NULL,
+     started_at INTEGER NOT NULL,
+     duration_ms REAL NOT NULL,
+     billed_duration_ms INTEGER NOT NULL,
+     init_duration_ms REAL,
+     memory_mb INTEGER NOT NULL,
+     max_memory_used_mb INTEGER NOT NULL,
+     cold INTEGER NOT NULL,
+     outcome TEXT NOT NULL,
+     error_type TEXT
+   );
+   CREATE INDEX invocations_fn ON invocations(fn, started_at);
+   CREATE TABLE meta (
+     key TEXT PRIMARY KEY,
+     value TEXT NOT NULL
+   );
+   INSERT INTO meta(key, value) VALUES ('config_generation', '0');`,
+];

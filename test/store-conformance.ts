@@ -1,0 +1,115 @@
+// The store conformance suite: every Store implementation runs these same tests unchanged
+// (test/store.test.ts runs them against SQLite; the PostgreSQL store will run them too).
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { DesiredApp, DesiredFunction, Store } from '../src/store/types.ts';
+
+const fn = (name: string, over: Partial<DesiredFunction> = {}): DesiredFunction => ({
+  name, handler: `src/${name}.handler`, exportName: 'handler', memoryMb: 128, timeoutMs: 3000, environment: {},
+  concurrencyMax: 10, queueTimeoutMs: 1000, codeSha: 'a'.repeat(64), ...over,
+});
+const app = (name: string, functions: DesiredFunction[], routes: DesiredApp['routes'] = [], specHash = `${name}-${Math.random()}`): DesiredApp => ({ name, specHash, functions, routes });
+
+export function runStoreConformance(label: string, open: () => Promise<{ store: Store; cleanup: () => Promise<void> }>): void {
+  const withStore = (body: (s: Store) => Promise<void>) => async () => {
+    const { store, cleanup } = await open();
+    try { await body(store); } finally { await store.close(); await cleanup(); }
+  };
+
+  describe(`store conformance: ${label}`, () => {
+    it('applies an app, then reports an identical spec as unchanged', withStore(async (s) => {
+      const desired = app('shop', [fn('a'), fn('b')], [{ method: 'GET', path: '/a/{id}', fn: 'a', payload: '2.0' }], 'h1');
+      const first = await s.applyApp(desired, 1);
+      assert.equal(first.status, 'applied');
+      assert.deepEqual(first.created.sort(), ['a', 'b']);
+      const again = await s.applyApp(desired, 2);
+      assert.equal(again.status, 'unchanged');
+      assert.equal(again.routes.length, 1);
+      assert.equal((await s.getFunction('a'))?.revision, 1);
+    }));
+
+    it('prunes functions and routes the new spec no longer names, and bumps revisions only on change', withStore(async (s) => {
+      await s.applyApp(app('shop', [fn('a'), fn('b')], [{ method: 'GET', path: '/b', fn: 'b', payload: '2.0' }]), 1);
+      const r = await s.applyApp(app('shop', [fn('a', { memoryMb: 256 })], [{ method: 'POST', path: '/a', fn: 'a', payload: '1.0' }]), 2);
+      assert.deepEqual(r.updated, ['a']);
+      assert.deepEqual(r.removed, ['b']);
+      assert.equal(await s.getFunction('b'), undefined);
+      const a = await s.getFunction('a');
+      assert.equal(a?.revision, 2);
+      assert.equal(a?.memoryMb, 256);
+      assert.deepEqual((await s.listRoutes()).map((x) => `${x.method} ${x.path} ${x.payload}`), ['POST /a 1.0']);
+    }));
+
+    it('rejects a route another app owns (ANY overlaps, param names do not matter) and changes nothing', withStore(async (s) => {
+      await s.applyApp(app('one', [fn('a')], [{ method: 'ANY', path: '/x/{id}', fn: 'a', payload: '2.0' }]), 1);
+      const gen = await s.configGeneration();
+      await assert.rejects(s.applyApp(app('two', [fn('b')], [{ method: 'GET', path: '/x/{other}', fn: 'b', payload: '2.0' }]), 2), (e: { code: string; message: string }) => {
+        assert.equal(e.code, 'ROUTE_CONFLICT');
+        assert.match(e.message, /owned by app "one"/);
+        return true;
+      });
+      assert.equal(await s.getApp('two'), undefined);
+      assert.equal(await s.getFunction('b'), undefined);
+      assert.equal(await s.configGeneration(), gen);
+    }));
+
+    it('rejects a function name another app owns', withStore(async (s) => {
+      await s.applyApp(app('one', [fn('a')]), 1);
+      await assert.rejects(s.applyApp(app('two', [fn('a')]), 2), { code: 'FUNCTION_CONFLICT' });
+      assert.equal((await s.getFunction('a'))?.app, 'one');
+    }));
+
+    it('deletes apps and single functions with their routes, and bumps the config generation', withStore(async (s) => {
+      await s.applyApp(app('one', [fn('a'), fn('b')], [{ method: 'GET', path: '/a', fn: 'a', payload: '2.0' }, { method: 'GET', path: '/b', fn: 'b', payload: '2.0' }]), 1);
+      const g0 = await s.configGeneration();
+      assert.equal(await s.deleteFunction('a'), true);
+      assert.equal(await s.deleteFunction('a'), false);
+      assert.deepEqual((await s.listRoutes()).map((r) => r.path), ['/b']);
+      assert.ok((await s.configGeneration()) > g0);
+      assert.deepEqual((await s.getApp('one'))?.functions, ['b']);
+      assert.equal(await s.deleteApp('one'), true);
+      assert.equal(await s.deleteApp('one'), false);
+      assert.deepEqual(await s.listFunctions(), []);
+      assert.deepEqual(await s.listRoutes(), []);
+    }));
+
+    it('stores code by hash and prunes code no function uses', withStore(async (s) => {
+      await s.putCode('b'.repeat(64), new Uint8Array([1, 2, 3]));
+      await s.putCode('a'.repeat(64), new Uint8Array([4]));
+      await s.applyApp(app('one', [fn('a')]), 1);
+      assert.deepEqual([...(await s.getCode('b'.repeat(64)))!], [1, 2, 3]);
+      assert.equal(await s.pruneCode(), 1);
+      assert.equal(await s.getCode('b'.repeat(64)), undefined);
+      assert.ok(await s.getCode('a'.repeat(64)));
+    }));
+
+    it('appends and queries logs by function, request id, level, time and cursor, and prunes by rows and age', withStore(async (s) => {
+      const entries = Array.from({ length: 20 }, (_, i) => ({ ts: 1000 + i, fn: i % 2 ? 'a' : 'b', requestId: `r${i % 4}`, level: i % 5 === 0 ? 'ERROR' as const : 'INFO' as const, message: `m${i}` }));
+      await s.appendLogs(entries);
+      assert.equal((await s.queryLogs({ fn: 'a' })).length, 10);
+      assert.deepEqual((await s.queryLogs({ requestId: 'r1' })).map((l) => l.message), ['m1', 'm5', 'm9', 'm13', 'm17']);
+      assert.deepEqual((await s.queryLogs({ level: 'ERROR' })).map((l) => l.message), ['m0', 'm5', 'm10', 'm15']);
+      assert.deepEqual((await s.queryLogs({ sinceMs: 1018 })).map((l) => l.message), ['m18', 'm19']);
+      const last2 = await s.queryLogs({ limit: 2 });
+      assert.deepEqual(last2.map((l) => l.message), ['m18', 'm19']);
+      const after = await s.queryLogs({ afterSeq: last2[0]!.seq });
+      assert.deepEqual(after.map((l) => l.message), ['m19']);
+      assert.equal(await s.pruneLogs({ maxRows: 5, olderThanMs: 1003 }), 15);
+      assert.deepEqual((await s.queryLogs({})).map((l) => l.message), ['m15', 'm16', 'm17', 'm18', 'm19']);
+    }));
+
+    it('records invocations and lists them newest first with filters', withStore(async (s) => {
+      const rec = (i: number, outcome: 'success' | 'error') => ({
+        requestId: `r${i}`, fn: 'a', revision: 1, trigger: 'http' as const, startedAt: 1000 + i, durationMs: 1.5, billedDurationMs: 2,
+        initDurationMs: i === 0 ? 30.5 : null, memoryMb: 128, maxMemoryUsedMb: 50, cold: i === 0, outcome, errorType: outcome === 'error' ? 'Error' : null,
+      });
+      await s.appendInvocations([rec(0, 'success'), rec(1, 'error'), rec(2, 'success')]);
+      const all = await s.listInvocations({ fn: 'a' });
+      assert.deepEqual(all.map((r) => r.requestId), ['r2', 'r1', 'r0']);
+      assert.equal(all[2]!.cold, true);
+      assert.equal(all[2]!.initDurationMs, 30.5);
+      assert.deepEqual((await s.listInvocations({ outcome: 'error' })).map((r) => r.requestId), ['r1']);
+      assert.deepEqual((await s.listInvocations({ sinceMs: 1002 })).map((r) => r.requestId), ['r2']);
+    }));
+  });
+}
