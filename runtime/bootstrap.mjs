@@ -1,0 +1,209 @@
+// @ts-check
+// The Nimbus runtime: runs inside every sandbox process, before and around user code.
+// It imports only Node built-ins — nothing from the host's src/ — and speaks JSON frames with the
+// host over the IPC channel: host → {init | invoke}, runtime → {ready | initDone | initError | log | result | crash}.
+// The permission model (--permission) confines the file system; this file closes the gaps it
+// leaves (node:sqlite opens files natively, process.kill signals any pid) before user code loads.
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { registerHooks } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { format } from 'node:util';
+
+const send = process.send.bind(process);
+const FORBIDDEN_BUILTINS = new Set(['sqlite', 'node:sqlite']);
+
+function denied(what) {
+  const err = new Error(`${what} is not available inside a Nimbus function`);
+  Object.assign(err, { code: 'ERR_ACCESS_DENIED' });
+  return err;
+}
+
+// --- hardening, before any user code -----------------------------------------------------------
+registerHooks({
+  resolve(specifier, context, next) {
+    if (FORBIDDEN_BUILTINS.has(specifier)) throw denied(specifier);
+    return next(specifier, context);
+  },
+});
+const getBuiltinModule = process.getBuiltinModule.bind(process);
+process.getBuiltinModule = (id) => {
+  if (FORBIDDEN_BUILTINS.has(id)) throw denied(id);
+  return getBuiltinModule(id);
+};
+process.kill = (pid, signal) => {
+  if (pid === process.pid) return process.reallyExit(signal === 0 ? 0 : 128), true;
+  throw denied('signalling other processes');
+};
+// @ts-expect-error -- internal alias of kill, removed so it cannot be used to reach the syscall.
+delete process._kill;
+
+// --- logs ----------------------------------------------------------------------------------------
+/** @type {AsyncLocalStorage<{ requestId: string }>} */
+const als = new AsyncLocalStorage();
+let lastRequestId = null;
+const MAX_LINE = 256 * 1024;
+
+function emitLog(level, text) {
+  const requestId = als.getStore()?.requestId ?? lastRequestId;
+  let message = text.endsWith('\n') ? text.slice(0, -1) : text;
+  if (message.length > MAX_LINE) message = message.slice(0, MAX_LINE) + ` ... [truncated ${message.length - MAX_LINE} chars]`;
+  send({ type: 'log', ts: Date.now(), requestId, level, message });
+}
+
+const levels = { log: 'INFO', info: 'INFO', warn: 'WARN', error: 'ERROR', debug: 'DEBUG', trace: 'TRACE' };
+for (const [method, level] of Object.entries(levels)) {
+  console[method] = (...args) => emitLog(level, method === 'trace' ? format(...args) + '\n' + new Error().stack?.split('\n').slice(2).join('\n') : format(...args));
+}
+for (const [stream, level] of [[process.stdout, 'INFO'], [process.stderr, 'ERROR']]) {
+  // @ts-ignore -- writes from user code become log frames; the real streams are not used.
+  stream.write = (chunk, encoding, cb) => {
+    emitLog(level, typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+    const done = typeof encoding === 'function' ? encoding : cb;
+    if (typeof done === 'function') queueMicrotask(done);
+    return true;
+  };
+}
+
+// --- crashes -------------------------------------------------------------------------------------
+function crash(errorType, err) {
+  const e = toError(err, errorType);
+  send({ type: 'crash', error: e }, () => process.reallyExit(1));
+}
+process.on('uncaughtException', (err) => crash('Runtime.UncaughtException', err));
+process.on('unhandledRejection', (err) => crash('Runtime.UnhandledPromiseRejection', err));
+
+function toError(err, fallbackType) {
+  if (err instanceof Error) {
+    return {
+      errorType: err.name && err.name !== 'Error' ? err.name : (err.constructor?.name && err.constructor.name !== 'Error' ? err.constructor.name : fallbackType ?? 'Error'),
+      errorMessage: err.message,
+      trace: (err.stack ?? '').split('\n'),
+    };
+  }
+  return { errorType: fallbackType ?? 'Error', errorMessage: typeof err === 'string' ? err : safeJson(err) ?? String(err), trace: [] };
+}
+
+function safeJson(value) {
+  try { return JSON.stringify(value); } catch { return undefined; }
+}
+
+// --- init and invoke -----------------------------------------------------------------------------
+/** @type {{ style: 'lambda' | 'fetch', fn: Function | { fetch: Function }, env: Record<string, string>, meta: any }} */
+let loaded;
+
+async function init(msg) {
+  for (const [k, v] of Object.entries(msg.env)) process.env[k] = v;
+  const started = performance.now();
+  let mod;
+  try {
+    mod = await import(pathToFileURL(msg.codePath).href);
+  } catch (err) {
+    send({ type: 'initError', error: toError(err, 'Runtime.ImportModuleError') });
+    return;
+  }
+  let exp = mod[msg.exportName];
+  // CommonJS sources bundle to `export default module.exports`.
+  if (exp === undefined && mod.default && typeof mod.default === 'object') exp = mod.default[msg.exportName];
+  let style;
+  if (typeof exp === 'function') style = 'lambda';
+  else if (exp && typeof exp === 'object' && typeof exp.fetch === 'function') style = 'fetch';
+  else {
+    send({ type: 'initError', error: { errorType: 'Runtime.HandlerNotFound', errorMessage: `${msg.handler} is undefined or not exported (expected a function, or an object with a fetch method)`, trace: [] } });
+    return;
+  }
+  loaded = { style, fn: exp, env: msg.env, meta: msg.meta };
+  send({ type: 'initDone', style, initMs: performance.now() - started });
+}
+
+function lambdaContext(msg) {
+  const m = loaded.meta;
+  return {
+    awsRequestId: msg.requestId,
+    functionName: m.functionName,
+    functionVersion: m.functionVersion,
+    memoryLimitInMB: String(m.memoryMb),
+    invokedFunctionArn: m.invokedFunctionArn,
+    logGroupName: `/aws/lambda/${m.functionName}`,
+    logStreamName: m.logStreamName,
+    callbackWaitsForEmptyEventLoop: true,
+    getRemainingTimeInMillis: () => Math.max(0, msg.deadline - Date.now()),
+  };
+}
+
+function callLambda(handler, event, context) {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const callback = (err, value) => {
+      if (settled) return;
+      settled = true;
+      if (err !== null && err !== undefined) reject(err);
+      else resolve(value);
+    };
+    let out;
+    try {
+      out = handler.length >= 3 ? handler(event, context, callback) : handler(event, context);
+    } catch (err) {
+      callback(err);
+      return;
+    }
+    if (out && typeof out.then === 'function') out.then((v) => callback(null, v), (e) => callback(e ?? new Error('handler rejected')));
+    else if (handler.length < 3) callback(null, out);
+  });
+}
+
+function toRequest(req) {
+  const hasBody = req.method !== 'GET' && req.method !== 'HEAD' && req.bodyB64;
+  return new Request(req.url, { method: req.method, headers: req.headers, body: hasBody ? Buffer.from(req.bodyB64, 'base64') : undefined });
+}
+
+async function fromResponse(res) {
+  if (!(res instanceof Response)) throw Object.assign(new Error('fetch handler must return a Response'), { name: 'Runtime.InvalidResponse' });
+  const body = Buffer.from(await res.arrayBuffer());
+  return { status: res.status, headers: [...res.headers], bodyB64: body.toString('base64') };
+}
+
+async function runInvocation(msg) {
+  const { fn, style } = loaded;
+  if (style === 'lambda') {
+    return callLambda(fn, msg.payload, lambdaContext(msg));
+  }
+  const waits = [];
+  const ctx = { waitUntil: (p) => { waits.push(Promise.resolve(p).catch(() => {})); }, passThroughOnException: () => {} };
+  if (msg.kind === 'fetch') {
+    const res = await fn.fetch(toRequest(msg.payload), loaded.env, ctx);
+    return fromResponse(res);
+  }
+  // A direct (non-HTTP) invoke of a fetch-style function: the event is POSTed as JSON, and a JSON
+  // response body comes back as the result.
+  const res = await fn.fetch(new Request('http://localhost/', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(msg.payload ?? null) }), loaded.env, ctx);
+  if (!(res instanceof Response)) throw Object.assign(new Error('fetch handler must return a Response'), { name: 'Runtime.InvalidResponse' });
+  const text = await res.text();
+  try { return JSON.parse(text); } catch { return text; }
+}
+
+async function invoke(msg) {
+  lastRequestId = msg.requestId;
+  let frame;
+  try {
+    const value = await als.run({ requestId: msg.requestId }, () => runInvocation(msg));
+    let json;
+    try {
+      json = value === undefined ? undefined : JSON.stringify(value);
+    } catch (err) {
+      throw Object.assign(new Error(`the result cannot be serialised as JSON: ${err instanceof Error ? err.message : String(err)}`), { name: 'Runtime.MarshalError' });
+    }
+    frame = { type: 'result', id: msg.id, ok: true, json };
+  } catch (err) {
+    frame = { type: 'result', id: msg.id, ok: false, error: toError(err, 'Error') };
+  }
+  frame.maxRssBytes = process.resourceUsage().maxRSS * 1024;
+  send(frame);
+}
+
+process.on('message', (msg) => {
+  // @ts-ignore -- frames come from the host, shaped as above.
+  if (msg.type === 'init') void init(msg);
+  // @ts-ignore
+  else if (msg.type === 'invoke') void invoke(msg);
+});
+send({ type: 'ready' });

@@ -1,0 +1,279 @@
+// One sandbox instance: an OS process running runtime/bootstrap.mjs under Node's permission model,
+// with its own directory (code read-only, tmp writable), its own uid when the server is root, a heap
+// cap and an RSS watchdog from the function's memory size, and a wall-clock timeout enforced by kill.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { LogLevel } from '../store/types.ts';
+import type { SandboxLayout, UidPool } from './layout.ts';
+
+export interface FunctionError { errorType: string; errorMessage: string; trace: string[] }
+
+export type InvokeOutcome =
+  | { ok: true; json: string | undefined; maxRssBytes: number }
+  | { ok: false; kind: 'error' | 'timeout' | 'crashed' | 'out-of-memory'; error: FunctionError; maxRssBytes: number };
+
+export interface InstanceLog { ts: number; requestId: string | null; level: LogLevel; message: string }
+
+export interface InstanceOptions {
+  id: string;
+  layout: SandboxLayout;
+  uids: UidPool;
+  /** Path of the bundle on the host; copied into the instance's own code dir. */
+  bundlePath: string;
+  handler: string;
+  exportName: string;
+  env: Record<string, string>;
+  memoryMb: number;
+  meta: { functionName: string; functionVersion: string; memoryMb: number; invokedFunctionArn: string; logStreamName: string };
+  onLog: (log: InstanceLog) => void;
+  onExit: (inst: Instance) => void;
+}
+
+export interface InvokeFrame {
+  requestId: string;
+  kind: 'event' | 'fetch';
+  payload: unknown;
+  timeoutMs: number;
+}
+
+const RSS_POLL_MS = 50;
+const PAGE_BYTES = 4096;
+
+type Pending = { resolve: (o: InvokeOutcome) => void; timer: NodeJS.Timeout; requestId: string; timeoutMs: number };
+
+export class Instance {
+  readonly id: string;
+  style: 'lambda' | 'fetch' = 'lambda';
+  initMs = 0;
+  exited = false;
+  #child: ChildProcess;
+  #opts: InstanceOptions;
+  #dir: string;
+  #uid: number | undefined;
+  #pending = new Map<number, Pending>();
+  #nextId = 1;
+  #stderr = '';
+  #maxRss = 0;
+  #rssTimer: NodeJS.Timeout | undefined;
+  #killedFor: 'timeout' | 'out-of-memory' | undefined;
+  #exitWaiters: Array<() => void> = [];
+  #frameWaiter: ((msg: RuntimeFrame) => void) | undefined;
+
+  private constructor(opts: InstanceOptions) {
+    this.id = opts.id;
+    this.#opts = opts;
+    const { layout } = opts;
+    this.#dir = join(layout.root, opts.id);
+    const codeDir = join(this.#dir, 'code');
+    const tmpDir = join(this.#dir, 'tmp');
+    mkdirSync(codeDir, { recursive: true, mode: 0o700 });
+    mkdirSync(tmpDir, { recursive: true, mode: 0o700 });
+    copyFileSync(opts.bundlePath, join(codeDir, 'index.mjs'));
+    if (layout.isolateUids) {
+      this.#uid = opts.uids.take();
+      for (const p of [this.#dir, codeDir, tmpDir, join(codeDir, 'index.mjs')]) chownSync(p, this.#uid, this.#uid);
+    }
+    chmodSync(join(codeDir, 'index.mjs'), 0o400);
+    chmodSync(codeDir, 0o500);
+    const heapMb = Math.max(32, Math.floor(opts.memoryMb * 0.8));
+    this.#child = spawn(layout.nodePath, [
+      '--permission',
+      `--allow-fs-read=${layout.runtimeDir}`,
+      `--allow-fs-read=${codeDir}`,
+      `--allow-fs-read=${tmpDir}`,
+      `--allow-fs-write=${tmpDir}`,
+      `--max-old-space-size=${heapMb}`,
+      '--disable-warning=ExperimentalWarning',
+      '--disable-warning=SecurityWarning',
+      layout.bootstrapPath,
+    ], {
+      cwd: codeDir,
+      env: { TZ: 'UTC', LANG: 'C.UTF-8', HOME: tmpDir, TMPDIR: tmpDir },
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      serialization: 'json',
+      uid: this.#uid,
+      gid: this.#uid,
+    });
+    this.#child.stderr!.setEncoding('utf8');
+    this.#child.stderr!.on('data', (chunk: string) => { if (this.#stderr.length < 64 * 1024) this.#stderr += chunk; });
+    this.#child.on('message', (msg) => this.#onFrame(msg as RuntimeFrame));
+    this.#child.on('exit', () => this.#onExit());
+    this.#child.on('error', () => this.#onExit());
+  }
+
+  /** Spawns the process, loads the function and runs its module scope (init). */
+  static async start(opts: InstanceOptions): Promise<Instance> {
+    const started = performance.now();
+    const inst = new Instance(opts);
+    const ready = await inst.#nextFrame();
+    if (ready.type !== 'ready') throw inst.#startError('Runtime.StartError', 'the runtime did not start');
+    inst.#child.send({ type: 'init', codePath: join(inst.#dir, 'code', 'index.mjs'), exportName: opts.exportName, handler: opts.handler, env: opts.env, meta: opts.meta });
+    const done = await inst.#nextFrame();
+    if (done.type === 'initDone') {
+      inst.style = done.style;
+      // Init duration as Lambda reports it: runtime boot plus the module's own top-level code.
+      inst.initMs = performance.now() - started;
+      return inst;
+    }
+    if (done.type === 'initError' || done.type === 'crash') {
+      inst.kill();
+      throw Object.assign(new Error(done.error.errorMessage), { functionError: done.error });
+    }
+    throw inst.#startError('Runtime.ExitError', `the runtime exited during init${inst.#stderrHint()}`);
+  }
+
+  #startError(errorType: string, message: string): Error {
+    this.kill();
+    return Object.assign(new Error(message), { functionError: { errorType, errorMessage: message, trace: [] } });
+  }
+
+  #stderrHint(): string {
+    const s = this.#stderr.trim();
+    return s ? `: ${s.split('\n').slice(-3).join(' | ').slice(0, 500)}` : '';
+  }
+
+  #nextFrame(): Promise<RuntimeFrame> {
+    return new Promise((resolve) => {
+      if (this.exited) return resolve({ type: 'exited' });
+      this.#frameWaiter = resolve;
+    });
+  }
+
+  invoke(frame: InvokeFrame): Promise<InvokeOutcome> {
+    const id = this.#nextId++;
+    return new Promise((resolve) => {
+      if (this.exited) {
+        resolve({ ok: false, kind: 'crashed', error: { errorType: 'Runtime.ExitError', errorMessage: 'the instance is gone', trace: [] }, maxRssBytes: 0 });
+        return;
+      }
+      const timer = setTimeout(() => {
+        this.#killedFor = 'timeout';
+        this.kill();
+      }, frame.timeoutMs);
+      this.#pending.set(id, { resolve, timer, requestId: frame.requestId, timeoutMs: frame.timeoutMs });
+      this.#startRssWatch();
+      this.#child.send({ type: 'invoke', id, requestId: frame.requestId, kind: frame.kind, payload: frame.payload, deadline: Date.now() + frame.timeoutMs });
+    });
+  }
+
+  get busy(): number { return this.#pending.size; }
+  get pid(): number | undefined { return this.#child.pid; }
+
+  #startRssWatch(): void {
+    if (this.#rssTimer) return;
+    const limit = this.#opts.memoryMb * 1024 * 1024;
+    this.#rssTimer = setInterval(() => {
+      const rss = readRss(this.#child.pid);
+      if (rss > this.#maxRss) this.#maxRss = rss;
+      if (rss > limit) {
+        this.#killedFor = 'out-of-memory';
+        this.kill();
+      }
+    }, RSS_POLL_MS);
+    this.#rssTimer.unref();
+  }
+
+  #stopRssWatch(): void {
+    if (this.#rssTimer && this.#pending.size === 0) {
+      clearInterval(this.#rssTimer);
+      this.#rssTimer = undefined;
+    }
+  }
+
+  #onFrame(msg: RuntimeFrame): void {
+    if (msg.type === 'log') {
+      this.#opts.onLog({ ts: msg.ts, requestId: msg.requestId, level: msg.level, message: msg.message });
+      return;
+    }
+    if (msg.type === 'result') {
+      const p = this.#pending.get(msg.id);
+      if (!p) return;
+      this.#pending.delete(msg.id);
+      clearTimeout(p.timer);
+      this.#stopRssWatch();
+      const maxRssBytes = Math.max(msg.maxRssBytes, this.#maxRss);
+      p.resolve(msg.ok ? { ok: true, json: msg.json, maxRssBytes } : { ok: false, kind: 'error', error: msg.error, maxRssBytes });
+      return;
+    }
+    if (msg.type === 'crash') {
+      this.#crashError = msg.error;
+      return;
+    }
+    const waiter = this.#frameWaiter;
+    this.#frameWaiter = undefined;
+    waiter?.(msg);
+  }
+
+  #crashError: FunctionError | undefined;
+
+  #onExit(): void {
+    if (this.exited) return;
+    this.exited = true;
+    if (this.#rssTimer) clearInterval(this.#rssTimer);
+    const oom = this.#killedFor === 'out-of-memory' || /heap out of memory|Allocation failed/i.test(this.#stderr);
+    for (const [, p] of this.#pending) {
+      clearTimeout(p.timer);
+      let outcome: InvokeOutcome;
+      if (this.#killedFor === 'timeout') {
+        outcome = { ok: false, kind: 'timeout', error: { errorType: 'Sandbox.Timedout', errorMessage: `Task timed out after ${(p.timeoutMs / 1000).toFixed(2)} seconds`, trace: [] }, maxRssBytes: this.#maxRss };
+      } else if (oom) {
+        outcome = { ok: false, kind: 'out-of-memory', error: { errorType: 'Runtime.OutOfMemory', errorMessage: `Runtime exited: the instance used more than its ${this.#opts.memoryMb} MB of memory`, trace: [] }, maxRssBytes: Math.max(this.#maxRss, this.#opts.memoryMb * 1024 * 1024) };
+      } else {
+        const code = this.#child.exitCode;
+        const error = this.#crashError ?? { errorType: 'Runtime.ExitError', errorMessage: `Runtime exited${code !== null ? ` with status ${code}` : ` on signal ${this.#child.signalCode}`} while handling the request`, trace: [] };
+        outcome = { ok: false, kind: 'crashed', error, maxRssBytes: this.#maxRss };
+      }
+      p.resolve(outcome);
+    }
+    this.#pending.clear();
+    this.#frameWaiter?.({ type: 'exited' });
+    this.#frameWaiter = undefined;
+    this.#cleanup();
+    for (const w of this.#exitWaiters) w();
+    this.#opts.onExit(this);
+  }
+
+  #cleanup(): void {
+    try {
+      rmSync(this.#dir, { recursive: true, force: true });
+    } catch {
+      // A leftover directory is removed with the next server start's sweep.
+    }
+    if (this.#uid !== undefined) this.#opts.uids.give(this.#uid);
+    this.#uid = undefined;
+  }
+
+  kill(): void {
+    if (!this.exited) this.#child.kill('SIGKILL');
+  }
+
+  /** Kills the process and resolves when it is gone. */
+  stop(): Promise<void> {
+    if (this.exited) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#exitWaiters.push(resolve);
+      this.kill();
+    });
+  }
+}
+
+type RuntimeFrame =
+  | { type: 'ready' }
+  | { type: 'exited' }
+  | { type: 'initDone'; style: 'lambda' | 'fetch'; initMs: number }
+  | { type: 'initError'; error: FunctionError }
+  | { type: 'crash'; error: FunctionError }
+  | { type: 'log'; ts: number; requestId: string | null; level: LogLevel; message: string }
+  | { type: 'result'; id: number; ok: true; json: string | undefined; maxRssBytes: number }
+  | { type: 'result'; id: number; ok: false; error: FunctionError; maxRssBytes: number };
+
+function readRss(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const fields = readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ');
+    return Number(fields[1]) * PAGE_BYTES;
+  } catch {
+    return 0;
+  }
+}

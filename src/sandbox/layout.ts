@@ -1,0 +1,94 @@
+// Where sandbox files live, and who owns them. When the server runs as root every instance gets
+// a uid of its own, so the OS (not only Node's permission model) keeps instances out of each other's
+// directories, the data dir and the admin token, and stops them signalling each other.
+import { createHash } from 'node:crypto';
+import { accessSync, constants, copyFileSync, mkdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const RUNTIME_DIR = resolve(fileURLToPath(new URL('../../runtime/', import.meta.url)));
+export const BOOTSTRAP_PATH = join(RUNTIME_DIR, 'bootstrap.mjs');
+
+/** First uid handed to instances when running as root; no /etc/passwd entry is needed. */
+const UID_BASE = 200_000;
+const UID_RANGE = 50_000;
+
+export const runningAsRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+
+/** True when a process with an unrelated uid can reach `path` (every ancestor has o+x, the file o+r). */
+export function reachableByOthers(path: string): boolean {
+  let p = resolve(path);
+  try {
+    if ((statSync(p).mode & 0o004) === 0) return false;
+    for (p = dirname(p); ; p = dirname(p)) {
+      if ((statSync(p).mode & 0o001) === 0) return false;
+      if (p === dirname(p)) return true;
+    }
+  } catch {
+    return false;
+  }
+}
+
+export interface SandboxLayout {
+  root: string;
+  nodePath: string;
+  bootstrapPath: string;
+  runtimeDir: string;
+  isolateUids: boolean;
+}
+
+/**
+ * Works out where instance directories go and which node binary and runtime they run. As root, a
+ * data dir below a private home (mode 0700) cannot be entered by instance uids, so the sandboxes
+ * then live under the system temp dir, and node and the runtime are staged there if need be.
+ */
+export function prepareLayout(dataDir: string, opts: { isolateUids?: boolean } = {}): SandboxLayout {
+  const isolateUids = opts.isolateUids ?? runningAsRoot;
+  const key = createHash('sha256').update(resolve(dataDir)).digest('hex').slice(0, 12);
+  let root = join(resolve(dataDir), 'sandboxes');
+  let nodePath = process.execPath;
+  let runtimeDir = RUNTIME_DIR;
+  if (isolateUids) {
+    const dataReachable = reachableByOthers(resolve(dataDir)) || isTraversable(resolve(dataDir));
+    if (!dataReachable) root = join(tmpdir(), `nimbus-sandboxes-${key}`);
+    if (!reachableByOthers(nodePath) || !reachableByOthers(BOOTSTRAP_PATH)) {
+      const stage = join(tmpdir(), `nimbus-runtime-${process.version}-${key}`);
+      mkdirSync(stage, { recursive: true, mode: 0o755 });
+      const stagedNode = join(stage, 'node');
+      if (!exists(stagedNode) || statSync(stagedNode).size !== statSync(nodePath).size) copyFileSync(nodePath, stagedNode);
+      copyFileSync(BOOTSTRAP_PATH, join(stage, 'bootstrap.mjs'));
+      nodePath = stagedNode;
+      runtimeDir = stage;
+    }
+  }
+  mkdirSync(root, { recursive: true, mode: isolateUids ? 0o711 : 0o700 });
+  return { root, nodePath, runtimeDir, bootstrapPath: join(runtimeDir, 'bootstrap.mjs'), isolateUids };
+}
+
+function isTraversable(dir: string): boolean {
+  for (let p = dir; ; p = dirname(p)) {
+    try {
+      if ((statSync(p).mode & 0o001) === 0) return false;
+    } catch {
+      return false;
+    }
+    if (p === dirname(p)) return true;
+  }
+}
+
+function exists(p: string): boolean {
+  try { accessSync(p, constants.F_OK); return true; } catch { return false; }
+}
+
+/** Hands out instance uids, recycling those of instances that are gone. */
+export class UidPool {
+  #next = 0;
+  #free: number[] = [];
+  take(): number {
+    const reused = this.#free.pop();
+    if (reused !== undefined) return reused;
+    return UID_BASE + (this.#next++ % UID_RANGE);
+  }
+  give(uid: number): void { this.#free.push(uid); }
+}
