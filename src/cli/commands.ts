@@ -1,0 +1,153 @@
+// The CLI's commands other than serve: init, deploy, invoke, logs, ls, rm. Each prints for people
+// by default and JSON with --json; errors are one line on stderr and a non-zero exit.
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { loadManifest } from '../config/manifest.ts';
+import { isNimbusError } from '../errors.ts';
+import { bundleFunction } from './bundle.ts';
+import { api, CliError, resolveTarget } from './client.ts';
+
+export interface Flags {
+  json?: boolean; url?: string; token?: string; data?: string;
+  [key: string]: string | boolean | undefined;
+}
+
+const out = (s: string): void => { process.stdout.write(s + '\n'); };
+const err = (s: string): void => { process.stderr.write(s + '\n'); };
+const ms = (t0: number): string => `${(performance.now() - t0).toFixed(0)} ms`;
+const kb = (n: number): string => (n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MB` : `${(n / 1024).toFixed(1)} KB`);
+
+export async function init(name: string | undefined, flags: Flags): Promise<void> {
+  if (!name) throw new CliError('usage: nimbus init <name>');
+  if (!/^[a-z][a-z0-9-]{0,62}$/.test(name)) throw new CliError(`app name "${name}": use lower-case letters, digits and '-', starting with a letter`);
+  const dir = resolve(name);
+  if (existsSync(dir) && readdirSync(dir).length > 0) throw new CliError(`${dir} exists and is not empty; choose another name`);
+  mkdirSync(join(dir, 'src'), { recursive: true });
+  writeFileSync(join(dir, 'nimbus.yml'), `# The app manifest: see docs/manifest.md in the Nimbus repository.
+app: ${name}
+functions:
+  hello:
+    handler: src/hello.handler
+    memory: 128
+    timeout: 3
+    events:
+      - http: { method: GET, path: /${name} }
+`);
+  writeFileSync(join(dir, 'src', 'hello.ts'), `// A Lambda-style handler: the event is API Gateway's HTTP API (payload 2.0) event.
+interface HttpEvent { rawPath: string; queryStringParameters?: Record<string, string> }
+
+export const handler = async (event: HttpEvent) => {
+  const who = event.queryStringParameters?.name ?? 'world';
+  return { statusCode: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ message: \`Hello, \${who}!\`, path: event.rawPath }) };
+};
+`);
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name, private: true, type: 'module', version: '0.1.0' }, null, 2) + '\n');
+  if (flags.json) return out(JSON.stringify({ created: dir, files: ['nimbus.yml', 'src/hello.ts', 'package.json'] }));
+  out(`Created ${name}/ with nimbus.yml, src/hello.ts and package.json.`);
+  out(`Next: npx nimbus deploy ${name}   then   curl http://127.0.0.1:8080/${name}`);
+}
+
+interface DeployResponse { app: string; status: 'applied' | 'unchanged'; created: string[]; updated: string[]; removed: string[]; routes: { method: string; path: string; fn: string }[] }
+
+export async function deploy(dirArg: string | undefined, flags: Flags): Promise<void> {
+  const appDir = resolve(dirArg ?? '.');
+  const step = (s: string): void => { if (!flags.json) out(s); };
+  let t0 = performance.now();
+  const { manifest, path } = await loadManifest(appDir);
+  const names = Object.keys(manifest.functions);
+  step(`✓ manifest ${path.slice(appDir.length + 1)}: app ${manifest.app}, ${names.length} function${names.length === 1 ? '' : 's'} (${ms(t0)})`);
+  const bundles: Record<string, { code: string }> = {};
+  let total = 0;
+  for (const name of names) {
+    t0 = performance.now();
+    const b = await bundleFunction(appDir, name, manifest.functions[name]!.handler);
+    bundles[name] = { code: Buffer.from(b.code).toString('base64') };
+    total += b.sizeBytes;
+    step(`✓ bundled ${name} ${kb(b.sizeBytes)} (${ms(t0)})`);
+  }
+  t0 = performance.now();
+  const target = resolveTarget(flags);
+  const { data } = await api<DeployResponse>(target, 'PUT', `/_nimbus/api/apps/${encodeURIComponent(manifest.app)}`, { manifest, bundles });
+  if (flags.json) return out(JSON.stringify(data));
+  if (data.status === 'unchanged') step(`✓ uploaded ${kb(total)}: app ${data.app} is unchanged, nothing to apply (${ms(t0)})`);
+  else step(`✓ uploaded ${kb(total)} and applied: ${data.created.length} created, ${data.updated.length} updated, ${data.removed.length} removed (${ms(t0)})`);
+  if (data.removed.length) out(`  removed: ${data.removed.join(', ')}`);
+  if (data.routes.length) {
+    out('Routes:');
+    for (const r of data.routes) out(`  ${r.method.padEnd(7)} ${target.url}${r.path}  →  ${r.fn}`);
+  }
+}
+
+export async function invoke(fn: string | undefined, flags: Flags): Promise<void> {
+  if (!fn) throw new CliError('usage: nimbus invoke <function> [--data JSON | --file F]');
+  let payload: unknown = {};
+  const raw = typeof flags.payload === 'string' ? flags.payload : typeof flags.file === 'string' ? readFileSync(flags.file, 'utf8') : undefined;
+  if (raw !== undefined) {
+    try { payload = JSON.parse(raw); } catch (e) { throw new CliError(`${flags.payload !== undefined ? '--data' : '--file'} is not valid JSON: ${(e as Error).message}`); }
+  }
+  const { headers, data } = await api<unknown>(resolveTarget(flags), 'POST', `/_nimbus/api/functions/${encodeURIComponent(fn)}/invocations`, payload);
+  const failed = headers.get('x-nimbus-function-error');
+  if (flags.json) out(JSON.stringify({ requestId: headers.get('x-nimbus-request-id'), error: failed ? data : undefined, result: failed ? undefined : data }));
+  else {
+    out(JSON.stringify(data, null, 2));
+    err(`RequestId: ${headers.get('x-nimbus-request-id')}${failed ? `  (function error: ${headers.get('x-nimbus-error-type')})` : ''}`);
+  }
+  if (failed) process.exitCode = 1;
+}
+
+interface LogLine { seq: number; time: string; requestId: string | null; level: string; message: string }
+
+export async function logs(fn: string | undefined, flags: Flags): Promise<void> {
+  if (!fn) throw new CliError('usage: nimbus logs <function> [--follow] [--since 1h] [--request-id ID] [--level ERROR]');
+  const target = resolveTarget(flags);
+  const q = new URLSearchParams();
+  for (const [flag, param] of [['since', 'since'], ['request-id', 'requestId'], ['level', 'level'], ['limit', 'limit']] as const) {
+    if (typeof flags[flag] === 'string') q.set(param, flags[flag] as string);
+  }
+  const print = (lines: LogLine[]): void => {
+    for (const l of lines) out(flags.json ? JSON.stringify(l) : `${l.time} ${l.requestId ?? '-'} ${l.level.padEnd(5)} ${l.message}`);
+  };
+  let { data } = await api<{ logs: LogLine[]; cursor?: number }>(target, 'GET', `/_nimbus/api/functions/${encodeURIComponent(fn)}/logs?${q}`);
+  print(data.logs);
+  if (!flags.follow) return;
+  let cursor = data.cursor ?? 0;
+  let stop = false;
+  process.once('SIGINT', () => { stop = true; });
+  while (!stop) {
+    await new Promise((r) => setTimeout(r, 500));
+    q.set('after', String(cursor));
+    ({ data } = await api<{ logs: LogLine[]; cursor?: number }>(target, 'GET', `/_nimbus/api/functions/${encodeURIComponent(fn)}/logs?${q}`));
+    print(data.logs);
+    cursor = data.cursor ?? cursor;
+  }
+}
+
+interface FnView { name: string; app: string; memoryMb: number; timeoutMs: number; routes: string[]; instances: { busy: number; idle: number } }
+
+export async function ls(flags: Flags): Promise<void> {
+  const { data } = await api<{ functions: FnView[] }>(resolveTarget(flags), 'GET', '/_nimbus/api/functions');
+  if (flags.json) return out(JSON.stringify(data));
+  if (data.functions.length === 0) return out('No functions deployed. Try: npx nimbus init hello && npx nimbus deploy hello');
+  const rows = [['FUNCTION', 'APP', 'MEMORY', 'TIMEOUT', 'INSTANCES', 'ROUTES'], ...data.functions.map((f) => [
+    f.name, f.app, `${f.memoryMb} MB`, `${f.timeoutMs / 1000} s`, `${f.instances.busy} busy, ${f.instances.idle} idle`, f.routes.join(', ') || '-',
+  ])];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows) out(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
+}
+
+export async function rm(name: string | undefined, flags: Flags): Promise<void> {
+  const target = resolveTarget(flags);
+  if (typeof flags.app === 'string') {
+    await api(target, 'DELETE', `/_nimbus/api/apps/${encodeURIComponent(flags.app)}`);
+    return out(flags.json ? JSON.stringify({ deleted: flags.app }) : `Removed app ${flags.app} with its functions and routes.`);
+  }
+  if (!name) throw new CliError('usage: nimbus rm <function> | nimbus rm --app <app>');
+  await api(target, 'DELETE', `/_nimbus/api/functions/${encodeURIComponent(name)}`);
+  out(flags.json ? JSON.stringify({ deleted: name }) : `Removed function ${name} and its routes.`);
+}
+
+export function describeError(e: unknown): string {
+  if (e instanceof CliError) return e.message;
+  if (isNimbusError(e)) return `${e.code}: ${e.message}`;
+  return e instanceof Error ? e.message : String(e);
+}

@@ -1,0 +1,72 @@
+// Entry point of the `nimbus` command: parses arguments and dispatches to a command.
+import { parseArgs } from 'node:util';
+import { parseDuration } from '../util/duration.ts';
+import { CliError } from './client.ts';
+import { deploy, describeError, type Flags, init, invoke, logs, ls, rm } from './commands.ts';
+
+const HELP = `nimbus — a self-hosted serverless platform
+
+Usage:
+  nimbus serve [--port 8080] [--host 127.0.0.1] [--data ./.nimbus] [--keep-alive 5m]
+  nimbus init <name>                      scaffold an app (nimbus.yml + a TypeScript function)
+  nimbus deploy [dir]                     bundle and deploy the app in dir (default .)
+  nimbus invoke <fn> [--data JSON | --file F]
+  nimbus logs <fn> [--follow] [--since 1h] [--request-id ID] [--level LEVEL]
+  nimbus ls                               list functions
+  nimbus rm <fn> | nimbus rm --app <app>
+
+Common flags: --json (machine output), --url URL, --token TOKEN, --data DIR (--data-dir DIR with invoke)
+The CLI finds a local server through DIR/server.json and DIR/admin-token (DIR defaults to ./.nimbus),
+or uses NIMBUS_URL and NIMBUS_TOKEN.`;
+
+async function main(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      port: { type: 'string' }, host: { type: 'string' }, data: { type: 'string' }, 'data-dir': { type: 'string' }, 'keep-alive': { type: 'string' },
+      json: { type: 'boolean' }, url: { type: 'string' }, token: { type: 'string' },
+      file: { type: 'string' }, follow: { type: 'boolean', short: 'f' }, since: { type: 'string' }, 'request-id': { type: 'string' },
+      level: { type: 'string' }, limit: { type: 'string' }, app: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [command, arg] = positionals;
+  // `--data` is the data dir everywhere but in invoke, where (as in the docs) it is the payload;
+  // `--data-dir` names the data dir in every command.
+  const flags: Flags = { ...values, data: command === 'invoke' ? values['data-dir'] : values.data ?? values['data-dir'] };
+  if (command === 'invoke') flags.payload = values.data;
+  if (values.help || !command || command === 'help') {
+    process.stdout.write(HELP + '\n');
+    return;
+  }
+  switch (command) {
+    case 'serve': return serve({ ...values, data: flags.data });
+    case 'init': return init(arg, flags);
+    case 'deploy': return deploy(arg, flags);
+    case 'invoke': return invoke(arg, flags);
+    case 'logs': return logs(arg, flags);
+    case 'ls': return ls(flags);
+    case 'rm': return rm(arg, flags);
+    default: throw new CliError(`unknown command "${command}"; run \`nimbus --help\``);
+  }
+}
+
+async function serve(values: Record<string, string | boolean | undefined>): Promise<void> {
+  const { startServer } = await import('../server.ts');
+  const port = values.port === undefined ? undefined : Number(values.port);
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new CliError(`--port: must be a port number from 0 to 65535, got "${values.port}"`);
+  const keepAliveMs = typeof values['keep-alive'] === 'string' ? parseDuration(values['keep-alive']) : undefined;
+  if (values['keep-alive'] !== undefined && keepAliveMs === undefined) throw new CliError(`--keep-alive: use a duration like 30s, 5m or 1h, got "${values['keep-alive']}"`);
+  const server = await startServer({ port, host: values.host as string | undefined, dataDir: values.data as string | undefined, keepAliveMs });
+  process.stdout.write(`Nimbus is listening on ${server.url}\n`);
+  process.stdout.write(`Data: ${server.dataDir}\n`);
+  process.stdout.write(`Admin token: ${server.tokenPath}${server.tokenCreated ? ` (new: ${server.token})` : ''}\n`);
+  const stop = (): void => { void server.close().then(() => process.exit(0)); };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+main(process.argv.slice(2)).catch((e: unknown) => {
+  process.stderr.write(`nimbus: ${describeError(e)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,203 @@
+// The admin API under /_nimbus/api (bearer token), plus /_nimbus/health. Plain node:http handlers
+// behind a radix router: the hot path does not pay for a framework, and neither does this.
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import FindMyWay from 'find-my-way';
+import { MAX_DEPLOY_BYTES, MAX_SYNC_PAYLOAD_BYTES } from '../config/limits.ts';
+import { NimbusError } from '../errors.ts';
+import type { Invoker } from '../invoker/index.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { RecordWriter } from '../observability/records.ts';
+import type { Scheduler } from '../scheduler/index.ts';
+import type { FunctionRecord, LogLevel, Outcome, Store } from '../store/types.ts';
+import { parseJsonBody, readBody, requestIdFrom, sendError, sendJson } from '../util/http.ts';
+import { parseDuration } from '../util/duration.ts';
+import { applyDeploy } from './deploy.ts';
+import { OPENAPI } from './openapi.ts';
+import type { Registry } from './registry.ts';
+import { tokenMatches } from './token.ts';
+
+export interface ApiDeps {
+  store: Store;
+  registry: Registry;
+  invoker: Invoker;
+  scheduler: Scheduler;
+  records: RecordWriter;
+  logger: Logger;
+  token: string;
+  version: string;
+  startedAt: number;
+}
+
+type Params = Record<string, string | undefined>;
+type Handler = (req: IncomingMessage, res: ServerResponse, params: Params, query: URLSearchParams) => Promise<void>;
+
+const LEVELS = new Set(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL']);
+const OUTCOMES = new Set(['success', 'error', 'timeout', 'throttled', 'crashed', 'out-of-memory', 'init-error']);
+
+export class AdminApi {
+  readonly #deps: ApiDeps;
+  readonly #router = FindMyWay({ ignoreTrailingSlash: true });
+
+  constructor(deps: ApiDeps) {
+    this.#deps = deps;
+    const r = (method: FindMyWay.HTTPMethod, path: string, h: Handler, auth = true): void => {
+      this.#router.on(method, path, () => undefined, { h, auth });
+    };
+    r('GET', '/_nimbus/health', async (_q, res) => this.#health(res), false);
+    r('GET', '/_nimbus/api/openapi.json', async (_q, res) => sendJson(res, 200, OPENAPI), false);
+    r('GET', '/_nimbus/api/apps', async (_q, res) => sendJson(res, 200, { apps: await deps.store.listApps() }));
+    r('GET', '/_nimbus/api/apps/:app', async (_q, res, p) => sendJson(res, 200, await this.#app(p.app!)));
+    r('PUT', '/_nimbus/api/apps/:app', (q, res, p) => this.#deploy(q, res, p.app!));
+    r('DELETE', '/_nimbus/api/apps/:app', (_q, res, p) => this.#deleteApp(res, p.app!));
+    r('GET', '/_nimbus/api/functions', async (_q, res) => sendJson(res, 200, { functions: (await deps.store.listFunctions()).map((f) => this.#fnView(f)) }));
+    r('GET', '/_nimbus/api/functions/:name', async (_q, res, p) => sendJson(res, 200, this.#fnView(await this.#fn(p.name!))));
+    r('DELETE', '/_nimbus/api/functions/:name', (_q, res, p) => this.#deleteFn(res, p.name!));
+    r('POST', '/_nimbus/api/functions/:name/invocations', (q, res, p) => this.#invoke(q, res, p.name!));
+    r('GET', '/_nimbus/api/functions/:name/logs', (_q, res, p, qs) => this.#logs(res, p.name!, qs));
+    r('GET', '/_nimbus/api/functions/:name/invocations', (_q, res, p, qs) => this.#invocations(res, p.name!, qs));
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const url = new URL(req.url ?? '/', 'http://nimbus');
+      const found = this.#router.find((req.method ?? 'GET') as FindMyWay.HTTPMethod, url.pathname);
+      if (!found) {
+        const any = ['GET', 'POST', 'PUT', 'DELETE'].some((m) => m !== req.method && this.#router.find(m as FindMyWay.HTTPMethod, url.pathname));
+        throw any
+          ? new NimbusError('METHOD_NOT_ALLOWED', `${url.pathname} does not accept ${req.method}`)
+          : new NimbusError('NOT_FOUND', `no admin API endpoint ${req.method} ${url.pathname}; see /_nimbus/api/openapi.json`);
+      }
+      const { h, auth } = found.store as { h: Handler; auth: boolean };
+      if (auth && !tokenMatches(req.headers.authorization, this.#deps.token)) {
+        req.resume();
+        throw new NimbusError('UNAUTHORIZED', 'missing or wrong admin token: send `Authorization: Bearer <token>` with the token from the data dir (admin-token), or set NIMBUS_TOKEN for the CLI');
+      }
+      await h(req, res, found.params, url.searchParams);
+    } catch (err) {
+      sendError(res, err, this.#deps.logger);
+    }
+  }
+
+  #health(res: ServerResponse): void {
+    const instances = Object.values(this.#deps.scheduler.stats()).reduce((n, s) => n + s.busy + s.idle, 0);
+    sendJson(res, 200, {
+      status: 'ok', version: this.#deps.version, uptimeS: Math.round((Date.now() - this.#deps.startedAt) / 1000),
+      store: this.#deps.store.kind, functions: this.#deps.registry.functions.size, instances,
+    });
+  }
+
+  async #app(name: string): Promise<unknown> {
+    const app = await this.#deps.store.getApp(name);
+    if (!app) throw new NimbusError('APP_NOT_FOUND', `no app named "${name}"`);
+    return app;
+  }
+
+  async #fn(name: string): Promise<FunctionRecord> {
+    const fn = this.#deps.registry.functions.get(name) ?? await this.#deps.store.getFunction(name);
+    if (!fn) throw new NimbusError('FUNCTION_NOT_FOUND', `no function named "${name}"`);
+    return fn;
+  }
+
+  #fnView(f: FunctionRecord): Record<string, unknown> {
+    const stats = this.#deps.scheduler.stats()[f.name];
+    return {
+      name: f.name, app: f.app, handler: f.handler, memoryMb: f.memoryMb, timeoutMs: f.timeoutMs, environment: f.environment,
+      concurrency: { max: f.concurrencyMax, queueTimeoutMs: f.queueTimeoutMs }, codeSha: f.codeSha, revision: f.revision,
+      updatedAt: new Date(f.updatedAt).toISOString(),
+      routes: this.#deps.registry.routeList.filter((r) => r.fn === f.name).map((r) => `${r.method} ${r.path}`),
+      instances: { busy: stats?.busy ?? 0, idle: stats?.idle ?? 0, starting: stats?.starting ?? 0 },
+    };
+  }
+
+  async #deploy(req: IncomingMessage, res: ServerResponse, app: string): Promise<void> {
+    const body = parseJsonBody(await readBody(req, MAX_DEPLOY_BYTES), 'the deploy body');
+    const result = await applyDeploy(this.#deps.store, app, body, Date.now());
+    await this.refresh();
+    sendJson(res, 200, result);
+  }
+
+  async #deleteApp(res: ServerResponse, app: string): Promise<void> {
+    if (!(await this.#deps.store.deleteApp(app))) throw new NimbusError('APP_NOT_FOUND', `no app named "${app}"`);
+    await this.#deps.store.pruneCode();
+    await this.refresh();
+    sendJson(res, 200, { deleted: app });
+  }
+
+  async #deleteFn(res: ServerResponse, name: string): Promise<void> {
+    if (!(await this.#deps.store.deleteFunction(name))) throw new NimbusError('FUNCTION_NOT_FOUND', `no function named "${name}"`);
+    await this.#deps.store.pruneCode();
+    await this.refresh();
+    sendJson(res, 200, { deleted: name });
+  }
+
+  /** Reloads the in-memory config after a change made through this API. */
+  async refresh(): Promise<void> {
+    await this.#deps.registry.refresh();
+  }
+
+  async #invoke(req: IncomingMessage, res: ServerResponse, name: string): Promise<void> {
+    const fn = await this.#fn(name);
+    const event = parseJsonBody(await readBody(req, MAX_SYNC_PAYLOAD_BYTES), 'the invocation payload') ?? {};
+    const requestId = requestIdFrom(req.headers['x-request-id'], randomUUID);
+    const result = await this.#deps.invoker.invoke({ fn, requestId, trigger: 'invoke', prepare: () => ({ kind: 'event', payload: event }) });
+    const headers: Record<string, string> = { 'x-request-id': requestId, 'x-nimbus-request-id': requestId, 'x-nimbus-executed-version': '$LATEST' };
+    if (result.outcome === 'success') {
+      const text = result.json ?? 'null';
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });
+      res.end(text);
+      return;
+    }
+    headers['x-nimbus-function-error'] = 'Unhandled';
+    headers['x-nimbus-error-type'] = result.error!.errorType;
+    sendJson(res, 200, result.error, headers);
+  }
+
+  async #logs(res: ServerResponse, name: string, qs: URLSearchParams): Promise<void> {
+    await this.#fn(name);
+    await this.#deps.records.flush();
+    const level = qs.get('level')?.toUpperCase();
+    if (level !== undefined && !LEVELS.has(level)) throw new NimbusError('BAD_REQUEST', `level: must be one of ${[...LEVELS].join(', ')}`);
+    const since = qs.get('since');
+    const after = qs.get('after');
+    const limit = qs.get('limit');
+    const logs = await this.#deps.store.queryLogs({
+      fn: name,
+      requestId: qs.get('requestId') ?? undefined,
+      level: level as LogLevel | undefined,
+      sinceMs: since ? sinceToMs(since) : undefined,
+      afterSeq: after ? intParam('after', after) : undefined,
+      limit: limit ? intParam('limit', limit) : undefined,
+    });
+    const cursor = logs.length ? logs[logs.length - 1]!.seq : (after ? Number(after) : undefined);
+    sendJson(res, 200, { logs: logs.map((l) => ({ ...l, time: new Date(l.ts).toISOString() })), cursor });
+  }
+
+  async #invocations(res: ServerResponse, name: string, qs: URLSearchParams): Promise<void> {
+    await this.#fn(name);
+    await this.#deps.records.flush();
+    const status = qs.get('status') ?? undefined;
+    if (status !== undefined && !OUTCOMES.has(status)) throw new NimbusError('BAD_REQUEST', `status: must be one of ${[...OUTCOMES].join(', ')}`);
+    const since = qs.get('since');
+    const limit = qs.get('limit');
+    const invocations = await this.#deps.store.listInvocations({
+      fn: name, outcome: status as Outcome | undefined, sinceMs: since ? sinceToMs(since) : undefined, limit: limit ? intParam('limit', limit) : undefined,
+    });
+    sendJson(res, 200, { invocations });
+  }
+}
+
+function intParam(name: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new NimbusError('BAD_REQUEST', `${name}: must be a non-negative integer, got "${value}"`);
+  return n;
+}
+
+/** `since` is a duration back from now (`15m`, `1h`, `2d`) or an ISO time. */
+function sinceToMs(value: string): number {
+  const d = parseDuration(value);
+  if (d !== undefined) return Date.now() - d;
+  const t = Date.parse(value);
+  if (Number.isNaN(t)) throw new NimbusError('BAD_REQUEST', `since: "${value}" is neither a duration (30s, 15m, 1h, 2d) nor an ISO time`);
+  return t;
+}

@@ -1,0 +1,61 @@
+// Declarative deploy, server side: the CLI uploads the manifest and one bundle per function; this
+// validates both, stores the code, and applies the app's desired state in one store transaction.
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { parseHandler, validateManifest } from '../config/manifest.ts';
+import { NimbusError } from '../errors.ts';
+import type { ApplyResult, DesiredApp, Store } from '../store/types.ts';
+
+export const DeployRequestSchema = z.strictObject({
+  manifest: z.unknown(),
+  bundles: z.record(z.string(), z.strictObject({ code: z.string().describe('the bundled ES module, base64') })),
+});
+export type DeployRequest = z.infer<typeof DeployRequestSchema>;
+
+export interface DeployResult extends ApplyResult {
+  app: string;
+}
+
+export async function applyDeploy(store: Store, appName: string, body: unknown, now: number): Promise<DeployResult> {
+  const parsed = DeployRequestSchema.safeParse(body);
+  if (!parsed.success) {
+    throw new NimbusError('BAD_REQUEST', `deploy body: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  }
+  const manifest = validateManifest(parsed.data.manifest);
+  if (manifest.app !== appName) {
+    throw new NimbusError('BAD_REQUEST', `the URL names app "${appName}" but the manifest says app: ${manifest.app}`);
+  }
+  const bundles = parsed.data.bundles;
+  const names = Object.keys(manifest.functions);
+  for (const name of names) if (!bundles[name]) throw new NimbusError('BAD_REQUEST', `bundles.${name}: missing; every function in the manifest needs its bundle`);
+  for (const name of Object.keys(bundles)) if (!manifest.functions[name]) throw new NimbusError('BAD_REQUEST', `bundles.${name}: no function of that name in the manifest`);
+
+  const desired: DesiredApp = { name: manifest.app, specHash: '', functions: [], routes: [] };
+  const codes: [string, Buffer][] = [];
+  for (const name of names) {
+    const spec = manifest.functions[name]!;
+    const code = Buffer.from(bundles[name]!.code, 'base64');
+    if (code.length === 0) throw new NimbusError('BAD_REQUEST', `bundles.${name}: the bundle is empty`);
+    const codeSha = createHash('sha256').update(code).digest('hex');
+    codes.push([codeSha, code]);
+    desired.functions.push({
+      name,
+      handler: spec.handler,
+      exportName: parseHandler(spec.handler).exportName,
+      memoryMb: spec.memory,
+      timeoutMs: spec.timeout * 1000,
+      environment: spec.environment,
+      concurrencyMax: spec.concurrency.max,
+      queueTimeoutMs: spec.concurrency.queueTimeoutMs,
+      codeSha,
+    });
+    for (const ev of spec.events) {
+      if ('http' in ev) desired.routes.push({ method: ev.http.method, path: ev.http.path, fn: name, payload: ev.http.payload });
+    }
+  }
+  desired.specHash = createHash('sha256').update(JSON.stringify({ manifest, code: desired.functions.map((f) => f.codeSha) })).digest('hex');
+  for (const [sha, code] of codes) await store.putCode(sha, code);
+  const result = await store.applyApp(desired, now);
+  if (result.status === 'applied') await store.pruneCode();
+  return { app: manifest.app, ...result };
+}

@@ -1,0 +1,30 @@
+// The in-memory copy of deployed configuration that the hot path reads: functions by name and the
+// route table. Refreshed from the store after a deploy (and, in cluster mode, on a change signal).
+import { RouteTable } from '../gateway/router.ts';
+import type { Scheduler } from '../scheduler/index.ts';
+import type { FunctionRecord, RouteRecord, Store } from '../store/types.ts';
+
+export class Registry {
+  readonly #store: Store;
+  readonly #scheduler: Scheduler;
+  functions = new Map<string, FunctionRecord>();
+  routes = new RouteTable([]);
+  routeList: RouteRecord[] = [];
+  #generation = -1;
+
+  constructor(store: Store, scheduler: Scheduler) {
+    this.#store = store;
+    this.#scheduler = scheduler;
+  }
+
+  async refresh(): Promise<void> {
+    const generation = await this.#store.configGeneration();
+    if (generation === this.#generation) return;
+    const [functions, routes] = await Promise.all([this.#store.listFunctions(), this.#store.listRoutes()]);
+    this.functions = new Map(functions.map((f) => [f.name, f]));
+    this.routes = new RouteTable(routes);
+    this.routeList = routes;
+    this.#generation = generation;
+    this.#scheduler.sync(this.functions);
+  }
+}

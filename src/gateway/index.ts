@@ -1,0 +1,88 @@
+// The gateway: HTTP ingress for function routes. Matches the route, reads the body within the
+// synchronous payload limit, builds the event (API Gateway v2 or v1) or a fetch Request, invokes,
+// and maps the result back to HTTP. This is the hot path: it reads only in-memory state.
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { MAX_SYNC_PAYLOAD_BYTES } from '../config/limits.ts';
+import type { Registry } from '../control/registry.ts';
+import { NimbusError } from '../errors.ts';
+import { invocationError, type Invoker } from '../invoker/index.ts';
+import type { Logger } from '../observability/logger.ts';
+import { readBody, requestIdFrom, sendError } from '../util/http.ts';
+import { buildV1Event, buildV2Event, type HttpRequestInfo, type HttpResponse, mapV1Result, mapV2Result } from './events.ts';
+
+export class Gateway {
+  readonly #registry: Registry;
+  readonly #invoker: Invoker;
+  readonly #logger: Logger;
+
+  constructor(registry: Registry, invoker: Invoker, logger: Logger) {
+    this.#registry = registry;
+    this.#invoker = invoker;
+    this.#logger = logger;
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const requestId = requestIdFrom(req.headers['x-request-id'], randomUUID);
+    const headers = { 'x-request-id': requestId };
+    try {
+      const url = req.url ?? '/';
+      const q = url.indexOf('?');
+      const rawPath = q < 0 ? url : url.slice(0, q);
+      const rawQuery = q < 0 ? '' : url.slice(q + 1);
+      const method = req.method ?? 'GET';
+      const match = this.#registry.routes.match(method, rawPath);
+      if (match === undefined) throw new NimbusError('NOT_FOUND', `no route for ${method} ${rawPath}`);
+      if (match === 'method-not-allowed') {
+        const allow = this.#registry.routes.allowed(rawPath).join(', ');
+        sendError(res, new NimbusError('METHOD_NOT_ALLOWED', `${rawPath} does not accept ${method}; allowed: ${allow}`), this.#logger, { ...headers, allow });
+        return;
+      }
+      const fn = this.#registry.functions.get(match.route.fn);
+      if (!fn) throw new NimbusError('NOT_FOUND', `no route for ${method} ${rawPath}`);
+      const body = await readBody(req, MAX_SYNC_PAYLOAD_BYTES);
+      const host = req.headers.host ?? '127.0.0.1';
+      const pairs: [string, string][] = [];
+      for (let i = 0; i < req.rawHeaders.length; i += 2) pairs.push([req.rawHeaders[i]!, req.rawHeaders[i + 1]!]);
+      const info: HttpRequestInfo = {
+        method, rawPath, rawQuery, headers: pairs, body, sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+        protocol: `HTTP/${req.httpVersion}`, requestId, timeEpochMs: Date.now(), routeKey: `${match.route.method} ${match.route.path}`,
+        routePath: match.route.path, pathParameters: match.params, host,
+      };
+      const result = await this.#invoker.invoke({
+        fn, requestId, trigger: 'http',
+        prepare: (style) => style === 'fetch'
+          ? { kind: 'fetch', payload: { method, url: `http://${host}${url}`, headers: pairs.filter(([k]) => !/^(host|connection|content-length|transfer-encoding)$/i.test(k)), bodyB64: body.toString('base64') } }
+          : { kind: 'event', payload: match.route.payload === '1.0' ? buildV1Event(info) : buildV2Event(info) },
+      });
+      if (result.outcome !== 'success') throw invocationError(result);
+      let out: HttpResponse;
+      if (result.style === 'fetch') {
+        const r = JSON.parse(result.json!) as { status: number; headers: [string, string][]; bodyB64: string };
+        out = { status: r.status, headers: r.headers, body: Buffer.from(r.bodyB64, 'base64') };
+      } else {
+        const value: unknown = result.json === undefined ? undefined : JSON.parse(result.json);
+        out = match.route.payload === '1.0' ? mapV1Result(value) : mapV2Result(value);
+      }
+      this.#write(res, out, requestId);
+    } catch (err) {
+      sendError(res, err, this.#logger, headers);
+    }
+  }
+
+  #write(res: ServerResponse, out: HttpResponse, requestId: string): void {
+    const grouped = new Map<string, string[]>();
+    for (const [k, v] of out.headers) {
+      const key = k.toLowerCase();
+      if (key === 'content-length' || key === 'transfer-encoding' || key === 'connection') continue;
+      const list = grouped.get(key);
+      if (list) list.push(v); else grouped.set(key, [v]);
+    }
+    if (!grouped.has('x-request-id')) grouped.set('x-request-id', [requestId]);
+    grouped.set('content-length', [String(out.body.length)]);
+    const flat: Record<string, string | string[]> = {};
+    for (const [k, v] of grouped) flat[k] = v.length === 1 ? v[0]! : v;
+    res.writeHead(out.status, flat);
+    res.end(out.body);
+  }
+}

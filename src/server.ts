@@ -1,0 +1,116 @@
+// Composes the platform: store, scheduler, invoker, gateway and admin API behind one HTTP server.
+// `/_nimbus/` is reserved for the platform; every other path is a function route.
+import { chmodSync, mkdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
+import { AdminApi } from './control/api.ts';
+import { Registry } from './control/registry.ts';
+import { ensureToken } from './control/token.ts';
+import { DEFAULT_HOST, DEFAULT_PORT, KEEP_ALIVE_DEFAULT_MS, LOG_RETENTION_DEFAULT_MS, LOG_RETENTION_DEFAULT_ROWS, MAX_HEADER_BYTES } from './config/limits.ts';
+import { NimbusError } from './errors.ts';
+import { Gateway } from './gateway/index.ts';
+import { Invoker } from './invoker/index.ts';
+import { createLogger, type Logger } from './observability/logger.ts';
+import { RecordWriter } from './observability/records.ts';
+import { prepareLayout, runningAsRoot } from './sandbox/layout.ts';
+import { BundleCache } from './scheduler/bundles.ts';
+import { Scheduler } from './scheduler/index.ts';
+import { openStore } from './store/index.ts';
+import type { Store } from './store/types.ts';
+import { type Clock, systemClock } from './util/clock.ts';
+import { sendError } from './util/http.ts';
+
+export interface ServerOptions {
+  port?: number;
+  host?: string;
+  dataDir?: string;
+  database?: string;
+  keepAliveMs?: number;
+  logRetention?: { maxRows: number; maxAgeMs: number };
+  clock?: Clock;
+  logger?: Logger;
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  dataDir: string;
+  token: string;
+  tokenPath: string;
+  tokenCreated: boolean;
+  store: Store;
+  scheduler: Scheduler;
+  records: RecordWriter;
+  close(): Promise<void>;
+}
+
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+export async function startServer(opts: ServerOptions = {}): Promise<RunningServer> {
+  const logger = opts.logger ?? createLogger();
+  const dataDir = resolve(opts.dataDir ?? '.nimbus');
+  // 0711: instance uids may pass through to their sandboxes, never list or read what is here.
+  mkdirSync(dataDir, { recursive: true, mode: 0o711 });
+  if (runningAsRoot) chmodSync(dataDir, 0o711);
+  const { token, path: tokenPath, created: tokenCreated } = ensureToken(dataDir);
+  const store = await openStore({ dataDir, database: opts.database });
+  const layout = prepareLayout(dataDir);
+  // Instances of an earlier run that died with it left their directories behind.
+  rmSync(layout.root, { recursive: true, force: true });
+  mkdirSync(layout.root, { recursive: true, mode: layout.isolateUids ? 0o711 : 0o700 });
+  const records = new RecordWriter(store, logger, opts.logRetention ?? { maxRows: LOG_RETENTION_DEFAULT_ROWS, maxAgeMs: LOG_RETENTION_DEFAULT_MS });
+  const scheduler = new Scheduler({
+    layout,
+    bundles: new BundleCache(dataDir, store),
+    clock: opts.clock ?? systemClock,
+    keepAliveMs: opts.keepAliveMs ?? KEEP_ALIVE_DEFAULT_MS,
+    logger,
+    onLog: (fn, log) => records.log({ ...log, fn }),
+  });
+  const registry = new Registry(store, scheduler);
+  await registry.refresh();
+  const invoker = new Invoker(scheduler, records);
+  const gateway = new Gateway(registry, invoker, logger);
+  const api = new AdminApi({ store, registry, invoker, scheduler, records, logger, token, version: VERSION, startedAt: Date.now() });
+
+  const server: Server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
+    const url = req.url ?? '/';
+    const handled = url.startsWith('/_nimbus/') || url === '/_nimbus' ? api.handle(req, res) : gateway.handle(req, res);
+    handled.catch((err: unknown) => sendError(res, err, logger));
+  });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return socket.destroy();
+    const e = err.code === 'HPE_HEADER_OVERFLOW'
+      ? new NimbusError('HEADERS_TOO_LARGE', `request headers are over the limit of ${MAX_HEADER_BYTES} bytes`)
+      : new NimbusError('BAD_REQUEST', `malformed HTTP request (${err.code ?? 'parse error'})`);
+    const body = JSON.stringify(e.toJSON());
+    socket.end(`HTTP/1.1 ${e.status} ${e.status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  });
+  server.keepAliveTimeout = 65_000;
+
+  await new Promise<void>((ok, fail) => {
+    server.once('error', fail);
+    server.listen(opts.port ?? DEFAULT_PORT, opts.host ?? DEFAULT_HOST, () => { server.off('error', fail); ok(); });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = opts.host ?? DEFAULT_HOST;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  writeFileSync(join(dataDir, 'server.json'), JSON.stringify({ url, pid: process.pid }) + '\n', { mode: 0o600 });
+  logger.info({ url, dataDir, store: store.kind, isolateUids: layout.isolateUids }, 'nimbus listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    url, port, dataDir, token, tokenPath, tokenCreated, store, scheduler, records,
+    close() {
+      closing ??= (async () => {
+        await new Promise<void>((ok) => { server.close(() => ok()); server.closeAllConnections(); });
+        await scheduler.close();
+        await records.close();
+        await store.close();
+        rmSync(join(dataDir, 'server.json'), { force: true });
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,100 @@
+// Test helpers: a real Nimbus server on port 0 with a fresh data dir, apps written to temp dirs and
+// deployed the way the CLI does it (esbuild bundle + PUT), and small HTTP helpers. Everything is
+// cleaned up by the returned close().
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { bundleFunction } from '../src/cli/bundle.ts';
+import { parseManifest } from '../src/config/manifest.ts';
+import { silentLogger } from '../src/observability/logger.ts';
+import { type RunningServer, type ServerOptions, startServer } from '../src/server.ts';
+
+export interface TestServer extends RunningServer {
+  /** fetch against the server, with the admin token for /_nimbus/api paths. */
+  req(path: string, init?: RequestInit): Promise<Response>;
+  api<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T; headers: Headers }>;
+  deploy(files: Record<string, string>): Promise<{ status: number; body: DeployBody }>;
+  invoke<T = unknown>(fn: string, event?: unknown): Promise<{ status: number; body: T; headers: Headers }>;
+}
+
+export interface DeployBody {
+  status?: string; created?: string[]; updated?: string[]; removed?: string[];
+  routes?: { method: string; path: string; fn: string }[];
+  error?: { code: string; message: string };
+}
+
+export function tempDir(prefix = 'nimbus-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export function writeApp(files: Record<string, string>, dir = tempDir('nimbus-app-')): string {
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, name)), { recursive: true });
+    writeFileSync(join(dir, name), text);
+  }
+  return dir;
+}
+
+export async function bundleApp(dir: string, manifestText: string): Promise<{ manifest: unknown; bundles: Record<string, { code: string }> }> {
+  const manifest = parseManifest(manifestText);
+  const bundles: Record<string, { code: string }> = {};
+  for (const [name, spec] of Object.entries(manifest.functions)) {
+    const b = await bundleFunction(dir, name, spec.handler);
+    bundles[name] = { code: Buffer.from(b.code).toString('base64') };
+  }
+  return { manifest, bundles };
+}
+
+export async function startTestServer(opts: ServerOptions = {}): Promise<TestServer> {
+  const ownDir = opts.dataDir === undefined;
+  const dataDir = opts.dataDir ?? tempDir();
+  const srv = await startServer({ port: 0, logger: silentLogger, ...opts, dataDir });
+  const auth = { authorization: `Bearer ${srv.token}` };
+  const req = (path: string, init: RequestInit = {}): Promise<Response> => fetch(srv.url + path, {
+    ...init, headers: { ...(path.startsWith('/_nimbus/api') ? auth : {}), ...(init.headers as Record<string, string> | undefined) },
+  });
+  const api = async <T>(method: string, path: string, body?: unknown) => {
+    const res = await req(path, { method, body: body === undefined ? undefined : JSON.stringify(body), headers: body === undefined ? {} : { 'content-type': 'application/json' } });
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T, headers: res.headers };
+  };
+  const close = srv.close.bind(srv);
+  return Object.assign(srv, {
+    req,
+    api,
+    async deploy(files: Record<string, string>) {
+      const dir = writeApp(files);
+      try {
+        const body = await bundleApp(dir, files['nimbus.yml']!);
+        const app = (body.manifest as { app: string }).app;
+        return api<DeployBody>('PUT', `/_nimbus/api/apps/${app}`, body);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    invoke<T>(fn: string, event: unknown = {}) {
+      return api<T>('POST', `/_nimbus/api/functions/${fn}/invocations`, event);
+    },
+    async close() {
+      await close();
+      if (ownDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  });
+}
+
+/** A one-function app: `handler` is the source of src/index.ts (or .js when js is true). */
+export function oneFunctionApp(opts: { app?: string; fn?: string; source: string; exportName?: string; file?: string; yaml?: string; http?: string }): Record<string, string> {
+  const app = opts.app ?? 'test';
+  const fn = opts.fn ?? 'fn';
+  const file = opts.file ?? 'src/index.ts';
+  const exportName = opts.exportName ?? 'handler';
+  const base = file.replace(/\.(ts|js|mjs|cjs)$/, '');
+  return {
+    'nimbus.yml': `app: ${app}\nfunctions:\n  ${fn}:\n    handler: ${base}.${exportName}\n${opts.yaml ?? ''}${opts.http ? `    events:\n      - http: ${opts.http}\n` : ''}`,
+    [file]: opts.source,
+  };
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
