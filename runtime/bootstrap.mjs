@@ -66,21 +66,21 @@ for (const [stream, level] of [[process.stdout, 'INFO'], [process.stderr, 'ERROR
 
 // --- crashes -------------------------------------------------------------------------------------
 function crash(errorType, err) {
-  const e = toError(err, errorType);
-  send({ type: 'crash', error: e }, () => process.reallyExit(1));
+  // As Lambda: the crash kind is the type, the original error goes into the message.
+  const e = toError(err);
+  send({ type: 'crash', error: { errorType, errorMessage: `${e.errorType}: ${e.errorMessage}`, trace: e.trace } }, () => process.reallyExit(1));
 }
 process.on('uncaughtException', (err) => crash('Runtime.UncaughtException', err));
 process.on('unhandledRejection', (err) => crash('Runtime.UnhandledPromiseRejection', err));
 
-function toError(err, fallbackType) {
+/** Lambda's error object. The type is the error's name (or its class name), `Error` for plain errors. */
+function toError(err) {
   if (err instanceof Error) {
-    return {
-      errorType: err.name && err.name !== 'Error' ? err.name : (err.constructor?.name && err.constructor.name !== 'Error' ? err.constructor.name : fallbackType ?? 'Error'),
-      errorMessage: err.message,
-      trace: (err.stack ?? '').split('\n'),
-    };
+    const ctor = err.constructor?.name;
+    const errorType = err.name && err.name !== 'Error' ? err.name : (ctor && ctor !== 'Object' ? ctor : 'Error');
+    return { errorType, errorMessage: err.message, trace: (err.stack ?? '').split('\n') };
   }
-  return { errorType: fallbackType ?? 'Error', errorMessage: typeof err === 'string' ? err : safeJson(err) ?? String(err), trace: [] };
+  return { errorType: 'Error', errorMessage: typeof err === 'string' ? err : safeJson(err) ?? String(err), trace: [] };
 }
 
 function safeJson(value) {
@@ -98,7 +98,7 @@ async function init(msg) {
   try {
     mod = await import(pathToFileURL(msg.codePath).href);
   } catch (err) {
-    send({ type: 'initError', error: toError(err, 'Runtime.ImportModuleError') });
+    send({ type: 'initError', error: toError(err) });
     return;
   }
   let exp = mod[msg.exportName];
@@ -194,7 +194,7 @@ async function invoke(msg) {
     }
     frame = { type: 'result', id: msg.id, ok: true, json };
   } catch (err) {
-    frame = { type: 'result', id: msg.id, ok: false, error: toError(err, 'Error') };
+    frame = { type: 'result', id: msg.id, ok: false, error: toError(err) };
   }
   frame.maxRssBytes = process.resourceUsage().maxRSS * 1024;
   send(frame);

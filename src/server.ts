@@ -36,6 +36,8 @@ export interface RunningServer {
   url: string;
   port: number;
   dataDir: string;
+  /** Where instance directories live (below the data dir, or the temp dir when uids are isolated). */
+  sandboxRoot: string;
   token: string;
   tokenPath: string;
   tokenCreated: boolean;
@@ -101,7 +103,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
 
   let closing: Promise<void> | undefined;
   return {
-    url, port, dataDir, token, tokenPath, tokenCreated, store, scheduler, records,
+    url, port, dataDir, sandboxRoot: layout.root, token, tokenPath, tokenCreated, store, scheduler, records,
     close() {
       closing ??= (async () => {
         await new Promise<void>((ok) => { server.close(() => ok()); server.closeAllConnections(); });

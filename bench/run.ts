@@ -1,0 +1,108 @@
+// npm run bench — the gateway's hot path and cold starts, each next to a baseline measured in the
+// same run. Prints a table with ratios; nothing here is a test. Run it on a quiet machine and quote
+// medians: BENCH_ROUNDS (default 3) rounds of BENCH_SECONDS (default 10) s at 50 connections each.
+import autocannon from 'autocannon';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { bundleApp, writeApp } from '../test/helpers.ts';
+import { treeCpuMs } from './proc.ts';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const CONNECTIONS = 50;
+const COLD_FUNCTIONS = Number(process.env.BENCH_COLD ?? 40);
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+function start(args: string[], env: Record<string, string> = {}): Promise<{ proc: ChildProcess; url: string }> {
+  const proc = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    proc.stdout!.on('data', (c) => {
+      out += c;
+      const m = /listening on (http:\/\/\S+)/i.exec(out);
+      if (m) resolve({ proc, url: m[1]! });
+    });
+    proc.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
+  });
+}
+
+const HELLO = `export const handler = async (event: { rawPath: string }) => ({ statusCode: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ message: 'Hello, world!', path: event.rawPath }) });`;
+
+async function deploy(url: string, token: string, files: Record<string, string>): Promise<void> {
+  const dir = writeApp(files);
+  const body = await bundleApp(dir, files['nimbus.yml']!);
+  rmSync(dir, { recursive: true, force: true });
+  const res = await fetch(`${url}/_nimbus/api/apps/${(body.manifest as { app: string }).app}`, { method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  if (res.status !== 200) throw new Error(`deploy failed: ${await res.text()}`);
+}
+
+interface Run { rps: number; p50: number; p99: number; cpuMsPerReq: number; errors: number }
+
+async function load(url: string, pid: number): Promise<Run> {
+  const cpu0 = treeCpuMs(pid);
+  const r = await autocannon({ url, connections: CONNECTIONS, duration: SECONDS });
+  const cpu1 = treeCpuMs(pid);
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, cpuMsPerReq: (cpu1 - cpu0) / r.requests.total, errors: r.errors + r.timeouts + r.non2xx };
+}
+
+const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };
+const pct = (xs: number[], p: number): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!; };
+
+async function main(): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'nimbus-bench-'));
+  const bare = await start(['bench/bare-server.ts']);
+  const nimbus = await start(['bin/nimbus.mjs', 'serve', '--port', '0', '--data', dataDir], { NIMBUS_LOG_LEVEL: 'warn' });
+  try {
+    const { readFileSync } = await import('node:fs');
+    const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+    await deploy(nimbus.url, token, { 'nimbus.yml': 'app: bench\nfunctions:\n  hello:\n    handler: src/hello.handler\n    concurrency: { max: 10 }\n    events:\n      - http: GET /hello\n', 'src/hello.ts': HELLO });
+    // Warm-up: instances started, JIT warm, on both sides.
+    await autocannon({ url: `${nimbus.url}/hello`, connections: CONNECTIONS, duration: 2 });
+    await autocannon({ url: `${bare.url}/hello`, connections: CONNECTIONS, duration: 2 });
+    const runs: { bare: Run; nimbus: Run }[] = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      const b = await load(`${bare.url}/hello`, bare.proc.pid!);
+      const n = await load(`${nimbus.url}/hello`, nimbus.proc.pid!);
+      runs.push({ bare: b, nimbus: n });
+      process.stderr.write(`round ${i + 1}/${ROUNDS}: bare ${b.rps.toFixed(0)} req/s, nimbus ${n.rps.toFixed(0)} req/s\n`);
+    }
+    const m = (side: 'bare' | 'nimbus', k: keyof Run) => median(runs.map((r) => r[side][k]));
+
+    // Cold starts: the first request to each of many never-invoked functions (distinct code each).
+    const fns = Array.from({ length: COLD_FUNCTIONS }, (_, i) => `cold${i}`);
+    await deploy(nimbus.url, token, {
+      'nimbus.yml': `app: cold\nfunctions:\n${fns.map((f) => `  ${f}:\n    handler: src/${f}.handler\n    events:\n      - http: GET /${f}\n`).join('')}`,
+      ...Object.fromEntries(fns.map((f) => [`src/${f}.ts`, HELLO.replace('Hello, world!', `Hello from ${f}`)])),
+    });
+    const cold: number[] = [];
+    for (const f of fns) {
+      const t0 = performance.now();
+      const res = await fetch(`${nimbus.url}/${f}`);
+      await res.arrayBuffer();
+      cold.push(performance.now() - t0);
+    }
+
+    const rows: [string, string, string, string][] = [
+      ['', 'bare node:http', 'Nimbus gateway', 'Nimbus / bare'],
+      ['requests/s (median)', m('bare', 'rps').toFixed(0), m('nimbus', 'rps').toFixed(0), `${((m('nimbus', 'rps') / m('bare', 'rps')) * 100).toFixed(0)}%  (target ≥ 50%)`],
+      ['CPU ms per request (process tree)', m('bare', 'cpuMsPerReq').toFixed(3), m('nimbus', 'cpuMsPerReq').toFixed(3), `${(m('nimbus', 'cpuMsPerReq') / m('bare', 'cpuMsPerReq')).toFixed(2)}×  (target ≤ 2×)`],
+      ['latency p50 ms', m('bare', 'p50').toFixed(1), m('nimbus', 'p50').toFixed(1), ''],
+      ['latency p99 ms', m('bare', 'p99').toFixed(1), m('nimbus', 'p99').toFixed(1), '(target p99 ≤ 10 ms)'],
+      ['errors (all rounds)', String(runs.reduce((n, r) => n + r.bare.errors, 0)), String(runs.reduce((n, r) => n + r.nimbus.errors, 0)), ''],
+    ];
+    const w = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]!.length)));
+    process.stdout.write(`\nHot path: ${CONNECTIONS} connections, ${ROUNDS} rounds × ${SECONDS} s, medians\n`);
+    for (const r of rows) process.stdout.write(r.map((c, i) => c.padEnd(w[i]!)).join('  ') + '\n');
+    process.stdout.write(`\nCold start (first request to ${COLD_FUNCTIONS} never-invoked functions, end to end over HTTP): p50 ${pct(cold, 50).toFixed(1)} ms, p99 ${pct(cold, 99).toFixed(1)} ms\n`);
+  } finally {
+    bare.proc.kill();
+    nimbus.proc.kill('SIGTERM');
+    await new Promise((r) => nimbus.proc.once('exit', r));
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,286 @@
+// The app manifest, nimbus.yml: its schema (zod, strict), loading from YAML or JSON, and errors that
+// name the key path and what is allowed. The parsed result is normalised — defaults filled in,
+// methods upper-cased, environment values strings — so nothing downstream re-checks it.
+import { access, readFile, realpath } from 'node:fs/promises';
+import { isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { z } from 'zod';
+import { NimbusError } from '../errors.ts';
+import {
+  CONCURRENCY_DEFAULT_MAX, MEMORY_DEFAULT_MB, MEMORY_MAX_MB, MEMORY_MIN_MB, QUEUE_TIMEOUT_DEFAULT_MS, TIMEOUT_DEFAULT_S, TIMEOUT_MAX_S, TIMEOUT_MIN_S,
+} from './limits.ts';
+
+export const MANIFEST_FILES = ['nimbus.yml', 'nimbus.yaml', 'nimbus.json'];
+export const HANDLER_EXTENSIONS = ['.ts', '.mts', '.js', '.mjs', '.cjs', '.cts'];
+export const HTTP_EVENT_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'ANY'] as const;
+export const EVENT_KINDS = ['http'] as const;
+const APP_NAME = /^[a-z][a-z0-9-]{0,62}$/;
+const FUNCTION_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const RESERVED_ENV = /^(NIMBUS_|AWS_|LAMBDA_|_HANDLER$|NODE_OPTIONS$|TZ$|HOME$|TMPDIR$|LANG$)/;
+const PATH_SEGMENT = /^[A-Za-z0-9._~!$&'()*+,;=:@-]+$/;
+const PARAM = /^\{([A-Za-z_][A-Za-z0-9_]*)(\+?)\}$/;
+const EXPORT_NAME = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+
+/** A strict object whose unknown-key error lists the allowed keys. */
+function strict<T extends z.ZodRawShape>(shape: T) {
+  return z.strictObject(shape, {
+    error: (iss) => {
+      if (iss.code === 'unrecognized_keys') {
+        const keys = iss.keys.map((k) => `"${k}"`).join(', ');
+        return `unknown key${iss.keys.length > 1 ? 's' : ''} ${keys}; allowed keys: ${Object.keys(shape).join(', ')}`;
+      }
+      if (iss.code === 'invalid_type') return `must be a mapping (key: value), got ${describe(iss.input)}`;
+      return undefined;
+    },
+  });
+}
+
+function describe(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  return typeof v === 'object' ? 'a mapping' : `${typeof v} ${JSON.stringify(v)}`;
+}
+
+/** An integer in [min, max], `def` when absent; the message says the range and what it got. */
+function intIn(min: number, max: number, unit: string, def: number) {
+  return z.unknown().optional().transform((v, ctx) => {
+    if (v === undefined) return def;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+      ctx.addIssue({ code: 'custom', message: `must be an integer from ${min} to ${max}${unit}, got ${describe(v)}` });
+      return z.NEVER;
+    }
+    return v;
+  });
+}
+
+/** Why an HTTP path is invalid, or undefined when it is fine. */
+export function httpPathProblem(path: string): string | undefined {
+  if (!path.startsWith('/')) return 'must start with "/"';
+  if (path === '/') return undefined;
+  if (path.endsWith('/')) return 'must not end with "/"';
+  if (path === '/_nimbus' || path.startsWith('/_nimbus/')) return '/_nimbus is reserved for the platform';
+  const segments = path.slice(1).split('/');
+  const names = new Set<string>();
+  for (const [i, seg] of segments.entries()) {
+    if (seg === '') return 'must not contain empty segments ("//")';
+    const param = PARAM.exec(seg);
+    if (param) {
+      if (param[2] && i !== segments.length - 1) return `the greedy parameter {${param[1]}+} must be the last segment`;
+      if (names.has(param[1]!)) return `parameter {${param[1]}} appears twice`;
+      names.add(param[1]!);
+      continue;
+    }
+    if (seg.includes('{') || seg.includes('}')) return `segment "${seg}" is not a valid parameter; use {name} or, last, {name+}`;
+    if (!PATH_SEGMENT.test(seg)) return `segment "${seg}" has characters not allowed in a path`;
+  }
+  return undefined;
+}
+
+const HttpEventSchema = z.preprocess(
+  // Short form: `http: GET /users/{id}`.
+  (v) => {
+    if (typeof v !== 'string') return v;
+    const m = /^\s*(\S+)\s+(\S+)\s*$/.exec(v);
+    return m ? { method: m[1], path: m[2] } : { method: v };
+  },
+  strict({
+    method: z.string({ error: (i) => (i.input === undefined ? 'is required' : `must be a string, got ${describe(i.input)}`) })
+      .transform((s) => s.toUpperCase())
+      .pipe(z.enum(HTTP_EVENT_METHODS, { error: (i) => `must be one of ${HTTP_EVENT_METHODS.join(', ')}, got ${JSON.stringify(i.input)}` })),
+    path: z.string({ error: (i) => (i.input === undefined ? 'is required (e.g. /users/{id}); the short form is "METHOD /path"' : `must be a string, got ${describe(i.input)}`) })
+      .check((ctx) => {
+        const problem = httpPathProblem(ctx.value);
+        if (problem) ctx.issues.push({ code: 'custom', message: `${problem}, got ${JSON.stringify(ctx.value)}`, input: ctx.value });
+      }),
+    payload: z.unknown().optional().transform((v, ctx) => {
+      if (v === undefined) return '2.0' as const;
+      const s = typeof v === 'number' ? v.toFixed(1) : v;
+      if (s === '1.0' || s === '2.0') return s;
+      ctx.addIssue({ code: 'custom', message: `must be "1.0" (REST API v1 proxy event) or "2.0" (HTTP API v2, the default), got ${describe(v)}` });
+      return z.NEVER;
+    }),
+  }),
+);
+
+const EventSchema = z.unknown().transform((v, ctx) => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    ctx.addIssue({ code: 'custom', message: `each event is a mapping with one kind, e.g. "- http: GET /path", got ${describe(v)}` });
+    return z.NEVER;
+  }
+  const kinds = Object.keys(v);
+  const unknown = kinds.find((k) => !(EVENT_KINDS as readonly string[]).includes(k));
+  if (unknown !== undefined) {
+    ctx.addIssue({ code: 'custom', message: `unknown event kind "${unknown}"; supported: ${EVENT_KINDS.join(', ')}` });
+    return z.NEVER;
+  }
+  if (kinds.length !== 1) {
+    ctx.addIssue({ code: 'custom', message: 'each event names exactly one kind, e.g. "- http: GET /path"' });
+    return z.NEVER;
+  }
+  return v;
+}).pipe(strict({ http: HttpEventSchema }));
+
+const EnvironmentSchema = z.record(z.string(), z.unknown(), { error: (i) => `must be a mapping of NAME: value, got ${describe(i.input)}` })
+  .optional()
+  .transform((env, ctx) => {
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(env ?? {})) {
+      if (!ENV_NAME.test(k)) ctx.addIssue({ code: 'custom', path: [k], message: 'variable names are letters, digits and _, not starting with a digit' });
+      else if (RESERVED_ENV.test(k)) ctx.addIssue({ code: 'custom', path: [k], message: 'is reserved by the platform (NIMBUS_*, AWS_*, LAMBDA_*, NODE_OPTIONS, TZ, HOME, TMPDIR, LANG)' });
+      else if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') ctx.addIssue({ code: 'custom', path: [k], message: `must be a string, number or boolean, got ${describe(v)}` });
+      else out[k] = String(v);
+    }
+    return out;
+  });
+
+const HandlerSchema = z.string({ error: (i) => (i.input === undefined ? 'is required: file path + "." + exported name, e.g. src/users.create' : `must be a string, got ${describe(i.input)}`) })
+  .check((ctx) => {
+    const problem = handlerProblem(ctx.value);
+    if (problem) ctx.issues.push({ code: 'custom', message: problem, input: ctx.value });
+  });
+
+const FunctionSchema = strict({
+  handler: HandlerSchema,
+  memory: intIn(MEMORY_MIN_MB, MEMORY_MAX_MB, ' (MB)', MEMORY_DEFAULT_MB),
+  timeout: intIn(TIMEOUT_MIN_S, TIMEOUT_MAX_S, ' (seconds)', TIMEOUT_DEFAULT_S),
+  environment: EnvironmentSchema,
+  concurrency: strict({
+    max: intIn(1, 1000, ' (instances)', CONCURRENCY_DEFAULT_MAX),
+    queueTimeoutMs: intIn(0, 60_000, ' (ms)', QUEUE_TIMEOUT_DEFAULT_MS),
+  }).optional().transform((c) => c ?? { max: CONCURRENCY_DEFAULT_MAX, queueTimeoutMs: QUEUE_TIMEOUT_DEFAULT_MS }),
+  events: z.array(EventSchema, { error: (i) => `must be a list of events, got ${describe(i.input)}` }).optional().transform((e) => e ?? []),
+});
+
+export const ManifestSchema = strict({
+  app: z.string({ error: (i) => (i.input === undefined ? 'is required: the app name' : `must be a string, got ${describe(i.input)}`) })
+    .regex(APP_NAME, { error: (i) => `must be lower-case letters, digits and "-", starting with a letter, at most 63 characters, got ${JSON.stringify(i.input)}` }),
+  functions: z.record(z.string(), FunctionSchema, { error: (i) => (i.input === undefined ? 'is required: at least one function' : `must be a mapping of function name to its settings, got ${describe(i.input)}`) }),
+}).superRefine((m, ctx) => {
+  const names = Object.keys(m.functions);
+  if (names.length === 0) ctx.addIssue({ code: 'custom', path: ['functions'], message: 'must declare at least one function' });
+  for (const name of names) {
+    if (!FUNCTION_NAME.test(name)) ctx.addIssue({ code: 'custom', path: ['functions', name], message: 'function names are letters, digits, "_" and "-", starting with a letter, at most 64 characters' });
+  }
+  const seen: { fn: string; method: string; path: string; norm: string }[] = [];
+  for (const name of names) {
+    m.functions[name]!.events.forEach((ev, i) => {
+      const { method, path } = ev.http;
+      const norm = path.replace(/\{[^}/]+\+\}/g, '{+}').replace(/\{[^}/+]+\}/g, '{}');
+      const other = seen.find((o) => o.norm === norm && (o.method === method || o.method === 'ANY' || method === 'ANY'));
+      if (other) ctx.addIssue({ code: 'custom', path: ['functions', name, 'events', i, 'http'], message: `${method} ${path} is also declared by function "${other.fn}" (${other.method} ${other.path})` });
+      seen.push({ fn: name, method, path, norm });
+    });
+  }
+});
+
+export type Manifest = z.output<typeof ManifestSchema>;
+export type FunctionSpec = Manifest['functions'][string];
+export type HttpEventSpec = FunctionSpec['events'][number]['http'];
+
+function handlerProblem(handler: string): string | undefined {
+  const dot = handler.lastIndexOf('.');
+  if (dot <= 0 || dot === handler.length - 1) return `must be a file path + "." + exported name, e.g. src/users.create, got ${JSON.stringify(handler)}`;
+  const file = handler.slice(0, dot);
+  const exportName = handler.slice(dot + 1);
+  if (!EXPORT_NAME.test(exportName)) return `the export name "${exportName}" is not a JavaScript identifier`;
+  if (isAbsolute(file) || /^[A-Za-z]:/.test(file)) return `the file must be relative to the app folder, got ${JSON.stringify(file)}`;
+  const norm = normalize(file);
+  if (norm === '..' || norm.startsWith(`..${sep}`)) return `the file must stay inside the app folder, got ${JSON.stringify(file)}`;
+  return undefined;
+}
+
+/** `src/users.create` → `{ file: 'src/users', exportName: 'create' }`; `src/a.ts.handler` keeps `.ts`. */
+export function parseHandler(handler: string): { file: string; exportName: string } {
+  const dot = handler.lastIndexOf('.');
+  return { file: handler.slice(0, dot), exportName: handler.slice(dot + 1) };
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : `${out ? '.' : ''}${String(p)}`;
+  return out || '(top level)';
+}
+
+/** Validates an already-parsed manifest (the admin API receives JSON). */
+export function validateManifest(value: unknown, source = 'manifest'): Manifest {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new NimbusError('MANIFEST_INVALID', `${source}: must be a mapping with "app" and "functions", got ${describe(value)}`);
+  }
+  const r = ManifestSchema.safeParse(value);
+  if (r.success) return r.data;
+  const lines = r.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`);
+  throw new NimbusError('MANIFEST_INVALID', `${source} is not valid:\n  ${[...new Set(lines)].join('\n  ')}`);
+}
+
+/**
+ * YAML forbids `{` `}` in plain scalars inside a flow mapping, yet `{ method: GET, path: /users/{id} }`
+ * is how people write routes. When the text does not parse, such path values are quoted and it is
+ * tried once more.
+ */
+function quoteFlowPaths(text: string): string {
+  return text.replace(/(\bpath:[ \t]*)(\/[^\s,'"#\\]*)/g, (all, key: string, value: string) => {
+    if (!value.includes('{')) return all;
+    let v = value;
+    const count = (s: string, c: string) => s.split(c).length - 1;
+    while (v.endsWith('}') && count(v, '{') < count(v, '}')) v = v.slice(0, -1);
+    return `${key}"${v}"${value.slice(v.length)}`;
+  });
+}
+
+/** Parses nimbus.yml text (JSON is YAML too). */
+export function parseManifest(text: string, source = 'nimbus.yml'): Manifest {
+  let value: unknown;
+  try {
+    try {
+      value = parseYaml(text);
+    } catch (first) {
+      const quoted = quoteFlowPaths(text);
+      if (quoted === text) throw first;
+      try { value = parseYaml(quoted); } catch { throw first; }
+    }
+  } catch (err) {
+    if (err instanceof YAMLParseError) {
+      const pos = err.linePos?.[0];
+      throw new NimbusError('MANIFEST_INVALID', `${source}${pos ? `:${pos.line}:${pos.col}` : ''}: YAML syntax error: ${err.message.split('\n')[0]}`);
+    }
+    throw err;
+  }
+  return validateManifest(value, source);
+}
+
+export async function loadManifest(appDir: string): Promise<{ manifest: Manifest; path: string }> {
+  for (const name of MANIFEST_FILES) {
+    const path = join(appDir, name);
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch {
+      continue;
+    }
+    return { manifest: parseManifest(text, name), path };
+  }
+  throw new NimbusError('MANIFEST_INVALID', `no manifest in ${appDir}: looked for ${MANIFEST_FILES.join(', ')}`);
+}
+
+/** Finds a handler's source file, trying the name as given and then each known extension. */
+export async function resolveHandlerFile(appDir: string, file: string, fnName: string): Promise<string> {
+  const base = resolve(appDir);
+  const candidates = HANDLER_EXTENSIONS.some((e) => file.endsWith(e)) ? [file] : HANDLER_EXTENSIONS.map((e) => file + e);
+  for (const c of candidates) {
+    const full = resolve(base, c);
+    try {
+      await access(full);
+    } catch {
+      continue;
+    }
+    // A symlink must not lead the bundler out of the app folder.
+    const real = await realpath(full);
+    const rel = relative(await realpath(base), real);
+    if (rel.startsWith('..') || isAbsolute(rel)) throw new NimbusError('HANDLER_NOT_FOUND', `functions.${fnName}.handler: ${c} leads outside the app folder`);
+    return full;
+  }
+  const tried = candidates.length === 1 ? file : `${file}(${HANDLER_EXTENSIONS.join('|')})`;
+  throw new NimbusError('HANDLER_NOT_FOUND', `functions.${fnName}.handler: no file ${tried} in ${base}`);
+}
