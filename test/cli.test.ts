@@ -76,6 +76,18 @@ describe('nimbus CLI', () => {
     assert.match(logs.stdout, /INFO {2}START RequestId: /);
     assert.match(logs.stdout, /REPORT RequestId: .*Billed Duration: \d+ ms/);
 
+    // --follow prints lines written after it started, until Ctrl-C.
+    const follow = spawn(process.execPath, [BIN, 'logs', 'hello', '--follow'], { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
+    let followed = '';
+    follow.stdout!.on('data', (c) => { followed += c; });
+    await new Promise((r) => setTimeout(r, 300));
+    await (await fetch(`${url}/hello`, { headers: { 'x-request-id': 'follow-me-1' } })).arrayBuffer();
+    for (let i = 0; i < 50 && !followed.includes('END RequestId: follow-me-1'); i++) await new Promise((r) => setTimeout(r, 100));
+    follow.kill('SIGINT');
+    const followCode = await new Promise((r) => follow.once('exit', r));
+    assert.match(followed, /follow-me-1 INFO {2}START RequestId: follow-me-1/);
+    assert.equal(followCode, 0);
+
     const ls = await nimbus(['ls'], work);
     assert.match(ls.stdout, /^FUNCTION\s+APP\s+MEMORY/m);
     assert.match(ls.stdout, /^hello\s+hello\s+128 MB\s+3 s/m);

@@ -64,7 +64,10 @@ export const handler = async (event: any, context: any) => {
 };`,
   'src/cjs.js': `exports.handler = async function (event) { return { statusCode: 200, body: 'cjs:' + event.rawPath }; };`,
   'src/callback.js': `exports.handler = function (event, context, callback) { setTimeout(() => callback(null, { statusCode: 202, body: 'called back' }), 5); };`,
-  'src/plain.ts': `export const handler = async () => ({ ok: true, list: [1, 2] });`,
+  'src/plain.ts': `import pad from 'tiny-pad';\nexport const handler = async () => ({ ok: true, list: [1, 2], padded: pad('7', 3) });`,
+  // A dependency in the app's node_modules: deploy bundles it, so the instance needs nothing installed.
+  'node_modules/tiny-pad/package.json': '{ "name": "tiny-pad", "version": "1.0.0", "main": "index.js" }',
+  'node_modules/tiny-pad/index.js': "module.exports = function pad(s, n) { return String(s).padStart(n, '0'); };",
   'src/site.ts': `export default {
   async fetch(request: Request, env: Record<string, string>, ctx: { waitUntil(p: Promise<unknown>): void }) {
     const url = new URL(request.url);
@@ -159,11 +162,11 @@ describe('handler models and HTTP mapping', () => {
     assert.equal(await cb.text(), 'called back');
   });
 
-  it('answers 200 JSON when a v2 handler returns a plain object', async () => {
+  it('answers 200 JSON when a v2 handler returns a plain object, with npm dependencies bundled', async () => {
     const res = await srv.req('/plain');
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /application\/json/);
-    assert.deepEqual(await res.json(), { ok: true, list: [1, 2] });
+    assert.deepEqual(await res.json(), { ok: true, list: [1, 2], padded: '007' });
   });
 
   it('answers 502 INVALID_RESPONSE when a v1 handler returns no statusCode', async () => {

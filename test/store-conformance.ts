@@ -85,7 +85,7 @@ export function runStoreConformance(label: string, open: () => Promise<{ store: 
 
     it('appends and queries logs by function, request id, level, time and cursor, and prunes by rows and age', withStore(async (s) => {
       const entries = Array.from({ length: 20 }, (_, i) => ({ ts: 1000 + i, fn: i % 2 ? 'a' : 'b', requestId: `r${i % 4}`, level: i % 5 === 0 ? 'ERROR' as const : 'INFO' as const, message: `m${i}` }));
-      await s.appendLogs(entries);
+      await s.appendRecords({ logs: entries, invocations: [] });
       assert.equal((await s.queryLogs({ fn: 'a' })).length, 10);
       assert.deepEqual((await s.queryLogs({ requestId: 'r1' })).map((l) => l.message), ['m1', 'm5', 'm9', 'm13', 'm17']);
       assert.deepEqual((await s.queryLogs({ level: 'ERROR' })).map((l) => l.message), ['m0', 'm5', 'm10', 'm15']);
@@ -103,7 +103,7 @@ export function runStoreConformance(label: string, open: () => Promise<{ store: 
         requestId: `r${i}`, fn: 'a', revision: 1, trigger: 'http' as const, startedAt: 1000 + i, durationMs: 1.5, billedDurationMs: 2,
         initDurationMs: i === 0 ? 30.5 : null, memoryMb: 128, maxMemoryUsedMb: 50, cold: i === 0, outcome, errorType: outcome === 'error' ? 'Error' : null,
       });
-      await s.appendInvocations([rec(0, 'success'), rec(1, 'error'), rec(2, 'success')]);
+      await s.appendRecords({ logs: [], invocations: [rec(0, 'success'), rec(1, 'error'), rec(2, 'success')] });
       const all = await s.listInvocations({ fn: 'a' });
       assert.deepEqual(all.map((r) => r.requestId), ['r2', 'r1', 'r0']);
       assert.equal(all[2]!.cold, true);

@@ -4,8 +4,8 @@
 import type { Logger } from './logger.ts';
 import type { InvocationRecord, LogEntry, Store } from '../store/types.ts';
 
-const FLUSH_MS = 50;
-const FLUSH_AT_ENTRIES = 1000;
+const FLUSH_MS = 100;
+const FLUSH_AT_ENTRIES = 5000;
 const PRUNE_EVERY_MS = 60_000;
 
 export interface RetentionOptions { maxRows: number; maxAgeMs: number }
@@ -68,8 +68,7 @@ export class RecordWriter {
     this.#invocations = [];
     this.#flushing = this.#flushing.then(async () => {
       try {
-        await this.#store.appendLogs(logs);
-        await this.#store.appendInvocations(invocations);
+        await this.#store.appendRecords({ logs, invocations });
       } catch (err) {
         this.#logger.error({ err, logs: logs.length, invocations: invocations.length }, 'could not write logs and invocation records');
       }

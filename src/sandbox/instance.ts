@@ -91,7 +91,7 @@ export class Instance {
       cwd: codeDir,
       env: { TZ: 'UTC', LANG: 'C.UTF-8', HOME: tmpDir, TMPDIR: tmpDir },
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-      serialization: 'json',
+      serialization: 'advanced',
       uid: this.#uid,
       gid: this.#uid,
     });
@@ -160,10 +160,12 @@ export class Instance {
   get busy(): number { return this.#pending.size; }
   get pid(): number | undefined { return this.#child.pid; }
 
+  /** One interval per instance for its life; it reads /proc only while an invocation runs. */
   #startRssWatch(): void {
     if (this.#rssTimer) return;
     const limit = this.#opts.memoryMb * 1024 * 1024;
     this.#rssTimer = setInterval(() => {
+      if (this.#pending.size === 0) return;
       const rss = readRss(this.#child.pid);
       if (rss > this.#maxRss) this.#maxRss = rss;
       if (rss > limit) {
@@ -172,13 +174,6 @@ export class Instance {
       }
     }, RSS_POLL_MS);
     this.#rssTimer.unref();
-  }
-
-  #stopRssWatch(): void {
-    if (this.#rssTimer && this.#pending.size === 0) {
-      clearInterval(this.#rssTimer);
-      this.#rssTimer = undefined;
-    }
   }
 
   #onFrame(msg: RuntimeFrame): void {
@@ -191,7 +186,6 @@ export class Instance {
       if (!p) return;
       this.#pending.delete(msg.id);
       clearTimeout(p.timer);
-      this.#stopRssWatch();
       const maxRssBytes = Math.max(msg.maxRssBytes, this.#maxRss);
       p.resolve(msg.ok ? { ok: true, json: msg.json, maxRssBytes } : { ok: false, kind: 'error', error: msg.error, maxRssBytes });
       return;

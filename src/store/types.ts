@@ -141,11 +141,11 @@ export interface Store {
   /** Deletes code no function refers to; returns how many blobs went. */
   pruneCode(): Promise<number>;
 
-  appendLogs(entries: LogEntry[]): Promise<void>;
+  /** Writes a batch of log lines and invocation records in one transaction. */
+  appendRecords(batch: { logs: LogEntry[]; invocations: InvocationRecord[] }): Promise<void>;
   queryLogs(q: LogQuery): Promise<LogEntry[]>;
   /** Keeps at most maxRows entries and none older than olderThanMs; returns how many went. */
   pruneLogs(opts: { maxRows: number; olderThanMs: number }): Promise<number>;
 
-  appendInvocations(records: InvocationRecord[]): Promise<void>;
   listInvocations(q: InvocationQuery): Promise<InvocationRecord[]>;
 }

@@ -1,58 +1,58 @@
 // The embedded store: node:sqlite in WAL mode. Methods are async to match the store seam even
 // though node:sqlite is synchronous; each method is one transaction at most.
-import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
+import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { NimbusError } from '../../errors.ts';
 import { methodsOverlap, normalizeRoutePath } from '../routes.ts';
 import type {
   AppRecord, ApplyResult, DesiredApp, DesiredFunction, FunctionRecord, InvocationQuery, InvocationRecord,
   LogEntry, LogLevel, LogQuery, Outcome, PayloadVersion, RouteRecord, Store,
 } from '../types.ts';
-import { MIGRATIONS } from './schema.ts';
+import { MIGRATIONS, RECORD_MIGRATIONS } from './schema.ts';
 
 type Row = Record<string, SQLInputValue>;
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   readonly #db: DatabaseSync;
+  /** Logs and invocation records: written on every request, so kept apart and never fsynced. */
+  readonly #rec: DatabaseSync;
+  readonly #stmts = new Map<string, StatementSync>();
 
+  /** `path` is the main database file; records go to the same name with `.records` before the extension. */
   constructor(path: string) {
     this.#db = new DatabaseSync(path);
     this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;');
-    this.#migrate();
+    migrate(this.#db, MIGRATIONS);
+    this.#rec = new DatabaseSync(path === ':memory:' ? ':memory:' : path.replace(/(\.db)?$/, '.records$1'));
+    // Losing the last moments of logs in a power cut is acceptable; blocking requests on fsync is not.
+    this.#rec.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF; PRAGMA busy_timeout = 5000;');
+    migrate(this.#rec, RECORD_MIGRATIONS);
   }
 
-  #migrate(): void {
-    const version = Number((this.#db.prepare('PRAGMA user_version').get() as Row).user_version);
-    for (let v = version; v < MIGRATIONS.length; v++) {
-      this.#tx(() => {
-        this.#db.exec(MIGRATIONS[v]!);
-        this.#db.exec(`PRAGMA user_version = ${v + 1}`);
-      });
-    }
+  #tx<T>(fn: () => T, db = this.#db): T {
+    return transaction(db, fn);
   }
 
-  #tx<T>(fn: () => T): T {
-    this.#db.exec('BEGIN IMMEDIATE');
-    try {
-      const out = fn();
-      this.#db.exec('COMMIT');
-      return out;
-    } catch (err) {
-      this.#db.exec('ROLLBACK');
-      throw err;
+  #stmt(sql: string, db = this.#db): StatementSync {
+    const key = (db === this.#rec ? 'r:' : 'm:') + sql;
+    let st = this.#stmts.get(key);
+    if (!st) {
+      st = db.prepare(sql);
+      this.#stmts.set(key, st);
     }
+    return st;
   }
 
   #all(sql: string, ...params: SQLInputValue[]): Row[] {
-    return this.#db.prepare(sql).all(...params) as Row[];
+    return this.#stmt(sql).all(...params) as Row[];
   }
 
   #get(sql: string, ...params: SQLInputValue[]): Row | undefined {
-    return this.#db.prepare(sql).get(...params) as Row | undefined;
+    return this.#stmt(sql).get(...params) as Row | undefined;
   }
 
   #run(sql: string, ...params: SQLInputValue[]): number {
-    return Number(this.#db.prepare(sql).run(...params).changes);
+    return Number(this.#stmt(sql).run(...params).changes);
   }
 
   #bumpGeneration(): void {
@@ -60,7 +60,9 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.#stmts.clear();
     if (this.#db.isOpen) this.#db.close();
+    if (this.#rec.isOpen) this.#rec.close();
   }
 
   async applyApp(desired: DesiredApp, now: number): Promise<ApplyResult> {
@@ -186,12 +188,17 @@ export class SqliteStore implements Store {
     return this.#run('DELETE FROM code WHERE sha NOT IN (SELECT code_sha FROM functions)');
   }
 
-  async appendLogs(entries: LogEntry[]): Promise<void> {
-    if (entries.length === 0) return;
+  async appendRecords(batch: { logs: LogEntry[]; invocations: InvocationRecord[] }): Promise<void> {
+    if (batch.logs.length === 0 && batch.invocations.length === 0) return;
     this.#tx(() => {
-      const stmt = this.#db.prepare('INSERT INTO logs(ts, fn, request_id, level, message) VALUES (?, ?, ?, ?, ?)');
-      for (const e of entries) stmt.run(e.ts, e.fn, e.requestId, e.level, e.message);
-    });
+      const log = this.#stmt('INSERT INTO logs(ts, fn, request_id, level, message) VALUES (?, ?, ?, ?, ?)', this.#rec);
+      for (const e of batch.logs) log.run(e.ts, e.fn, e.requestId, e.level, e.message);
+      const inv = this.#stmt(`INSERT OR REPLACE INTO invocations(request_id, fn, revision, trigger, started_at, duration_ms, billed_duration_ms,
+        init_duration_ms, memory_mb, max_memory_used_mb, cold, outcome, error_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, this.#rec);
+      for (const r of batch.invocations) {
+        inv.run(r.requestId, r.fn, r.revision, r.trigger, r.startedAt, r.durationMs, r.billedDurationMs, r.initDurationMs, r.memoryMb, r.maxMemoryUsedMb, r.cold ? 1 : 0, r.outcome, r.errorType);
+      }
+    }, this.#rec);
   }
 
   async queryLogs(q: LogQuery): Promise<LogEntry[]> {
@@ -205,7 +212,7 @@ export class SqliteStore implements Store {
     const limit = Math.min(Math.max(q.limit ?? 1000, 1), 10_000);
     // Newest `limit` entries, returned oldest first; with afterSeq (following), the oldest after the cursor.
     const order = q.afterSeq !== undefined ? 'ASC' : 'DESC';
-    const rows = this.#all(`SELECT * FROM logs ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq ${order} LIMIT ${limit}`, ...params);
+    const rows = this.#rec.prepare(`SELECT * FROM logs ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq ${order} LIMIT ${limit}`).all(...params) as Row[];
     if (order === 'DESC') rows.reverse();
     return rows.map((r) => ({
       seq: Number(r.seq), ts: Number(r.ts), fn: String(r.fn), requestId: r.request_id === null ? null : String(r.request_id),
@@ -215,22 +222,12 @@ export class SqliteStore implements Store {
 
   async pruneLogs(opts: { maxRows: number; olderThanMs: number }): Promise<number> {
     return this.#tx(() => {
-      let n = this.#run('DELETE FROM logs WHERE ts < ?', opts.olderThanMs);
-      const max = this.#get('SELECT MAX(seq) AS m FROM logs');
-      if (max && max.m !== null) n += this.#run('DELETE FROM logs WHERE seq <= ?', Number(max.m) - opts.maxRows);
+      const run = (sql: string, ...p: SQLInputValue[]) => Number(this.#rec.prepare(sql).run(...p).changes);
+      let n = run('DELETE FROM logs WHERE ts < ?', opts.olderThanMs);
+      const max = this.#rec.prepare('SELECT MAX(seq) AS m FROM logs').get() as Row | undefined;
+      if (max && max.m !== null) n += run('DELETE FROM logs WHERE seq <= ?', Number(max.m) - opts.maxRows);
       return n;
-    });
-  }
-
-  async appendInvocations(records: InvocationRecord[]): Promise<void> {
-    if (records.length === 0) return;
-    this.#tx(() => {
-      const stmt = this.#db.prepare(`INSERT OR REPLACE INTO invocations(request_id, fn, revision, trigger, started_at, duration_ms, billed_duration_ms,
-        init_duration_ms, memory_mb, max_memory_used_mb, cold, outcome, error_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
-      for (const r of records) {
-        stmt.run(r.requestId, r.fn, r.revision, r.trigger, r.startedAt, r.durationMs, r.billedDurationMs, r.initDurationMs, r.memoryMb, r.maxMemoryUsedMb, r.cold ? 1 : 0, r.outcome, r.errorType);
-      }
-    });
+    }, this.#rec);
   }
 
   async listInvocations(q: InvocationQuery): Promise<InvocationRecord[]> {
@@ -240,13 +237,35 @@ export class SqliteStore implements Store {
     if (q.sinceMs !== undefined) { where.push('started_at >= ?'); params.push(q.sinceMs); }
     if (q.outcome !== undefined) { where.push('outcome = ?'); params.push(q.outcome); }
     const limit = Math.min(Math.max(q.limit ?? 100, 1), 10_000);
-    return this.#all(`SELECT * FROM invocations ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY started_at DESC LIMIT ${limit}`, ...params).map((r) => ({
+    return (this.#rec.prepare(`SELECT * FROM invocations ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY started_at DESC LIMIT ${limit}`).all(...params) as Row[]).map((r) => ({
       requestId: String(r.request_id), fn: String(r.fn), revision: Number(r.revision), trigger: String(r.trigger) as InvocationRecord['trigger'],
       startedAt: Number(r.started_at), durationMs: Number(r.duration_ms), billedDurationMs: Number(r.billed_duration_ms),
       initDurationMs: r.init_duration_ms === null ? null : Number(r.init_duration_ms), memoryMb: Number(r.memory_mb),
       maxMemoryUsedMb: Number(r.max_memory_used_mb), cold: Number(r.cold) === 1, outcome: String(r.outcome) as Outcome,
       errorType: r.error_type === null ? null : String(r.error_type),
     }));
+  }
+}
+
+function migrate(db: DatabaseSync, migrations: string[]): void {
+  const version = Number((db.prepare('PRAGMA user_version').get() as Row).user_version);
+  for (let v = version; v < migrations.length; v++) {
+    transaction(db, () => {
+      db.exec(migrations[v]!);
+      db.exec(`PRAGMA user_version = ${v + 1}`);
+    });
+  }
+}
+
+function transaction<T>(db: DatabaseSync, fn: () => T): T {
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    const out = fn();
+    db.exec('COMMIT');
+    return out;
+  } catch (err) {
+    db.exec('ROLLBACK');
+    throw err;
   }
 }
 

@@ -1,4 +1,6 @@
 // SQLite schema for the embedded store. Migrations are append-only: a new entry per change.
+// Configuration (apps, functions, routes, code) lives in the main file with synchronous=NORMAL;
+// logs and invocation records, written on every request, live in a file of their own.
 
 export const MIGRATIONS: string[] = [
   `CREATE TABLE apps (
@@ -35,7 +37,15 @@ export const MIGRATIONS: string[] = [
      sha TEXT PRIMARY KEY,
      bytes BLOB NOT NULL
    );
-   CREATE TABLE logs (
+   CREATE TABLE meta (
+     key TEXT PRIMARY KEY,
+     value TEXT NOT NULL
+   );
+   INSERT INTO meta(key, value) VALUES ('config_generation', '0');`,
+];
+
+export const RECORD_MIGRATIONS: string[] = [
+  `CREATE TABLE logs (
      seq INTEGER PRIMARY KEY AUTOINCREMENT,
      ts INTEGER NOT NULL,
      fn TEXT NOT NULL,
@@ -45,7 +55,6 @@ export const MIGRATIONS: string[] = [
    );
    CREATE INDEX logs_fn ON logs(fn, seq);
    CREATE INDEX logs_request ON logs(request_id);
-   CREATE INDEX logs_ts ON logs(ts);
    CREATE TABLE invocations (
      request_id TEXT PRIMARY KEY,
      fn TEXT NOT NULL,
@@ -61,10 +70,5 @@ export const MIGRATIONS: string[] = [
      outcome TEXT NOT NULL,
      error_type TEXT
    );
-   CREATE INDEX invocations_fn ON invocations(fn, started_at);
-   CREATE TABLE meta (
-     key TEXT PRIMARY KEY,
-     value TEXT NOT NULL
-   );
-   INSERT INTO meta(key, value) VALUES ('config_generation', '0');`,
+   CREATE INDEX invocations_fn ON invocations(fn, started_at);`,
 ];
