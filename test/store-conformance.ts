@@ -94,7 +94,7 @@ export function runStoreConformance(label: string, open: () => Promise<{ store: 
       assert.deepEqual(last2.map((l) => l.message), ['m18', 'm19']);
       const after = await s.queryLogs({ afterSeq: last2[0]!.seq });
       assert.deepEqual(after.map((l) => l.message), ['m19']);
-      assert.equal(await s.pruneLogs({ maxRows: 5, olderThanMs: 1003 }), 15);
+      assert.equal(await s.pruneRecords({ maxRows: 5, olderThanMs: 1003 }), 15);
       assert.deepEqual((await s.queryLogs({})).map((l) => l.message), ['m15', 'm16', 'm17', 'm18', 'm19']);
     }));
 
@@ -110,6 +110,10 @@ export function runStoreConformance(label: string, open: () => Promise<{ store: 
       assert.equal(all[2]!.initDurationMs, 30.5);
       assert.deepEqual((await s.listInvocations({ outcome: 'error' })).map((r) => r.requestId), ['r1']);
       assert.deepEqual((await s.listInvocations({ sinceMs: 1002 })).map((r) => r.requestId), ['r2']);
+      // Retention applies to invocation records as well as logs.
+      await s.appendRecords({ logs: [], invocations: [3, 4, 5, 6].map((i) => rec(i, 'success')) });
+      assert.equal(await s.pruneRecords({ maxRows: 3, olderThanMs: 1001 }), 4);
+      assert.deepEqual((await s.listInvocations({})).map((r) => r.requestId), ['r6', 'r5', 'r4']);
     }));
   });
 }

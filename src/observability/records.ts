@@ -79,7 +79,7 @@ export class RecordWriter {
 
   async prune(): Promise<number> {
     try {
-      return await this.#store.pruneLogs({ maxRows: this.#retention.maxRows, olderThanMs: Date.now() - this.#retention.maxAgeMs });
+      return await this.#store.pruneRecords({ maxRows: this.#retention.maxRows, olderThanMs: Date.now() - this.#retention.maxAgeMs });
     } catch (err) {
       this.#logger.error({ err }, 'log retention failed');
       return 0;

@@ -144,8 +144,8 @@ export interface Store {
   /** Writes a batch of log lines and invocation records in one transaction. */
   appendRecords(batch: { logs: LogEntry[]; invocations: InvocationRecord[] }): Promise<void>;
   queryLogs(q: LogQuery): Promise<LogEntry[]>;
-  /** Keeps at most maxRows entries and none older than olderThanMs; returns how many went. */
-  pruneLogs(opts: { maxRows: number; olderThanMs: number }): Promise<number>;
+  /** Keeps at most maxRows log lines and maxRows invocation records, none older than olderThanMs; returns how many went. */
+  pruneRecords(opts: { maxRows: number; olderThanMs: number }): Promise<number>;
 
   listInvocations(q: InvocationQuery): Promise<InvocationRecord[]>;
 }

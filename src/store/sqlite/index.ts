@@ -193,7 +193,7 @@ export class SqliteStore implements Store {
     this.#tx(() => {
       const log = this.#stmt('INSERT INTO logs(ts, fn, request_id, level, message) VALUES (?, ?, ?, ?, ?)', this.#rec);
       for (const e of batch.logs) log.run(e.ts, e.fn, e.requestId, e.level, e.message);
-      const inv = this.#stmt(`INSERT OR REPLACE INTO invocations(request_id, fn, revision, trigger, started_at, duration_ms, billed_duration_ms,
+      const inv = this.#stmt(`INSERT INTO invocations(request_id, fn, revision, trigger, started_at, duration_ms, billed_duration_ms,
         init_duration_ms, memory_mb, max_memory_used_mb, cold, outcome, error_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, this.#rec);
       for (const r of batch.invocations) {
         inv.run(r.requestId, r.fn, r.revision, r.trigger, r.startedAt, r.durationMs, r.billedDurationMs, r.initDurationMs, r.memoryMb, r.maxMemoryUsedMb, r.cold ? 1 : 0, r.outcome, r.errorType);
@@ -220,12 +220,16 @@ export class SqliteStore implements Store {
     }));
   }
 
-  async pruneLogs(opts: { maxRows: number; olderThanMs: number }): Promise<number> {
+  async pruneRecords(opts: { maxRows: number; olderThanMs: number }): Promise<number> {
     return this.#tx(() => {
       const run = (sql: string, ...p: SQLInputValue[]) => Number(this.#rec.prepare(sql).run(...p).changes);
       let n = run('DELETE FROM logs WHERE ts < ?', opts.olderThanMs);
       const max = this.#rec.prepare('SELECT MAX(seq) AS m FROM logs').get() as Row | undefined;
       if (max && max.m !== null) n += run('DELETE FROM logs WHERE seq <= ?', Number(max.m) - opts.maxRows);
+      // Invocation records follow the same retention, so neither table grows without bound.
+      n += run('DELETE FROM invocations WHERE started_at < ?', opts.olderThanMs);
+      const maxInv = this.#rec.prepare('SELECT MAX(seq) AS m FROM invocations').get() as Row | undefined;
+      if (maxInv && maxInv.m !== null) n += run('DELETE FROM invocations WHERE seq <= ?', Number(maxInv.m) - opts.maxRows);
       return n;
     }, this.#rec);
   }

@@ -71,4 +71,31 @@ export const RECORD_MIGRATIONS: string[] = [
      error_type TEXT
    );
    CREATE INDEX invocations_fn ON invocations(fn, started_at);`,
+  // Indexes keyed by random request ids cost more than half of each request's insert time (measured in
+  // bench/: 22.8 → 8.4 µs per request). Look-ups by request id scan instead; they are rare and bounded
+  // by log retention.
+  `DROP INDEX logs_request;
+   ALTER TABLE invocations RENAME TO invocations_v1;
+   CREATE TABLE invocations (
+     seq INTEGER PRIMARY KEY,
+     request_id TEXT NOT NULL,
+     fn TEXT NOT NULL,
+     revision INTEGER NOT NULL,
+     trigger TEXT NOT NULL,
+     started_at INTEGER NOT NULL,
+     duration_ms REAL NOT NULL,
+     billed_duration_ms INTEGER NOT NULL,
+     init_duration_ms REAL,
+     memory_mb INTEGER NOT NULL,
+     max_memory_used_mb INTEGER NOT NULL,
+     cold INTEGER NOT NULL,
+     outcome TEXT NOT NULL,
+     error_type TEXT
+   );
+   INSERT INTO invocations(request_id, fn, revision, trigger, started_at, duration_ms, billed_duration_ms, init_duration_ms,
+     memory_mb, max_memory_used_mb, cold, outcome, error_type)
+     SELECT request_id, fn, revision, trigger, started_at, duration_ms, billed_duration_ms, init_duration_ms,
+     memory_mb, max_memory_used_mb, cold, outcome, error_type FROM invocations_v1 ORDER BY started_at;
+   DROP TABLE invocations_v1;
+   CREATE INDEX invocations_fn ON invocations(fn, started_at);`,
 ];
