@@ -23,6 +23,9 @@ export interface HttpRequestInfo {
   /** Decoded path parameters: `{ id: '42' }`, `{ proxy: 'a/b' }`. */
   pathParameters: Record<string, string>;
   host: string;
+  /** The scheme and port the client reached (defaults: http, the Host header's port or 80). */
+  scheme?: 'http' | 'https';
+  localPort?: number;
 }
 
 export interface HttpResponse { status: number; headers: [string, string][]; body: Buffer }
@@ -52,6 +55,34 @@ function headerValue(req: HttpRequestInfo, name: string): string | undefined {
   return undefined;
 }
 
+/**
+ * The headers a function sees, as API Gateway forwards them: hop-by-hop `Connection` dropped, the
+ * client's address appended to X-Forwarded-For, and X-Forwarded-Port / -Proto set when absent.
+ */
+function forwardedHeaders(req: HttpRequestInfo): [string, string][] {
+  const out: [string, string][] = [];
+  let xff = -1;
+  let port = false;
+  let proto = false;
+  for (const pair of req.headers) {
+    const name = pair[0].toLowerCase();
+    if (name === 'connection') continue;
+    if (name === 'x-forwarded-for') {
+      if (xff >= 0) { out[xff] = [out[xff]![0], `${out[xff]![1]}, ${pair[1]}`]; continue; }
+      xff = out.length;
+    } else if (name === 'x-forwarded-port') port = true;
+    else if (name === 'x-forwarded-proto') proto = true;
+    out.push(pair);
+  }
+  if (xff >= 0) out[xff] = [out[xff]![0], `${out[xff]![1]}, ${req.sourceIp}`];
+  else out.push(['X-Forwarded-For', req.sourceIp]);
+  const scheme = req.scheme ?? 'http';
+  const hostPort = /:(\d+)$/.exec(req.host)?.[1];
+  if (!port) out.push(['X-Forwarded-Port', String(req.localPort ?? hostPort ?? (scheme === 'https' ? 443 : 80))]);
+  if (!proto) out.push(['X-Forwarded-Proto', scheme]);
+  return out;
+}
+
 function encodeBody(req: HttpRequestInfo): { body: string; isBase64Encoded: boolean } {
   const text = isTextContentType(headerValue(req, 'content-type'));
   return text ? { body: req.body.toString('utf8'), isBase64Encoded: false } : { body: req.body.toString('base64'), isBase64Encoded: true };
@@ -69,7 +100,7 @@ function domain(req: HttpRequestInfo): { domainName: string; domainPrefix: strin
 export function buildV2Event(req: HttpRequestInfo): Record<string, unknown> {
   const headers: Record<string, string> = {};
   const cookies: string[] = [];
-  for (const [k, v] of req.headers) {
+  for (const [k, v] of forwardedHeaders(req)) {
     const name = k.toLowerCase();
     if (name === 'cookie') {
       for (const c of v.split(';')) if (c.trim()) cookies.push(c.trim());
@@ -110,7 +141,7 @@ export function buildV1Event(req: HttpRequestInfo): Record<string, unknown> {
   // REST APIs keep header names as sent; the single-value map keeps the last value of a repeat.
   const headers: Record<string, string> = {};
   const multiValueHeaders: Record<string, string[]> = {};
-  for (const [k, v] of req.headers) {
+  for (const [k, v] of forwardedHeaders(req)) {
     headers[k] = v;
     (multiValueHeaders[k] ??= []).push(v);
   }
@@ -135,6 +166,7 @@ export function buildV1Event(req: HttpRequestInfo): Record<string, unknown> {
     stageVariables: null,
     requestContext: {
       resourceId: API_ID,
+      deploymentId: API_ID,
       resourcePath: req.routePath,
       httpMethod: req.method,
       extendedRequestId: req.requestId,

@@ -47,7 +47,7 @@ export class Gateway {
       const info: HttpRequestInfo = {
         method, rawPath, rawQuery, headers: pairs, body, sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
         protocol: `HTTP/${req.httpVersion}`, requestId, timeEpochMs: Date.now(), routeKey: `${match.route.method} ${match.route.path}`,
-        routePath: match.route.path, pathParameters: match.params, host,
+        routePath: match.route.path, pathParameters: match.params, host, scheme: 'http', localPort: req.socket.localPort,
       };
       const result = await this.#invoker.invoke({
         fn, requestId, trigger: 'http',
