@@ -96,7 +96,7 @@ const HttpEventSchema = z.preprocess(
       }),
     payload: z.unknown().optional().transform((v, ctx) => {
       if (v === undefined) return '2.0' as const;
-      const s = typeof v === 'number' ? v.toFixed(1) : v;
+      const s = v === 1 ? '1.0' : v === 2 ? '2.0' : v;
       if (s === '1.0' || s === '2.0') return s;
       ctx.addIssue({ code: 'custom', message: `must be "1.0" (REST API v1 proxy event) or "2.0" (HTTP API v2, the default), got ${describe(v)}` });
       return z.NEVER;
@@ -238,7 +238,8 @@ export function parseManifest(text: string, source = 'nimbus.yml'): Manifest {
     } catch (first) {
       const quoted = quoteFlowPaths(text);
       if (quoted === text) throw first;
-      try { value = parseYaml(quoted); } catch { throw first; }
+      // With the paths quoted, a remaining error is the real mistake: report that one.
+      value = parseYaml(quoted);
     }
   } catch (err) {
     if (err instanceof YAMLParseError) {
@@ -264,7 +265,7 @@ export async function loadManifest(appDir: string): Promise<{ manifest: Manifest
   throw new NimbusError('MANIFEST_INVALID', `no manifest in ${appDir}: looked for ${MANIFEST_FILES.join(', ')}`);
 }
 
-/** Finds a handler's source file, trying the name as given and then each known extension. */
+/** Finds a handler's source file: the name as given when it has a known extension, else each extension in turn. */
 export async function resolveHandlerFile(appDir: string, file: string, fnName: string): Promise<string> {
   const base = resolve(appDir);
   const candidates = HANDLER_EXTENSIONS.some((e) => file.endsWith(e)) ? [file] : HANDLER_EXTENSIONS.map((e) => file + e);
@@ -278,7 +279,7 @@ export async function resolveHandlerFile(appDir: string, file: string, fnName: s
     // A symlink must not lead the bundler out of the app folder.
     const real = await realpath(full);
     const rel = relative(await realpath(base), real);
-    if (rel.startsWith('..') || isAbsolute(rel)) throw new NimbusError('HANDLER_NOT_FOUND', `functions.${fnName}.handler: ${c} leads outside the app folder`);
+    if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) throw new NimbusError('HANDLER_NOT_FOUND', `functions.${fnName}.handler: ${c} leads outside the app folder`);
     return full;
   }
   const tried = candidates.length === 1 ? file : `${file}(${HANDLER_EXTENSIONS.join('|')})`;
