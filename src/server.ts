@@ -3,11 +3,15 @@
 import { chmodSync, mkdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { availableParallelism, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { AdminApi } from './control/api.ts';
 import { Registry } from './control/registry.ts';
 import { ensureToken } from './control/token.ts';
-import { DEFAULT_HOST, DEFAULT_PORT, KEEP_ALIVE_DEFAULT_MS, LOG_RETENTION_DEFAULT_MS, LOG_RETENTION_DEFAULT_ROWS, MAX_HEADER_BYTES } from './config/limits.ts';
+import {
+  DEFAULT_HOST, DEFAULT_PORT, KEEP_ALIVE_DEFAULT_MS, LOG_RETENTION_DEFAULT_MS, LOG_RETENTION_DEFAULT_ROWS, MAX_CONCURRENT_STARTS_PER_CORE, MAX_HEADER_BYTES,
+  MAX_INSTANCES_DEFAULT, MEMORY_BUDGET_DEFAULT_FRACTION, SPARES_MAX_DEFAULT, SPARES_MIN_DEFAULT,
+} from './config/limits.ts';
 import { NimbusError } from './errors.ts';
 import { Gateway } from './gateway/index.ts';
 import { Invoker } from './invoker/index.ts';
@@ -27,6 +31,14 @@ export interface ServerOptions {
   dataDir?: string;
   database?: string;
   keepAliveMs?: number;
+  /** Host-wide cap on running instances (default 1000). */
+  maxInstances?: number;
+  /** Memory budget over all instances' configured sizes, MB (default 75% of RAM). */
+  memoryBudgetMb?: number;
+  /** Processes booting at once (default 2 per core, at least 2). */
+  maxConcurrentStarts?: number;
+  /** Spare runtimes: kept for the default size, and at most in all (defaults 1 and 8; max 0 disables). */
+  spares?: { min: number; max: number };
   logRetention?: { maxRows: number; maxAgeMs: number };
   clock?: Clock;
   logger?: Logger;
@@ -68,6 +80,12 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     clock: opts.clock ?? systemClock,
     keepAliveMs: opts.keepAliveMs ?? KEEP_ALIVE_DEFAULT_MS,
     logger,
+    capacity: {
+      maxInstances: opts.maxInstances ?? MAX_INSTANCES_DEFAULT,
+      memoryBudgetMb: opts.memoryBudgetMb ?? Math.floor((totalmem() / (1024 * 1024)) * MEMORY_BUDGET_DEFAULT_FRACTION),
+      maxConcurrentStarts: opts.maxConcurrentStarts ?? Math.max(2, availableParallelism() * MAX_CONCURRENT_STARTS_PER_CORE),
+    },
+    spares: opts.spares ?? { min: SPARES_MIN_DEFAULT, max: SPARES_MAX_DEFAULT },
     onLog: (fn, log) => records.log({ ...log, fn }),
   });
   const registry = new Registry(store, scheduler);

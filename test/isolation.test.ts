@@ -52,7 +52,7 @@ describe('sandbox isolation', () => {
     });
     assert.equal(d.status, 200, JSON.stringify(d.body));
     assert.equal((await srv.invoke('victim')).status, 200);
-    const dir = readdirSync(srv.sandboxRoot).find((n) => n.startsWith('victim-'));
+    const dir = (await srv.api<{ functions: Record<string, { instances: { id: string }[] }> }>('GET', '/_nimbus/api/instances')).body.functions.victim?.instances[0]?.id;
     assert.ok(dir, 'victim instance directory exists');
     victimDir = join(srv.sandboxRoot, dir);
   });

@@ -6,7 +6,7 @@ import type { DesiredApp, DesiredFunction, Store } from '../src/store/types.ts';
 
 const fn = (name: string, over: Partial<DesiredFunction> = {}): DesiredFunction => ({
   name, handler: `src/${name}.handler`, exportName: 'handler', memoryMb: 128, timeoutMs: 3000, environment: {},
-  concurrencyMax: 10, queueTimeoutMs: 1000, codeSha: 'a'.repeat(64), ...over,
+  concurrencyMax: 10, queueTimeoutMs: 1000, provisioned: 0, perInstance: 1, codeSha: 'a'.repeat(64), ...over,
 });
 const app = (name: string, functions: DesiredFunction[], routes: DesiredApp['routes'] = [], specHash = `${name}-${Math.random()}`): DesiredApp => ({ name, specHash, functions, routes });
 
@@ -101,7 +101,7 @@ export function runStoreConformance(label: string, open: () => Promise<{ store: 
     it('records invocations and lists them newest first with filters', withStore(async (s) => {
       const rec = (i: number, outcome: 'success' | 'error') => ({
         requestId: `r${i}`, fn: 'a', revision: 1, trigger: 'http' as const, startedAt: 1000 + i, durationMs: 1.5, billedDurationMs: 2,
-        initDurationMs: i === 0 ? 30.5 : null, memoryMb: 128, maxMemoryUsedMb: 50, cold: i === 0, outcome, errorType: outcome === 'error' ? 'Error' : null,
+        initDurationMs: i === 0 ? 30.5 : null, memoryMb: 128, maxMemoryUsedMb: 50, cold: i === 0, provisioned: false, outcome, errorType: outcome === 'error' ? 'Error' : null,
       });
       await s.appendRecords({ logs: [], invocations: [rec(0, 'success'), rec(1, 'error'), rec(2, 'success')] });
       const all = await s.listInvocations({ fn: 'a' });

@@ -1,4 +1,5 @@
 // Entry point of the `nimbus` command: parses arguments and dispatches to a command.
+import { totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../util/duration.ts';
 import { CliError } from './client.ts';
@@ -8,6 +9,7 @@ const HELP = `nimbus — a self-hosted serverless platform
 
 Usage:
   nimbus serve [--port 8080] [--host 127.0.0.1] [--data ./.nimbus] [--keep-alive 5m]
+               [--max-instances 1000] [--memory-budget 75%|MB] [--max-starts N] [--spares 1] [--max-spares 8]
   nimbus init <name>                      scaffold an app (nimbus.yml + a TypeScript function)
   nimbus deploy [dir]                     bundle and deploy the app in dir (default .)
   nimbus invoke <fn> [--data JSON | --file F]
@@ -25,6 +27,7 @@ async function main(argv: string[]): Promise<void> {
     allowPositionals: true,
     options: {
       port: { type: 'string' }, host: { type: 'string' }, data: { type: 'string' }, 'data-dir': { type: 'string' }, 'keep-alive': { type: 'string' },
+      'max-instances': { type: 'string' }, 'memory-budget': { type: 'string' }, 'max-starts': { type: 'string' }, spares: { type: 'string' }, 'max-spares': { type: 'string' },
       json: { type: 'boolean' }, url: { type: 'string' }, token: { type: 'string' },
       file: { type: 'string' }, follow: { type: 'boolean', short: 'f' }, since: { type: 'string' }, 'request-id': { type: 'string' },
       level: { type: 'string' }, limit: { type: 'string' }, app: { type: 'string' }, help: { type: 'boolean', short: 'h' },
@@ -57,7 +60,28 @@ async function serve(values: Record<string, string | boolean | undefined>): Prom
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new CliError(`--port: must be a port number from 0 to 65535, got "${values.port}"`);
   const keepAliveMs = typeof values['keep-alive'] === 'string' ? parseDuration(values['keep-alive']) : undefined;
   if (values['keep-alive'] !== undefined && keepAliveMs === undefined) throw new CliError(`--keep-alive: use a duration like 30s, 5m or 1h, got "${values['keep-alive']}"`);
-  const server = await startServer({ port, host: values.host as string | undefined, dataDir: values.data as string | undefined, keepAliveMs });
+  const count = (flag: string, min: number): number | undefined => {
+    const v = values[flag];
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new CliError(`--${flag}: must be an integer ≥ ${min}, got "${String(v)}"`);
+    return n;
+  };
+  let memoryBudgetMb: number | undefined;
+  const budget = values['memory-budget'];
+  if (typeof budget === 'string') {
+    const pct = /^(\d+(?:\.\d+)?)%$/.exec(budget);
+    memoryBudgetMb = pct ? Math.floor((totalmem() / (1024 * 1024)) * Number(pct[1]) / 100) : Number(budget);
+    if (!Number.isFinite(memoryBudgetMb) || memoryBudgetMb < 128) throw new CliError(`--memory-budget: use MB (at least 128) or a share of RAM like 75%, got "${budget}"`);
+  }
+  const sparesMin = count('spares', 0);
+  const sparesMax = count('max-spares', 0);
+  const spares = sparesMin === undefined && sparesMax === undefined ? undefined
+    : { min: sparesMin ?? Math.min(1, sparesMax ?? 1), max: Math.max(sparesMax ?? 8, sparesMin ?? 0) };
+  const server = await startServer({
+    port, host: values.host as string | undefined, dataDir: values.data as string | undefined, keepAliveMs,
+    maxInstances: count('max-instances', 1), memoryBudgetMb, maxConcurrentStarts: count('max-starts', 1), spares,
+  });
   process.stdout.write(`Nimbus is listening on ${server.url}\n`);
   process.stdout.write(`Data: ${server.dataDir}\n`);
   process.stdout.write(`Admin token: ${server.tokenPath}${server.tokenCreated ? ` (new: ${server.token})` : ''}\n`);

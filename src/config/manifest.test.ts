@@ -65,7 +65,7 @@ describe('parseManifest: the example manifest', () => {
           memory: 256,
           timeout: 10,
           environment: { TABLE: 'users' },
-          concurrency: { max: 20, queueTimeoutMs: 1000 },
+          concurrency: { max: 20, queueTimeoutMs: 1000, provisioned: 0, perInstance: 1 },
           events: [
             { http: { method: 'POST', path: '/users', payload: '2.0' } },
             { http: { method: 'GET', path: '/users/{id}', payload: '1.0' } },
@@ -76,7 +76,7 @@ describe('parseManifest: the example manifest', () => {
           memory: 128,
           timeout: 3,
           environment: {},
-          concurrency: { max: 10, queueTimeoutMs: 1000 },
+          concurrency: { max: 10, queueTimeoutMs: 1000, provisioned: 0, perInstance: 1 },
           events: [{ http: { method: 'ANY', path: '/site/{proxy+}', payload: '2.0' } }],
         },
       },
@@ -97,8 +97,8 @@ describe('parseManifest: the example manifest', () => {
   });
 
   it('fills in queueTimeoutMs when only max is given, and max when only queueTimeoutMs is', () => {
-    assert.deepEqual(parseManifest(oneFn('    concurrency: { max: 3 }\n')).functions.f.concurrency, { max: 3, queueTimeoutMs: 1000 });
-    assert.deepEqual(parseManifest(oneFn('    concurrency: { queueTimeoutMs: 0 }\n')).functions.f.concurrency, { max: 10, queueTimeoutMs: 0 });
+    assert.deepEqual(parseManifest(oneFn('    concurrency: { max: 3 }\n')).functions.f.concurrency, { max: 3, queueTimeoutMs: 1000, provisioned: 0, perInstance: 1 });
+    assert.deepEqual(parseManifest(oneFn('    concurrency: { queueTimeoutMs: 0 }\n')).functions.f.concurrency, { max: 10, queueTimeoutMs: 0, provisioned: 0, perInstance: 1 });
   });
 });
 
@@ -151,7 +151,7 @@ describe('unknown keys are rejected', () => {
     ]);
   });
   it('in concurrency', () => {
-    assert.deepEqual(problems(errorOf(() => parseManifest(oneFn('    concurrency: { min: 1 }\n')))), ['functions.f.concurrency: unknown key "min"; allowed keys: max, queueTimeoutMs']);
+    assert.deepEqual(problems(errorOf(() => parseManifest(oneFn('    concurrency: { min: 1 }\n')))), ['functions.f.concurrency: unknown key "min"; allowed keys: max, queueTimeoutMs, provisioned, perInstance']);
   });
   it('in an http event', () => {
     assert.deepEqual(problems(errorOf(() => parseManifest(withEvent('{ method: GET, path: /x, cors: true }')))), [
@@ -405,7 +405,7 @@ describe('YAML', () => {
 describe('validateManifest', () => {
   it('validates an already-parsed value (the admin API path)', () => {
     assert.deepEqual(validateManifest({ app: 'a', functions: { f: { handler: 'src/a.h', events: [{ http: 'post /a' }] } } }).functions.f, {
-      handler: 'src/a.h', memory: 128, timeout: 3, environment: {}, concurrency: { max: 10, queueTimeoutMs: 1000 }, events: [{ http: { method: 'POST', path: '/a', payload: '2.0' } }],
+      handler: 'src/a.h', memory: 128, timeout: 3, environment: {}, concurrency: { max: 10, queueTimeoutMs: 1000, provisioned: 0, perInstance: 1 }, events: [{ http: { method: 'POST', path: '/a', payload: '2.0' } }],
     });
   });
   it('names the source it was given, "manifest" by default', () => {

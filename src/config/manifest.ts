@@ -149,7 +149,15 @@ const FunctionSchema = strict({
   concurrency: strict({
     max: intIn(1, 1000, ' (instances)', CONCURRENCY_DEFAULT_MAX),
     queueTimeoutMs: intIn(0, 60_000, ' (ms)', QUEUE_TIMEOUT_DEFAULT_MS),
-  }).optional().transform((c) => c ?? { max: CONCURRENCY_DEFAULT_MAX, queueTimeoutMs: QUEUE_TIMEOUT_DEFAULT_MS }),
+    provisioned: intIn(0, 1000, ' (instances kept initialised)', 0),
+    perInstance: intIn(1, 1000, ' (invocations at once in one instance)', 1),
+  }).optional()
+    .transform((c) => c ?? { max: CONCURRENCY_DEFAULT_MAX, queueTimeoutMs: QUEUE_TIMEOUT_DEFAULT_MS, provisioned: 0, perInstance: 1 })
+    .check((ctx) => {
+      if (ctx.value.provisioned > ctx.value.max) {
+        ctx.issues.push({ code: 'custom', path: ['provisioned'], message: `must not exceed concurrency.max (${ctx.value.max}), got ${ctx.value.provisioned}`, input: ctx.value });
+      }
+    }),
   events: z.array(EventSchema, { error: (i) => `must be a list of events, got ${describe(i.input)}` }).optional().transform((e) => e ?? []),
 });
 

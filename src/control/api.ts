@@ -50,6 +50,7 @@ export class AdminApi {
     r('GET', '/_nimbus/api/apps/:app', async (_q, res, p) => sendJson(res, 200, await this.#app(p.app!)));
     r('PUT', '/_nimbus/api/apps/:app', (q, res, p) => this.#deploy(q, res, p.app!));
     r('DELETE', '/_nimbus/api/apps/:app', (_q, res, p) => this.#deleteApp(res, p.app!));
+    r('GET', '/_nimbus/api/instances', async (_q, res) => sendJson(res, 200, deps.scheduler.describe()));
     r('GET', '/_nimbus/api/functions', async (_q, res) => sendJson(res, 200, { functions: (await deps.store.listFunctions()).map((f) => this.#fnView(f)) }));
     r('GET', '/_nimbus/api/functions/:name', async (_q, res, p) => sendJson(res, 200, this.#fnView(await this.#fn(p.name!))));
     r('DELETE', '/_nimbus/api/functions/:name', (_q, res, p) => this.#deleteFn(res, p.name!));
@@ -103,10 +104,13 @@ export class AdminApi {
     const stats = this.#deps.scheduler.stats()[f.name];
     return {
       name: f.name, app: f.app, handler: f.handler, memoryMb: f.memoryMb, timeoutMs: f.timeoutMs, environment: f.environment,
-      concurrency: { max: f.concurrencyMax, queueTimeoutMs: f.queueTimeoutMs }, codeSha: f.codeSha, revision: f.revision,
+      concurrency: { max: f.concurrencyMax, queueTimeoutMs: f.queueTimeoutMs, provisioned: f.provisioned, perInstance: f.perInstance }, codeSha: f.codeSha, revision: f.revision,
       updatedAt: new Date(f.updatedAt).toISOString(),
       routes: this.#deps.registry.routeList.filter((r) => r.fn === f.name).map((r) => `${r.method} ${r.path}`),
-      instances: { busy: stats?.busy ?? 0, idle: stats?.idle ?? 0, starting: stats?.starting ?? 0 },
+      instances: {
+        busy: stats?.busy ?? 0, idle: stats?.idle ?? 0, provisioned: stats?.provisioned ?? 0, starting: stats?.starting ?? 0,
+        waiting: stats?.waiting ?? 0, inflight: stats?.inflight ?? 0,
+      },
     };
   }
 

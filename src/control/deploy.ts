@@ -47,6 +47,8 @@ export async function applyDeploy(store: Store, appName: string, body: unknown, 
       environment: spec.environment,
       concurrencyMax: spec.concurrency.max,
       queueTimeoutMs: spec.concurrency.queueTimeoutMs,
+      provisioned: spec.concurrency.provisioned,
+      perInstance: spec.concurrency.perInstance,
       codeSha,
     });
     for (const ev of spec.events) {

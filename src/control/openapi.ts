@@ -24,6 +24,12 @@ export const OPENAPI = {
       },
       delete: { summary: 'Delete an app, its functions and routes', responses: { 200: json({ type: 'object' }), 404: error } },
     },
+    '/_nimbus/api/instances': {
+      get: {
+        summary: "Every function's instances (busy, idle, provisioned, in flight), the spare runtime pool and the host's capacity",
+        responses: { 200: json({ type: 'object', properties: { functions: { type: 'object' }, spares: { type: 'object' }, capacity: { type: 'object' } } }) },
+      },
+    },
     '/_nimbus/api/functions': { get: { summary: 'List functions', responses: { 200: json({ type: 'object', properties: { functions: { type: 'array', items: { $ref: '#/components/schemas/Function' } } } }) } } },
     '/_nimbus/api/functions/{name}': {
       parameters: [nameParam('name', 'function name')],

@@ -98,15 +98,15 @@ export class Invoker {
       ...(initDurationMs !== null ? [`Init Duration: ${initDurationMs.toFixed(2)} ms`] : []),
       ...(outcome !== 'success' ? [`Status: ${outcome}`] : []),
     ].join('\t'));
-    this.#record(req, startedAt, durationMs, initDurationMs, lease.cold, maxMemoryUsedMb, outcome, error?.errorType ?? null);
+    this.#record(req, startedAt, durationMs, initDurationMs, lease.cold, maxMemoryUsedMb, outcome, error?.errorType ?? null, lease.provisioned);
     return { requestId, style: inst.style, outcome, json, error, durationMs, billedDurationMs, initDurationMs, cold: lease.cold, maxMemoryUsedMb };
   }
 
-  #record(req: InvokeRequest, startedAt: number, durationMs: number, initDurationMs: number | null, cold: boolean, maxMemoryUsedMb: number, outcome: Outcome, errorType: string | null): void {
+  #record(req: InvokeRequest, startedAt: number, durationMs: number, initDurationMs: number | null, cold: boolean, maxMemoryUsedMb: number, outcome: Outcome, errorType: string | null, provisioned = false): void {
     this.#records.invocation({
       requestId: req.requestId, fn: req.fn.name, revision: req.fn.revision, trigger: req.trigger, startedAt,
       durationMs, billedDurationMs: outcome === 'throttled' ? 0 : Math.max(1, Math.ceil(durationMs)), initDurationMs,
-      memoryMb: req.fn.memoryMb, maxMemoryUsedMb, cold, outcome, errorType,
+      memoryMb: req.fn.memoryMb, maxMemoryUsedMb, cold, provisioned, outcome, errorType,
     });
   }
 }

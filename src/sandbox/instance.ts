@@ -15,20 +15,27 @@ export type InvokeOutcome =
 
 export interface InstanceLog { ts: number; requestId: string | null; level: LogLevel; message: string }
 
-export interface InstanceOptions {
+/** What a process needs before it knows its function: a directory, a uid, a heap cap. */
+export interface SandboxOptions {
   id: string;
   layout: SandboxLayout;
   uids: UidPool;
+  memoryMb: number;
+}
+
+/** What makes a booted process one function's instance. */
+export interface Assignment {
   /** Path of the bundle on the host; copied into the instance's own code dir. */
   bundlePath: string;
   handler: string;
   exportName: string;
   env: Record<string, string>;
-  memoryMb: number;
   meta: { functionName: string; functionVersion: string; memoryMb: number; invokedFunctionArn: string; logStreamName: string };
   onLog: (log: InstanceLog) => void;
   onExit: (inst: Instance) => void;
 }
+
+export type InstanceOptions = SandboxOptions & Assignment;
 
 export interface InvokeFrame {
   requestId: string;
@@ -48,7 +55,12 @@ export class Instance {
   initMs = 0;
   exited = false;
   #child: ChildProcess;
-  #opts: InstanceOptions;
+  #opts: SandboxOptions;
+  #assignment: Assignment | undefined;
+  /** Called when a process exits before it is assigned (a spare that died). */
+  onUnassignedExit: ((inst: Instance) => void) | undefined;
+  readonly memoryMb: number;
+  #codeDir: string;
   #dir: string;
   #uid: number | undefined;
   #pending = new Map<number, Pending>();
@@ -57,26 +69,28 @@ export class Instance {
   #maxRss = 0;
   #rssTimer: NodeJS.Timeout | undefined;
   #killedFor: 'timeout' | 'out-of-memory' | undefined;
+  #timedOutId: number | undefined;
   #exitWaiters: Array<() => void> = [];
   #frameWaiter: ((msg: RuntimeFrame) => void) | undefined;
 
-  private constructor(opts: InstanceOptions) {
+  private constructor(opts: SandboxOptions) {
     this.id = opts.id;
     this.#opts = opts;
+    this.memoryMb = opts.memoryMb;
     const { layout } = opts;
     this.#dir = join(layout.root, opts.id);
     const codeDir = join(this.#dir, 'code');
+    this.#codeDir = codeDir;
     const tmpDir = join(this.#dir, 'tmp');
     mkdirSync(codeDir, { recursive: true, mode: 0o700 });
     mkdirSync(tmpDir, { recursive: true, mode: 0o700 });
-    copyFileSync(opts.bundlePath, join(codeDir, 'index.mjs'));
     if (layout.isolateUids) {
       this.#uid = opts.uids.take();
-      for (const p of [this.#dir, codeDir, tmpDir, join(codeDir, 'index.mjs')]) chownSync(p, this.#uid, this.#uid);
+      for (const p of [this.#dir, tmpDir]) chownSync(p, this.#uid, this.#uid);
     }
-    chmodSync(join(codeDir, 'index.mjs'), 0o400);
-    chmodSync(codeDir, 0o500);
     const heapMb = Math.max(32, Math.floor(opts.memoryMb * 0.8));
+    // The allow-list names this instance's own directories only, fixed at spawn: a spare booted
+    // before it knows its function can read nothing but the code later copied into its code dir.
     this.#child = spawn(layout.nodePath, [
       '--permission',
       `--allow-fs-read=${layout.runtimeDir}`,
@@ -102,25 +116,47 @@ export class Instance {
     this.#child.on('error', () => this.#onExit());
   }
 
-  /** Spawns the process, loads the function and runs its module scope (init). */
-  static async start(opts: InstanceOptions): Promise<Instance> {
-    const started = performance.now();
+  /** Spawns a process and waits until its runtime is up; it belongs to no function yet. */
+  static async boot(opts: SandboxOptions): Promise<Instance> {
     const inst = new Instance(opts);
     const ready = await inst.#nextFrame();
-    if (ready.type !== 'ready') throw inst.#startError('Runtime.StartError', 'the runtime did not start');
-    inst.#child.send({ type: 'init', codePath: join(inst.#dir, 'code', 'index.mjs'), exportName: opts.exportName, handler: opts.handler, env: opts.env, meta: opts.meta });
-    const done = await inst.#nextFrame();
+    if (ready.type !== 'ready') throw inst.#startError('Runtime.StartError', `the runtime did not start${inst.#stderrHint()}`);
+    return inst;
+  }
+
+  get assigned(): boolean { return this.#assignment !== undefined; }
+
+  /**
+   * Makes a booted process this function's instance: copies the bundle into its code dir (the
+   * only code its allow-list can read), gives it the function's environment, imports the module
+   * and runs its top-level code. Throws with `functionError` when init fails (the process is killed).
+   */
+  async assign(a: Assignment): Promise<void> {
+    if (this.#assignment) throw new Error(`instance ${this.id} is already assigned`);
+    if (this.exited) throw this.#startError('Runtime.StartError', 'the instance exited before it was assigned');
+    this.#assignment = a;
+    const started = performance.now();
+    const file = join(this.#codeDir, 'index.mjs');
+    copyFileSync(a.bundlePath, file);
+    if (this.#uid !== undefined) {
+      chownSync(this.#codeDir, this.#uid, this.#uid);
+      chownSync(file, this.#uid, this.#uid);
+    }
+    chmodSync(file, 0o400);
+    chmodSync(this.#codeDir, 0o500);
+    this.#child.send({ type: 'init', codePath: file, exportName: a.exportName, handler: a.handler, env: a.env, meta: a.meta });
+    const done = await this.#nextFrame();
     if (done.type === 'initDone') {
-      inst.style = done.style;
-      // Init duration as Lambda reports it: runtime boot plus the module's own top-level code.
-      inst.initMs = performance.now() - started;
-      return inst;
+      this.style = done.style;
+      // Init duration as Lambda reports it: for a spare, the module's import and top-level code.
+      this.initMs = performance.now() - started;
+      return;
     }
     if (done.type === 'initError' || done.type === 'crash') {
-      inst.kill();
+      this.kill();
       throw Object.assign(new Error(done.error.errorMessage), { functionError: done.error });
     }
-    throw inst.#startError('Runtime.ExitError', `the runtime exited during init${inst.#stderrHint()}`);
+    throw this.#startError('Runtime.ExitError', `the runtime exited during init${this.#stderrHint()}`);
   }
 
   #startError(errorType: string, message: string): Error {
@@ -149,6 +185,7 @@ export class Instance {
       }
       const timer = setTimeout(() => {
         this.#killedFor = 'timeout';
+        this.#timedOutId ??= id;
         this.kill();
       }, frame.timeoutMs);
       this.#pending.set(id, { resolve, timer, requestId: frame.requestId, timeoutMs: frame.timeoutMs });
@@ -178,7 +215,7 @@ export class Instance {
 
   #onFrame(msg: RuntimeFrame): void {
     if (msg.type === 'log') {
-      this.#opts.onLog({ ts: msg.ts, requestId: msg.requestId, level: msg.level, message: msg.message });
+      this.#assignment?.onLog({ ts: msg.ts, requestId: msg.requestId, level: msg.level, message: msg.message });
       return;
     }
     if (msg.type === 'result') {
@@ -206,10 +243,13 @@ export class Instance {
     this.exited = true;
     if (this.#rssTimer) clearInterval(this.#rssTimer);
     const oom = this.#killedFor === 'out-of-memory' || /heap out of memory|Allocation failed/i.test(this.#stderr);
-    for (const [, p] of this.#pending) {
+    for (const [id, p] of this.#pending) {
       clearTimeout(p.timer);
       let outcome: InvokeOutcome;
-      if (this.#killedFor === 'timeout') {
+      if (this.#killedFor === 'timeout' && id !== this.#timedOutId) {
+        // perInstance > 1: another invocation's timeout stopped the process this one ran in.
+        outcome = { ok: false, kind: 'crashed', error: { errorType: 'Runtime.ExitError', errorMessage: 'the instance was stopped because another invocation running in it timed out', trace: [] }, maxRssBytes: this.#maxRss };
+      } else if (this.#killedFor === 'timeout') {
         outcome = { ok: false, kind: 'timeout', error: { errorType: 'Sandbox.Timedout', errorMessage: `Task timed out after ${(p.timeoutMs / 1000).toFixed(2)} seconds`, trace: [] }, maxRssBytes: this.#maxRss };
       } else if (oom) {
         outcome = { ok: false, kind: 'out-of-memory', error: { errorType: 'Runtime.OutOfMemory', errorMessage: `Runtime exited: the instance used more than its ${this.#opts.memoryMb} MB of memory`, trace: [] }, maxRssBytes: Math.max(this.#maxRss, this.#opts.memoryMb * 1024 * 1024) };
@@ -225,7 +265,8 @@ export class Instance {
     this.#frameWaiter = undefined;
     this.#cleanup();
     for (const w of this.#exitWaiters) w();
-    this.#opts.onExit(this);
+    if (this.#assignment) this.#assignment.onExit(this);
+    else this.onUnassignedExit?.(this);
   }
 
   #cleanup(): void {

@@ -1,5 +1,7 @@
-// The instance manager: one FunctionPool per function revision. A redeploy (new revision) closes
-// the old pool — idle instances stop at once, busy ones when their invocation ends.
+// The instance manager: one FunctionPool per function revision, spare runtimes booted ahead of
+// demand, and the host's capacity (instance cap, memory budget, start limiter) over all of them.
+// A redeploy (new revision) closes the old pool — idle instances stop at once, busy ones when
+// their invocation ends.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../observability/logger.ts';
 import { Instance, type InstanceLog } from '../sandbox/instance.ts';
@@ -7,7 +9,9 @@ import { type SandboxLayout, UidPool } from '../sandbox/layout.ts';
 import type { FunctionRecord } from '../store/types.ts';
 import type { Clock } from '../util/clock.ts';
 import type { BundleCache } from './bundles.ts';
-import { FunctionPool, type Lease } from './pool.ts';
+import { Capacity, type CapacityOptions } from './capacity.ts';
+import { FunctionPool, type InstanceView, type Lease, type PoolStats } from './pool.ts';
+import { SparePool } from './spares.ts';
 
 export type { Lease } from './pool.ts';
 
@@ -17,20 +21,44 @@ export interface SchedulerOptions {
   clock: Clock;
   keepAliveMs: number;
   logger: Logger;
+  capacity: CapacityOptions;
+  spares: { min: number; max: number };
   onLog: (fn: string, log: InstanceLog) => void;
 }
+
+export const DEFAULT_MEMORY_MB = 128;
+const SPARE_DEMAND_WINDOW_MS = 10_000;
+
+export interface FunctionInstanceStats extends PoolStats { revision: number }
 
 export class Scheduler {
   readonly #opts: SchedulerOptions;
   readonly #uids = new UidPool();
   readonly #pools = new Map<string, FunctionPool>();
   readonly #retired = new Set<FunctionPool>();
+  readonly capacity: Capacity;
+  readonly spares: SparePool;
 
   constructor(opts: SchedulerOptions) {
     this.#opts = opts;
+    this.capacity = new Capacity(opts.capacity);
+    this.spares = new SparePool({
+      ...opts.spares,
+      defaultMemoryMb: DEFAULT_MEMORY_MB,
+      windowMs: SPARE_DEMAND_WINDOW_MS,
+      clock: opts.clock,
+      logger: opts.logger,
+      boot: (memoryMb) => this.capacity.startSlot(() => this.#boot(memoryMb, 'spare')),
+      startIdle: () => this.capacity.startIdle,
+    });
+    this.spares.start();
   }
 
   acquire(fn: FunctionRecord): Promise<Lease> {
+    return this.#pool(fn).acquire();
+  }
+
+  #pool(fn: FunctionRecord): FunctionPool {
     let pool = this.#pools.get(fn.name);
     if (pool && pool.fn.revision !== fn.revision) {
       this.#retire(pool);
@@ -40,31 +68,38 @@ export class Scheduler {
       pool = new FunctionPool(fn, {
         clock: this.#opts.clock,
         keepAliveMs: this.#opts.keepAliveMs,
-        startInstance: (f) => this.#start(f, pool!),
+        capacity: this.capacity,
+        evictElsewhere: (mb, n, except) => this.#evict(mb, n, except),
+        startInstance: (f, onExit) => this.#start(f, onExit),
+        onProvisionError: (f, err) => this.#opts.logger.warn({ fn: f.name, err }, 'could not start a provisioned instance'),
       });
       this.#pools.set(fn.name, pool);
     }
-    return pool.acquire();
+    return pool;
   }
 
-  async #start(fn: FunctionRecord, pool: FunctionPool): Promise<Instance> {
+  #boot(memoryMb: number, kind: string): Promise<Instance> {
+    return Instance.boot({ id: `${kind}-${randomUUID().slice(0, 13)}`, layout: this.#opts.layout, uids: this.#uids, memoryMb });
+  }
+
+  /** A cold start: a spare of the right size if one is ready, else a process booted now. */
+  async #start(fn: FunctionRecord, onExit: (inst: Instance) => void): Promise<Instance> {
+    const t0 = performance.now();
     const bundlePath = await this.#opts.bundles.path(fn.codeSha);
-    const id = `${fn.name}-${fn.revision}-${randomUUID().slice(0, 8)}`;
-    const inst = await Instance.start({
-      id,
-      layout: this.#opts.layout,
-      uids: this.#uids,
+    const spare = this.spares.take(fn.memoryMb);
+    const inst = spare ?? await this.capacity.startSlot(() => this.#boot(fn.memoryMb, fn.name));
+    const booted = performance.now();
+    await inst.assign({
       bundlePath,
       handler: fn.handler,
       exportName: fn.exportName,
-      memoryMb: fn.memoryMb,
       env: {
         ...fn.environment,
         AWS_LAMBDA_FUNCTION_NAME: fn.name,
         AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
         AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(fn.memoryMb),
         AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${fn.name}`,
-        AWS_LAMBDA_LOG_STREAM_NAME: id,
+        AWS_LAMBDA_LOG_STREAM_NAME: inst.id,
         AWS_REGION: 'local',
         NIMBUS_FUNCTION_NAME: fn.name,
       },
@@ -73,16 +108,36 @@ export class Scheduler {
         functionVersion: '$LATEST',
         memoryMb: fn.memoryMb,
         invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${fn.name}`,
-        logStreamName: id,
+        logStreamName: inst.id,
       },
       onLog: (log) => this.#opts.onLog(fn.name, log),
       onExit: (i) => {
-        pool.onInstanceExit(i);
+        onExit(i);
         this.#opts.logger.debug({ fn: fn.name, instance: i.id }, 'instance exited');
       },
     });
-    this.#opts.logger.debug({ fn: fn.name, instance: id, initMs: inst.initMs }, 'instance started');
+    // Init duration: what this cold start waited for, boot included when no spare was ready.
+    if (!spare) inst.initMs += booted - t0;
+    this.#opts.logger.debug({ fn: fn.name, instance: inst.id, initMs: inst.initMs, spare: Boolean(spare) }, 'instance started');
     return inst;
+  }
+
+  /** Frees room for another function: spares first, then idle instances, least recently used first. */
+  #evict(neededMb: number, neededInstances: number, except: FunctionPool): void {
+    if (neededMb > 0) this.spares.drain();
+    const idle = [...this.#pools.values(), ...this.#retired]
+      .filter((p) => p !== except)
+      .flatMap((p) => p.idleForEviction().map((c) => ({ ...c, pool: p })))
+      .sort((a, b) => a.lastUsed - b.lastUsed);
+    let freedMb = 0;
+    let freed = 0;
+    for (const c of idle) {
+      if (freedMb >= neededMb && freed >= neededInstances) break;
+      c.pool.evict(c.inst);
+      freedMb += c.pool.fn.memoryMb;
+      freed++;
+      this.#opts.logger.info({ fn: c.pool.fn.name, instance: c.inst.id, memoryMb: c.pool.fn.memoryMb }, 'evicted an idle instance to make room');
+    }
   }
 
   #retire(pool: FunctionPool): void {
@@ -91,23 +146,31 @@ export class Scheduler {
     void pool.close().then(() => this.#retired.delete(pool));
   }
 
-  /** Drops the pools of functions that no longer exist or changed revision. */
+  /** Drops the pools of functions that no longer exist or changed revision; starts provisioned ones. */
   sync(current: Map<string, FunctionRecord>): void {
     for (const pool of [...this.#pools.values()]) {
       const fn = current.get(pool.fn.name);
       if (!fn || fn.revision !== pool.fn.revision) this.#retire(pool);
     }
+    for (const fn of current.values()) if (fn.provisioned > 0) this.#pool(fn).ensureProvisioned();
   }
 
-  stats(): Record<string, { revision: number; busy: number; idle: number; starting: number; waiting: number }> {
-    const out: Record<string, { revision: number; busy: number; idle: number; starting: number; waiting: number }> = {};
+  stats(): Record<string, FunctionInstanceStats> {
+    const out: Record<string, FunctionInstanceStats> = {};
     for (const [name, pool] of this.#pools) out[name] = { revision: pool.fn.revision, ...pool.stats };
     return out;
+  }
+
+  /** Every function's instances, the spare pool and the host's capacity (admin API, `nimbus ls`). */
+  describe(): { functions: Record<string, FunctionInstanceStats & { instances: InstanceView[] }>; spares: ReturnType<SparePool['stats']>; capacity: Record<string, number> } {
+    const functions: Record<string, FunctionInstanceStats & { instances: InstanceView[] }> = {};
+    for (const [name, pool] of this.#pools) functions[name] = { revision: pool.fn.revision, ...pool.stats, instances: pool.instances() };
+    return { functions, spares: this.spares.stats(), capacity: { ...this.capacity.opts, ...this.capacity.usage } };
   }
 
   async close(): Promise<void> {
     const all = [...this.#pools.values(), ...this.#retired];
     this.#pools.clear();
-    await Promise.all(all.map((p) => p.destroy()));
+    await Promise.all([...all.map((p) => p.destroy()), this.spares.close()]);
   }
 }

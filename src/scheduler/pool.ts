@@ -1,51 +1,112 @@
-// The instances of one function revision: warm reuse (most recently used first), scale-out up to
-// concurrency.max, a bounded FIFO wait when at the limit (then 429), and keep-alive then exit.
+// The instances of one function revision: warm reuse (most recently used first), up to
+// `perInstance` invocations at once in one instance, scale-out up to concurrency.max instances
+// within the host's capacity, a bounded FIFO wait when at a limit (then 429), provisioned
+// instances kept initialised at all times, and keep-alive then exit for the rest.
 import { NimbusError } from '../errors.ts';
 import type { Instance } from '../sandbox/instance.ts';
 import type { FunctionRecord } from '../store/types.ts';
 import type { Clock, Timer } from '../util/clock.ts';
+import type { Capacity } from './capacity.ts';
 
 export interface Lease {
   instance: Instance;
   cold: boolean;
+  provisioned: boolean;
   release(): void;
 }
 
 interface Waiter { resolve: (lease: Lease) => void; reject: (err: unknown) => void; timer: Timer }
 
+interface Slot {
+  inflight: number;
+  provisioned: boolean;
+  lastUsed: number;
+  keepAlive: Timer | undefined;
+  /** The capacity reservation is given back once, on exit or on eviction, whichever comes first. */
+  reserved: boolean;
+}
+
 export interface PoolDeps {
   clock: Clock;
   keepAliveMs: number;
-  startInstance: (fn: FunctionRecord) => Promise<Instance>;
+  capacity: Capacity;
+  /** Asks the scheduler to free `neededMb` by stopping idle instances of other functions. */
+  evictElsewhere: (neededMb: number, neededInstances: number, except: FunctionPool) => void;
+  startInstance: (fn: FunctionRecord, onExit: (inst: Instance) => void) => Promise<Instance>;
+  onProvisionError: (fn: FunctionRecord, err: unknown) => void;
+}
+
+export interface PoolStats {
+  busy: number;
+  idle: number;
+  provisioned: number;
+  starting: number;
+  waiting: number;
+  inflight: number;
+}
+
+export interface InstanceView {
+  id: string;
+  pid: number;
+  state: 'busy' | 'idle';
+  inflight: number;
+  provisioned: boolean;
+  lastUsed: string;
 }
 
 export class FunctionPool {
   readonly fn: FunctionRecord;
   readonly #deps: PoolDeps;
-  readonly #idle: { inst: Instance; timer: Timer }[] = [];
-  readonly #busy = new Set<Instance>();
+  readonly #slots = new Map<Instance, Slot>();
   readonly #waiters: Waiter[] = [];
   #starting = 0;
+  #provisioning = 0;
+  #provisionBlocked = false;
   #closed = false;
+  #unsubscribe: (() => void) | undefined;
 
   constructor(fn: FunctionRecord, deps: PoolDeps) {
     this.fn = fn;
     this.#deps = deps;
+    this.ensureProvisioned();
   }
 
-  get stats(): { busy: number; idle: number; starting: number; waiting: number } {
-    return { busy: this.#busy.size, idle: this.#idle.length, starting: this.#starting, waiting: this.#waiters.length };
+  get #perInstance(): number { return Math.max(1, this.fn.perInstance); }
+
+  get stats(): PoolStats {
+    let busy = 0;
+    let idle = 0;
+    let provisioned = 0;
+    let inflight = 0;
+    for (const [inst, s] of this.#slots) {
+      if (inst.exited) continue;
+      if (s.inflight > 0) busy++;
+      else idle++;
+      if (s.provisioned) provisioned++;
+      inflight += s.inflight;
+    }
+    return { busy, idle, provisioned, starting: this.#starting, waiting: this.#waiters.length, inflight };
+  }
+
+  /** Each live instance: its id (also its log stream and sandbox directory name) and state. */
+  instances(): InstanceView[] {
+    const out: InstanceView[] = [];
+    for (const [inst, s] of this.#slots) {
+      if (inst.exited) continue;
+      out.push({ id: inst.id, pid: inst.pid ?? 0, state: s.inflight > 0 ? 'busy' : 'idle', inflight: s.inflight, provisioned: s.provisioned, lastUsed: new Date(s.lastUsed).toISOString() });
+    }
+    return out;
   }
 
   get empty(): boolean {
-    return this.#busy.size === 0 && this.#idle.length === 0 && this.#starting === 0 && this.#waiters.length === 0;
+    return this.#slots.size === 0 && this.#starting === 0 && this.#waiters.length === 0;
   }
 
   acquire(): Promise<Lease> {
     if (this.#closed) return Promise.reject(new NimbusError('INTERNAL', 'the function was redeployed while the request waited'));
-    const warm = this.#takeIdle();
+    const warm = this.#pickWarm();
     if (warm) return Promise.resolve(this.#lease(warm, false));
-    if (this.#busy.size + this.#starting < this.fn.concurrencyMax) return this.#startFor();
+    if (this.#waiters.length === 0 && this.#canStart()) return this.#startFor();
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
         resolve,
@@ -53,46 +114,105 @@ export class FunctionPool {
         timer: this.#deps.clock.setTimeout(() => {
           const i = this.#waiters.indexOf(waiter);
           if (i >= 0) this.#waiters.splice(i, 1);
-          reject(new NimbusError('TOO_MANY_REQUESTS', `function "${this.fn.name}" is at its concurrency limit (${this.fn.concurrencyMax}) and no instance freed up within ${this.fn.queueTimeoutMs} ms; retry later or raise concurrency.max`, { retryAfterMs: 1000 }));
+          reject(this.#throttled());
         }, this.fn.queueTimeoutMs),
       };
       this.#waiters.push(waiter);
     });
   }
 
-  #takeIdle(): Instance | undefined {
-    while (this.#idle.length > 0) {
-      const { inst, timer } = this.#idle.pop()!;
-      timer.cancel();
-      if (!inst.exited) return inst;
-    }
-    return undefined;
+  #throttled(): NimbusError {
+    const atMax = this.#slots.size + this.#starting >= this.fn.concurrencyMax;
+    const why = atMax
+      ? `function "${this.fn.name}" is at its concurrency limit (${this.fn.concurrencyMax} instances × ${this.#perInstance} per instance)`
+      : `the server is at its capacity (instances or memory budget; see nimbus serve --max-instances / --memory-budget)`;
+    return new NimbusError('TOO_MANY_REQUESTS', `${why} and nothing freed up within ${this.fn.queueTimeoutMs} ms; retry later${atMax ? ' or raise concurrency.max' : ''}`, { retryAfterMs: 1000 });
   }
 
-  async #startFor(): Promise<Lease> {
+  /** The warm instance with room: fullest first (packs perInstance), then most recently used. */
+  #pickWarm(): Instance | undefined {
+    let best: Instance | undefined;
+    let bestSlot: Slot | undefined;
+    for (const [inst, s] of this.#slots) {
+      if (inst.exited || s.inflight >= this.#perInstance) continue;
+      if (!bestSlot || s.inflight > bestSlot.inflight || (s.inflight === bestSlot.inflight && s.lastUsed >= bestSlot.lastUsed)) {
+        best = inst;
+        bestSlot = s;
+      }
+    }
+    return best;
+  }
+
+  #canStart(): boolean {
+    return this.#slots.size + this.#starting < this.fn.concurrencyMax;
+  }
+
+  #reserve(): boolean {
+    const ok = this.#deps.capacity.reserve(this.fn.memoryMb, (mb, n) => this.#deps.evictElsewhere(mb, n, this));
+    // Blocked by the host: listen for room until this pool no longer waits.
+    if (!ok) this.#unsubscribe ??= this.#deps.capacity.onFree(() => this.#serveWaiters());
+    return ok;
+  }
+
+  /** Starts an instance for a request: a cold start. Waits instead when the host is at capacity. */
+  #startFor(): Promise<Lease> {
+    if (!this.#reserve()) {
+      // The host is full: queue like a request at the function's own limit.
+      return new Promise((resolve, reject) => {
+        const waiter: Waiter = {
+          resolve, reject,
+          timer: this.#deps.clock.setTimeout(() => {
+            const i = this.#waiters.indexOf(waiter);
+            if (i >= 0) this.#waiters.splice(i, 1);
+            reject(this.#throttled());
+          }, this.fn.queueTimeoutMs),
+        };
+        this.#waiters.push(waiter);
+      });
+    }
+    return this.#startReserved(false).then((inst) => {
+      const lease = this.#lease(inst, true);
+      this.#serveWaiters(); // perInstance > 1: the new instance has room for those who queued meanwhile
+      return lease;
+    });
+  }
+
+  async #startReserved(provisioned: boolean): Promise<Instance> {
     this.#starting++;
     let inst: Instance;
     try {
-      inst = await this.#deps.startInstance(this.fn);
+      inst = await this.#deps.startInstance(this.fn, (i) => this.#onExit(i));
     } catch (err) {
       this.#starting--;
-      this.#serveWaiters();
+      this.#deps.capacity.release(this.fn.memoryMb);
       throw err;
     }
     this.#starting--;
+    const slot: Slot = { inflight: 0, provisioned, lastUsed: this.#deps.clock.now(), keepAlive: undefined, reserved: true };
+    this.#slots.set(inst, slot);
+    if (inst.exited) {
+      // It died between init and now; #onExit ran before the slot existed.
+      this.#onExit(inst);
+      throw Object.assign(new Error('the instance exited right after init'), { functionError: { errorType: 'Runtime.ExitError', errorMessage: 'the instance exited right after init', trace: [] } });
+    }
     if (this.#closed) {
       void inst.stop();
       throw new NimbusError('INTERNAL', 'the function was redeployed while its instance started');
     }
-    return this.#lease(inst, true);
+    return inst;
   }
 
   #lease(inst: Instance, cold: boolean): Lease {
-    this.#busy.add(inst);
+    const slot = this.#slots.get(inst)!;
+    slot.inflight++;
+    slot.lastUsed = this.#deps.clock.now();
+    slot.keepAlive?.cancel();
+    slot.keepAlive = undefined;
     let released = false;
     return {
       instance: inst,
       cold,
+      provisioned: slot.provisioned,
       release: () => {
         if (released) return;
         released = true;
@@ -102,62 +222,127 @@ export class FunctionPool {
   }
 
   #release(inst: Instance): void {
-    this.#busy.delete(inst);
-    if (inst.exited || this.#closed) {
-      if (this.#closed) void inst.stop();
-      this.#serveWaiters();
+    const slot = this.#slots.get(inst);
+    if (!slot) return;
+    slot.inflight--;
+    slot.lastUsed = this.#deps.clock.now();
+    if (inst.exited) return;
+    if (this.#closed) {
+      if (slot.inflight === 0) void inst.stop();
       return;
     }
-    const waiter = this.#waiters.shift();
-    if (waiter) {
-      waiter.timer.cancel();
-      waiter.resolve(this.#lease(inst, false));
-      return;
+    if (this.#waiters.length > 0) this.#serveWaiters();
+    if (slot.inflight === 0) {
+      if (!slot.provisioned) slot.keepAlive = this.#deps.clock.setTimeout(() => this.#expire(inst), this.#deps.keepAliveMs);
+      this.#deps.capacity.idled();
     }
-    const entry = { inst, timer: this.#deps.clock.setTimeout(() => this.#expire(inst), this.#deps.keepAliveMs) };
-    this.#idle.push(entry);
   }
 
   #expire(inst: Instance): void {
-    const i = this.#idle.findIndex((e) => e.inst === inst);
-    if (i < 0) return;
-    this.#idle.splice(i, 1);
+    const slot = this.#slots.get(inst);
+    if (!slot || slot.inflight > 0) return;
     void inst.stop();
   }
 
-  /** Called when an instance exits on its own (crash, OOM, timeout kill): frees its slot. */
-  onInstanceExit(inst: Instance): void {
-    const i = this.#idle.findIndex((e) => e.inst === inst);
-    if (i >= 0) {
-      this.#idle[i]!.timer.cancel();
-      this.#idle.splice(i, 1);
+  /** An instance exited (crash, OOM, timeout kill, keep-alive, eviction): free its slot and capacity. */
+  #onExit(inst: Instance): void {
+    const slot = this.#slots.get(inst);
+    if (!slot) return;
+    this.#slots.delete(inst);
+    slot.keepAlive?.cancel();
+    if (slot.reserved) {
+      slot.reserved = false;
+      this.#deps.capacity.release(this.fn.memoryMb);
     }
-    // A busy instance stays counted until its lease is released by the invocation that holds it.
+    if (slot.provisioned) this.ensureProvisioned();
+    this.#serveWaiters();
   }
 
-  /** Capacity freed without an instance to hand over: start one for the longest waiter. */
+  /** Idle, non-provisioned instances, least recently used first (candidates for eviction). */
+  idleForEviction(): { inst: Instance; lastUsed: number }[] {
+    const out: { inst: Instance; lastUsed: number }[] = [];
+    for (const [inst, s] of this.#slots) if (!inst.exited && s.inflight === 0 && !s.provisioned) out.push({ inst, lastUsed: s.lastUsed });
+    return out;
+  }
+
+  /** Stops an idle instance to make room elsewhere; its capacity is released at once. */
+  evict(inst: Instance): void {
+    const slot = this.#slots.get(inst);
+    if (!slot || slot.inflight > 0) return;
+    slot.keepAlive?.cancel();
+    slot.keepAlive = undefined;
+    if (slot.reserved) {
+      slot.reserved = false;
+      this.#deps.capacity.release(this.fn.memoryMb);
+    }
+    void inst.stop();
+  }
+
+  /** Starts provisioned instances until `concurrency.provisioned` of them are up (in the background). */
+  ensureProvisioned(): void {
+    if (this.#closed) return;
+    this.#provisionBlocked = false;
+    let have = this.#provisioning;
+    for (const [inst, s] of this.#slots) if (s.provisioned && !inst.exited) have++;
+    for (; have < this.fn.provisioned; have++) {
+      if (!this.#reserve()) { this.#provisionBlocked = true; return; } // retried when capacity frees (#serveWaiters)
+      this.#provisioning++;
+      this.#startReserved(true).then(
+        () => { this.#provisioning--; this.#serveWaiters(); },
+        (err: unknown) => {
+          this.#provisioning--;
+          this.#deps.onProvisionError(this.fn, err);
+        },
+      );
+    }
+  }
+
+  /** Capacity freed: hand waiters a warm instance or start one, oldest waiter first. */
   #serveWaiters(): void {
-    while (this.#waiters.length > 0 && this.#busy.size + this.#starting < this.fn.concurrencyMax) {
+    if (this.#closed) return;
+    while (this.#waiters.length > 0) {
+      const warm = this.#pickWarm();
+      if (warm) {
+        const waiter = this.#waiters.shift()!;
+        waiter.timer.cancel();
+        waiter.resolve(this.#lease(warm, false));
+        continue;
+      }
+      if (!this.#canStart() || !this.#reserve()) break;
       const waiter = this.#waiters.shift()!;
       waiter.timer.cancel();
-      this.#startFor().then(waiter.resolve, waiter.reject);
+      this.#startReserved(false).then((inst) => { waiter.resolve(this.#lease(inst, true)); this.#serveWaiters(); }, waiter.reject);
+    }
+    if (this.#waiters.length === 0) {
+      this.ensureProvisioned();
+      if (this.#waiters.length === 0 && this.#provisionBlocked === false) {
+        this.#unsubscribe?.();
+        this.#unsubscribe = undefined;
+      }
     }
   }
 
   /** Stops every idle instance now, and busy ones as they finish; waiters are failed. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#unsubscribe?.();
     for (const w of this.#waiters.splice(0)) {
       w.timer.cancel();
       w.reject(new NimbusError('INTERNAL', 'the function was removed or redeployed while the request waited'));
     }
-    const stops = this.#idle.splice(0).map(({ inst, timer }) => { timer.cancel(); return inst.stop(); });
+    const stops: Promise<void>[] = [];
+    for (const [inst, s] of this.#slots) {
+      if (s.inflight === 0) {
+        s.keepAlive?.cancel();
+        stops.push(inst.stop());
+      }
+    }
     await Promise.all(stops);
   }
 
   /** Stops everything, busy instances included (server shutdown). */
   async destroy(): Promise<void> {
     await this.close();
-    await Promise.all([...this.#busy].map((i) => i.stop()));
+    await Promise.all([...this.#slots.keys()].map((i) => i.stop()));
   }
 }

@@ -17,6 +17,10 @@ export interface FunctionRecord {
   concurrencyMax: number;
   /** How long a request waits for a free instance at the limit before a 429. */
   queueTimeoutMs: number;
+  /** Instances kept initialised at all times (never reaped by keep-alive). */
+  provisioned: number;
+  /** Invocations one instance serves at once (1 = Lambda's model). */
+  perInstance: number;
   /** sha256 (hex) of the bundle; the bytes sit in the store under this key. */
   codeSha: string;
   /** Bumped on every change to code or config; instance pools are keyed by it. */
@@ -52,6 +56,8 @@ export interface DesiredFunction {
   environment: Record<string, string>;
   concurrencyMax: number;
   queueTimeoutMs: number;
+  provisioned: number;
+  perInstance: number;
   codeSha: string;
 }
 
@@ -106,6 +112,8 @@ export interface InvocationRecord {
   memoryMb: number;
   maxMemoryUsedMb: number;
   cold: boolean;
+  /** Served by a provisioned instance (metered apart from on-demand ones). */
+  provisioned: boolean;
   outcome: Outcome;
   errorType: string | null;
 }

@@ -95,12 +95,12 @@ export class SqliteStore implements Store {
         if (old && sameFunction(old, f)) continue;
         const revision = old ? old.revision + 1 : 1;
         this.#run(
-          `INSERT INTO functions(name, app, handler, export_name, memory_mb, timeout_ms, environment, concurrency_max, queue_timeout_ms, code_sha, revision, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          `INSERT INTO functions(name, app, handler, export_name, memory_mb, timeout_ms, environment, concurrency_max, queue_timeout_ms, provisioned, per_instance, code_sha, revision, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT(name) DO UPDATE SET handler = excluded.handler, export_name = excluded.export_name, memory_mb = excluded.memory_mb,
-             timeout_ms = excluded.timeout_ms, environment = excluded.environment, concurrency_max = excluded.concurrency_max, queue_timeout_ms = excluded.queue_timeout_ms,
+             timeout_ms = excluded.timeout_ms, environment = excluded.environment, concurrency_max = excluded.concurrency_max, queue_timeout_ms = excluded.queue_timeout_ms, provisioned = excluded.provisioned, per_instance = excluded.per_instance,
              code_sha = excluded.code_sha, revision = excluded.revision, updated_at = excluded.updated_at`,
-          f.name, desired.name, f.handler, f.exportName, f.memoryMb, f.timeoutMs, JSON.stringify(f.environment), f.concurrencyMax, f.queueTimeoutMs, f.codeSha, revision, now,
+          f.name, desired.name, f.handler, f.exportName, f.memoryMb, f.timeoutMs, JSON.stringify(f.environment), f.concurrencyMax, f.queueTimeoutMs, f.provisioned, f.perInstance, f.codeSha, revision, now,
         );
         (old ? updated : created).push(f.name);
       }
@@ -194,9 +194,9 @@ export class SqliteStore implements Store {
       const log = this.#stmt('INSERT INTO logs(ts, fn, request_id, level, message) VALUES (?, ?, ?, ?, ?)', this.#rec);
       for (const e of batch.logs) log.run(e.ts, e.fn, e.requestId, e.level, e.message);
       const inv = this.#stmt(`INSERT INTO invocations(request_id, fn, revision, trigger, started_at, duration_ms, billed_duration_ms,
-        init_duration_ms, memory_mb, max_memory_used_mb, cold, outcome, error_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, this.#rec);
+        init_duration_ms, memory_mb, max_memory_used_mb, cold, outcome, error_type, provisioned) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, this.#rec);
       for (const r of batch.invocations) {
-        inv.run(r.requestId, r.fn, r.revision, r.trigger, r.startedAt, r.durationMs, r.billedDurationMs, r.initDurationMs, r.memoryMb, r.maxMemoryUsedMb, r.cold ? 1 : 0, r.outcome, r.errorType);
+        inv.run(r.requestId, r.fn, r.revision, r.trigger, r.startedAt, r.durationMs, r.billedDurationMs, r.initDurationMs, r.memoryMb, r.maxMemoryUsedMb, r.cold ? 1 : 0, r.outcome, r.errorType, r.provisioned ? 1 : 0);
       }
     }, this.#rec);
   }
@@ -245,7 +245,7 @@ export class SqliteStore implements Store {
       requestId: String(r.request_id), fn: String(r.fn), revision: Number(r.revision), trigger: String(r.trigger) as InvocationRecord['trigger'],
       startedAt: Number(r.started_at), durationMs: Number(r.duration_ms), billedDurationMs: Number(r.billed_duration_ms),
       initDurationMs: r.init_duration_ms === null ? null : Number(r.init_duration_ms), memoryMb: Number(r.memory_mb),
-      maxMemoryUsedMb: Number(r.max_memory_used_mb), cold: Number(r.cold) === 1, outcome: String(r.outcome) as Outcome,
+      maxMemoryUsedMb: Number(r.max_memory_used_mb), cold: Number(r.cold) === 1, provisioned: Number(r.provisioned) === 1, outcome: String(r.outcome) as Outcome,
       errorType: r.error_type === null ? null : String(r.error_type),
     }));
   }
@@ -277,7 +277,7 @@ function toFunction(row: Row): FunctionRecord {
   return {
     name: String(row.name), app: String(row.app), handler: String(row.handler), exportName: String(row.export_name),
     memoryMb: Number(row.memory_mb), timeoutMs: Number(row.timeout_ms), environment: JSON.parse(String(row.environment)) as Record<string, string>,
-    concurrencyMax: Number(row.concurrency_max), queueTimeoutMs: Number(row.queue_timeout_ms), codeSha: String(row.code_sha), revision: Number(row.revision), updatedAt: Number(row.updated_at),
+    concurrencyMax: Number(row.concurrency_max), queueTimeoutMs: Number(row.queue_timeout_ms), provisioned: Number(row.provisioned), perInstance: Number(row.per_instance), codeSha: String(row.code_sha), revision: Number(row.revision), updatedAt: Number(row.updated_at),
   };
 }
 
@@ -287,5 +287,5 @@ function toRoute(row: Row): RouteRecord {
 
 function sameFunction(a: FunctionRecord, b: DesiredFunction): boolean {
   return a.handler === b.handler && a.exportName === b.exportName && a.memoryMb === b.memoryMb && a.timeoutMs === b.timeoutMs
-    && a.concurrencyMax === b.concurrencyMax && a.queueTimeoutMs === b.queueTimeoutMs && a.codeSha === b.codeSha && JSON.stringify(a.environment) === JSON.stringify(b.environment);
+    && a.concurrencyMax === b.concurrencyMax && a.queueTimeoutMs === b.queueTimeoutMs && a.provisioned === b.provisioned && a.perInstance === b.perInstance && a.codeSha === b.codeSha && JSON.stringify(a.environment) === JSON.stringify(b.environment);
 }

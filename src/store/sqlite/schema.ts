@@ -42,6 +42,8 @@ export const MIGRATIONS: string[] = [
      value TEXT NOT NULL
    );
    INSERT INTO meta(key, value) VALUES ('config_generation', '0');`,
+  `ALTER TABLE functions ADD COLUMN provisioned INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE functions ADD COLUMN per_instance INTEGER NOT NULL DEFAULT 1;`,
 ];
 
 export const RECORD_MIGRATIONS: string[] = [
@@ -98,4 +100,5 @@ export const RECORD_MIGRATIONS: string[] = [
      memory_mb, max_memory_used_mb, cold, outcome, error_type FROM invocations_v1 ORDER BY started_at;
    DROP TABLE invocations_v1;
    CREATE INDEX invocations_fn ON invocations(fn, started_at);`,
+  `ALTER TABLE invocations ADD COLUMN provisioned INTEGER NOT NULL DEFAULT 0;`,
 ];

@@ -1,0 +1,214 @@
+// Cold starts and scaling, end to end with real sandbox processes: the spare runtime pool (used,
+// refilled, sized per memory, unable to read anything but its own directory before and after it
+// is assigned), provisioned instances, the host-wide instance cap and memory budget (eviction of
+// idle instances, then 429), start limiting, and several invocations at once in one instance.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { RUNTIME_DIR } from '../src/sandbox/layout.ts';
+import { ManualClock } from '../src/util/clock.ts';
+import { sleep, startTestServer, type TestServer } from './helpers.ts';
+
+interface InstanceInfo { id: string; pid: number; state: 'busy' | 'idle'; inflight: number; provisioned: boolean }
+interface Described {
+  functions: Record<string, { busy: number; idle: number; provisioned: number; instances: InstanceInfo[] }>;
+  spares: { ready: Record<string, number>; instances: { id: string; pid: number; memoryMb: number }[]; handedOut: number };
+  capacity: { instances: number; memoryMb: number; peakStarting: number; maxConcurrentStarts: number };
+}
+
+const describeAll = async (srv: TestServer): Promise<Described> => (await srv.api<Described>('GET', '/_nimbus/api/instances')).body;
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+const READER = `
+import fs from 'node:fs';
+const born = Math.random().toString(36).slice(2);
+export const handler = async (e: { path?: string; ms?: number }) => {
+  if (e?.ms) await new Promise((r) => setTimeout(r, e.ms));
+  if (!e?.path) return { born };
+  try { return { allowed: true, value: String(fs.readdirSync(e.path)) }; } catch (err) { return { allowed: false, code: (err as { code?: string }).code }; }
+};`;
+
+/** The file-system paths a sandbox process may read or write, from its command line. */
+function allowList(pid: number): string[] {
+  const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  return args.filter((a) => a.startsWith('--allow-fs-')).map((a) => a.slice(a.indexOf('=') + 1));
+}
+
+describe('spare runtime pool', () => {
+  let srv: TestServer;
+  before(async () => { srv = await startTestServer({ spares: { min: 1, max: 4 } }); });
+  after(() => srv.close());
+
+  it('hands a booted spare to a cold start, then refills in the background', async () => {
+    const spare = await until('a spare', async () => (await describeAll(srv)).spares.instances.find((s) => s.memoryMb === 128));
+    const d = await srv.deploy({ 'nimbus.yml': 'app: sp\nfunctions:\n  a:\n    handler: src/a.handler\n  other:\n    handler: src/a.handler\n', 'src/a.ts': READER });
+    assert.equal(d.status, 200);
+    assert.equal((await srv.invoke('a', {})).status, 200);
+    const after1 = await describeAll(srv);
+    assert.equal(after1.functions.a!.instances[0]!.id, spare.id, 'the cold start used the spare');
+    assert.ok(after1.spares.handedOut >= 1);
+    const refill = await until('a new spare', async () => (await describeAll(srv)).spares.instances.find((s) => s.memoryMb === 128 && s.id !== spare.id));
+    assert.notEqual(refill.id, spare.id);
+    // The REPORT of that cold start still carries its init duration (the import and module scope).
+    const inv = (await srv.api<{ invocations: { cold: boolean; initDurationMs: number | null }[] }>('GET', '/_nimbus/api/functions/a/invocations')).body.invocations;
+    assert.equal(inv[0]!.cold, true);
+    assert.ok((inv[0]!.initDurationMs ?? 0) > 0);
+  });
+
+  it("lets a spare read only its own directory, before and after it is assigned", async () => {
+    const d = await describeAll(srv);
+    const waiting = await until('a spare', async () => (await describeAll(srv)).spares.instances[0]);
+    // Before assignment: the allow-list names the runtime and the spare's own directory, nothing else.
+    for (const p of allowList(waiting.pid)) {
+      const inOwn = !relative(join(srv.sandboxRoot, waiting.id), p).startsWith('..');
+      assert.ok(p.startsWith(RUNTIME_DIR) || inOwn, `spare ${waiting.id} may reach ${p}`);
+    }
+    // After assignment: function a (a former spare) cannot read the waiting spare's directory,
+    // nor the code of another function's instance.
+    const a = d.functions.a!.instances[0]!;
+    for (const p of allowList(a.pid)) assert.ok(p.startsWith(RUNTIME_DIR) || !relative(join(srv.sandboxRoot, a.id), p).startsWith('..'), `instance may reach ${p}`);
+    const denied = async (path: string) => {
+      const r = (await srv.invoke<{ allowed: boolean }>('a', { path })).body;
+      assert.equal(r.allowed, false, `reading ${path} should be denied`);
+    };
+    await denied(join(srv.sandboxRoot, waiting.id));
+    await denied(join(srv.sandboxRoot, waiting.id, 'code'));
+    assert.equal((await srv.invoke('other', {})).status, 200);
+    const other = (await describeAll(srv)).functions.other!.instances[0]!;
+    await denied(join(srv.sandboxRoot, other.id, 'code'));
+    // And its own code dir is readable (the test is not vacuous).
+    assert.equal((await srv.invoke<{ allowed: boolean }>('a', { path: join(srv.sandboxRoot, a.id, 'code') })).body.allowed, true);
+  });
+
+  it('keeps spares for another memory size once that size has cold starts', async () => {
+    const d = await srv.deploy({ 'nimbus.yml': 'app: big\nfunctions:\n  big:\n    handler: src/a.handler\n    memory: 256\n', 'src/a.ts': READER });
+    assert.equal(d.status, 200);
+    assert.equal((await srv.invoke('big', {})).status, 200);
+    await until('a 256 MB spare', async () => (await describeAll(srv)).spares.instances.find((s) => s.memoryMb === 256));
+  });
+});
+
+describe('provisioned concurrency', () => {
+  let srv: TestServer;
+  const clock = new ManualClock();
+  before(async () => { srv = await startTestServer({ clock, keepAliveMs: 60_000, spares: { min: 0, max: 0 } }); });
+  after(() => srv.close());
+
+  it('starts provisioned instances at deploy, serves warm from them, replaces one that dies, never reaps them', async () => {
+    const d = await srv.deploy({ 'nimbus.yml': 'app: prov\nfunctions:\n  p:\n    handler: src/p.handler\n    concurrency: { max: 3, provisioned: 2 }\n', 'src/p.ts': READER });
+    assert.equal(d.status, 200);
+    const ready = await until('2 provisioned instances', async () => {
+      const f = (await describeAll(srv)).functions.p;
+      return f && f.instances.filter((i) => i.provisioned).length === 2 ? f.instances : undefined;
+    });
+    const r = await srv.invoke('p', {});
+    assert.equal(r.status, 200);
+    const inv = (await srv.api<{ invocations: { cold: boolean; provisioned: boolean }[] }>('GET', '/_nimbus/api/functions/p/invocations')).body.invocations;
+    assert.deepEqual({ cold: inv[0]!.cold, provisioned: inv[0]!.provisioned }, { cold: false, provisioned: true });
+    process.kill(ready[0]!.pid, 'SIGKILL');
+    await until('a replacement', async () => {
+      const f = (await describeAll(srv)).functions.p!;
+      const ids = f.instances.filter((i) => i.provisioned).map((i) => i.id);
+      return ids.length === 2 && !ids.includes(ready[0]!.id) ? ids : undefined;
+    });
+    clock.advance(10 * 60_000);
+    await sleep(50);
+    assert.equal((await describeAll(srv)).functions.p!.instances.filter((i) => i.provisioned).length, 2, 'keep-alive does not reap provisioned instances');
+  });
+
+  it('rejects provisioned above concurrency.max in the manifest', async () => {
+    await assert.rejects(
+      srv.deploy({ 'nimbus.yml': 'app: bad\nfunctions:\n  q:\n    handler: src/p.handler\n    concurrency: { max: 1, provisioned: 2 }\n', 'src/p.ts': READER }),
+      /functions\.q\.concurrency\.provisioned: must not exceed concurrency\.max \(1\), got 2/,
+    );
+  });
+});
+
+describe('host capacity', () => {
+  it('evicts idle instances of other functions for the memory budget, then throttles with 429', async () => {
+    const srv = await startTestServer({ memoryBudgetMb: 256, spares: { min: 0, max: 0 } });
+    try {
+      const d = await srv.deploy({
+        'nimbus.yml': 'app: mem\nfunctions:\n  small:\n    handler: src/r.handler\n    concurrency: { queueTimeoutMs: 300 }\n  big:\n    handler: src/r.handler\n    memory: 256\n    concurrency: { queueTimeoutMs: 300 }\n',
+        'src/r.ts': READER,
+      });
+      assert.equal(d.status, 200);
+      assert.equal((await srv.invoke('small', {})).status, 200);
+      assert.equal((await describeAll(srv)).functions.small!.idle, 1);
+      // big needs the whole budget: small's idle instance is evicted to make room.
+      const slow = srv.invoke('big', { ms: 1500 });
+      await until('big to start', async () => ((await describeAll(srv)).functions.big?.busy === 1 ? true : undefined));
+      assert.equal((await describeAll(srv)).functions.small?.idle ?? 0, 0, 'the idle small instance was evicted');
+      // While big is busy there is no room for small: it waits its queue timeout, then 429.
+      const throttled = await srv.invoke<{ error: { code: string; message: string } }>('small', {});
+      assert.equal(throttled.status, 429);
+      assert.equal(throttled.body.error.code, 'TOO_MANY_REQUESTS');
+      assert.match(throttled.body.error.message, /server is at its capacity/);
+      assert.equal((await slow).status, 200);
+      // Once big is idle, small may evict it again.
+      assert.equal((await srv.invoke('small', {})).status, 200);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('caps instances host-wide, and a waiting request is served when capacity frees', async () => {
+    const srv = await startTestServer({ maxInstances: 1, spares: { min: 0, max: 0 } });
+    try {
+      await srv.deploy({ 'nimbus.yml': 'app: cap\nfunctions:\n  x:\n    handler: src/r.handler\n  y:\n    handler: src/r.handler\n    concurrency: { queueTimeoutMs: 5000 }\n', 'src/r.ts': READER });
+      const first = srv.invoke('x', { ms: 400 });
+      await until('x to start', async () => ((await describeAll(srv)).functions.x?.busy === 1 ? true : undefined));
+      const t0 = Date.now();
+      const second = await srv.invoke('y', {});
+      assert.equal(second.status, 200, 'y waited for x to finish, then took the slot (evicting idle x)');
+      assert.ok(Date.now() - t0 >= 100);
+      assert.equal((await first).status, 200);
+      assert.equal((await describeAll(srv)).capacity.instances, 1);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('limits how many processes boot at once, and a burst still succeeds', async () => {
+    const srv = await startTestServer({ maxConcurrentStarts: 2, spares: { min: 0, max: 0 } });
+    try {
+      await srv.deploy({ 'nimbus.yml': 'app: burst\nfunctions:\n  b:\n    handler: src/r.handler\n    concurrency: { max: 8 }\n', 'src/r.ts': READER });
+      const results = await Promise.all(Array.from({ length: 8 }, () => srv.invoke<{ born: string }>('b', { ms: 300 })));
+      assert.deepEqual(results.map((r) => r.status), Array(8).fill(200));
+      const cap = (await describeAll(srv)).capacity;
+      assert.ok(cap.peakStarting <= 2, `at most 2 boots at once, saw ${cap.peakStarting}`);
+    } finally {
+      await srv.close();
+    }
+  });
+});
+
+describe('per-instance concurrency', () => {
+  let srv: TestServer;
+  before(async () => { srv = await startTestServer({ spares: { min: 0, max: 0 } }); });
+  after(() => srv.close());
+
+  it('serves perInstance invocations at once in one instance, and queues the rest', async () => {
+    const d = await srv.deploy({ 'nimbus.yml': 'app: pi\nfunctions:\n  io:\n    handler: src/r.handler\n    concurrency: { max: 1, perInstance: 4, queueTimeoutMs: 5000 }\n', 'src/r.ts': READER });
+    assert.equal(d.status, 200);
+    const t0 = Date.now();
+    const four = await Promise.all(Array.from({ length: 4 }, () => srv.invoke<{ born: string }>('io', { ms: 400 })));
+    const elapsed = Date.now() - t0;
+    assert.deepEqual(four.map((r) => r.status), [200, 200, 200, 200]);
+    assert.equal(new Set(four.map((r) => r.body.born)).size, 1, 'one instance served all four');
+    assert.ok(elapsed < 1500, `four 400 ms invocations ran side by side (took ${elapsed} ms)`);
+    const five = await Promise.all(Array.from({ length: 5 }, () => srv.invoke<{ born: string }>('io', { ms: 300 })));
+    assert.deepEqual(five.map((r) => r.status), Array(5).fill(200));
+    assert.equal((await describeAll(srv)).functions.io!.instances.length, 1);
+  });
+});
