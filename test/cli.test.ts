@@ -91,6 +91,7 @@ describe('nimbus CLI', () => {
     const ls = await nimbus(['ls'], work);
     assert.match(ls.stdout, /^FUNCTION\s+APP\s+MEMORY/m);
     assert.match(ls.stdout, /^hello\s+hello\s+128 MB\s+3 s/m);
+    assert.match(ls.stdout, /Spare runtimes ready: .*Host: \d+\/1000 instances, \d+\/\d+ MB of the memory budget\./);
     const lsJson = JSON.parse((await nimbus(['ls', '--json'], work)).stdout);
     assert.equal(lsJson.functions[0].name, 'hello');
 

@@ -122,17 +122,23 @@ export async function logs(fn: string | undefined, flags: Flags): Promise<void> 
   }
 }
 
-interface FnView { name: string; app: string; memoryMb: number; timeoutMs: number; routes: string[]; instances: { busy: number; idle: number } }
+interface FnView { name: string; app: string; memoryMb: number; timeoutMs: number; routes: string[]; instances: { busy: number; idle: number; provisioned: number; waiting: number } }
 
 export async function ls(flags: Flags): Promise<void> {
   const { data } = await api<{ functions: FnView[] }>(resolveTarget(flags), 'GET', '/_nimbus/api/functions');
   if (flags.json) return out(JSON.stringify(data));
   if (data.functions.length === 0) return out('No functions deployed. Try: npx nimbus init hello && npx nimbus deploy hello');
   const rows = [['FUNCTION', 'APP', 'MEMORY', 'TIMEOUT', 'INSTANCES', 'ROUTES'], ...data.functions.map((f) => [
-    f.name, f.app, `${f.memoryMb} MB`, `${f.timeoutMs / 1000} s`, `${f.instances.busy} busy, ${f.instances.idle} idle`, f.routes.join(', ') || '-',
+    f.name, f.app, `${f.memoryMb} MB`, `${f.timeoutMs / 1000} s`,
+    `${f.instances.busy} busy, ${f.instances.idle} idle${f.instances.provisioned ? ` (${f.instances.provisioned} provisioned)` : ''}${f.instances.waiting ? `, ${f.instances.waiting} waiting` : ''}`,
+    f.routes.join(', ') || '-',
   ])];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows) out(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
+  const host = await api<{ spares: { ready: Record<string, number> }; capacity: { instances: number; maxInstances: number; memoryMb: number; memoryBudgetMb: number } }>(resolveTarget(flags), 'GET', '/_nimbus/api/instances');
+  const { spares, capacity } = host.data;
+  const ready = Object.entries(spares.ready).filter(([, n]) => n > 0).map(([mb, n]) => `${n} × ${mb} MB`).join(', ') || 'none';
+  out(`\nSpare runtimes ready: ${ready}. Host: ${capacity.instances}/${capacity.maxInstances} instances, ${capacity.memoryMb}/${capacity.memoryBudgetMb} MB of the memory budget.`);
 }
 
 export async function rm(name: string | undefined, flags: Flags): Promise<void> {
