@@ -5,7 +5,7 @@
 // The permission model (--permission) confines the file system; this file closes the gaps it
 // leaves (node:sqlite opens files natively, process.kill signals any pid) before user code loads.
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { registerHooks } from 'node:module';
+import { enableCompileCache, flushCompileCache, registerHooks } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { format } from 'node:util';
 
@@ -94,9 +94,13 @@ let loaded;
 async function init(msg) {
   for (const [k, v] of Object.entries(msg.env)) process.env[k] = v;
   const started = performance.now();
+  // V8 code cache in the instance's own cache dir, seeded by the host from earlier instances of the
+  // same code; portable, so entries are keyed by the path relative to it (the same in every instance).
+  if (msg.cacheDir) enableCompileCache({ directory: msg.cacheDir, portable: true });
   let mod;
   try {
     mod = await import(pathToFileURL(msg.codePath).href);
+    if (msg.cacheDir) flushCompileCache();
   } catch (err) {
     send({ type: 'initError', error: toError(err) });
     return;

@@ -39,6 +39,8 @@ export interface ServerOptions {
   maxConcurrentStarts?: number;
   /** Spare runtimes: kept for the default size, and at most in all (defaults 1 and 8; max 0 disables). */
   spares?: { min: number; max: number };
+  /** V8 code cache per bundle, reused by later cold starts (default true). */
+  compileCache?: boolean;
   logRetention?: { maxRows: number; maxAgeMs: number };
   clock?: Clock;
   logger?: Logger;
@@ -86,6 +88,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       maxConcurrentStarts: opts.maxConcurrentStarts ?? Math.max(2, availableParallelism() * MAX_CONCURRENT_STARTS_PER_CORE),
     },
     spares: opts.spares ?? { min: SPARES_MIN_DEFAULT, max: SPARES_MAX_DEFAULT },
+    compileCache: opts.compileCache ?? true,
     onLog: (fn, log) => records.log({ ...log, fn }),
   });
   const registry = new Registry(store, scheduler);

@@ -3,7 +3,7 @@
 // is assigned), provisioned instances, the host-wide instance cap and memory budget (eviction of
 // idle instances, then 429), start limiting, and several invocations at once in one instance.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { RUNTIME_DIR } from '../src/sandbox/layout.ts';
@@ -95,6 +95,31 @@ describe('spare runtime pool', () => {
     assert.equal(d.status, 200);
     assert.equal((await srv.invoke('big', {})).status, 200);
     await until('a 256 MB spare', async () => (await describeAll(srv)).spares.instances.find((s) => s.memoryMb === 256));
+  });
+});
+
+describe('compile cache', () => {
+  it("keeps the first instance's V8 code cache and seeds later cold starts of the same code with it", async () => {
+    const srv = await startTestServer({ spares: { min: 0, max: 0 } });
+    try {
+      const big = `export const table = [${Array.from({ length: 3000 }, (_, i) => `(a: number) => a * ${i} + Math.sqrt(a)`).join(',\n')}];\n${READER}`;
+      await srv.deploy({ 'nimbus.yml': 'app: cc\nfunctions:\n  c:\n    handler: src/c.handler\n    concurrency: { max: 2 }\n', 'src/c.ts': big });
+      const first = srv.invoke('c', { ms: 800 });
+      const kept = await until('the kept cache', async () => readdirSync(join(srv.dataDir, 'code')).find((n) => n.endsWith('.cache')));
+      // A second, concurrent request starts a second instance: it gets a copy before its import
+      // (the marker proves the copy; the runtime's own writes could not produce it).
+      writeFileSync(join(srv.dataDir, 'code', kept, 'marker'), 'seeded');
+      assert.equal((await srv.invoke('c', { ms: 10 })).status, 200);
+      const second = (await describeAll(srv)).functions.c!.instances.map((i) => i.id);
+      assert.equal(second.length, 2);
+      const files = (id: string): string[] => readdirSync(join(srv.sandboxRoot, id, 'cache'), { recursive: true }).map(String);
+      assert.ok(second.every((id) => files(id).length > 0), 'both instances have a code cache');
+      assert.equal(second.filter((id) => files(id).includes('marker')).length, 1, 'the second instance was seeded from the kept cache');
+      assert.ok(readdirSync(join(srv.dataDir, 'code', kept), { recursive: true }).length > 0);
+      assert.equal((await first).status, 200);
+    } finally {
+      await srv.close();
+    }
   });
 });
 

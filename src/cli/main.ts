@@ -9,7 +9,7 @@ const HELP = `nimbus — a self-hosted serverless platform
 
 Usage:
   nimbus serve [--port 8080] [--host 127.0.0.1] [--data ./.nimbus] [--keep-alive 5m]
-               [--max-instances 1000] [--memory-budget 75%|MB] [--max-starts N] [--spares 1] [--max-spares 8]
+               [--max-instances 1000] [--memory-budget 75%|MB] [--max-starts N] [--spares 1] [--max-spares 8] [--compile-cache on|off]
   nimbus init <name>                      scaffold an app (nimbus.yml + a TypeScript function)
   nimbus deploy [dir]                     bundle and deploy the app in dir (default .)
   nimbus invoke <fn> [--data JSON | --file F]
@@ -27,7 +27,7 @@ async function main(argv: string[]): Promise<void> {
     allowPositionals: true,
     options: {
       port: { type: 'string' }, host: { type: 'string' }, data: { type: 'string' }, 'data-dir': { type: 'string' }, 'keep-alive': { type: 'string' },
-      'max-instances': { type: 'string' }, 'memory-budget': { type: 'string' }, 'max-starts': { type: 'string' }, spares: { type: 'string' }, 'max-spares': { type: 'string' },
+      'max-instances': { type: 'string' }, 'memory-budget': { type: 'string' }, 'max-starts': { type: 'string' }, spares: { type: 'string' }, 'max-spares': { type: 'string' }, 'compile-cache': { type: 'string' },
       json: { type: 'boolean' }, url: { type: 'string' }, token: { type: 'string' },
       file: { type: 'string' }, follow: { type: 'boolean', short: 'f' }, since: { type: 'string' }, 'request-id': { type: 'string' },
       level: { type: 'string' }, limit: { type: 'string' }, app: { type: 'string' }, help: { type: 'boolean', short: 'h' },
@@ -78,9 +78,11 @@ async function serve(values: Record<string, string | boolean | undefined>): Prom
   const sparesMax = count('max-spares', 0);
   const spares = sparesMin === undefined && sparesMax === undefined ? undefined
     : { min: sparesMin ?? Math.min(1, sparesMax ?? 1), max: Math.max(sparesMax ?? 8, sparesMin ?? 0) };
+  const cc = values['compile-cache'];
+  if (cc !== undefined && cc !== 'on' && cc !== 'off') throw new CliError(`--compile-cache: use on or off, got "${String(cc)}"`);
   const server = await startServer({
     port, host: values.host as string | undefined, dataDir: values.data as string | undefined, keepAliveMs,
-    maxInstances: count('max-instances', 1), memoryBudgetMb, maxConcurrentStarts: count('max-starts', 1), spares,
+    maxInstances: count('max-instances', 1), memoryBudgetMb, maxConcurrentStarts: count('max-starts', 1), spares, compileCache: cc === undefined ? undefined : cc === 'on',
   });
   process.stdout.write(`Nimbus is listening on ${server.url}\n`);
   process.stdout.write(`Data: ${server.dataDir}\n`);

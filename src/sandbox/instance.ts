@@ -2,7 +2,7 @@
 // with its own directory (code read-only, tmp writable), its own uid when the server is root, a heap
 // cap and an RSS watchdog from the function's memory size, and a wall-clock timeout enforced by kill.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LogLevel } from '../store/types.ts';
 import type { SandboxLayout, UidPool } from './layout.ts';
@@ -27,6 +27,10 @@ export interface SandboxOptions {
 export interface Assignment {
   /** Path of the bundle on the host; copied into the instance's own code dir. */
   bundlePath: string;
+  /** The host's V8 code cache for this bundle (a directory), if earlier instances made one. */
+  compileCacheDir?: string;
+  /** Called once init is done with the instance's own cache dir, so the host can keep it. */
+  onCompileCache?: (instanceCacheDir: string) => void;
   handler: string;
   exportName: string;
   env: Record<string, string>;
@@ -61,6 +65,7 @@ export class Instance {
   onUnassignedExit: ((inst: Instance) => void) | undefined;
   readonly memoryMb: number;
   #codeDir: string;
+  #cacheDir: string;
   #dir: string;
   #uid: number | undefined;
   #pending = new Map<number, Pending>();
@@ -82,11 +87,13 @@ export class Instance {
     const codeDir = join(this.#dir, 'code');
     this.#codeDir = codeDir;
     const tmpDir = join(this.#dir, 'tmp');
+    this.#cacheDir = join(this.#dir, 'cache');
     mkdirSync(codeDir, { recursive: true, mode: 0o700 });
     mkdirSync(tmpDir, { recursive: true, mode: 0o700 });
+    mkdirSync(this.#cacheDir, { recursive: true, mode: 0o700 });
     if (layout.isolateUids) {
       this.#uid = opts.uids.take();
-      for (const p of [this.#dir, tmpDir]) chownSync(p, this.#uid, this.#uid);
+      for (const p of [this.#dir, tmpDir, this.#cacheDir]) chownSync(p, this.#uid, this.#uid);
     }
     const heapMb = Math.max(32, Math.floor(opts.memoryMb * 0.8));
     // The allow-list names this instance's own directories only, fixed at spawn: a spare booted
@@ -97,6 +104,8 @@ export class Instance {
       `--allow-fs-read=${codeDir}`,
       `--allow-fs-read=${tmpDir}`,
       `--allow-fs-write=${tmpDir}`,
+      `--allow-fs-read=${this.#cacheDir}`,
+      `--allow-fs-write=${this.#cacheDir}`,
       `--max-old-space-size=${heapMb}`,
       '--disable-warning=ExperimentalWarning',
       '--disable-warning=SecurityWarning',
@@ -144,9 +153,11 @@ export class Instance {
     }
     chmodSync(file, 0o400);
     chmodSync(this.#codeDir, 0o500);
-    this.#child.send({ type: 'init', codePath: file, exportName: a.exportName, handler: a.handler, env: a.env, meta: a.meta });
+    if (a.compileCacheDir) copyTree(a.compileCacheDir, this.#cacheDir, this.#uid);
+    this.#child.send({ type: 'init', codePath: file, cacheDir: this.#cacheDir, exportName: a.exportName, handler: a.handler, env: a.env, meta: a.meta });
     const done = await this.#nextFrame();
     if (done.type === 'initDone') {
+      if (!a.compileCacheDir) a.onCompileCache?.(this.#cacheDir);
       this.style = done.style;
       // Init duration as Lambda reports it: for a spare, the module's import and top-level code.
       this.initMs = performance.now() - started;
@@ -302,6 +313,22 @@ type RuntimeFrame =
   | { type: 'log'; ts: number; requestId: string | null; level: LogLevel; message: string }
   | { type: 'result'; id: number; ok: true; json: string | undefined; maxRssBytes: number }
   | { type: 'result'; id: number; ok: false; error: FunctionError; maxRssBytes: number };
+
+/** Copies a directory tree (the V8 code cache: a couple of levels, a few files), owned by `uid` when set. */
+function copyTree(from: string, to: string, uid: number | undefined): void {
+  for (const entry of readdirSync(from, { withFileTypes: true })) {
+    const src = join(from, entry.name);
+    const dst = join(to, entry.name);
+    if (entry.isDirectory()) {
+      mkdirSync(dst, { recursive: true, mode: 0o700 });
+      if (uid !== undefined) chownSync(dst, uid, uid);
+      copyTree(src, dst, uid);
+    } else if (entry.isFile()) {
+      copyFileSync(src, dst);
+      if (uid !== undefined) chownSync(dst, uid, uid);
+    }
+  }
+}
 
 function readRss(pid: number | undefined): number {
   if (pid === undefined) return 0;

@@ -23,6 +23,8 @@ export interface SchedulerOptions {
   logger: Logger;
   capacity: CapacityOptions;
   spares: { min: number; max: number };
+  /** Keep and reuse V8 code caches per bundle (default on). */
+  compileCache?: boolean;
   onLog: (fn: string, log: InstanceLog) => void;
 }
 
@@ -91,6 +93,8 @@ export class Scheduler {
     const booted = performance.now();
     await inst.assign({
       bundlePath,
+      compileCacheDir: this.#opts.compileCache ? this.#opts.bundles.compileCache(fn.codeSha) : undefined,
+      onCompileCache: this.#opts.compileCache ? (dir) => void this.#opts.bundles.keepCompileCache(fn.codeSha, dir) : undefined,
       handler: fn.handler,
       exportName: fn.exportName,
       env: {
