@@ -88,7 +88,7 @@ function safeJson(value) {
 }
 
 // --- init and invoke -----------------------------------------------------------------------------
-/** @type {{ style: 'lambda' | 'fetch', fn: Function | { fetch: Function }, env: Record<string, string>, meta: any }} */
+/** @type {{ style: 'lambda' | 'fetch', fn: Function | { fetch: Function }, env: Record<string, string>, meta: any, cacheDir?: string }} */
 let loaded;
 
 async function init(msg) {
@@ -100,7 +100,6 @@ async function init(msg) {
   let mod;
   try {
     mod = await import(pathToFileURL(msg.codePath).href);
-    if (msg.cacheDir) flushCompileCache();
   } catch (err) {
     send({ type: 'initError', error: toError(err) });
     return;
@@ -115,7 +114,7 @@ async function init(msg) {
     send({ type: 'initError', error: { errorType: 'Runtime.HandlerNotFound', errorMessage: `${msg.handler} is undefined or not exported (expected a function, or an object with a fetch method)`, trace: [] } });
     return;
   }
-  loaded = { style, fn: exp, env: msg.env, meta: msg.meta };
+  loaded = { style, fn: exp, env: msg.env, meta: msg.meta, cacheDir: msg.cacheDir };
   send({ type: 'initDone', style, initMs: performance.now() - started });
 }
 
@@ -214,7 +213,16 @@ async function invoke(msg) {
   }
   frame.maxRssBytes = peakRss();
   send(frame);
+  // The code cache is written once, after the first response has gone, so it delays no one.
+  if (loaded.cacheDir && !cacheFlushed) {
+    cacheFlushed = true;
+    setImmediate(() => {
+      flushCompileCache();
+      send({ type: 'cacheFlushed' });
+    });
+  }
 }
+let cacheFlushed = false;
 
 process.on('message', (msg) => {
   // @ts-ignore -- frames come from the host, shaped as above.

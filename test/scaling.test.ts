@@ -104,19 +104,19 @@ describe('compile cache', () => {
     try {
       const big = `export const table = [${Array.from({ length: 3000 }, (_, i) => `(a: number) => a * ${i} + Math.sqrt(a)`).join(',\n')}];\n${READER}`;
       await srv.deploy({ 'nimbus.yml': 'app: cc\nfunctions:\n  c:\n    handler: src/c.handler\n    concurrency: { max: 2 }\n', 'src/c.ts': big });
-      const first = srv.invoke('c', { ms: 800 });
-      const kept = await until('the kept cache', async () => readdirSync(join(srv.dataDir, 'code')).find((n) => n.endsWith('.cache')));
-      // A second, concurrent request starts a second instance: it gets a copy before its import
-      // (the marker proves the copy; the runtime's own writes could not produce it).
-      writeFileSync(join(srv.dataDir, 'code', kept, 'marker'), 'seeded');
+      // The first instance writes its cache once its first response has gone; the host keeps it.
       assert.equal((await srv.invoke('c', { ms: 10 })).status, 200);
-      const second = (await describeAll(srv)).functions.c!.instances.map((i) => i.id);
-      assert.equal(second.length, 2);
+      const kept = await until('the kept cache', async () => readdirSync(join(srv.dataDir, 'code')).find((n) => n.endsWith('.cache')));
+      // Two requests at once: the idle instance takes one, a second instance starts for the other and
+      // gets a copy before its import (the marker proves the copy; its own writes could not make it).
+      const sub = readdirSync(join(srv.dataDir, 'code', kept))[0]!; // Node's per-version (and per-uid) subdirectory
+      writeFileSync(join(srv.dataDir, 'code', kept, sub, 'marker'), 'seeded');
+      const both = await Promise.all([srv.invoke('c', { ms: 300 }), srv.invoke('c', { ms: 300 })]);
+      assert.deepEqual(both.map((r) => r.status), [200, 200]);
+      const ids = (await describeAll(srv)).functions.c!.instances.map((i) => i.id);
+      assert.equal(ids.length, 2);
       const files = (id: string): string[] => readdirSync(join(srv.sandboxRoot, id, 'cache'), { recursive: true }).map(String);
-      assert.ok(second.every((id) => files(id).length > 0), 'both instances have a code cache');
-      assert.equal(second.filter((id) => files(id).includes('marker')).length, 1, 'the second instance was seeded from the kept cache');
-      assert.ok(readdirSync(join(srv.dataDir, 'code', kept), { recursive: true }).length > 0);
-      assert.equal((await first).status, 200);
+      assert.equal(ids.filter((id) => files(id).some((f) => f.endsWith('marker'))).length, 1, 'the second instance was seeded from the kept cache');
     } finally {
       await srv.close();
     }
@@ -182,6 +182,24 @@ describe('host capacity', () => {
       assert.equal((await slow).status, 200);
       // Once big is idle, small may evict it again.
       assert.equal((await srv.invoke('small', {})).status, 200);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('evicts a different idle instance for each start (one already on its way out is not counted twice)', async () => {
+    const srv = await startTestServer({ memoryBudgetMb: 384, spares: { min: 0, max: 0 } });
+    try {
+      const fns = ['x', 'y', 'z'].map((f) => `  ${f}:\n    handler: src/r.handler\n`).join('');
+      await srv.deploy({ 'nimbus.yml': `app: ev\nfunctions:\n${fns}  c:\n    handler: src/r.handler\n    concurrency: { max: 3, queueTimeoutMs: 0 }\n`, 'src/r.ts': READER });
+      for (const f of ['x', 'y', 'z']) assert.equal((await srv.invoke(f, {})).status, 200);
+      // Three starts in the same tick (as a burst delivers them): each needs an eviction of its own,
+      // and with no queue timeout any miscount is a 429 at once.
+      const c = (await srv.store.getFunction('c'))!;
+      const leases = await Promise.all([1, 2, 3].map(() => srv.scheduler.acquire(c)));
+      assert.equal(new Set(leases.map((l) => l.instance.id)).size, 3);
+      for (const l of leases) l.release();
+      assert.equal((await describeAll(srv)).capacity.memoryMb, 384);
     } finally {
       await srv.close();
     }

@@ -3,6 +3,7 @@
 // cap and an RSS watchdog from the function's memory size, and a wall-clock timeout enforced by kill.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LogLevel } from '../store/types.ts';
 import type { SandboxLayout, UidPool } from './layout.ts';
@@ -29,7 +30,7 @@ export interface Assignment {
   bundlePath: string;
   /** The host's V8 code cache for this bundle (a directory), if earlier instances made one. */
   compileCacheDir?: string;
-  /** Called once init is done with the instance's own cache dir, so the host can keep it. */
+  /** Called once the instance has written its code cache (after its first response), so the host can keep it. */
   onCompileCache?: (instanceCacheDir: string) => void;
   handler: string;
   exportName: string;
@@ -146,18 +147,17 @@ export class Instance {
     this.#assignment = a;
     const started = performance.now();
     const file = join(this.#codeDir, 'index.mjs');
-    copyFileSync(a.bundlePath, file);
+    await copyFile(a.bundlePath, file);
     if (this.#uid !== undefined) {
       chownSync(this.#codeDir, this.#uid, this.#uid);
       chownSync(file, this.#uid, this.#uid);
     }
     chmodSync(file, 0o400);
     chmodSync(this.#codeDir, 0o500);
-    if (a.compileCacheDir) copyTree(a.compileCacheDir, this.#cacheDir, this.#uid);
+    if (a.compileCacheDir) seedCompileCache(a.compileCacheDir, this.#cacheDir, this.#uid ?? process.getuid?.() ?? 0);
     this.#child.send({ type: 'init', codePath: file, cacheDir: this.#cacheDir, exportName: a.exportName, handler: a.handler, env: a.env, meta: a.meta });
     const done = await this.#nextFrame();
     if (done.type === 'initDone') {
-      if (!a.compileCacheDir) a.onCompileCache?.(this.#cacheDir);
       this.style = done.style;
       // Init duration as Lambda reports it: for a spare, the module's import and top-level code.
       this.initMs = performance.now() - started;
@@ -242,6 +242,10 @@ export class Instance {
       this.#crashError = msg.error;
       return;
     }
+    if (msg.type === 'cacheFlushed') {
+      if (this.#assignment && !this.#assignment.compileCacheDir) this.#assignment.onCompileCache?.(this.#cacheDir);
+      return;
+    }
     const waiter = this.#frameWaiter;
     this.#frameWaiter = undefined;
     waiter?.(msg);
@@ -310,9 +314,25 @@ type RuntimeFrame =
   | { type: 'initDone'; style: 'lambda' | 'fetch'; initMs: number }
   | { type: 'initError'; error: FunctionError }
   | { type: 'crash'; error: FunctionError }
+  | { type: 'cacheFlushed' }
   | { type: 'log'; ts: number; requestId: string | null; level: LogLevel; message: string }
   | { type: 'result'; id: number; ok: true; json: string | undefined; maxRssBytes: number }
   | { type: 'result'; id: number; ok: false; error: FunctionError; maxRssBytes: number };
+
+/**
+ * Copies a kept code cache into an instance's cache dir. Node names its cache subdirectory after the
+ * Node version, the architecture and the process's uid (`v24.21.0-x64-964aae3f-200000`); instances run
+ * under uids of their own, so the subdirectory is renamed for this instance's uid or it would miss.
+ */
+function seedCompileCache(from: string, to: string, uid: number): void {
+  for (const entry of readdirSync(from, { withFileTypes: true })) {
+    if (!entry.isDirectory()) continue;
+    const dst = join(to, entry.name.replace(/-\d+$/, `-${uid}`));
+    mkdirSync(dst, { recursive: true, mode: 0o700 });
+    chownSync(dst, uid, uid);
+    copyTree(join(from, entry.name), dst, uid);
+  }
+}
 
 /** Copies a directory tree (the V8 code cache: a couple of levels, a few files), owned by `uid` when set. */
 function copyTree(from: string, to: string, uid: number | undefined): void {

@@ -56,8 +56,13 @@ export class Scheduler {
     this.spares.start();
   }
 
-  acquire(fn: FunctionRecord): Promise<Lease> {
-    return this.#pool(fn).acquire();
+  async acquire(fn: FunctionRecord): Promise<Lease> {
+    const lease = await this.#pool(fn).acquire();
+    if (!lease.cold) return lease;
+    // Spawning a replacement spare blocks this event loop for milliseconds (fork of a large
+    // process): do it once the cold start's own invocation is answered, not while it runs.
+    const release = lease.release;
+    return { ...lease, release: () => { release(); this.spares.refillSoon(); } };
   }
 
   #pool(fn: FunctionRecord): FunctionPool {
@@ -91,35 +96,40 @@ export class Scheduler {
     const spare = this.spares.take(fn.memoryMb);
     const inst = spare ?? await this.capacity.startSlot(() => this.#boot(fn.memoryMb, fn.name));
     const booted = performance.now();
-    await inst.assign({
-      bundlePath,
-      compileCacheDir: this.#opts.compileCache ? this.#opts.bundles.compileCache(fn.codeSha) : undefined,
-      onCompileCache: this.#opts.compileCache ? (dir) => void this.#opts.bundles.keepCompileCache(fn.codeSha, dir) : undefined,
-      handler: fn.handler,
-      exportName: fn.exportName,
-      env: {
-        ...fn.environment,
-        AWS_LAMBDA_FUNCTION_NAME: fn.name,
-        AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
-        AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(fn.memoryMb),
-        AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${fn.name}`,
-        AWS_LAMBDA_LOG_STREAM_NAME: inst.id,
-        AWS_REGION: 'local',
-        NIMBUS_FUNCTION_NAME: fn.name,
-      },
-      meta: {
-        functionName: fn.name,
-        functionVersion: '$LATEST',
-        memoryMb: fn.memoryMb,
-        invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${fn.name}`,
-        logStreamName: inst.id,
-      },
-      onLog: (log) => this.#opts.onLog(fn.name, log),
-      onExit: (i) => {
-        onExit(i);
-        this.#opts.logger.debug({ fn: fn.name, instance: i.id }, 'instance exited');
-      },
-    });
+    try {
+      await inst.assign({
+        bundlePath,
+        compileCacheDir: this.#opts.compileCache ? this.#opts.bundles.compileCache(fn.codeSha) : undefined,
+        onCompileCache: this.#opts.compileCache ? (dir) => void this.#opts.bundles.keepCompileCache(fn.codeSha, dir) : undefined,
+        handler: fn.handler,
+        exportName: fn.exportName,
+        env: {
+          ...fn.environment,
+          AWS_LAMBDA_FUNCTION_NAME: fn.name,
+          AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
+          AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(fn.memoryMb),
+          AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${fn.name}`,
+          AWS_LAMBDA_LOG_STREAM_NAME: inst.id,
+          AWS_REGION: 'local',
+          NIMBUS_FUNCTION_NAME: fn.name,
+        },
+        meta: {
+          functionName: fn.name,
+          functionVersion: '$LATEST',
+          memoryMb: fn.memoryMb,
+          invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${fn.name}`,
+          logStreamName: inst.id,
+        },
+        onLog: (log) => this.#opts.onLog(fn.name, log),
+        onExit: (i) => {
+          onExit(i);
+          this.#opts.logger.debug({ fn: fn.name, instance: i.id }, 'instance exited');
+        },
+      });
+    } catch (err) {
+      this.spares.refillSoon();
+      throw err;
+    }
     // Init duration: what this cold start waited for, boot included when no spare was ready.
     if (!spare) inst.initMs += booted - t0;
     this.#opts.logger.debug({ fn: fn.name, instance: inst.id, initMs: inst.initMs, spare: Boolean(spare) }, 'instance started');
@@ -137,10 +147,14 @@ export class Scheduler {
     let freed = 0;
     for (const c of idle) {
       if (freedMb >= neededMb && freed >= neededInstances) break;
-      c.pool.evict(c.inst);
-      freedMb += c.pool.fn.memoryMb;
+      const mb = c.pool.evict(c.inst);
+      if (mb === 0) continue;
+      freedMb += mb;
       freed++;
       this.#opts.logger.info({ fn: c.pool.fn.name, instance: c.inst.id, memoryMb: c.pool.fn.memoryMb }, 'evicted an idle instance to make room');
+    }
+    if (freedMb < neededMb || freed < neededInstances) {
+      this.#opts.logger.info({ for: except.fn.name, neededMb, neededInstances, freedMb, freed, idleCandidates: idle.length, ...this.capacity.usage }, 'host capacity is short: the request waits');
     }
   }
 

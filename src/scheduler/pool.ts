@@ -261,21 +261,21 @@ export class FunctionPool {
   /** Idle, non-provisioned instances, least recently used first (candidates for eviction). */
   idleForEviction(): { inst: Instance; lastUsed: number }[] {
     const out: { inst: Instance; lastUsed: number }[] = [];
-    for (const [inst, s] of this.#slots) if (!inst.exited && s.inflight === 0 && !s.provisioned) out.push({ inst, lastUsed: s.lastUsed });
+    // An instance already evicted (reservation given back, exit pending) is not a candidate again.
+    for (const [inst, s] of this.#slots) if (!inst.exited && s.reserved && s.inflight === 0 && !s.provisioned) out.push({ inst, lastUsed: s.lastUsed });
     return out;
   }
 
-  /** Stops an idle instance to make room elsewhere; its capacity is released at once. */
-  evict(inst: Instance): void {
+  /** Stops an idle instance to make room elsewhere; its capacity is released at once. Returns the MB freed. */
+  evict(inst: Instance): number {
     const slot = this.#slots.get(inst);
-    if (!slot || slot.inflight > 0) return;
+    if (!slot || slot.inflight > 0 || !slot.reserved) return 0;
     slot.keepAlive?.cancel();
     slot.keepAlive = undefined;
-    if (slot.reserved) {
-      slot.reserved = false;
-      this.#deps.capacity.release(this.fn.memoryMb);
-    }
+    slot.reserved = false;
+    this.#deps.capacity.release(this.fn.memoryMb);
     void inst.stop();
+    return this.fn.memoryMb;
   }
 
   /** Starts provisioned instances until `concurrency.provisioned` of them are up (in the background). */

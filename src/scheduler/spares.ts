@@ -53,8 +53,15 @@ export class SparePool {
       inst.onUnassignedExit = undefined;
       this.#handedOut++;
     } else this.#missed++;
-    this.#refill();
     return inst;
+  }
+
+  /**
+   * Boots replacements. The scheduler calls this once a cold start has its instance: spawning a
+   * process from a large server blocks the event loop for milliseconds, so it must not run first.
+   */
+  refillSoon(): void {
+    setImmediate(() => this.#refill());
   }
 
   /** How many spares of each size the pool aims to hold now. */
