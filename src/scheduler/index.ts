@@ -136,9 +136,12 @@ export class Scheduler {
     return inst;
   }
 
-  /** Frees room for another function: spares first, then idle instances, least recently used first. */
+  /**
+   * Frees room for another function by stopping idle instances, least recently used first. Spares
+   * stay: they hold no reservation (the budget counts assigned instances), so stopping them would
+   * free nothing it counts and turn the next cold starts into full boots.
+   */
   #evict(neededMb: number, neededInstances: number, except: FunctionPool): void {
-    if (neededMb > 0) this.spares.drain();
     const idle = [...this.#pools.values(), ...this.#retired]
       .filter((p) => p !== except)
       .flatMap((p) => p.idleForEviction().map((c) => ({ ...c, pool: p })))

@@ -132,15 +132,6 @@ export class SparePool {
     }
   }
 
-  /** Stops spares to give memory back (the host is short); returns how many went. */
-  drain(): number {
-    let n = 0;
-    for (const list of this.#ready.values()) {
-      for (const inst of list.splice(0)) { inst.onUnassignedExit = undefined; void inst.stop(); n++; }
-    }
-    return n;
-  }
-
   stats(): { ready: Record<string, number>; booting: number; handedOut: number; missed: number; targets: Record<string, number>; instances: { id: string; pid: number; memoryMb: number }[] } {
     const ready: Record<string, number> = {};
     const instances: { id: string; pid: number; memoryMb: number }[] = [];
