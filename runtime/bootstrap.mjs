@@ -224,10 +224,26 @@ async function invoke(msg) {
 }
 let cacheFlushed = false;
 
+/**
+ * Runs the invoke path a few times on a built-in handler before saying ready, so a spare's first
+ * real invocation does not pay for initialising the ESM loader and compiling this file's hot code.
+ */
+async function warmUp() {
+  const mod = await import('data:text/javascript,export const handler = async (e, c) => ({ statusCode: 200, body: JSON.stringify({ e, id: c.awsRequestId }) });');
+  loaded = { style: 'lambda', fn: mod.handler, env: {}, meta: { functionName: 'warmup', functionVersion: '$LATEST', memoryMb: 128, invokedFunctionArn: '', logStreamName: '' } };
+  for (let i = 0; i < 5; i++) {
+    const msg = { requestId: 'warmup', kind: 'event', payload: { rawPath: '/', headers: { host: 'x' }, body: '{}' }, deadline: Date.now() + 1000 };
+    JSON.stringify(await als.run({ requestId: 'warmup' }, () => runInvocation(msg)));
+  }
+  // @ts-ignore -- back to "no function yet"; init sets it.
+  loaded = undefined;
+}
+
 process.on('message', (msg) => {
   // @ts-ignore -- frames come from the host, shaped as above.
   if (msg.type === 'init') void init(msg);
   // @ts-ignore
   else if (msg.type === 'invoke') void invoke(msg);
 });
+await warmUp();
 send({ type: 'ready' });
