@@ -33,8 +33,8 @@ export class Capacity {
   }
 
   /**
-   * Reserves room for one instance of `memoryMb`. When the memory budget is short, `evict` is asked
-   * to stop idle instances elsewhere (it returns the MB it freed, already released here).
+   * Reserves room for one instance of `memoryMb`. When the budget or the instance cap is short,
+   * `evict` is asked to stop idle instances elsewhere; what they free is released through `release`.
    */
   reserve(memoryMb: number, evict: (neededMb: number, neededInstances: number) => void): boolean {
     const shortMb = this.#memoryMb + memoryMb - this.opts.memoryBudgetMb;

@@ -107,6 +107,11 @@ export class FunctionPool {
     const warm = this.#pickWarm();
     if (warm) return Promise.resolve(this.#lease(warm, false));
     if (this.#waiters.length === 0 && this.#canStart()) return this.#startFor();
+    return this.#wait();
+  }
+
+  /** Queues the request (FIFO) until an instance or room frees up; 429 after queueTimeoutMs. */
+  #wait(): Promise<Lease> {
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
         resolve,
@@ -156,20 +161,8 @@ export class FunctionPool {
 
   /** Starts an instance for a request: a cold start. Waits instead when the host is at capacity. */
   #startFor(): Promise<Lease> {
-    if (!this.#reserve()) {
-      // The host is full: queue like a request at the function's own limit.
-      return new Promise((resolve, reject) => {
-        const waiter: Waiter = {
-          resolve, reject,
-          timer: this.#deps.clock.setTimeout(() => {
-            const i = this.#waiters.indexOf(waiter);
-            if (i >= 0) this.#waiters.splice(i, 1);
-            reject(this.#throttled());
-          }, this.fn.queueTimeoutMs),
-        };
-        this.#waiters.push(waiter);
-      });
-    }
+    // The host is full: queue like a request at the function's own limit.
+    if (!this.#reserve()) return this.#wait();
     return this.#startReserved(false).then((inst) => {
       const lease = this.#lease(inst, true);
       this.#serveWaiters(); // perInstance > 1: the new instance has room for those who queued meanwhile

@@ -8,9 +8,9 @@ import type { Instance } from '../sandbox/instance.ts';
 import type { Clock } from '../util/clock.ts';
 
 export interface SparePoolOptions {
-  /** Spares kept for the default memory size even with no recent cold starts; 0 disables the pool. */
+  /** Spares kept for the default memory size even with no recent cold starts (0: only on demand). */
   min: number;
-  /** Most spares in all sizes together. */
+  /** Most spares in all sizes together; 0 disables the pool. */
   max: number;
   defaultMemoryMb: number;
   windowMs: number;
