@@ -93,6 +93,8 @@ describe('limits and failures', () => {
     assert.equal(body.error.code, 'FUNCTION_ERROR');
     assert.equal(body.error.errorType, 'PaymentDeclined');
     assert.equal(body.error.requestId, http.headers.get('x-request-id'));
+    assert.doesNotMatch(body.error.message, /card declined/, "the function's own message stays in its logs, away from HTTP callers");
+    assert.match(body.error.message, new RegExp(`--request-id ${body.error.requestId}`));
   });
 
   for (const [kind, errorType, code] of [

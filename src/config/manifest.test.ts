@@ -387,7 +387,7 @@ describe('YAML', () => {
   it('gives syntax errors with the file, line and column', () => {
     assert.equal(
       errorOf(() => parseManifest('app: a\nfunctions:\n  f:\n    handler: src/a.h\n   memory: 256\n')),
-      'nimbus.yml:5:1: YAML syntax error: All mapping items must start at the same column at line 5, column 1:',
+      'nimbus.yml:5:1: YAML syntax error: All mapping items must start at the same column',
     );
     assert.match(errorOf(() => parseManifest('app: a\nfunctions:\n\tf: 1\n')), /^nimbus\.yml:3:1: YAML syntax error: Tabs are not allowed as indentation/);
     assert.match(errorOf(() => parseManifest(oneFn('    memory: 128\n    memory: 256\n'))), /^nimbus\.yml:6:5: YAML syntax error: Map keys must be unique/);

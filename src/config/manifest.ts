@@ -252,7 +252,7 @@ export function parseManifest(text: string, source = 'nimbus.yml'): Manifest {
   } catch (err) {
     if (err instanceof YAMLParseError) {
       const pos = err.linePos?.[0];
-      throw new NimbusError('MANIFEST_INVALID', `${source}${pos ? `:${pos.line}:${pos.col}` : ''}: YAML syntax error: ${err.message.split('\n')[0]}`);
+      throw new NimbusError('MANIFEST_INVALID', `${source}${pos ? `:${pos.line}:${pos.col}` : ''}: YAML syntax error: ${err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?\s*$/, '')}`);
     }
     throw err;
   }

@@ -111,15 +111,20 @@ export class Invoker {
   }
 }
 
-/** The NimbusError a failed invocation becomes on an HTTP route. */
+/**
+ * The NimbusError a failed invocation becomes on an HTTP route. Callers of a public route are not
+ * the function's owner: the function's own error message (which may hold connection strings or
+ * data) stays in its logs; the response carries the error type and the request id to find it.
+ */
 export function invocationError(result: InvokeResult): NimbusError {
   const e = result.error!;
   const details = { requestId: result.requestId, errorType: e.errorType };
+  const seeLogs = `its logs have the details (nimbus logs <function> --request-id ${result.requestId})`;
   switch (result.outcome) {
     case 'timeout': return new NimbusError('FUNCTION_TIMEOUT', e.errorMessage, { details });
     case 'out-of-memory': return new NimbusError('FUNCTION_OUT_OF_MEMORY', e.errorMessage, { details });
-    case 'crashed': return new NimbusError('FUNCTION_CRASHED', `${e.errorType}: ${e.errorMessage}`, { details });
-    case 'init-error': return new NimbusError('FUNCTION_INIT_FAILED', `${e.errorType}: ${e.errorMessage}`, { details });
-    default: return new NimbusError('FUNCTION_ERROR', `${e.errorType}: ${e.errorMessage}`, { details });
+    case 'crashed': return new NimbusError('FUNCTION_CRASHED', `the function's instance exited while handling the request (${e.errorType}); ${seeLogs}`, { details });
+    case 'init-error': return new NimbusError('FUNCTION_INIT_FAILED', `the function failed to initialise (${e.errorType}); ${seeLogs}`, { details });
+    default: return new NimbusError('FUNCTION_ERROR', `the function failed (${e.errorType}); ${seeLogs}`, { details });
   }
 }
