@@ -134,8 +134,6 @@ export class Instance {
     return inst;
   }
 
-  get assigned(): boolean { return this.#assignment !== undefined; }
-
   /**
    * Makes a booted process this function's instance: copies the bundle into its code dir (the
    * only code its allow-list can read), gives it the function's environment, imports the module

@@ -1,7 +1,7 @@
 // Bundles on the host's disk, materialised from the store on first use and kept by code hash.
 // The store holds the bytes (so cluster nodes can share them); this is each node's local copy.
 import { cp, rename, rm } from 'node:fs/promises';
-import { existsSync, mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NimbusError } from '../errors.ts';
 import type { Store } from '../store/types.ts';
@@ -31,7 +31,8 @@ export class BundleCache {
     if (existsSync(dir) || treeBytes(instanceCacheDir) > MAX_COMPILE_CACHE_BYTES) return;
     const tmp = `${dir}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
     try {
-      await cp(instanceCacheDir, tmp, { recursive: true, filter: (src) => { const s = statSync(src, { throwIfNoEntry: false }); return Boolean(s && (s.isDirectory() || s.isFile())); } });
+      // The instance wrote this directory: take plain files and directories only, never a symlink.
+      await cp(instanceCacheDir, tmp, { recursive: true, filter: (src) => { const s = lstatSync(src, { throwIfNoEntry: false }); return Boolean(s && (s.isDirectory() || s.isFile())); } });
       await rename(tmp, dir);
     } catch {
       // The instance went away mid-copy, or another instance won the race: nothing is lost.
