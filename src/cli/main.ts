@@ -87,7 +87,10 @@ async function serve(values: Record<string, string | boolean | undefined>): Prom
   process.stdout.write(`Nimbus is listening on ${server.url}\n`);
   process.stdout.write(`Data: ${server.dataDir}\n`);
   process.stdout.write(`Admin token: ${server.tokenPath}${server.tokenCreated ? ` (new: ${server.token})` : ''}\n`);
-  const stop = (): void => { void server.close().then(() => process.exit(0)); };
+  const stop = (): void => {
+    process.stdout.write('Stopping: instances are stopped and logs flushed…\n');
+    void server.close().then(() => { process.stdout.write('Stopped.\n'); process.exit(0); });
+  };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
 }
