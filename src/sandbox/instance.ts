@@ -40,8 +40,6 @@ export interface Assignment {
   onExit: (inst: Instance) => void;
 }
 
-export type InstanceOptions = SandboxOptions & Assignment;
-
 export interface InvokeFrame {
   requestId: string;
   kind: 'event' | 'fetch';

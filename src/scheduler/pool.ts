@@ -98,10 +98,6 @@ export class FunctionPool {
     return out;
   }
 
-  get empty(): boolean {
-    return this.#slots.size === 0 && this.#starting === 0 && this.#waiters.length === 0;
-  }
-
   acquire(): Promise<Lease> {
     if (this.#closed) return Promise.reject(new NimbusError('INTERNAL', 'the function was redeployed while the request waited'));
     const warm = this.#pickWarm();
@@ -308,7 +304,7 @@ export class FunctionPool {
     }
     if (this.#waiters.length === 0) {
       this.ensureProvisioned();
-      if (this.#waiters.length === 0 && this.#provisionBlocked === false) {
+      if (this.#waiters.length === 0 && !this.#provisionBlocked) {
         this.#unsubscribe?.();
         this.#unsubscribe = undefined;
       }

@@ -22,6 +22,9 @@ export interface SparePoolOptions {
   startIdle: () => boolean;
 }
 
+/** After a spare failed to boot, wait this long before trying again. */
+const BOOT_RETRY_MS = 1000;
+
 export class SparePool {
   readonly #opts: SparePoolOptions;
   readonly #ready = new Map<number, Instance[]>();
@@ -110,14 +113,18 @@ export class SparePool {
       const list = this.#ready.get(mb) ?? [];
       list.push(inst);
       this.#ready.set(mb, list);
+      return true;
     }, (err: unknown) => {
       this.#opts.logger.warn({ err, memoryMb: mb }, 'could not boot a spare runtime');
-    }).finally(() => {
+      return false;
+    }).then((booted) => {
       this.#booting.set(mb, (this.#booting.get(mb) ?? 1) - 1);
       this.#refilling = false;
-      // Trim sizes no longer wanted, then go on filling.
+      // Trim sizes no longer wanted, then go on filling; after a failed boot, not in a tight loop.
       this.#trim();
-      if (!this.#closed) setImmediate(() => this.#refill());
+      if (this.#closed) return;
+      if (booted) setImmediate(() => this.#refill());
+      else this.#retry ??= setTimeout(() => { this.#retry = undefined; this.#refill(); }, BOOT_RETRY_MS).unref();
     });
   }
 
