@@ -1,6 +1,24 @@
 // Platform limits and defaults, in one place. Units are in the names. docs/limits.md lists them.
 
 export const MAX_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024; // request and response of a synchronous invocation
+export const MAX_ASYNC_PAYLOAD_BYTES = 1024 * 1024; // event of an asynchronous invocation
+export const ASYNC_RETRIES_DEFAULT = 2; // retries after a failed first attempt (0..2)
+export const ASYNC_MAX_EVENT_AGE_DEFAULT_S = 6 * 3600; // 60..21600
+export const ASYNC_RETRY_BASE_MS = 1000; // first retry after ~1 s, then ~2 s, doubling, with jitter
+export const IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000;
+export const QUEUE_MAX_MESSAGE_BYTES = 256 * 1024; // body + attributes, as SQS
+export const QUEUE_BATCH_MAX_ENTRIES = 10;
+export const QUEUE_RECEIVE_MAX_MESSAGES = 10;
+export const QUEUE_LONG_POLL_MAX_S = 20;
+export const QUEUE_VISIBILITY_DEFAULT_S = 30; // 0..43200
+export const QUEUE_VISIBILITY_MAX_S = 12 * 3600;
+export const QUEUE_RETENTION_DEFAULT_S = 4 * 24 * 3600; // 60..1209600
+export const QUEUE_RETENTION_MAX_S = 14 * 24 * 3600;
+export const QUEUE_DELAY_MAX_S = 900;
+export const QUEUE_MAX_ATTRIBUTES = 10;
+export const FIFO_DEDUP_WINDOW_MS = 5 * 60 * 1000;
+export const QUEUE_TRIGGER_BATCH_MAX = 10_000;
+export const QUEUE_TRIGGER_WINDOW_MAX_S = 300;
 export const MAX_HEADER_BYTES = 16 * 1024;
 export const MAX_DEPLOY_BYTES = 64 * 1024 * 1024; // one deploy upload (manifest + bundles, base64)
 export const MEMORY_MIN_MB = 128;

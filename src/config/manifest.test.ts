@@ -5,7 +5,7 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { httpPathProblem, loadManifest, parseHandler, parseManifest, resolveHandlerFile, validateManifest } from './manifest.ts';
+import { type EventSpec, httpPathProblem, loadManifest, parseHandler, parseManifest, resolveHandlerFile, validateManifest } from './manifest.ts';
 
 const EXAMPLE = `app: shop
 functions:
@@ -28,6 +28,10 @@ functions:
 const oneFn = (extra = '', handler = 'src/a.handler'): string => `app: a\nfunctions:\n  f:\n    handler: ${handler}\n${extra}`;
 /** A one-function manifest with one http event written as the given flow-mapping body. */
 const withEvent = (http: string): string => oneFn(`    events:\n      - http: ${http}\n`);
+const httpOf = (ev: EventSpec) => {
+  assert.ok('http' in ev, 'an http event');
+  return ev.http;
+};
 
 /** Runs `fn`, asserts it throws a NimbusError with `code`, and returns the message a user would see. */
 function errorOf(fn: () => unknown, code = 'MANIFEST_INVALID'): string {
@@ -66,6 +70,7 @@ describe('parseManifest: the example manifest', () => {
           timeout: 10,
           environment: { TABLE: 'users' },
           concurrency: { max: 20, queueTimeoutMs: 1000, provisioned: 0, perInstance: 1 },
+          async: { retries: 2, maxEventAge: 21600 },
           events: [
             { http: { method: 'POST', path: '/users', payload: '2.0' } },
             { http: { method: 'GET', path: '/users/{id}', payload: '1.0' } },
@@ -77,9 +82,11 @@ describe('parseManifest: the example manifest', () => {
           timeout: 3,
           environment: {},
           concurrency: { max: 10, queueTimeoutMs: 1000, provisioned: 0, perInstance: 1 },
+          async: { retries: 2, maxEventAge: 21600 },
           events: [{ http: { method: 'ANY', path: '/site/{proxy+}', payload: '2.0' } }],
         },
       },
+      queues: {},
     });
   });
 
@@ -143,11 +150,11 @@ describe('numeric bounds', () => {
 
 describe('unknown keys are rejected', () => {
   it('at the top level', () => {
-    assert.deepEqual(problems(errorOf(() => parseManifest(`${oneFn()}region: eu\n`))), ['(top level): unknown key "region"; allowed keys: app, functions']);
+    assert.deepEqual(problems(errorOf(() => parseManifest(`${oneFn()}region: eu\n`))), ['(top level): unknown key "region"; allowed keys: app, functions, queues']);
   });
   it('in a function, naming every unknown key and the allowed ones', () => {
     assert.deepEqual(problems(errorOf(() => parseManifest(oneFn('    memroy: 256\n    runtime: node\n')))), [
-      'functions.f: unknown keys "memroy", "runtime"; allowed keys: handler, memory, timeout, environment, concurrency, events',
+      'functions.f: unknown keys "memroy", "runtime"; allowed keys: handler, memory, timeout, environment, concurrency, events, async',
     ]);
   });
   it('in concurrency', () => {
@@ -160,7 +167,7 @@ describe('unknown keys are rejected', () => {
   });
   it('as an event kind', () => {
     assert.deepEqual(problems(errorOf(() => parseManifest(oneFn('    events:\n      - schedule: rate(1 minute)\n')))), [
-      'functions.f.events[0]: unknown event kind "schedule"; supported: http',
+      'functions.f.events[0]: unknown event kind "schedule"; supported: http, queue',
     ]);
   });
 });
@@ -287,7 +294,7 @@ describe('httpPathProblem', () => {
 });
 
 describe('http events', () => {
-  const event = (http: string) => parseManifest(withEvent(http)).functions.f.events[0]!.http;
+  const event = (http: string) => httpOf(parseManifest(withEvent(http)).functions.f.events[0]!);
 
   it('upper-cases methods, ANY included', () => {
     assert.equal(event('{ method: get, path: /x }').method, 'GET');
@@ -376,7 +383,7 @@ describe('environment', () => {
 
 describe('YAML', () => {
   it('reads unquoted {param} paths inside a flow mapping', () => {
-    const path = (p: string) => parseManifest(withEvent(p)).functions.f.events[0]!.http;
+    const path = (p: string) => httpOf(parseManifest(withEvent(p)).functions.f.events[0]!);
     assert.deepEqual(path('{ method: GET, path: /users/{id} }'), { method: 'GET', path: '/users/{id}', payload: '2.0' });
     assert.equal(path('{ method: GET, path: /users/{id}/orders/{orderId} }').path, '/users/{id}/orders/{orderId}');
     assert.equal(path('{method: GET, path: /x/{a}}').path, '/x/{a}');
@@ -406,6 +413,7 @@ describe('validateManifest', () => {
   it('validates an already-parsed value (the admin API path)', () => {
     assert.deepEqual(validateManifest({ app: 'a', functions: { f: { handler: 'src/a.h', events: [{ http: 'post /a' }] } } }).functions.f, {
       handler: 'src/a.h', memory: 128, timeout: 3, environment: {}, concurrency: { max: 10, queueTimeoutMs: 1000, provisioned: 0, perInstance: 1 }, events: [{ http: { method: 'POST', path: '/a', payload: '2.0' } }],
+      async: { retries: 2, maxEventAge: 21600 },
     });
   });
   it('names the source it was given, "manifest" by default', () => {

@@ -7,13 +7,15 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { NimbusError } from '../errors.ts';
 import {
+  ASYNC_MAX_EVENT_AGE_DEFAULT_S, ASYNC_RETRIES_DEFAULT, QUEUE_DELAY_MAX_S, QUEUE_MAX_MESSAGE_BYTES, QUEUE_RETENTION_DEFAULT_S, QUEUE_RETENTION_MAX_S,
+  QUEUE_TRIGGER_BATCH_MAX, QUEUE_TRIGGER_WINDOW_MAX_S, QUEUE_VISIBILITY_DEFAULT_S, QUEUE_VISIBILITY_MAX_S,
   CONCURRENCY_DEFAULT_MAX, MEMORY_DEFAULT_MB, MEMORY_MAX_MB, MEMORY_MIN_MB, QUEUE_TIMEOUT_DEFAULT_MS, TIMEOUT_DEFAULT_S, TIMEOUT_MAX_S, TIMEOUT_MIN_S,
 } from './limits.ts';
 
 export const MANIFEST_FILES = ['nimbus.yml', 'nimbus.yaml', 'nimbus.json'];
 export const HANDLER_EXTENSIONS = ['.ts', '.mts', '.js', '.mjs', '.cjs', '.cts'];
 export const HTTP_EVENT_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'ANY'] as const;
-export const EVENT_KINDS = ['http'] as const;
+export const EVENT_KINDS = ['http', 'queue'] as const;
 const APP_NAME = /^[a-z][a-z0-9-]{0,62}$/;
 const FUNCTION_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -21,6 +23,9 @@ const RESERVED_ENV = /^(NIMBUS_|AWS_|LAMBDA_|_HANDLER$|NODE_OPTIONS$|TZ$|HOME$|T
 const PATH_SEGMENT = /^[A-Za-z0-9._~!$&'()*+,;=:@-]+$/;
 const PARAM = /^\{([A-Za-z_][A-Za-z0-9_]*)(\+?)\}$/;
 const EXPORT_NAME = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+/** SQS's rule: letters, digits, "-" and "_", at most 80 characters, ".fifo" at the end for a FIFO queue. */
+export const QUEUE_NAME = /^(?=.{1,80}$)[A-Za-z0-9_-]+(\.fifo)?$/;
+export const isFifoQueue = (name: string): boolean => name.endsWith('.fifo');
 
 /** A strict object whose unknown-key error lists the allowed keys. */
 function strict<T extends z.ZodRawShape>(shape: T) {
@@ -104,7 +109,93 @@ const HttpEventSchema = z.preprocess(
   }),
 );
 
-const EventSchema = z.unknown().transform((v, ctx) => {
+const QueueNameSchema = z.string({ error: (i) => (i.input === undefined ? 'is required: a queue name' : `must be a queue name, got ${describe(i.input)}`) })
+  .regex(QUEUE_NAME, { error: (i) => `must be letters, digits, "-" and "_" (at most 80 characters, ending in ".fifo" for a FIFO queue), got ${JSON.stringify(i.input)}` });
+
+const QueueEventSchema = z.preprocess(
+  // Short form: `queue: orders`.
+  (v) => (typeof v === 'string' ? { name: v } : v),
+  strict({
+    name: QueueNameSchema,
+    batchSize: intIn(1, QUEUE_TRIGGER_BATCH_MAX, ' (messages per invocation)', 10),
+    batchWindow: intIn(0, QUEUE_TRIGGER_WINDOW_MAX_S, ' (seconds to gather a batch)', 0),
+    maxConcurrency: z.unknown().optional().transform((v, ctx) => {
+      if (v === undefined) return undefined;
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 1000) {
+        ctx.addIssue({ code: 'custom', message: `must be an integer from 1 to 1000 (batches at once), got ${describe(v)}` });
+        return z.NEVER;
+      }
+      return v;
+    }),
+  }),
+);
+
+const DESTINATION_KINDS = ['function', 'queue'] as const;
+const LATER_DESTINATIONS = ['topic', 'bus'];
+
+/** `queue:name`, `function:name`, or `{ queue: name }`; topics and the event bus arrive with their issue. */
+const DestinationSchema = z.unknown().optional().transform((v, ctx): { kind: 'function' | 'queue'; name: string } | undefined => {
+  if (v === undefined) return undefined;
+  let kind: string | undefined;
+  let name: unknown;
+  if (typeof v === 'string') {
+    const i = v.indexOf(':');
+    if (i > 0) { kind = v.slice(0, i); name = v.slice(i + 1); }
+  } else if (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 1) {
+    [kind, name] = Object.entries(v)[0]!;
+  }
+  if (kind === undefined) {
+    ctx.addIssue({ code: 'custom', message: `must be "queue:<name>" or "function:<name>" (or a mapping like { queue: orders }), got ${describe(v)}` });
+    return z.NEVER;
+  }
+  if (LATER_DESTINATIONS.includes(kind)) {
+    ctx.addIssue({ code: 'custom', message: `${kind} destinations are not available yet; use a queue or a function` });
+    return z.NEVER;
+  }
+  if (!(DESTINATION_KINDS as readonly string[]).includes(kind) || typeof name !== 'string' || name === '') {
+    ctx.addIssue({ code: 'custom', message: `must be "queue:<name>" or "function:<name>", got ${describe(v)}` });
+    return z.NEVER;
+  }
+  return { kind: kind as 'function' | 'queue', name };
+});
+
+const AsyncSchema = strict({
+  retries: intIn(0, 2, ' (retries after a failed attempt)', ASYNC_RETRIES_DEFAULT),
+  maxEventAge: intIn(60, 21_600, ' (seconds)', ASYNC_MAX_EVENT_AGE_DEFAULT_S),
+  onSuccess: DestinationSchema,
+  onFailure: DestinationSchema,
+  deadLetterQueue: QueueNameSchema.optional(),
+}).optional().transform((a): AsyncSpec => {
+  if (!a) return { retries: ASYNC_RETRIES_DEFAULT, maxEventAge: ASYNC_MAX_EVENT_AGE_DEFAULT_S };
+  // Absent destinations are left out rather than kept as undefined keys.
+  return Object.fromEntries(Object.entries(a).filter(([, v]) => v !== undefined)) as unknown as AsyncSpec;
+});
+
+export interface AsyncSpec {
+  retries: number;
+  maxEventAge: number;
+  onSuccess?: { kind: 'function' | 'queue'; name: string };
+  onFailure?: { kind: 'function' | 'queue'; name: string };
+  deadLetterQueue?: string;
+}
+
+const QueueSchema = z.preprocess((v) => v ?? {}, strict({
+  visibilityTimeout: intIn(0, QUEUE_VISIBILITY_MAX_S, ' (seconds)', QUEUE_VISIBILITY_DEFAULT_S),
+  retention: intIn(60, QUEUE_RETENTION_MAX_S, ' (seconds)', QUEUE_RETENTION_DEFAULT_S),
+  delay: intIn(0, QUEUE_DELAY_MAX_S, ' (seconds)', 0),
+  maxMessageSize: intIn(1024, QUEUE_MAX_MESSAGE_BYTES, ' (bytes)', QUEUE_MAX_MESSAGE_BYTES),
+  contentBasedDeduplication: z.boolean({ error: (i) => `must be true or false, got ${describe(i.input)}` }).optional().transform((b) => b ?? false),
+  deadLetter: strict({
+    queue: QueueNameSchema,
+    maxReceiveCount: intIn(1, 1000, ' (receives before a message moves to the dead-letter queue)', 5),
+  }).optional(),
+}));
+
+const HttpEvent = strict({ http: HttpEventSchema });
+const QueueEvent = strict({ queue: QueueEventSchema });
+type EventOut = z.output<typeof HttpEvent> | z.output<typeof QueueEvent>;
+
+const EventSchema = z.unknown().transform((v, ctx): EventOut => {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) {
     ctx.addIssue({ code: 'custom', message: `each event is a mapping with one kind, e.g. "- http: GET /path", got ${describe(v)}` });
     return z.NEVER;
@@ -119,8 +210,12 @@ const EventSchema = z.unknown().transform((v, ctx) => {
     ctx.addIssue({ code: 'custom', message: 'each event names exactly one kind, e.g. "- http: GET /path"' });
     return z.NEVER;
   }
-  return v;
-}).pipe(strict({ http: HttpEventSchema }));
+  // One schema per kind (not a union), so an error is about the kind the user wrote.
+  const r = (kinds[0] === 'http' ? HttpEvent : QueueEvent).safeParse(v);
+  if (r.success) return r.data;
+  for (const iss of r.error.issues) ctx.addIssue({ code: 'custom', message: iss.message, path: iss.path });
+  return z.NEVER;
+});
 
 const EnvironmentSchema = z.record(z.string(), z.unknown(), { error: (i) => `must be a mapping of NAME: value, got ${describe(i.input)}` })
   .optional()
@@ -159,13 +254,16 @@ const FunctionSchema = strict({
       }
     }),
   events: z.array(EventSchema, { error: (i) => `must be a list of events, got ${describe(i.input)}` }).optional().transform((e) => e ?? []),
+  async: AsyncSchema,
 });
 
 export const ManifestSchema = strict({
   app: z.string({ error: (i) => (i.input === undefined ? 'is required: the app name' : `must be a string, got ${describe(i.input)}`) })
     .regex(APP_NAME, { error: (i) => `must be lower-case letters, digits and "-", starting with a letter, at most 63 characters, got ${JSON.stringify(i.input)}` }),
   functions: z.record(z.string(), FunctionSchema, { error: (i) => (i.input === undefined ? 'is required: at least one function' : `must be a mapping of function name to its settings, got ${describe(i.input)}`) }),
+  queues: z.record(z.string(), QueueSchema, { error: (i) => `must be a mapping of queue name to its settings, got ${describe(i.input)}` }).optional().transform((q) => q ?? {}),
 }).superRefine((m, ctx) => {
+  checkQueues(m, ctx);
   const names = Object.keys(m.functions);
   if (names.length === 0) ctx.addIssue({ code: 'custom', path: ['functions'], message: 'must declare at least one function' });
   for (const name of names) {
@@ -174,6 +272,7 @@ export const ManifestSchema = strict({
   const seen: { fn: string; method: string; path: string; norm: string }[] = [];
   for (const name of names) {
     m.functions[name]!.events.forEach((ev, i) => {
+      if (!('http' in ev)) return;
       const { method, path } = ev.http;
       const norm = path.replace(/\{[^}/]+\+\}/g, '{+}').replace(/\{[^}/+]+\}/g, '{}');
       const other = seen.find((o) => o.norm === norm && (o.method === method || o.method === 'ANY' || method === 'ANY'));
@@ -183,9 +282,54 @@ export const ManifestSchema = strict({
   }
 });
 
+type ManifestShape = {
+  functions: Record<string, { events: Array<{ http: unknown } | { queue: { name: string; batchSize: number; batchWindow: number } }>; async: { onSuccess?: { kind: string; name: string }; onFailure?: { kind: string; name: string }; deadLetterQueue?: string } }>;
+  queues: Record<string, { deadLetter?: { queue: string } }>;
+};
+
+/** Cross-references: every queue a function or queue names is declared here, of the right kind. */
+function checkQueues(m: ManifestShape, ctx: z.RefinementCtx): void {
+  for (const [name, q] of Object.entries(m.queues)) {
+    if (!QUEUE_NAME.test(name)) ctx.addIssue({ code: 'custom', path: ['queues', name], message: 'queue names are letters, digits, "-" and "_", at most 80 characters, ending in ".fifo" for a FIFO queue' });
+    const dlq = q.deadLetter?.queue;
+    if (dlq === undefined) continue;
+    const path = ['queues', name, 'deadLetter', 'queue'];
+    if (dlq === name) ctx.addIssue({ code: 'custom', path, message: 'a queue cannot be its own dead-letter queue' });
+    else if (!(dlq in m.queues)) ctx.addIssue({ code: 'custom', path, message: `no queue "${dlq}" in this manifest's queues` });
+    else if (isFifoQueue(dlq) !== isFifoQueue(name)) ctx.addIssue({ code: 'custom', path, message: `the dead-letter queue of a ${isFifoQueue(name) ? 'FIFO' : 'standard'} queue must be ${isFifoQueue(name) ? 'FIFO (.fifo)' : 'standard (not .fifo)'}` });
+  }
+  for (const [fn, spec] of Object.entries(m.functions)) {
+    spec.events.forEach((ev, i) => {
+      if (!('queue' in ev)) return;
+      const path = ['functions', fn, 'events', i, 'queue'];
+      const { name, batchSize, batchWindow } = ev.queue;
+      if (!(name in m.queues)) ctx.addIssue({ code: 'custom', path: [...path, 'name'], message: `no queue "${name}" in this manifest's queues (declare it under queues:)` });
+      if (isFifoQueue(name) && batchSize > 10) ctx.addIssue({ code: 'custom', path: [...path, 'batchSize'], message: `a FIFO queue delivers at most 10 messages per batch, got ${batchSize}` });
+      if (isFifoQueue(name) && batchWindow > 0) ctx.addIssue({ code: 'custom', path: [...path, 'batchWindow'], message: 'a FIFO queue does not take a batch window' });
+      if (batchSize > 10 && batchWindow === 0) ctx.addIssue({ code: 'custom', path: [...path, 'batchWindow'], message: `a batchSize over 10 (${batchSize}) needs a batchWindow of at least 1 second to gather it` });
+    });
+    const a = spec.async;
+    for (const key of ['onSuccess', 'onFailure'] as const) {
+      const d = a[key];
+      if (!d) continue;
+      const path = ['functions', fn, 'async', key];
+      if (d.kind === 'queue' && !(d.name in m.queues)) ctx.addIssue({ code: 'custom', path, message: `no queue "${d.name}" in this manifest's queues` });
+      else if (d.kind === 'queue' && isFifoQueue(d.name)) ctx.addIssue({ code: 'custom', path, message: 'a FIFO queue cannot be a destination (use a standard queue)' });
+      if (d.kind === 'function' && !(d.name in m.functions)) ctx.addIssue({ code: 'custom', path, message: `no function "${d.name}" in this manifest` });
+    }
+    if (a.deadLetterQueue !== undefined) {
+      const path = ['functions', fn, 'async', 'deadLetterQueue'];
+      if (!(a.deadLetterQueue in m.queues)) ctx.addIssue({ code: 'custom', path, message: `no queue "${a.deadLetterQueue}" in this manifest's queues` });
+      else if (isFifoQueue(a.deadLetterQueue)) ctx.addIssue({ code: 'custom', path, message: 'a FIFO queue cannot be a dead-letter queue for async events (use a standard queue)' });
+    }
+  }
+}
+
 export type Manifest = z.output<typeof ManifestSchema>;
 export type FunctionSpec = Manifest['functions'][string];
-export type HttpEventSpec = FunctionSpec['events'][number]['http'];
+export type EventSpec = FunctionSpec['events'][number];
+export type HttpEventSpec = Extract<EventSpec, { http: unknown }>['http'];
+export type QueueSpec = Manifest['queues'][string];
 
 function handlerProblem(handler: string): string | undefined {
   const dot = handler.lastIndexOf('.');

@@ -2,7 +2,7 @@
 // validates both, stores the code, and applies the app's desired state in one store transaction.
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { parseHandler, validateManifest } from '../config/manifest.ts';
+import { isFifoQueue, parseHandler, validateManifest } from '../config/manifest.ts';
 import { NimbusError } from '../errors.ts';
 import type { ApplyResult, DesiredApp, Store } from '../store/types.ts';
 
@@ -30,7 +30,19 @@ export async function applyDeploy(store: Store, appName: string, body: unknown, 
   for (const name of names) if (!bundles[name]) throw new NimbusError('BAD_REQUEST', `bundles.${name}: missing; every function in the manifest needs its bundle`);
   for (const name of Object.keys(bundles)) if (!manifest.functions[name]) throw new NimbusError('BAD_REQUEST', `bundles.${name}: no function of that name in the manifest`);
 
-  const desired: DesiredApp = { name: manifest.app, specHash: '', functions: [], routes: [] };
+  const desired: DesiredApp = {
+    name: manifest.app, specHash: '', functions: [], routes: [], queueTriggers: [],
+    queues: Object.entries(manifest.queues).map(([name, q]) => ({
+      name,
+      fifo: isFifoQueue(name),
+      visibilityTimeoutMs: q.visibilityTimeout * 1000,
+      retentionMs: q.retention * 1000,
+      delayMs: q.delay * 1000,
+      maxMessageBytes: q.maxMessageSize,
+      contentBasedDeduplication: q.contentBasedDeduplication,
+      ...(q.deadLetter ? { redrive: { deadLetterQueue: q.deadLetter.queue, maxReceiveCount: q.deadLetter.maxReceiveCount } } : {}),
+    })),
+  };
   const codes: [string, Buffer][] = [];
   for (const name of names) {
     const spec = manifest.functions[name]!;
@@ -49,10 +61,22 @@ export async function applyDeploy(store: Store, appName: string, body: unknown, 
       queueTimeoutMs: spec.concurrency.queueTimeoutMs,
       provisioned: spec.concurrency.provisioned,
       perInstance: spec.concurrency.perInstance,
+      async: {
+        retries: spec.async.retries,
+        maxEventAgeMs: spec.async.maxEventAge * 1000,
+        ...(spec.async.onSuccess ? { onSuccess: spec.async.onSuccess } : {}),
+        ...(spec.async.onFailure ? { onFailure: spec.async.onFailure } : {}),
+        ...(spec.async.deadLetterQueue ? { deadLetterQueue: spec.async.deadLetterQueue } : {}),
+      },
       codeSha,
     });
     for (const ev of spec.events) {
       if ('http' in ev) desired.routes.push({ method: ev.http.method, path: ev.http.path, fn: name, payload: ev.http.payload });
+      else {
+        const q = ev.queue;
+        // By default a trigger may run as many batches at once as the function has instances.
+        desired.queueTriggers.push({ fn: name, queue: q.name, batchSize: q.batchSize, batchWindowMs: q.batchWindow * 1000, maxConcurrency: Math.min(q.maxConcurrency ?? spec.concurrency.max, spec.concurrency.max) });
+      }
     }
   }
   desired.specHash = createHash('sha256').update(JSON.stringify({ manifest, code: desired.functions.map((f) => f.codeSha) })).digest('hex');

@@ -21,6 +21,8 @@ export interface FunctionRecord {
   provisioned: number;
   /** Invocations one instance serves at once (1 = Lambda's model). */
   perInstance: number;
+  /** Asynchronous invocation: retries, event age, destinations. */
+  async: AsyncConfig;
   /** sha256 (hex) of the bundle; the bytes sit in the store under this key. */
   codeSha: string;
   /** Bumped on every change to code or config; instance pools are keyed by it. */
@@ -58,6 +60,7 @@ export interface DesiredFunction {
   queueTimeoutMs: number;
   provisioned: number;
   perInstance: number;
+  async: AsyncConfig;
   codeSha: string;
 }
 
@@ -66,6 +69,122 @@ export interface DesiredApp {
   specHash: string;
   functions: DesiredFunction[];
   routes: Omit<RouteRecord, 'app'>[];
+  queues: Omit<QueueRecord, 'app'>[];
+  queueTriggers: Omit<QueueTriggerRecord, 'app'>[];
+}
+
+/**
+ * Where an asynchronous invocation's outcome goes. Topics and the event bus arrive with their own
+ * issue; the union grows there, and every store method that takes a Destination delivers it in the
+ * same transaction that settles the event.
+ */
+export type Destination = { kind: 'function'; name: string } | { kind: 'queue'; name: string };
+
+export interface AsyncConfig {
+  /** Retries after the first attempt fails (0..2). */
+  retries: number;
+  /** Events older than this are not run (they go to onFailure / the dead-letter queue). */
+  maxEventAgeMs: number;
+  onSuccess?: Destination;
+  onFailure?: Destination;
+  /** Queue that receives the original event once its retries are exhausted (Lambda's DLQ). */
+  deadLetterQueue?: string;
+}
+
+export interface QueueConfig {
+  visibilityTimeoutMs: number;
+  retentionMs: number;
+  delayMs: number;
+  maxMessageBytes: number;
+  /** FIFO only: a message without a deduplication id is deduplicated by the sha256 of its body. */
+  contentBasedDeduplication: boolean;
+  redrive?: { deadLetterQueue: string; maxReceiveCount: number };
+}
+
+export interface QueueRecord extends QueueConfig {
+  name: string;
+  app: string;
+  fifo: boolean;
+}
+
+/** A queue → function event source mapping. */
+export interface QueueTriggerRecord {
+  app: string;
+  fn: string;
+  queue: string;
+  batchSize: number;
+  batchWindowMs: number;
+  maxConcurrency: number;
+}
+
+/** A message attribute as SQS's API spells it. */
+export interface MessageAttribute { DataType: string; StringValue?: string; BinaryValue?: string }
+
+export interface NewMessage {
+  body: string;
+  attributes?: Record<string, MessageAttribute>;
+  /** Ignored on FIFO queues (they take the queue's delay). */
+  delayMs?: number;
+  groupId?: string;
+  dedupId?: string;
+}
+
+export interface SentMessage {
+  messageId: string;
+  /** FIFO: the message's place in its queue (digits, as SQS's SequenceNumber). */
+  sequenceNumber?: string;
+  /** FIFO: the send matched a deduplication id seen in the last 5 minutes; nothing was added. */
+  duplicate?: boolean;
+}
+
+export interface StoredMessage {
+  seq: number;
+  messageId: string;
+  body: string;
+  attributes: Record<string, MessageAttribute> | null;
+  sentAt: number;
+  receiveCount: number;
+  firstReceivedAt: number | null;
+  groupId: string | null;
+  dedupId: string | null;
+  /** The queue a dead-lettered message came from. */
+  sourceQueue: string | null;
+}
+
+export interface ReceivedMessage extends StoredMessage {
+  /** Identifies this receive; a later receive of the same message makes it stale. */
+  receipt: string;
+}
+
+export interface QueueStats {
+  visible: number;
+  inFlight: number;
+  delayed: number;
+  /** Age of the oldest message, ms (0 when empty). */
+  oldestAgeMs: number;
+}
+
+/** The result of a delete or visibility change by receipt. */
+export type ReceiptResult = 'ok' | 'gone' | 'stale';
+
+export interface AsyncEvent {
+  seq: number;
+  requestId: string;
+  fn: string;
+  payload: string;
+  createdAt: number;
+  /** Attempts started so far, this one included once claimed. */
+  attempts: number;
+}
+
+/** What settles a claimed async event, in one transaction with its removal. */
+export interface Delivery {
+  to: Destination;
+  /** For a queue: the message body; for a function: the event. */
+  body: string;
+  attributes?: Record<string, MessageAttribute>;
+  /** For a function destination: the new async event's request id. */
+  requestId?: string;
 }
 
 export interface ApplyResult {
@@ -74,6 +193,8 @@ export interface ApplyResult {
   updated: string[];
   removed: string[];
   routes: RouteRecord[];
+  /** The app's queues after the deploy, and which of them this deploy created or removed (with their messages). */
+  queues: { names: string[]; created: string[]; removed: string[] };
 }
 
 export type LogLevel = 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'FATAL';
@@ -104,7 +225,7 @@ export interface InvocationRecord {
   requestId: string;
   fn: string;
   revision: number;
-  trigger: 'http' | 'invoke';
+  trigger: 'http' | 'invoke' | 'async' | 'queue';
   startedAt: number;
   durationMs: number;
   billedDurationMs: number;
@@ -156,4 +277,45 @@ export interface Store {
   pruneRecords(opts: { maxRows: number; olderThanMs: number }): Promise<number>;
 
   listInvocations(q: InvocationQuery): Promise<InvocationRecord[]>;
+
+  // --- queues (durable: every method commits before it returns) -------------------------------
+  getQueue(name: string): Promise<QueueRecord | undefined>;
+  listQueues(): Promise<QueueRecord[]>;
+  listQueueTriggers(): Promise<QueueTriggerRecord[]>;
+  /** Adds messages in one transaction. FIFO deduplication ids are remembered for dedupWindowMs. */
+  sendMessages(queue: string, messages: NewMessage[], now: number, dedupWindowMs: number): Promise<SentMessage[]>;
+  /**
+   * Claims up to `max` visible messages for `visibilityMs` under the token `receipt`. Messages past
+   * the queue's maxReceiveCount move to its dead-letter queue instead; messages past retention go.
+   * FIFO: oldest first, never from a message group that has messages in flight.
+   */
+  receiveMessages(queue: string, opts: { max: number; visibilityMs: number; receipt: string }, now: number): Promise<ReceivedMessage[]>;
+  deleteMessage(queue: string, seq: number, receipt: string): Promise<ReceiptResult>;
+  changeVisibility(queue: string, seq: number, receipt: string, visibleAt: number): Promise<ReceiptResult>;
+  purgeQueue(queue: string): Promise<number>;
+  queueStats(queue: string, now: number): Promise<QueueStats>;
+  /** When the next delayed or in-flight message of the queue becomes visible, if any. */
+  nextVisibleAt(queue: string, now: number): Promise<number | undefined>;
+  /** Moves up to `max` messages that came from `source` in dead-letter queue `dlq` back to it (or to `to`). */
+  redriveMessages(dlq: string, opts: { to?: string; max: number }, now: number): Promise<number>;
+  /** Deletes messages past their queue's retention and expired deduplication ids. */
+  expireMessages(now: number): Promise<number>;
+
+  // --- asynchronous invocations ----------------------------------------------------------------
+  /**
+   * Stores an event for `fn`. With an idempotency key already used for `fn` within its window,
+   * stores nothing and returns the first request id.
+   */
+  enqueueAsync(e: { requestId: string; fn: string; payload: string; idempotencyKey?: string }, now: number, idempotencyWindowMs: number): Promise<{ requestId: string; duplicate: boolean }>;
+  /** Claims up to `max` due events, leased until `leaseUntil`; counts the attempt. */
+  claimAsync(max: number, now: number, leaseUntil: number): Promise<AsyncEvent[]>;
+  /** Removes a settled event and performs its deliveries, in one transaction. */
+  settleAsync(seq: number, deliveries: Delivery[], now: number): Promise<void>;
+  /** Schedules another attempt. countAttempt=false (a throttle) gives the attempt back. */
+  retryAsync(seq: number, nextAt: number, countAttempt: boolean): Promise<void>;
+  /** When the next async event is due, if any. */
+  nextAsyncDue(): Promise<number | undefined>;
+  /** Releases every lease (the embedded store at start: no other node can hold one). */
+  releaseAsyncLeases(now: number): Promise<void>;
+  asyncStats(fn: string | undefined, now: number): Promise<{ pending: number; retrying: number }>;
 }

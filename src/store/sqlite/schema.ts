@@ -44,6 +44,68 @@ export const MIGRATIONS: string[] = [
    INSERT INTO meta(key, value) VALUES ('config_generation', '0');`,
   `ALTER TABLE functions ADD COLUMN provisioned INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE functions ADD COLUMN per_instance INTEGER NOT NULL DEFAULT 1;`,
+  // Queues, their messages, and asynchronous invocations: durable work, so it lives here (the main
+  // file, synchronous=FULL) and is committed before the API acknowledges it.
+  `ALTER TABLE functions ADD COLUMN async_config TEXT NOT NULL DEFAULT '{}';
+   CREATE TABLE queues (
+     name TEXT PRIMARY KEY,
+     app TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+     fifo INTEGER NOT NULL,
+     config TEXT NOT NULL
+   );
+   CREATE INDEX queues_app ON queues(app);
+   CREATE TABLE messages (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     queue TEXT NOT NULL REFERENCES queues(name) ON DELETE CASCADE,
+     id TEXT NOT NULL,
+     body TEXT NOT NULL,
+     attributes TEXT,
+     sent_at INTEGER NOT NULL,
+     visible_at INTEGER NOT NULL,
+     receive_count INTEGER NOT NULL DEFAULT 0,
+     first_received_at INTEGER,
+     receipt TEXT,
+     group_id TEXT,
+     dedup_id TEXT,
+     source_queue TEXT
+   );
+   CREATE INDEX messages_visible ON messages(queue, visible_at);
+   CREATE INDEX messages_inflight_groups ON messages(queue, group_id) WHERE group_id IS NOT NULL AND receipt IS NOT NULL;
+   CREATE TABLE fifo_dedup (
+     queue TEXT NOT NULL REFERENCES queues(name) ON DELETE CASCADE,
+     dedup_id TEXT NOT NULL,
+     message_id TEXT NOT NULL,
+     seq INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     PRIMARY KEY (queue, dedup_id)
+   );
+   CREATE TABLE queue_triggers (
+     app TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+     fn TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+     queue TEXT NOT NULL REFERENCES queues(name) ON DELETE CASCADE,
+     batch_size INTEGER NOT NULL,
+     batch_window_ms INTEGER NOT NULL,
+     max_concurrency INTEGER NOT NULL,
+     PRIMARY KEY (fn, queue)
+   );
+   CREATE TABLE async_events (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     request_id TEXT NOT NULL,
+     fn TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+     payload TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     next_at INTEGER NOT NULL,
+     lease_until INTEGER
+   );
+   CREATE INDEX async_due ON async_events(next_at);
+   CREATE TABLE idempotency_keys (
+     fn TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+     key TEXT NOT NULL,
+     request_id TEXT NOT NULL,
+     expires_at INTEGER NOT NULL,
+     PRIMARY KEY (fn, key)
+   );`,
 ];
 
 export const RECORD_MIGRATIONS: string[] = [

@@ -1,0 +1,285 @@
+// Durable work in the embedded store: queues and their messages, asynchronous invocation events,
+// idempotency keys. Every method is one transaction in the main file (synchronous=FULL), so what a
+// method returns is on disk.
+import { randomUUID } from 'node:crypto';
+import { NimbusError } from '../../errors.ts';
+import type {
+  AsyncEvent, DesiredApp, Delivery, MessageAttribute, NewMessage, QueueConfig, QueueRecord, QueueStats, QueueTriggerRecord,
+  ReceiptResult, ReceivedMessage, SentMessage, StoredMessage,
+} from '../types.ts';
+import { num, type Row, type Sql, str } from './sql.ts';
+
+/** Digits of a FIFO sequence number (SQS's are 20 digits or more). */
+const SEQUENCE_DIGITS = 20;
+
+export class WorkStore {
+  readonly #sql: Sql;
+
+  constructor(sql: Sql) {
+    this.#sql = sql;
+  }
+
+  /** Inside applyApp's transaction: upserts the app's queues (messages stay), drops the ones it no longer names, replaces its triggers. */
+  applyQueues(desired: DesiredApp): { created: string[]; removed: string[] } {
+    const sql = this.#sql;
+    for (const q of desired.queues) {
+      const owner = sql.get('SELECT app FROM queues WHERE name = ? AND app != ?', q.name, desired.name);
+      if (owner) throw new NimbusError('QUEUE_CONFLICT', `queue "${q.name}" already belongs to app "${String(owner.app)}"; queue names are unique across apps — rename it or remove it from "${String(owner.app)}" first`);
+    }
+    const before = new Set(sql.all('SELECT name FROM queues WHERE app = ?', desired.name).map((r) => String(r.name)));
+    const created: string[] = [];
+    for (const q of desired.queues) {
+      if (!before.delete(q.name)) created.push(q.name);
+      const { name, fifo, ...config } = q;
+      sql.run('INSERT INTO queues(name, app, fifo, config) VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET config = excluded.config, fifo = excluded.fifo',
+        name, desired.name, fifo ? 1 : 0, JSON.stringify(config));
+    }
+    const removed = [...before];
+    sql.run('DELETE FROM queue_triggers WHERE app = ?', desired.name);
+    for (const name of removed) sql.run('DELETE FROM queues WHERE name = ?', name);
+    for (const t of desired.queueTriggers) {
+      sql.run('INSERT INTO queue_triggers(app, fn, queue, batch_size, batch_window_ms, max_concurrency) VALUES (?, ?, ?, ?, ?, ?)',
+        desired.name, t.fn, t.queue, t.batchSize, t.batchWindowMs, t.maxConcurrency);
+    }
+    return { created, removed };
+  }
+
+  queuesOf(app: string): string[] {
+    return this.#sql.all('SELECT name FROM queues WHERE app = ? ORDER BY name', app).map((r) => String(r.name));
+  }
+
+  getQueue(name: string): QueueRecord | undefined {
+    const row = this.#sql.get('SELECT * FROM queues WHERE name = ?', name);
+    return row ? toQueue(row) : undefined;
+  }
+
+  listQueues(): QueueRecord[] {
+    return this.#sql.all('SELECT * FROM queues ORDER BY name').map(toQueue);
+  }
+
+  listQueueTriggers(): QueueTriggerRecord[] {
+    return this.#sql.all('SELECT * FROM queue_triggers ORDER BY queue, fn').map((r) => ({
+      app: String(r.app), fn: String(r.fn), queue: String(r.queue), batchSize: Number(r.batch_size), batchWindowMs: Number(r.batch_window_ms), maxConcurrency: Number(r.max_concurrency),
+    }));
+  }
+
+  #queue(name: string): QueueRecord {
+    const q = this.getQueue(name);
+    if (!q) throw new NimbusError('QUEUE_NOT_FOUND', `no queue named "${name}"`);
+    return q;
+  }
+
+  sendMessages(queue: string, messages: NewMessage[], now: number, dedupWindowMs: number): SentMessage[] {
+    return this.#sql.tx(() => this.#insert(this.#queue(queue), messages, now, dedupWindowMs));
+  }
+
+  #insert(q: QueueRecord, messages: NewMessage[], now: number, dedupWindowMs: number): SentMessage[] {
+    const sql = this.#sql;
+    const out: SentMessage[] = [];
+    for (const m of messages) {
+      const id = randomUUID();
+      const visibleAt = now + (q.fifo ? q.delayMs : (m.delayMs ?? q.delayMs));
+      if (q.fifo) {
+        const dedupId = m.dedupId!;
+        const seen = sql.get('SELECT message_id, seq FROM fifo_dedup WHERE queue = ? AND dedup_id = ? AND expires_at > ?', q.name, dedupId, now);
+        if (seen) {
+          out.push({ messageId: String(seen.message_id), sequenceNumber: sequence(Number(seen.seq)), duplicate: true });
+          continue;
+        }
+        const seq = Number(sql.stmt(`INSERT INTO messages(queue, id, body, attributes, sent_at, visible_at, group_id, dedup_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+          .run(q.name, id, m.body, m.attributes ? JSON.stringify(m.attributes) : null, now, visibleAt, m.groupId!, dedupId).lastInsertRowid);
+        sql.run('INSERT INTO fifo_dedup(queue, dedup_id, message_id, seq, expires_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(queue, dedup_id) DO UPDATE SET message_id = excluded.message_id, seq = excluded.seq, expires_at = excluded.expires_at',
+          q.name, dedupId, id, seq, now + dedupWindowMs);
+        out.push({ messageId: id, sequenceNumber: sequence(seq) });
+      } else {
+        sql.run('INSERT INTO messages(queue, id, body, attributes, sent_at, visible_at) VALUES (?, ?, ?, ?, ?, ?)',
+          q.name, id, m.body, m.attributes ? JSON.stringify(m.attributes) : null, now, visibleAt);
+        out.push({ messageId: id });
+      }
+    }
+    return out;
+  }
+
+  receiveMessages(queue: string, opts: { max: number; visibilityMs: number; receipt: string }, now: number): ReceivedMessage[] {
+    const sql = this.#sql;
+    return sql.tx(() => {
+      const q = this.#queue(queue);
+      const got: ReceivedMessage[] = [];
+      // Messages that move to the dead-letter queue or expire do not count: look again, a bounded number of times.
+      for (let round = 0; round < 10 && got.length < opts.max; round++) {
+        const want = opts.max - got.length;
+        const rows = q.fifo
+          ? sql.all(`SELECT * FROM messages WHERE queue = ? AND visible_at <= ? AND (group_id NOT IN
+              (SELECT group_id FROM messages WHERE queue = ? AND group_id IS NOT NULL AND receipt IS NOT NULL AND visible_at > ?)) ORDER BY seq LIMIT ?`, q.name, now, q.name, now, want)
+          : sql.all('SELECT * FROM messages WHERE queue = ? AND visible_at <= ? ORDER BY visible_at LIMIT ?', q.name, now, want);
+        let skipped = 0;
+        for (const r of rows) {
+          const seq = Number(r.seq);
+          if (Number(r.sent_at) + q.retentionMs <= now) {
+            sql.run('DELETE FROM messages WHERE seq = ?', seq);
+            skipped++;
+          } else if (q.redrive && Number(r.receive_count) >= q.redrive.maxReceiveCount) {
+            sql.run('UPDATE messages SET queue = ?, visible_at = ?, receive_count = 0, first_received_at = NULL, receipt = NULL, source_queue = ? WHERE seq = ?',
+              q.redrive.deadLetterQueue, now, q.name, seq);
+            skipped++;
+          } else {
+            sql.run('UPDATE messages SET visible_at = ?, receive_count = receive_count + 1, first_received_at = COALESCE(first_received_at, ?), receipt = ? WHERE seq = ?',
+              now + opts.visibilityMs, now, opts.receipt, seq);
+            const m = toMessage(r);
+            got.push({ ...m, receiveCount: m.receiveCount + 1, firstReceivedAt: m.firstReceivedAt ?? now, receipt: opts.receipt });
+          }
+        }
+        if (skipped === 0 || rows.length < want) break;
+      }
+      return got;
+    });
+  }
+
+  deleteMessage(queue: string, seq: number, receipt: string): ReceiptResult {
+    const sql = this.#sql;
+    return sql.tx(() => {
+      if (sql.run('DELETE FROM messages WHERE seq = ? AND queue = ? AND receipt = ?', seq, queue, receipt) > 0) return 'ok';
+      return sql.get('SELECT 1 FROM messages WHERE seq = ? AND queue = ?', seq, queue) ? 'stale' : 'gone';
+    });
+  }
+
+  changeVisibility(queue: string, seq: number, receipt: string, visibleAt: number): ReceiptResult {
+    const sql = this.#sql;
+    return sql.tx(() => {
+      if (sql.run('UPDATE messages SET visible_at = ? WHERE seq = ? AND queue = ? AND receipt = ?', visibleAt, seq, queue, receipt) > 0) return 'ok';
+      return sql.get('SELECT 1 FROM messages WHERE seq = ? AND queue = ?', seq, queue) ? 'stale' : 'gone';
+    });
+  }
+
+  purgeQueue(queue: string): number {
+    return this.#sql.tx(() => {
+      this.#queue(queue);
+      return this.#sql.run('DELETE FROM messages WHERE queue = ?', queue);
+    });
+  }
+
+  queueStats(queue: string, now: number): QueueStats {
+    this.#queue(queue);
+    const r = this.#sql.get(`SELECT COUNT(*) AS total, COALESCE(SUM(visible_at <= ?), 0) AS visible, COALESCE(SUM(visible_at > ? AND receipt IS NOT NULL), 0) AS in_flight,
+      MIN(sent_at) AS oldest FROM messages WHERE queue = ?`, now, now, queue)!;
+    const total = Number(r.total);
+    const visible = Number(r.visible);
+    const inFlight = Number(r.in_flight);
+    return { visible, inFlight, delayed: total - visible - inFlight, oldestAgeMs: r.oldest === null ? 0 : Math.max(0, now - Number(r.oldest)) };
+  }
+
+  nextVisibleAt(queue: string, now: number): number | undefined {
+    return num(this.#sql.get('SELECT MIN(visible_at) AS t FROM messages WHERE queue = ? AND visible_at > ?', queue, now)?.t) ?? undefined;
+  }
+
+  redriveMessages(dlq: string, opts: { to?: string; max: number }, now: number): number {
+    const sql = this.#sql;
+    return sql.tx(() => {
+      this.#queue(dlq);
+      if (opts.to !== undefined) this.#queue(opts.to);
+      const rows = sql.all('SELECT seq, source_queue FROM messages WHERE queue = ? AND source_queue IS NOT NULL ORDER BY seq LIMIT ?', dlq, opts.max);
+      let moved = 0;
+      for (const r of rows) {
+        const to = opts.to ?? String(r.source_queue);
+        if (!sql.get('SELECT 1 FROM queues WHERE name = ?', to)) continue; // its source queue is gone: it stays
+        moved += sql.run('UPDATE messages SET queue = ?, visible_at = ?, receive_count = 0, first_received_at = NULL, receipt = NULL, source_queue = NULL WHERE seq = ?', to, now, Number(r.seq));
+      }
+      return moved;
+    });
+  }
+
+  expireMessages(now: number): number {
+    const sql = this.#sql;
+    return sql.tx(() => {
+      let n = 0;
+      for (const q of this.listQueues()) n += sql.run('DELETE FROM messages WHERE queue = ? AND sent_at <= ?', q.name, now - q.retentionMs);
+      sql.run('DELETE FROM fifo_dedup WHERE expires_at <= ?', now);
+      sql.run('DELETE FROM idempotency_keys WHERE expires_at <= ?', now);
+      return n;
+    });
+  }
+
+  // --- asynchronous invocations ----------------------------------------------------------------
+
+  enqueueAsync(e: { requestId: string; fn: string; payload: string; idempotencyKey?: string }, now: number, windowMs: number): { requestId: string; duplicate: boolean } {
+    const sql = this.#sql;
+    return sql.tx(() => {
+      if (e.idempotencyKey !== undefined) {
+        const seen = sql.get('SELECT request_id FROM idempotency_keys WHERE fn = ? AND key = ? AND expires_at > ?', e.fn, e.idempotencyKey, now);
+        if (seen) return { requestId: String(seen.request_id), duplicate: true };
+        sql.run('INSERT INTO idempotency_keys(fn, key, request_id, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT(fn, key) DO UPDATE SET request_id = excluded.request_id, expires_at = excluded.expires_at',
+          e.fn, e.idempotencyKey, e.requestId, now + windowMs);
+      }
+      this.#insertAsync(e.requestId, e.fn, e.payload, now);
+      return { requestId: e.requestId, duplicate: false };
+    });
+  }
+
+  #insertAsync(requestId: string, fn: string, payload: string, now: number): void {
+    this.#sql.run('INSERT INTO async_events(request_id, fn, payload, created_at, next_at) VALUES (?, ?, ?, ?, ?)', requestId, fn, payload, now, now);
+  }
+
+  claimAsync(max: number, now: number, leaseUntil: number): AsyncEvent[] {
+    const sql = this.#sql;
+    return sql.tx(() => {
+      const rows = sql.all('SELECT seq, request_id, fn, payload, created_at, attempts FROM async_events WHERE next_at <= ? ORDER BY next_at LIMIT ?', now, max);
+      // A claimed event's next_at is its lease's end: if this node dies, it comes due again then.
+      for (const r of rows) sql.run('UPDATE async_events SET next_at = ?, lease_until = ?, attempts = attempts + 1 WHERE seq = ?', leaseUntil, leaseUntil, Number(r.seq));
+      return rows.map((r) => ({
+        seq: Number(r.seq), requestId: String(r.request_id), fn: String(r.fn), payload: String(r.payload), createdAt: Number(r.created_at), attempts: Number(r.attempts) + 1,
+      }));
+    });
+  }
+
+  settleAsync(seq: number, deliveries: Delivery[], now: number): void {
+    const sql = this.#sql;
+    sql.tx(() => {
+      sql.run('DELETE FROM async_events WHERE seq = ?', seq);
+      for (const d of deliveries) {
+        if (d.to.kind === 'queue') {
+          const q = this.getQueue(d.to.name);
+          // Deploy checks destinations; one removed since is reported by the caller's log, not retried forever.
+          if (q) this.#insert(q, [{ body: d.body, attributes: d.attributes, groupId: 'nimbus', dedupId: randomUUID() }], now, 0);
+        } else if (sql.get('SELECT 1 FROM functions WHERE name = ?', d.to.name)) {
+          this.#insertAsync(d.requestId ?? randomUUID(), d.to.name, d.body, now);
+        }
+      }
+    });
+  }
+
+  retryAsync(seq: number, nextAt: number, countAttempt: boolean): void {
+    this.#sql.run(`UPDATE async_events SET next_at = ?, lease_until = NULL${countAttempt ? '' : ', attempts = attempts - 1'} WHERE seq = ?`, nextAt, seq);
+  }
+
+  nextAsyncDue(): number | undefined {
+    return num(this.#sql.get('SELECT MIN(next_at) AS t FROM async_events')?.t) ?? undefined;
+  }
+
+  releaseAsyncLeases(now: number): void {
+    this.#sql.run('UPDATE async_events SET next_at = ?, lease_until = NULL WHERE lease_until IS NOT NULL', now);
+  }
+
+  asyncStats(fn: string | undefined, now: number): { pending: number; retrying: number } {
+    const r = fn === undefined
+      ? this.#sql.get('SELECT COUNT(*) AS n, COALESCE(SUM(attempts > 0 AND lease_until IS NULL AND next_at > ?), 0) AS retrying FROM async_events', now)!
+      : this.#sql.get('SELECT COUNT(*) AS n, COALESCE(SUM(attempts > 0 AND lease_until IS NULL AND next_at > ?), 0) AS retrying FROM async_events WHERE fn = ?', now, fn)!;
+    return { pending: Number(r.n), retrying: Number(r.retrying) };
+  }
+}
+
+function sequence(seq: number): string {
+  return String(seq).padStart(SEQUENCE_DIGITS, '0');
+}
+
+function toQueue(row: Row): QueueRecord {
+  return { name: String(row.name), app: String(row.app), fifo: Number(row.fifo) === 1, ...(JSON.parse(String(row.config)) as QueueConfig) };
+}
+
+function toMessage(r: Row): StoredMessage {
+  return {
+    seq: Number(r.seq), messageId: String(r.id), body: String(r.body),
+    attributes: r.attributes === null ? null : JSON.parse(String(r.attributes)) as Record<string, MessageAttribute>,
+    sentAt: Number(r.sent_at), receiveCount: Number(r.receive_count), firstReceivedAt: num(r.first_received_at),
+    groupId: str(r.group_id), dedupId: str(r.dedup_id), sourceQueue: str(r.source_queue),
+  };
+}
