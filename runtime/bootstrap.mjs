@@ -1,7 +1,7 @@
 // @ts-check
 // The Nimbus runtime: runs inside every sandbox process, before and around user code.
 // It imports only Node built-ins — nothing from the host's src/ — and speaks JSON frames with the
-// host over the IPC channel: host → {init | invoke}, runtime → {ready | initDone | initError | log | result | crash}.
+// host over the IPC channel: host → {init | invoke | callResult}, runtime → {ready | initDone | initError | log | result | crash | call}.
 // The permission model (--permission) confines the file system; this file closes the gaps it
 // leaves (node:sqlite opens files natively, process.kill signals any pid) before user code loads.
 import { AsyncLocalStorage } from 'node:async_hooks';
@@ -86,6 +86,28 @@ function toError(err) {
 function safeJson(value) {
   try { return JSON.stringify(value); } catch { return undefined; }
 }
+
+// --- runtime SDK bridge ----------------------------------------------------------------------------
+// `import { queues } from 'nimbus/sdk'` (bundled into the function) calls through this. The host
+// authorises every call against this instance's function; nothing here decides what is allowed.
+/** @type {Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void }>} */
+const calls = new Map();
+let nextCall = 1;
+function sdkCall(op, args) {
+  return new Promise((resolve, reject) => {
+    const id = nextCall++;
+    calls.set(id, { resolve, reject });
+    send({ type: 'call', id, op, args });
+  });
+}
+function onCallResult(msg) {
+  const c = calls.get(msg.id);
+  if (!c) return;
+  calls.delete(msg.id);
+  if (msg.ok) c.resolve(msg.value);
+  else c.reject(Object.assign(new Error(msg.error.message), { name: msg.error.code, code: msg.error.code }));
+}
+Object.defineProperty(globalThis, Symbol.for('nimbus.sdk'), { value: Object.freeze({ call: sdkCall }), enumerable: false, writable: false, configurable: false });
 
 // --- init and invoke -----------------------------------------------------------------------------
 /** @type {{ style: 'lambda' | 'fetch', fn: Function | { fetch: Function }, env: Record<string, string>, meta: any, cacheDir?: string }} */
@@ -244,6 +266,8 @@ process.on('message', (msg) => {
   if (msg.type === 'init') void init(msg);
   // @ts-ignore
   else if (msg.type === 'invoke') void invoke(msg);
+  // @ts-ignore
+  else if (msg.type === 'callResult') onCallResult(msg);
 });
 await warmUp();
 send({ type: 'ready' });

@@ -61,3 +61,8 @@ export class NimbusError extends Error {
 export function isNimbusError(err: unknown): err is NimbusError {
   return typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'NimbusError' && typeof (err as { code?: unknown }).code === 'string' && (err as { code: string }).code in ERRORS;
 }
+
+/** An error as plain `{ code, message }` — what crosses the sandbox boundary; anything unknown is INTERNAL. */
+export function errorBody(err: unknown): { code: string; message: string } {
+  return isNimbusError(err) ? { code: err.code, message: err.message } : { code: 'INTERNAL', message: 'internal error; see the server log' };
+}

@@ -14,7 +14,11 @@ import {
 } from './config/limits.ts';
 import { NimbusError } from './errors.ts';
 import { Gateway } from './gateway/index.ts';
+import { QueueService } from './events/queues/service.ts';
+import { QueueTriggers } from './events/queues/trigger.ts';
+import { AsyncInvoker } from './invoker/async.ts';
 import { Invoker } from './invoker/index.ts';
+import { SdkHost } from './invoker/sdk.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { RecordWriter } from './observability/records.ts';
 import { prepareLayout, runningAsRoot } from './sandbox/layout.ts';
@@ -41,6 +45,8 @@ export interface ServerOptions {
   spares?: { min: number; max: number };
   /** V8 code cache per bundle, reused by later cold starts (default true). */
   compileCache?: boolean;
+  /** First retry delay of a failed async invocation, doubling after (default 1 s; tests shorten it). */
+  asyncRetryBaseMs?: number;
   logRetention?: { maxRows: number; maxAgeMs: number };
   clock?: Clock;
   logger?: Logger;
@@ -58,6 +64,8 @@ export interface RunningServer {
   store: Store;
   scheduler: Scheduler;
   records: RecordWriter;
+  queues: QueueService;
+  asyncInvoker: AsyncInvoker;
   close(): Promise<void>;
 }
 
@@ -75,11 +83,14 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   // Instances of an earlier run that died with it left their directories behind.
   rmSync(layout.root, { recursive: true, force: true });
   mkdirSync(layout.root, { recursive: true, mode: layout.isolateUids ? 0o711 : 0o700 });
+  // Calls from function code (runtime SDK); bound to the services once they exist.
+  const sdk = new SdkHost();
   const records = new RecordWriter(store, logger, opts.logRetention ?? { maxRows: LOG_RETENTION_DEFAULT_ROWS, maxAgeMs: LOG_RETENTION_DEFAULT_MS });
   const scheduler = new Scheduler({
     layout,
     bundles: new BundleCache(dataDir, store),
     clock: opts.clock ?? systemClock,
+    onCall: (fn, op, args) => sdk.call(fn, op, args),
     keepAliveMs: opts.keepAliveMs ?? KEEP_ALIVE_DEFAULT_MS,
     logger,
     capacity: {
@@ -91,11 +102,18 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     compileCache: opts.compileCache ?? true,
     onLog: (fn, log) => records.log({ ...log, fn }),
   });
+  const clock = opts.clock ?? systemClock;
   const registry = new Registry(store, scheduler);
-  await registry.refresh();
   const invoker = new Invoker(scheduler, records);
+  const queues = new QueueService(store, clock, logger);
+  const triggers = new QueueTriggers({ queues, invoker, functions: () => registry.functions, clock, logger });
+  const asyncInvoker = new AsyncInvoker({ store, invoker, functions: () => registry.functions, onQueueMessage: (q) => queues.notify(q), clock, logger, retryBaseMs: opts.asyncRetryBaseMs });
+  sdk.bind({ queues });
+  registry.onChange = () => triggers.sync(registry.queueTriggers);
+  await registry.refresh();
+  await asyncInvoker.start();
   const gateway = new Gateway(registry, invoker, logger);
-  const api = new AdminApi({ store, registry, invoker, scheduler, records, logger, token, version: VERSION, startedAt: Date.now() });
+  const api = new AdminApi({ store, registry, invoker, asyncInvoker, queues, triggers, scheduler, records, logger, token, version: VERSION, startedAt: Date.now() });
 
   const server: Server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
     const url = req.url ?? '/';
@@ -124,11 +142,17 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
 
   let closing: Promise<void> | undefined;
   return {
-    url, port, dataDir, sandboxRoot: layout.root, token, tokenPath, tokenCreated, store, scheduler, records,
+    url, port, dataDir, sandboxRoot: layout.root, token, tokenPath, tokenCreated, store, scheduler, records, queues, asyncInvoker,
     close() {
       closing ??= (async () => {
         await new Promise<void>((ok) => { server.close(() => ok()); server.closeAllConnections(); });
+        // Stop taking new work, stop the instances (work in flight fails and stays in the store to
+        // run again at the next start), then wait for everything to settle before the store closes.
+        const stopping = Promise.all([triggers.stop(), asyncInvoker.stop()]);
+        queues.close();
         await scheduler.close();
+        await stopping;
+        await asyncInvoker.drained();
         await records.close();
         await store.close();
         rmSync(join(dataDir, 'server.json'), { force: true });

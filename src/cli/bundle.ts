@@ -1,11 +1,22 @@
 // Bundles one function with esbuild: its TypeScript or JavaScript and npm dependencies become one
 // ES module. The export the manifest names is checked here, so a typo fails the deploy, not a request.
-import { build, type Message } from 'esbuild';
+import { fileURLToPath } from 'node:url';
+import { build, type Message, type Plugin } from 'esbuild';
 import { parseHandler, resolveHandlerFile } from '../config/manifest.ts';
 import { NimbusError } from '../errors.ts';
 
 // CommonJS dependencies call require() at run time; give the ES module bundle one.
 const BANNER = "import { createRequire as __nimbusCreateRequire } from 'node:module'; const require = __nimbusCreateRequire(import.meta.url);";
+
+const SDK_PATH = fileURLToPath(new URL('../../runtime/sdk.mjs', import.meta.url));
+
+/** `import ... from 'nimbus/sdk'` resolves to the runtime SDK whether or not the app installed nimbus. */
+const sdkPlugin: Plugin = {
+  name: 'nimbus-sdk',
+  setup(b) {
+    b.onResolve({ filter: /^(nimbus|@nimbus)\/sdk$/ }, () => ({ path: SDK_PATH }));
+  },
+};
 
 export interface Bundle { code: Uint8Array; sizeBytes: number }
 
@@ -16,7 +27,7 @@ export async function bundleFunction(appDir: string, fnName: string, handler: st
   try {
     result = await build({
       entryPoints: [entry], absWorkingDir: appDir, bundle: true, platform: 'node', format: 'esm', target: 'node24',
-      write: false, metafile: true, logLevel: 'silent', banner: { js: BANNER }, outfile: 'index.mjs', legalComments: 'none',
+      write: false, metafile: true, logLevel: 'silent', banner: { js: BANNER }, outfile: 'index.mjs', legalComments: 'none', plugins: [sdkPlugin],
     });
   } catch (err) {
     const errors = (err as { errors?: Message[] }).errors ?? [];

@@ -3,7 +3,10 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import FindMyWay from 'find-my-way';
-import { MAX_DEPLOY_BYTES, MAX_SYNC_PAYLOAD_BYTES } from '../config/limits.ts';
+import { MAX_ASYNC_PAYLOAD_BYTES, MAX_DEPLOY_BYTES, MAX_SYNC_PAYLOAD_BYTES } from '../config/limits.ts';
+import type { QueueService } from '../events/queues/service.ts';
+import type { QueueTriggers } from '../events/queues/trigger.ts';
+import type { AsyncInvoker } from '../invoker/async.ts';
 import { NimbusError } from '../errors.ts';
 import type { Invoker } from '../invoker/index.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -21,6 +24,9 @@ export interface ApiDeps {
   store: Store;
   registry: Registry;
   invoker: Invoker;
+  asyncInvoker: AsyncInvoker;
+  queues: QueueService;
+  triggers: QueueTriggers;
   scheduler: Scheduler;
   records: RecordWriter;
   logger: Logger;
@@ -57,6 +63,18 @@ export class AdminApi {
     r('POST', '/_nimbus/api/functions/:name/invocations', (q, res, p) => this.#invoke(q, res, p.name!));
     r('GET', '/_nimbus/api/functions/:name/logs', (_q, res, p, qs) => this.#logs(res, p.name!, qs));
     r('GET', '/_nimbus/api/functions/:name/invocations', (_q, res, p, qs) => this.#invocations(res, p.name!, qs));
+    r('GET', '/_nimbus/api/functions/:name/async', async (_q, res, p) => sendJson(res, 200, await deps.store.asyncStats((await this.#fn(p.name!)).name, Date.now())));
+    r('GET', '/_nimbus/api/queues', async (_q, res) => sendJson(res, 200, { queues: await Promise.all((await deps.store.listQueues()).map((q) => this.#queueView(q.name))) }));
+    r('GET', '/_nimbus/api/queues/:name', async (_q, res, p) => sendJson(res, 200, await this.#queueView(p.name!)));
+    r('POST', '/_nimbus/api/queues/:name/messages', (q, res, p) => this.#send(q, res, p.name!));
+    r('POST', '/_nimbus/api/queues/:name/receive', (q, res, p) => this.#receive(q, res, p.name!));
+    r('POST', '/_nimbus/api/queues/:name/delete', (q, res, p) => this.#deleteMessages(q, res, p.name!));
+    r('POST', '/_nimbus/api/queues/:name/visibility', (q, res, p) => this.#visibility(q, res, p.name!));
+    r('POST', '/_nimbus/api/queues/:name/purge', async (q, res, p) => { q.resume(); sendJson(res, 200, { purged: await deps.queues.purge((await deps.queues.queue(p.name!)).name) }); });
+    r('POST', '/_nimbus/api/queues/:name/redrive', async (q, res, p) => {
+      const body = await objectBody(q, 64 * 1024, 'the redrive request');
+      sendJson(res, 200, { moved: await deps.queues.redrive(p.name!, { to: body.to, max: body.max }) });
+    });
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -142,6 +160,12 @@ export class AdminApi {
 
   async #invoke(req: IncomingMessage, res: ServerResponse, name: string): Promise<void> {
     const fn = await this.#fn(name);
+    const type = header(req, 'x-nimbus-invocation-type') ?? header(req, 'x-amz-invocation-type') ?? 'RequestResponse';
+    if (type === 'Event') return this.#invokeAsync(req, res, fn);
+    if (type !== 'RequestResponse') {
+      req.resume();
+      throw new NimbusError('BAD_REQUEST', `X-Nimbus-Invocation-Type: must be RequestResponse (the default) or Event, got "${type}"`);
+    }
     const event = parseJsonBody(await readBody(req, MAX_SYNC_PAYLOAD_BYTES), 'the invocation payload') ?? {};
     const requestId = requestIdFrom(req.headers['x-request-id'], randomUUID);
     const result = await this.#deps.invoker.invoke({ fn, requestId, trigger: 'invoke', prepare: () => ({ kind: 'event', payload: event }) });
@@ -155,6 +179,67 @@ export class AdminApi {
     headers['x-nimbus-function-error'] = 'Unhandled';
     headers['x-nimbus-error-type'] = result.error!.errorType;
     sendJson(res, 200, result.error, headers);
+  }
+
+  /** Stores the event and answers 202 once it is committed; the dispatcher runs it. */
+  async #invokeAsync(req: IncomingMessage, res: ServerResponse, fn: FunctionRecord): Promise<void> {
+    const key = header(req, 'x-nimbus-idempotency-key');
+    if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
+      req.resume();
+      throw new NimbusError('BAD_REQUEST', 'X-Nimbus-Idempotency-Key: 1 to 128 characters of letters, digits and . _ : -');
+    }
+    const body = await readBody(req, MAX_ASYNC_PAYLOAD_BYTES);
+    const event = parseJsonBody(body, 'the invocation payload') ?? {};
+    const requestId = requestIdFrom(req.headers['x-request-id'], randomUUID);
+    const r = await this.#deps.asyncInvoker.enqueue(fn, JSON.stringify(event), key, requestId);
+    sendJson(res, 202, { requestId: r.requestId, ...(r.duplicate ? { duplicate: true } : {}) }, { 'x-nimbus-request-id': r.requestId, 'x-request-id': r.requestId });
+  }
+
+  async #queueView(name: string): Promise<Record<string, unknown>> {
+    const q = await this.#deps.queues.queue(name);
+    const stats = await this.#deps.queues.stats(q.name);
+    return {
+      name: q.name, app: q.app, fifo: q.fifo, visibilityTimeoutS: q.visibilityTimeoutMs / 1000, retentionS: q.retentionMs / 1000, delayS: q.delayMs / 1000,
+      maxMessageBytes: q.maxMessageBytes, contentBasedDeduplication: q.contentBasedDeduplication,
+      deadLetter: q.redrive ? { queue: q.redrive.deadLetterQueue, maxReceiveCount: q.redrive.maxReceiveCount } : null,
+      triggers: this.#deps.registry.queueTriggers.filter((t) => t.queue === q.name).map((t) => ({ fn: t.fn, batchSize: t.batchSize, batchWindowS: t.batchWindowMs / 1000, maxConcurrency: t.maxConcurrency })),
+      stats,
+    };
+  }
+
+  async #send(req: IncomingMessage, res: ServerResponse, name: string): Promise<void> {
+    await this.#deps.queues.queue(name);
+    const body = await objectBody(req, MAX_QUEUE_REQUEST_BYTES, 'the message');
+    if ('entries' in body) return sendJson(res, 200, await this.#deps.queues.sendBatch(name, body.entries));
+    const sent = await this.#deps.queues.send(name, body);
+    const { id: _id, ...rest } = sent;
+    sendJson(res, 200, rest);
+  }
+
+  async #receive(req: IncomingMessage, res: ServerResponse, name: string): Promise<void> {
+    const body = await objectBody(req, 64 * 1024, 'the receive request');
+    const got = await this.#deps.queues.receive(name, {
+      max: body.maxMessages === undefined ? 1 : body.maxMessages as number,
+      waitS: body.waitSeconds as number | undefined,
+      visibilityS: body.visibilityTimeout as number | undefined,
+    });
+    sendJson(res, 200, { messages: got.map((m) => this.#deps.queues.view(name, m)) });
+  }
+
+  async #deleteMessages(req: IncomingMessage, res: ServerResponse, name: string): Promise<void> {
+    const body = await objectBody(req, 256 * 1024, 'the delete request');
+    const queues = this.#deps.queues;
+    if ('entries' in body) return sendJson(res, 200, await queues.batch(body.entries, (e, where) => queues.delete(name, e.receiptHandle, where)));
+    await queues.delete(name, body.receiptHandle);
+    sendJson(res, 200, { deleted: true });
+  }
+
+  async #visibility(req: IncomingMessage, res: ServerResponse, name: string): Promise<void> {
+    const body = await objectBody(req, 256 * 1024, 'the visibility request');
+    const queues = this.#deps.queues;
+    if ('entries' in body) return sendJson(res, 200, await queues.batch(body.entries, (e, where) => queues.changeVisibility(name, e.receiptHandle, e.visibilityTimeout, where)));
+    await queues.changeVisibility(name, body.receiptHandle, body.visibilityTimeout);
+    sendJson(res, 200, { changed: true });
   }
 
   async #logs(res: ServerResponse, name: string, qs: URLSearchParams): Promise<void> {
@@ -189,6 +274,22 @@ export class AdminApi {
     });
     sendJson(res, 200, { invocations });
   }
+}
+
+const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{1,128}$/;
+/** A batch of 10 messages of 256 KB, as JSON. */
+const MAX_QUEUE_REQUEST_BYTES = 4 * 1024 * 1024;
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Reads a JSON object body (an empty body is `{}`). */
+async function objectBody(req: IncomingMessage, limit: number, what: string): Promise<Record<string, unknown>> {
+  const value = parseJsonBody(await readBody(req, limit), what) ?? {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new NimbusError('BAD_REQUEST', `${what} must be a JSON object`);
+  return value as Record<string, unknown>;
 }
 
 function intParam(name: string, value: string): number {

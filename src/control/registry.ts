@@ -2,7 +2,7 @@
 // route table. Refreshed from the store after a deploy (and, in cluster mode, on a change signal).
 import { RouteTable } from '../gateway/router.ts';
 import type { Scheduler } from '../scheduler/index.ts';
-import type { FunctionRecord, RouteRecord, Store } from '../store/types.ts';
+import type { FunctionRecord, QueueTriggerRecord, RouteRecord, Store } from '../store/types.ts';
 
 export class Registry {
   readonly #store: Store;
@@ -10,6 +10,9 @@ export class Registry {
   functions = new Map<string, FunctionRecord>();
   routes = new RouteTable([]);
   routeList: RouteRecord[] = [];
+  queueTriggers: QueueTriggerRecord[] = [];
+  /** Called after each change is loaded (queue triggers follow deploys through this). */
+  onChange: (() => void) | undefined;
   #generation = -1;
 
   constructor(store: Store, scheduler: Scheduler) {
@@ -20,11 +23,13 @@ export class Registry {
   async refresh(): Promise<void> {
     const generation = await this.#store.configGeneration();
     if (generation === this.#generation) return;
-    const [functions, routes] = await Promise.all([this.#store.listFunctions(), this.#store.listRoutes()]);
+    const [functions, routes, queueTriggers] = await Promise.all([this.#store.listFunctions(), this.#store.listRoutes(), this.#store.listQueueTriggers()]);
     this.functions = new Map(functions.map((f) => [f.name, f]));
     this.routes = new RouteTable(routes);
     this.routeList = routes;
+    this.queueTriggers = queueTriggers;
     this.#generation = generation;
     this.#scheduler.sync(this.functions);
+    this.onChange?.();
   }
 }

@@ -5,6 +5,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { errorBody } from '../errors.ts';
 import type { LogLevel } from '../store/types.ts';
 import type { SandboxLayout, UidPool } from './layout.ts';
 
@@ -37,6 +38,8 @@ export interface Assignment {
   env: Record<string, string>;
   meta: { functionName: string; functionVersion: string; memoryMb: number; invokedFunctionArn: string; logStreamName: string };
   onLog: (log: InstanceLog) => void;
+  /** A runtime SDK call from the function's code; its result (or error) goes back to the call. */
+  onCall: (op: string, args: unknown) => Promise<unknown>;
   onExit: (inst: Instance) => void;
 }
 
@@ -238,6 +241,13 @@ export class Instance {
       this.#crashError = msg.error;
       return;
     }
+    if (msg.type === 'call') {
+      const a = this.#assignment;
+      const reply = (frame: Record<string, unknown>) => { if (!this.exited && this.#child.connected) this.#child.send({ type: 'callResult', id: msg.id, ...frame }); };
+      if (!a) return reply({ ok: false, error: { code: 'BAD_REQUEST', message: 'no function is loaded' } });
+      a.onCall(String(msg.op), msg.args).then((value) => reply({ ok: true, value }), (err: unknown) => reply({ ok: false, error: errorBody(err) }));
+      return;
+    }
     if (msg.type === 'cacheFlushed') {
       if (this.#assignment && !this.#assignment.compileCacheDir) this.#assignment.onCompileCache?.(this.#cacheDir);
       return;
@@ -311,6 +321,7 @@ type RuntimeFrame =
   | { type: 'initError'; error: FunctionError }
   | { type: 'crash'; error: FunctionError }
   | { type: 'cacheFlushed' }
+  | { type: 'call'; id: number; op: string; args: unknown }
   | { type: 'log'; ts: number; requestId: string | null; level: LogLevel; message: string }
   | { type: 'result'; id: number; ok: true; json: string | undefined; maxRssBytes: number }
   | { type: 'result'; id: number; ok: false; error: FunctionError; maxRssBytes: number };

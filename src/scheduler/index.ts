@@ -26,6 +26,8 @@ export interface SchedulerOptions {
   /** Keep and reuse V8 code caches per bundle (default on). */
   compileCache?: boolean;
   onLog: (fn: string, log: InstanceLog) => void;
+  /** A call from the function's code through the runtime SDK (authorised by the callee). */
+  onCall?: (fn: FunctionRecord, op: string, args: unknown) => Promise<unknown>;
 }
 
 export const DEFAULT_MEMORY_MB = 128;
@@ -121,6 +123,7 @@ export class Scheduler {
           logStreamName: inst.id,
         },
         onLog: (log) => this.#opts.onLog(fn.name, log),
+        onCall: (op, args) => (this.#opts.onCall ? this.#opts.onCall(fn, op, args) : Promise.reject(new Error('no SDK host'))),
         onExit: (i) => {
           onExit(i);
           this.#opts.logger.debug({ fn: fn.name, instance: i.id }, 'instance exited');

@@ -291,6 +291,8 @@ export interface Store {
    */
   receiveMessages(queue: string, opts: { max: number; visibilityMs: number; receipt: string }, now: number): Promise<ReceivedMessage[]>;
   deleteMessage(queue: string, seq: number, receipt: string): Promise<ReceiptResult>;
+  /** Deletes several messages in one transaction (a trigger's processed batch). */
+  deleteMessages(queue: string, items: { seq: number; receipt: string }[]): Promise<ReceiptResult[]>;
   changeVisibility(queue: string, seq: number, receipt: string, visibleAt: number): Promise<ReceiptResult>;
   purgeQueue(queue: string): Promise<number>;
   queueStats(queue: string, now: number): Promise<QueueStats>;

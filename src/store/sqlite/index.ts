@@ -259,7 +259,8 @@ export class SqliteStore implements Store {
   async listQueueTriggers(): Promise<QueueTriggerRecord[]> { return this.#work.listQueueTriggers(); }
   async sendMessages(queue: string, messages: NewMessage[], now: number, dedupWindowMs: number): Promise<SentMessage[]> { return this.#work.sendMessages(queue, messages, now, dedupWindowMs); }
   async receiveMessages(queue: string, opts: { max: number; visibilityMs: number; receipt: string }, now: number): Promise<ReceivedMessage[]> { return this.#work.receiveMessages(queue, opts, now); }
-  async deleteMessage(queue: string, seq: number, receipt: string): Promise<ReceiptResult> { return this.#work.deleteMessage(queue, seq, receipt); }
+  async deleteMessage(queue: string, seq: number, receipt: string): Promise<ReceiptResult> { return this.#work.deleteMessages(queue, [{ seq, receipt }])[0]!; }
+  async deleteMessages(queue: string, items: { seq: number; receipt: string }[]): Promise<ReceiptResult[]> { return this.#work.deleteMessages(queue, items); }
   async changeVisibility(queue: string, seq: number, receipt: string, visibleAt: number): Promise<ReceiptResult> { return this.#work.changeVisibility(queue, seq, receipt, visibleAt); }
   async purgeQueue(queue: string): Promise<number> { return this.#work.purgeQueue(queue); }
   async queueStats(queue: string, now: number): Promise<QueueStats> { return this.#work.queueStats(queue, now); }

@@ -135,12 +135,12 @@ export class WorkStore {
     });
   }
 
-  deleteMessage(queue: string, seq: number, receipt: string): ReceiptResult {
+  deleteMessages(queue: string, items: { seq: number; receipt: string }[]): ReceiptResult[] {
     const sql = this.#sql;
-    return sql.tx(() => {
+    return sql.tx(() => items.map(({ seq, receipt }) => {
       if (sql.run('DELETE FROM messages WHERE seq = ? AND queue = ? AND receipt = ?', seq, queue, receipt) > 0) return 'ok';
       return sql.get('SELECT 1 FROM messages WHERE seq = ? AND queue = ?', seq, queue) ? 'stale' : 'gone';
-    });
+    }));
   }
 
   changeVisibility(queue: string, seq: number, receipt: string, visibleAt: number): ReceiptResult {

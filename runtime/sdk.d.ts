@@ -1,0 +1,28 @@
+// Types of the Nimbus runtime SDK (`import { queues } from 'nimbus/sdk'`).
+
+export interface MessageAttribute { DataType: string; StringValue?: string; BinaryValue?: string }
+
+export interface SendOptions {
+  /** `{ name: value }` (a string or number) or SQS's `{ name: { DataType, StringValue | BinaryValue } }`; at most 10. */
+  attributes?: Record<string, string | number | MessageAttribute>;
+  /** Standard queues: 0..900 seconds before the message can be received. */
+  delaySeconds?: number;
+  /** FIFO queues: the message group (ordering is per group). Required there. */
+  groupId?: string;
+  /** FIFO queues: a repeat within 5 minutes is accepted but not added again. */
+  dedupId?: string;
+}
+
+export interface Sent { messageId: string; md5OfBody: string; md5OfMessageAttributes?: string; sequenceNumber?: string }
+
+export interface BatchEntry extends SendOptions { id?: string; body: unknown }
+
+export interface BatchResult {
+  successful: (Sent & { id: string })[];
+  failed: { id: string; code: string; message: string }[];
+}
+
+export declare const queues: {
+  send(queue: string, body: unknown, options?: SendOptions): Promise<Sent>;
+  sendBatch(queue: string, entries: BatchEntry[]): Promise<BatchResult>;
+};

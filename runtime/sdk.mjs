@@ -1,0 +1,31 @@
+// @ts-check
+// The Nimbus runtime SDK: what function code imports as `nimbus/sdk`. The bundler links this file
+// into each function; its calls go to the host through the runtime's bridge, and the host decides
+// whether the function may make them (today: the queues of the function's own app).
+
+function bridge() {
+  const b = /** @type {{ call(op: string, args: unknown): Promise<any> } | undefined} */ (/** @type {any} */ (globalThis)[Symbol.for('nimbus.sdk')]);
+  if (!b) throw new Error('nimbus/sdk works inside a function running on Nimbus');
+  return b;
+}
+
+export const queues = {
+  /**
+   * Sends one message; resolves once it is stored. Errors have the platform's error code as their
+   * name (QUEUE_NOT_FOUND, ACCESS_DENIED, MESSAGE_TOO_LARGE, INVALID_MESSAGE).
+   * @param {string} queue
+   * @param {unknown} body a string, or any JSON value (sent as its JSON text)
+   * @param {{ attributes?: Record<string, unknown>, delaySeconds?: number, groupId?: string, dedupId?: string }} [options]
+   */
+  send(queue, body, options = {}) {
+    return bridge().call('queues.send', { queue, message: { body, ...options } });
+  },
+  /**
+   * Sends up to 10 messages at once; entries that fail validation come back in `failed`.
+   * @param {string} queue
+   * @param {Array<{ id?: string, body: unknown, attributes?: Record<string, unknown>, delaySeconds?: number, groupId?: string, dedupId?: string }>} entries
+   */
+  sendBatch(queue, entries) {
+    return bridge().call('queues.sendBatch', { queue, entries });
+  },
+};

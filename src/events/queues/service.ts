@@ -1,0 +1,283 @@
+// Queues (SQS-like): send, receive with long polling, delete, visibility, purge, stats, redrive.
+// The one place every caller goes through — admin API, runtime SDK, async destinations, queue
+// triggers — so the rules and the wake-ups are the same for all. Messages live in the store and
+// are committed before a send returns.
+import { FIFO_DEDUP_WINDOW_MS, QUEUE_BATCH_MAX_ENTRIES, QUEUE_LONG_POLL_MAX_S, QUEUE_RECEIVE_MAX_MESSAGES, QUEUE_VISIBILITY_MAX_S } from '../../config/limits.ts';
+import { isNimbusError, NimbusError } from '../../errors.ts';
+import type { Logger } from '../../observability/logger.ts';
+import type { QueueRecord, QueueStats, ReceivedMessage, Store } from '../../store/types.ts';
+import type { Clock, Timer } from '../../util/clock.ts';
+import { decodeReceiptHandle, encodeReceiptHandle, md5, md5OfAttributes, newReceipt, type RawEntry, validateEntry } from './messages.ts';
+
+const EXPIRE_EVERY_MS = 60_000;
+
+export interface SendResult {
+  successful: { id: string; messageId: string; md5OfBody: string; md5OfMessageAttributes?: string; sequenceNumber?: string }[];
+  failed: { id: string; code: string; message: string }[];
+}
+
+/** A received message as the API and the SDK return it. */
+export interface MessageView {
+  messageId: string;
+  receiptHandle: string;
+  body: string;
+  md5OfBody: string;
+  md5OfMessageAttributes?: string;
+  attributes: Record<string, string>;
+  messageAttributes: Record<string, { DataType: string; StringValue?: string; BinaryValue?: string }>;
+}
+
+export class QueueService {
+  readonly #store: Store;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #waiters = new Map<string, Set<() => void>>();
+  readonly #expireTimer: NodeJS.Timeout;
+  #closed = false;
+
+  constructor(store: Store, clock: Clock, logger: Logger) {
+    this.#store = store;
+    this.#clock = clock;
+    this.#logger = logger;
+    this.#expireTimer = setInterval(() => void this.#expire(), EXPIRE_EVERY_MS);
+    this.#expireTimer.unref();
+  }
+
+  async #expire(): Promise<void> {
+    try {
+      const n = await this.#store.expireMessages(this.#clock.now());
+      if (n > 0) this.#logger.info({ messages: n }, 'messages past their retention period deleted');
+    } catch (err) {
+      this.#logger.error({ err }, 'could not expire queue messages');
+    }
+  }
+
+  async queue(name: string): Promise<QueueRecord> {
+    const q = await this.#store.getQueue(name);
+    if (!q) throw new NimbusError('QUEUE_NOT_FOUND', `no queue named "${name}"`);
+    return q;
+  }
+
+  /**
+   * Sends a batch: entries that fail validation are reported in `failed` and the rest are stored
+   * (as SQS's SendMessageBatch). A batch over 10 entries, empty, or with repeated ids is refused whole.
+   */
+  async sendBatch(name: string, entries: unknown): Promise<SendResult> {
+    const q = await this.queue(name);
+    if (!Array.isArray(entries) || entries.length === 0 || entries.length > QUEUE_BATCH_MAX_ENTRIES) {
+      throw new NimbusError('TOO_MANY_ENTRIES', `entries: a batch holds 1 to ${QUEUE_BATCH_MAX_ENTRIES} messages, got ${Array.isArray(entries) ? entries.length : 'no list'}`);
+    }
+    const ids = new Set<string>();
+    const valid: { id: string; msg: ReturnType<typeof validateEntry> }[] = [];
+    const failed: SendResult['failed'] = [];
+    for (const [i, raw] of entries.entries()) {
+      const e = (typeof raw === 'object' && raw !== null ? raw : { body: raw }) as RawEntry;
+      const id = e.id === undefined ? String(i) : String(e.id);
+      if (ids.has(id)) throw new NimbusError('TOO_MANY_ENTRIES', `entries[${i}].id: "${id}" is used twice; ids must be distinct within a batch`);
+      ids.add(id);
+      try {
+        valid.push({ id, msg: validateEntry(q, e, `entries[${i}]`) });
+      } catch (err) {
+        if (!isNimbusError(err)) throw err;
+        failed.push({ id, code: err.code, message: err.message });
+      }
+    }
+    const sent = valid.length ? await this.#store.sendMessages(q.name, valid.map((v) => v.msg), this.#clock.now(), FIFO_DEDUP_WINDOW_MS) : [];
+    if (valid.length) this.#wake(q.name);
+    return {
+      successful: valid.map((v, i) => ({
+        id: v.id, messageId: sent[i]!.messageId, md5OfBody: v.msg.md5OfBody,
+        ...(v.msg.md5OfMessageAttributes ? { md5OfMessageAttributes: v.msg.md5OfMessageAttributes } : {}),
+        ...(sent[i]!.sequenceNumber ? { sequenceNumber: sent[i]!.sequenceNumber } : {}),
+      })),
+      failed,
+    };
+  }
+
+  /** Sends one message; an invalid one is an error (4xx), not a failed entry. */
+  async send(name: string, entry: RawEntry): Promise<SendResult['successful'][number]> {
+    const q = await this.queue(name);
+    const msg = validateEntry(q, entry, 'message');
+    const [sent] = await this.#store.sendMessages(q.name, [msg], this.#clock.now(), FIFO_DEDUP_WINDOW_MS);
+    this.#wake(q.name);
+    return {
+      id: '0', messageId: sent!.messageId, md5OfBody: msg.md5OfBody,
+      ...(msg.md5OfMessageAttributes ? { md5OfMessageAttributes: msg.md5OfMessageAttributes } : {}),
+      ...(sent!.sequenceNumber ? { sequenceNumber: sent!.sequenceNumber } : {}),
+    };
+  }
+
+  /**
+   * Receives up to `max` messages, waiting up to `waitS` seconds for one to arrive (long poll).
+   * `max` above 10 is for queue triggers (batch sizes up to 10,000); the API caps it at 10.
+   */
+  async receive(name: string, opts: { max?: number; waitS?: number; visibilityS?: number }, api = true): Promise<ReceivedMessage[]> {
+    const q = await this.queue(name);
+    const max = opts.max ?? 1;
+    if (api && (!Number.isInteger(max) || max < 1 || max > QUEUE_RECEIVE_MAX_MESSAGES)) throw new NimbusError('BAD_REQUEST', `maxMessages: must be an integer from 1 to ${QUEUE_RECEIVE_MAX_MESSAGES}, got ${JSON.stringify(opts.max)}`);
+    const waitS = opts.waitS ?? 0;
+    if (!Number.isInteger(waitS) || waitS < 0 || waitS > QUEUE_LONG_POLL_MAX_S) throw new NimbusError('BAD_REQUEST', `waitSeconds: must be an integer from 0 to ${QUEUE_LONG_POLL_MAX_S}, got ${JSON.stringify(opts.waitS)}`);
+    const visibilityMs = opts.visibilityS === undefined ? q.visibilityTimeoutMs : checkVisibility(opts.visibilityS) * 1000;
+    const deadline = this.#clock.now() + waitS * 1000;
+    for (;;) {
+      if (this.#closed) return [];
+      const got = await this.#store.receiveMessages(q.name, { max, visibilityMs, receipt: newReceipt() }, this.#clock.now());
+      if (got.length > 0 || this.#clock.now() >= deadline) return got;
+      await this.waitForMessages(q.name, deadline);
+    }
+  }
+
+  /** Resolves when a message may have become visible in the queue, or at `until` at the latest. */
+  async waitForMessages(name: string, until: number): Promise<void> {
+    const now = this.#clock.now();
+    const next = await this.#store.nextVisibleAt(name, now);
+    const at = Math.min(until, next ?? Infinity);
+    if (at <= now) return;
+    await new Promise<void>((resolve) => {
+      let set = this.#waiters.get(name);
+      if (!set) this.#waiters.set(name, (set = new Set()));
+      let timer: Timer | undefined = undefined;
+      const done = () => {
+        timer?.cancel();
+        set.delete(done);
+        resolve();
+      };
+      set.add(done);
+      timer = this.#clock.setTimeout(done, at - now);
+    });
+  }
+
+  /** Wakes whoever waits on the queue (long polls, triggers). In cluster mode a NOTIFY does this across nodes. */
+  notify(name: string): void {
+    this.#wake(name);
+  }
+
+  #wake(name: string): void {
+    const set = this.#waiters.get(name);
+    if (!set || set.size === 0) return;
+    for (const w of [...set]) w();
+  }
+
+  view(name: string, m: ReceivedMessage): MessageView {
+    const attributes: Record<string, string> = {
+      ApproximateReceiveCount: String(m.receiveCount),
+      SentTimestamp: String(m.sentAt),
+      SenderId: 'nimbus',
+      ApproximateFirstReceiveTimestamp: String(m.firstReceivedAt ?? m.sentAt),
+    };
+    if (m.groupId !== null) {
+      attributes.MessageGroupId = m.groupId;
+      attributes.MessageDeduplicationId = m.dedupId ?? '';
+      attributes.SequenceNumber = String(m.seq).padStart(20, '0');
+    }
+    if (m.sourceQueue !== null) attributes.DeadLetterQueueSourceArn = queueArn(m.sourceQueue);
+    return {
+      messageId: m.messageId,
+      receiptHandle: encodeReceiptHandle(name, m.seq, m.receipt),
+      body: m.body,
+      md5OfBody: md5(m.body),
+      ...(m.attributes ? { md5OfMessageAttributes: md5OfAttributes(m.attributes) } : {}),
+      attributes,
+      messageAttributes: m.attributes ?? {},
+    };
+  }
+
+  /** Deletes by receipt handle. A message already gone is fine (deletes are idempotent); a stale handle is an error. */
+  async delete(name: string, handle: unknown, where = 'receiptHandle'): Promise<void> {
+    const { seq, receipt } = decodeReceiptHandle(name, handle, where);
+    await this.queue(name);
+    const r = await this.#store.deleteMessage(name, seq, receipt);
+    if (r === 'stale') throw staleHandle(where);
+  }
+
+  async changeVisibility(name: string, handle: unknown, visibilityS: unknown, where = 'receiptHandle'): Promise<void> {
+    const { seq, receipt } = decodeReceiptHandle(name, handle, where);
+    const secs = checkVisibility(visibilityS);
+    await this.queue(name);
+    const r = await this.#store.changeVisibility(name, seq, receipt, this.#clock.now() + secs * 1000);
+    if (r === 'stale') throw staleHandle(where);
+    if (r === 'gone') throw new NimbusError('RECEIPT_HANDLE_INVALID', `${where}: the message was deleted (or expired); there is nothing to change`);
+    if (secs === 0) this.#wake(name);
+  }
+
+  /** Applies `op` to each entry of a batch (max 10), reporting per-entry failures as SQS does. */
+  async batch(entries: unknown, op: (e: Record<string, unknown>, where: string) => Promise<void>): Promise<{ successful: { id: string }[]; failed: SendResult['failed'] }> {
+    if (!Array.isArray(entries) || entries.length === 0 || entries.length > QUEUE_BATCH_MAX_ENTRIES) {
+      throw new NimbusError('TOO_MANY_ENTRIES', `entries: a batch holds 1 to ${QUEUE_BATCH_MAX_ENTRIES} entries, got ${Array.isArray(entries) ? entries.length : 'no list'}`);
+    }
+    const out = { successful: [] as { id: string }[], failed: [] as SendResult['failed'] };
+    const ids = new Set<string>();
+    for (const [i, raw] of entries.entries()) {
+      const e = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
+      const id = e.id === undefined ? String(i) : String(e.id);
+      if (ids.has(id)) throw new NimbusError('TOO_MANY_ENTRIES', `entries[${i}].id: "${id}" is used twice; ids must be distinct within a batch`);
+      ids.add(id);
+      try {
+        await op(e, `entries[${i}].receiptHandle`);
+        out.successful.push({ id });
+      } catch (err) {
+        if (!isNimbusError(err)) throw err;
+        out.failed.push({ id, code: err.code, message: err.message });
+      }
+    }
+    return out;
+  }
+
+  async purge(name: string): Promise<number> {
+    return this.#store.purgeQueue(name);
+  }
+
+  async stats(name: string): Promise<QueueStats> {
+    return this.#store.queueStats(name, this.#clock.now());
+  }
+
+  /** Moves dead-lettered messages back to the queue each came from (or to `to`). */
+  async redrive(dlq: string, opts: { to?: unknown; max?: unknown }): Promise<number> {
+    await this.queue(dlq);
+    if (opts.to !== undefined && typeof opts.to !== 'string') throw new NimbusError('BAD_REQUEST', 'to: must be a queue name');
+    const max = opts.max ?? 10_000;
+    if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > 100_000) throw new NimbusError('BAD_REQUEST', `max: must be an integer from 1 to 100000, got ${JSON.stringify(max)}`);
+    if (opts.to !== undefined) {
+      const [from, to] = [await this.queue(dlq), await this.queue(opts.to)];
+      if (from.fifo !== to.fifo) throw new NimbusError('BAD_REQUEST', `to: messages of a ${from.fifo ? 'FIFO' : 'standard'} queue can only go to a ${from.fifo ? 'FIFO' : 'standard'} queue`);
+    }
+    const moved = await this.#store.redriveMessages(dlq, { to: opts.to as string | undefined, max }, this.#clock.now());
+    for (const q of await this.#store.listQueues()) this.#wake(q.name);
+    return moved;
+  }
+
+  /** Deletes a trigger's processed messages in one transaction; stale or gone ones are skipped. */
+  async deleteProcessed(name: string, messages: ReceivedMessage[]): Promise<void> {
+    if (messages.length) await this.#store.deleteMessages(name, messages.map((m) => ({ seq: m.seq, receipt: m.receipt })));
+  }
+
+  /** Makes a trigger's messages visible again after `ms` (a throttled batch). */
+  async release(name: string, messages: ReceivedMessage[], ms: number): Promise<void> {
+    for (const m of messages) await this.#store.changeVisibility(name, m.seq, m.receipt, this.#clock.now() + ms);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  close(): void {
+    this.#closed = true;
+    clearInterval(this.#expireTimer);
+    for (const set of this.#waiters.values()) for (const w of [...set]) w();
+  }
+}
+
+export function queueArn(name: string): string {
+  return `arn:aws:sqs:local:000000000000:${name}`;
+}
+
+function checkVisibility(v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > QUEUE_VISIBILITY_MAX_S) {
+    throw new NimbusError('BAD_REQUEST', `visibilityTimeout: must be an integer from 0 to ${QUEUE_VISIBILITY_MAX_S} seconds, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function staleHandle(where: string): NimbusError {
+  return new NimbusError('RECEIPT_HANDLE_INVALID', `${where}: the message was received again since this handle was given out; use the handle from the latest receive`);
+}

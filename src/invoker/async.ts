@@ -1,0 +1,243 @@
+// Asynchronous invocation (Lambda's Event invocation type): an event is stored before the caller
+// gets 202, then run by this dispatcher — with retries (exponential backoff and jitter), a maximum
+// event age, destinations carrying Lambda's destination record, and a dead-letter queue. Each
+// outcome is settled in one store transaction with its deliveries, so a crash between "ran" and
+// "delivered" re-runs the event (at least once) rather than losing its destination record.
+import { randomUUID } from 'node:crypto';
+import { ASYNC_RETRY_BASE_MS, IDEMPOTENCY_WINDOW_MS } from '../config/limits.ts';
+import { isNimbusError } from '../errors.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { AsyncEvent, Delivery, Destination, FunctionRecord, MessageAttribute, Store } from '../store/types.ts';
+import type { Clock, Timer } from '../util/clock.ts';
+import type { Invoker, InvokeResult } from './index.ts';
+
+/** Events claimed and held by this node at most (running or waiting for their function's limit). */
+const MAX_HELD = 256;
+/** A claimed event comes due again after this if the node dies holding it (cluster mode; the embedded store releases at start). */
+const LEASE_MS = 16 * 60 * 1000;
+const IDLE_WAIT_MS = 30_000;
+const THROTTLE_RETRY_MAX_MS = 30_000;
+
+export type Condition = 'Success' | 'RetriesExhausted' | 'EventAgeExceeded';
+
+/** Lambda's destination record. */
+export interface DestinationRecord {
+  version: '1.0';
+  timestamp: string;
+  requestContext: { requestId: string; functionArn: string; condition: Condition; approximateInvokeCount: number };
+  requestPayload: unknown;
+  responseContext?: { statusCode: number; executedVersion: string; functionError?: 'Unhandled' };
+  responsePayload?: unknown;
+}
+
+export interface AsyncDeps {
+  store: Store;
+  invoker: Invoker;
+  functions: () => Map<string, FunctionRecord>;
+  /** Called after a delivery put a message in a queue (wakes its consumers). */
+  onQueueMessage: (queue: string) => void;
+  clock: Clock;
+  logger: Logger;
+  retryBaseMs?: number;
+}
+
+export class AsyncInvoker {
+  readonly #deps: AsyncDeps;
+  readonly #retryBaseMs: number;
+  /** Per function: events claimed and waiting for one of the function's instances. */
+  readonly #held = new Map<string, AsyncEvent[]>();
+  readonly #running = new Map<string, number>();
+  readonly #runs = new Set<Promise<void>>();
+  #heldCount = 0;
+  #wake: (() => void) | undefined;
+  #kicked = false;
+  #stopped = false;
+  #loop: Promise<void> | undefined;
+
+  constructor(deps: AsyncDeps) {
+    this.#deps = deps;
+    this.#retryBaseMs = deps.retryBaseMs ?? ASYNC_RETRY_BASE_MS;
+  }
+
+  async start(): Promise<void> {
+    await this.#deps.store.releaseAsyncLeases(this.#deps.clock.now());
+    this.#loop = this.#run();
+  }
+
+  /** Stores the event (committed before this returns) and wakes the dispatcher. */
+  async enqueue(fn: FunctionRecord, payload: string, idempotencyKey?: string, requestId: string = randomUUID()): Promise<{ requestId: string; duplicate: boolean }> {
+    const r = await this.#deps.store.enqueueAsync({ requestId, fn: fn.name, payload, idempotencyKey }, this.#deps.clock.now(), IDEMPOTENCY_WINDOW_MS);
+    if (!r.duplicate) this.kick();
+    return r;
+  }
+
+  kick(): void {
+    this.#kicked = true;
+    const w = this.#wake;
+    this.#wake = undefined;
+    w?.();
+  }
+
+  async #run(): Promise<void> {
+    const { store, clock, logger } = this.#deps;
+    while (!this.#stopped) {
+      this.#kicked = false;
+      let claimed: AsyncEvent[] = [];
+      const room = MAX_HELD - this.#heldCount;
+      if (room > 0) {
+        try {
+          const now = clock.now();
+          claimed = await store.claimAsync(room, now, now + LEASE_MS);
+        } catch (err) {
+          if (this.#stopped) return;
+          logger.error({ err }, 'could not claim async events; pausing');
+        }
+      }
+      for (const ev of claimed) {
+        let list = this.#held.get(ev.fn);
+        if (!list) this.#held.set(ev.fn, (list = []));
+        list.push(ev);
+        this.#heldCount++;
+      }
+      for (const fn of [...this.#held.keys()]) this.#pump(fn);
+      if (claimed.length === room && room > 0) continue;
+      if (this.#kicked) continue;
+      const next = await store.nextAsyncDue().catch(() => undefined);
+      const now = clock.now();
+      // Held events have next_at at their lease end, so `next` is the next retry or new event.
+      const waitMs = next === undefined ? IDLE_WAIT_MS : Math.min(IDLE_WAIT_MS, Math.max(0, next - now));
+      if (waitMs === 0 && room > 0) continue;
+      await new Promise<void>((resolve) => {
+        let timer: Timer | undefined = undefined;
+        this.#wake = () => { timer?.cancel(); resolve(); };
+        if (this.#kicked || this.#stopped) return this.#wake();
+        timer = clock.setTimeout(() => { this.#wake = undefined; resolve(); }, room > 0 ? Math.max(waitMs, 1) : IDLE_WAIT_MS);
+      });
+    }
+  }
+
+  /** Starts held events of `fn` while it has room under its concurrency limit. */
+  #pump(name: string): void {
+    const list = this.#held.get(name);
+    if (!list || list.length === 0) return;
+    const fn = this.#deps.functions().get(name);
+    const limit = fn ? Math.max(1, fn.concurrencyMax * fn.perInstance) : 1;
+    while (list.length > 0 && (this.#running.get(name) ?? 0) < limit) {
+      const ev = list.shift()!;
+      this.#running.set(name, (this.#running.get(name) ?? 0) + 1);
+      const p: Promise<void> = this.#execute(ev, fn).catch((err: unknown) => {
+        this.#deps.logger.error({ err, fn: name, requestId: ev.requestId }, 'async invocation could not be settled; it runs again when its lease ends');
+      }).finally(() => {
+        this.#runs.delete(p);
+        this.#heldCount--;
+        this.#running.set(name, (this.#running.get(name) ?? 1) - 1);
+        this.#pump(name);
+        if (this.#heldCount < MAX_HELD) this.kick();
+      });
+      this.#runs.add(p);
+    }
+    if (list.length === 0) this.#held.delete(name);
+  }
+
+  async #execute(ev: AsyncEvent, fn: FunctionRecord | undefined): Promise<void> {
+    const { store, invoker, clock, logger } = this.#deps;
+    if (!fn) {
+      logger.warn({ fn: ev.fn, requestId: ev.requestId }, 'async event dropped: its function no longer exists');
+      await store.settleAsync(ev.seq, [], clock.now());
+      return;
+    }
+    let payload: unknown;
+    try { payload = JSON.parse(ev.payload); } catch { payload = ev.payload; }
+    if (clock.now() - ev.createdAt > fn.async.maxEventAgeMs) {
+      logger.warn({ fn: fn.name, requestId: ev.requestId, attempts: ev.attempts - 1 }, 'async event is older than the function\'s maxEventAge: not run');
+      await this.#settle(ev, fn, payload, 'EventAgeExceeded', undefined, ev.attempts - 1);
+      return;
+    }
+    let result: InvokeResult;
+    try {
+      result = await invoker.invoke({ fn, requestId: ev.requestId, trigger: 'async', prepare: () => ({ kind: 'event', payload }) });
+    } catch (err) {
+      if (this.#stopped) return;
+      if (isNimbusError(err) && err.code === 'TOO_MANY_REQUESTS') {
+        // A throttle is not a failed attempt (as Lambda): try again later, the attempt given back.
+        await store.retryAsync(ev.seq, clock.now() + this.#backoff(ev.attempts, THROTTLE_RETRY_MAX_MS), false);
+        return;
+      }
+      throw err;
+    }
+    if (this.#stopped && result.outcome === 'crashed') return; // stopped under it: runs again at the next start
+    if (result.outcome === 'success') {
+      await this.#settle(ev, fn, payload, 'Success', result, ev.attempts);
+    } else if (ev.attempts <= fn.async.retries) {
+      await store.retryAsync(ev.seq, clock.now() + this.#backoff(ev.attempts), true);
+      this.kick();
+    } else {
+      await this.#settle(ev, fn, payload, 'RetriesExhausted', result, ev.attempts);
+    }
+  }
+
+  /** Delay before attempt n+1: base × 2^(n-1), with jitter over its upper half. */
+  #backoff(attempt: number, capMs = Infinity): number {
+    const full = Math.min(capMs, this.#retryBaseMs * 2 ** Math.max(0, attempt - 1));
+    return Math.round(full / 2 + Math.random() * (full / 2));
+  }
+
+  async #settle(ev: AsyncEvent, fn: FunctionRecord, payload: unknown, condition: Condition, result: InvokeResult | undefined, invokeCount: number): Promise<void> {
+    const deliveries: Delivery[] = [];
+    const dest = condition === 'Success' ? fn.async.onSuccess : fn.async.onFailure;
+    if (dest) deliveries.push(destinationDelivery(dest, destinationRecord(ev, fn, payload, condition, result, invokeCount)));
+    if (condition !== 'Success' && fn.async.deadLetterQueue) {
+      const error = result?.error;
+      const attributes: Record<string, MessageAttribute> = {
+        RequestID: { DataType: 'String', StringValue: ev.requestId },
+        ErrorCode: { DataType: 'Number', StringValue: condition === 'EventAgeExceeded' ? '0' : '200' },
+        ErrorMessage: { DataType: 'String', StringValue: error ? `${error.errorType}: ${error.errorMessage}`.slice(0, 1000) : 'Event age exceeded; the event was not run' },
+      };
+      deliveries.push({ to: { kind: 'queue', name: fn.async.deadLetterQueue }, body: ev.payload, attributes });
+    }
+    await this.#deps.store.settleAsync(ev.seq, deliveries, this.#deps.clock.now());
+    for (const d of deliveries) {
+      if (d.to.kind === 'queue') this.#deps.onQueueMessage(d.to.name);
+      else this.kick();
+    }
+  }
+
+  stats(): { held: number; running: number } {
+    let running = 0;
+    for (const n of this.#running.values()) running += n;
+    return { held: this.#heldCount - running, running };
+  }
+
+  /** Stops claiming; events in flight finish (or fail when instances stop) and are settled or retried. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.kick();
+    await this.#loop;
+  }
+
+  async drained(): Promise<void> {
+    while (this.#runs.size) await Promise.all(this.#runs);
+  }
+}
+
+export function functionArn(name: string): string {
+  return `arn:aws:lambda:local:000000000000:function:${name}`;
+}
+
+function destinationRecord(ev: AsyncEvent, fn: FunctionRecord, payload: unknown, condition: Condition, result: InvokeResult | undefined, invokeCount: number): DestinationRecord {
+  const record: DestinationRecord = {
+    version: '1.0',
+    timestamp: new Date().toISOString(),
+    requestContext: { requestId: ev.requestId, functionArn: `${functionArn(fn.name)}:$LATEST`, condition, approximateInvokeCount: invokeCount },
+    requestPayload: payload,
+  };
+  if (result) {
+    record.responseContext = { statusCode: 200, executedVersion: '$LATEST', ...(result.outcome !== 'success' ? { functionError: 'Unhandled' as const } : {}) };
+    record.responsePayload = result.outcome === 'success' ? (result.json === undefined ? null : JSON.parse(result.json)) : result.error;
+  }
+  return record;
+}
+
+function destinationDelivery(to: Destination, record: DestinationRecord): Delivery {
+  return { to, body: JSON.stringify(record), ...(to.kind === 'function' ? { requestId: randomUUID() } : {}) };
+}
