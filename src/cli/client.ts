@@ -20,12 +20,12 @@ export function resolveTarget(flags: { url?: string; token?: string; data?: stri
   return { url: (url ?? `http://${DEFAULT_HOST}:${DEFAULT_PORT}`).replace(/\/$/, ''), token };
 }
 
-export async function api<T>(target: Target, method: string, path: string, body?: unknown): Promise<{ status: number; headers: Headers; data: T }> {
+export async function api<T>(target: Target, method: string, path: string, body?: unknown, extraHeaders: Record<string, string> = {}): Promise<{ status: number; headers: Headers; data: T }> {
   let res: Response;
   try {
     res = await fetch(target.url + path, {
       method,
-      headers: { ...(target.token ? { authorization: `Bearer ${target.token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      headers: { ...(target.token ? { authorization: `Bearer ${target.token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...extraHeaders },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (err) {

@@ -79,11 +79,18 @@ export async function deploy(dirArg: string | undefined, flags: Flags): Promise<
 }
 
 export async function invoke(fn: string | undefined, flags: Flags): Promise<void> {
-  if (!fn) throw new CliError('usage: nimbus invoke <function> [--data JSON | --file F]');
+  if (!fn) throw new CliError('usage: nimbus invoke <function> [--data JSON | --file F] [--async [--idempotency-key KEY]]');
+  const key = flags['idempotency-key'];
+  if (key !== undefined && !flags.async) throw new CliError('--idempotency-key goes with --async (a synchronous invoke always runs)');
   let payload: unknown = {};
   const raw = typeof flags.payload === 'string' ? flags.payload : typeof flags.file === 'string' ? readFileSync(flags.file, 'utf8') : undefined;
   if (raw !== undefined) {
     try { payload = JSON.parse(raw); } catch (e) { throw new CliError(`${flags.payload !== undefined ? '--data' : '--file'} is not valid JSON: ${(e as Error).message}`); }
+  }
+  if (flags.async) {
+    const headers: Record<string, string> = { 'x-nimbus-invocation-type': 'Event', ...(typeof key === 'string' ? { 'x-nimbus-idempotency-key': key } : {}) };
+    const { data } = await api<{ requestId: string; duplicate?: boolean }>(resolveTarget(flags), 'POST', `/_nimbus/api/functions/${encodeURIComponent(fn)}/invocations`, payload, headers);
+    return out(flags.json ? JSON.stringify(data) : `Accepted: RequestId ${data.requestId}${data.duplicate ? ' (duplicate: not run again)' : ''}`);
   }
   const { headers, data } = await api<unknown>(resolveTarget(flags), 'POST', `/_nimbus/api/functions/${encodeURIComponent(fn)}/invocations`, payload);
   const failed = headers.get('x-nimbus-function-error');

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { parseDuration } from '../util/duration.ts';
 import { CliError } from './client.ts';
 import { deploy, describeError, type Flags, init, invoke, logs, ls, rm } from './commands.ts';
+import { queues } from './queues.ts';
 
 const HELP = `nimbus — a self-hosted serverless platform
 
@@ -12,10 +13,17 @@ Usage:
                [--max-instances 1000] [--memory-budget 75%|MB] [--max-starts N] [--spares 1] [--max-spares 8] [--compile-cache on|off]
   nimbus init <name>                      scaffold an app (nimbus.yml + a TypeScript function)
   nimbus deploy [dir]                     bundle and deploy the app in dir (default .)
-  nimbus invoke <fn> [--data JSON | --file F]
+  nimbus invoke <fn> [--data JSON | --file F] [--async [--idempotency-key KEY]]
   nimbus logs <fn> [--follow] [--since 1h] [--request-id ID] [--level LEVEL]
   nimbus ls                               list functions
   nimbus rm <fn> | nimbus rm --app <app>
+  nimbus queues ls                        list queues with their messages, dead-letter queue and triggers
+  nimbus queues show <q>                  a queue's settings and message counts
+  nimbus queues send <q> (--body TEXT | --file F) [--group G] [--dedup D] [--delay S] [--attr name=value ...]
+  nimbus queues receive <q> [--max N] [--wait S] [--visibility S] [--delete]
+  nimbus queues delete <q> <receiptHandle>
+  nimbus queues purge <q>
+  nimbus queues redrive <dlq> [--to Q] [--max N]
 
 Common flags: --json (machine output), --url URL, --token TOKEN, --data DIR (--data-dir DIR with invoke)
 The CLI finds a local server through DIR/server.json and DIR/admin-token (DIR defaults to ./.nimbus),
@@ -31,25 +39,30 @@ async function main(argv: string[]): Promise<void> {
       json: { type: 'boolean' }, url: { type: 'string' }, token: { type: 'string' },
       file: { type: 'string' }, follow: { type: 'boolean', short: 'f' }, since: { type: 'string' }, 'request-id': { type: 'string' },
       level: { type: 'string' }, limit: { type: 'string' }, app: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      async: { type: 'boolean' }, 'idempotency-key': { type: 'string' },
+      body: { type: 'string' }, group: { type: 'string' }, dedup: { type: 'string' }, delay: { type: 'string' }, attr: { type: 'string', multiple: true },
+      max: { type: 'string' }, wait: { type: 'string' }, visibility: { type: 'string' }, delete: { type: 'boolean' }, to: { type: 'string' },
     },
   });
   const [command, arg] = positionals;
+  const { attr, ...single } = values;
   // `--data` is the data dir everywhere but in invoke, where (as in the docs) it is the payload;
   // `--data-dir` names the data dir in every command.
-  const flags: Flags = { ...values, data: command === 'invoke' ? values['data-dir'] : values.data ?? values['data-dir'] };
+  const flags: Flags = { ...single, data: command === 'invoke' ? values['data-dir'] : values.data ?? values['data-dir'] };
   if (command === 'invoke') flags.payload = values.data;
   if (values.help || !command || command === 'help') {
     process.stdout.write(HELP + '\n');
     return;
   }
   switch (command) {
-    case 'serve': return serve({ ...values, data: flags.data });
+    case 'serve': return serve({ ...single, data: flags.data });
     case 'init': return init(arg, flags);
     case 'deploy': return deploy(arg, flags);
     case 'invoke': return invoke(arg, flags);
     case 'logs': return logs(arg, flags);
     case 'ls': return ls(flags);
     case 'rm': return rm(arg, flags);
+    case 'queues': return queues(positionals.slice(1), flags, attr);
     default: throw new CliError(`unknown command "${command}"; run \`nimbus --help\``);
   }
 }
@@ -94,6 +107,9 @@ async function serve(values: Record<string, string | boolean | undefined>): Prom
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
 }
+
+// `nimbus logs fn | head` closes stdout early: stop quietly instead of crashing on EPIPE.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(0); else throw e; });
 
 main(process.argv.slice(2)).catch((e: unknown) => {
   process.stderr.write(`nimbus: ${describeError(e)}\n`);

@@ -143,6 +143,9 @@ const DestinationSchema = z.unknown().optional().transform((v, ctx): { kind: 'fu
     if (i > 0) { kind = v.slice(0, i); name = v.slice(i + 1); }
   } else if (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 1) {
     [kind, name] = Object.entries(v)[0]!;
+  } else if (typeof v === 'object' && v !== null && 'kind' in v && 'name' in v && Object.keys(v).length === 2) {
+    // The normalised form, as a parsed manifest is sent to the server.
+    ({ kind, name } = v as { kind: string; name: unknown });
   }
   if (kind === undefined) {
     ctx.addIssue({ code: 'custom', message: `must be "queue:<name>" or "function:<name>" (or a mapping like { queue: orders }), got ${describe(v)}` });

@@ -1,0 +1,151 @@
+// Asynchronous invocation: 202 once stored, retries with backoff, destinations with Lambda's
+// destination record, the dead-letter queue, event age, idempotency keys, and bad input.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { startTestServer, type TestServer } from './helpers.ts';
+
+interface Msg { messageId: string; receiptHandle: string; body: string; messageAttributes: Record<string, { DataType: string; StringValue?: string }> }
+interface Err { error: { code: string; message: string } }
+
+const MANIFEST = `app: asy
+functions:
+  ok:
+    handler: src/ok.handler
+    async: { onSuccess: queue:results }
+  flaky:
+    handler: src/flaky.handler
+    async: { retries: 1, onFailure: queue:failures, deadLetterQueue: dlq }
+  chained:
+    handler: src/ok.handler
+    async: { onSuccess: function:notify }
+  notify:
+    handler: src/notify.handler
+  aged:
+    handler: src/ok.handler
+    async: { maxEventAge: 60, onFailure: queue:failures }
+queues:
+  results: {}
+  failures: {}
+  dlq: {}
+  notified: {}
+`;
+
+const SOURCES = {
+  'src/ok.ts': 'export const handler = async (event: { n?: number }) => ({ doubled: (event.n ?? 0) * 2 });',
+  'src/flaky.ts': 'export const handler = async () => { throw new TypeError("always fails"); };',
+  'src/notify.ts': `import { queues } from 'nimbus/sdk';
+export const handler = async (record: unknown) => { await queues.send('notified', record); return null; };`,
+};
+
+describe('asynchronous invocation', () => {
+  let srv: TestServer;
+  before(async () => {
+    srv = await startTestServer({ asyncRetryBaseMs: 100 });
+    const d = await srv.deploy({ 'nimbus.yml': MANIFEST, ...SOURCES });
+    assert.equal(d.status, 200, JSON.stringify(d.body));
+  });
+  after(() => srv.close());
+
+  const invokeAsync = (fn: string, event: unknown, headers: Record<string, string> = {}) => srv.req(`/_nimbus/api/functions/${fn}/invocations`, {
+    method: 'POST', body: JSON.stringify(event), headers: { 'content-type': 'application/json', 'x-nimbus-invocation-type': 'Event', ...headers },
+  });
+  const take = async (q: string, n: number, ms = 10_000): Promise<Msg[]> => {
+    const got: Msg[] = [];
+    const deadline = Date.now() + ms;
+    while (got.length < n && Date.now() < deadline) {
+      const r = await srv.api<{ messages: Msg[] }>('POST', `/_nimbus/api/queues/${q}/receive`, { maxMessages: 10, waitSeconds: 1 });
+      for (const m of r.body.messages) {
+        got.push(m);
+        await srv.api('POST', `/_nimbus/api/queues/${q}/delete`, { receiptHandle: m.receiptHandle });
+      }
+    }
+    return got;
+  };
+
+  it('answers 202 with the request id, runs the function, and sends the success record', async () => {
+    const res = await invokeAsync('ok', { n: 21 });
+    assert.equal(res.status, 202);
+    const { requestId } = await res.json() as { requestId: string };
+    assert.equal(res.headers.get('x-nimbus-request-id'), requestId);
+    const [m] = await take('results', 1);
+    const record = JSON.parse(m!.body);
+    assert.deepEqual(record.requestContext, { requestId, functionArn: 'arn:aws:lambda:local:000000000000:function:ok:$LATEST', condition: 'Success', approximateInvokeCount: 1 });
+    assert.deepEqual(record.requestPayload, { n: 21 });
+    assert.deepEqual(record.responseContext, { statusCode: 200, executedVersion: '$LATEST' });
+    assert.deepEqual(record.responsePayload, { doubled: 42 });
+    assert.equal(record.version, '1.0');
+    assert.ok(!Number.isNaN(Date.parse(record.timestamp)));
+    const inv = await srv.api<{ invocations: { requestId: string; trigger: string; outcome: string }[] }>('GET', '/_nimbus/api/functions/ok/invocations');
+    assert.deepEqual(inv.body.invocations.filter((i) => i.requestId === requestId).map((i) => [i.trigger, i.outcome]), [['async', 'success']]);
+  });
+
+  it('retries a failing event, then sends the failure record and the event to the dead-letter queue', async () => {
+    const t0 = Date.now();
+    const res = await invokeAsync('flaky', { order: 7 });
+    const { requestId } = await res.json() as { requestId: string };
+    const [f] = await take('failures', 1);
+    const record = JSON.parse(f!.body);
+    assert.equal(record.requestContext.condition, 'RetriesExhausted');
+    assert.equal(record.requestContext.approximateInvokeCount, 2, 'the first attempt and one retry');
+    assert.deepEqual(record.responseContext, { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' });
+    assert.equal(record.responsePayload.errorType, 'TypeError');
+    assert.equal(record.responsePayload.errorMessage, 'always fails');
+    assert.ok(Date.now() - t0 >= 50, 'the retry waited (backoff)');
+    const [d] = await take('dlq', 1);
+    assert.deepEqual(JSON.parse(d!.body), { order: 7 });
+    assert.equal(d!.messageAttributes.RequestID!.StringValue, requestId);
+    assert.match(d!.messageAttributes.ErrorMessage!.StringValue!, /TypeError: always fails/);
+    const inv = await srv.api<{ invocations: { requestId: string; outcome: string }[] }>('GET', '/_nimbus/api/functions/flaky/invocations');
+    assert.equal(inv.body.invocations.filter((i) => i.requestId === requestId).length, 2);
+  });
+
+  it('a function destination receives the record as its event', async () => {
+    const res = await invokeAsync('chained', { n: 1 });
+    const { requestId } = await res.json() as { requestId: string };
+    const [m] = await take('notified', 1);
+    const record = JSON.parse(m!.body);
+    assert.equal(record.requestContext.requestId, requestId);
+    assert.deepEqual(record.responsePayload, { doubled: 2 });
+  });
+
+  it('does not run an event older than maxEventAge', async () => {
+    // As if the server had been down for two minutes with the event stored.
+    const fn = (await srv.store.getFunction('aged'))!;
+    await srv.store.enqueueAsync({ requestId: 'old-event', fn: fn.name, payload: '{"n":5}' }, Date.now() - 120_000, 60_000);
+    srv.asyncInvoker.kick();
+    const [m] = await take('failures', 1);
+    const record = JSON.parse(m!.body);
+    assert.equal(record.requestContext.condition, 'EventAgeExceeded');
+    assert.equal(record.requestContext.approximateInvokeCount, 0);
+    assert.equal(record.responsePayload, undefined);
+    const inv = await srv.api<{ invocations: unknown[] }>('GET', '/_nimbus/api/functions/aged/invocations');
+    assert.equal(inv.body.invocations.length, 0);
+  });
+
+  it('runs an event once per idempotency key and returns the first request id', async () => {
+    const a = await invokeAsync('ok', { n: 100 }, { 'x-nimbus-idempotency-key': 'order-1' });
+    const b = await invokeAsync('ok', { n: 100 }, { 'x-nimbus-idempotency-key': 'order-1' });
+    const first = await a.json() as { requestId: string; duplicate?: boolean };
+    const second = await b.json() as { requestId: string; duplicate?: boolean };
+    assert.equal(second.requestId, first.requestId);
+    assert.equal(first.duplicate, undefined);
+    assert.equal(second.duplicate, true);
+    const got = await take('results', 2, 1500);
+    assert.equal(got.length, 1, 'ran once');
+  });
+
+  it('rejects bad input', async () => {
+    const big = await invokeAsync('ok', { pad: 'x'.repeat(1024 * 1024) });
+    assert.equal(big.status, 413);
+    assert.equal(((await big.json()) as Err).error.code, 'PAYLOAD_TOO_LARGE');
+    const badType = await srv.req('/_nimbus/api/functions/ok/invocations', { method: 'POST', body: '{}', headers: { 'x-nimbus-invocation-type': 'Later' } });
+    assert.equal(badType.status, 400);
+    assert.match(((await badType.json()) as Err).error.message, /RequestResponse .* or Event/);
+    const badKey = await invokeAsync('ok', {}, { 'x-nimbus-idempotency-key': 'has space' });
+    assert.equal(badKey.status, 400);
+    const missing = await invokeAsync('nope', {});
+    assert.equal(missing.status, 404);
+    const stats = await srv.api<{ pending: number }>('GET', '/_nimbus/api/functions/ok/async');
+    assert.equal(stats.body.pending, 0);
+  });
+});

@@ -1,0 +1,133 @@
+// `nimbus queues ...` and `nimbus invoke --async` as a user runs them: each a real `nimbus` process
+// against a real server (in this process, port 0) with an app that declares queues.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { startTestServer, tempDir, type TestServer } from './helpers.ts';
+
+const BIN = fileURLToPath(new URL('../bin/nimbus.mjs', import.meta.url));
+
+const MANIFEST = `app: qcli
+functions:
+  work:
+    handler: src/index.handler
+  drain:
+    handler: src/index.handler
+    events:
+      - queue: events
+queues:
+  jobs:
+    visibilityTimeout: 30
+    deadLetter: { queue: jobs-dlq, maxReceiveCount: 3 }
+  jobs-dlq: {}
+  events: {}
+  orders.fifo:
+    contentBasedDeduplication: true
+`;
+
+describe('nimbus queues and invoke --async', () => {
+  let srv: TestServer;
+  let work: string;
+  let nimbus: (...args: string[]) => Promise<{ code: number; stdout: string; stderr: string }>;
+
+  before(async () => {
+    srv = await startTestServer();
+    const d = await srv.deploy({ 'nimbus.yml': MANIFEST, 'src/index.ts': 'export const handler = async () => null;' });
+    assert.equal(d.status, 200, JSON.stringify(d.body));
+    work = tempDir('nimbus-cli-queues-');
+    nimbus = (...args) => new Promise((resolve) => {
+      execFile(process.execPath, [BIN, ...args], { cwd: work, env: { ...process.env, NIMBUS_URL: srv.url, NIMBUS_TOKEN: srv.token } }, (err, stdout, stderr) => {
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+      });
+    });
+  });
+
+  after(async () => {
+    await srv.close();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('queues ls shows each queue with its type, dead-letter queue and triggers', async () => {
+    const [ls, json] = await Promise.all([nimbus('queues', 'ls'), nimbus('queues', 'ls', '--json')]);
+    assert.equal(ls.code, 0, ls.stderr);
+    assert.match(ls.stdout, /^QUEUE\s+APP\s+TYPE\s+VISIBLE\s+IN FLIGHT\s+DELAYED\s+OLDEST\s+DLQ\s+TRIGGERS$/m);
+    assert.match(ls.stdout, /^jobs\s+qcli\s+standard\s+0\s+0\s+0\s+-\s+jobs-dlq\s+-$/m);
+    assert.match(ls.stdout, /^events\s+qcli\s+standard\s+.*\sdrain$/m);
+    assert.match(ls.stdout, /^orders\.fifo\s+qcli\s+FIFO\s/m);
+    const names = (JSON.parse(json.stdout) as { queues: { name: string }[] }).queues.map((q) => q.name).sort();
+    assert.deepEqual(names, ['events', 'jobs', 'jobs-dlq', 'orders.fifo']);
+  });
+
+  it('send then receive --delete: the body and attributes come back, and the message is gone', async () => {
+    const sent = await nimbus('queues', 'send', 'jobs', '--body', 'hello queue', '--attr', 'kind=greeting', '--attr', 'n=3');
+    assert.equal(sent.code, 0, sent.stderr);
+    const id = /^Sent message (\S+) to jobs$/m.exec(sent.stdout)?.[1];
+    assert.ok(id, sent.stdout);
+
+    const got = await nimbus('queues', 'receive', 'jobs', '--max', '10', '--delete');
+    assert.equal(got.code, 0, got.stderr);
+    assert.match(got.stdout, new RegExp(`^Message ${id} \\(receive 1\\)$`, 'm'));
+    assert.match(got.stdout, /^ {2}Attributes: kind=greeting, n=3 \(Number\)$/m);
+    assert.match(got.stdout, /^ {2}Body: hello queue$/m);
+    assert.match(got.stdout, /^ {2}Receipt handle: \S+$/m);
+    assert.match(got.stdout, /^Deleted 1 message\.$/m);
+
+    const show = JSON.parse((await nimbus('queues', 'show', 'jobs', '--json')).stdout) as { stats: { visible: number; inFlight: number } };
+    assert.deepEqual([show.stats.visible, show.stats.inFlight], [0, 0]);
+  });
+
+  it('--json output parses: send, receive, delete by handle, FIFO sequence numbers, purge', async () => {
+    const sent = await nimbus('queues', 'send', 'jobs', '--body', '{"a":1}', '--json');
+    const { messageId, md5OfBody } = JSON.parse(sent.stdout) as { messageId: string; md5OfBody: string };
+    assert.equal(md5OfBody, createHash('md5').update('{"a":1}').digest('hex'));
+    const got = JSON.parse((await nimbus('queues', 'receive', 'jobs', '--json')).stdout) as { messages: { messageId: string; body: string; receiptHandle: string }[] };
+    assert.equal(got.messages.length, 1);
+    assert.equal(got.messages[0]!.messageId, messageId);
+    assert.equal(got.messages[0]!.body, '{"a":1}');
+    const del = await nimbus('queues', 'delete', 'jobs', got.messages[0]!.receiptHandle);
+    assert.equal(del.code, 0, del.stderr);
+    assert.equal(del.stdout, 'Deleted the message from jobs.\n');
+
+    const fifo = await nimbus('queues', 'send', 'orders.fifo', '--body', 'o1', '--group', 'g1');
+    assert.match(fifo.stdout, /^Sent message \S+ to orders\.fifo \(sequence number \d{20}\)$/m);
+    assert.deepEqual(JSON.parse((await nimbus('queues', 'purge', 'orders.fifo', '--json')).stdout), { purged: 1 });
+    assert.deepEqual(JSON.parse((await nimbus('queues', 'redrive', 'jobs-dlq', '--json')).stdout), { moved: 0 });
+  });
+
+  it('invoke --async returns a request id; the same --idempotency-key returns it again as a duplicate', async () => {
+    const a = await nimbus('invoke', 'work', '--async', '--data', '{"n":1}');
+    assert.equal(a.code, 0, a.stderr);
+    assert.match(a.stdout, /^Accepted: RequestId [\w-]+\n$/);
+
+    const first = await nimbus('invoke', 'work', '--async', '--idempotency-key', 'order-42', '--json');
+    assert.equal(first.code, 0, first.stderr);
+    const { requestId } = JSON.parse(first.stdout) as { requestId: string; duplicate?: boolean };
+    assert.ok(requestId);
+    const again = await nimbus('invoke', 'work', '--async', '--idempotency-key', 'order-42');
+    assert.equal(again.stdout, `Accepted: RequestId ${requestId} (duplicate: not run again)\n`);
+  });
+
+  it('fails with one line on stderr and a non-zero exit', async () => {
+    const [ghost, unknown, usage, attr, key] = await Promise.all([
+      nimbus('queues', 'show', 'ghost'),
+      nimbus('queues', 'frob'),
+      nimbus('queues', 'delete', 'jobs'),
+      nimbus('queues', 'send', 'jobs', '--body', 'x', '--attr', 'novalue'),
+      nimbus('invoke', 'work', '--idempotency-key', 'k'),
+    ]);
+    assert.equal(ghost.code, 1);
+    assert.equal(ghost.stdout, '');
+    assert.equal(ghost.stderr, 'nimbus: QUEUE_NOT_FOUND: no queue named "ghost"\n');
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /^nimbus: unknown queues subcommand "frob"; use one of: ls, show, send, receive, delete, purge, redrive\n$/);
+    assert.equal(usage.code, 1);
+    assert.equal(usage.stderr, 'nimbus: usage: nimbus queues delete <queue> <receiptHandle>\n');
+    assert.equal(attr.code, 1);
+    assert.match(attr.stderr, /--attr: use name=value, got "novalue"/);
+    assert.equal(key.code, 1);
+    assert.match(key.stderr, /--idempotency-key goes with --async/);
+  });
+});
