@@ -155,6 +155,7 @@ describe('queues: the admin API', () => {
     }
     const dup = await send('orders.fifo', { body: 'a1', groupId: 'a' });
     assert.equal(dup.status, 200, 'a duplicate is accepted ...');
+    assert.equal(dup.body.duplicate, true);
     const first = (await receive('orders.fifo', { maxMessages: 2 })).body.messages;
     assert.deepEqual(first.map((m) => m.body), ['a1', 'b1']);
     const next = (await receive('orders.fifo', { maxMessages: 10 })).body.messages;
@@ -199,6 +200,7 @@ describe('queues: the admin API', () => {
     const r = await srv.api<{ queues: { name: string; fifo: boolean; deadLetter: unknown }[] }>('GET', '/_nimbus/api/queues');
     assert.deepEqual(r.body.queues.map((q) => q.name), ['jobs', 'orders.fifo', 'short', 'short-dlq', 'small', 'strict.fifo']);
     assert.deepEqual(r.body.queues.find((q) => q.name === 'short')!.deadLetter, { queue: 'short-dlq', maxReceiveCount: 2 });
+    assert.deepEqual((r.body.queues.find((q) => q.name === 'short-dlq') as unknown as { deadLetterFor: string[] }).deadLetterFor, ['short']);
     assert.equal(r.body.queues.find((q) => q.name === 'orders.fifo')!.fifo, true);
   });
 });

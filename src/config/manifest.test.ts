@@ -498,3 +498,93 @@ describe('files on disk', () => {
     }
   });
 });
+
+describe('queues, queue events and async settings', () => {
+  const WITH_QUEUES = `app: shop
+functions:
+  worker:
+    handler: src/w.handler
+    concurrency: { max: 4 }
+    events:
+      - queue: orders
+      - queue: { name: bulk, batchSize: 500, batchWindow: 2, maxConcurrency: 2 }
+    async:
+      retries: 1
+      maxEventAge: 3600
+      onSuccess: queue:done
+      onFailure: { function: alert }
+      deadLetterQueue: dead
+  alert:
+    handler: src/a.handler
+queues:
+  orders:
+    visibilityTimeout: 60
+    deadLetter: { queue: dead, maxReceiveCount: 3 }
+  bulk:
+  done: {}
+  dead: {}
+  tasks.fifo: { contentBasedDeduplication: true }
+`;
+
+  it('fills in defaults and normalises destinations', () => {
+    const m = parseManifest(WITH_QUEUES);
+    assert.deepEqual(m.functions.worker!.events, [
+      { queue: { name: 'orders', batchSize: 10, batchWindow: 0 } },
+      { queue: { name: 'bulk', batchSize: 500, batchWindow: 2, maxConcurrency: 2 } },
+    ]);
+    assert.deepEqual(m.functions.worker!.async, { retries: 1, maxEventAge: 3600, onSuccess: { kind: 'queue', name: 'done' }, onFailure: { kind: 'function', name: 'alert' }, deadLetterQueue: 'dead' });
+    assert.deepEqual(m.functions.alert!.async, { retries: 2, maxEventAge: 21600 });
+    assert.deepEqual(m.queues.orders, { visibilityTimeout: 60, retention: 345600, delay: 0, maxMessageSize: 262144, contentBasedDeduplication: false, deadLetter: { queue: 'dead', maxReceiveCount: 3 } });
+    assert.deepEqual(m.queues.bulk, { visibilityTimeout: 30, retention: 345600, delay: 0, maxMessageSize: 262144, contentBasedDeduplication: false });
+  });
+
+  it('validates its own output again unchanged (the CLI sends the parsed manifest as JSON)', () => {
+    for (const text of [WITH_QUEUES, EXAMPLE]) {
+      const m = parseManifest(text);
+      assert.deepEqual(validateManifest(JSON.parse(JSON.stringify(m))), JSON.parse(JSON.stringify(m)));
+    }
+  });
+
+  const broken: [string, string, string][] = [
+    ['an event on an undeclared queue', '      - queue: nope\n', 'functions.f.events[0].queue.name: no queue "nope" in this manifest\'s queues (declare it under queues:)'],
+    ['a FIFO batch over 10', '      - queue: { name: t.fifo, batchSize: 20 }\n', 'functions.f.events[0].queue.batchSize: a FIFO queue delivers at most 10 messages per batch, got 20'],
+    ['a large batch without a window', '      - queue: { name: q, batchSize: 100 }\n', 'functions.f.events[0].queue.batchWindow: a batchSize over 10 (100) needs a batchWindow of at least 1 second to gather it'],
+    ['a batch size out of range', '      - queue: { name: q, batchSize: 0 }\n', 'functions.f.events[0].queue.batchSize: must be an integer from 1 to 10000 (messages per invocation), got number 0'],
+    ['a bad queue name', '      - queue: "a b"\n', 'functions.f.events[0].queue.name: must be letters, digits, "-" and "_" (at most 80 characters, ending in ".fifo" for a FIFO queue), got "a b"'],
+  ];
+  for (const [what, event, message] of broken) {
+    it(`refuses ${what}`, () => {
+      const text = oneFn(`    events:\n${event}`) + 'queues:\n  q: {}\n  t.fifo: {}\n';
+      assert.deepEqual(problems(errorOf(() => parseManifest(text))), [message]);
+    });
+  }
+
+  it('checks destinations and dead-letter queues', () => {
+    assert.deepEqual(problems(errorOf(() => parseManifest(oneFn('    async: { onSuccess: topic:news }\n')))), [
+      'functions.f.async.onSuccess: topic destinations are not available yet; use a queue or a function',
+    ]);
+    // Cross-references are checked once every field is valid on its own.
+    const text = oneFn('    async:\n      onFailure: queue:t.fifo\n      deadLetterQueue: missing\n') + 'queues:\n  q: { deadLetter: { queue: t.fifo } }\n  t.fifo: { deadLetter: { queue: t.fifo } }\n';
+    assert.deepEqual(problems(errorOf(() => parseManifest(text))), [
+      'queues.q.deadLetter.queue: the dead-letter queue of a standard queue must be standard (not .fifo)',
+      'queues.t.fifo.deadLetter.queue: a queue cannot be its own dead-letter queue',
+      'functions.f.async.onFailure: a FIFO queue cannot be a destination (use a standard queue)',
+      'functions.f.async.deadLetterQueue: no queue "missing" in this manifest\'s queues',
+    ]);
+    assert.deepEqual(problems(errorOf(() => parseManifest(oneFn('    async: { onSuccess: somewhere, retries: 3 }\n')))), [
+      'functions.f.async.retries: must be an integer from 0 to 2 (retries after a failed attempt), got number 3',
+      'functions.f.async.onSuccess: must be "queue:<name>" or "function:<name>" (or a mapping like { queue: orders }), got string "somewhere"',
+    ]);
+  });
+
+  it('checks queue settings and names', () => {
+    assert.deepEqual(problems(errorOf(() => parseManifest(oneFn() + 'queues:\n  q: { visibilityTimeout: 50000, maxMessageSize: 100, colour: red }\n'))), [
+      'queues.q.visibilityTimeout: must be an integer from 0 to 43200 (seconds), got number 50000',
+      'queues.q.maxMessageSize: must be an integer from 1024 to 262144 (bytes), got number 100',
+      'queues.q: unknown key "colour"; allowed keys: visibilityTimeout, retention, delay, maxMessageSize, contentBasedDeduplication, deadLetter',
+    ]);
+    assert.deepEqual(problems(errorOf(() => parseManifest(oneFn() + 'queues:\n  "bad name": {}\n'))), [
+      'queues.bad name: queue names are letters, digits, "-" and "_", at most 80 characters, ending in ".fifo" for a FIFO queue',
+    ]);
+  });
+});

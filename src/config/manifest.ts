@@ -309,7 +309,7 @@ function checkQueues(m: ManifestShape, ctx: z.RefinementCtx): void {
       if (!(name in m.queues)) ctx.addIssue({ code: 'custom', path: [...path, 'name'], message: `no queue "${name}" in this manifest's queues (declare it under queues:)` });
       if (isFifoQueue(name) && batchSize > 10) ctx.addIssue({ code: 'custom', path: [...path, 'batchSize'], message: `a FIFO queue delivers at most 10 messages per batch, got ${batchSize}` });
       if (isFifoQueue(name) && batchWindow > 0) ctx.addIssue({ code: 'custom', path: [...path, 'batchWindow'], message: 'a FIFO queue does not take a batch window' });
-      if (batchSize > 10 && batchWindow === 0) ctx.addIssue({ code: 'custom', path: [...path, 'batchWindow'], message: `a batchSize over 10 (${batchSize}) needs a batchWindow of at least 1 second to gather it` });
+      if (!isFifoQueue(name) && batchSize > 10 && batchWindow === 0) ctx.addIssue({ code: 'custom', path: [...path, 'batchWindow'], message: `a batchSize over 10 (${batchSize}) needs a batchWindow of at least 1 second to gather it` });
     });
     const a = spec.async;
     for (const key of ['onSuccess', 'onFailure'] as const) {

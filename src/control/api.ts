@@ -202,6 +202,7 @@ export class AdminApi {
       name: q.name, app: q.app, fifo: q.fifo, visibilityTimeoutS: q.visibilityTimeoutMs / 1000, retentionS: q.retentionMs / 1000, delayS: q.delayMs / 1000,
       maxMessageBytes: q.maxMessageBytes, contentBasedDeduplication: q.contentBasedDeduplication,
       deadLetter: q.redrive ? { queue: q.redrive.deadLetterQueue, maxReceiveCount: q.redrive.maxReceiveCount } : null,
+      deadLetterFor: (await this.#deps.store.listQueues()).filter((o) => o.redrive?.deadLetterQueue === q.name).map((o) => o.name),
       triggers: this.#deps.registry.queueTriggers.filter((t) => t.queue === q.name).map((t) => ({ fn: t.fn, batchSize: t.batchSize, batchWindowS: t.batchWindowMs / 1000, maxConcurrency: t.maxConcurrency })),
       stats,
     };

@@ -12,7 +12,8 @@ import { decodeReceiptHandle, encodeReceiptHandle, md5, md5OfAttributes, newRece
 const EXPIRE_EVERY_MS = 60_000;
 
 export interface SendResult {
-  successful: { id: string; messageId: string; md5OfBody: string; md5OfMessageAttributes?: string; sequenceNumber?: string }[];
+  /** `duplicate`: a FIFO send whose deduplication id was seen in the last 5 minutes — accepted, not added again. */
+  successful: { id: string; messageId: string; md5OfBody: string; md5OfMessageAttributes?: string; sequenceNumber?: string; duplicate?: true }[];
   failed: { id: string; code: string; message: string }[];
 }
 
@@ -89,6 +90,7 @@ export class QueueService {
         id: v.id, messageId: sent[i]!.messageId, md5OfBody: v.msg.md5OfBody,
         ...(v.msg.md5OfMessageAttributes ? { md5OfMessageAttributes: v.msg.md5OfMessageAttributes } : {}),
         ...(sent[i]!.sequenceNumber ? { sequenceNumber: sent[i]!.sequenceNumber } : {}),
+        ...(sent[i]!.duplicate ? { duplicate: true as const } : {}),
       })),
       failed,
     };
@@ -104,6 +106,7 @@ export class QueueService {
       id: '0', messageId: sent!.messageId, md5OfBody: msg.md5OfBody,
       ...(msg.md5OfMessageAttributes ? { md5OfMessageAttributes: msg.md5OfMessageAttributes } : {}),
       ...(sent!.sequenceNumber ? { sequenceNumber: sent!.sequenceNumber } : {}),
+      ...(sent!.duplicate ? { duplicate: true as const } : {}),
     };
   }
 
@@ -159,27 +162,7 @@ export class QueueService {
   }
 
   view(name: string, m: ReceivedMessage): MessageView {
-    const attributes: Record<string, string> = {
-      ApproximateReceiveCount: String(m.receiveCount),
-      SentTimestamp: String(m.sentAt),
-      SenderId: 'nimbus',
-      ApproximateFirstReceiveTimestamp: String(m.firstReceivedAt ?? m.sentAt),
-    };
-    if (m.groupId !== null) {
-      attributes.MessageGroupId = m.groupId;
-      attributes.MessageDeduplicationId = m.dedupId ?? '';
-      attributes.SequenceNumber = String(m.seq).padStart(20, '0');
-    }
-    if (m.sourceQueue !== null) attributes.DeadLetterQueueSourceArn = queueArn(m.sourceQueue);
-    return {
-      messageId: m.messageId,
-      receiptHandle: encodeReceiptHandle(name, m.seq, m.receipt),
-      body: m.body,
-      md5OfBody: md5(m.body),
-      ...(m.attributes ? { md5OfMessageAttributes: md5OfAttributes(m.attributes) } : {}),
-      attributes,
-      messageAttributes: m.attributes ?? {},
-    };
+    return messageView(name, m);
   }
 
   /** Deletes by receipt handle. A message already gone is fine (deletes are idempotent); a stale handle is an error. */
@@ -265,6 +248,31 @@ export class QueueService {
     clearInterval(this.#expireTimer);
     for (const set of this.#waiters.values()) for (const w of [...set]) w();
   }
+}
+
+/** A received message as the API and the SDK return it (SQS's field names). */
+export function messageView(name: string, m: ReceivedMessage): MessageView {
+  const attributes: Record<string, string> = {
+    ApproximateReceiveCount: String(m.receiveCount),
+    SentTimestamp: String(m.sentAt),
+    SenderId: '000000000000',
+    ApproximateFirstReceiveTimestamp: String(m.firstReceivedAt ?? m.sentAt),
+  };
+  if (m.groupId !== null) {
+    attributes.MessageGroupId = m.groupId;
+    attributes.MessageDeduplicationId = m.dedupId ?? '';
+    attributes.SequenceNumber = String(m.seq).padStart(20, '0');
+  }
+  if (m.sourceQueue !== null) attributes.DeadLetterQueueSourceArn = queueArn(m.sourceQueue);
+  return {
+    messageId: m.messageId,
+    receiptHandle: encodeReceiptHandle(name, m.seq, m.receipt),
+    body: m.body,
+    md5OfBody: md5(m.body),
+    ...(m.attributes ? { md5OfMessageAttributes: md5OfAttributes(m.attributes) } : {}),
+    attributes,
+    messageAttributes: m.attributes ?? {},
+  };
 }
 
 export function queueArn(name: string): string {

@@ -10,7 +10,7 @@ import type { Invoker } from '../../invoker/index.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { FunctionRecord, QueueTriggerRecord, ReceivedMessage } from '../../store/types.ts';
 import type { Clock } from '../../util/clock.ts';
-import { queueArn, type QueueService } from './service.ts';
+import { messageView, queueArn, type QueueService } from './service.ts';
 
 /** How long an idle poller sleeps at most before looking again (a safety net; sends wake it). */
 const IDLE_WAIT_MS = 20_000;
@@ -32,10 +32,10 @@ export interface SqsRecord {
   awsRegion: string;
 }
 
-export function sqsEvent(queues: QueueService, queue: string, messages: ReceivedMessage[]): { Records: SqsRecord[] } {
+export function sqsEvent(queue: string, messages: ReceivedMessage[]): { Records: SqsRecord[] } {
   return {
     Records: messages.map((m) => {
-      const v = queues.view(queue, m);
+      const v = messageView(queue, m);
       const messageAttributes: SqsRecord['messageAttributes'] = {};
       for (const [name, a] of Object.entries(v.messageAttributes)) {
         messageAttributes[name] = {
@@ -156,7 +156,7 @@ class Poller {
     const { queues, invoker, logger } = this.#deps;
     const fn = this.#deps.functions().get(this.t.fn);
     if (!fn) return; // removed since: the messages come back after their visibility timeout
-    const event = sqsEvent(queues, this.t.queue, batch);
+    const event = sqsEvent(this.t.queue, batch);
     try {
       const result = await invoker.invoke({ fn, requestId: randomUUID(), trigger: 'queue', prepare: () => ({ kind: 'event', payload: event }) });
       if (result.outcome !== 'success') return; // the whole batch comes back after the visibility timeout
