@@ -66,6 +66,8 @@ export interface RunningServer {
   records: RecordWriter;
   queues: QueueService;
   asyncInvoker: AsyncInvoker;
+  /** The admin API's endpoints (`METHOD /path`). */
+  adminEndpoints: string[];
   close(): Promise<void>;
 }
 
@@ -142,7 +144,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
 
   let closing: Promise<void> | undefined;
   return {
-    url, port, dataDir, sandboxRoot: layout.root, token, tokenPath, tokenCreated, store, scheduler, records, queues, asyncInvoker,
+    url, port, dataDir, sandboxRoot: layout.root, token, tokenPath, tokenCreated, store, scheduler, records, queues, asyncInvoker, adminEndpoints: api.endpoints,
     close() {
       closing ??= (async () => {
         await new Promise<void>((ok) => { server.close(() => ok()); server.closeAllConnections(); });

@@ -115,5 +115,91 @@ export function runStoreConformance(label: string, open: () => Promise<{ store: 
       assert.equal(await s.pruneRecords({ maxRows: 3, olderThanMs: 1001 }), 4);
       assert.deepEqual((await s.listInvocations({})).map((r) => r.requestId), ['r6', 'r5', 'r4']);
     }));
+
+    const queue = (name: string, over: Partial<DesiredApp['queues'][number]> = {}): DesiredApp['queues'][number] => ({
+      name, fifo: name.endsWith('.fifo'), visibilityTimeoutMs: 30_000, retentionMs: 3_600_000, delayMs: 0, maxMessageBytes: 262_144, contentBasedDeduplication: false, ...over,
+    });
+    const withQueues = (queues: DesiredApp['queues'], triggers: DesiredApp['queueTriggers'] = []): DesiredApp => ({ ...app('w', [fn('consumer')]), queues, queueTriggers: triggers });
+
+    it('keeps queues and their messages across deploys, drops removed queues with their messages, and rejects another app\'s queue name', withStore(async (s) => {
+      await s.applyApp(withQueues([queue('jobs'), queue('old')], [{ fn: 'consumer', queue: 'jobs', batchSize: 10, batchWindowMs: 0, maxConcurrency: 2 }]), 1);
+      await s.sendMessages('jobs', [{ body: 'keep' }], 1, 0);
+      const again = await s.applyApp(withQueues([queue('jobs', { visibilityTimeoutMs: 5000 })]), 2);
+      assert.deepEqual(again.queues, { names: ['jobs'], created: [], removed: ['old'] });
+      assert.equal((await s.getQueue('jobs'))?.visibilityTimeoutMs, 5000);
+      assert.equal((await s.queueStats('jobs', 3)).visible, 1);
+      assert.deepEqual(await s.listQueueTriggers(), []);
+      await assert.rejects(s.applyApp({ ...app('x', [fn('other')]), queues: [queue('jobs')], queueTriggers: [] }, 4), (e: { code?: string }) => e.code === 'QUEUE_CONFLICT');
+    }));
+
+    it('receives, hides in flight, deletes by receipt, tells a stale receipt from a gone message', withStore(async (s) => {
+      await s.applyApp(withQueues([queue('jobs')]), 1);
+      await s.sendMessages('jobs', [{ body: 'a' }, { body: 'b', delayMs: 500 }], 1000, 0);
+      assert.deepEqual(await s.queueStats('jobs', 1000), { visible: 1, inFlight: 0, delayed: 1, oldestAgeMs: 0 });
+      const [m] = await s.receiveMessages('jobs', { max: 10, visibilityMs: 100, receipt: 'r1' }, 1000);
+      assert.equal(m?.body, 'a');
+      assert.equal(m?.receiveCount, 1);
+      assert.equal(await s.nextVisibleAt('jobs', 1000), 1100);
+      assert.deepEqual(await s.receiveMessages('jobs', { max: 10, visibilityMs: 100, receipt: 'r2' }, 1050), []);
+      const [again] = await s.receiveMessages('jobs', { max: 1, visibilityMs: 100, receipt: 'r3' }, 1100);
+      assert.equal(again?.receiveCount, 2);
+      assert.equal(await s.deleteMessage('jobs', m!.seq, 'r1'), 'stale');
+      assert.equal(await s.deleteMessage('jobs', m!.seq, 'r3'), 'ok');
+      assert.equal(await s.deleteMessage('jobs', m!.seq, 'r3'), 'gone');
+      assert.equal(await s.purgeQueue('jobs'), 1);
+    }));
+
+    it('moves a message past maxReceiveCount to the dead-letter queue, and redrives it back', withStore(async (s) => {
+      await s.applyApp(withQueues([queue('src', { redrive: { deadLetterQueue: 'dlq', maxReceiveCount: 1 } }), queue('dlq')]), 1);
+      await s.sendMessages('src', [{ body: 'poison' }], 1, 0);
+      await s.receiveMessages('src', { max: 1, visibilityMs: 0, receipt: 'r1' }, 2);
+      assert.deepEqual(await s.receiveMessages('src', { max: 1, visibilityMs: 0, receipt: 'r2' }, 3), []);
+      const [dead] = await s.receiveMessages('dlq', { max: 1, visibilityMs: 0, receipt: 'r3' }, 4);
+      assert.equal(dead?.sourceQueue, 'src');
+      assert.equal(await s.redriveMessages('dlq', { max: 10 }, 5), 1);
+      assert.equal((await s.queueStats('src', 6)).visible, 1);
+    }));
+
+    it('FIFO: order per group, one group in flight at a time, deduplication within the window', withStore(async (s) => {
+      await s.applyApp(withQueues([queue('t.fifo')]), 1);
+      const sent = await s.sendMessages('t.fifo', [{ body: 'a1', groupId: 'a', dedupId: '1' }, { body: 'b1', groupId: 'b', dedupId: '2' }, { body: 'a2', groupId: 'a', dedupId: '3' }], 10, 1000);
+      const dup = await s.sendMessages('t.fifo', [{ body: 'a1 again', groupId: 'a', dedupId: '1' }], 20, 1000);
+      assert.deepEqual(dup, [{ messageId: sent[0]!.messageId, sequenceNumber: sent[0]!.sequenceNumber, duplicate: true }]);
+      const first = await s.receiveMessages('t.fifo', { max: 1, visibilityMs: 100, receipt: 'r' }, 30);
+      assert.deepEqual(first.map((m) => m.body), ['a1']);
+      assert.deepEqual((await s.receiveMessages('t.fifo', { max: 10, visibilityMs: 100, receipt: 'r2' }, 31)).map((m) => m.body), ['b1'], 'group a is locked');
+      await s.deleteMessage('t.fifo', first[0]!.seq, 'r');
+      assert.deepEqual((await s.receiveMessages('t.fifo', { max: 10, visibilityMs: 100, receipt: 'r3' }, 32)).map((m) => m.body), ['a2']);
+      assert.equal((await s.sendMessages('t.fifo', [{ body: 'later', groupId: 'a', dedupId: '1' }], 2000, 1000))[0]!.duplicate, undefined, 'the window passed');
+    }));
+
+    it('async events: enqueue (idempotent by key), claim with a lease, retry, settle with deliveries', withStore(async (s) => {
+      await s.applyApp(withQueues([queue('out')]), 1);
+      assert.deepEqual(await s.enqueueAsync({ requestId: 'r1', fn: 'consumer', payload: '{}', idempotencyKey: 'k' }, 100, 1000), { requestId: 'r1', duplicate: false });
+      assert.deepEqual(await s.enqueueAsync({ requestId: 'r2', fn: 'consumer', payload: '{}', idempotencyKey: 'k' }, 200, 1000), { requestId: 'r1', duplicate: true });
+      const [ev] = await s.claimAsync(10, 300, 5000);
+      assert.equal(ev?.attempts, 1);
+      assert.deepEqual(await s.claimAsync(10, 400, 5000), [], 'leased');
+      await s.retryAsync(ev!.seq, 600, true);
+      assert.equal(await s.nextAsyncDue(), 600);
+      const [again] = await s.claimAsync(10, 600, 5000);
+      assert.equal(again?.attempts, 2);
+      await s.retryAsync(again!.seq, 700, false);
+      const [third] = await s.claimAsync(10, 700, 5000);
+      assert.equal(third?.attempts, 2, 'a throttle gives the attempt back');
+      await s.settleAsync(third!.seq, [{ to: { kind: 'queue', name: 'out' }, body: 'record' }, { to: { kind: 'function', name: 'consumer' }, body: '{"next":1}', requestId: 'r3' }], 800);
+      assert.equal((await s.queueStats('out', 900)).visible, 1);
+      const [next] = await s.claimAsync(10, 900, 5000);
+      assert.deepEqual([next?.requestId, next?.payload], ['r3', '{"next":1}']);
+      await s.releaseAsyncLeases(950);
+      assert.equal((await s.claimAsync(10, 950, 5000)).length, 1, 'released leases come due at once');
+    }));
+
+    it('a failing call does not undo the others committed with it', withStore(async (s) => {
+      await s.applyApp(withQueues([queue('jobs')]), 1);
+      const results = await Promise.allSettled([s.sendMessages('jobs', [{ body: 'x' }], 1, 0), s.sendMessages('missing', [{ body: 'y' }], 1, 0), s.sendMessages('jobs', [{ body: 'z' }], 1, 0)]);
+      assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+      assert.equal((await s.queueStats('jobs', 2)).visible, 2);
+    }));
   });
 }

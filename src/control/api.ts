@@ -44,10 +44,13 @@ const OUTCOMES = new Set(['success', 'error', 'timeout', 'throttled', 'crashed',
 export class AdminApi {
   readonly #deps: ApiDeps;
   readonly #router = FindMyWay({ ignoreTrailingSlash: true });
+  /** Every endpoint, as `METHOD /path/{param}` (the OpenAPI document is checked against this list). */
+  readonly endpoints: string[] = [];
 
   constructor(deps: ApiDeps) {
     this.#deps = deps;
     const r = (method: FindMyWay.HTTPMethod, path: string, h: Handler, auth = true): void => {
+      this.endpoints.push(`${method} ${path.replace(/:(\w+)/g, '{$1}')}`);
       this.#router.on(method, path, () => undefined, { h, auth });
     };
     r('GET', '/_nimbus/health', async (_q, res) => this.#health(res), false);
