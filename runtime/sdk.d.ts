@@ -13,7 +13,15 @@ export interface SendOptions {
   dedupId?: string;
 }
 
-export interface Sent { messageId: string; md5OfBody: string; md5OfMessageAttributes?: string; sequenceNumber?: string }
+export interface Sent {
+  messageId: string;
+  md5OfBody: string;
+  md5OfMessageAttributes?: string;
+  /** FIFO queues: the message's sequence number. */
+  sequenceNumber?: string;
+  /** FIFO queues: the deduplication id was seen in the last 5 minutes; accepted, not added again. */
+  duplicate?: true;
+}
 
 export interface BatchEntry extends SendOptions { id?: string; body: unknown }
 

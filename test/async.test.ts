@@ -143,6 +143,9 @@ describe('asynchronous invocation', () => {
     assert.match(((await badType.json()) as Err).error.message, /RequestResponse .* or Event/);
     const badKey = await invokeAsync('ok', {}, { 'x-nimbus-idempotency-key': 'has space' });
     assert.equal(badKey.status, 400);
+    const syncKey = await srv.req('/_nimbus/api/functions/ok/invocations', { method: 'POST', body: '{}', headers: { 'x-nimbus-idempotency-key': 'k1' } });
+    assert.equal(syncKey.status, 400);
+    assert.match(((await syncKey.json()) as Err).error.message, /applies to asynchronous invocations/);
     const missing = await invokeAsync('nope', {});
     assert.equal(missing.status, 404);
     const stats = await srv.api<{ pending: number }>('GET', '/_nimbus/api/functions/ok/async');

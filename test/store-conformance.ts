@@ -147,6 +147,10 @@ export function runStoreConformance(label: string, open: () => Promise<{ store: 
       assert.equal(await s.deleteMessage('jobs', m!.seq, 'r3'), 'ok');
       assert.equal(await s.deleteMessage('jobs', m!.seq, 'r3'), 'gone');
       assert.equal(await s.purgeQueue('jobs'), 1);
+      // maxBytes caps a batch by its bodies, but always takes one message.
+      await s.sendMessages('jobs', [{ body: 'x'.repeat(600) }, { body: 'y'.repeat(600) }, { body: 'z' }], 2000, 0);
+      assert.equal((await s.receiveMessages('jobs', { max: 10, visibilityMs: 100, receipt: 'm1', maxBytes: 1000 }, 2000)).length, 1);
+      assert.equal((await s.receiveMessages('jobs', { max: 10, visibilityMs: 100, receipt: 'm2', maxBytes: 100 }, 2000)).length, 1);
     }));
 
     it('moves a message past maxReceiveCount to the dead-letter queue, and redrives it back', withStore(async (s) => {

@@ -577,7 +577,25 @@ queues:
     ]);
   });
 
+  it('refuses a queue listed twice on one function, and function destinations that loop', () => {
+    assert.deepEqual(problems(errorOf(() => parseManifest(oneFn('    events:\n      - queue: q\n      - queue: { name: q, batchSize: 5 }\n') + 'queues:\n  q: {}\n'))), [
+      'functions.f.events[1].queue.name: queue "q" is already an event of this function; list it once',
+    ]);
+    assert.deepEqual(problems(errorOf(() => parseManifest(oneFn('    async: { onSuccess: function:f }\n')))), [
+      'functions.f.async.onSuccess: function destinations would loop forever (f → f); break the cycle',
+    ]);
+    const pair = 'app: a\nfunctions:\n  f:\n    handler: src/a.h\n    async: { onFailure: function:g }\n  g:\n    handler: src/a.h\n    async: { onSuccess: function:f }\n';
+    assert.deepEqual(problems(errorOf(() => parseManifest(pair))), [
+      'functions.f.async.onFailure: function destinations would loop forever (f → g → f); break the cycle',
+      'functions.g.async.onSuccess: function destinations would loop forever (g → f → g); break the cycle',
+    ]);
+    assert.equal(parseManifest('app: a\nfunctions:\n  f:\n    handler: src/a.h\n    async: { onSuccess: function:g }\n  g:\n    handler: src/a.h\n').functions.f!.async.onSuccess?.name, 'g', 'a chain without a cycle is fine');
+  });
+
   it('checks queue settings and names', () => {
+    assert.deepEqual(problems(errorOf(() => parseManifest(oneFn() + 'queues:\n  q: { contentBasedDeduplication: true }\n'))), [
+      'queues.q.contentBasedDeduplication: applies to FIFO queues only (names ending in ".fifo")',
+    ]);
     assert.deepEqual(problems(errorOf(() => parseManifest(oneFn() + 'queues:\n  q: { visibilityTimeout: 50000, maxMessageSize: 100, colour: red }\n'))), [
       'queues.q.visibilityTimeout: must be an integer from 0 to 43200 (seconds), got number 50000',
       'queues.q.maxMessageSize: must be an integer from 1024 to 262144 (bytes), got number 100',

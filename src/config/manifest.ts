@@ -287,13 +287,14 @@ export const ManifestSchema = strict({
 
 type ManifestShape = {
   functions: Record<string, { events: Array<{ http: unknown } | { queue: { name: string; batchSize: number; batchWindow: number } }>; async: { onSuccess?: { kind: string; name: string }; onFailure?: { kind: string; name: string }; deadLetterQueue?: string } }>;
-  queues: Record<string, { deadLetter?: { queue: string } }>;
+  queues: Record<string, { deadLetter?: { queue: string }; contentBasedDeduplication: boolean }>;
 };
 
 /** Cross-references: every queue a function or queue names is declared here, of the right kind. */
 function checkQueues(m: ManifestShape, ctx: z.RefinementCtx): void {
   for (const [name, q] of Object.entries(m.queues)) {
     if (!QUEUE_NAME.test(name)) ctx.addIssue({ code: 'custom', path: ['queues', name], message: 'queue names are letters, digits, "-" and "_", at most 80 characters, ending in ".fifo" for a FIFO queue' });
+    if (q.contentBasedDeduplication && !isFifoQueue(name)) ctx.addIssue({ code: 'custom', path: ['queues', name, 'contentBasedDeduplication'], message: 'applies to FIFO queues only (names ending in ".fifo")' });
     const dlq = q.deadLetter?.queue;
     if (dlq === undefined) continue;
     const path = ['queues', name, 'deadLetter', 'queue'];
@@ -302,10 +303,13 @@ function checkQueues(m: ManifestShape, ctx: z.RefinementCtx): void {
     else if (isFifoQueue(dlq) !== isFifoQueue(name)) ctx.addIssue({ code: 'custom', path, message: `the dead-letter queue of a ${isFifoQueue(name) ? 'FIFO' : 'standard'} queue must be ${isFifoQueue(name) ? 'FIFO (.fifo)' : 'standard (not .fifo)'}` });
   }
   for (const [fn, spec] of Object.entries(m.functions)) {
+    const consumed = new Set<string>();
     spec.events.forEach((ev, i) => {
       if (!('queue' in ev)) return;
       const path = ['functions', fn, 'events', i, 'queue'];
       const { name, batchSize, batchWindow } = ev.queue;
+      if (consumed.has(name)) ctx.addIssue({ code: 'custom', path: [...path, 'name'], message: `queue "${name}" is already an event of this function; list it once` });
+      consumed.add(name);
       if (!(name in m.queues)) ctx.addIssue({ code: 'custom', path: [...path, 'name'], message: `no queue "${name}" in this manifest's queues (declare it under queues:)` });
       if (isFifoQueue(name) && batchSize > 10) ctx.addIssue({ code: 'custom', path: [...path, 'batchSize'], message: `a FIFO queue delivers at most 10 messages per batch, got ${batchSize}` });
       if (isFifoQueue(name) && batchWindow > 0) ctx.addIssue({ code: 'custom', path: [...path, 'batchWindow'], message: 'a FIFO queue does not take a batch window' });
@@ -319,6 +323,10 @@ function checkQueues(m: ManifestShape, ctx: z.RefinementCtx): void {
       if (d.kind === 'queue' && !(d.name in m.queues)) ctx.addIssue({ code: 'custom', path, message: `no queue "${d.name}" in this manifest's queues` });
       else if (d.kind === 'queue' && isFifoQueue(d.name)) ctx.addIssue({ code: 'custom', path, message: 'a FIFO queue cannot be a destination (use a standard queue)' });
       if (d.kind === 'function' && !(d.name in m.functions)) ctx.addIssue({ code: 'custom', path, message: `no function "${d.name}" in this manifest` });
+      else if (d.kind === 'function') {
+        const loop = destinationLoop(m, fn, d.name);
+        if (loop) ctx.addIssue({ code: 'custom', path, message: `function destinations would loop forever (${loop.join(' → ')}); break the cycle` });
+      }
     }
     if (a.deadLetterQueue !== undefined) {
       const path = ['functions', fn, 'async', 'deadLetterQueue'];
@@ -326,6 +334,23 @@ function checkQueues(m: ManifestShape, ctx: z.RefinementCtx): void {
       else if (isFifoQueue(a.deadLetterQueue)) ctx.addIssue({ code: 'custom', path, message: 'a FIFO queue cannot be a dead-letter queue for async events (use a standard queue)' });
     }
   }
+}
+
+/** The path back to `from` through function destinations starting at `to`, if there is one. */
+function destinationLoop(m: ManifestShape, from: string, to: string): string[] | undefined {
+  const seen = new Set<string>();
+  const walk = (at: string, path: string[]): string[] | undefined => {
+    if (at === from) return path;
+    if (seen.has(at)) return undefined;
+    seen.add(at);
+    for (const d of [m.functions[at]?.async.onSuccess, m.functions[at]?.async.onFailure]) {
+      if (d?.kind !== 'function') continue;
+      const found = walk(d.name, [...path, d.name]);
+      if (found) return found;
+    }
+    return undefined;
+  };
+  return walk(to, [from, to]);
 }
 
 export type Manifest = z.output<typeof ManifestSchema>;

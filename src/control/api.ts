@@ -125,7 +125,10 @@ export class AdminApi {
     const stats = this.#deps.scheduler.stats()[f.name];
     return {
       name: f.name, app: f.app, handler: f.handler, memoryMb: f.memoryMb, timeoutMs: f.timeoutMs, environment: f.environment,
-      concurrency: { max: f.concurrencyMax, queueTimeoutMs: f.queueTimeoutMs, provisioned: f.provisioned, perInstance: f.perInstance }, codeSha: f.codeSha, revision: f.revision,
+      concurrency: { max: f.concurrencyMax, queueTimeoutMs: f.queueTimeoutMs, provisioned: f.provisioned, perInstance: f.perInstance },
+      async: { retries: f.async.retries, maxEventAgeS: f.async.maxEventAgeMs / 1000, onSuccess: f.async.onSuccess ?? null, onFailure: f.async.onFailure ?? null, deadLetterQueue: f.async.deadLetterQueue ?? null },
+      queueTriggers: this.#deps.registry.queueTriggers.filter((t) => t.fn === f.name).map((t) => ({ queue: t.queue, batchSize: t.batchSize, batchWindowS: t.batchWindowMs / 1000, maxConcurrency: t.maxConcurrency })),
+      codeSha: f.codeSha, revision: f.revision,
       updatedAt: new Date(f.updatedAt).toISOString(),
       routes: this.#deps.registry.routeList.filter((r) => r.fn === f.name).map((r) => `${r.method} ${r.path}`),
       instances: {
@@ -168,6 +171,10 @@ export class AdminApi {
     if (type !== 'RequestResponse') {
       req.resume();
       throw new NimbusError('BAD_REQUEST', `X-Nimbus-Invocation-Type: must be RequestResponse (the default) or Event, got "${type}"`);
+    }
+    if (header(req, 'x-nimbus-idempotency-key') !== undefined) {
+      req.resume();
+      throw new NimbusError('BAD_REQUEST', 'X-Nimbus-Idempotency-Key applies to asynchronous invocations (X-Nimbus-Invocation-Type: Event); a synchronous invoke always runs');
     }
     const event = parseJsonBody(await readBody(req, MAX_SYNC_PAYLOAD_BYTES), 'the invocation payload') ?? {};
     const requestId = requestIdFrom(req.headers['x-request-id'], randomUUID);

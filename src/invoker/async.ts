@@ -16,6 +16,8 @@ const MAX_HELD = 256;
 /** A claimed event comes due again after this if the node dies holding it (cluster mode; the embedded store releases at start). */
 const LEASE_MS = 16 * 60 * 1000;
 const IDLE_WAIT_MS = 30_000;
+/** An event starts only if it can finish (its timeout plus this) before its lease ends; else it waits to be claimed afresh. */
+const LEASE_MARGIN_MS = 60_000;
 const THROTTLE_RETRY_MAX_MS = 30_000;
 
 export type Condition = 'Success' | 'RetriesExhausted' | 'EventAgeExceeded';
@@ -48,6 +50,8 @@ export class AsyncInvoker {
   readonly #held = new Map<string, AsyncEvent[]>();
   readonly #running = new Map<string, number>();
   readonly #runs = new Set<Promise<void>>();
+  /** Throttles per event (by seq), for the backoff: a throttle gives its attempt back, so attempts cannot count them. */
+  readonly #throttles = new Map<number, number>();
   #heldCount = 0;
   #wake: (() => void) | undefined;
   #kicked = false;
@@ -124,6 +128,12 @@ export class AsyncInvoker {
     const limit = fn ? Math.max(1, fn.concurrencyMax * fn.perInstance) : 1;
     while (list.length > 0 && (this.#running.get(name) ?? 0) < limit) {
       const ev = list.shift()!;
+      if (fn && this.#deps.clock.now() + fn.timeoutMs + LEASE_MARGIN_MS > ev.leaseUntil) {
+        // Held so long that it might outlive its lease and be claimed again while running: let the
+        // lease end and the event be claimed afresh (here or on another node) instead.
+        this.#heldCount--;
+        continue;
+      }
       this.#running.set(name, (this.#running.get(name) ?? 0) + 1);
       const p: Promise<void> = this.#execute(ev, fn).catch((err: unknown) => {
         this.#deps.logger.error({ err, fn: name, requestId: ev.requestId }, 'async invocation could not be settled; it runs again when its lease ends');
@@ -142,6 +152,7 @@ export class AsyncInvoker {
   async #execute(ev: AsyncEvent, fn: FunctionRecord | undefined): Promise<void> {
     const { store, invoker, clock, logger } = this.#deps;
     if (!fn) {
+      this.#throttles.delete(ev.seq);
       logger.warn({ fn: ev.fn, requestId: ev.requestId }, 'async event dropped: its function no longer exists');
       await store.settleAsync(ev.seq, [], clock.now());
       return;
@@ -159,8 +170,11 @@ export class AsyncInvoker {
     } catch (err) {
       if (this.#stopped) return;
       if (isNimbusError(err) && err.code === 'TOO_MANY_REQUESTS') {
-        // A throttle is not a failed attempt (as Lambda): try again later, the attempt given back.
-        await store.retryAsync(ev.seq, clock.now() + this.#backoff(ev.attempts, THROTTLE_RETRY_MAX_MS), false);
+        // A throttle is not a failed attempt (as Lambda): try again later, the attempt given back,
+        // backing off by the throttles this node has seen for the event.
+        const n = (this.#throttles.get(ev.seq) ?? 0) + 1;
+        this.#throttles.set(ev.seq, n);
+        await store.retryAsync(ev.seq, clock.now() + this.#backoff(n, THROTTLE_RETRY_MAX_MS), false);
         return;
       }
       throw err;
@@ -195,7 +209,9 @@ export class AsyncInvoker {
       };
       deliveries.push({ to: { kind: 'queue', name: fn.async.deadLetterQueue }, body: ev.payload, attributes });
     }
-    await this.#deps.store.settleAsync(ev.seq, deliveries, this.#deps.clock.now());
+    this.#throttles.delete(ev.seq);
+    const missing = await this.#deps.store.settleAsync(ev.seq, deliveries, this.#deps.clock.now());
+    if (missing.length) this.#deps.logger.warn({ fn: fn.name, requestId: ev.requestId, condition, missing }, 'async outcome not delivered: its destination no longer exists');
     for (const d of deliveries) {
       if (d.to.kind === 'queue') this.#deps.onQueueMessage(d.to.name);
       else this.kick();

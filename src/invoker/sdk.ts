@@ -25,7 +25,8 @@ export class SdkHost {
     switch (op) {
       case 'queues.send': {
         const q = await this.#queue(fn, a.queue);
-        return deps.queues.send(q.name, (typeof a.message === 'object' && a.message !== null ? a.message : {}) as Record<string, unknown>);
+        const { id: _id, ...sent } = await deps.queues.send(q.name, (typeof a.message === 'object' && a.message !== null ? a.message : {}) as Record<string, unknown>);
+        return sent;
       }
       case 'queues.sendBatch': {
         const q = await this.#queue(fn, a.queue);

@@ -175,6 +175,8 @@ export interface AsyncEvent {
   createdAt: number;
   /** Attempts started so far, this one included once claimed. */
   attempts: number;
+  /** When this claim's lease ends (the event comes due again then). */
+  leaseUntil: number;
 }
 
 /** What settles a claimed async event, in one transaction with its removal. */
@@ -287,9 +289,10 @@ export interface Store {
   /**
    * Claims up to `max` visible messages for `visibilityMs` under the token `receipt`. Messages past
    * the queue's maxReceiveCount move to its dead-letter queue instead; messages past retention go.
-   * FIFO: oldest first, never from a message group that has messages in flight.
+   * FIFO: oldest first, never from a message group that has messages in flight. With maxBytes, stops
+   * before the bodies would pass it (one message is always taken).
    */
-  receiveMessages(queue: string, opts: { max: number; visibilityMs: number; receipt: string }, now: number): Promise<ReceivedMessage[]>;
+  receiveMessages(queue: string, opts: { max: number; visibilityMs: number; receipt: string; maxBytes?: number }, now: number): Promise<ReceivedMessage[]>;
   deleteMessage(queue: string, seq: number, receipt: string): Promise<ReceiptResult>;
   /** Deletes several messages in one transaction (a trigger's processed batch). */
   deleteMessages(queue: string, items: { seq: number; receipt: string }[]): Promise<ReceiptResult[]>;
@@ -311,8 +314,8 @@ export interface Store {
   enqueueAsync(e: { requestId: string; fn: string; payload: string; idempotencyKey?: string }, now: number, idempotencyWindowMs: number): Promise<{ requestId: string; duplicate: boolean }>;
   /** Claims up to `max` due events, leased until `leaseUntil`; counts the attempt. */
   claimAsync(max: number, now: number, leaseUntil: number): Promise<AsyncEvent[]>;
-  /** Removes a settled event and performs its deliveries, in one transaction. */
-  settleAsync(seq: number, deliveries: Delivery[], now: number): Promise<void>;
+  /** Removes a settled event and performs its deliveries, in one transaction; returns the destinations that no longer exist. */
+  settleAsync(seq: number, deliveries: Delivery[], now: number): Promise<string[]>;
   /** Schedules another attempt. countAttempt=false (a throttle) gives the attempt back. */
   retryAsync(seq: number, nextAt: number, countAttempt: boolean): Promise<void>;
   /** When the next async event is due, if any. */

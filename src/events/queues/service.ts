@@ -114,7 +114,7 @@ export class QueueService {
    * Receives up to `max` messages, waiting up to `waitS` seconds for one to arrive (long poll).
    * `max` above 10 is for queue triggers (batch sizes up to 10,000); the API caps it at 10.
    */
-  async receive(name: string, opts: { max?: number; waitS?: number; visibilityS?: number }, api = true): Promise<ReceivedMessage[]> {
+  async receive(name: string, opts: { max?: number; waitS?: number; visibilityS?: number; maxBytes?: number }, api = true): Promise<ReceivedMessage[]> {
     const q = await this.queue(name);
     const max = opts.max ?? 1;
     if (api && (!Number.isInteger(max) || max < 1 || max > QUEUE_RECEIVE_MAX_MESSAGES)) throw new NimbusError('BAD_REQUEST', `maxMessages: must be an integer from 1 to ${QUEUE_RECEIVE_MAX_MESSAGES}, got ${JSON.stringify(opts.max)}`);
@@ -124,7 +124,7 @@ export class QueueService {
     const deadline = this.#clock.now() + waitS * 1000;
     for (;;) {
       if (this.#closed) return [];
-      const got = await this.#store.receiveMessages(q.name, { max, visibilityMs, receipt: newReceipt() }, this.#clock.now());
+      const got = await this.#store.receiveMessages(q.name, { max, visibilityMs, receipt: newReceipt(), maxBytes: opts.maxBytes }, this.#clock.now());
       if (got.length > 0 || this.#clock.now() >= deadline) return got;
       await this.waitForMessages(q.name, deadline);
     }

@@ -5,6 +5,7 @@
 // error leaves the batch to come back after the visibility timeout (and to the dead-letter queue
 // after maxReceiveCount).
 import { randomUUID } from 'node:crypto';
+import { MAX_SYNC_PAYLOAD_BYTES } from '../../config/limits.ts';
 import { isNimbusError } from '../../errors.ts';
 import type { Invoker } from '../../invoker/index.ts';
 import type { Logger } from '../../observability/logger.ts';
@@ -14,6 +15,8 @@ import { messageView, queueArn, type QueueService } from './service.ts';
 
 /** How long an idle poller sleeps at most before looking again (a safety net; sends wake it). */
 const IDLE_WAIT_MS = 20_000;
+/** Bodies in one batch at most, as Lambda's 6 MB invocation payload (a message over it goes alone). */
+const BATCH_MAX_BYTES = MAX_SYNC_PAYLOAD_BYTES;
 /** A throttled batch comes back after this long. */
 const THROTTLED_RETRY_MS = 1000;
 /** After an unexpected error (store trouble), the poller pauses this long. */
@@ -139,15 +142,20 @@ class Poller {
     while (this.#deliveries.size) await Promise.all(this.#deliveries);
   }
 
-  /** One batch: up to batchSize messages, waiting up to the batch window to fill it. */
+  /** One batch: up to batchSize messages and BATCH_MAX_BYTES of bodies, waiting up to the batch window to fill it. */
   async #gather(): Promise<ReceivedMessage[]> {
     const { queues, clock } = this.#deps;
-    const batch = await queues.receive(this.t.queue, { max: this.t.batchSize }, false);
+    const batch = await queues.receive(this.t.queue, { max: this.t.batchSize, maxBytes: BATCH_MAX_BYTES }, false);
     if (batch.length === 0 || this.t.batchWindowMs === 0) return batch;
     const until = clock.now() + this.t.batchWindowMs;
-    while (batch.length < this.t.batchSize && clock.now() < until && !this.#stopped) {
+    let bytes = batch.reduce((n, m) => n + m.body.length, 0);
+    while (batch.length < this.t.batchSize && bytes < BATCH_MAX_BYTES && clock.now() < until && !this.#stopped) {
       await queues.waitForMessages(this.t.queue, until);
-      batch.push(...await queues.receive(this.t.queue, { max: this.t.batchSize - batch.length }, false));
+      const more = await queues.receive(this.t.queue, { max: this.t.batchSize - batch.length, maxBytes: BATCH_MAX_BYTES - bytes }, false);
+      // A receive always takes one message, so the last one may pass the cap by its own size.
+      for (const m of more) bytes += m.body.length;
+      batch.push(...more);
+      if (bytes >= BATCH_MAX_BYTES) break;
     }
     return batch;
   }

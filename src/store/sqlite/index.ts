@@ -258,7 +258,7 @@ export class SqliteStore implements Store {
   async listQueues(): Promise<QueueRecord[]> { return this.#work.listQueues(); }
   async listQueueTriggers(): Promise<QueueTriggerRecord[]> { return this.#work.listQueueTriggers(); }
   async sendMessages(queue: string, messages: NewMessage[], now: number, dedupWindowMs: number): Promise<SentMessage[]> { return this.#m.batched(() => this.#work.sendMessages(queue, messages, now, dedupWindowMs)); }
-  async receiveMessages(queue: string, opts: { max: number; visibilityMs: number; receipt: string }, now: number): Promise<ReceivedMessage[]> { return this.#m.batched(() => this.#work.receiveMessages(queue, opts, now)); }
+  async receiveMessages(queue: string, opts: { max: number; visibilityMs: number; receipt: string; maxBytes?: number }, now: number): Promise<ReceivedMessage[]> { return this.#m.batched(() => this.#work.receiveMessages(queue, opts, now)); }
   async deleteMessage(queue: string, seq: number, receipt: string): Promise<ReceiptResult> { return (await this.#m.batched(() => this.#work.deleteMessages(queue, [{ seq, receipt }])))[0]!; }
   async deleteMessages(queue: string, items: { seq: number; receipt: string }[]): Promise<ReceiptResult[]> { return this.#m.batched(() => this.#work.deleteMessages(queue, items)); }
   async changeVisibility(queue: string, seq: number, receipt: string, visibleAt: number): Promise<ReceiptResult> { return this.#m.batched(() => this.#work.changeVisibility(queue, seq, receipt, visibleAt)); }
@@ -269,7 +269,7 @@ export class SqliteStore implements Store {
   async expireMessages(now: number): Promise<number> { return this.#work.expireMessages(now); }
   async enqueueAsync(e: { requestId: string; fn: string; payload: string; idempotencyKey?: string }, now: number, windowMs: number): Promise<{ requestId: string; duplicate: boolean }> { return this.#m.batched(() => this.#work.enqueueAsync(e, now, windowMs)); }
   async claimAsync(max: number, now: number, leaseUntil: number): Promise<AsyncEvent[]> { return this.#m.batched(() => this.#work.claimAsync(max, now, leaseUntil)); }
-  async settleAsync(seq: number, deliveries: Delivery[], now: number): Promise<void> { return this.#m.batched(() => this.#work.settleAsync(seq, deliveries, now)); }
+  async settleAsync(seq: number, deliveries: Delivery[], now: number): Promise<string[]> { return this.#m.batched(() => this.#work.settleAsync(seq, deliveries, now)); }
   async retryAsync(seq: number, nextAt: number, countAttempt: boolean): Promise<void> { return this.#m.batched(() => this.#work.retryAsync(seq, nextAt, countAttempt)); }
   async nextAsyncDue(): Promise<number | undefined> { return this.#work.nextAsyncDue(); }
   async releaseAsyncLeases(now: number): Promise<void> { this.#work.releaseAsyncLeases(now); }

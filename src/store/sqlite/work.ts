@@ -100,11 +100,12 @@ export class WorkStore {
     return out;
   }
 
-  receiveMessages(queue: string, opts: { max: number; visibilityMs: number; receipt: string }, now: number): ReceivedMessage[] {
+  receiveMessages(queue: string, opts: { max: number; visibilityMs: number; receipt: string; maxBytes?: number }, now: number): ReceivedMessage[] {
     const sql = this.#sql;
     return sql.tx(() => {
       const q = this.#queue(queue);
       const got: ReceivedMessage[] = [];
+      let bytes = 0;
       // Messages that move to the dead-letter queue or expire do not count: look again, a bounded number of times.
       for (let round = 0; round < 10 && got.length < opts.max; round++) {
         const want = opts.max - got.length;
@@ -123,6 +124,8 @@ export class WorkStore {
               q.redrive.deadLetterQueue, now, q.name, seq);
             skipped++;
           } else {
+            bytes += String(r.body).length;
+            if (opts.maxBytes !== undefined && got.length > 0 && bytes > opts.maxBytes) return got;
             sql.run('UPDATE messages SET visible_at = ?, receive_count = receive_count + 1, first_received_at = COALESCE(first_received_at, ?), receipt = ? WHERE seq = ?',
               now + opts.visibilityMs, now, opts.receipt, seq);
             const m = toMessage(r);
@@ -226,24 +229,29 @@ export class WorkStore {
       // A claimed event's next_at is its lease's end: if this node dies, it comes due again then.
       for (const r of rows) sql.run('UPDATE async_events SET next_at = ?, lease_until = ?, attempts = attempts + 1 WHERE seq = ?', leaseUntil, leaseUntil, Number(r.seq));
       return rows.map((r) => ({
-        seq: Number(r.seq), requestId: String(r.request_id), fn: String(r.fn), payload: String(r.payload), createdAt: Number(r.created_at), attempts: Number(r.attempts) + 1,
+        seq: Number(r.seq), requestId: String(r.request_id), fn: String(r.fn), payload: String(r.payload), createdAt: Number(r.created_at), attempts: Number(r.attempts) + 1, leaseUntil,
       }));
     });
   }
 
-  settleAsync(seq: number, deliveries: Delivery[], now: number): void {
+  settleAsync(seq: number, deliveries: Delivery[], now: number): string[] {
     const sql = this.#sql;
-    sql.tx(() => {
+    return sql.tx(() => {
       sql.run('DELETE FROM async_events WHERE seq = ?', seq);
+      // Deploy checks destinations; one removed since is returned for the caller to report, not retried forever.
+      const missing: string[] = [];
       for (const d of deliveries) {
         if (d.to.kind === 'queue') {
           const q = this.getQueue(d.to.name);
-          // Deploy checks destinations; one removed since is reported by the caller's log, not retried forever.
           if (q) this.#insert(q, [{ body: d.body, attributes: d.attributes, groupId: 'nimbus', dedupId: randomUUID() }], now, 0);
+          else missing.push(`queue:${d.to.name}`);
         } else if (sql.get('SELECT 1 FROM functions WHERE name = ?', d.to.name)) {
           this.#insertAsync(d.requestId ?? randomUUID(), d.to.name, d.body, now);
+        } else {
+          missing.push(`function:${d.to.name}`);
         }
       }
+      return missing;
     });
   }
 
