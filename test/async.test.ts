@@ -2,9 +2,8 @@
 // destination record, the dead-letter queue, event age, idempotency keys, and bad input.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startTestServer, type TestServer } from './helpers.ts';
+import { startWithApp, type TestServer } from './helpers.ts';
 
-interface Msg { messageId: string; receiptHandle: string; body: string; messageAttributes: Record<string, { DataType: string; StringValue?: string }> }
 interface Err { error: { code: string; message: string } }
 
 const MANIFEST = `app: asy
@@ -40,34 +39,20 @@ export const handler = async (record: unknown) => { await queues.send('notified'
 describe('asynchronous invocation', () => {
   let srv: TestServer;
   before(async () => {
-    srv = await startTestServer({ asyncRetryBaseMs: 100 });
-    const d = await srv.deploy({ 'nimbus.yml': MANIFEST, ...SOURCES });
-    assert.equal(d.status, 200, JSON.stringify(d.body));
+    srv = await startWithApp({ 'nimbus.yml': MANIFEST, ...SOURCES }, { asyncRetryBaseMs: 100 });
   });
   after(() => srv.close());
 
   const invokeAsync = (fn: string, event: unknown, headers: Record<string, string> = {}) => srv.req(`/_nimbus/api/functions/${fn}/invocations`, {
     method: 'POST', body: JSON.stringify(event), headers: { 'content-type': 'application/json', 'x-nimbus-invocation-type': 'Event', ...headers },
   });
-  const take = async (q: string, n: number, ms = 10_000): Promise<Msg[]> => {
-    const got: Msg[] = [];
-    const deadline = Date.now() + ms;
-    while (got.length < n && Date.now() < deadline) {
-      const r = await srv.api<{ messages: Msg[] }>('POST', `/_nimbus/api/queues/${q}/receive`, { maxMessages: 10, waitSeconds: 1 });
-      for (const m of r.body.messages) {
-        got.push(m);
-        await srv.api('POST', `/_nimbus/api/queues/${q}/delete`, { receiptHandle: m.receiptHandle });
-      }
-    }
-    return got;
-  };
 
   it('answers 202 with the request id, runs the function, and sends the success record', async () => {
     const res = await invokeAsync('ok', { n: 21 });
     assert.equal(res.status, 202);
     const { requestId } = await res.json() as { requestId: string };
     assert.equal(res.headers.get('x-nimbus-request-id'), requestId);
-    const [m] = await take('results', 1);
+    const [m] = await srv.take('results', 1);
     const record = JSON.parse(m!.body);
     assert.deepEqual(record.requestContext, { requestId, functionArn: 'arn:aws:lambda:local:000000000000:function:ok:$LATEST', condition: 'Success', approximateInvokeCount: 1 });
     assert.deepEqual(record.requestPayload, { n: 21 });
@@ -83,7 +68,7 @@ describe('asynchronous invocation', () => {
     const t0 = Date.now();
     const res = await invokeAsync('flaky', { order: 7 });
     const { requestId } = await res.json() as { requestId: string };
-    const [f] = await take('failures', 1);
+    const [f] = await srv.take('failures', 1);
     const record = JSON.parse(f!.body);
     assert.equal(record.requestContext.condition, 'RetriesExhausted');
     assert.equal(record.requestContext.approximateInvokeCount, 2, 'the first attempt and one retry');
@@ -91,7 +76,7 @@ describe('asynchronous invocation', () => {
     assert.equal(record.responsePayload.errorType, 'TypeError');
     assert.equal(record.responsePayload.errorMessage, 'always fails');
     assert.ok(Date.now() - t0 >= 50, 'the retry waited (backoff)');
-    const [d] = await take('dlq', 1);
+    const [d] = await srv.take('dlq', 1);
     assert.deepEqual(JSON.parse(d!.body), { order: 7 });
     assert.equal(d!.messageAttributes.RequestID!.StringValue, requestId);
     assert.match(d!.messageAttributes.ErrorMessage!.StringValue!, /TypeError: always fails/);
@@ -102,7 +87,7 @@ describe('asynchronous invocation', () => {
   it('a function destination receives the record as its event', async () => {
     const res = await invokeAsync('chained', { n: 1 });
     const { requestId } = await res.json() as { requestId: string };
-    const [m] = await take('notified', 1);
+    const [m] = await srv.take('notified', 1);
     const record = JSON.parse(m!.body);
     assert.equal(record.requestContext.requestId, requestId);
     assert.deepEqual(record.responsePayload, { doubled: 2 });
@@ -113,7 +98,7 @@ describe('asynchronous invocation', () => {
     const fn = (await srv.store.getFunction('aged'))!;
     await srv.store.enqueueAsync({ requestId: 'old-event', fn: fn.name, payload: '{"n":5}' }, Date.now() - 120_000, 60_000);
     srv.asyncInvoker.kick();
-    const [m] = await take('failures', 1);
+    const [m] = await srv.take('failures', 1);
     const record = JSON.parse(m!.body);
     assert.equal(record.requestContext.condition, 'EventAgeExceeded');
     assert.equal(record.requestContext.approximateInvokeCount, 0);
@@ -130,7 +115,7 @@ describe('asynchronous invocation', () => {
     assert.equal(second.requestId, first.requestId);
     assert.equal(first.duplicate, undefined);
     assert.equal(second.duplicate, true);
-    const got = await take('results', 2, 1500);
+    const got = await srv.take('results', 2, 1500);
     assert.equal(got.length, 1, 'ran once');
   });
 

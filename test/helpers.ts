@@ -15,6 +15,13 @@ export interface TestServer extends RunningServer {
   api<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T; headers: Headers }>;
   deploy(files: Record<string, string>): Promise<{ status: number; body: DeployBody }>;
   invoke<T = unknown>(fn: string, event?: unknown): Promise<{ status: number; body: T; headers: Headers }>;
+  /** Receives from `queue` (deleting each message) until `n` came, or `ms` passed; returns what came. */
+  take(queue: string, n: number, ms?: number): Promise<QueueMessage[]>;
+}
+
+export interface QueueMessage {
+  messageId: string; receiptHandle: string; body: string; md5OfBody: string; md5OfMessageAttributes?: string;
+  attributes: Record<string, string>; messageAttributes: Record<string, { DataType: string; StringValue?: string; BinaryValue?: string }>;
 }
 
 export interface DeployBody {
@@ -75,11 +82,34 @@ export async function startTestServer(opts: ServerOptions = {}): Promise<TestSer
     invoke<T>(fn: string, event: unknown = {}) {
       return api<T>('POST', `/_nimbus/api/functions/${fn}/invocations`, event);
     },
+    async take(queue: string, n: number, ms = 10_000) {
+      const got: QueueMessage[] = [];
+      const deadline = Date.now() + ms;
+      while (got.length < n && Date.now() < deadline) {
+        const r = await api<{ messages: QueueMessage[] }>('POST', `/_nimbus/api/queues/${queue}/receive`, { maxMessages: 10, waitSeconds: 1 });
+        for (const m of r.body.messages) {
+          got.push(m);
+          await api('POST', `/_nimbus/api/queues/${queue}/delete`, { receiptHandle: m.receiptHandle });
+        }
+      }
+      return got;
+    },
     async close() {
       await close();
       if (ownDir) rmSync(dataDir, { recursive: true, force: true });
     },
   });
+}
+
+/** A server with one app deployed (the deploy must succeed). */
+export async function startWithApp(files: Record<string, string>, opts: ServerOptions = {}): Promise<TestServer> {
+  const srv = await startTestServer(opts);
+  const d = await srv.deploy(files);
+  if (d.status !== 200) {
+    await srv.close();
+    throw new Error(`deploy failed: ${JSON.stringify(d.body)}`);
+  }
+  return srv;
 }
 
 /** A one-function app: `handler` is the source of src/index.ts (or .js when js is true). */

@@ -4,9 +4,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { SqsSchema } from '@aws-lambda-powertools/parser/schemas/sqs';
-import { sleep, startTestServer, type TestServer } from './helpers.ts';
+import { sleep, startWithApp, type TestServer } from './helpers.ts';
 
-interface Msg { messageId: string; receiptHandle: string; body: string; attributes: Record<string, string>; messageAttributes: Record<string, unknown> }
 
 const MANIFEST = `app: qt
 functions:
@@ -50,27 +49,12 @@ export const handler = async (event: { Records: { messageId: string; body: strin
 describe('queue → function', () => {
   let srv: TestServer;
   before(async () => {
-    srv = await startTestServer();
-    const d = await srv.deploy({ 'nimbus.yml': MANIFEST, ...SOURCES });
-    assert.equal(d.status, 200, JSON.stringify(d.body));
+    srv = await startWithApp({ 'nimbus.yml': MANIFEST, ...SOURCES });
   });
   after(() => srv.close());
 
   const send = (q: string, body: unknown) => srv.api<Record<string, unknown>>('POST', `/_nimbus/api/queues/${q}/messages`, body);
   const stats = async (q: string) => (await srv.api<{ stats: { visible: number; inFlight: number; delayed: number } }>('GET', `/_nimbus/api/queues/${q}`)).body.stats;
-  /** Receives (and deletes) until `n` messages came from `q`, or fails after `ms`. */
-  const drain = async (q: string, n: number, ms = 10_000): Promise<Msg[]> => {
-    const got: Msg[] = [];
-    const deadline = Date.now() + ms;
-    while (got.length < n && Date.now() < deadline) {
-      const r = await srv.api<{ messages: Msg[] }>('POST', `/_nimbus/api/queues/${q}/receive`, { maxMessages: 10, waitSeconds: 1 });
-      for (const m of r.body.messages) {
-        got.push(m);
-        await srv.api('POST', `/_nimbus/api/queues/${q}/delete`, { receiptHandle: m.receiptHandle });
-      }
-    }
-    return got;
-  };
 
   it('delivers SQS-shaped events (SqsSchema) and deletes what succeeded', async () => {
     const r = await send('in', { entries: [{ id: 'a', body: 'one', attributes: { kind: 'k', n: 7 } }, { id: 'b', body: '{"two":2}' }] });
@@ -79,7 +63,7 @@ describe('queue → function', () => {
     const records: Rec[] = [];
     // One event per batch: the two messages may come in one batch or two.
     for (let i = 0; i < 2 && records.length < 2; i++) {
-      for (const m of await drain('seen', 1)) {
+      for (const m of await srv.take('seen', 1)) {
         const event = JSON.parse(m.body);
         SqsSchema.parse(event);
         records.push(...(event.Records as Rec[]));
@@ -98,17 +82,17 @@ describe('queue → function', () => {
 
   it('retries only the batchItemFailures; poison messages end in the dead-letter queue', async () => {
     await send('picky-in', { entries: [{ id: '1', body: 'good-1' }, { id: '2', body: 'bad-1' }, { id: '3', body: 'good-2' }] });
-    const dead = await drain('picky-dlq', 1, 15_000);
+    const dead = await srv.take('picky-dlq', 1, 15_000);
     assert.deepEqual(dead.map((m) => m.body), ['bad-1']);
     assert.equal(dead[0]!.attributes.DeadLetterQueueSourceArn, 'arn:aws:sqs:local:000000000000:picky-in');
-    const ok = await drain('seen', 2);
+    const ok = await srv.take('seen', 2);
     assert.deepEqual(ok.map((m) => JSON.parse(m.body).ok).sort(), ['good-1', 'good-2'], 'the good ones were processed once each');
-    assert.equal((await drain('seen', 1, 500)).length, 0, 'and not again');
+    assert.equal((await srv.take('seen', 1, 500)).length, 0, 'and not again');
   });
 
   it('a thrown error makes the whole batch visible again; it ends in the dead-letter queue', async () => {
     await send('picky-in', { body: 'throw' });
-    const dead = await drain('picky-dlq', 1, 15_000);
+    const dead = await srv.take('picky-dlq', 1, 15_000);
     assert.deepEqual(dead.map((m) => m.body), ['throw']);
     const inv = await srv.api<{ invocations: { outcome: string; trigger: string }[] }>('GET', '/_nimbus/api/functions/picky/invocations?status=error');
     assert.ok(inv.body.invocations.length >= 2, 'two attempts (maxReceiveCount 2)');
@@ -147,6 +131,6 @@ export const handler = async (e: { q: string }) => { try { await queues.send(e.q
     assert.match(denied.body.message, /may only use the queues of its app "other"; queue "seen" belongs to app "qt"/);
     const missing = await srv.invoke<{ name: string }>('sender', { q: 'nope' });
     assert.equal(missing.body.name, 'QUEUE_NOT_FOUND');
-    assert.equal((await drain('seen', 1, 300)).length, 0);
+    assert.equal((await srv.take('seen', 1, 300)).length, 0);
   });
 });
