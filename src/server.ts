@@ -111,7 +111,10 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const triggers = new QueueTriggers({ queues, invoker, functions: () => registry.functions, clock, logger });
   const asyncInvoker = new AsyncInvoker({ store, invoker, functions: () => registry.functions, onQueueMessage: (q) => queues.notify(q), clock, logger, retryBaseMs: opts.asyncRetryBaseMs });
   sdk.bind({ queues });
-  registry.onChange = () => triggers.sync(registry.queueTriggers);
+  registry.onChange = () => {
+    queues.invalidate();
+    triggers.sync(registry.queueTriggers);
+  };
   await registry.refresh();
   await asyncInvoker.start();
   const gateway = new Gateway(registry, invoker, logger);

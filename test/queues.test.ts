@@ -196,6 +196,16 @@ describe('queues: the admin API', () => {
     assert.match(badWait.body.error.message, /0 to 20/);
   });
 
+  it('a redeploy changes a queue\'s settings at once, and keeps its messages', async () => {
+    await send('small', { body: 'kept' });
+    assert.equal((await send('small', { body: 'x'.repeat(2000) })).status, 413);
+    const d = await srv.deploy({ 'nimbus.yml': MANIFEST.replace('maxMessageSize: 1024', 'maxMessageSize: 4096'), 'src/index.ts': 'export const handler = async () => null;' });
+    assert.equal(d.status, 200, JSON.stringify(d.body));
+    assert.equal((await send('small', { body: 'x'.repeat(2000) })).status, 200);
+    assert.equal((await stats('small')).visible, 2);
+    await srv.api('POST', '/_nimbus/api/queues/small/purge');
+  });
+
   it('lists queues with their settings and stats', async () => {
     const r = await srv.api<{ queues: { name: string; fifo: boolean; deadLetter: unknown }[] }>('GET', '/_nimbus/api/queues');
     assert.deepEqual(r.body.queues.map((q) => q.name), ['jobs', 'orders.fifo', 'short', 'short-dlq', 'small', 'strict.fifo']);

@@ -35,6 +35,7 @@ export class QueueService {
   readonly #waiters = new Map<string, Set<() => void>>();
   readonly #expireTimer: NodeJS.Timeout;
   #closed = false;
+  readonly #cache = new Map<string, QueueRecord>();
 
   constructor(store: Store, clock: Clock, logger: Logger) {
     this.#store = store;
@@ -53,10 +54,19 @@ export class QueueService {
     }
   }
 
+  /** Queue settings, cached until the next config change (a send looked them up three times). */
   async queue(name: string): Promise<QueueRecord> {
+    const cached = this.#cache.get(name);
+    if (cached) return cached;
     const q = await this.#store.getQueue(name);
     if (!q) throw new NimbusError('QUEUE_NOT_FOUND', `no queue named "${name}"`);
+    this.#cache.set(name, q);
     return q;
+  }
+
+  /** Forgets cached queue settings: called after every deploy or delete. */
+  invalidate(): void {
+    this.#cache.clear();
   }
 
   /**
