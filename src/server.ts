@@ -16,6 +16,7 @@ import { NimbusError } from './errors.ts';
 import { Gateway } from './gateway/index.ts';
 import { QueueService } from './events/queues/service.ts';
 import { QueueTriggers } from './events/queues/trigger.ts';
+import { ScheduleRunner } from './events/schedules/runner.ts';
 import { AsyncInvoker } from './invoker/async.ts';
 import { Invoker } from './invoker/index.ts';
 import { SdkHost } from './invoker/sdk.ts';
@@ -66,6 +67,7 @@ export interface RunningServer {
   records: RecordWriter;
   queues: QueueService;
   asyncInvoker: AsyncInvoker;
+  schedules: ScheduleRunner;
   /** The admin API's endpoints (`METHOD /path`). */
   adminEndpoints: string[];
   close(): Promise<void>;
@@ -111,14 +113,20 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const triggers = new QueueTriggers({ queues, invoker, functions: () => registry.functions, clock, logger });
   const asyncInvoker = new AsyncInvoker({ store, invoker, functions: () => registry.functions, onQueueMessage: (q) => queues.notify(q), clock, logger, retryBaseMs: opts.asyncRetryBaseMs });
   sdk.bind({ queues });
+  const schedules = new ScheduleRunner({
+    store, clock, logger,
+    onDelivered: (d) => (d.to.kind === 'queue' ? queues.notify(d.to.name) : asyncInvoker.kick()),
+  });
   registry.onChange = () => {
     queues.invalidate();
     triggers.sync(registry.queueTriggers);
+    void schedules.sync();
   };
   await registry.refresh();
   await asyncInvoker.start();
+  await schedules.sync();
   const gateway = new Gateway(registry, invoker, logger);
-  const api = new AdminApi({ store, registry, invoker, asyncInvoker, queues, triggers, scheduler, records, logger, token, version: VERSION, startedAt: Date.now() });
+  const api = new AdminApi({ store, registry, invoker, asyncInvoker, queues, triggers, schedules, scheduler, records, logger, token, version: VERSION, startedAt: Date.now() });
 
   const server: Server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
     const url = req.url ?? '/';
@@ -147,13 +155,13 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
 
   let closing: Promise<void> | undefined;
   return {
-    url, port, dataDir, sandboxRoot: layout.root, token, tokenPath, tokenCreated, store, scheduler, records, queues, asyncInvoker, adminEndpoints: api.endpoints,
+    url, port, dataDir, sandboxRoot: layout.root, token, tokenPath, tokenCreated, store, scheduler, records, queues, asyncInvoker, schedules, adminEndpoints: api.endpoints,
     close() {
       closing ??= (async () => {
         await new Promise<void>((ok) => { server.close(() => ok()); server.closeAllConnections(); });
         // Stop taking new work, stop the instances (work in flight fails and stays in the store to
         // run again at the next start), then wait for everything to settle before the store closes.
-        const stopping = Promise.all([triggers.stop(), asyncInvoker.stop()]);
+        const stopping = Promise.all([triggers.stop(), asyncInvoker.stop(), schedules.stop()]);
         queues.close();
         await scheduler.close();
         await stopping;

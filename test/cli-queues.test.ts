@@ -14,6 +14,8 @@ const MANIFEST = `app: qcli
 functions:
   work:
     handler: src/index.handler
+    events:
+      - schedule: { name: nightly, expression: "cron(0 2 * * ? *)", timezone: Europe/London }
   drain:
     handler: src/index.handler
     events:
@@ -48,6 +50,20 @@ describe('nimbus queues and invoke --async', () => {
   after(async () => {
     await srv.close();
     rmSync(work, { recursive: true, force: true });
+  });
+
+  it('schedules lists the next fire time, and disable / enable change it', async () => {
+    const ls = await nimbus('schedules');
+    assert.equal(ls.code, 0, ls.stderr);
+    assert.match(ls.stdout, /^SCHEDULE\s+APP\s+EXPRESSION\s+TARGET\s+NEXT FIRE \(UTC\)\s+LAST FIRED$/m);
+    assert.match(ls.stdout, /^nightly\s+qcli\s+cron\(0 2 \* \* \? \*\) Europe\/London\s+function:work\s+\d{4}-\d\d-\d\dT0[12]:00:00\.000Z\s+-$/m);
+    const off = await nimbus('schedules', 'disable', 'nightly');
+    assert.equal(off.stdout.trim(), 'Disabled nightly; nothing fires until it is enabled again.');
+    assert.match((await nimbus('schedules')).stdout, /^nightly\s.*\sdisabled\s+-$/m);
+    assert.match((await nimbus('schedules', 'enable', 'nightly')).stdout, /^Enabled nightly; next fire \d{4}-/);
+    const missing = await nimbus('schedules', 'enable', 'nope');
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /^nimbus: SCHEDULE_NOT_FOUND: no schedule named "nope"/);
   });
 
   it('queues ls shows each queue with its type, dead-letter queue and triggers', async () => {

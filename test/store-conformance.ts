@@ -8,7 +8,7 @@ const fn = (name: string, over: Partial<DesiredFunction> = {}): DesiredFunction 
   name, handler: `src/${name}.handler`, exportName: 'handler', memoryMb: 128, timeoutMs: 3000, environment: {},
   concurrencyMax: 10, queueTimeoutMs: 1000, provisioned: 0, perInstance: 1, async: { retries: 2, maxEventAgeMs: 21_600_000 }, codeSha: 'a'.repeat(64), ...over,
 });
-const app = (name: string, functions: DesiredFunction[], routes: DesiredApp['routes'] = [], specHash = `${name}-${Math.random()}`): DesiredApp => ({ name, specHash, functions, routes, queues: [], queueTriggers: [] });
+const app = (name: string, functions: DesiredFunction[], routes: DesiredApp['routes'] = [], specHash = `${name}-${Math.random()}`): DesiredApp => ({ name, specHash, functions, routes, queues: [], queueTriggers: [], schedules: [] });
 
 export function runStoreConformance(label: string, open: () => Promise<{ store: Store; cleanup: () => Promise<void> }>): void {
   const withStore = (body: (s: Store) => Promise<void>) => async () => {
@@ -204,6 +204,28 @@ export function runStoreConformance(label: string, open: () => Promise<{ store: 
       const results = await Promise.allSettled([s.sendMessages('jobs', [{ body: 'x' }], 1, 0), s.sendMessages('missing', [{ body: 'y' }], 1, 0), s.sendMessages('jobs', [{ body: 'z' }], 1, 0)]);
       assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
       assert.equal((await s.queueStats('jobs', 2)).visible, 2);
+    }));
+
+    it('schedules: a tick fires once (compare-and-set with its delivery), a redeploy keeps an unchanged schedule\'s next tick', withStore(async (s) => {
+      const sched = { name: 'every', expression: 'rate(1 minute)', timezone: 'UTC', target: { kind: 'queue' as const, name: 'out' }, input: null, enabled: true, catchUp: true };
+      await s.applyApp({ ...withQueues([queue('out')]), schedules: [sched] }, 1);
+      assert.equal((await s.listSchedules())[0]!.nextAt, null, 'computed by the scheduler');
+      await s.setScheduleNext('every', 60_000, 0);
+      const delivery = { to: { kind: 'queue' as const, name: 'out' }, body: 'tick' };
+      const [a, b] = await Promise.all([s.fireSchedule('every', 60_000, 120_000, 60_000, delivery), s.fireSchedule('every', 60_000, 120_000, 60_000, delivery)]);
+      assert.deepEqual([a, b].sort(), [false, true], 'one of two racing fires wins');
+      assert.equal((await s.queueStats('out', 70_000)).visible, 1);
+      assert.deepEqual(await s.fireSchedule('every', 120_000, 180_000, 120_000, undefined), true, 'a skipped tick moves on without a delivery');
+      const r = (await s.listSchedules())[0]!;
+      assert.deepEqual([r.nextAt, r.lastFiredAt], [180_000, 60_000]);
+      await s.applyApp({ ...withQueues([queue('out')]), schedules: [{ ...sched, input: '{"x":1}' }] }, 2);
+      assert.equal((await s.listSchedules())[0]!.nextAt, 180_000, 'same expression: same next tick');
+      await s.applyApp({ ...withQueues([queue('out')]), schedules: [{ ...sched, expression: 'rate(2 minutes)' }] }, 3);
+      assert.equal((await s.listSchedules())[0]!.nextAt, null, 'a new expression starts afresh');
+      assert.equal(await s.setScheduleEnabled('every', false), true);
+      assert.equal(await s.setScheduleEnabled('nope', false), false);
+      await s.applyApp({ ...withQueues([queue('out')]), schedules: [] }, 4);
+      assert.deepEqual(await s.listSchedules(), []);
     }));
   });
 }

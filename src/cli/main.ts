@@ -5,6 +5,7 @@ import { parseDuration } from '../util/duration.ts';
 import { CliError } from './client.ts';
 import { deploy, describeError, type Flags, init, invoke, logs, ls, rm } from './commands.ts';
 import { queues } from './queues.ts';
+import { schedules } from './schedules.ts';
 
 const HELP = `nimbus — a self-hosted serverless platform
 
@@ -24,6 +25,8 @@ Usage:
   nimbus queues delete <q> <receiptHandle>
   nimbus queues purge <q>
   nimbus queues redrive <dlq> [--to Q] [--max N]
+  nimbus schedules [ls]                   list schedules with their next fire times
+  nimbus schedules enable|disable <name>
 
 Common flags: --json (machine output), --url URL, --token TOKEN, --data DIR (--data-dir DIR with invoke)
 The CLI finds a local server through DIR/server.json and DIR/admin-token (DIR defaults to ./.nimbus),
@@ -63,6 +66,7 @@ async function main(argv: string[]): Promise<void> {
     case 'ls': return ls(flags);
     case 'rm': return rm(arg, flags);
     case 'queues': return queues(positionals.slice(1), flags, attr);
+    case 'schedules': return schedules(positionals.slice(1), flags);
     default: throw new CliError(`unknown command "${command}"; run \`nimbus --help\``);
   }
 }

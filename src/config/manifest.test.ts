@@ -87,6 +87,7 @@ describe('parseManifest: the example manifest', () => {
         },
       },
       queues: {},
+      schedules: {},
     });
   });
 
@@ -150,7 +151,7 @@ describe('numeric bounds', () => {
 
 describe('unknown keys are rejected', () => {
   it('at the top level', () => {
-    assert.deepEqual(problems(errorOf(() => parseManifest(`${oneFn()}region: eu\n`))), ['(top level): unknown key "region"; allowed keys: app, functions, queues']);
+    assert.deepEqual(problems(errorOf(() => parseManifest(`${oneFn()}region: eu\n`))), ['(top level): unknown key "region"; allowed keys: app, functions, queues, schedules']);
   });
   it('in a function, naming every unknown key and the allowed ones', () => {
     assert.deepEqual(problems(errorOf(() => parseManifest(oneFn('    memroy: 256\n    runtime: node\n')))), [
@@ -166,8 +167,8 @@ describe('unknown keys are rejected', () => {
     ]);
   });
   it('as an event kind', () => {
-    assert.deepEqual(problems(errorOf(() => parseManifest(oneFn('    events:\n      - schedule: rate(1 minute)\n')))), [
-      'functions.f.events[0]: unknown event kind "schedule"; supported: http, queue',
+    assert.deepEqual(problems(errorOf(() => parseManifest(oneFn('    events:\n      - topic: news\n')))), [
+      'functions.f.events[0]: unknown event kind "topic"; supported: http, queue, schedule',
     ]);
   });
 });
@@ -603,6 +604,35 @@ queues:
     ]);
     assert.deepEqual(problems(errorOf(() => parseManifest(oneFn() + 'queues:\n  "bad name": {}\n'))), [
       'queues.bad name: queue names are letters, digits, "-" and "_", at most 80 characters, ending in ".fifo" for a FIFO queue',
+    ]);
+  });
+});
+
+describe('schedules', () => {
+  it('reads the short and long forms of a schedule event, and standalone schedules', () => {
+    const m = parseManifest(oneFn('    events:\n      - schedule: rate(5 minutes)\n      - schedule: { name: nightly, expression: "cron(0 2 * * ? *)", timezone: Europe/London, input: { job: tidy }, catchUp: false }\n')
+      + 'queues:\n  ticks: {}\nschedules:\n  heartbeat: { expression: rate(1 minute), target: queue:ticks, enabled: false }\n');
+    assert.deepEqual(m.functions.f!.events, [
+      { schedule: { expression: 'rate(5 minutes)', timezone: 'UTC', enabled: true, catchUp: true } },
+      { schedule: { name: 'nightly', expression: 'cron(0 2 * * ? *)', timezone: 'Europe/London', input: { job: 'tidy' }, enabled: true, catchUp: false } },
+    ]);
+    assert.deepEqual(m.schedules.heartbeat, { expression: 'rate(1 minute)', timezone: 'UTC', enabled: false, catchUp: true, target: { kind: 'queue', name: 'ticks' } });
+    assert.deepEqual(validateManifest(JSON.parse(JSON.stringify(m))), JSON.parse(JSON.stringify(m)), 'its own output validates again unchanged');
+  });
+
+  it('refuses invalid expressions with the rule that was broken, unknown zones, missing targets and name clashes', () => {
+    assert.deepEqual(problems(errorOf(() => parseManifest(oneFn('    events:\n      - schedule: rate(1 minutes)\n')))), [
+      'functions.f.events[0].schedule.expression: Invalid Schedule Expression "rate(1 minutes)": a rate of 1 takes the singular unit: rate(1 minute)',
+    ]);
+    assert.match(errorOf(() => parseManifest(oneFn('    events:\n      - schedule: { expression: rate(5 minutes), timezone: Mars/Olympus }\n'))), /not an IANA time zone name/);
+    assert.deepEqual(problems(errorOf(() => parseManifest(oneFn() + 'schedules:\n  s: { expression: rate(1 hour), target: queue:nope }\n'))), [
+      'schedules.s.target: no queue "nope" in this manifest\'s queues',
+    ]);
+    assert.deepEqual(problems(errorOf(() => parseManifest(oneFn() + 'schedules:\n  s: { expression: rate(1 hour) }\n'))), [
+      'schedules.s.target: is required: "function:<name>" or "queue:<name>"',
+    ]);
+    assert.deepEqual(problems(errorOf(() => parseManifest(oneFn('    events:\n      - schedule: { name: s, expression: rate(1 hour) }\n') + 'schedules:\n  s: { expression: rate(1 hour), target: function:f }\n'))), [
+      'functions.f.events[0].schedule: the schedule name "s" is also used by schedules.s; give one a different name',
     ]);
   });
 });

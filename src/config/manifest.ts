@@ -6,6 +6,7 @@ import { isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { NimbusError } from '../errors.ts';
+import { parseSchedule } from '../events/schedules/expression.ts';
 import {
   ASYNC_MAX_EVENT_AGE_DEFAULT_S, ASYNC_RETRIES_DEFAULT, QUEUE_DELAY_MAX_S, QUEUE_MAX_MESSAGE_BYTES, QUEUE_RETENTION_DEFAULT_S, QUEUE_RETENTION_MAX_S,
   QUEUE_TRIGGER_BATCH_MAX, QUEUE_TRIGGER_WINDOW_MAX_S, QUEUE_VISIBILITY_DEFAULT_S, QUEUE_VISIBILITY_MAX_S,
@@ -15,7 +16,7 @@ import {
 export const MANIFEST_FILES = ['nimbus.yml', 'nimbus.yaml', 'nimbus.json'];
 export const HANDLER_EXTENSIONS = ['.ts', '.mts', '.js', '.mjs', '.cjs', '.cts'];
 export const HTTP_EVENT_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'ANY'] as const;
-export const EVENT_KINDS = ['http', 'queue'] as const;
+export const EVENT_KINDS = ['http', 'queue', 'schedule'] as const;
 const APP_NAME = /^[a-z][a-z0-9-]{0,62}$/;
 const FUNCTION_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -194,9 +195,40 @@ const QueueSchema = z.preprocess((v) => v ?? {}, strict({
   }).optional(),
 }));
 
+/** EventBridge's rule-name rule. */
+export const SCHEDULE_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** A schedule expression with its zone, checked by the parser that will run it (AWS's wording). */
+function checkExpression(ctx: { value: { expression: string; timezone: string }; issues: unknown[] }): void {
+  try {
+    parseSchedule(ctx.value.expression, { timezone: ctx.value.timezone });
+  } catch (err) {
+    (ctx.issues as { code: string; message: string; input: unknown; path: PropertyKey[] }[]).push({ code: 'custom', message: (err as Error).message, input: ctx.value, path: ['expression'] });
+  }
+}
+
+const scheduleFields = {
+  expression: z.string({ error: (i) => (i.input === undefined ? 'is required: rate(5 minutes), cron(0 12 * * ? *) or at(2030-01-01T09:00:00)' : `must be a string, got ${describe(i.input)}`) }),
+  timezone: z.string({ error: (i) => `must be an IANA time zone name such as Europe/London, got ${describe(i.input)}` }).optional().transform((t) => t ?? 'UTC'),
+  input: z.unknown().optional(),
+  enabled: z.boolean({ error: (i) => `must be true or false, got ${describe(i.input)}` }).optional().transform((b) => b ?? true),
+  catchUp: z.boolean({ error: (i) => `must be true or false, got ${describe(i.input)}` }).optional().transform((b) => b ?? true),
+};
+
+const ScheduleEventSchema = z.preprocess(
+  // Short form: `schedule: rate(5 minutes)`.
+  (v) => (typeof v === 'string' ? { expression: v } : v),
+  strict({
+    name: z.string({ error: (i) => `must be a string, got ${describe(i.input)}` })
+      .regex(SCHEDULE_NAME, { error: (i) => `must be letters, digits, ".", "-" and "_", at most 64 characters, got ${JSON.stringify(i.input)}` }).optional(),
+    ...scheduleFields,
+  }).check(checkExpression),
+);
+
 const HttpEvent = strict({ http: HttpEventSchema });
 const QueueEvent = strict({ queue: QueueEventSchema });
-type EventOut = z.output<typeof HttpEvent> | z.output<typeof QueueEvent>;
+const ScheduleEvent = strict({ schedule: ScheduleEventSchema });
+type EventOut = z.output<typeof HttpEvent> | z.output<typeof QueueEvent> | z.output<typeof ScheduleEvent>;
 
 const EventSchema = z.unknown().transform((v, ctx): EventOut => {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) {
@@ -214,11 +246,22 @@ const EventSchema = z.unknown().transform((v, ctx): EventOut => {
     return z.NEVER;
   }
   // One schema per kind (not a union), so an error is about the kind the user wrote.
-  const r = (kinds[0] === 'http' ? HttpEvent : QueueEvent).safeParse(v);
+  const r = (kinds[0] === 'http' ? HttpEvent : kinds[0] === 'queue' ? QueueEvent : ScheduleEvent).safeParse(v);
   if (r.success) return r.data;
   for (const iss of r.error.issues) ctx.addIssue({ code: 'custom', message: iss.message, path: iss.path });
   return z.NEVER;
 });
+
+const StandaloneScheduleSchema = strict({
+  ...scheduleFields,
+  target: DestinationSchema.transform((d, ctx) => {
+    if (!d) {
+      ctx.addIssue({ code: 'custom', message: 'is required: "function:<name>" or "queue:<name>"' });
+      return z.NEVER;
+    }
+    return d;
+  }),
+}).check(checkExpression);
 
 const EnvironmentSchema = z.record(z.string(), z.unknown(), { error: (i) => `must be a mapping of NAME: value, got ${describe(i.input)}` })
   .optional()
@@ -265,8 +308,10 @@ export const ManifestSchema = strict({
     .regex(APP_NAME, { error: (i) => `must be lower-case letters, digits and "-", starting with a letter, at most 63 characters, got ${JSON.stringify(i.input)}` }),
   functions: z.record(z.string(), FunctionSchema, { error: (i) => (i.input === undefined ? 'is required: at least one function' : `must be a mapping of function name to its settings, got ${describe(i.input)}`) }),
   queues: z.record(z.string(), QueueSchema, { error: (i) => `must be a mapping of queue name to its settings, got ${describe(i.input)}` }).optional().transform((q) => q ?? {}),
+  schedules: z.record(z.string(), StandaloneScheduleSchema, { error: (i) => `must be a mapping of schedule name to its settings, got ${describe(i.input)}` }).optional().transform((q) => q ?? {}),
 }).superRefine((m, ctx) => {
   checkQueues(m, ctx);
+  checkSchedules(m, ctx);
   const names = Object.keys(m.functions);
   if (names.length === 0) ctx.addIssue({ code: 'custom', path: ['functions'], message: 'must declare at least one function' });
   for (const name of names) {
@@ -286,7 +331,7 @@ export const ManifestSchema = strict({
 });
 
 type ManifestShape = {
-  functions: Record<string, { events: Array<{ http: unknown } | { queue: { name: string; batchSize: number; batchWindow: number } }>; async: { onSuccess?: { kind: string; name: string }; onFailure?: { kind: string; name: string }; deadLetterQueue?: string } }>;
+  functions: Record<string, { events: Array<{ http: unknown } | { queue: { name: string; batchSize: number; batchWindow: number } } | { schedule: unknown }>; async: { onSuccess?: { kind: string; name: string }; onFailure?: { kind: string; name: string }; deadLetterQueue?: string } }>;
   queues: Record<string, { deadLetter?: { queue: string }; contentBasedDeduplication: boolean }>;
 };
 
@@ -336,6 +381,34 @@ function checkQueues(m: ManifestShape, ctx: z.RefinementCtx): void {
   }
 }
 
+/** The name a function's i-th event's schedule gets when it does not name itself. */
+export function functionScheduleName(fn: string, index: number, name: string | undefined): string {
+  return name ?? `${fn}-schedule-${index + 1}`;
+}
+
+/** Schedule names are unique; targets exist and are of the right kind. */
+function checkSchedules(m: { functions: Record<string, { events: unknown[] }>; queues: Record<string, unknown>; schedules: Record<string, { target: { kind: string; name: string } }> }, ctx: z.RefinementCtx): void {
+  const names = new Map<string, string>();
+  for (const [name, sch] of Object.entries(m.schedules)) {
+    const path = ['schedules', name];
+    if (!SCHEDULE_NAME.test(name)) ctx.addIssue({ code: 'custom', path, message: 'schedule names are letters, digits, ".", "-" and "_", at most 64 characters' });
+    names.set(name, `schedules.${name}`);
+    const t = sch.target;
+    if (t.kind === 'queue' && !(t.name in m.queues)) ctx.addIssue({ code: 'custom', path: [...path, 'target'], message: `no queue "${t.name}" in this manifest's queues` });
+    else if (t.kind === 'queue' && isFifoQueue(t.name)) ctx.addIssue({ code: 'custom', path: [...path, 'target'], message: 'a FIFO queue cannot be a schedule target (use a standard queue)' });
+    if (t.kind === 'function' && !(t.name in m.functions)) ctx.addIssue({ code: 'custom', path: [...path, 'target'], message: `no function "${t.name}" in this manifest` });
+  }
+  for (const [fn, spec] of Object.entries(m.functions)) {
+    spec.events.forEach((ev, i) => {
+      if (typeof ev !== 'object' || ev === null || !('schedule' in ev)) return;
+      const name = functionScheduleName(fn, i, (ev as { schedule: { name?: string } }).schedule.name);
+      const other = names.get(name);
+      if (other) ctx.addIssue({ code: 'custom', path: ['functions', fn, 'events', i, 'schedule'], message: `the schedule name "${name}" is also used by ${other}; give one a different name` });
+      names.set(name, `functions.${fn}.events[${i}]`);
+    });
+  }
+}
+
 /** The path back to `from` through function destinations starting at `to`, if there is one. */
 function destinationLoop(m: ManifestShape, from: string, to: string): string[] | undefined {
   const seen = new Set<string>();
@@ -358,6 +431,7 @@ export type FunctionSpec = Manifest['functions'][string];
 export type EventSpec = FunctionSpec['events'][number];
 export type HttpEventSpec = Extract<EventSpec, { http: unknown }>['http'];
 export type QueueSpec = Manifest['queues'][string];
+export type ScheduleSpec = Manifest['schedules'][string];
 
 function handlerProblem(handler: string): string | undefined {
   const dot = handler.lastIndexOf('.');

@@ -6,6 +6,7 @@ import FindMyWay from 'find-my-way';
 import { MAX_ASYNC_PAYLOAD_BYTES, MAX_DEPLOY_BYTES, MAX_SYNC_PAYLOAD_BYTES } from '../config/limits.ts';
 import type { QueueService } from '../events/queues/service.ts';
 import type { QueueTriggers } from '../events/queues/trigger.ts';
+import type { ScheduleRunner } from '../events/schedules/runner.ts';
 import type { AsyncInvoker } from '../invoker/async.ts';
 import { NimbusError } from '../errors.ts';
 import type { Invoker } from '../invoker/index.ts';
@@ -27,6 +28,7 @@ export interface ApiDeps {
   asyncInvoker: AsyncInvoker;
   queues: QueueService;
   triggers: QueueTriggers;
+  schedules: ScheduleRunner;
   scheduler: Scheduler;
   records: RecordWriter;
   logger: Logger;
@@ -74,6 +76,9 @@ export class AdminApi {
     r('POST', '/_nimbus/api/queues/:name/delete', (q, res, p) => this.#deleteMessages(q, res, p.name!));
     r('POST', '/_nimbus/api/queues/:name/visibility', (q, res, p) => this.#visibility(q, res, p.name!));
     r('POST', '/_nimbus/api/queues/:name/purge', async (q, res, p) => { q.resume(); sendJson(res, 200, { purged: await deps.queues.purge((await deps.queues.queue(p.name!)).name) }); });
+    r('GET', '/_nimbus/api/schedules', async (_q, res) => sendJson(res, 200, { schedules: (await deps.schedules.describe()).map(scheduleView) }));
+    r('POST', '/_nimbus/api/schedules/:name/enable', (q, res, p) => this.#enableSchedule(q, res, p.name!, true));
+    r('POST', '/_nimbus/api/schedules/:name/disable', (q, res, p) => this.#enableSchedule(q, res, p.name!, false));
     r('POST', '/_nimbus/api/queues/:name/redrive', async (q, res, p) => {
       const body = await objectBody(q, 64 * 1024, 'the redrive request');
       sendJson(res, 200, { moved: await deps.queues.redrive(p.name!, { to: body.to, max: body.max }) });
@@ -253,6 +258,18 @@ export class AdminApi {
     sendJson(res, 200, { changed: true });
   }
 
+  /** Enabling starts from the next tick after now; disabling forgets the next tick (nothing fires while off). */
+  async #enableSchedule(req: IncomingMessage, res: ServerResponse, name: string, enabled: boolean): Promise<void> {
+    req.resume();
+    const store = this.#deps.store;
+    if (!(await store.setScheduleEnabled(name, enabled))) throw new NimbusError('SCHEDULE_NOT_FOUND', `no schedule named "${name}"; \`nimbus schedules\` lists them`);
+    await store.setScheduleNext(name, null);
+    await this.refresh();
+    await this.#deps.schedules.sync();
+    const view = (await this.#deps.schedules.describe()).find((s) => s.name === name)!;
+    sendJson(res, 200, scheduleView(view));
+  }
+
   async #logs(res: ServerResponse, name: string, qs: URLSearchParams): Promise<void> {
     await this.#fn(name);
     await this.#deps.records.flush();
@@ -285,6 +302,14 @@ export class AdminApi {
     });
     sendJson(res, 200, { invocations });
   }
+}
+
+function scheduleView(s: Awaited<ReturnType<ScheduleRunner['describe']>>[number]): Record<string, unknown> {
+  return {
+    name: s.name, app: s.app, expression: s.expression, timezone: s.timezone, description: s.description, target: s.target,
+    input: s.input === null ? null : JSON.parse(s.input), enabled: s.enabled, catchUp: s.catchUp,
+    nextFireAt: s.nextAt === null ? null : new Date(s.nextAt).toISOString(), lastFiredAt: s.lastFiredAt === null ? null : new Date(s.lastFiredAt).toISOString(),
+  };
 }
 
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{1,128}$/;

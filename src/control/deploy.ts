@@ -2,7 +2,7 @@
 // validates both, stores the code, and applies the app's desired state in one store transaction.
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { isFifoQueue, parseHandler, validateManifest } from '../config/manifest.ts';
+import { functionScheduleName, isFifoQueue, parseHandler, validateManifest } from '../config/manifest.ts';
 import { NimbusError } from '../errors.ts';
 import type { ApplyResult, DesiredApp, Store } from '../store/types.ts';
 
@@ -31,7 +31,7 @@ export async function applyDeploy(store: Store, appName: string, body: unknown, 
   for (const name of Object.keys(bundles)) if (!manifest.functions[name]) throw new NimbusError('BAD_REQUEST', `bundles.${name}: no function of that name in the manifest`);
 
   const desired: DesiredApp = {
-    name: manifest.app, specHash: '', functions: [], routes: [], queueTriggers: [],
+    name: manifest.app, specHash: '', functions: [], routes: [], queueTriggers: [], schedules: [],
     queues: Object.entries(manifest.queues).map(([name, q]) => ({
       name,
       fifo: isFifoQueue(name),
@@ -72,12 +72,24 @@ export async function applyDeploy(store: Store, appName: string, body: unknown, 
     });
     for (const ev of spec.events) {
       if ('http' in ev) desired.routes.push({ method: ev.http.method, path: ev.http.path, fn: name, payload: ev.http.payload });
-      else {
+      else if ('schedule' in ev) {
+        const sch = ev.schedule;
+        desired.schedules.push({
+          name: functionScheduleName(name, spec.events.indexOf(ev), sch.name), expression: sch.expression, timezone: sch.timezone,
+          target: { kind: 'function', name }, input: sch.input === undefined ? null : JSON.stringify(sch.input), enabled: sch.enabled, catchUp: sch.catchUp,
+        });
+      } else {
         const q = ev.queue;
         // By default a trigger may run as many batches at once as the function has instances.
         desired.queueTriggers.push({ fn: name, queue: q.name, batchSize: q.batchSize, batchWindowMs: q.batchWindow * 1000, maxConcurrency: Math.min(q.maxConcurrency ?? spec.concurrency.max, spec.concurrency.max) });
       }
     }
+  }
+  for (const [name, sch] of Object.entries(manifest.schedules)) {
+    desired.schedules.push({
+      name, expression: sch.expression, timezone: sch.timezone, target: sch.target,
+      input: sch.input === undefined ? null : JSON.stringify(sch.input), enabled: sch.enabled, catchUp: sch.catchUp,
+    });
   }
   desired.specHash = createHash('sha256').update(JSON.stringify({ manifest, code: desired.functions.map((f) => f.codeSha) })).digest('hex');
   for (const [sha, code] of codes) await store.putCode(sha, code);

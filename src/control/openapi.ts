@@ -134,11 +134,31 @@ export const OPENAPI = {
         responses: { 200: json({ type: 'object', properties: { moved: { type: 'integer' } } }), 400: error, 404: error },
       },
     },
+    '/_nimbus/api/schedules': {
+      get: { summary: 'Every schedule with its expression, target, state and next fire time', responses: { 200: json({ type: 'object', properties: { schedules: { type: 'array', items: { $ref: '#/components/schemas/Schedule' } } } }) } },
+    },
+    '/_nimbus/api/schedules/{name}/enable': {
+      parameters: [nameParam('name', 'schedule name')],
+      post: { summary: 'Enable a schedule: it fires from the next tick after now', responses: { 200: json({ $ref: '#/components/schemas/Schedule' }), 404: error } },
+    },
+    '/_nimbus/api/schedules/{name}/disable': {
+      parameters: [nameParam('name', 'schedule name')],
+      post: { summary: 'Disable a schedule: nothing fires until it is enabled again (or the app is redeployed with enabled: true)', responses: { 200: json({ $ref: '#/components/schemas/Schedule' }), 404: error } },
+    },
   },
   components: {
     securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
     responses: { Error: json({ $ref: '#/components/schemas/Error' }, 'An error; see docs/errors.md for the codes') },
     schemas: {
+      Schedule: {
+        type: 'object',
+        properties: {
+          name: { type: 'string' }, app: { type: 'string' }, expression: { type: 'string' }, timezone: { type: 'string' }, description: { type: 'string' },
+          target: { type: 'object', properties: { kind: { type: 'string', enum: ['function', 'queue'] }, name: { type: 'string' } } },
+          input: { description: 'sent instead of the Scheduled Event; null when the event is sent' }, enabled: { type: 'boolean' }, catchUp: { type: 'boolean' },
+          nextFireAt: { type: ['string', 'null'], format: 'date-time' }, lastFiredAt: { type: ['string', 'null'], format: 'date-time' },
+        },
+      },
       Error: { type: 'object', required: ['error'], properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } } } } },
       App: { type: 'object', properties: { name: { type: 'string' }, specHash: { type: 'string' }, functions: { type: 'array', items: { type: 'string' } }, routes: { type: 'array', items: { type: 'object' } }, deployedAt: { type: 'integer' } } },
       Function: { type: 'object', properties: { name: { type: 'string' }, app: { type: 'string' }, handler: { type: 'string' }, memoryMb: { type: 'integer' }, timeoutMs: { type: 'integer' }, revision: { type: 'integer' }, routes: { type: 'array', items: { type: 'string' } }, instances: { type: 'object' } } },

@@ -71,6 +71,30 @@ export interface DesiredApp {
   routes: Omit<RouteRecord, 'app'>[];
   queues: Omit<QueueRecord, 'app'>[];
   queueTriggers: Omit<QueueTriggerRecord, 'app'>[];
+  schedules: DesiredSchedule[];
+}
+
+/** A schedule as the manifest declares it (standalone, or a function's `schedule` event). */
+export interface DesiredSchedule {
+  name: string;
+  expression: string;
+  /** IANA zone for cron() and at(). */
+  timezone: string;
+  target: Destination;
+  /** JSON text sent instead of the Scheduled Event, if set. */
+  input: string | null;
+  enabled: boolean;
+  /** Fire the latest tick missed while the server was down, once, at start. */
+  catchUp: boolean;
+}
+
+export interface ScheduleRecord extends DesiredSchedule {
+  app: string;
+  /** rate() schedules count their ticks from here: when the scheduler first computed its next tick (after a deploy that created or changed it, or an enable). */
+  anchorMs: number;
+  /** The next tick to fire; null until the scheduler computes it, or when there are no more. */
+  nextAt: number | null;
+  lastFiredAt: number | null;
 }
 
 /**
@@ -305,6 +329,19 @@ export interface Store {
   redriveMessages(dlq: string, opts: { to?: string; max: number }, now: number): Promise<number>;
   /** Deletes messages past their queue's retention and expired deduplication ids. */
   expireMessages(now: number): Promise<number>;
+
+  // --- schedules ---------------------------------------------------------------------------------
+  listSchedules(): Promise<ScheduleRecord[]>;
+  /** Sets a schedule's next tick (null: unknown, to be computed) and, when given, the anchor its rate() counts from. */
+  setScheduleNext(name: string, nextAt: number | null, anchorMs?: number): Promise<void>;
+  /**
+   * Fires a tick exactly once: if the schedule's next tick is still `dueAt`, moves it to `nextAt`,
+   * records the fire and performs `delivery` (when given: a skipped missed tick has none), all in one
+   * transaction. False when another fire (another node, an earlier call) already took the tick.
+   */
+  fireSchedule(name: string, dueAt: number, nextAt: number | null, firedAt: number, delivery: Delivery | undefined): Promise<boolean>;
+  /** Enables or disables a schedule; false when there is no such schedule. */
+  setScheduleEnabled(name: string, enabled: boolean): Promise<boolean>;
 
   // --- asynchronous invocations ----------------------------------------------------------------
   /**

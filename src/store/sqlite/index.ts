@@ -6,7 +6,7 @@ import { methodsOverlap, normalizeRoutePath } from '../routes.ts';
 import type {
   AppRecord, ApplyResult, AsyncEvent, Delivery, DesiredApp, DesiredFunction, FunctionRecord, InvocationQuery, InvocationRecord,
   LogEntry, LogLevel, LogQuery, NewMessage, Outcome, PayloadVersion, QueueRecord, QueueStats, QueueTriggerRecord, ReceiptResult,
-  ReceivedMessage, RouteRecord, SentMessage, Store,
+  ReceivedMessage, RouteRecord, ScheduleRecord, SentMessage, Store,
 } from '../types.ts';
 import { MIGRATIONS, RECORD_MIGRATIONS } from './schema.ts';
 import { type Row, Sql } from './sql.ts';
@@ -112,6 +112,7 @@ export class SqliteStore implements Store {
         this.#run('INSERT INTO routes(app, method, path, norm_path, fn, payload) VALUES (?, ?, ?, ?, ?, ?)', desired.name, r.method, r.path, normalizeRoutePath(r.path), r.fn, r.payload);
       }
       const queues = this.#work.applyQueues(desired);
+      this.#work.applySchedules(desired, now);
       this.#bumpGeneration();
       return { status: 'applied', created, updated, removed, routes: this.#routesOf(desired.name), queues: { names: this.#work.queuesOf(desired.name), ...queues } };
     });
@@ -267,6 +268,10 @@ export class SqliteStore implements Store {
   async nextVisibleAt(queue: string, now: number): Promise<number | undefined> { return this.#work.nextVisibleAt(queue, now); }
   async redriveMessages(dlq: string, opts: { to?: string; max: number }, now: number): Promise<number> { return this.#work.redriveMessages(dlq, opts, now); }
   async expireMessages(now: number): Promise<number> { return this.#work.expireMessages(now); }
+  async listSchedules(): Promise<ScheduleRecord[]> { return this.#work.listSchedules(); }
+  async setScheduleNext(name: string, nextAt: number | null, anchorMs?: number): Promise<void> { this.#work.setScheduleNext(name, nextAt, anchorMs); }
+  async fireSchedule(name: string, dueAt: number, nextAt: number | null, firedAt: number, delivery: Delivery | undefined): Promise<boolean> { return this.#m.batched(() => this.#work.fireSchedule(name, dueAt, nextAt, firedAt, delivery)); }
+  async setScheduleEnabled(name: string, enabled: boolean): Promise<boolean> { const ok = this.#work.setScheduleEnabled(name, enabled); if (ok) this.#bumpGeneration(); return ok; }
   async enqueueAsync(e: { requestId: string; fn: string; payload: string; idempotencyKey?: string }, now: number, windowMs: number): Promise<{ requestId: string; duplicate: boolean }> { return this.#m.batched(() => this.#work.enqueueAsync(e, now, windowMs)); }
   async claimAsync(max: number, now: number, leaseUntil: number): Promise<AsyncEvent[]> { return this.#m.batched(() => this.#work.claimAsync(max, now, leaseUntil)); }
   async settleAsync(seq: number, deliveries: Delivery[], now: number): Promise<string[]> { return this.#m.batched(() => this.#work.settleAsync(seq, deliveries, now)); }

@@ -106,6 +106,20 @@ export const MIGRATIONS: string[] = [
      expires_at INTEGER NOT NULL,
      PRIMARY KEY (fn, key)
    );`,
+  `CREATE TABLE schedules (
+     name TEXT PRIMARY KEY,
+     app TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+     expression TEXT NOT NULL,
+     timezone TEXT NOT NULL,
+     target TEXT NOT NULL,
+     input TEXT,
+     enabled INTEGER NOT NULL,
+     catch_up INTEGER NOT NULL,
+     anchor_ms INTEGER NOT NULL,
+     next_at INTEGER,
+     last_fired_at INTEGER
+   );
+   CREATE INDEX schedules_app ON schedules(app);`,
 ];
 
 export const RECORD_MIGRATIONS: string[] = [

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { NimbusError } from '../../errors.ts';
 import type {
   AsyncEvent, DesiredApp, Delivery, MessageAttribute, NewMessage, QueueConfig, QueueRecord, QueueStats, QueueTriggerRecord,
-  ReceiptResult, ReceivedMessage, SentMessage, StoredMessage,
+  ReceiptResult, ReceivedMessage, ScheduleRecord, SentMessage, StoredMessage,
 } from '../types.ts';
 import { num, type Row, type Sql, str } from './sql.ts';
 
@@ -42,6 +42,61 @@ export class WorkStore {
         desired.name, t.fn, t.queue, t.batchSize, t.batchWindowMs, t.maxConcurrency);
     }
     return { created, removed };
+  }
+
+  /**
+   * Inside applyApp's transaction: upserts the app's schedules and drops the ones it no longer
+   * names. A schedule whose expression, zone or target changed starts afresh (new anchor, next tick
+   * recomputed); one that did not keeps its next tick, so a redeploy neither skips nor repeats one.
+   */
+  applySchedules(desired: DesiredApp, now: number): void {
+    const sql = this.#sql;
+    for (const sch of desired.schedules) {
+      const owner = sql.get('SELECT app FROM schedules WHERE name = ? AND app != ?', sch.name, desired.name);
+      if (owner) throw new NimbusError('SCHEDULE_CONFLICT', `schedule "${sch.name}" already belongs to app "${String(owner.app)}"; schedule names are unique across apps — rename it`);
+    }
+    const keep = new Set(desired.schedules.map((x) => x.name));
+    for (const r of sql.all('SELECT name FROM schedules WHERE app = ?', desired.name)) {
+      if (!keep.has(String(r.name))) sql.run('DELETE FROM schedules WHERE name = ?', String(r.name));
+    }
+    for (const sch of desired.schedules) {
+      const old = sql.get('SELECT expression, timezone, target FROM schedules WHERE name = ?', sch.name);
+      const target = JSON.stringify(sch.target);
+      if (old && old.expression === sch.expression && old.timezone === sch.timezone && old.target === target) {
+        sql.run('UPDATE schedules SET input = ?, enabled = ?, catch_up = ? WHERE name = ?', sch.input, sch.enabled ? 1 : 0, sch.catchUp ? 1 : 0, sch.name);
+      } else {
+        sql.run(`INSERT INTO schedules(name, app, expression, timezone, target, input, enabled, catch_up, anchor_ms, next_at, last_fired_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)
+          ON CONFLICT(name) DO UPDATE SET expression = excluded.expression, timezone = excluded.timezone, target = excluded.target, input = excluded.input,
+          enabled = excluded.enabled, catch_up = excluded.catch_up, anchor_ms = excluded.anchor_ms, next_at = NULL`,
+        sch.name, desired.name, sch.expression, sch.timezone, target, sch.input, sch.enabled ? 1 : 0, sch.catchUp ? 1 : 0, now);
+      }
+    }
+  }
+
+  listSchedules(): ScheduleRecord[] {
+    return this.#sql.all('SELECT * FROM schedules ORDER BY name').map((r) => ({
+      name: String(r.name), app: String(r.app), expression: String(r.expression), timezone: String(r.timezone),
+      target: JSON.parse(String(r.target)) as ScheduleRecord['target'], input: str(r.input), enabled: Number(r.enabled) === 1, catchUp: Number(r.catch_up) === 1,
+      anchorMs: Number(r.anchor_ms), nextAt: num(r.next_at), lastFiredAt: num(r.last_fired_at),
+    }));
+  }
+
+  setScheduleNext(name: string, nextAt: number | null, anchorMs?: number): void {
+    if (anchorMs === undefined) this.#sql.run('UPDATE schedules SET next_at = ? WHERE name = ?', nextAt, name);
+    else this.#sql.run('UPDATE schedules SET next_at = ?, anchor_ms = ? WHERE name = ?', nextAt, anchorMs, name);
+  }
+
+  fireSchedule(name: string, dueAt: number, nextAt: number | null, firedAt: number, delivery: Delivery | undefined): boolean {
+    const sql = this.#sql;
+    return sql.tx(() => {
+      if (sql.run('UPDATE schedules SET next_at = ?, last_fired_at = COALESCE(?, last_fired_at) WHERE name = ? AND next_at = ?', nextAt, delivery ? firedAt : null, name, dueAt) === 0) return false;
+      if (delivery) this.#deliver(delivery, firedAt);
+      return true;
+    });
+  }
+
+  setScheduleEnabled(name: string, enabled: boolean): boolean {
+    return this.#sql.run('UPDATE schedules SET enabled = ? WHERE name = ?', enabled ? 1 : 0, name) > 0;
   }
 
   queuesOf(app: string): string[] {
@@ -239,20 +294,21 @@ export class WorkStore {
     return sql.tx(() => {
       sql.run('DELETE FROM async_events WHERE seq = ?', seq);
       // Deploy checks destinations; one removed since is returned for the caller to report, not retried forever.
-      const missing: string[] = [];
-      for (const d of deliveries) {
-        if (d.to.kind === 'queue') {
-          const q = this.getQueue(d.to.name);
-          if (q) this.#insert(q, [{ body: d.body, attributes: d.attributes, groupId: 'nimbus', dedupId: randomUUID() }], now, 0);
-          else missing.push(`queue:${d.to.name}`);
-        } else if (sql.get('SELECT 1 FROM functions WHERE name = ?', d.to.name)) {
-          this.#insertAsync(d.requestId ?? randomUUID(), d.to.name, d.body, now);
-        } else {
-          missing.push(`function:${d.to.name}`);
-        }
-      }
-      return missing;
+      return deliveries.filter((d) => !this.#deliver(d, now)).map((d) => `${d.to.kind}:${d.to.name}`);
     });
+  }
+
+  /** Writes one delivery (a queue message, or an async event for a function); false when its destination is gone. */
+  #deliver(d: Delivery, now: number): boolean {
+    if (d.to.kind === 'queue') {
+      const q = this.getQueue(d.to.name);
+      if (!q) return false;
+      this.#insert(q, [{ body: d.body, attributes: d.attributes, groupId: 'nimbus', dedupId: randomUUID() }], now, 0);
+      return true;
+    }
+    if (!this.#sql.get('SELECT 1 FROM functions WHERE name = ?', d.to.name)) return false;
+    this.#insertAsync(d.requestId ?? randomUUID(), d.to.name, d.body, now);
+    return true;
   }
 
   retryAsync(seq: number, nextAt: number, countAttempt: boolean): void {
