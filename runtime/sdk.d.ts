@@ -34,3 +34,17 @@ export declare const queues: {
   send(queue: string, body: unknown, options?: SendOptions): Promise<Sent>;
   sendBatch(queue: string, entries: BatchEntry[]): Promise<BatchResult>;
 };
+
+export interface PublishOptions {
+  /** Up to 100 characters on one line (SNS's Subject). */
+  subject?: string;
+  /** As for queues: `{ name: value }` or SQS/SNS's `{ name: { DataType, StringValue | BinaryValue } }`; at most 10. */
+  attributes?: Record<string, string | number | MessageAttribute>;
+}
+
+export interface PublishEntry extends PublishOptions { id?: string; message: unknown }
+
+export declare const topics: {
+  publish(topic: string, message: unknown, options?: PublishOptions): Promise<{ messageId: string }>;
+  publishBatch(topic: string, entries: PublishEntry[]): Promise<{ successful: { id: string; messageId: string }[]; failed: { id: string; code: string; message: string }[] }>;
+};

@@ -29,3 +29,24 @@ export const queues = {
     return bridge().call('queues.sendBatch', { queue, entries });
   },
 };
+
+export const topics = {
+  /**
+   * Publishes one message to a topic of the function's app; resolves once every subscriber's
+   * delivery is stored. Errors: TOPIC_NOT_FOUND, ACCESS_DENIED, MESSAGE_TOO_LARGE, INVALID_MESSAGE.
+   * @param {string} topic
+   * @param {unknown} message a string, or any JSON value (published as its JSON text)
+   * @param {{ subject?: string, attributes?: Record<string, unknown> }} [options]
+   */
+  publish(topic, message, options = {}) {
+    return bridge().call('topics.publish', { topic, message: { message, ...options } });
+  },
+  /**
+   * Publishes up to 10 messages at once; entries that fail validation come back in `failed`.
+   * @param {string} topic
+   * @param {Array<{ id?: string, message: unknown, subject?: string, attributes?: Record<string, unknown> }>} entries
+   */
+  publishBatch(topic, entries) {
+    return bridge().call('topics.publishBatch', { topic, entries });
+  },
+};

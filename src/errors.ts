@@ -18,6 +18,8 @@ export const ERRORS = {
   ROUTE_CONFLICT: { status: 409, retryable: false, summary: 'A route in the manifest is already owned by another app.' },
   FUNCTION_CONFLICT: { status: 409, retryable: false, summary: 'A function name in the manifest is already owned by another app.' },
   QUEUE_CONFLICT: { status: 409, retryable: false, summary: 'A queue name in the manifest is already owned by another app.' },
+  TOPIC_CONFLICT: { status: 409, retryable: false, summary: 'A topic name in the manifest is already owned by another app.' },
+  TOPIC_NOT_FOUND: { status: 404, retryable: false, summary: 'No topic has that name.' },
   SCHEDULE_CONFLICT: { status: 409, retryable: false, summary: 'A schedule name in the manifest is already owned by another app.' },
   SCHEDULE_NOT_FOUND: { status: 404, retryable: false, summary: 'No schedule has that name.' },
   INVALID_MESSAGE: { status: 400, retryable: false, summary: 'A queue message is malformed: a bad attribute, a missing FIFO group id, a delay out of range; the message says which entry and field.' },

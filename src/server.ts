@@ -17,6 +17,9 @@ import { Gateway } from './gateway/index.ts';
 import { QueueService } from './events/queues/service.ts';
 import { QueueTriggers } from './events/queues/trigger.ts';
 import { ScheduleRunner } from './events/schedules/runner.ts';
+import { WebhookSender } from './events/topics/sender.ts';
+import { TopicService } from './events/topics/service.ts';
+import type { RetryPolicy } from './events/topics/webhook.ts';
 import { AsyncInvoker } from './invoker/async.ts';
 import { Invoker } from './invoker/index.ts';
 import { SdkHost } from './invoker/sdk.ts';
@@ -26,7 +29,7 @@ import { prepareLayout, runningAsRoot } from './sandbox/layout.ts';
 import { BundleCache } from './scheduler/bundles.ts';
 import { Scheduler } from './scheduler/index.ts';
 import { openStore } from './store/index.ts';
-import type { Store } from './store/types.ts';
+import type { Delivery, Store } from './store/types.ts';
 import { type Clock, systemClock } from './util/clock.ts';
 import { sendError } from './util/http.ts';
 
@@ -48,6 +51,8 @@ export interface ServerOptions {
   compileCache?: boolean;
   /** First retry delay of a failed async invocation, doubling after (default 1 s; tests shorten it). */
   asyncRetryBaseMs?: number;
+  /** Webhook retry schedule (default: 8 retries from 2 s, ×3, at most 20 min; tests shorten it). */
+  webhookRetry?: Partial<RetryPolicy>;
   logRetention?: { maxRows: number; maxAgeMs: number };
   clock?: Clock;
   logger?: Logger;
@@ -112,21 +117,29 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const queues = new QueueService(store, clock, logger);
   const triggers = new QueueTriggers({ queues, invoker, functions: () => registry.functions, clock, logger });
   const asyncInvoker = new AsyncInvoker({ store, invoker, functions: () => registry.functions, onQueueMessage: (q) => queues.notify(q), clock, logger, retryBaseMs: opts.asyncRetryBaseMs });
-  sdk.bind({ queues });
-  const schedules = new ScheduleRunner({
-    store, clock, logger,
-    onDelivered: (d) => (d.to.kind === 'queue' ? queues.notify(d.to.name) : asyncInvoker.kick()),
-  });
+  sdk.bind({ queues, topics: () => topics });
+  /** Wakes whoever consumes a delivery that was just committed. */
+  const onDelivered = (d: Delivery): void => {
+    if (d.to.kind === 'queue') queues.notify(d.to.name);
+    else if (d.to.kind === 'function') asyncInvoker.kick();
+    else sender.kick();
+  };
+  let baseUrl = '';
+  const topics = new TopicService({ store, clock, logger, baseUrl: () => baseUrl, onDelivered });
+  const sender = new WebhookSender({ store, topics, clock, logger, onDelivered, retry: opts.webhookRetry });
+  const schedules = new ScheduleRunner({ store, clock, logger, onDelivered });
   registry.onChange = () => {
     queues.invalidate();
+    topics.invalidate();
     triggers.sync(registry.queueTriggers);
     void schedules.sync();
   };
   await registry.refresh();
   await asyncInvoker.start();
+  await sender.start();
   await schedules.sync();
   const gateway = new Gateway(registry, invoker, logger);
-  const api = new AdminApi({ store, registry, invoker, asyncInvoker, queues, triggers, schedules, scheduler, records, logger, token, version: VERSION, startedAt: Date.now() });
+  const api = new AdminApi({ store, registry, invoker, asyncInvoker, queues, triggers, schedules, topics, scheduler, records, logger, token, version: VERSION, startedAt: Date.now() });
 
   const server: Server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
     const url = req.url ?? '/';
@@ -150,6 +163,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const port = (server.address() as AddressInfo).port;
   const host = opts.host ?? DEFAULT_HOST;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  baseUrl = url;
   writeFileSync(join(dataDir, 'server.json'), JSON.stringify({ url, pid: process.pid }) + '\n', { mode: 0o600 });
   logger.info({ url, dataDir, store: store.kind, isolateUids: layout.isolateUids }, 'nimbus listening');
 
@@ -161,7 +175,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
         await new Promise<void>((ok) => { server.close(() => ok()); server.closeAllConnections(); });
         // Stop taking new work, stop the instances (work in flight fails and stays in the store to
         // run again at the next start), then wait for everything to settle before the store closes.
-        const stopping = Promise.all([triggers.stop(), asyncInvoker.stop(), schedules.stop()]);
+        const stopping = Promise.all([triggers.stop(), asyncInvoker.stop(), schedules.stop(), sender.stop()]);
         queues.close();
         await scheduler.close();
         await stopping;

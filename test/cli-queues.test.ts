@@ -28,6 +28,11 @@ queues:
   events: {}
   orders.fifo:
     contentBasedDeduplication: true
+  feed: {}
+topics:
+  news:
+    subscriptions:
+      - queue: feed
 `;
 
 describe('nimbus queues and invoke --async', () => {
@@ -66,6 +71,22 @@ describe('nimbus queues and invoke --async', () => {
     assert.match(missing.stderr, /^nimbus: SCHEDULE_NOT_FOUND: no schedule named "nope"/);
   });
 
+  it('topics ls, show and publish: the message reaches the subscribed queue', async () => {
+    const ls = await nimbus('topics');
+    assert.equal(ls.code, 0, ls.stderr);
+    assert.match(ls.stdout, /^news\s+qcli\s+queue:feed$/m);
+    assert.match((await nimbus('topics', 'show', 'news')).stdout, /^ {2}queue feed {2}\[[0-9a-f-]{36}\]$/m);
+    const pub = await nimbus('topics', 'publish', 'news', '--message', 'extra!', '--subject', 'headline', '--attr', 'section=sport');
+    assert.equal(pub.code, 0, pub.stderr);
+    const id = /^Published message (\S+) to news$/m.exec(pub.stdout)?.[1];
+    const [m] = await srv.take('feed', 1);
+    const note = JSON.parse(m!.body) as { MessageId: string; Message: string; Subject: string; MessageAttributes: Record<string, { Value: string }> };
+    assert.deepEqual([note.MessageId, note.Message, note.Subject, note.MessageAttributes.section?.Value], [id, 'extra!', 'headline', 'sport']);
+    const bad = await nimbus('topics', 'publish', 'nope', '--message', 'x');
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /^nimbus: TOPIC_NOT_FOUND: no topic named "nope"/);
+  });
+
   it('queues ls shows each queue with its type, dead-letter queue and triggers', async () => {
     const [ls, json] = await Promise.all([nimbus('queues', 'ls'), nimbus('queues', 'ls', '--json')]);
     assert.equal(ls.code, 0, ls.stderr);
@@ -74,7 +95,7 @@ describe('nimbus queues and invoke --async', () => {
     assert.match(ls.stdout, /^events\s+qcli\s+standard\s+.*\sdrain$/m);
     assert.match(ls.stdout, /^orders\.fifo\s+qcli\s+FIFO\s/m);
     const names = (JSON.parse(json.stdout) as { queues: { name: string }[] }).queues.map((q) => q.name).sort();
-    assert.deepEqual(names, ['events', 'jobs', 'jobs-dlq', 'orders.fifo']);
+    assert.deepEqual(names, ['events', 'feed', 'jobs', 'jobs-dlq', 'orders.fifo']);
   });
 
   it('send then receive --delete: the body and attributes come back, and the message is gone', async () => {

@@ -8,7 +8,7 @@ const fn = (name: string, over: Partial<DesiredFunction> = {}): DesiredFunction 
   name, handler: `src/${name}.handler`, exportName: 'handler', memoryMb: 128, timeoutMs: 3000, environment: {},
   concurrencyMax: 10, queueTimeoutMs: 1000, provisioned: 0, perInstance: 1, async: { retries: 2, maxEventAgeMs: 21_600_000 }, codeSha: 'a'.repeat(64), ...over,
 });
-const app = (name: string, functions: DesiredFunction[], routes: DesiredApp['routes'] = [], specHash = `${name}-${Math.random()}`): DesiredApp => ({ name, specHash, functions, routes, queues: [], queueTriggers: [], schedules: [] });
+const app = (name: string, functions: DesiredFunction[], routes: DesiredApp['routes'] = [], specHash = `${name}-${Math.random()}`): DesiredApp => ({ name, specHash, functions, routes, queues: [], queueTriggers: [], schedules: [], topics: [] });
 
 export function runStoreConformance(label: string, open: () => Promise<{ store: Store; cleanup: () => Promise<void> }>): void {
   const withStore = (body: (s: Store) => Promise<void>) => async () => {
@@ -226,6 +226,36 @@ export function runStoreConformance(label: string, open: () => Promise<{ store: 
       assert.equal(await s.setScheduleEnabled('nope', false), false);
       await s.applyApp({ ...withQueues([queue('out')]), schedules: [] }, 4);
       assert.deepEqual(await s.listSchedules(), []);
+    }));
+
+    it('topics: subscriptions keep their id and webhook secret across deploys; deliveries go to every kind at once', withStore(async (s) => {
+      const sub = (kind: 'function' | 'queue' | 'webhook', target: string) => ({ kind, target, raw: false, filterPolicy: null, filterPolicyScope: 'MessageAttributes' as const, deadLetterQueue: null });
+      const desired = (subs: ReturnType<typeof sub>[]) => ({ ...withQueues([queue('q')]), topics: [{ name: 'news', subscriptions: subs }] });
+      await s.applyApp(desired([sub('queue', 'q'), sub('webhook', 'https://example.com/a'), sub('function', 'consumer')]), 1);
+      const [first] = await s.listTopics();
+      const hook = first!.subscriptions.find((x) => x.kind === 'webhook')!;
+      assert.ok(hook.secret && hook.secret.length >= 32);
+      assert.equal(first!.subscriptions.find((x) => x.kind === 'queue')!.secret, null);
+      await s.applyApp(desired([sub('webhook', 'https://example.com/a'), sub('queue', 'q')]), 2);
+      const [second] = await s.listTopics();
+      assert.deepEqual(second!.subscriptions.map((x) => x.kind), ['webhook', 'queue'], 'in manifest order; the function subscription went');
+      assert.deepEqual([second!.subscriptions[0]!.id, second!.subscriptions[0]!.secret], [hook.id, hook.secret]);
+      const missing = await s.deliver([
+        { to: { kind: 'queue', name: 'q' }, body: 'm' }, { to: { kind: 'webhook', name: hook.id }, body: 'w', requestId: 'msg-1' },
+        { to: { kind: 'function', name: 'consumer' }, body: '{}' }, { to: { kind: 'webhook', name: 'gone' }, body: 'x' },
+      ], 10);
+      assert.deepEqual(missing, ['webhook:gone']);
+      assert.equal((await s.queueStats('q', 11)).visible, 1);
+      const [w] = await s.claimWebhooks(10, 11, 1000);
+      assert.deepEqual([w?.subscriptionId, w?.messageId, w?.body, w?.attempts], [hook.id, 'msg-1', 'w', 1]);
+      assert.deepEqual(await s.claimWebhooks(10, 12, 1000), [], 'leased');
+      await s.retryWebhook(w!.seq, 20);
+      assert.equal(await s.nextWebhookDue(), 20);
+      const [again] = await s.claimWebhooks(10, 20, 1000);
+      assert.equal(again?.attempts, 2);
+      await s.settleWebhook(again!.seq, [{ to: { kind: 'queue', name: 'q' }, body: 'dead' }], 30);
+      assert.equal(await s.nextWebhookDue(), undefined);
+      assert.equal((await s.queueStats('q', 31)).visible, 2);
     }));
   });
 }

@@ -6,6 +6,7 @@ import { CliError } from './client.ts';
 import { deploy, describeError, type Flags, init, invoke, logs, ls, rm } from './commands.ts';
 import { queues } from './queues.ts';
 import { schedules } from './schedules.ts';
+import { topics } from './topics.ts';
 
 const HELP = `nimbus — a self-hosted serverless platform
 
@@ -25,6 +26,9 @@ Usage:
   nimbus queues delete <q> <receiptHandle>
   nimbus queues purge <q>
   nimbus queues redrive <dlq> [--to Q] [--max N]
+  nimbus topics ls                        list topics and their subscriptions
+  nimbus topics show <t>                  a topic's subscriptions, filter policies and webhook signing secrets
+  nimbus topics publish <t> (--message TEXT | --file F) [--subject S] [--attr name=value ...]
   nimbus schedules [ls]                   list schedules with their next fire times
   nimbus schedules enable|disable <name>
 
@@ -45,6 +49,7 @@ async function main(argv: string[]): Promise<void> {
       async: { type: 'boolean' }, 'idempotency-key': { type: 'string' },
       body: { type: 'string' }, group: { type: 'string' }, dedup: { type: 'string' }, delay: { type: 'string' }, attr: { type: 'string', multiple: true },
       max: { type: 'string' }, wait: { type: 'string' }, visibility: { type: 'string' }, delete: { type: 'boolean' }, to: { type: 'string' },
+      message: { type: 'string' }, subject: { type: 'string' },
     },
   });
   const [command, arg] = positionals;
@@ -67,6 +72,7 @@ async function main(argv: string[]): Promise<void> {
     case 'rm': return rm(arg, flags);
     case 'queues': return queues(positionals.slice(1), flags, attr);
     case 'schedules': return schedules(positionals.slice(1), flags);
+    case 'topics': return topics(positionals.slice(1), flags, attr);
     default: throw new CliError(`unknown command "${command}"; run \`nimbus --help\``);
   }
 }

@@ -134,7 +134,7 @@ async function redrive(target: Target, dlq: string, flags: Flags): Promise<void>
 }
 
 /** `--attr name=value`: a value written as a number is a Number attribute (its text kept), else a String. */
-function attributes(list: string[]): Record<string, string | Attribute> {
+export function attributes(list: string[]): Record<string, string | Attribute> {
   const out: Record<string, string | Attribute> = {};
   for (const a of list) {
     const eq = a.indexOf('=');
@@ -171,7 +171,7 @@ function seconds(s: number): string {
   return unit ? `${s} s (${s / unit[0]}${unit[1]})` : `${s} s`;
 }
 
-function table(rows: string[][]): void {
+export function table(rows: string[][]): void {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows) out(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
 }

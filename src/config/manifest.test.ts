@@ -88,6 +88,7 @@ describe('parseManifest: the example manifest', () => {
       },
       queues: {},
       schedules: {},
+      topics: {},
     });
   });
 
@@ -151,7 +152,7 @@ describe('numeric bounds', () => {
 
 describe('unknown keys are rejected', () => {
   it('at the top level', () => {
-    assert.deepEqual(problems(errorOf(() => parseManifest(`${oneFn()}region: eu\n`))), ['(top level): unknown key "region"; allowed keys: app, functions, queues, schedules']);
+    assert.deepEqual(problems(errorOf(() => parseManifest(`${oneFn()}region: eu\n`))), ['(top level): unknown key "region"; allowed keys: app, functions, queues, schedules, topics']);
   });
   it('in a function, naming every unknown key and the allowed ones', () => {
     assert.deepEqual(problems(errorOf(() => parseManifest(oneFn('    memroy: 256\n    runtime: node\n')))), [
@@ -167,8 +168,8 @@ describe('unknown keys are rejected', () => {
     ]);
   });
   it('as an event kind', () => {
-    assert.deepEqual(problems(errorOf(() => parseManifest(oneFn('    events:\n      - topic: news\n')))), [
-      'functions.f.events[0]: unknown event kind "topic"; supported: http, queue, schedule',
+    assert.deepEqual(problems(errorOf(() => parseManifest(oneFn('    events:\n      - bus: news\n')))), [
+      'functions.f.events[0]: unknown event kind "bus"; supported: http, queue, schedule, topic',
     ]);
   });
 });
@@ -633,6 +634,42 @@ describe('schedules', () => {
     ]);
     assert.deepEqual(problems(errorOf(() => parseManifest(oneFn('    events:\n      - schedule: { name: s, expression: rate(1 hour) }\n') + 'schedules:\n  s: { expression: rate(1 hour), target: function:f }\n'))), [
       'functions.f.events[0].schedule: the schedule name "s" is also used by schedules.s; give one a different name',
+    ]);
+  });
+});
+
+describe('topics', () => {
+  it('reads topics, subscriptions and topic events with their filter policies', () => {
+    const m = parseManifest(oneFn('    events:\n      - topic: news\n      - topic: { name: alerts, filterPolicy: { level: [error] } }\n')
+      + 'queues:\n  q: {}\ntopics:\n  news:\n    subscriptions:\n      - queue: q\n      - { url: "https://example.com/hook", filterPolicy: { price: [{ numeric: [">", 5] }] }, filterPolicyScope: MessageBody }\n  alerts: {}\n');
+    assert.deepEqual(m.functions.f!.events, [
+      { topic: { name: 'news', filterPolicyScope: 'MessageAttributes' } },
+      { topic: { name: 'alerts', filterPolicy: { level: ['error'] }, filterPolicyScope: 'MessageAttributes' } },
+    ]);
+    assert.deepEqual(m.topics.news!.subscriptions, [
+      { queue: 'q', rawMessageDelivery: false, filterPolicyScope: 'MessageAttributes' },
+      { url: 'https://example.com/hook', filterPolicy: { price: [{ numeric: ['>', 5] }] }, filterPolicyScope: 'MessageBody' },
+    ]);
+    assert.deepEqual(m.topics.alerts, { subscriptions: [] });
+    assert.deepEqual(validateManifest(JSON.parse(JSON.stringify(m))), JSON.parse(JSON.stringify(m)), 'its own output validates again unchanged');
+  });
+
+  it('refuses bad policies, unknown queues and topics, FIFO topics and odd subscriptions', () => {
+    assert.deepEqual(problems(errorOf(() => parseManifest(oneFn('    events:\n      - topic: { name: news, filterPolicy: { price: [{ numeric: [">", "ten"] }] } }\n') + 'topics:\n  news: {}\n'))), [
+      'functions.f.events[0].topic: filterPolicy.price[0].numeric[1]: must be a number, got "ten"',
+    ]);
+    assert.deepEqual(problems(errorOf(() => parseManifest(oneFn('    events:\n      - topic: nope\n') + 'topics:\n  news:\n    subscriptions:\n      - queue: missing\n      - url: ftp://x\n'))), [
+      'topics.news.subscriptions[1].url: must be an http:// or https:// URL, got "ftp://x"',
+    ]);
+    assert.deepEqual(problems(errorOf(() => parseManifest(oneFn('    events:\n      - topic: nope\n') + 'topics:\n  news:\n    subscriptions:\n      - queue: missing\n      - { queue: missing, url: "http://x" }\n'))), [
+      'topics.news.subscriptions[1]: each subscription names one "queue:" or one "url:" (functions subscribe with "- topic:" in their events), got a mapping',
+    ]);
+    assert.deepEqual(problems(errorOf(() => parseManifest(oneFn('    events:\n      - topic: nope\n') + 'topics:\n  news:\n    subscriptions:\n      - queue: missing\n'))), [
+      'topics.news.subscriptions[0]: no queue "missing" in this manifest\'s queues',
+      'functions.f.events[0].topic.name: no topic "nope" in this manifest\'s topics (declare it under topics:)',
+    ]);
+    assert.deepEqual(problems(errorOf(() => parseManifest(oneFn() + 'topics:\n  news.fifo: {}\n'))), [
+      'topics.news.fifo: FIFO topics are not available; use a standard topic (and a FIFO queue for ordering)',
     ]);
   });
 });

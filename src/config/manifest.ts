@@ -7,6 +7,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { NimbusError } from '../errors.ts';
 import { parseSchedule } from '../events/schedules/expression.ts';
+import { validateFilterPolicy } from '../events/topics/filter.ts';
 import {
   ASYNC_MAX_EVENT_AGE_DEFAULT_S, ASYNC_RETRIES_DEFAULT, QUEUE_DELAY_MAX_S, QUEUE_MAX_MESSAGE_BYTES, QUEUE_RETENTION_DEFAULT_S, QUEUE_RETENTION_MAX_S,
   QUEUE_TRIGGER_BATCH_MAX, QUEUE_TRIGGER_WINDOW_MAX_S, QUEUE_VISIBILITY_DEFAULT_S, QUEUE_VISIBILITY_MAX_S,
@@ -16,7 +17,7 @@ import {
 export const MANIFEST_FILES = ['nimbus.yml', 'nimbus.yaml', 'nimbus.json'];
 export const HANDLER_EXTENSIONS = ['.ts', '.mts', '.js', '.mjs', '.cjs', '.cts'];
 export const HTTP_EVENT_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'ANY'] as const;
-export const EVENT_KINDS = ['http', 'queue', 'schedule'] as const;
+export const EVENT_KINDS = ['http', 'queue', 'schedule', 'topic'] as const;
 const APP_NAME = /^[a-z][a-z0-9-]{0,62}$/;
 const FUNCTION_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -225,10 +226,66 @@ const ScheduleEventSchema = z.preprocess(
   }).check(checkExpression),
 );
 
+/** SNS's rule for topic names; FIFO topics are not available. */
+export const TOPIC_NAME = /^[A-Za-z0-9_-]{1,256}$/;
+
+const TopicNameSchema = z.string({ error: (i) => (i.input === undefined ? 'is required: a topic name' : `must be a topic name, got ${describe(i.input)}`) })
+  .check((ctx) => {
+    if (ctx.value.endsWith('.fifo')) ctx.issues.push({ code: 'custom', message: 'FIFO topics are not available; use a standard topic (and a FIFO queue for ordering)', input: ctx.value });
+    else if (!TOPIC_NAME.test(ctx.value)) ctx.issues.push({ code: 'custom', message: `must be letters, digits, "-" and "_", at most 256 characters, got ${JSON.stringify(ctx.value)}`, input: ctx.value });
+  });
+
+/** filterPolicy + filterPolicyScope, checked with SNS's rules; kept as the JSON text of the policy. */
+const filterFields = {
+  filterPolicy: z.unknown().optional(),
+  filterPolicyScope: z.enum(['MessageAttributes', 'MessageBody'], { error: (i) => `must be MessageAttributes (the default) or MessageBody, got ${describe(i.input)}` }).optional().transform((v) => v ?? 'MessageAttributes'),
+};
+function checkFilter(ctx: { value: { filterPolicy?: unknown; filterPolicyScope: 'MessageAttributes' | 'MessageBody' }; issues: unknown[] }): void {
+  if (ctx.value.filterPolicy === undefined) return;
+  try {
+    validateFilterPolicy(ctx.value.filterPolicy, ctx.value.filterPolicyScope);
+  } catch (err) {
+    (ctx.issues as { code: string; message: string; input: unknown }[]).push({ code: 'custom', message: (err as Error).message, input: ctx.value });
+  }
+}
+
+const TopicEventSchema = z.preprocess(
+  (v) => (typeof v === 'string' ? { name: v } : v),
+  strict({ name: TopicNameSchema, ...filterFields }).check(checkFilter),
+);
+
+const SubscriptionSchema = z.unknown().transform((v, ctx) => {
+  const kinds = typeof v === 'object' && v !== null && !Array.isArray(v) ? Object.keys(v).filter((k) => k === 'queue' || k === 'url') : [];
+  if (kinds.length !== 1) {
+    ctx.addIssue({ code: 'custom', message: `each subscription names one "queue:" or one "url:" (functions subscribe with "- topic:" in their events), got ${describe(v)}` });
+    return z.NEVER;
+  }
+  const schema = kinds[0] === 'queue'
+    ? strict({ queue: QueueNameSchema, rawMessageDelivery: z.boolean({ error: (i) => `must be true or false, got ${describe(i.input)}` }).optional().transform((b) => b ?? false), ...filterFields }).check(checkFilter)
+    : strict({
+      url: z.string({ error: (i) => `must be a string, got ${describe(i.input)}` }).check((c) => {
+        let ok = false;
+        try { ok = ['http:', 'https:'].includes(new URL(c.value).protocol); } catch { ok = false; }
+        if (!ok) c.issues.push({ code: 'custom', message: `must be an http:// or https:// URL, got ${JSON.stringify(c.value)}`, input: c.value });
+      }),
+      deadLetterQueue: QueueNameSchema.optional(),
+      ...filterFields,
+    }).check(checkFilter);
+  const r = schema.safeParse(v);
+  if (r.success) return r.data as { queue?: string; url?: string; rawMessageDelivery?: boolean; deadLetterQueue?: string; filterPolicy?: unknown; filterPolicyScope: 'MessageAttributes' | 'MessageBody' };
+  for (const iss of r.error.issues) ctx.addIssue({ code: 'custom', message: iss.message, path: iss.path });
+  return z.NEVER;
+});
+
+const TopicSchema = z.preprocess((v) => v ?? {}, strict({
+  subscriptions: z.array(SubscriptionSchema, { error: (i) => `must be a list of subscriptions, got ${describe(i.input)}` }).optional().transform((x) => x ?? []),
+}));
+
 const HttpEvent = strict({ http: HttpEventSchema });
 const QueueEvent = strict({ queue: QueueEventSchema });
 const ScheduleEvent = strict({ schedule: ScheduleEventSchema });
-type EventOut = z.output<typeof HttpEvent> | z.output<typeof QueueEvent> | z.output<typeof ScheduleEvent>;
+const TopicEvent = strict({ topic: TopicEventSchema });
+type EventOut = z.output<typeof HttpEvent> | z.output<typeof QueueEvent> | z.output<typeof ScheduleEvent> | z.output<typeof TopicEvent>;
 
 const EventSchema = z.unknown().transform((v, ctx): EventOut => {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) {
@@ -246,7 +303,7 @@ const EventSchema = z.unknown().transform((v, ctx): EventOut => {
     return z.NEVER;
   }
   // One schema per kind (not a union), so an error is about the kind the user wrote.
-  const r = (kinds[0] === 'http' ? HttpEvent : kinds[0] === 'queue' ? QueueEvent : ScheduleEvent).safeParse(v);
+  const r = ({ http: HttpEvent, queue: QueueEvent, schedule: ScheduleEvent, topic: TopicEvent } as const)[kinds[0] as (typeof EVENT_KINDS)[number]].safeParse(v);
   if (r.success) return r.data;
   for (const iss of r.error.issues) ctx.addIssue({ code: 'custom', message: iss.message, path: iss.path });
   return z.NEVER;
@@ -309,9 +366,11 @@ export const ManifestSchema = strict({
   functions: z.record(z.string(), FunctionSchema, { error: (i) => (i.input === undefined ? 'is required: at least one function' : `must be a mapping of function name to its settings, got ${describe(i.input)}`) }),
   queues: z.record(z.string(), QueueSchema, { error: (i) => `must be a mapping of queue name to its settings, got ${describe(i.input)}` }).optional().transform((q) => q ?? {}),
   schedules: z.record(z.string(), StandaloneScheduleSchema, { error: (i) => `must be a mapping of schedule name to its settings, got ${describe(i.input)}` }).optional().transform((q) => q ?? {}),
+  topics: z.record(z.string(), TopicSchema, { error: (i) => `must be a mapping of topic name to its settings, got ${describe(i.input)}` }).optional().transform((t) => t ?? {}),
 }).superRefine((m, ctx) => {
   checkQueues(m, ctx);
   checkSchedules(m, ctx);
+  checkTopics(m, ctx);
   const names = Object.keys(m.functions);
   if (names.length === 0) ctx.addIssue({ code: 'custom', path: ['functions'], message: 'must declare at least one function' });
   for (const name of names) {
@@ -331,7 +390,7 @@ export const ManifestSchema = strict({
 });
 
 type ManifestShape = {
-  functions: Record<string, { events: Array<{ http: unknown } | { queue: { name: string; batchSize: number; batchWindow: number } } | { schedule: unknown }>; async: { onSuccess?: { kind: string; name: string }; onFailure?: { kind: string; name: string }; deadLetterQueue?: string } }>;
+  functions: Record<string, { events: Array<{ http: unknown } | { queue: { name: string; batchSize: number; batchWindow: number } } | { schedule: unknown } | { topic: unknown }>; async: { onSuccess?: { kind: string; name: string }; onFailure?: { kind: string; name: string }; deadLetterQueue?: string } }>;
   queues: Record<string, { deadLetter?: { queue: string }; contentBasedDeduplication: boolean }>;
 };
 
@@ -409,6 +468,43 @@ function checkSchedules(m: { functions: Record<string, { events: unknown[] }>; q
   }
 }
 
+/** Topic names; subscriptions and topic events name things of this manifest. */
+function checkTopics(m: Manifest0, ctx: z.RefinementCtx): void {
+  for (const [name, t] of Object.entries(m.topics)) {
+    if (name.endsWith('.fifo')) ctx.addIssue({ code: 'custom', path: ['topics', name], message: 'FIFO topics are not available; use a standard topic (and a FIFO queue for ordering)' });
+    else if (!TOPIC_NAME.test(name)) ctx.addIssue({ code: 'custom', path: ['topics', name], message: 'topic names are letters, digits, "-" and "_", at most 256 characters' });
+    const seen = new Set<string>();
+    t.subscriptions.forEach((sub, i) => {
+      const path = ['topics', name, 'subscriptions', i];
+      const key = sub.queue !== undefined ? `queue ${sub.queue}` : `url ${sub.url}`;
+      if (seen.has(key)) ctx.addIssue({ code: 'custom', path, message: `the ${key} is subscribed twice; list it once` });
+      seen.add(key);
+      for (const q of [sub.queue, sub.deadLetterQueue]) {
+        if (q === undefined) continue;
+        if (!(q in m.queues)) ctx.addIssue({ code: 'custom', path, message: `no queue "${q}" in this manifest's queues` });
+        else if (isFifoQueue(q)) ctx.addIssue({ code: 'custom', path, message: `a FIFO queue ("${q}") cannot take a standard topic's messages; use a standard queue` });
+      }
+    });
+  }
+  for (const [fn, spec] of Object.entries(m.functions)) {
+    const seen = new Set<string>();
+    spec.events.forEach((ev, i) => {
+      if (typeof ev !== 'object' || ev === null || !('topic' in ev)) return;
+      const topic = (ev as { topic: { name: string } }).topic.name;
+      const path = ['functions', fn, 'events', i, 'topic', 'name'];
+      if (!(topic in m.topics)) ctx.addIssue({ code: 'custom', path, message: `no topic "${topic}" in this manifest's topics (declare it under topics:)` });
+      if (seen.has(topic)) ctx.addIssue({ code: 'custom', path, message: `topic "${topic}" is already an event of this function; list it once` });
+      seen.add(topic);
+    });
+  }
+}
+
+type Manifest0 = {
+  functions: Record<string, { events: unknown[] }>;
+  queues: Record<string, unknown>;
+  topics: Record<string, { subscriptions: { queue?: string; url?: string; deadLetterQueue?: string }[] }>;
+};
+
 /** The path back to `from` through function destinations starting at `to`, if there is one. */
 function destinationLoop(m: ManifestShape, from: string, to: string): string[] | undefined {
   const seen = new Set<string>();
@@ -432,6 +528,7 @@ export type EventSpec = FunctionSpec['events'][number];
 export type HttpEventSpec = Extract<EventSpec, { http: unknown }>['http'];
 export type QueueSpec = Manifest['queues'][string];
 export type ScheduleSpec = Manifest['schedules'][string];
+export type TopicSpec = Manifest['topics'][string];
 
 function handlerProblem(handler: string): string | undefined {
   const dot = handler.lastIndexOf('.');

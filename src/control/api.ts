@@ -7,6 +7,8 @@ import { MAX_ASYNC_PAYLOAD_BYTES, MAX_DEPLOY_BYTES, MAX_SYNC_PAYLOAD_BYTES } fro
 import type { QueueService } from '../events/queues/service.ts';
 import type { QueueTriggers } from '../events/queues/trigger.ts';
 import type { ScheduleRunner } from '../events/schedules/runner.ts';
+import type { TopicService } from '../events/topics/service.ts';
+import type { TopicRecord } from '../store/types.ts';
 import type { AsyncInvoker } from '../invoker/async.ts';
 import { NimbusError } from '../errors.ts';
 import type { Invoker } from '../invoker/index.ts';
@@ -29,6 +31,7 @@ export interface ApiDeps {
   queues: QueueService;
   triggers: QueueTriggers;
   schedules: ScheduleRunner;
+  topics: TopicService;
   scheduler: Scheduler;
   records: RecordWriter;
   logger: Logger;
@@ -76,6 +79,13 @@ export class AdminApi {
     r('POST', '/_nimbus/api/queues/:name/delete', (q, res, p) => this.#deleteMessages(q, res, p.name!));
     r('POST', '/_nimbus/api/queues/:name/visibility', (q, res, p) => this.#visibility(q, res, p.name!));
     r('POST', '/_nimbus/api/queues/:name/purge', async (q, res, p) => { q.resume(); sendJson(res, 200, { purged: await deps.queues.purge((await deps.queues.queue(p.name!)).name) }); });
+    r('GET', '/_nimbus/api/topics', async (_q, res) => sendJson(res, 200, { topics: (await deps.topics.list()).map((t) => topicView(t, false)) }));
+    r('GET', '/_nimbus/api/topics/:name', async (_q, res, p) => sendJson(res, 200, topicView(await deps.topics.topic(p.name!), true)));
+    r('POST', '/_nimbus/api/topics/:name/messages', async (q, res, p) => {
+      await deps.topics.topic(p.name!);
+      const body = await objectBody(q, MAX_QUEUE_REQUEST_BYTES, 'the message');
+      sendJson(res, 200, 'entries' in body ? await deps.topics.publishBatch(p.name!, body.entries) : await deps.topics.publish(p.name!, body));
+    });
     r('GET', '/_nimbus/api/schedules', async (_q, res) => sendJson(res, 200, { schedules: (await deps.schedules.describe()).map(scheduleView) }));
     r('POST', '/_nimbus/api/schedules/:name/enable', (q, res, p) => this.#enableSchedule(q, res, p.name!, true));
     r('POST', '/_nimbus/api/schedules/:name/disable', (q, res, p) => this.#enableSchedule(q, res, p.name!, false));
@@ -302,6 +312,18 @@ export class AdminApi {
     });
     sendJson(res, 200, { invocations });
   }
+}
+
+/** A topic and its subscriptions; webhook signing secrets only in the single-topic view. */
+function topicView(t: TopicRecord, withSecrets: boolean): Record<string, unknown> {
+  return {
+    name: t.name, app: t.app, arn: `arn:aws:sns:local:000000000000:${t.name}`,
+    subscriptions: t.subscriptions.map((s) => ({
+      id: s.id, kind: s.kind, target: s.target, rawMessageDelivery: s.raw,
+      filterPolicy: s.filterPolicy === null ? null : JSON.parse(s.filterPolicy), filterPolicyScope: s.filterPolicyScope, deadLetterQueue: s.deadLetterQueue,
+      ...(withSecrets && s.secret !== null ? { signingSecret: s.secret } : {}),
+    })),
+  };
 }
 
 function scheduleView(s: Awaited<ReturnType<ScheduleRunner['describe']>>[number]): Record<string, unknown> {

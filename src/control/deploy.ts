@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { functionScheduleName, isFifoQueue, parseHandler, validateManifest } from '../config/manifest.ts';
 import { NimbusError } from '../errors.ts';
-import type { ApplyResult, DesiredApp, Store } from '../store/types.ts';
+import type { ApplyResult, DesiredApp, DesiredSubscription, Store } from '../store/types.ts';
 
 export const DeployRequestSchema = z.strictObject({
   manifest: z.unknown(),
@@ -31,7 +31,7 @@ export async function applyDeploy(store: Store, appName: string, body: unknown, 
   for (const name of Object.keys(bundles)) if (!manifest.functions[name]) throw new NimbusError('BAD_REQUEST', `bundles.${name}: no function of that name in the manifest`);
 
   const desired: DesiredApp = {
-    name: manifest.app, specHash: '', functions: [], routes: [], queueTriggers: [], schedules: [],
+    name: manifest.app, specHash: '', functions: [], routes: [], queueTriggers: [], schedules: [], topics: [],
     queues: Object.entries(manifest.queues).map(([name, q]) => ({
       name,
       fifo: isFifoQueue(name),
@@ -44,6 +44,8 @@ export async function applyDeploy(store: Store, appName: string, body: unknown, 
     })),
   };
   const codes: [string, Buffer][] = [];
+  /** Functions subscribed to each topic through `- topic:` events. */
+  const functionSubs = new Map<string, DesiredSubscription[]>();
   for (const name of names) {
     const spec = manifest.functions[name]!;
     const code = Buffer.from(bundles[name]!.code, 'base64');
@@ -78,12 +80,29 @@ export async function applyDeploy(store: Store, appName: string, body: unknown, 
           name: functionScheduleName(name, spec.events.indexOf(ev), sch.name), expression: sch.expression, timezone: sch.timezone,
           target: { kind: 'function', name }, input: sch.input === undefined ? null : JSON.stringify(sch.input), enabled: sch.enabled, catchUp: sch.catchUp,
         });
+      } else if ('topic' in ev) {
+        const t = ev.topic;
+        (functionSubs.get(t.name) ?? functionSubs.set(t.name, []).get(t.name)!).push({
+          kind: 'function', target: name, raw: false, filterPolicy: t.filterPolicy === undefined ? null : JSON.stringify(t.filterPolicy), filterPolicyScope: t.filterPolicyScope, deadLetterQueue: null,
+        });
       } else {
         const q = ev.queue;
         // By default a trigger may run as many batches at once as the function has instances.
         desired.queueTriggers.push({ fn: name, queue: q.name, batchSize: q.batchSize, batchWindowMs: q.batchWindow * 1000, maxConcurrency: Math.min(q.maxConcurrency ?? spec.concurrency.max, spec.concurrency.max) });
       }
     }
+  }
+  for (const [name, t] of Object.entries(manifest.topics)) {
+    desired.topics.push({
+      name,
+      subscriptions: [
+        ...t.subscriptions.map((sub) => ({
+          kind: sub.queue !== undefined ? 'queue' as const : 'webhook' as const, target: sub.queue ?? sub.url!, raw: sub.rawMessageDelivery ?? false,
+          filterPolicy: sub.filterPolicy === undefined ? null : JSON.stringify(sub.filterPolicy), filterPolicyScope: sub.filterPolicyScope, deadLetterQueue: sub.deadLetterQueue ?? null,
+        })),
+        ...(functionSubs.get(name) ?? []),
+      ],
+    });
   }
   for (const [name, sch] of Object.entries(manifest.schedules)) {
     desired.schedules.push({

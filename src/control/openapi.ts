@@ -134,6 +134,21 @@ export const OPENAPI = {
         responses: { 200: json({ type: 'object', properties: { moved: { type: 'integer' } } }), 400: error, 404: error },
       },
     },
+    '/_nimbus/api/topics': {
+      get: { summary: 'Every topic with its subscriptions (function, queue, webhook), filter policies and dead-letter queues', responses: { 200: json({ type: 'object', properties: { topics: { type: 'array', items: { $ref: '#/components/schemas/Topic' } } } }) } },
+    },
+    '/_nimbus/api/topics/{name}': {
+      parameters: [nameParam('name', 'topic name')],
+      get: { summary: 'One topic; its webhook subscriptions carry their signing secret (`signingSecret`)', responses: { 200: json({ $ref: '#/components/schemas/Topic' }), 404: error } },
+    },
+    '/_nimbus/api/topics/{name}/messages': {
+      parameters: [nameParam('name', 'topic name')],
+      post: {
+        summary: 'Publish one message `{ message, subject?, attributes? }` or a batch `{ entries: [...] }` (1 to 10); answered once every matching subscriber\'s delivery is stored',
+        requestBody: body({ type: 'object', properties: { message: {}, subject: { type: 'string', maxLength: 100 }, attributes: { type: 'object' }, entries: { type: 'array', maxItems: 10, items: { type: 'object' } } } }),
+        responses: { 200: json({ type: 'object', properties: { messageId: { type: 'string' }, successful: { type: 'array', items: { type: 'object' } }, failed: { type: 'array', items: { type: 'object' } } } }), 400: error, 404: error, 413: error },
+      },
+    },
     '/_nimbus/api/schedules': {
       get: { summary: 'Every schedule with its expression, target, state and next fire time', responses: { 200: json({ type: 'object', properties: { schedules: { type: 'array', items: { $ref: '#/components/schemas/Schedule' } } } }) } },
     },
@@ -150,6 +165,23 @@ export const OPENAPI = {
     securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
     responses: { Error: json({ $ref: '#/components/schemas/Error' }, 'An error; see docs/errors.md for the codes') },
     schemas: {
+      Topic: {
+        type: 'object',
+        properties: {
+          name: { type: 'string' }, app: { type: 'string' }, arn: { type: 'string' },
+          subscriptions: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                id: { type: 'string' }, kind: { type: 'string', enum: ['function', 'queue', 'webhook'] }, target: { type: 'string', description: 'function name, queue name or URL' },
+                rawMessageDelivery: { type: 'boolean' }, filterPolicy: { type: ['object', 'null'] }, filterPolicyScope: { type: 'string', enum: ['MessageAttributes', 'MessageBody'] },
+                deadLetterQueue: { type: ['string', 'null'] }, signingSecret: { type: 'string', description: 'webhooks, single-topic view only' },
+              },
+            },
+          },
+        },
+      },
       Schedule: {
         type: 'object',
         properties: {

@@ -5,10 +5,12 @@
 // the grants model of the services issue replaces #queue's check with the manifest's bindings.
 import { NimbusError } from '../errors.ts';
 import type { QueueService } from '../events/queues/service.ts';
+import type { TopicService } from '../events/topics/service.ts';
 import type { FunctionRecord, QueueRecord } from '../store/types.ts';
 
 export interface SdkDeps {
   queues: QueueService;
+  topics: () => TopicService;
 }
 
 export class SdkHost {
@@ -32,9 +34,24 @@ export class SdkHost {
         const q = await this.#queue(fn, a.queue);
         return deps.queues.sendBatch(q.name, a.entries);
       }
+      case 'topics.publish': {
+        const t = await this.#topic(fn, a.topic);
+        return deps.topics().publish(t, (typeof a.message === 'object' && a.message !== null ? a.message : {}) as Record<string, unknown>);
+      }
+      case 'topics.publishBatch': {
+        const t = await this.#topic(fn, a.topic);
+        return deps.topics().publishBatch(t, a.entries);
+      }
       default:
         throw new NimbusError('BAD_REQUEST', `unknown SDK operation "${op}"`);
     }
+  }
+
+  async #topic(fn: FunctionRecord, name: unknown): Promise<string> {
+    if (typeof name !== 'string' || name === '') throw new NimbusError('BAD_REQUEST', 'topic: a topic name is required');
+    const t = await this.#deps!.topics().topic(name);
+    if (t.app !== fn.app) throw new NimbusError('ACCESS_DENIED', `function "${fn.name}" may only publish to the topics of its app "${fn.app}"; topic "${name}" belongs to app "${t.app}"`);
+    return t.name;
   }
 
   async #queue(fn: FunctionRecord, name: unknown): Promise<QueueRecord> {

@@ -72,6 +72,51 @@ export interface DesiredApp {
   queues: Omit<QueueRecord, 'app'>[];
   queueTriggers: Omit<QueueTriggerRecord, 'app'>[];
   schedules: DesiredSchedule[];
+  topics: DesiredTopic[];
+}
+
+export interface DesiredTopic {
+  name: string;
+  subscriptions: DesiredSubscription[];
+}
+
+/** A topic subscription. Its id (and a webhook's signing secret) are kept across deploys while kind and target stay the same. */
+export interface DesiredSubscription {
+  kind: 'function' | 'queue' | 'webhook';
+  /** Function name, queue name, or the webhook's URL. */
+  target: string;
+  /** Queues: the message body as published, attributes as queue message attributes. */
+  raw: boolean;
+  /** The filter policy as written (JSON text), or null. */
+  filterPolicy: string | null;
+  filterPolicyScope: 'MessageAttributes' | 'MessageBody';
+  /** Webhooks: where deliveries that fail for good go. */
+  deadLetterQueue: string | null;
+}
+
+export interface SubscriptionRecord extends DesiredSubscription {
+  id: string;
+  topic: string;
+  app: string;
+  /** Webhooks: the HMAC key deliveries are signed with. */
+  secret: string | null;
+}
+
+export interface TopicRecord {
+  name: string;
+  app: string;
+  subscriptions: SubscriptionRecord[];
+}
+
+/** A webhook delivery waiting for its next attempt. */
+export interface WebhookDelivery {
+  seq: number;
+  subscriptionId: string;
+  messageId: string;
+  body: string;
+  createdAt: number;
+  /** Attempts started so far, this one included once claimed. */
+  attempts: number;
 }
 
 /** A schedule as the manifest declares it (standalone, or a function's `schedule` event). */
@@ -203,9 +248,12 @@ export interface AsyncEvent {
   leaseUntil: number;
 }
 
-/** What settles a claimed async event, in one transaction with its removal. */
+/** Where a delivery goes: a destination, or a topic's webhook subscription (by id). */
+export type DeliveryTarget = Destination | { kind: 'webhook'; name: string };
+
+/** Something durable to hand on: a queue message, an async event for a function, or a webhook delivery. */
 export interface Delivery {
-  to: Destination;
+  to: DeliveryTarget;
   /** For a queue: the message body; for a function: the event. */
   body: string;
   attributes?: Record<string, MessageAttribute>;
@@ -342,6 +390,18 @@ export interface Store {
   fireSchedule(name: string, dueAt: number, nextAt: number | null, firedAt: number, delivery: Delivery | undefined): Promise<boolean>;
   /** Enables or disables a schedule; false when there is no such schedule. */
   setScheduleEnabled(name: string, enabled: boolean): Promise<boolean>;
+
+  // --- topics --------------------------------------------------------------------------------------
+  listTopics(): Promise<TopicRecord[]>;
+  /** Writes a publish's deliveries (one per matching subscription) in one transaction; returns the ones whose target is gone. */
+  deliver(deliveries: Delivery[], now: number): Promise<string[]>;
+  /** Claims up to `max` due webhook deliveries until `leaseUntil`; counts the attempt. */
+  claimWebhooks(max: number, now: number, leaseUntil: number): Promise<WebhookDelivery[]>;
+  /** Removes a finished webhook delivery, with what it hands on (a dead-letter message), in one transaction. */
+  settleWebhook(seq: number, deliveries: Delivery[], now: number): Promise<void>;
+  retryWebhook(seq: number, nextAt: number): Promise<void>;
+  nextWebhookDue(): Promise<number | undefined>;
+  releaseWebhookLeases(now: number): Promise<void>;
 
   // --- asynchronous invocations ----------------------------------------------------------------
   /**

@@ -120,6 +120,36 @@ export const MIGRATIONS: string[] = [
      last_fired_at INTEGER
    );
    CREATE INDEX schedules_app ON schedules(app);`,
+  `CREATE TABLE topics (
+     name TEXT PRIMARY KEY,
+     app TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE
+   );
+   CREATE INDEX topics_app ON topics(app);
+   CREATE TABLE subscriptions (
+     id TEXT PRIMARY KEY,
+     topic TEXT NOT NULL REFERENCES topics(name) ON DELETE CASCADE,
+     app TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     target TEXT NOT NULL,
+     raw INTEGER NOT NULL,
+     filter_policy TEXT,
+     filter_scope TEXT NOT NULL,
+     dlq TEXT,
+     secret TEXT,
+     position INTEGER NOT NULL,
+     UNIQUE (topic, kind, target)
+   );
+   CREATE TABLE webhook_deliveries (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     subscription TEXT NOT NULL REFERENCES subscriptions(id) ON DELETE CASCADE,
+     message_id TEXT NOT NULL,
+     body TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     next_at INTEGER NOT NULL,
+     lease_until INTEGER
+   );
+   CREATE INDEX webhook_due ON webhook_deliveries(next_at);`,
 ];
 
 export const RECORD_MIGRATIONS: string[] = [

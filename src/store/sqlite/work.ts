@@ -1,11 +1,11 @@
 // Durable work in the embedded store: queues and their messages, asynchronous invocation events,
 // idempotency keys. Every method is one transaction in the main file (synchronous=FULL), so what a
 // method returns is on disk.
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { NimbusError } from '../../errors.ts';
 import type {
   AsyncEvent, DesiredApp, Delivery, MessageAttribute, NewMessage, QueueConfig, QueueRecord, QueueStats, QueueTriggerRecord,
-  ReceiptResult, ReceivedMessage, ScheduleRecord, SentMessage, StoredMessage,
+  ReceiptResult, ReceivedMessage, ScheduleRecord, SentMessage, StoredMessage, SubscriptionRecord, TopicRecord, WebhookDelivery,
 } from '../types.ts';
 import { num, type Row, type Sql, str } from './sql.ts';
 
@@ -71,6 +71,80 @@ export class WorkStore {
         sch.name, desired.name, sch.expression, sch.timezone, target, sch.input, sch.enabled ? 1 : 0, sch.catchUp ? 1 : 0, now);
       }
     }
+  }
+
+  /**
+   * Inside applyApp's transaction: upserts the app's topics and their subscriptions. A subscription
+   * keeps its id and webhook secret while its topic, kind and target stay; others are replaced.
+   */
+  applyTopics(desired: DesiredApp): void {
+    const sql = this.#sql;
+    for (const t of desired.topics) {
+      const owner = sql.get('SELECT app FROM topics WHERE name = ? AND app != ?', t.name, desired.name);
+      if (owner) throw new NimbusError('TOPIC_CONFLICT', `topic "${t.name}" already belongs to app "${String(owner.app)}"; topic names are unique across apps — rename it`);
+    }
+    const keep = new Set(desired.topics.map((t) => t.name));
+    for (const r of sql.all('SELECT name FROM topics WHERE app = ?', desired.name)) {
+      if (!keep.has(String(r.name))) sql.run('DELETE FROM topics WHERE name = ?', String(r.name));
+    }
+    for (const t of desired.topics) {
+      sql.run('INSERT INTO topics(name, app) VALUES (?, ?) ON CONFLICT(name) DO NOTHING', t.name, desired.name);
+      const wanted = new Set(t.subscriptions.map((x) => `${x.kind}\u0000${x.target}`));
+      for (const r of sql.all('SELECT id, kind, target FROM subscriptions WHERE topic = ?', t.name)) {
+        if (!wanted.has(`${String(r.kind)}\u0000${String(r.target)}`)) sql.run('DELETE FROM subscriptions WHERE id = ?', String(r.id));
+      }
+      t.subscriptions.forEach((x, position) => {
+        sql.run(`INSERT INTO subscriptions(id, topic, app, kind, target, raw, filter_policy, filter_scope, dlq, secret, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          ON CONFLICT(topic, kind, target) DO UPDATE SET raw = excluded.raw, filter_policy = excluded.filter_policy, filter_scope = excluded.filter_scope, dlq = excluded.dlq, position = excluded.position`,
+        randomUUID(), t.name, desired.name, x.kind, x.target, x.raw ? 1 : 0, x.filterPolicy, x.filterPolicyScope, x.deadLetterQueue,
+        x.kind === 'webhook' ? randomBytes(32).toString('base64url') : null, position);
+      });
+    }
+  }
+
+  listTopics(): TopicRecord[] {
+    const subs = new Map<string, SubscriptionRecord[]>();
+    for (const r of this.#sql.all('SELECT * FROM subscriptions ORDER BY topic, position')) {
+      const list = subs.get(String(r.topic)) ?? [];
+      list.push({
+        id: String(r.id), topic: String(r.topic), app: String(r.app), kind: String(r.kind) as SubscriptionRecord['kind'], target: String(r.target), raw: Number(r.raw) === 1,
+        filterPolicy: str(r.filter_policy), filterPolicyScope: String(r.filter_scope) as SubscriptionRecord['filterPolicyScope'], deadLetterQueue: str(r.dlq), secret: str(r.secret),
+      });
+      subs.set(String(r.topic), list);
+    }
+    return this.#sql.all('SELECT * FROM topics ORDER BY name').map((r) => ({ name: String(r.name), app: String(r.app), subscriptions: subs.get(String(r.name)) ?? [] }));
+  }
+
+  deliver(deliveries: Delivery[], now: number): string[] {
+    return this.#sql.tx(() => deliveries.filter((d) => !this.#deliver(d, now)).map((d) => `${d.to.kind}:${d.to.name}`));
+  }
+
+  claimWebhooks(max: number, now: number, leaseUntil: number): WebhookDelivery[] {
+    const sql = this.#sql;
+    return sql.tx(() => {
+      const rows = sql.all('SELECT * FROM webhook_deliveries WHERE next_at <= ? ORDER BY next_at LIMIT ?', now, max);
+      for (const r of rows) sql.run('UPDATE webhook_deliveries SET next_at = ?, lease_until = ?, attempts = attempts + 1 WHERE seq = ?', leaseUntil, leaseUntil, Number(r.seq));
+      return rows.map((r) => ({ seq: Number(r.seq), subscriptionId: String(r.subscription), messageId: String(r.message_id), body: String(r.body), createdAt: Number(r.created_at), attempts: Number(r.attempts) + 1 }));
+    });
+  }
+
+  settleWebhook(seq: number, deliveries: Delivery[], now: number): void {
+    this.#sql.tx(() => {
+      this.#sql.run('DELETE FROM webhook_deliveries WHERE seq = ?', seq);
+      for (const d of deliveries) this.#deliver(d, now);
+    });
+  }
+
+  retryWebhook(seq: number, nextAt: number): void {
+    this.#sql.run('UPDATE webhook_deliveries SET next_at = ?, lease_until = NULL WHERE seq = ?', nextAt, seq);
+  }
+
+  nextWebhookDue(): number | undefined {
+    return num(this.#sql.get('SELECT MIN(next_at) AS t FROM webhook_deliveries')?.t) ?? undefined;
+  }
+
+  releaseWebhookLeases(now: number): void {
+    this.#sql.run('UPDATE webhook_deliveries SET next_at = ?, lease_until = NULL WHERE lease_until IS NOT NULL', now);
   }
 
   listSchedules(): ScheduleRecord[] {
@@ -300,6 +374,11 @@ export class WorkStore {
 
   /** Writes one delivery (a queue message, or an async event for a function); false when its destination is gone. */
   #deliver(d: Delivery, now: number): boolean {
+    if (d.to.kind === 'webhook') {
+      if (!this.#sql.get('SELECT 1 FROM subscriptions WHERE id = ?', d.to.name)) return false;
+      this.#sql.run('INSERT INTO webhook_deliveries(subscription, message_id, body, created_at, next_at) VALUES (?, ?, ?, ?, ?)', d.to.name, d.requestId ?? randomUUID(), d.body, now, now);
+      return true;
+    }
     if (d.to.kind === 'queue') {
       const q = this.getQueue(d.to.name);
       if (!q) return false;

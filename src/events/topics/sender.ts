@@ -1,0 +1,136 @@
+// Webhook deliveries: claims due deliveries from the store (leased, so one that is in the air when
+// the server dies goes out again after the restart), POSTs each signed (webhook.ts), and settles it:
+// delivered → gone; a retryable failure → tried again later (the documented schedule); exhausted or
+// refused → to the subscription's dead-letter queue (in the same transaction as its removal), or
+// dropped with a log line when it has none.
+import type { Logger } from '../../observability/logger.ts';
+import type { Delivery, Store, WebhookDelivery } from '../../store/types.ts';
+import type { Clock, Timer } from '../../util/clock.ts';
+import type { TopicService } from './service.ts';
+import { classifyResponse, type RetryPolicy, retryDelayMs, signDelivery, WEBHOOK_RETRY } from './webhook.ts';
+
+const MAX_IN_FLIGHT = 32;
+const REQUEST_TIMEOUT_MS = 15_000;
+const LEASE_MS = REQUEST_TIMEOUT_MS + 60_000;
+const IDLE_WAIT_MS = 30_000;
+
+export interface SenderDeps {
+  store: Store;
+  topics: TopicService;
+  clock: Clock;
+  logger: Logger;
+  onDelivered: (d: Delivery) => void;
+  retry?: Partial<RetryPolicy>;
+}
+
+export class WebhookSender {
+  readonly #deps: SenderDeps;
+  readonly #policy: RetryPolicy;
+  readonly #inFlight = new Set<Promise<void>>();
+  #wake: (() => void) | undefined;
+  #kicked = false;
+  #stopped = false;
+  #loop: Promise<void> | undefined;
+
+  constructor(deps: SenderDeps) {
+    this.#deps = deps;
+    this.#policy = { ...WEBHOOK_RETRY, ...deps.retry };
+  }
+
+  async start(): Promise<void> {
+    await this.#deps.store.releaseWebhookLeases(this.#deps.clock.now());
+    this.#loop = this.#run();
+  }
+
+  kick(): void {
+    this.#kicked = true;
+    const w = this.#wake;
+    this.#wake = undefined;
+    w?.();
+  }
+
+  async #run(): Promise<void> {
+    const { store, clock, logger } = this.#deps;
+    while (!this.#stopped) {
+      this.#kicked = false;
+      const room = MAX_IN_FLIGHT - this.#inFlight.size;
+      let claimed: WebhookDelivery[] = [];
+      if (room > 0) {
+        try {
+          const now = clock.now();
+          claimed = await store.claimWebhooks(room, now, now + LEASE_MS);
+        } catch (err) {
+          if (this.#stopped) return;
+          logger.error({ err }, 'could not claim webhook deliveries');
+        }
+      }
+      for (const d of claimed) {
+        const p: Promise<void> = this.#send(d).catch((err: unknown) => logger.error({ err, subscription: d.subscriptionId }, 'webhook delivery could not be settled; it goes out again when its lease ends'))
+          .finally(() => { this.#inFlight.delete(p); this.kick(); });
+        this.#inFlight.add(p);
+      }
+      if ((claimed.length > 0 && claimed.length === room) || this.#kicked) continue;
+      const next = await store.nextWebhookDue().catch(() => undefined);
+      const waitMs = next === undefined ? IDLE_WAIT_MS : Math.min(IDLE_WAIT_MS, Math.max(1, next - clock.now()));
+      await new Promise<void>((resolve) => {
+        let timer: Timer | undefined = undefined;
+        this.#wake = () => { timer?.cancel(); resolve(); };
+        if (this.#kicked || this.#stopped) return this.#wake();
+        timer = clock.setTimeout(() => { this.#wake = undefined; resolve(); }, waitMs);
+      });
+    }
+  }
+
+  async #send(d: WebhookDelivery): Promise<void> {
+    const { store, clock, logger, topics } = this.#deps;
+    const sub = await topics.subscription(d.subscriptionId);
+    if (!sub || sub.kind !== 'webhook' || sub.secret === null) {
+      await store.settleWebhook(d.seq, [], clock.now());
+      return;
+    }
+    let status: number | undefined;
+    let detail: string;
+    try {
+      const res = await fetch(sub.target, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json; charset=utf-8', 'user-agent': 'Nimbus-Webhook/1', ...signDelivery(sub.secret, d.body, clock.now(), d.messageId) },
+        body: d.body,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+      status = res.status;
+      detail = `HTTP ${res.status}`;
+      await res.body?.cancel();
+    } catch (err) {
+      detail = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+    }
+    const verdict = classifyResponse(status);
+    if (verdict === 'delivered') {
+      await store.settleWebhook(d.seq, [], clock.now());
+      return;
+    }
+    if (verdict === 'retry' && d.attempts <= this.#policy.retries) {
+      await store.retryWebhook(d.seq, clock.now() + retryDelayMs(d.attempts, Math.random, this.#policy));
+      this.kick();
+      return;
+    }
+    const dead: Delivery[] = sub.deadLetterQueue ? [{
+      to: { kind: 'queue', name: sub.deadLetterQueue }, body: d.body,
+      attributes: {
+        SubscriptionArn: { DataType: 'String', StringValue: `${sub.topic}:${sub.id}` },
+        Endpoint: { DataType: 'String', StringValue: sub.target },
+        ErrorMessage: { DataType: 'String', StringValue: `${detail} after ${d.attempts} attempt${d.attempts === 1 ? '' : 's'}` },
+      },
+    }] : [];
+    await store.settleWebhook(d.seq, dead, clock.now());
+    for (const x of dead) this.#deps.onDelivered(x);
+    logger.warn({ topic: sub.topic, url: sub.target, attempts: d.attempts, detail, deadLetterQueue: sub.deadLetterQueue }, 'webhook delivery failed for good');
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.kick();
+    await this.#loop;
+    while (this.#inFlight.size) await Promise.all(this.#inFlight);
+  }
+}
