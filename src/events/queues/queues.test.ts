@@ -152,3 +152,32 @@ describe('failedItems (partial batch responses)', () => {
     }
   });
 });
+
+describe('waking a waiting consumer', () => {
+  it('a send that lands between a consumer\'s empty receive and its wait is not missed', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { SqliteStore } = await import('../../store/sqlite/index.ts');
+    const { QueueService } = await import('./service.ts');
+    const { silentLogger } = await import('../../observability/logger.ts');
+    const { systemClock } = await import('../../util/clock.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'nimbus-wake-'));
+    const store = new SqliteStore(join(dir, 'nimbus.db'));
+    const svc = new QueueService(store, systemClock, silentLogger);
+    try {
+      await store.applyApp({ name: 'a', specHash: 'x', functions: [], routes: [], queueTriggers: [], schedules: [], topics: [], rules: [], queues: [queue({ name: 'q' })] }, Date.now());
+      const seen = svc.version('q');
+      assert.deepEqual(await svc.receive('q', {}, false), []);
+      await svc.send('q', { body: 'in between' });
+      const t0 = performance.now();
+      await svc.waitForMessages('q', Date.now() + 5000, seen);
+      assert.ok(performance.now() - t0 < 500, `returned at once (${(performance.now() - t0).toFixed(0)} ms), not after the 5 s idle wait`);
+      assert.equal((await svc.receive('q', {}, false))[0]?.body, 'in between');
+    } finally {
+      svc.close();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

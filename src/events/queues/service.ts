@@ -36,6 +36,7 @@ export class QueueService {
   readonly #expireTimer: NodeJS.Timeout;
   #closed = false;
   readonly #cache = new Map<string, QueueRecord>();
+  readonly #versions = new Map<string, number>();
 
   constructor(store: Store, clock: Clock, logger: Logger) {
     this.#store = store;
@@ -134,16 +135,28 @@ export class QueueService {
     const deadline = this.#clock.now() + waitS * 1000;
     for (;;) {
       if (this.#closed) return [];
+      const seen = this.version(q.name);
       const got = await this.#store.receiveMessages(q.name, { max, visibilityMs, receipt: newReceipt(), maxBytes: opts.maxBytes }, this.#clock.now());
       if (got.length > 0 || this.#clock.now() >= deadline) return got;
-      await this.waitForMessages(q.name, deadline);
+      await this.waitForMessages(q.name, deadline, seen);
     }
   }
 
-  /** Resolves when a message may have become visible in the queue, or at `until` at the latest. */
-  async waitForMessages(name: string, until: number): Promise<void> {
+  /** Counts the wake-ups of a queue: read it before a receive, pass it to waitForMessages. */
+  version(name: string): number {
+    return this.#versions.get(name) ?? 0;
+  }
+
+  /**
+   * Resolves when a message may have become visible in the queue, or at `until` at the latest.
+   * `since` (a version read before the receive that found nothing) closes the gap between that
+   * receive and this wait: a send that landed in between has moved the version, so this returns at once.
+   */
+  async waitForMessages(name: string, until: number, since?: number): Promise<void> {
     const now = this.#clock.now();
+    if (since !== undefined && this.version(name) !== since) return;
     const next = await this.#store.nextVisibleAt(name, now);
+    if (since !== undefined && this.version(name) !== since) return;
     const at = Math.min(until, next ?? Infinity);
     if (at <= now) return;
     await new Promise<void>((resolve) => {
@@ -166,6 +179,7 @@ export class QueueService {
   }
 
   #wake(name: string): void {
+    this.#versions.set(name, this.version(name) + 1);
     const set = this.#waiters.get(name);
     if (!set || set.size === 0) return;
     for (const w of [...set]) w();

@@ -111,6 +111,7 @@ class Poller {
         continue;
       }
       let batch: ReceivedMessage[];
+      const seen = queues.version(this.t.queue);
       try {
         batch = await this.#gather();
       } catch (err) {
@@ -121,7 +122,7 @@ class Poller {
       }
       if (batch.length === 0) {
         if (this.#stopped) return;
-        await queues.waitForMessages(this.t.queue, clock.now() + IDLE_WAIT_MS);
+        await queues.waitForMessages(this.t.queue, clock.now() + IDLE_WAIT_MS, seen);
         continue;
       }
       this.#inflight++;
@@ -145,12 +146,14 @@ class Poller {
   /** One batch: up to batchSize messages and BATCH_MAX_BYTES of bodies, waiting up to the batch window to fill it. */
   async #gather(): Promise<ReceivedMessage[]> {
     const { queues, clock } = this.#deps;
+    let seen = queues.version(this.t.queue);
     const batch = await queues.receive(this.t.queue, { max: this.t.batchSize, maxBytes: BATCH_MAX_BYTES }, false);
     if (batch.length === 0 || this.t.batchWindowMs === 0) return batch;
     const until = clock.now() + this.t.batchWindowMs;
     let bytes = batch.reduce((n, m) => n + m.body.length, 0);
     while (batch.length < this.t.batchSize && bytes < BATCH_MAX_BYTES && clock.now() < until && !this.#stopped) {
-      await queues.waitForMessages(this.t.queue, until);
+      await queues.waitForMessages(this.t.queue, until, seen);
+      seen = queues.version(this.t.queue);
       const more = await queues.receive(this.t.queue, { max: this.t.batchSize - batch.length, maxBytes: BATCH_MAX_BYTES - bytes }, false);
       // A receive always takes one message, so the last one may pass the cap by its own size.
       for (const m of more) bytes += m.body.length;
