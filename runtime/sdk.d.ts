@@ -48,3 +48,9 @@ export declare const topics: {
   publish(topic: string, message: unknown, options?: PublishOptions): Promise<{ messageId: string }>;
   publishBatch(topic: string, entries: PublishEntry[]): Promise<{ successful: { id: string; messageId: string }[]; failed: { id: string; code: string; message: string }[] }>;
 };
+
+export interface PutEventsEntry { source: string; detailType: string; detail?: unknown; time?: string; resources?: string[] }
+
+export declare const events: {
+  put(entries: PutEventsEntry[]): Promise<{ failedEntryCount: number; entries: ({ eventId: string } | { errorCode: string; errorMessage: string })[] }>;
+};

@@ -50,3 +50,14 @@ export const topics = {
     return bridge().call('topics.publishBatch', { topic, entries });
   },
 };
+
+export const events = {
+  /**
+   * Puts up to 10 events on the event bus; resolves once every matching rule's deliveries are
+   * stored. Each entry is accepted ({ eventId }) or refused ({ errorCode, errorMessage }).
+   * @param {Array<{ source: string, detailType: string, detail?: unknown, time?: string, resources?: string[] }>} entries
+   */
+  put(entries) {
+    return bridge().call('events.put', { entries });
+  },
+};

@@ -16,6 +16,7 @@ import { NimbusError } from './errors.ts';
 import { Gateway } from './gateway/index.ts';
 import { QueueService } from './events/queues/service.ts';
 import { QueueTriggers } from './events/queues/trigger.ts';
+import { EventBus } from './events/bus/service.ts';
 import { ScheduleRunner } from './events/schedules/runner.ts';
 import { WebhookSender } from './events/topics/sender.ts';
 import { TopicService } from './events/topics/service.ts';
@@ -117,7 +118,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const queues = new QueueService(store, clock, logger);
   const triggers = new QueueTriggers({ queues, invoker, functions: () => registry.functions, clock, logger });
   const asyncInvoker = new AsyncInvoker({ store, invoker, functions: () => registry.functions, onQueueMessage: (q) => queues.notify(q), clock, logger, retryBaseMs: opts.asyncRetryBaseMs });
-  sdk.bind({ queues, topics: () => topics });
+  sdk.bind({ queues, topics: () => topics, bus: () => bus });
   /** Wakes whoever consumes a delivery that was just committed. */
   const onDelivered = (d: Delivery): void => {
     if (d.to.kind === 'queue') queues.notify(d.to.name);
@@ -128,9 +129,11 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const topics = new TopicService({ store, clock, logger, baseUrl: () => baseUrl, onDelivered });
   const sender = new WebhookSender({ store, topics, clock, logger, onDelivered, retry: opts.webhookRetry });
   const schedules = new ScheduleRunner({ store, clock, logger, onDelivered });
+  const bus = new EventBus({ store, topics, clock, logger, onDelivered });
   registry.onChange = () => {
     queues.invalidate();
     topics.invalidate();
+    bus.load(registry.rules);
     triggers.sync(registry.queueTriggers);
     void schedules.sync();
   };
@@ -139,7 +142,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   await sender.start();
   await schedules.sync();
   const gateway = new Gateway(registry, invoker, logger);
-  const api = new AdminApi({ store, registry, invoker, asyncInvoker, queues, triggers, schedules, topics, scheduler, records, logger, token, version: VERSION, startedAt: Date.now() });
+  const api = new AdminApi({ store, registry, invoker, asyncInvoker, queues, triggers, schedules, topics, bus, scheduler, records, logger, token, version: VERSION, startedAt: Date.now() });
 
   const server: Server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
     const url = req.url ?? '/';

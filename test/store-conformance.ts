@@ -8,7 +8,7 @@ const fn = (name: string, over: Partial<DesiredFunction> = {}): DesiredFunction 
   name, handler: `src/${name}.handler`, exportName: 'handler', memoryMb: 128, timeoutMs: 3000, environment: {},
   concurrencyMax: 10, queueTimeoutMs: 1000, provisioned: 0, perInstance: 1, async: { retries: 2, maxEventAgeMs: 21_600_000 }, codeSha: 'a'.repeat(64), ...over,
 });
-const app = (name: string, functions: DesiredFunction[], routes: DesiredApp['routes'] = [], specHash = `${name}-${Math.random()}`): DesiredApp => ({ name, specHash, functions, routes, queues: [], queueTriggers: [], schedules: [], topics: [] });
+const app = (name: string, functions: DesiredFunction[], routes: DesiredApp['routes'] = [], specHash = `${name}-${Math.random()}`): DesiredApp => ({ name, specHash, functions, routes, queues: [], queueTriggers: [], schedules: [], topics: [], rules: [] });
 
 export function runStoreConformance(label: string, open: () => Promise<{ store: Store; cleanup: () => Promise<void> }>): void {
   const withStore = (body: (s: Store) => Promise<void>) => async () => {
@@ -256,6 +256,15 @@ export function runStoreConformance(label: string, open: () => Promise<{ store: 
       await s.settleWebhook(again!.seq, [{ to: { kind: 'queue', name: 'q' }, body: 'dead' }], 30);
       assert.equal(await s.nextWebhookDue(), undefined);
       assert.equal((await s.queueStats('q', 31)).visible, 2);
+    }));
+
+    it('rules: replaced with each deploy, unique across apps', withStore(async (s) => {
+      const rule = { name: 'r1', pattern: '{"source":["shop"]}', enabled: true, targets: [{ kind: 'queue' as const, name: 'q', input: { inputPath: '$.detail' } }] };
+      await s.applyApp({ ...withQueues([queue('q')]), rules: [rule] }, 1);
+      assert.deepEqual(await s.listRules(), [{ ...rule, app: 'w' }]);
+      await s.applyApp({ ...withQueues([queue('q')]), rules: [{ ...rule, name: 'r2', enabled: false }] }, 2);
+      assert.deepEqual((await s.listRules()).map((r) => [r.name, r.enabled]), [['r2', false]]);
+      await assert.rejects(s.applyApp({ ...app('x', [fn('other')]), rules: [{ ...rule, name: 'r2', targets: [] }] }, 3), (e: { code?: string }) => e.code === 'RULE_CONFLICT');
     }));
   });
 }

@@ -89,6 +89,7 @@ describe('parseManifest: the example manifest', () => {
       queues: {},
       schedules: {},
       topics: {},
+      rules: {},
     });
   });
 
@@ -152,7 +153,7 @@ describe('numeric bounds', () => {
 
 describe('unknown keys are rejected', () => {
   it('at the top level', () => {
-    assert.deepEqual(problems(errorOf(() => parseManifest(`${oneFn()}region: eu\n`))), ['(top level): unknown key "region"; allowed keys: app, functions, queues, schedules, topics']);
+    assert.deepEqual(problems(errorOf(() => parseManifest(`${oneFn()}region: eu\n`))), ['(top level): unknown key "region"; allowed keys: app, functions, queues, schedules, topics, rules']);
   });
   it('in a function, naming every unknown key and the allowed ones', () => {
     assert.deepEqual(problems(errorOf(() => parseManifest(oneFn('    memroy: 256\n    runtime: node\n')))), [
@@ -671,5 +672,24 @@ describe('topics', () => {
     assert.deepEqual(problems(errorOf(() => parseManifest(oneFn() + 'topics:\n  news.fifo: {}\n'))), [
       'topics.news.fifo: FIFO topics are not available; use a standard topic (and a FIFO queue for ordering)',
     ]);
+  });
+});
+
+describe('event bus rules', () => {
+  const base = oneFn() + 'queues:\n  q: {}\ntopics:\n  t: {}\n';
+  it('reads rules with their pattern and targets, in both forms', () => {
+    const m = parseManifest(base + 'rules:\n  r:\n    pattern: { source: [shop] }\n    targets:\n      - function: f\n      - { queue: q, inputPath: $.detail }\n      - topic:t\n');
+    assert.deepEqual(m.rules.r, { pattern: { source: ['shop'] }, enabled: true, targets: [{ kind: 'function', name: 'f' }, { kind: 'queue', name: 'q', inputPath: '$.detail' }, { kind: 'topic', name: 't' }] });
+    assert.deepEqual(validateManifest(JSON.parse(JSON.stringify(m))), JSON.parse(JSON.stringify(m)), 'its own output validates again unchanged');
+  });
+  it('refuses invalid patterns, unknown targets, HTTP targets and bad input settings', () => {
+    assert.match(errorOf(() => parseManifest(base + 'rules:\n  r:\n    pattern: { source: shop }\n    targets: [function:f]\n')), /rules\.r\.pattern: .*source/);
+    assert.deepEqual(problems(errorOf(() => parseManifest(base + 'rules:\n  r:\n    pattern: { source: [shop] }\n    targets: [function:g, { queue: nope }]\n'))), [
+      'rules.r.targets[0]: no function "g" in this manifest',
+      'rules.r.targets[1]: no queue "nope" in this manifest',
+    ]);
+    assert.match(errorOf(() => parseManifest(base + 'rules:\n  r:\n    pattern: { source: [shop] }\n    targets: [{ url: "https://x" }]\n')), /HTTP targets are not available yet/);
+    assert.match(errorOf(() => parseManifest(base + 'rules:\n  r:\n    pattern: { source: [shop] }\n    targets: [{ queue: q, input: "{}", inputPath: $.detail }]\n')), /rules\.r\.targets\[0\]: /);
+    assert.match(errorOf(() => parseManifest(base + 'rules:\n  r:\n    pattern: { source: [shop] }\n    targets: []\n')), /1 to 5 targets/);
   });
 });

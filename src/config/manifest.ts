@@ -8,6 +8,8 @@ import { z } from 'zod';
 import { NimbusError } from '../errors.ts';
 import { parseSchedule } from '../events/schedules/expression.ts';
 import { validateFilterPolicy } from '../events/topics/filter.ts';
+import { validatePattern } from '../events/bus/pattern.ts';
+import { validateTargetInput } from '../events/bus/input.ts';
 import {
   ASYNC_MAX_EVENT_AGE_DEFAULT_S, ASYNC_RETRIES_DEFAULT, QUEUE_DELAY_MAX_S, QUEUE_MAX_MESSAGE_BYTES, QUEUE_RETENTION_DEFAULT_S, QUEUE_RETENTION_MAX_S,
   QUEUE_TRIGGER_BATCH_MAX, QUEUE_TRIGGER_WINDOW_MAX_S, QUEUE_VISIBILITY_DEFAULT_S, QUEUE_VISIBILITY_MAX_S,
@@ -281,6 +283,70 @@ const TopicSchema = z.preprocess((v) => v ?? {}, strict({
   subscriptions: z.array(SubscriptionSchema, { error: (i) => `must be a list of subscriptions, got ${describe(i.input)}` }).optional().transform((x) => x ?? []),
 }));
 
+/** EventBridge's rule-name rule. */
+export const RULE_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+const TARGET_KINDS = ['function', 'queue', 'topic'] as const;
+
+/** One rule target: `{ function: f }`, `{ queue: q, inputPath: $.detail }`, `{ topic: t, inputTransformer: {...} }`, or the short `queue:q`. */
+const RuleTargetSchema = z.unknown().transform((v, ctx) => {
+  const raw = typeof v === 'string' && v.includes(':') ? { [v.slice(0, v.indexOf(':'))]: v.slice(v.indexOf(':') + 1) } : v;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    ctx.addIssue({ code: 'custom', message: `a target is { function: <name> }, { queue: <name> } or { topic: <name> } (with input, inputPath or inputTransformer), or "queue:<name>", got ${describe(v)}` });
+    return z.NEVER;
+  }
+  let o = raw as Record<string, unknown>;
+  // The normalised form `{ kind, name, ... }`, as a parsed manifest is sent to the server.
+  if (typeof o.kind === 'string' && typeof o.name === 'string' && (TARGET_KINDS as readonly string[]).includes(o.kind)) {
+    const { kind: k, name: n, ...rest } = o;
+    o = { [k as string]: n, ...rest };
+  }
+  const kinds = TARGET_KINDS.filter((k) => k in o);
+  if (kinds.length !== 1) {
+    ctx.addIssue({ code: 'custom', message: ('url' in o ? 'HTTP targets are not available yet; use a function, a queue or a topic (a topic can have a webhook subscription)' : `a target names exactly one of ${TARGET_KINDS.join(', ')}`) });
+    return z.NEVER;
+  }
+  const kind = kinds[0]!;
+  const unknown = Object.keys(o).filter((k) => k !== kind && k !== 'input' && k !== 'inputPath' && k !== 'inputTransformer');
+  if (unknown.length) {
+    ctx.addIssue({ code: 'custom', message: `unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')}; allowed keys: ${kind}, input, inputPath, inputTransformer` });
+    return z.NEVER;
+  }
+  if (typeof o[kind] !== 'string' || o[kind] === '') {
+    ctx.addIssue({ code: 'custom', path: [kind], message: `must be a ${kind} name, got ${describe(o[kind])}` });
+    return z.NEVER;
+  }
+  const spec = { input: o.input, inputPath: o.inputPath, inputTransformer: o.inputTransformer };
+  try {
+    validateTargetInput(spec, 'target');
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
+  }
+  const input = Object.fromEntries(Object.entries(spec).filter(([, x]) => x !== undefined));
+  return { kind, name: o[kind] as string, ...input };
+});
+
+const RuleSchema = strict({
+  pattern: z.unknown().transform((v, ctx) => {
+    if (v === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'is required: the event pattern, e.g. { source: [shop], detail-type: [OrderPlaced] }' });
+      return z.NEVER;
+    }
+    try {
+      validatePattern(v);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return z.NEVER;
+    }
+    return v;
+  }),
+  enabled: z.boolean({ error: (i) => `must be true or false, got ${describe(i.input)}` }).optional().transform((b) => b ?? true),
+  targets: z.array(RuleTargetSchema, { error: (i) => (i.input === undefined ? 'is required: at least one target' : `must be a list of targets, got ${describe(i.input)}`) })
+    .check((ctx) => {
+      if (ctx.value.length === 0 || ctx.value.length > 5) ctx.issues.push({ code: 'custom', message: `a rule has 1 to 5 targets (as EventBridge), got ${ctx.value.length}`, input: ctx.value });
+    }),
+});
+
 const HttpEvent = strict({ http: HttpEventSchema });
 const QueueEvent = strict({ queue: QueueEventSchema });
 const ScheduleEvent = strict({ schedule: ScheduleEventSchema });
@@ -367,7 +433,9 @@ export const ManifestSchema = strict({
   queues: z.record(z.string(), QueueSchema, { error: (i) => `must be a mapping of queue name to its settings, got ${describe(i.input)}` }).optional().transform((q) => q ?? {}),
   schedules: z.record(z.string(), StandaloneScheduleSchema, { error: (i) => `must be a mapping of schedule name to its settings, got ${describe(i.input)}` }).optional().transform((q) => q ?? {}),
   topics: z.record(z.string(), TopicSchema, { error: (i) => `must be a mapping of topic name to its settings, got ${describe(i.input)}` }).optional().transform((t) => t ?? {}),
+  rules: z.record(z.string(), RuleSchema, { error: (i) => `must be a mapping of rule name to its pattern and targets, got ${describe(i.input)}` }).optional().transform((r) => r ?? {}),
 }).superRefine((m, ctx) => {
+  checkRules(m, ctx);
   checkQueues(m, ctx);
   checkSchedules(m, ctx);
   checkTopics(m, ctx);
@@ -468,6 +536,19 @@ function checkSchedules(m: { functions: Record<string, { events: unknown[] }>; q
   }
 }
 
+/** Rule names, and targets that exist in this manifest. */
+function checkRules(m: { functions: Record<string, unknown>; queues: Record<string, unknown>; topics: Record<string, unknown>; rules: Record<string, { targets: { kind: string; name: string }[] }> }, ctx: z.RefinementCtx): void {
+  for (const [name, rule] of Object.entries(m.rules)) {
+    if (!RULE_NAME.test(name)) ctx.addIssue({ code: 'custom', path: ['rules', name], message: 'rule names are letters, digits, ".", "-" and "_", at most 64 characters' });
+    rule.targets.forEach((t, i) => {
+      const path = ['rules', name, 'targets', i];
+      const pool = t.kind === 'function' ? m.functions : t.kind === 'queue' ? m.queues : m.topics;
+      if (!(t.name in pool)) ctx.addIssue({ code: 'custom', path, message: `no ${t.kind} "${t.name}" in this manifest` });
+      else if (t.kind === 'queue' && isFifoQueue(t.name)) ctx.addIssue({ code: 'custom', path, message: 'a FIFO queue cannot be a rule target yet (use a standard queue)' });
+    });
+  }
+}
+
 /** Topic names; subscriptions and topic events name things of this manifest. */
 function checkTopics(m: Manifest0, ctx: z.RefinementCtx): void {
   for (const [name, t] of Object.entries(m.topics)) {
@@ -529,6 +610,7 @@ export type HttpEventSpec = Extract<EventSpec, { http: unknown }>['http'];
 export type QueueSpec = Manifest['queues'][string];
 export type ScheduleSpec = Manifest['schedules'][string];
 export type TopicSpec = Manifest['topics'][string];
+export type RuleSpec = Manifest['rules'][string];
 
 function handlerProblem(handler: string): string | undefined {
   const dot = handler.lastIndexOf('.');

@@ -7,6 +7,8 @@ import { MAX_ASYNC_PAYLOAD_BYTES, MAX_DEPLOY_BYTES, MAX_SYNC_PAYLOAD_BYTES } fro
 import type { QueueService } from '../events/queues/service.ts';
 import type { QueueTriggers } from '../events/queues/trigger.ts';
 import type { ScheduleRunner } from '../events/schedules/runner.ts';
+import { testEventPattern } from '../events/bus/api.ts';
+import { type EventBus, ruleArn } from '../events/bus/service.ts';
 import type { TopicService } from '../events/topics/service.ts';
 import type { TopicRecord } from '../store/types.ts';
 import type { AsyncInvoker } from '../invoker/async.ts';
@@ -32,6 +34,7 @@ export interface ApiDeps {
   triggers: QueueTriggers;
   schedules: ScheduleRunner;
   topics: TopicService;
+  bus: EventBus;
   scheduler: Scheduler;
   records: RecordWriter;
   logger: Logger;
@@ -86,6 +89,14 @@ export class AdminApi {
       const body = await objectBody(q, MAX_QUEUE_REQUEST_BYTES, 'the message');
       sendJson(res, 200, 'entries' in body ? await deps.topics.publishBatch(p.name!, body.entries) : await deps.topics.publish(p.name!, body));
     });
+    r('POST', '/_nimbus/api/events', async (q, res) => {
+      const body = await objectBody(q, MAX_QUEUE_REQUEST_BYTES, 'the events');
+      sendJson(res, 200, await deps.bus.put(body.entries));
+    });
+    r('POST', '/_nimbus/api/events/test-pattern', async (q, res) => sendJson(res, 200, testEventPattern(await objectBody(q, 512 * 1024, 'the test'))));
+    r('GET', '/_nimbus/api/rules', async (_q, res) => sendJson(res, 200, {
+      rules: deps.registry.rules.map((r) => ({ name: r.name, app: r.app, arn: ruleArn(r.name), enabled: r.enabled, pattern: JSON.parse(r.pattern), targets: r.targets })),
+    }));
     r('GET', '/_nimbus/api/schedules', async (_q, res) => sendJson(res, 200, { schedules: (await deps.schedules.describe()).map(scheduleView) }));
     r('POST', '/_nimbus/api/schedules/:name/enable', (q, res, p) => this.#enableSchedule(q, res, p.name!, true));
     r('POST', '/_nimbus/api/schedules/:name/disable', (q, res, p) => this.#enableSchedule(q, res, p.name!, false));

@@ -31,7 +31,7 @@ export async function applyDeploy(store: Store, appName: string, body: unknown, 
   for (const name of Object.keys(bundles)) if (!manifest.functions[name]) throw new NimbusError('BAD_REQUEST', `bundles.${name}: no function of that name in the manifest`);
 
   const desired: DesiredApp = {
-    name: manifest.app, specHash: '', functions: [], routes: [], queueTriggers: [], schedules: [], topics: [],
+    name: manifest.app, specHash: '', functions: [], routes: [], queueTriggers: [], schedules: [], topics: [], rules: [],
     queues: Object.entries(manifest.queues).map(([name, q]) => ({
       name,
       fifo: isFifoQueue(name),
@@ -102,6 +102,12 @@ export async function applyDeploy(store: Store, appName: string, body: unknown, 
         })),
         ...(functionSubs.get(name) ?? []),
       ],
+    });
+  }
+  for (const [name, rule] of Object.entries(manifest.rules)) {
+    desired.rules.push({
+      name, pattern: JSON.stringify(rule.pattern), enabled: rule.enabled,
+      targets: rule.targets.map(({ kind, name: target, ...input }) => ({ kind, name: target, input: Object.keys(input).length ? input : null })),
     });
   }
   for (const [name, sch] of Object.entries(manifest.schedules)) {

@@ -149,6 +149,23 @@ export const OPENAPI = {
         responses: { 200: json({ type: 'object', properties: { messageId: { type: 'string' }, successful: { type: 'array', items: { type: 'object' } }, failed: { type: 'array', items: { type: 'object' } } } }), 400: error, 404: error, 413: error },
       },
     },
+    '/_nimbus/api/events': {
+      post: {
+        summary: 'Put events on the bus (1 to 10 entries `{ source, detailType, detail?, time?, resources? }`); answered once every matching rule\'s deliveries are stored',
+        requestBody: body({ type: 'object', required: ['entries'], properties: { entries: { type: 'array', minItems: 1, maxItems: 10, items: { type: 'object', properties: { source: { type: 'string' }, detailType: { type: 'string' }, detail: {}, time: { type: 'string' }, resources: { type: 'array', items: { type: 'string' } } } } } } }),
+        responses: { 200: json({ type: 'object', properties: { failedEntryCount: { type: 'integer' }, entries: { type: 'array', items: { type: 'object', description: '{ eventId } or { errorCode, errorMessage }' } } } }), 400: error, 413: error },
+      },
+    },
+    '/_nimbus/api/events/test-pattern': {
+      post: {
+        summary: 'Does this event match this pattern? `{ pattern, event }` → `{ match }`, or 400 INVALID_PATTERN saying which field and why',
+        requestBody: body({ type: 'object', required: ['pattern', 'event'], properties: { pattern: {}, event: {} } }),
+        responses: { 200: json({ type: 'object', properties: { match: { type: 'boolean' } } }), 400: error },
+      },
+    },
+    '/_nimbus/api/rules': {
+      get: { summary: 'Every event bus rule with its pattern, state and targets', responses: { 200: json({ type: 'object', properties: { rules: { type: 'array', items: { type: 'object' } } } }) } },
+    },
     '/_nimbus/api/schedules': {
       get: { summary: 'Every schedule with its expression, target, state and next fire time', responses: { 200: json({ type: 'object', properties: { schedules: { type: 'array', items: { $ref: '#/components/schemas/Schedule' } } } }) } },
     },

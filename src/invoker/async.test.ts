@@ -23,7 +23,7 @@ it('never starts a held event that could outlive its lease; each event runs once
   const clock = new ManualClock(Date.now());
   try {
     await store.applyApp({
-      name: 'a', specHash: 'x', routes: [], queues: [], queueTriggers: [], schedules: [], topics: [],
+      name: 'a', specHash: 'x', routes: [], queues: [], queueTriggers: [], schedules: [], topics: [], rules: [],
       functions: [{ name: 'f', handler: 'src/f.handler', exportName: 'handler', memoryMb: 128, timeoutMs: 3000, environment: {}, concurrencyMax: 1, queueTimeoutMs: 1000, provisioned: 0, perInstance: 1, async: { retries: 0, maxEventAgeMs: 6 * 3600_000 }, codeSha: 'c' }],
     }, clock.now());
     const fn = (await store.getFunction('f'))!;

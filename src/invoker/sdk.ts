@@ -5,12 +5,14 @@
 // the grants model of the services issue replaces #queue's check with the manifest's bindings.
 import { NimbusError } from '../errors.ts';
 import type { QueueService } from '../events/queues/service.ts';
+import type { EventBus } from '../events/bus/service.ts';
 import type { TopicService } from '../events/topics/service.ts';
 import type { FunctionRecord, QueueRecord } from '../store/types.ts';
 
 export interface SdkDeps {
   queues: QueueService;
   topics: () => TopicService;
+  bus: () => EventBus;
 }
 
 export class SdkHost {
@@ -42,6 +44,9 @@ export class SdkHost {
         const t = await this.#topic(fn, a.topic);
         return deps.topics().publishBatch(t, a.entries);
       }
+      case 'events.put':
+        // The bus is shared by every app: any function may put events; rules decide who gets them.
+        return deps.bus().put(a.entries);
       default:
         throw new NimbusError('BAD_REQUEST', `unknown SDK operation "${op}"`);
     }

@@ -73,6 +73,27 @@ export interface DesiredApp {
   queueTriggers: Omit<QueueTriggerRecord, 'app'>[];
   schedules: DesiredSchedule[];
   topics: DesiredTopic[];
+  rules: DesiredRule[];
+}
+
+/** An event bus rule: a pattern and where matching events go. */
+export interface DesiredRule {
+  name: string;
+  /** The event pattern as written (JSON text). */
+  pattern: string;
+  enabled: boolean;
+  targets: RuleTarget[];
+}
+
+export interface RuleTarget {
+  kind: 'function' | 'queue' | 'topic';
+  name: string;
+  /** What the target receives instead of the whole event: { input } | { inputPath } | { inputTransformer }, as validated at deploy; null for the event. */
+  input: Record<string, unknown> | null;
+}
+
+export interface RuleRecord extends DesiredRule {
+  app: string;
 }
 
 export interface DesiredTopic {
@@ -390,6 +411,9 @@ export interface Store {
   fireSchedule(name: string, dueAt: number, nextAt: number | null, firedAt: number, delivery: Delivery | undefined): Promise<boolean>;
   /** Enables or disables a schedule; false when there is no such schedule. */
   setScheduleEnabled(name: string, enabled: boolean): Promise<boolean>;
+
+  // --- event bus -----------------------------------------------------------------------------------
+  listRules(): Promise<RuleRecord[]>;
 
   // --- topics --------------------------------------------------------------------------------------
   listTopics(): Promise<TopicRecord[]>;

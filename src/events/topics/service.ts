@@ -133,6 +133,23 @@ export class TopicService {
 
   /** One delivery per matching subscription per message, all committed together. */
   async #fanOut(t: CompiledTopic, messages: TopicMessage[]): Promise<void> {
+    const deliveries = this.#deliveries(t, messages);
+    if (deliveries.length === 0) return;
+    const missing = await this.#deps.store.deliver(deliveries, this.#deps.clock.now());
+    if (missing.length) this.#deps.logger.warn({ topic: t.record.name, missing }, 'topic deliveries skipped: their subscriber no longer exists');
+    for (const d of deliveries) this.#deps.onDelivered(d);
+  }
+
+  /**
+   * The deliveries a message published to `topic` makes, for a caller that writes them in its own
+   * transaction (an event bus rule whose target is a topic). The message is the body as given.
+   */
+  async deliveriesFor(topic: string, body: string): Promise<Delivery[]> {
+    const t = await this.#compiled(topic);
+    return this.#deliveries(t, [{ messageId: randomUUID(), body, attributes: null, timestamp: this.#deps.clock.now() }]);
+  }
+
+  #deliveries(t: CompiledTopic, messages: TopicMessage[]): Delivery[] {
     const deliveries: Delivery[] = [];
     const baseUrl = this.#deps.baseUrl();
     for (const msg of messages) {
@@ -149,9 +166,6 @@ export class TopicService {
         }
       }
     }
-    if (deliveries.length === 0) return;
-    const missing = await this.#deps.store.deliver(deliveries, this.#deps.clock.now());
-    if (missing.length) this.#deps.logger.warn({ topic: t.record.name, missing }, 'topic deliveries skipped: their subscriber no longer exists');
-    for (const d of deliveries) this.#deps.onDelivered(d);
+    return deliveries;
   }
 }

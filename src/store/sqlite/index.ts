@@ -6,7 +6,7 @@ import { methodsOverlap, normalizeRoutePath } from '../routes.ts';
 import type {
   AppRecord, ApplyResult, AsyncEvent, Delivery, DesiredApp, DesiredFunction, FunctionRecord, InvocationQuery, InvocationRecord,
   LogEntry, LogLevel, LogQuery, NewMessage, Outcome, PayloadVersion, QueueRecord, QueueStats, QueueTriggerRecord, ReceiptResult,
-  ReceivedMessage, RouteRecord, ScheduleRecord, SentMessage, Store, TopicRecord, WebhookDelivery,
+  ReceivedMessage, RouteRecord, RuleRecord, ScheduleRecord, SentMessage, Store, TopicRecord, WebhookDelivery,
 } from '../types.ts';
 import { MIGRATIONS, RECORD_MIGRATIONS } from './schema.ts';
 import { type Row, Sql } from './sql.ts';
@@ -114,6 +114,7 @@ export class SqliteStore implements Store {
       const queues = this.#work.applyQueues(desired);
       this.#work.applySchedules(desired, now);
       this.#work.applyTopics(desired);
+      this.#work.applyRules(desired);
       this.#bumpGeneration();
       return { status: 'applied', created, updated, removed, routes: this.#routesOf(desired.name), queues: { names: this.#work.queuesOf(desired.name), ...queues } };
     });
@@ -269,6 +270,7 @@ export class SqliteStore implements Store {
   async nextVisibleAt(queue: string, now: number): Promise<number | undefined> { return this.#work.nextVisibleAt(queue, now); }
   async redriveMessages(dlq: string, opts: { to?: string; max: number }, now: number): Promise<number> { return this.#work.redriveMessages(dlq, opts, now); }
   async expireMessages(now: number): Promise<number> { return this.#work.expireMessages(now); }
+  async listRules(): Promise<RuleRecord[]> { return this.#work.listRules(); }
   async listTopics(): Promise<TopicRecord[]> { return this.#work.listTopics(); }
   async deliver(deliveries: Delivery[], now: number): Promise<string[]> { return this.#m.batched(() => this.#work.deliver(deliveries, now)); }
   async claimWebhooks(max: number, now: number, leaseUntil: number): Promise<WebhookDelivery[]> { return this.#m.batched(() => this.#work.claimWebhooks(max, now, leaseUntil)); }

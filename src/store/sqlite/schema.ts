@@ -150,6 +150,14 @@ export const MIGRATIONS: string[] = [
      lease_until INTEGER
    );
    CREATE INDEX webhook_due ON webhook_deliveries(next_at);`,
+  `CREATE TABLE rules (
+     name TEXT PRIMARY KEY,
+     app TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+     pattern TEXT NOT NULL,
+     enabled INTEGER NOT NULL,
+     targets TEXT NOT NULL
+   );
+   CREATE INDEX rules_app ON rules(app);`,
 ];
 
 export const RECORD_MIGRATIONS: string[] = [

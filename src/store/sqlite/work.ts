@@ -5,7 +5,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { NimbusError } from '../../errors.ts';
 import type {
   AsyncEvent, DesiredApp, Delivery, MessageAttribute, NewMessage, QueueConfig, QueueRecord, QueueStats, QueueTriggerRecord,
-  ReceiptResult, ReceivedMessage, ScheduleRecord, SentMessage, StoredMessage, SubscriptionRecord, TopicRecord, WebhookDelivery,
+  ReceiptResult, ReceivedMessage, ScheduleRecord, SentMessage, StoredMessage, RuleRecord, SubscriptionRecord, TopicRecord, WebhookDelivery,
 } from '../types.ts';
 import { num, type Row, type Sql, str } from './sql.ts';
 
@@ -100,6 +100,23 @@ export class WorkStore {
         x.kind === 'webhook' ? randomBytes(32).toString('base64url') : null, position);
       });
     }
+  }
+
+  /** Inside applyApp's transaction: replaces the app's rules (they hold no state of their own). */
+  applyRules(desired: DesiredApp): void {
+    const sql = this.#sql;
+    for (const r of desired.rules) {
+      const owner = sql.get('SELECT app FROM rules WHERE name = ? AND app != ?', r.name, desired.name);
+      if (owner) throw new NimbusError('RULE_CONFLICT', `rule "${r.name}" already belongs to app "${String(owner.app)}"; rule names are unique across apps — rename it`);
+    }
+    sql.run('DELETE FROM rules WHERE app = ?', desired.name);
+    for (const r of desired.rules) sql.run('INSERT INTO rules(name, app, pattern, enabled, targets) VALUES (?, ?, ?, ?, ?)', r.name, desired.name, r.pattern, r.enabled ? 1 : 0, JSON.stringify(r.targets));
+  }
+
+  listRules(): RuleRecord[] {
+    return this.#sql.all('SELECT * FROM rules ORDER BY name').map((r) => ({
+      name: String(r.name), app: String(r.app), pattern: String(r.pattern), enabled: Number(r.enabled) === 1, targets: JSON.parse(String(r.targets)) as RuleRecord['targets'],
+    }));
   }
 
   listTopics(): TopicRecord[] {

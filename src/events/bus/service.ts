@@ -1,0 +1,122 @@
+// The event bus (EventBridge-like): put-events checks each entry, wraps it in EventBridge's envelope,
+// finds the matching rules through the RuleIndex (compiled once per deploy, never a loop over every
+// rule), renders each target's input, and writes every delivery — async invocations, queue
+// messages, a topic's own fan-out — in one transaction before answering.
+import { randomUUID } from 'node:crypto';
+import { QUEUE_BATCH_MAX_ENTRIES, QUEUE_MAX_MESSAGE_BYTES } from '../../config/limits.ts';
+import { NimbusError } from '../../errors.ts';
+import type { Logger } from '../../observability/logger.ts';
+import type { Delivery, RuleRecord, Store } from '../../store/types.ts';
+import type { Clock } from '../../util/clock.ts';
+import type { TopicService } from '../topics/service.ts';
+import { renderTargetInput, type TargetInput, validateTargetInput } from './input.ts';
+import { RuleIndex } from './matcher.ts';
+
+export interface BusDeps {
+  store: Store;
+  topics: TopicService;
+  clock: Clock;
+  logger: Logger;
+  onDelivered: (d: Delivery) => void;
+}
+
+export interface PutEntry { source?: unknown; detailType?: unknown; detail?: unknown; time?: unknown; resources?: unknown }
+export type PutResult = { eventId: string } | { errorCode: string; errorMessage: string };
+
+export function ruleArn(name: string): string {
+  return `arn:aws:events:local:000000000000:rule/${name}`;
+}
+
+export class EventBus {
+  readonly #deps: BusDeps;
+  #index = new RuleIndex();
+  #rules = new Map<string, { record: RuleRecord; targets: { kind: RuleRecord['targets'][number]['kind']; name: string; input: TargetInput | undefined }[] }>();
+
+  constructor(deps: BusDeps) {
+    this.#deps = deps;
+  }
+
+  /** Compiles the deployed rules into a fresh index (after every deploy). */
+  load(rules: RuleRecord[]): void {
+    const index = new RuleIndex();
+    const map = new Map<string, { record: RuleRecord; targets: { kind: RuleRecord['targets'][number]['kind']; name: string; input: TargetInput | undefined }[] }>();
+    for (const r of rules) {
+      if (!r.enabled) continue;
+      try {
+        index.add(r.name, JSON.parse(r.pattern));
+        map.set(r.name, { record: r, targets: r.targets.map((t) => ({ kind: t.kind, name: t.name, input: t.input ? validateTargetInput(t.input, `rules.${r.name}`) : undefined })) });
+      } catch (err) {
+        this.#deps.logger.error({ err, rule: r.name }, 'rule could not be compiled; it matches nothing');
+      }
+    }
+    this.#index = index;
+    this.#rules = map;
+  }
+
+  rules(): RuleRecord[] {
+    return [...this.#rules.values()].map((r) => r.record);
+  }
+
+  /** PutEvents: up to 10 entries; each is accepted (an event id) or refused (a code and message), as AWS answers. */
+  async put(entries: unknown): Promise<{ failedEntryCount: number; entries: PutResult[] }> {
+    if (!Array.isArray(entries) || entries.length === 0 || entries.length > QUEUE_BATCH_MAX_ENTRIES) {
+      throw new NimbusError('TOO_MANY_ENTRIES', `entries: put 1 to ${QUEUE_BATCH_MAX_ENTRIES} events at once, got ${Array.isArray(entries) ? entries.length : 'no list'}`);
+    }
+    const size = Buffer.byteLength(JSON.stringify(entries));
+    if (size > QUEUE_MAX_MESSAGE_BYTES) throw new NimbusError('PAYLOAD_TOO_LARGE', `entries: ${size} bytes; a put-events call takes at most ${QUEUE_MAX_MESSAGE_BYTES} bytes`);
+    const results: PutResult[] = [];
+    const deliveries: Delivery[] = [];
+    for (const [i, raw] of entries.entries()) {
+      let event: Record<string, unknown>;
+      try {
+        event = this.#envelope((typeof raw === 'object' && raw !== null ? raw : {}) as PutEntry, `entries[${i}]`);
+      } catch (err) {
+        results.push({ errorCode: 'InvalidArgument', errorMessage: (err as Error).message });
+        continue;
+      }
+      results.push({ eventId: event.id as string });
+      for (const name of this.#index.match(event)) {
+        const rule = this.#rules.get(name);
+        if (!rule) continue;
+        for (const t of rule.targets) {
+          const body = t.input ? renderTargetInput(t.input, event, { ruleName: name, ruleArn: ruleArn(name), ingestionTime: event.time as string }) : JSON.stringify(event);
+          if (t.kind === 'function') deliveries.push({ to: { kind: 'function', name: t.name }, body, requestId: randomUUID() });
+          else if (t.kind === 'queue') deliveries.push({ to: { kind: 'queue', name: t.name }, body });
+          else deliveries.push(...await this.#deps.topics.deliveriesFor(t.name, body));
+        }
+      }
+    }
+    if (deliveries.length) {
+      const missing = await this.#deps.store.deliver(deliveries, this.#deps.clock.now());
+      if (missing.length) this.#deps.logger.warn({ missing }, 'event bus deliveries skipped: their target no longer exists');
+      for (const d of deliveries) this.#deps.onDelivered(d);
+    }
+    return { failedEntryCount: results.filter((r) => 'errorCode' in r).length, entries: results };
+  }
+
+  /** EventBridge's envelope around one entry. */
+  #envelope(e: PutEntry, where: string): Record<string, unknown> {
+    const str = (v: unknown, field: string, max: number): string => {
+      if (typeof v !== 'string' || v.length === 0 || v.length > max) throw new NimbusError('BAD_REQUEST', `${where}.${field}: required, 1 to ${max} characters`);
+      return v;
+    };
+    const source = str(e.source, 'source', 256);
+    const detailType = str(e.detailType, 'detailType', 128);
+    let detail: unknown = e.detail ?? {};
+    if (typeof detail === 'string') {
+      try { detail = JSON.parse(detail); } catch { throw new NimbusError('BAD_REQUEST', `${where}.detail: not valid JSON`); }
+    }
+    if (typeof detail !== 'object' || detail === null || Array.isArray(detail)) throw new NimbusError('BAD_REQUEST', `${where}.detail: must be a JSON object`);
+    let time = new Date(this.#deps.clock.now());
+    if (e.time !== undefined) {
+      time = new Date(typeof e.time === 'string' || typeof e.time === 'number' ? e.time : NaN);
+      if (Number.isNaN(time.getTime())) throw new NimbusError('BAD_REQUEST', `${where}.time: must be an ISO 8601 time`);
+    }
+    const resources = e.resources ?? [];
+    if (!Array.isArray(resources) || resources.some((r) => typeof r !== 'string')) throw new NimbusError('BAD_REQUEST', `${where}.resources: must be a list of strings`);
+    return {
+      version: '0', id: randomUUID(), 'detail-type': detailType, source, account: '000000000000',
+      time: time.toISOString().replace(/\.\d{3}Z$/, 'Z'), region: 'local', resources, detail,
+    };
+  }
+}
