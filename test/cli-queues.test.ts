@@ -33,6 +33,10 @@ topics:
   news:
     subscriptions:
       - queue: feed
+rules:
+  orders:
+    pattern: { source: [shop] }
+    targets: [{ queue: feed, inputPath: $.detail }]
 `;
 
 describe('nimbus queues and invoke --async', () => {
@@ -85,6 +89,19 @@ describe('nimbus queues and invoke --async', () => {
     const bad = await nimbus('topics', 'publish', 'nope', '--message', 'x');
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /^nimbus: TOPIC_NOT_FOUND: no topic named "nope"/);
+  });
+
+  it('events put reaches the rule\'s target; rules lists it; test-pattern answers', async () => {
+    const put = await nimbus('events', 'put', '--source', 'shop', '--detail-type', 'OrderPlaced', '--detail', '{"id":7}');
+    assert.equal(put.code, 0, put.stderr);
+    assert.match(put.stdout, /^Put event [0-9a-f-]{36}$/m);
+    const [m] = await srv.take('feed', 1);
+    assert.deepEqual(JSON.parse(m!.body), { id: 7 });
+    assert.match((await nimbus('rules')).stdout, /^orders\s+qcli\s+enabled\s+queue:feed \(shaped\)\s+\{"source":\["shop"\]\}$/m);
+    assert.equal((await nimbus('events', 'test-pattern', '--pattern', '{"source":["shop"]}', '--event', '{"source":"shop"}')).stdout.trim(), 'match');
+    const bad = await nimbus('events', 'test-pattern', '--pattern', '{"source":"shop"}', '--event', '{}');
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /^nimbus: INVALID_PATTERN: /);
   });
 
   it('queues ls shows each queue with its type, dead-letter queue and triggers', async () => {

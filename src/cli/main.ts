@@ -7,6 +7,7 @@ import { deploy, describeError, type Flags, init, invoke, logs, ls, rm } from '.
 import { queues } from './queues.ts';
 import { schedules } from './schedules.ts';
 import { topics } from './topics.ts';
+import { events, rules } from './events.ts';
 
 const HELP = `nimbus — a self-hosted serverless platform
 
@@ -29,6 +30,9 @@ Usage:
   nimbus topics ls                        list topics and their subscriptions
   nimbus topics show <t>                  a topic's subscriptions, filter policies and webhook signing secrets
   nimbus topics publish <t> (--message TEXT | --file F) [--subject S] [--attr name=value ...]
+  nimbus events put --source S --detail-type T [--detail JSON | --file F]
+  nimbus events test-pattern --pattern JSON --event JSON
+  nimbus rules                            list event bus rules and their targets
   nimbus schedules [ls]                   list schedules with their next fire times
   nimbus schedules enable|disable <name>
 
@@ -50,6 +54,7 @@ async function main(argv: string[]): Promise<void> {
       body: { type: 'string' }, group: { type: 'string' }, dedup: { type: 'string' }, delay: { type: 'string' }, attr: { type: 'string', multiple: true },
       max: { type: 'string' }, wait: { type: 'string' }, visibility: { type: 'string' }, delete: { type: 'boolean' }, to: { type: 'string' },
       message: { type: 'string' }, subject: { type: 'string' },
+      source: { type: 'string' }, 'detail-type': { type: 'string' }, detail: { type: 'string' }, pattern: { type: 'string' }, event: { type: 'string' },
     },
   });
   const [command, arg] = positionals;
@@ -73,6 +78,8 @@ async function main(argv: string[]): Promise<void> {
     case 'queues': return queues(positionals.slice(1), flags, attr);
     case 'schedules': return schedules(positionals.slice(1), flags);
     case 'topics': return topics(positionals.slice(1), flags, attr);
+    case 'events': return events(positionals.slice(1), flags);
+    case 'rules': return rules(flags);
     default: throw new CliError(`unknown command "${command}"; run \`nimbus --help\``);
   }
 }
