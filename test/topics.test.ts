@@ -45,7 +45,7 @@ topics:
   orders:
     subscriptions:
       - queue: audit
-      - { queue: big, rawMessageDelivery: true, filterPolicy: { kind: [big] } }
+      - { queue: big, rawMessageDelivery: true, filterPolicy: '{"kind": ["big"]}' }
       - url: ${hook}/orders
   alerts:
     subscriptions:

@@ -20,6 +20,7 @@ export async function topics(args: (string | undefined)[], flags: Flags, attrs: 
     if (data.topics.length === 0) return out('No topics. Declare them under `topics:` in nimbus.yml (docs/topics.md).');
     return table([['TOPIC', 'APP', 'SUBSCRIPTIONS'], ...data.topics.map((t) => [t.name, t.app, t.subscriptions.map((s) => `${s.kind}:${s.target}${s.filterPolicy ? ' (filtered)' : ''}`).join(', ') || '-'])]);
   }
+  if (sub !== 'show' && sub !== 'publish') throw new CliError(`unknown topics subcommand "${sub}"; use one of: ls, show, publish`);
   if (!name) throw new CliError(sub === 'publish' ? 'usage: nimbus topics publish <topic> (--message TEXT | --file F) [--subject S] [--attr name=value ...]' : `usage: nimbus topics ${sub} <topic>`);
   if (sub === 'show') {
     const { data } = await api<TopicView>(target, 'GET', path(name));

@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { functionScheduleName, isFifoQueue, parseHandler, validateManifest } from '../config/manifest.ts';
+import { validateFilterPolicy } from '../events/topics/filter.ts';
 import { NimbusError } from '../errors.ts';
 import type { ApplyResult, DesiredApp, DesiredSubscription, Store } from '../store/types.ts';
 
@@ -83,7 +84,7 @@ export async function applyDeploy(store: Store, appName: string, body: unknown, 
       } else if ('topic' in ev) {
         const t = ev.topic;
         (functionSubs.get(t.name) ?? functionSubs.set(t.name, []).get(t.name)!).push({
-          kind: 'function', target: name, raw: false, filterPolicy: t.filterPolicy === undefined ? null : JSON.stringify(t.filterPolicy), filterPolicyScope: t.filterPolicyScope, deadLetterQueue: null,
+          kind: 'function', target: name, raw: false, filterPolicy: policyText(t.filterPolicy, t.filterPolicyScope), filterPolicyScope: t.filterPolicyScope, deadLetterQueue: null,
         });
       } else {
         const q = ev.queue;
@@ -98,7 +99,7 @@ export async function applyDeploy(store: Store, appName: string, body: unknown, 
       subscriptions: [
         ...t.subscriptions.map((sub) => ({
           kind: sub.queue !== undefined ? 'queue' as const : 'webhook' as const, target: sub.queue ?? sub.url!, raw: sub.rawMessageDelivery ?? false,
-          filterPolicy: sub.filterPolicy === undefined ? null : JSON.stringify(sub.filterPolicy), filterPolicyScope: sub.filterPolicyScope, deadLetterQueue: sub.deadLetterQueue ?? null,
+          filterPolicy: policyText(sub.filterPolicy, sub.filterPolicyScope), filterPolicyScope: sub.filterPolicyScope, deadLetterQueue: sub.deadLetterQueue ?? null,
         })),
         ...(functionSubs.get(name) ?? []),
       ],
@@ -121,4 +122,9 @@ export async function applyDeploy(store: Store, appName: string, body: unknown, 
   const result = await store.applyApp(desired, now);
   if (result.status === 'applied') await store.pruneCode();
   return { app: manifest.app, ...result };
+}
+
+/** A filter policy as stored: the JSON text of the policy object (the manifest may give it as JSON text too). */
+function policyText(policy: unknown, scope: 'MessageAttributes' | 'MessageBody'): string | null {
+  return policy === undefined ? null : JSON.stringify(validateFilterPolicy(policy, scope).source);
 }

@@ -6,6 +6,7 @@
 import type { Logger } from '../../observability/logger.ts';
 import type { Delivery, Store, WebhookDelivery } from '../../store/types.ts';
 import type { Clock, Timer } from '../../util/clock.ts';
+import { subscriptionArn } from './envelope.ts';
 import type { TopicService } from './service.ts';
 import { classifyResponse, type RetryPolicy, retryDelayMs, signDelivery, WEBHOOK_RETRY } from './webhook.ts';
 
@@ -117,7 +118,7 @@ export class WebhookSender {
     const dead: Delivery[] = sub.deadLetterQueue ? [{
       to: { kind: 'queue', name: sub.deadLetterQueue }, body: d.body,
       attributes: {
-        SubscriptionArn: { DataType: 'String', StringValue: `${sub.topic}:${sub.id}` },
+        SubscriptionArn: { DataType: 'String', StringValue: subscriptionArn(sub.topic, sub.id) },
         Endpoint: { DataType: 'String', StringValue: sub.target },
         ErrorMessage: { DataType: 'String', StringValue: `${detail} after ${d.attempts} attempt${d.attempts === 1 ? '' : 's'}` },
       },

@@ -49,9 +49,16 @@ export class TopicService {
     for (const record of await this.#deps.store.listTopics()) {
       map.set(record.name, {
         record,
-        subscriptions: record.subscriptions.map((sub) => ({
-          sub, policy: sub.filterPolicy === null ? undefined : validateFilterPolicy(sub.filterPolicy, sub.filterPolicyScope),
-        })),
+        subscriptions: record.subscriptions.flatMap((sub): CompiledTopic['subscriptions'] => {
+          if (sub.filterPolicy === null) return [{ sub, policy: undefined }];
+          try {
+            return [{ sub, policy: validateFilterPolicy(JSON.parse(sub.filterPolicy), sub.filterPolicyScope) }];
+          } catch (err) {
+            // Deploy checks policies; one that no longer compiles costs its own subscription, not the server's topics.
+            this.#deps.logger.error({ err, topic: record.name, subscription: sub.id }, 'filter policy does not compile; the subscription gets nothing');
+            return [];
+          }
+        }),
       });
     }
     this.#topics = map;
