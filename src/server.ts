@@ -18,6 +18,7 @@ import { QueueService } from './events/queues/service.ts';
 import { QueueTriggers } from './events/queues/trigger.ts';
 import { EventBus } from './events/bus/service.ts';
 import { ScheduleRunner } from './events/schedules/runner.ts';
+import { subscriptionArn } from './events/topics/envelope.ts';
 import { WebhookSender } from './events/topics/sender.ts';
 import { TopicService } from './events/topics/service.ts';
 import type { RetryPolicy } from './events/topics/webhook.ts';
@@ -127,13 +128,23 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   };
   let baseUrl = '';
   const topics = new TopicService({ store, clock, logger, baseUrl: () => baseUrl, onDelivered });
-  const sender = new WebhookSender({ store, topics, clock, logger, onDelivered, retry: opts.webhookRetry });
-  const schedules = new ScheduleRunner({ store, clock, logger, onDelivered });
   const bus = new EventBus({ store, topics, clock, logger, onDelivered });
+  const sender = new WebhookSender({
+    store, clock, logger, onDelivered, retry: opts.webhookRetry,
+    endpoint: async (id) => {
+      const ruleTarget = bus.endpoint(id);
+      if (ruleTarget) return ruleTarget;
+      const sub = await topics.subscription(id);
+      return sub && sub.kind === 'webhook' && sub.secret !== null
+        ? { url: sub.target, secret: sub.secret, deadLetterQueue: sub.deadLetterQueue, arn: subscriptionArn(sub.topic, sub.id), owner: `topic ${sub.topic}` }
+        : undefined;
+    },
+  });
+  const schedules = new ScheduleRunner({ store, clock, logger, onDelivered });
   registry.onChange = () => {
     queues.invalidate();
     topics.invalidate();
-    bus.load(registry.rules);
+    bus.load(registry.rules, registry.ruleEndpoints);
     triggers.sync(registry.queueTriggers);
     void schedules.sync();
   };

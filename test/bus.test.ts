@@ -2,11 +2,14 @@
 // of every matching rule (function, queue, topic) with their input shaped as configured; the
 // test-pattern API; invalid patterns refused at deploy; the SDK puts events from function code.
 import assert from 'node:assert/strict';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { EventBridgeSchema } from '@aws-lambda-powertools/parser/schemas/eventbridge';
-import { startWithApp, type TestServer } from './helpers.ts';
+import { verifyDelivery } from '../src/events/topics/webhook.ts';
+import { sleep, startWithApp, type TestServer } from './helpers.ts';
 
-const MANIFEST = `app: busy
+const MANIFEST = (hook: string) => `app: busy
 functions:
   notify:
     handler: src/notify.handler
@@ -16,6 +19,7 @@ queues:
   seen: {}
   audit: {}
   feed: {}
+  http-dlq: {}
 topics:
   news:
     subscriptions:
@@ -34,20 +38,40 @@ rules:
     pattern: { source: [shop] }
     enabled: false
     targets: [queue:audit]
+  to-http:
+    pattern: { source: [billing] }
+    targets:
+      - { url: "${hook}/ok", inputPath: $.detail }
+      - { url: "${hook}/down", retryPolicy: { maximumRetryAttempts: 1 }, deadLetterQueue: http-dlq }
 `;
 
 describe('event bus', () => {
   let srv: TestServer;
+  let receiver: Server;
+  const hits: { path: string; headers: IncomingHttpHeaders; body: string }[] = [];
   before(async () => {
+    receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => { body += c; });
+      req.on('end', () => {
+        hits.push({ path: req.url ?? '', headers: req.headers, body });
+        res.statusCode = req.url === '/down' ? 503 : 200;
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
     srv = await startWithApp({
-      'nimbus.yml': MANIFEST,
+      'nimbus.yml': MANIFEST(`http://127.0.0.1:${(receiver.address() as AddressInfo).port}`),
       'src/notify.ts': `import { queues } from 'nimbus/sdk';
 export const handler = async (event: unknown) => { await queues.send('seen', event); return null; };`,
       'src/emitter.ts': `import { events } from 'nimbus/sdk';
 export const handler = async () => events.put([{ source: 'shop', detailType: 'OrderPlaced', detail: { amount: 500, from: 'code' } }]);`,
-    });
+    }, { webhookRetry: { baseMs: 20, factor: 2 } });
   });
-  after(() => srv.close());
+  after(async () => {
+    await srv.close();
+    receiver.close();
+  });
 
   const put = (entries: unknown) => srv.api<{ failedEntryCount: number; entries: ({ eventId: string } | { errorCode: string; errorMessage: string })[] }>('POST', '/_nimbus/api/events', { entries });
 
@@ -97,9 +121,26 @@ export const handler = async () => events.put([{ source: 'shop', detailType: 'Or
     assert.match(bad.body.error.message, /source/);
   });
 
+  it('HTTP targets: signed deliveries, retried per the retry policy, then dead-lettered', async () => {
+    const r = await put([{ source: 'billing', detailType: 'Invoice', detail: { n: 1 } }]);
+    const eventId = (r.body.entries[0] as { eventId: string }).eventId;
+    const [dead] = await srv.take('http-dlq', 1);
+    assert.equal(JSON.parse(dead!.body).id, eventId);
+    assert.match(dead!.messageAttributes.ErrorMessage!.StringValue!, /^HTTP 503 after 2 attempts$/);
+    assert.equal(dead!.messageAttributes.SubscriptionArn!.StringValue, 'arn:aws:events:local:000000000000:rule/to-http');
+    const deadline = Date.now() + 3000;
+    while (!hits.some((h) => h.path === '/ok') && Date.now() < deadline) await sleep(20);
+    const ok = hits.find((h) => h.path === '/ok')!;
+    assert.deepEqual(JSON.parse(ok.body), { n: 1 });
+    assert.equal(hits.filter((h) => h.path === '/down').length, 2, 'the first attempt and one retry');
+    const rules = await srv.api<{ rules: { name: string; targets: { name: string; signingSecret?: string }[] }[] }>('GET', '/_nimbus/api/rules');
+    const secret = rules.body.rules.find((x) => x.name === 'to-http')!.targets[0]!.signingSecret!;
+    assert.equal(verifyDelivery(secret, ok.headers, ok.body).ok, true);
+  });
+
   it('lists rules, and refuses an invalid pattern at deploy, naming the rule', async () => {
     const rules = await srv.api<{ rules: { name: string; enabled: boolean; targets: unknown[] }[] }>('GET', '/_nimbus/api/rules');
-    assert.deepEqual(rules.body.rules.map((r) => [r.name, r.enabled, r.targets.length]), [['big-orders', true, 3], ['paused', false, 1]]);
+    assert.deepEqual(rules.body.rules.map((r) => [r.name, r.enabled, r.targets.length]), [['big-orders', true, 3], ['paused', false, 1], ['to-http', true, 2]]);
     // The CLI checks the manifest before it uploads; the server checks it again (the API path).
     const manifest = { app: 'badrule', functions: { f: { handler: 'src/f.handler' } }, rules: { r: { pattern: { source: 'shop' }, targets: ['function:f'] } } };
     const d = await srv.api<{ error: { code: string; message: string } }>('PUT', '/_nimbus/api/apps/badrule', { manifest, bundles: { f: { code: Buffer.from('export const handler = async () => null;').toString('base64') } } });

@@ -265,6 +265,16 @@ export function runStoreConformance(label: string, open: () => Promise<{ store: 
       await s.applyApp({ ...withQueues([queue('q')]), rules: [{ ...rule, name: 'r2', enabled: false }] }, 2);
       assert.deepEqual((await s.listRules()).map((r) => [r.name, r.enabled]), [['r2', false]]);
       await assert.rejects(s.applyApp({ ...app('x', [fn('other')]), rules: [{ ...rule, name: 'r2', targets: [] }] }, 3), (e: { code?: string }) => e.code === 'RULE_CONFLICT');
+      // HTTP targets keep their endpoint id and secret across deploys while rule and URL stay.
+      const http = { ...rule, name: 'h', targets: [{ kind: 'url' as const, name: 'https://example.com/x', input: null }] };
+      await s.applyApp({ ...withQueues([queue('q')]), rules: [http] }, 4);
+      const [e1] = await s.listRuleEndpoints();
+      assert.ok(e1 && e1.secret.length >= 32 && e1.rule === 'h');
+      await s.applyApp({ ...withQueues([queue('q')]), rules: [{ ...http, enabled: false }] }, 5);
+      assert.deepEqual(await s.listRuleEndpoints(), [e1]);
+      assert.deepEqual(await s.deliver([{ to: { kind: 'webhook', name: e1.id }, body: '{}' }], 6), []);
+      await s.applyApp({ ...withQueues([queue('q')]), rules: [] }, 7);
+      assert.deepEqual(await s.listRuleEndpoints(), []);
     }));
   });
 }

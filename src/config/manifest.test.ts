@@ -688,7 +688,11 @@ describe('event bus rules', () => {
       'rules.r.targets[0]: no function "g" in this manifest',
       'rules.r.targets[1]: no queue "nope" in this manifest',
     ]);
-    assert.match(errorOf(() => parseManifest(base + 'rules:\n  r:\n    pattern: { source: [shop] }\n    targets: [{ url: "https://x" }]\n')), /HTTP targets are not available yet/);
+    assert.deepEqual(parseManifest(base + 'rules:\n  r:\n    pattern: { source: [shop] }\n    targets: [{ url: "https://x.example/hook", retryPolicy: { maximumRetryAttempts: 3 }, deadLetterQueue: q }]\n').rules.r!.targets,
+      [{ kind: 'url', name: 'https://x.example/hook', retryPolicy: { maximumRetryAttempts: 3, maximumEventAgeInSeconds: 86400 }, deadLetterQueue: 'q' }]);
+    assert.match(errorOf(() => parseManifest(base + 'rules:\n  r:\n    pattern: { source: [shop] }\n    targets: [{ url: "ftp://x" }]\n')), /targets\[0\]\.url: must be an http:\/\/ or https:\/\/ URL/);
+    assert.match(errorOf(() => parseManifest(base + 'rules:\n  r:\n    pattern: { source: [shop] }\n    targets: [{ url: "https://x", retryPolicy: { maximumRetryAttempts: 200 } }]\n')), /retryPolicy\.maximumRetryAttempts: must be an integer from 0 to 185/);
+    assert.match(errorOf(() => parseManifest(base + 'rules:\n  r:\n    pattern: { source: [shop] }\n    targets: [{ queue: q, retryPolicy: {} }]\n')), /unknown key "retryPolicy"; allowed keys: queue, input, inputPath, inputTransformer/);
     assert.match(errorOf(() => parseManifest(base + 'rules:\n  r:\n    pattern: { source: [shop] }\n    targets: [{ queue: q, input: "{}", inputPath: $.detail }]\n')), /rules\.r\.targets\[0\]: /);
     assert.match(errorOf(() => parseManifest(base + 'rules:\n  r:\n    pattern: { source: [shop] }\n    targets: []\n')), /1 to 5 targets/);
   });

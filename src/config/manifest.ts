@@ -285,7 +285,13 @@ const TopicSchema = z.preprocess((v) => v ?? {}, strict({
 
 /** EventBridge's rule-name rule. */
 export const RULE_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
-const TARGET_KINDS = ['function', 'queue', 'topic'] as const;
+const TARGET_KINDS = ['function', 'queue', 'topic', 'url'] as const;
+
+/** EventBridge's RetryPolicy for an HTTP target. */
+const RetryPolicySchema = strict({
+  maximumRetryAttempts: intIn(0, 185, ' (retries)', 185),
+  maximumEventAgeInSeconds: intIn(60, 86_400, ' (seconds)', 86_400),
+}).optional().transform((r) => r ?? { maximumRetryAttempts: 185, maximumEventAgeInSeconds: 86_400 });
 
 /** One rule target: `{ function: f }`, `{ queue: q, inputPath: $.detail }`, `{ topic: t, inputTransformer: {...} }`, or the short `queue:q`. */
 const RuleTargetSchema = z.unknown().transform((v, ctx) => {
@@ -302,18 +308,42 @@ const RuleTargetSchema = z.unknown().transform((v, ctx) => {
   }
   const kinds = TARGET_KINDS.filter((k) => k in o);
   if (kinds.length !== 1) {
-    ctx.addIssue({ code: 'custom', message: ('url' in o ? 'HTTP targets are not available yet; use a function, a queue or a topic (a topic can have a webhook subscription)' : `a target names exactly one of ${TARGET_KINDS.join(', ')}`) });
+    ctx.addIssue({ code: 'custom', message: `a target names exactly one of ${TARGET_KINDS.join(', ')}` });
     return z.NEVER;
   }
   const kind = kinds[0]!;
-  const unknown = Object.keys(o).filter((k) => k !== kind && k !== 'input' && k !== 'inputPath' && k !== 'inputTransformer');
+  const allowed = [kind, 'input', 'inputPath', 'inputTransformer', ...(kind === 'url' ? ['retryPolicy', 'deadLetterQueue'] : [])];
+  const unknown = Object.keys(o).filter((k) => !allowed.includes(k));
   if (unknown.length) {
-    ctx.addIssue({ code: 'custom', message: `unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')}; allowed keys: ${kind}, input, inputPath, inputTransformer` });
+    ctx.addIssue({ code: 'custom', message: `unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')}; allowed keys: ${allowed.join(', ')}` });
     return z.NEVER;
   }
   if (typeof o[kind] !== 'string' || o[kind] === '') {
-    ctx.addIssue({ code: 'custom', path: [kind], message: `must be a ${kind} name, got ${describe(o[kind])}` });
+    ctx.addIssue({ code: 'custom', path: [kind], message: `must be a ${kind === 'url' ? 'URL' : `${kind} name`}, got ${describe(o[kind])}` });
     return z.NEVER;
+  }
+  const extra: { retryPolicy?: { maximumRetryAttempts: number; maximumEventAgeInSeconds: number }; deadLetterQueue?: string } = {};
+  if (kind === 'url') {
+    let ok = false;
+    try { ok = ['http:', 'https:'].includes(new URL(o.url as string).protocol); } catch { ok = false; }
+    if (!ok) {
+      ctx.addIssue({ code: 'custom', path: ['url'], message: `must be an http:// or https:// URL, got ${JSON.stringify(o.url)}` });
+      return z.NEVER;
+    }
+    const r = RetryPolicySchema.safeParse(o.retryPolicy);
+    if (!r.success) {
+      for (const iss of r.error.issues) ctx.addIssue({ code: 'custom', path: ['retryPolicy', ...iss.path], message: iss.message });
+      return z.NEVER;
+    }
+    extra.retryPolicy = r.data;
+    if (o.deadLetterQueue !== undefined) {
+      const d = QueueNameSchema.safeParse(o.deadLetterQueue);
+      if (!d.success) {
+        ctx.addIssue({ code: 'custom', path: ['deadLetterQueue'], message: d.error.issues[0]!.message });
+        return z.NEVER;
+      }
+      extra.deadLetterQueue = d.data;
+    }
   }
   const spec = { input: o.input, inputPath: o.inputPath, inputTransformer: o.inputTransformer };
   try {
@@ -323,7 +353,7 @@ const RuleTargetSchema = z.unknown().transform((v, ctx) => {
     return z.NEVER;
   }
   const input = Object.fromEntries(Object.entries(spec).filter(([, x]) => x !== undefined));
-  return { kind, name: o[kind] as string, ...input };
+  return { kind, name: o[kind] as string, ...input, ...extra };
 });
 
 const RuleSchema = strict({
@@ -542,6 +572,12 @@ function checkRules(m: { functions: Record<string, unknown>; queues: Record<stri
     if (!RULE_NAME.test(name)) ctx.addIssue({ code: 'custom', path: ['rules', name], message: 'rule names are letters, digits, ".", "-" and "_", at most 64 characters' });
     rule.targets.forEach((t, i) => {
       const path = ['rules', name, 'targets', i];
+      if (t.kind === 'url') {
+        const dlq = (t as { deadLetterQueue?: string }).deadLetterQueue;
+        if (dlq !== undefined && !(dlq in m.queues)) ctx.addIssue({ code: 'custom', path: [...path, 'deadLetterQueue'], message: `no queue "${dlq}" in this manifest's queues` });
+        else if (dlq !== undefined && isFifoQueue(dlq)) ctx.addIssue({ code: 'custom', path: [...path, 'deadLetterQueue'], message: 'a FIFO queue cannot be a dead-letter queue here (use a standard queue)' });
+        return;
+      }
       const pool = t.kind === 'function' ? m.functions : t.kind === 'queue' ? m.queues : m.topics;
       if (!(t.name in pool)) ctx.addIssue({ code: 'custom', path, message: `no ${t.kind} "${t.name}" in this manifest` });
       else if (t.kind === 'queue' && isFifoQueue(t.name)) ctx.addIssue({ code: 'custom', path, message: 'a FIFO queue cannot be a rule target yet (use a standard queue)' });

@@ -95,7 +95,10 @@ export class AdminApi {
     });
     r('POST', '/_nimbus/api/events/test-pattern', async (q, res) => sendJson(res, 200, testEventPattern(await objectBody(q, 512 * 1024, 'the test'))));
     r('GET', '/_nimbus/api/rules', async (_q, res) => sendJson(res, 200, {
-      rules: deps.registry.rules.map((r) => ({ name: r.name, app: r.app, arn: ruleArn(r.name), enabled: r.enabled, pattern: JSON.parse(r.pattern), targets: r.targets })),
+      rules: deps.registry.rules.map((r) => ({
+        name: r.name, app: r.app, arn: ruleArn(r.name), enabled: r.enabled, pattern: JSON.parse(r.pattern),
+        targets: r.targets.map((t) => (t.kind === 'url' ? { ...t, signingSecret: deps.bus.endpointOf(r.name, t.name)?.secret } : t)),
+      })),
     }));
     r('GET', '/_nimbus/api/schedules', async (_q, res) => sendJson(res, 200, { schedules: (await deps.schedules.describe()).map(scheduleView) }));
     r('POST', '/_nimbus/api/schedules/:name/enable', (q, res, p) => this.#enableSchedule(q, res, p.name!, true));

@@ -108,7 +108,10 @@ export async function applyDeploy(store: Store, appName: string, body: unknown, 
   for (const [name, rule] of Object.entries(manifest.rules)) {
     desired.rules.push({
       name, pattern: JSON.stringify(rule.pattern), enabled: rule.enabled,
-      targets: rule.targets.map(({ kind, name: target, ...input }) => ({ kind, name: target, input: Object.keys(input).length ? input : null })),
+      targets: rule.targets.map(({ kind, name: target, retryPolicy, deadLetterQueue, ...input }) => ({
+        kind, name: target, input: Object.keys(input).length ? input : null,
+        ...(kind === 'url' && retryPolicy ? { retry: { maximumRetryAttempts: retryPolicy.maximumRetryAttempts, maximumEventAgeMs: retryPolicy.maximumEventAgeInSeconds * 1000 }, deadLetterQueue: deadLetterQueue ?? null } : {}),
+      })),
     });
   }
   for (const [name, sch] of Object.entries(manifest.schedules)) {

@@ -86,10 +86,23 @@ export interface DesiredRule {
 }
 
 export interface RuleTarget {
-  kind: 'function' | 'queue' | 'topic';
+  /** `url`: an HTTP endpoint (name is the URL), delivered signed like a topic's webhook. */
+  kind: 'function' | 'queue' | 'topic' | 'url';
   name: string;
   /** What the target receives instead of the whole event: { input } | { inputPath } | { inputTransformer }, as validated at deploy; null for the event. */
   input: Record<string, unknown> | null;
+  /** HTTP targets: EventBridge's retry policy and dead-letter queue. */
+  retry?: { maximumRetryAttempts: number; maximumEventAgeMs: number };
+  deadLetterQueue?: string | null;
+}
+
+/** An HTTP target of a rule, as the webhook sender needs it. */
+export interface RuleEndpoint {
+  id: string;
+  app: string;
+  rule: string;
+  url: string;
+  secret: string;
 }
 
 export interface RuleRecord extends DesiredRule {
@@ -414,6 +427,8 @@ export interface Store {
 
   // --- event bus -----------------------------------------------------------------------------------
   listRules(): Promise<RuleRecord[]>;
+  /** The HTTP targets of rules, with their ids and signing secrets. */
+  listRuleEndpoints(): Promise<RuleEndpoint[]>;
 
   // --- topics --------------------------------------------------------------------------------------
   listTopics(): Promise<TopicRecord[]>;

@@ -6,7 +6,8 @@ import { randomUUID } from 'node:crypto';
 import { QUEUE_BATCH_MAX_ENTRIES, QUEUE_MAX_MESSAGE_BYTES } from '../../config/limits.ts';
 import { NimbusError } from '../../errors.ts';
 import type { Logger } from '../../observability/logger.ts';
-import type { Delivery, RuleRecord, Store } from '../../store/types.ts';
+import type { Delivery, RuleEndpoint, RuleRecord, Store } from '../../store/types.ts';
+import type { Endpoint } from '../topics/sender.ts';
 import type { Clock } from '../../util/clock.ts';
 import type { TopicService } from '../topics/service.ts';
 import { renderTargetInput, type TargetInput, validateTargetInput } from './input.ts';
@@ -31,13 +32,28 @@ export class EventBus {
   readonly #deps: BusDeps;
   #index = new RuleIndex();
   #rules = new Map<string, { record: RuleRecord; targets: { kind: RuleRecord['targets'][number]['kind']; name: string; input: TargetInput | undefined }[] }>();
+  /** HTTP targets by rule and URL, and by endpoint id (for the webhook sender). */
+  #endpoints = new Map<string, RuleEndpoint>();
+  #endpointById = new Map<string, Endpoint>();
 
   constructor(deps: BusDeps) {
     this.#deps = deps;
   }
 
   /** Compiles the deployed rules into a fresh index (after every deploy). */
-  load(rules: RuleRecord[]): void {
+  load(rules: RuleRecord[], endpoints: RuleEndpoint[]): void {
+    this.#endpoints = new Map(endpoints.map((e) => [`${e.rule}\u0000${e.url}`, e]));
+    this.#endpointById = new Map();
+    for (const r of rules) {
+      for (const t of r.targets) {
+        const e = t.kind === 'url' ? this.#endpoints.get(`${r.name}\u0000${t.name}`) : undefined;
+        if (!e) continue;
+        this.#endpointById.set(e.id, {
+          url: e.url, secret: e.secret, deadLetterQueue: t.deadLetterQueue ?? null, arn: ruleArn(r.name), owner: `rule ${r.name}`,
+          retries: t.retry?.maximumRetryAttempts ?? 185, maxAgeMs: t.retry?.maximumEventAgeMs ?? 86_400_000,
+        });
+      }
+    }
     const index = new RuleIndex();
     const map = new Map<string, { record: RuleRecord; targets: { kind: RuleRecord['targets'][number]['kind']; name: string; input: TargetInput | undefined }[] }>();
     for (const r of rules) {
@@ -51,6 +67,16 @@ export class EventBus {
     }
     this.#index = index;
     this.#rules = map;
+  }
+
+  /** An HTTP target by endpoint id, for the webhook sender. */
+  endpoint(id: string): Endpoint | undefined {
+    return this.#endpointById.get(id);
+  }
+
+  /** A rule's HTTP target (its id and signing secret), for the admin API. */
+  endpointOf(rule: string, url: string): RuleEndpoint | undefined {
+    return this.#endpoints.get(`${rule}\u0000${url}`);
   }
 
   rules(): RuleRecord[] {
@@ -82,7 +108,11 @@ export class EventBus {
           const body = t.input ? renderTargetInput(t.input, event, { ruleName: name, ruleArn: ruleArn(name), ingestionTime: event.time as string }) : JSON.stringify(event);
           if (t.kind === 'function') deliveries.push({ to: { kind: 'function', name: t.name }, body, requestId: randomUUID() });
           else if (t.kind === 'queue') deliveries.push({ to: { kind: 'queue', name: t.name }, body });
-          else deliveries.push(...await this.#deps.topics.deliveriesFor(t.name, body));
+          else if (t.kind === 'topic') deliveries.push(...await this.#deps.topics.deliveriesFor(t.name, body));
+          else {
+            const e = this.#endpoints.get(`${name}\u0000${t.name}`);
+            if (e) deliveries.push({ to: { kind: 'webhook', name: e.id }, body, requestId: event.id as string });
+          }
         }
       }
     }

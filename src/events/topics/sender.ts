@@ -6,8 +6,6 @@
 import type { Logger } from '../../observability/logger.ts';
 import type { Delivery, Store, WebhookDelivery } from '../../store/types.ts';
 import type { Clock, Timer } from '../../util/clock.ts';
-import { subscriptionArn } from './envelope.ts';
-import type { TopicService } from './service.ts';
 import { classifyResponse, type RetryPolicy, retryDelayMs, signDelivery, WEBHOOK_RETRY } from './webhook.ts';
 
 const MAX_IN_FLIGHT = 32;
@@ -15,9 +13,25 @@ const REQUEST_TIMEOUT_MS = 15_000;
 const LEASE_MS = REQUEST_TIMEOUT_MS + 60_000;
 const IDLE_WAIT_MS = 30_000;
 
+/** Where a webhook delivery goes, and what to do when it keeps failing. */
+export interface Endpoint {
+  url: string;
+  secret: string;
+  deadLetterQueue: string | null;
+  /** The subscription's or rule's ARN, for the dead-letter message. */
+  arn: string;
+  /** For logs: `topic orders` or `rule big-orders`. */
+  owner: string;
+  /** Retries after the first attempt; undefined: the documented webhook schedule's. */
+  retries?: number;
+  /** A delivery older than this is not tried again. */
+  maxAgeMs?: number;
+}
+
 export interface SenderDeps {
   store: Store;
-  topics: TopicService;
+  /** Finds a delivery's endpoint: a topic's webhook subscription or a rule's HTTP target. */
+  endpoint: (id: string) => Promise<Endpoint | undefined>;
   clock: Clock;
   logger: Logger;
   onDelivered: (d: Delivery) => void;
@@ -83,16 +97,17 @@ export class WebhookSender {
   }
 
   async #send(d: WebhookDelivery): Promise<void> {
-    const { store, clock, logger, topics } = this.#deps;
-    const sub = await topics.subscription(d.subscriptionId);
-    if (!sub || sub.kind !== 'webhook' || sub.secret === null) {
+    const { store, clock, logger } = this.#deps;
+    const sub = await this.#deps.endpoint(d.subscriptionId);
+    if (!sub) {
+      // The subscription or rule target was removed since: its pending deliveries go with it.
       await store.settleWebhook(d.seq, [], clock.now());
       return;
     }
     let status: number | undefined;
     let detail: string;
     try {
-      const res = await fetch(sub.target, {
+      const res = await fetch(sub.url, {
         method: 'POST',
         headers: { 'content-type': 'application/json; charset=utf-8', 'user-agent': 'Nimbus-Webhook/1', ...signDelivery(sub.secret, d.body, clock.now(), d.messageId) },
         body: d.body,
@@ -110,7 +125,8 @@ export class WebhookSender {
       await store.settleWebhook(d.seq, [], clock.now());
       return;
     }
-    if (verdict === 'retry' && d.attempts <= this.#policy.retries) {
+    const young = sub.maxAgeMs === undefined || clock.now() - d.createdAt < sub.maxAgeMs;
+    if (verdict === 'retry' && d.attempts <= (sub.retries ?? this.#policy.retries) && young) {
       await store.retryWebhook(d.seq, clock.now() + retryDelayMs(d.attempts, Math.random, this.#policy));
       this.kick();
       return;
@@ -118,14 +134,14 @@ export class WebhookSender {
     const dead: Delivery[] = sub.deadLetterQueue ? [{
       to: { kind: 'queue', name: sub.deadLetterQueue }, body: d.body,
       attributes: {
-        SubscriptionArn: { DataType: 'String', StringValue: subscriptionArn(sub.topic, sub.id) },
-        Endpoint: { DataType: 'String', StringValue: sub.target },
+        SubscriptionArn: { DataType: 'String', StringValue: sub.arn },
+        Endpoint: { DataType: 'String', StringValue: sub.url },
         ErrorMessage: { DataType: 'String', StringValue: `${detail} after ${d.attempts} attempt${d.attempts === 1 ? '' : 's'}` },
       },
     }] : [];
     await store.settleWebhook(d.seq, dead, clock.now());
     for (const x of dead) this.#deps.onDelivered(x);
-    logger.warn({ topic: sub.topic, url: sub.target, attempts: d.attempts, detail, deadLetterQueue: sub.deadLetterQueue }, 'webhook delivery failed for good');
+    logger.warn({ endpoint: sub.owner, url: sub.url, attempts: d.attempts, detail, deadLetterQueue: sub.deadLetterQueue }, 'webhook delivery failed for good');
   }
 
   async stop(): Promise<void> {

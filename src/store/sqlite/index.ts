@@ -6,7 +6,7 @@ import { methodsOverlap, normalizeRoutePath } from '../routes.ts';
 import type {
   AppRecord, ApplyResult, AsyncEvent, Delivery, DesiredApp, DesiredFunction, FunctionRecord, InvocationQuery, InvocationRecord,
   LogEntry, LogLevel, LogQuery, NewMessage, Outcome, PayloadVersion, QueueRecord, QueueStats, QueueTriggerRecord, ReceiptResult,
-  ReceivedMessage, RouteRecord, RuleRecord, ScheduleRecord, SentMessage, Store, TopicRecord, WebhookDelivery,
+  ReceivedMessage, RouteRecord, RuleEndpoint, RuleRecord, ScheduleRecord, SentMessage, Store, TopicRecord, WebhookDelivery,
 } from '../types.ts';
 import { MIGRATIONS, RECORD_MIGRATIONS } from './schema.ts';
 import { type Row, Sql } from './sql.ts';
@@ -271,6 +271,7 @@ export class SqliteStore implements Store {
   async redriveMessages(dlq: string, opts: { to?: string; max: number }, now: number): Promise<number> { return this.#work.redriveMessages(dlq, opts, now); }
   async expireMessages(now: number): Promise<number> { return this.#work.expireMessages(now); }
   async listRules(): Promise<RuleRecord[]> { return this.#work.listRules(); }
+  async listRuleEndpoints(): Promise<RuleEndpoint[]> { return this.#work.listRuleEndpoints(); }
   async listTopics(): Promise<TopicRecord[]> { return this.#work.listTopics(); }
   async deliver(deliveries: Delivery[], now: number): Promise<string[]> { return this.#m.batched(() => this.#work.deliver(deliveries, now)); }
   async claimWebhooks(max: number, now: number, leaseUntil: number): Promise<WebhookDelivery[]> { return this.#m.batched(() => this.#work.claimWebhooks(max, now, leaseUntil)); }

@@ -141,7 +141,8 @@ export const MIGRATIONS: string[] = [
    );
    CREATE TABLE webhook_deliveries (
      seq INTEGER PRIMARY KEY AUTOINCREMENT,
-     subscription TEXT NOT NULL REFERENCES subscriptions(id) ON DELETE CASCADE,
+     -- a topic subscription's id or an event bus rule endpoint's id; a delivery whose endpoint is gone is dropped when it comes due
+     subscription TEXT NOT NULL,
      message_id TEXT NOT NULL,
      body TEXT NOT NULL,
      created_at INTEGER NOT NULL,
@@ -157,7 +158,16 @@ export const MIGRATIONS: string[] = [
      enabled INTEGER NOT NULL,
      targets TEXT NOT NULL
    );
-   CREATE INDEX rules_app ON rules(app);`,
+   CREATE INDEX rules_app ON rules(app);
+   -- HTTP targets of rules: their id and signing secret outlive the deploys that replace the rules
+   CREATE TABLE rule_endpoints (
+     id TEXT PRIMARY KEY,
+     app TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+     rule TEXT NOT NULL,
+     url TEXT NOT NULL,
+     secret TEXT NOT NULL,
+     UNIQUE (rule, url)
+   );`,
 ];
 
 export const RECORD_MIGRATIONS: string[] = [

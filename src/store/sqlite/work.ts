@@ -5,7 +5,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { NimbusError } from '../../errors.ts';
 import type {
   AsyncEvent, DesiredApp, Delivery, MessageAttribute, NewMessage, QueueConfig, QueueRecord, QueueStats, QueueTriggerRecord,
-  ReceiptResult, ReceivedMessage, ScheduleRecord, SentMessage, StoredMessage, RuleRecord, SubscriptionRecord, TopicRecord, WebhookDelivery,
+  ReceiptResult, ReceivedMessage, ScheduleRecord, SentMessage, StoredMessage, RuleEndpoint, RuleRecord, SubscriptionRecord, TopicRecord, WebhookDelivery,
 } from '../types.ts';
 import { num, type Row, type Sql, str } from './sql.ts';
 
@@ -111,6 +111,20 @@ export class WorkStore {
     }
     sql.run('DELETE FROM rules WHERE app = ?', desired.name);
     for (const r of desired.rules) sql.run('INSERT INTO rules(name, app, pattern, enabled, targets) VALUES (?, ?, ?, ?, ?)', r.name, desired.name, r.pattern, r.enabled ? 1 : 0, JSON.stringify(r.targets));
+    // HTTP targets keep their endpoint id and secret while the rule and URL stay.
+    const urls = new Set(desired.rules.flatMap((r) => r.targets.filter((t) => t.kind === 'url').map((t) => `${r.name}\u0000${t.name}`)));
+    for (const e of sql.all('SELECT id, rule, url FROM rule_endpoints WHERE app = ?', desired.name)) {
+      if (!urls.has(`${String(e.rule)}\u0000${String(e.url)}`)) sql.run('DELETE FROM rule_endpoints WHERE id = ?', String(e.id));
+    }
+    for (const key of urls) {
+      const [rule, url] = key.split('\u0000') as [string, string];
+      sql.run('INSERT INTO rule_endpoints(id, app, rule, url, secret) VALUES (?, ?, ?, ?, ?) ON CONFLICT(rule, url) DO UPDATE SET app = excluded.app',
+        randomUUID(), desired.name, rule, url, randomBytes(32).toString('base64url'));
+    }
+  }
+
+  listRuleEndpoints(): RuleEndpoint[] {
+    return this.#sql.all('SELECT * FROM rule_endpoints ORDER BY rule, url').map((r) => ({ id: String(r.id), app: String(r.app), rule: String(r.rule), url: String(r.url), secret: String(r.secret) }));
   }
 
   listRules(): RuleRecord[] {
@@ -392,7 +406,7 @@ export class WorkStore {
   /** Writes one delivery (a queue message, or an async event for a function); false when its destination is gone. */
   #deliver(d: Delivery, now: number): boolean {
     if (d.to.kind === 'webhook') {
-      if (!this.#sql.get('SELECT 1 FROM subscriptions WHERE id = ?', d.to.name)) return false;
+      if (!this.#sql.get('SELECT 1 FROM subscriptions WHERE id = ? UNION ALL SELECT 1 FROM rule_endpoints WHERE id = ?', d.to.name, d.to.name)) return false;
       this.#sql.run('INSERT INTO webhook_deliveries(subscription, message_id, body, created_at, next_at) VALUES (?, ?, ?, ?, ?)', d.to.name, d.requestId ?? randomUUID(), d.body, now, now);
       return true;
     }
