@@ -164,7 +164,7 @@ export const OPENAPI = {
       },
     },
     '/_nimbus/api/rules': {
-      get: { summary: 'Every event bus rule with its pattern, state and targets', responses: { 200: json({ type: 'object', properties: { rules: { type: 'array', items: { type: 'object' } } } }) } },
+      get: { summary: 'Every event bus rule with its pattern, state and targets (HTTP targets carry their `signingSecret`)', responses: { 200: json({ type: 'object', properties: { rules: { type: 'array', items: { type: 'object' } } } }) } },
     },
     '/_nimbus/api/schedules': {
       get: { summary: 'Every schedule with its expression, target, state and next fire time', responses: { 200: json({ type: 'object', properties: { schedules: { type: 'array', items: { $ref: '#/components/schemas/Schedule' } } } }) } },

@@ -131,7 +131,7 @@ export class EventBus {
       return v;
     };
     const source = str(e.source, 'source', 256);
-    const detailType = str(e.detailType, 'detailType', 128);
+    const detailType = str(e.detailType ?? (e as Record<string, unknown>)['detail-type'], 'detailType', 128);
     let detail: unknown = e.detail ?? {};
     if (typeof detail === 'string') {
       try { detail = JSON.parse(detail); } catch { throw new NimbusError('BAD_REQUEST', `${where}.detail: not valid JSON`); }
