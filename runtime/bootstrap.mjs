@@ -198,11 +198,13 @@ async function runInvocation(msg) {
     const res = await fn.fetch(toRequest(msg.payload), loaded.env, ctx);
     return fromResponse(res);
   }
-  // A direct (non-HTTP) invoke of a fetch-style function: the event is POSTed as JSON, and a JSON
-  // response body comes back as the result.
+  // An event (a direct invoke, a queue batch, an async event): POSTed as JSON; a JSON response body
+  // comes back as the result, and a response that is not 2xx is the function failing (so a queue
+  // batch comes back, an async event is retried), as a thrown error would be.
   const res = await fn.fetch(new Request('http://localhost/', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(msg.payload ?? null) }), loaded.env, ctx);
   if (!(res instanceof Response)) throw Object.assign(new Error('fetch handler must return a Response'), { name: 'Runtime.InvalidResponse' });
   const text = await res.text();
+  if (!res.ok) throw Object.assign(new Error(`the fetch handler answered ${res.status}${text ? `: ${text.slice(0, 500)}` : ''}`), { name: 'HttpError' });
   try { return JSON.parse(text); } catch { return text; }
 }
 

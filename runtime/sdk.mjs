@@ -1,7 +1,8 @@
 // @ts-check
 // The Nimbus runtime SDK: what function code imports as `nimbus/sdk`. The bundler links this file
 // into each function; its calls go to the host through the runtime's bridge, and the host decides
-// whether the function may make them (today: the queues of the function's own app).
+// whether the function may make them (queues and topics of the function's own app; the event bus
+// is shared by every app).
 
 function bridge() {
   const b = /** @type {{ call(op: string, args: unknown): Promise<any> } | undefined} */ (/** @type {any} */ (globalThis)[Symbol.for('nimbus.sdk')]);

@@ -53,6 +53,8 @@ export interface ServerOptions {
   compileCache?: boolean;
   /** First retry delay of a failed async invocation, doubling after (default 1 s; tests shorten it). */
   asyncRetryBaseMs?: number;
+  /** The shortest init timeout (default 10 s; a function's own timeout when longer). */
+  initTimeoutMinMs?: number;
   /** Webhook retry schedule (default: 8 retries from 2 s, ×3, at most 20 min; tests shorten it). */
   webhookRetry?: Partial<RetryPolicy>;
   logRetention?: { maxRows: number; maxAgeMs: number };
@@ -102,6 +104,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     bundles: new BundleCache(dataDir, store),
     clock: opts.clock ?? systemClock,
     onCall: (fn, op, args) => sdk.call(fn, op, args),
+    initTimeoutMinMs: opts.initTimeoutMinMs,
     keepAliveMs: opts.keepAliveMs ?? KEEP_ALIVE_DEFAULT_MS,
     logger,
     capacity: {

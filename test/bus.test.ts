@@ -95,8 +95,9 @@ export const handler = async () => events.put([{ source: 'shop', detailType: 'Or
   });
 
   it('answers each entry: accepted with an id, or refused with a reason', async () => {
-    const r = await put([{ source: 'shop', detailType: 'X' }, { detailType: 'no source' }, { source: 'a', detailType: 'b', detail: '{oops' }]);
-    assert.equal(r.body.failedEntryCount, 2);
+    const r = await put([{ source: 'shop', detailType: 'X' }, { detailType: 'no source' }, { source: 'a', detailType: 'b', detail: '{oops' }, { source: 'aws.events', detailType: 'Scheduled Event' }]);
+    assert.equal(r.body.failedEntryCount, 3);
+    assert.match((r.body.entries[3] as { errorMessage: string }).errorMessage, /sources beginning with "aws\." are reserved/);
     assert.match((r.body.entries[1] as { errorMessage: string }).errorMessage, /entries\[1\]\.source: required/);
     assert.match((r.body.entries[2] as { errorMessage: string }).errorMessage, /detail: not valid JSON/);
     assert.equal((await put(Array.from({ length: 11 }, () => ({ source: 's', detailType: 'd' })))).status, 400);

@@ -17,6 +17,14 @@ functions:
     handler: src/picky.handler
     events:
       - queue: { name: picky-in, batchSize: 10 }
+  fetcher:
+    handler: src/fetcher.default
+    events:
+      - queue: fetch-in
+  ordered:
+    handler: src/echo.handler
+    events:
+      - queue: { name: steps.fifo, batchSize: 1 }
   slow:
     handler: src/slow.handler
     concurrency: { max: 5 }
@@ -30,6 +38,11 @@ queues:
     deadLetter: { queue: picky-dlq, maxReceiveCount: 2 }
   picky-dlq: {}
   slow-in: {}
+  steps.fifo: { contentBasedDeduplication: true }
+  fetch-in:
+    visibilityTimeout: 1
+    deadLetter: { queue: fetch-dlq, maxReceiveCount: 1 }
+  fetch-dlq: {}
 `;
 
 const SOURCES = {
@@ -43,6 +56,8 @@ export const handler = async (event: { Records: { messageId: string; body: strin
   for (const r of event.Records) if (!r.body.startsWith('bad')) await queues.send('seen', { ok: r.body });
   return { batchItemFailures: event.Records.filter((r) => r.body.startsWith('bad')).map((r) => ({ itemIdentifier: r.messageId })) };
 };`,
+  // A fetch-style consumer: a 500 answer is a failure, so the batch is not deleted.
+  'src/fetcher.ts': 'export default { async fetch() { return new Response("not today", { status: 500 }); } };',
   'src/slow.ts': 'export const handler = async () => { await new Promise((r) => setTimeout(r, 300)); return null; };',
 };
 
@@ -97,6 +112,23 @@ describe('queue → function', () => {
     const inv = await srv.api<{ invocations: { outcome: string; trigger: string }[] }>('GET', '/_nimbus/api/functions/picky/invocations?status=error');
     assert.ok(inv.body.invocations.length >= 2, 'two attempts (maxReceiveCount 2)');
     assert.ok(inv.body.invocations.every((i) => i.trigger === 'queue'));
+  });
+
+  it('a fetch-style consumer that answers 500 has failed: its message is not deleted, and ends in the dead-letter queue', async () => {
+    await send('fetch-in', { body: 'job' });
+    const [dead] = await srv.take('fetch-dlq', 1, 8000);
+    assert.equal(dead?.body, 'job');
+    const inv = await srv.api<{ invocations: { outcome: string; errorType: string }[] }>('GET', '/_nimbus/api/functions/fetcher/invocations');
+    assert.deepEqual([inv.body.invocations[0]?.outcome, inv.body.invocations[0]?.errorType], ['error', 'HttpError']);
+  });
+
+  it('FIFO: a message group\'s next batch goes as soon as the previous one is deleted, in order', async () => {
+    const t0 = Date.now();
+    for (const b of ['one', 'two', 'three']) await send('steps.fifo', { body: b, groupId: 'g' });
+    const bodies: string[] = [];
+    for (let i = 0; i < 3; i++) for (const m of await srv.take('seen', 1, 5000)) bodies.push(...(JSON.parse(m.body) as { Records: { body: string }[] }).Records.map((r) => r.body));
+    assert.deepEqual(bodies, ['one', 'two', 'three']);
+    assert.ok(Date.now() - t0 < 5000, `a batch per delete, not per idle wait (${Date.now() - t0} ms)`);
   });
 
   it('scales with the backlog up to maxConcurrency, then goes idle without polling the store', async () => {

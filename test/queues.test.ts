@@ -188,6 +188,10 @@ describe('queues: the admin API', () => {
       assert.equal(r.body.error.code, code);
       assert.match(r.body.error.message, message);
     }
+    // JSON nested deeper than JSON.stringify can go: a 400, not a crash.
+    const nested = await srv.req('/_nimbus/api/queues/jobs/messages', { method: 'POST', body: `{"body":${'['.repeat(20_000)}"x"${']'.repeat(20_000)}}` });
+    assert.equal(nested.status, 400);
+    assert.match(((await nested.json()) as Err).error.message, /nested too deeply/);
     for (const q of ['jobs', 'small', 'strict.fifo', 'orders.fifo']) assert.equal((await stats(q)).visible, 0, q);
     const badReceive = await srv.api<Err>('POST', '/_nimbus/api/queues/jobs/receive', { maxMessages: 11 });
     assert.equal(badReceive.status, 400);

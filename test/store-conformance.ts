@@ -220,6 +220,9 @@ export function runStoreConformance(label: string, open: () => Promise<{ store: 
       assert.deepEqual([r.nextAt, r.lastFiredAt], [180_000, 60_000]);
       await s.applyApp({ ...withQueues([queue('out')]), schedules: [{ ...sched, input: '{"x":1}' }] }, 2);
       assert.equal((await s.listSchedules())[0]!.nextAt, 180_000, 'same expression: same next tick');
+      await s.applyApp({ ...withQueues([queue('out')]), schedules: [{ ...sched, input: '{"x":1}', enabled: false }] }, 2);
+      assert.equal((await s.listSchedules())[0]!.nextAt, null, 'turned off by a deploy: no next tick');
+      await s.setScheduleNext('every', 180_000);
       await s.applyApp({ ...withQueues([queue('out')]), schedules: [{ ...sched, expression: 'rate(2 minutes)' }] }, 3);
       assert.equal((await s.listSchedules())[0]!.nextAt, null, 'a new expression starts afresh');
       assert.equal(await s.setScheduleEnabled('every', false), true);

@@ -20,6 +20,7 @@ import type { Scheduler } from '../scheduler/index.ts';
 import type { FunctionRecord, LogLevel, Outcome, Store } from '../store/types.ts';
 import { parseJsonBody, readBody, requestIdFrom, sendError, sendJson } from '../util/http.ts';
 import { parseDuration } from '../util/duration.ts';
+import { jsonText } from '../util/json.ts';
 import { applyDeploy } from './deploy.ts';
 import { OPENAPI } from './openapi.ts';
 import type { Registry } from './registry.ts';
@@ -230,7 +231,7 @@ export class AdminApi {
     const body = await readBody(req, MAX_ASYNC_PAYLOAD_BYTES);
     const event = parseJsonBody(body, 'the invocation payload') ?? {};
     const requestId = requestIdFrom(req.headers['x-request-id'], randomUUID);
-    const r = await this.#deps.asyncInvoker.enqueue(fn, JSON.stringify(event), key, requestId);
+    const r = await this.#deps.asyncInvoker.enqueue(fn, jsonText(event, 'the invocation payload'), key, requestId);
     sendJson(res, 202, { requestId: r.requestId, ...(r.duplicate ? { duplicate: true } : {}) }, { 'x-nimbus-request-id': r.requestId, 'x-request-id': r.requestId });
   }
 
@@ -340,11 +341,16 @@ function topicView(t: TopicRecord, withSecrets: boolean): Record<string, unknown
   };
 }
 
+/** An instant as ISO text; null when there is none or it is past what a Date can hold (a rate of millions of days). */
+function iso(ms: number | null): string | null {
+  return ms === null || !Number.isFinite(new Date(ms).getTime()) ? null : new Date(ms).toISOString();
+}
+
 function scheduleView(s: Awaited<ReturnType<ScheduleRunner['describe']>>[number]): Record<string, unknown> {
   return {
     name: s.name, app: s.app, expression: s.expression, timezone: s.timezone, description: s.description, target: s.target,
     input: s.input === null ? null : JSON.parse(s.input), enabled: s.enabled, catchUp: s.catchUp,
-    nextFireAt: s.nextAt === null ? null : new Date(s.nextAt).toISOString(), lastFiredAt: s.lastFiredAt === null ? null : new Date(s.lastFiredAt).toISOString(),
+    nextFireAt: iso(s.nextAt), lastFiredAt: iso(s.lastFiredAt),
   };
 }
 

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { functionScheduleName, isFifoQueue, parseHandler, validateManifest } from '../config/manifest.ts';
 import { validateFilterPolicy } from '../events/topics/filter.ts';
+import { jsonText } from '../util/json.ts';
 import { NimbusError } from '../errors.ts';
 import type { ApplyResult, DesiredApp, DesiredSubscription, Store } from '../store/types.ts';
 
@@ -79,7 +80,7 @@ export async function applyDeploy(store: Store, appName: string, body: unknown, 
         const sch = ev.schedule;
         desired.schedules.push({
           name: functionScheduleName(name, spec.events.indexOf(ev), sch.name), expression: sch.expression, timezone: sch.timezone,
-          target: { kind: 'function', name }, input: sch.input === undefined ? null : JSON.stringify(sch.input), enabled: sch.enabled, catchUp: sch.catchUp,
+          target: { kind: 'function', name }, input: sch.input === undefined ? null : jsonText(sch.input, 'a schedule input'), enabled: sch.enabled, catchUp: sch.catchUp,
         });
       } else if ('topic' in ev) {
         const t = ev.topic;
@@ -117,7 +118,7 @@ export async function applyDeploy(store: Store, appName: string, body: unknown, 
   for (const [name, sch] of Object.entries(manifest.schedules)) {
     desired.schedules.push({
       name, expression: sch.expression, timezone: sch.timezone, target: sch.target,
-      input: sch.input === undefined ? null : JSON.stringify(sch.input), enabled: sch.enabled, catchUp: sch.catchUp,
+      input: sch.input === undefined ? null : jsonText(sch.input, 'a schedule input'), enabled: sch.enabled, catchUp: sch.catchUp,
     });
   }
   desired.specHash = createHash('sha256').update(JSON.stringify({ manifest, code: desired.functions.map((f) => f.codeSha) })).digest('hex');

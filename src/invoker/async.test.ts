@@ -58,3 +58,28 @@ it('never starts a held event that could outlive its lease; each event runs once
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+it('a backlog on one function does not hold up another function\'s events', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nimbus-async-'));
+  const store = new SqliteStore(join(dir, 'nimbus.db'));
+  const clock = new ManualClock(Date.now());
+  try {
+    const fnSpec = (name: string) => ({ name, handler: 'src/f.handler', exportName: 'handler', memoryMb: 128, timeoutMs: 3000, environment: {}, concurrencyMax: 1, queueTimeoutMs: 1000, provisioned: 0, perInstance: 1, async: { retries: 0, maxEventAgeMs: 6 * 3600_000 }, codeSha: 'c' });
+    await store.applyApp({ name: 'a', specHash: 'x', routes: [], queues: [], queueTriggers: [], schedules: [], topics: [], rules: [], functions: [fnSpec('slow'), fnSpec('other')] }, clock.now());
+    const fns = new Map([['slow', (await store.getFunction('slow'))!], ['other', (await store.getFunction('other'))!]]);
+    const started: string[] = [];
+    const invoker = { invoke: (req: InvokeRequest) => { started.push(req.requestId); return new Promise<InvokeResult>(() => undefined); } } as unknown as Invoker;
+    const dispatcher = new AsyncInvoker({ store, invoker, functions: () => fns, onQueueMessage: () => undefined, clock, logger: silentLogger });
+    await dispatcher.start();
+    for (let i = 0; i < 300; i++) await store.enqueueAsync({ requestId: `s${i}`, fn: 'slow', payload: '{}' }, clock.now(), 0);
+    dispatcher.kick();
+    await settle(() => started.length === 1);
+    await dispatcher.enqueue(fns.get('other')!, '{}', undefined, 'o1');
+    await settle(() => started.includes('o1'));
+    assert.deepEqual(started, ['s0', 'o1']);
+    assert.ok(dispatcher.stats().held <= 16, `slow holds one claim's worth of events, not all 256 slots (${dispatcher.stats().held})`);
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

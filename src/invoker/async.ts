@@ -13,9 +13,17 @@ import type { Invoker, InvokeResult } from './index.ts';
 
 /** Events claimed and held by this node at most (running or waiting for their function's limit). */
 const MAX_HELD = 256;
-/** A claimed event comes due again after this if the node dies holding it (cluster mode; the embedded store releases at start). */
-const LEASE_MS = 16 * 60 * 1000;
+/** Per function: held events at most, as a multiple of what it may run at once — so one backlog cannot take every slot. */
+const HELD_PER_SLOT = 2;
+const CLAIM_CHUNK = 16;
+/**
+ * A claimed event comes due again after this if the node dies holding it (cluster mode; the
+ * embedded store releases at start). It covers the longest timeout (900 s), the longest wait for an
+ * instance (60 s), the margin below, and slack for the claim's own commit.
+ */
+const LEASE_MS = 20 * 60 * 1000;
 const IDLE_WAIT_MS = 30_000;
+const SKIPPED_DUE_WAIT_MS = 1000;
 /** An event starts only if it can finish (its timeout plus this) before its lease ends; else it waits to be claimed afresh. */
 const LEASE_MARGIN_MS = 60_000;
 const THROTTLE_RETRY_MAX_MS = 30_000;
@@ -87,11 +95,12 @@ export class AsyncInvoker {
     while (!this.#stopped) {
       this.#kicked = false;
       let claimed: AsyncEvent[] = [];
-      const room = MAX_HELD - this.#heldCount;
+      // Claimed in small chunks, so a function's share is known before the next chunk is taken.
+      const room = Math.min(CLAIM_CHUNK, MAX_HELD - this.#heldCount);
       if (room > 0) {
         try {
           const now = clock.now();
-          claimed = await store.claimAsync(room, now, now + LEASE_MS);
+          claimed = await store.claimAsync(room, now, now + LEASE_MS, this.#full());
         } catch (err) {
           if (this.#stopped) return;
           logger.error({ err }, 'could not claim async events; pausing');
@@ -109,8 +118,9 @@ export class AsyncInvoker {
       const next = await store.nextAsyncDue().catch(() => undefined);
       const now = clock.now();
       // Held events have next_at at their lease end, so `next` is the next retry or new event.
-      const waitMs = next === undefined ? IDLE_WAIT_MS : Math.min(IDLE_WAIT_MS, Math.max(0, next - now));
-      if (waitMs === 0 && room > 0) continue;
+      // A due event left in the store belongs to a function that holds enough already (a run ending
+      // kicks), or came due just after the claim: look again shortly rather than spin.
+      const waitMs = next === undefined ? IDLE_WAIT_MS : next <= now ? SKIPPED_DUE_WAIT_MS : Math.min(IDLE_WAIT_MS, next - now);
       await new Promise<void>((resolve) => {
         let timer: Timer | undefined = undefined;
         this.#wake = () => { timer?.cancel(); resolve(); };
@@ -120,15 +130,31 @@ export class AsyncInvoker {
     }
   }
 
+  /** How many events of `fn` it may run at once. */
+  #limit(fn: FunctionRecord | undefined): number {
+    return fn ? Math.max(1, fn.concurrencyMax * fn.perInstance) : 1;
+  }
+
+  /** Functions holding as many events as they should: the next claim leaves theirs in the store. */
+  #full(): string[] {
+    const fns = this.#deps.functions();
+    const full: string[] = [];
+    for (const [name, list] of this.#held) {
+      if (list.length + (this.#running.get(name) ?? 0) >= HELD_PER_SLOT * this.#limit(fns.get(name))) full.push(name);
+    }
+    return full;
+  }
+
   /** Starts held events of `fn` while it has room under its concurrency limit. */
   #pump(name: string): void {
     const list = this.#held.get(name);
     if (!list || list.length === 0) return;
+    if (this.#stopped) return;
     const fn = this.#deps.functions().get(name);
-    const limit = fn ? Math.max(1, fn.concurrencyMax * fn.perInstance) : 1;
+    const limit = this.#limit(fn);
     while (list.length > 0 && (this.#running.get(name) ?? 0) < limit) {
       const ev = list.shift()!;
-      if (fn && this.#deps.clock.now() + fn.timeoutMs + LEASE_MARGIN_MS > ev.leaseUntil) {
+      if (fn && this.#deps.clock.now() + fn.timeoutMs + fn.queueTimeoutMs + LEASE_MARGIN_MS > ev.leaseUntil) {
         // Held so long that it might outlive its lease and be claimed again while running: let the
         // lease end and the event be claimed afresh (here or on another node) instead.
         this.#heldCount--;

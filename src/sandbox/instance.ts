@@ -38,6 +38,8 @@ export interface Assignment {
   env: Record<string, string>;
   meta: { functionName: string; functionVersion: string; memoryMb: number; invokedFunctionArn: string; logStreamName: string };
   onLog: (log: InstanceLog) => void;
+  /** How long the module's import and top-level code may take. */
+  initTimeoutMs: number;
   /** A runtime SDK call from the function's code; its result (or error) goes back to the call. */
   onCall: (op: string, args: unknown) => Promise<unknown>;
   onExit: (inst: Instance) => void;
@@ -51,6 +53,8 @@ export interface InvokeFrame {
 }
 
 const RSS_POLL_MS = 50;
+/** SDK calls one instance may have in flight. */
+const MAX_CALLS_IN_FLIGHT = 64;
 const PAGE_BYTES = 4096;
 
 type Pending = { resolve: (o: InvokeOutcome) => void; timer: NodeJS.Timeout; requestId: string; timeoutMs: number };
@@ -78,6 +82,7 @@ export class Instance {
   #killedFor: 'timeout' | 'out-of-memory' | undefined;
   #timedOutId: number | undefined;
   #exitWaiters: Array<() => void> = [];
+  #calls = 0;
   #frameWaiter: ((msg: RuntimeFrame) => void) | undefined;
 
   private constructor(opts: SandboxOptions) {
@@ -155,7 +160,16 @@ export class Instance {
     chmodSync(this.#codeDir, 0o500);
     if (a.compileCacheDir) seedCompileCache(a.compileCacheDir, this.#cacheDir, this.#uid ?? process.getuid?.() ?? 0);
     this.#child.send({ type: 'init', codePath: file, cacheDir: this.#cacheDir, exportName: a.exportName, handler: a.handler, env: a.env, meta: a.meta });
+    // A module whose top-level code never finishes must not hold a request (or a queue batch) forever.
+    let initTimedOut = false;
+    const initTimer = setTimeout(() => { initTimedOut = true; this.kill(); }, a.initTimeoutMs);
     const done = await this.#nextFrame();
+    clearTimeout(initTimer);
+    if (initTimedOut) {
+      const secs = Math.round(a.initTimeoutMs / 1000);
+      const message = `the module's top-level code did not finish within ${secs} second${secs === 1 ? '' : 's'}`;
+      throw Object.assign(new Error(message), { functionError: { errorType: 'Runtime.InitTimeout', errorMessage: message, trace: [] } });
+    }
     if (done.type === 'initDone') {
       this.style = done.style;
       // Init duration as Lambda reports it: for a spare, the module's import and top-level code.
@@ -245,7 +259,12 @@ export class Instance {
       const a = this.#assignment;
       const reply = (frame: Record<string, unknown>) => { if (!this.exited && this.#child.connected) this.#child.send({ type: 'callResult', id: msg.id, ...frame }); };
       if (!a) return reply({ ok: false, error: { code: 'BAD_REQUEST', message: 'no function is loaded' } });
-      a.onCall(String(msg.op), msg.args).then((value) => reply({ ok: true, value }), (err: unknown) => reply({ ok: false, error: errorBody(err) }));
+      // One instance cannot flood the host (every call is a durable write shared with every app).
+      if (this.#calls >= MAX_CALLS_IN_FLIGHT) return reply({ ok: false, error: { code: 'TOO_MANY_REQUESTS', message: `at most ${MAX_CALLS_IN_FLIGHT} SDK calls at once per instance; await some before making more` } });
+      this.#calls++;
+      a.onCall(String(msg.op), msg.args)
+        .then((value) => reply({ ok: true, value }), (err: unknown) => reply({ ok: false, error: errorBody(err) }))
+        .finally(() => { this.#calls--; });
       return;
     }
     if (msg.type === 'cacheFlushed') {

@@ -3,6 +3,7 @@
 // A redeploy (new revision) closes the old pool — idle instances stop at once, busy ones when
 // their invocation ends.
 import { randomUUID } from 'node:crypto';
+import { NimbusError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import { Instance, type InstanceLog } from '../sandbox/instance.ts';
 import { type SandboxLayout, UidPool } from '../sandbox/layout.ts';
@@ -26,12 +27,16 @@ export interface SchedulerOptions {
   /** Keep and reuse V8 code caches per bundle (default on). */
   compileCache?: boolean;
   onLog: (fn: string, log: InstanceLog) => void;
+  /** Init may take the function's timeout and at least this long (default 10 s; tests shorten it). */
+  initTimeoutMinMs?: number;
   /** A call from the function's code through the runtime SDK (authorised by the callee). */
   onCall?: (fn: FunctionRecord, op: string, args: unknown) => Promise<unknown>;
 }
 
 export const DEFAULT_MEMORY_MB = 128;
 const SPARE_DEMAND_WINDOW_MS = 10_000;
+/** Init may take the function's timeout, and at least this (Lambda allows 10 s). */
+const INIT_TIMEOUT_MIN_MS = 10_000;
 
 export interface FunctionInstanceStats extends PoolStats { revision: number }
 
@@ -42,6 +47,7 @@ export class Scheduler {
   readonly #retired = new Set<FunctionPool>();
   readonly capacity: Capacity;
   readonly spares: SparePool;
+  #closed = false;
 
   constructor(opts: SchedulerOptions) {
     this.#opts = opts;
@@ -59,6 +65,8 @@ export class Scheduler {
   }
 
   async acquire(fn: FunctionRecord): Promise<Lease> {
+    // After close, nothing may start a process (work still queued in memory stays in the store).
+    if (this.#closed) throw new NimbusError('INTERNAL', 'the server is stopping');
     const lease = await this.#pool(fn).acquire();
     if (!lease.cold) return lease;
     // Spawning a replacement spare blocks this event loop for milliseconds (fork of a large
@@ -105,6 +113,7 @@ export class Scheduler {
         onCompileCache: this.#opts.compileCache ? (dir) => void this.#opts.bundles.keepCompileCache(fn.codeSha, dir) : undefined,
         handler: fn.handler,
         exportName: fn.exportName,
+        initTimeoutMs: Math.max(this.#opts.initTimeoutMinMs ?? INIT_TIMEOUT_MIN_MS, fn.timeoutMs),
         env: {
           ...fn.environment,
           AWS_LAMBDA_FUNCTION_NAME: fn.name,
@@ -193,6 +202,7 @@ export class Scheduler {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     const all = [...this.#pools.values(), ...this.#retired];
     this.#pools.clear();
     await Promise.all([...all.map((p) => p.destroy()), this.spares.close()]);

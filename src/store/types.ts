@@ -448,8 +448,8 @@ export interface Store {
    * stores nothing and returns the first request id.
    */
   enqueueAsync(e: { requestId: string; fn: string; payload: string; idempotencyKey?: string }, now: number, idempotencyWindowMs: number): Promise<{ requestId: string; duplicate: boolean }>;
-  /** Claims up to `max` due events, leased until `leaseUntil`; counts the attempt. */
-  claimAsync(max: number, now: number, leaseUntil: number): Promise<AsyncEvent[]>;
+  /** Claims up to `max` due events, leased until `leaseUntil`, leaving those of `skipFns` (functions that have enough); counts the attempt. */
+  claimAsync(max: number, now: number, leaseUntil: number, skipFns?: string[]): Promise<AsyncEvent[]>;
   /** Removes a settled event and performs its deliveries, in one transaction; returns the destinations that no longer exist. */
   settleAsync(seq: number, deliveries: Delivery[], now: number): Promise<string[]>;
   /** Schedules another attempt. countAttempt=false (a throttle) gives the attempt back. */

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { QUEUE_BATCH_MAX_ENTRIES, QUEUE_MAX_MESSAGE_BYTES } from '../../config/limits.ts';
 import { NimbusError } from '../../errors.ts';
+import { jsonText } from '../../util/json.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { Delivery, RuleEndpoint, RuleRecord, Store } from '../../store/types.ts';
 import type { Endpoint } from '../topics/sender.ts';
@@ -88,7 +89,7 @@ export class EventBus {
     if (!Array.isArray(entries) || entries.length === 0 || entries.length > QUEUE_BATCH_MAX_ENTRIES) {
       throw new NimbusError('TOO_MANY_ENTRIES', `entries: put 1 to ${QUEUE_BATCH_MAX_ENTRIES} events at once, got ${Array.isArray(entries) ? entries.length : 'no list'}`);
     }
-    const size = Buffer.byteLength(JSON.stringify(entries));
+    const size = Buffer.byteLength(jsonText(entries, 'entries'));
     if (size > QUEUE_MAX_MESSAGE_BYTES) throw new NimbusError('PAYLOAD_TOO_LARGE', `entries: ${size} bytes; a put-events call takes at most ${QUEUE_MAX_MESSAGE_BYTES} bytes`);
     const results: PutResult[] = [];
     const deliveries: Delivery[] = [];
@@ -131,6 +132,8 @@ export class EventBus {
       return v;
     };
     const source = str(e.source, 'source', 256);
+    // As EventBridge: sources beginning with "aws." are the platform's (schedules use aws.events).
+    if (source.toLowerCase().startsWith('aws.')) throw new NimbusError('BAD_REQUEST', `${where}.source: sources beginning with "aws." are reserved`);
     const detailType = str(e.detailType ?? (e as Record<string, unknown>)['detail-type'], 'detailType', 128);
     let detail: unknown = e.detail ?? {};
     if (typeof detail === 'string') {
@@ -142,6 +145,7 @@ export class EventBus {
       time = new Date(typeof e.time === 'string' || typeof e.time === 'number' ? e.time : NaN);
       if (Number.isNaN(time.getTime())) throw new NimbusError('BAD_REQUEST', `${where}.time: must be an ISO 8601 time`);
     }
+    if (typeof detail === 'object') jsonText(detail, `${where}.detail`);
     const resources = e.resources ?? [];
     if (!Array.isArray(resources) || resources.some((r) => typeof r !== 'string')) throw new NimbusError('BAD_REQUEST', `${where}.resources: must be a list of strings`);
     return {

@@ -2,6 +2,7 @@
 // attribute validation (SQS's rules), sizes, MD5 digests as SQS computes them, receipt handles.
 import { createHash, randomBytes } from 'node:crypto';
 import { NimbusError } from '../../errors.ts';
+import { jsonText } from '../../util/json.ts';
 import { QUEUE_DELAY_MAX_S, QUEUE_MAX_ATTRIBUTES } from '../../config/limits.ts';
 import type { MessageAttribute, NewMessage, QueueRecord } from '../../store/types.ts';
 
@@ -36,7 +37,7 @@ const bad = (where: string, msg: string) => new NimbusError('INVALID_MESSAGE', `
  */
 export function validateEntry(q: QueueRecord, e: RawEntry, where: string): ValidMessage {
   if (e.body === undefined || e.body === null) throw bad(where, 'body is required');
-  const body = typeof e.body === 'string' ? e.body : JSON.stringify(e.body);
+  const body = typeof e.body === 'string' ? e.body : jsonText(e.body, `${where}: body`);
   if (body.length === 0) throw bad(where, 'body must not be empty');
   if (INVALID_BODY_CHAR.test(body)) throw bad(where, 'body has characters SQS does not allow (control characters other than tab, newline and carriage return, or lone surrogates)');
   const attributes = e.attributes === undefined || e.attributes === null ? undefined : validateAttributes(e.attributes, `${where}.attributes`);

@@ -137,6 +137,8 @@ export class QueueService {
       if (this.#closed) return [];
       const seen = this.version(q.name);
       const got = await this.#store.receiveMessages(q.name, { max, visibilityMs, receipt: newReceipt(), maxBytes: opts.maxBytes }, this.#clock.now());
+      // A receive may have moved messages past maxReceiveCount to the dead-letter queue: wake its consumers.
+      if (q.redrive && got.length < max) this.#wake(q.redrive.deadLetterQueue);
       if (got.length > 0 || this.#clock.now() >= deadline) return got;
       await this.waitForMessages(q.name, deadline, seen);
     }
@@ -192,9 +194,11 @@ export class QueueService {
   /** Deletes by receipt handle. A message already gone is fine (deletes are idempotent); a stale handle is an error. */
   async delete(name: string, handle: unknown, where = 'receiptHandle'): Promise<void> {
     const { seq, receipt } = decodeReceiptHandle(name, handle, where);
-    await this.queue(name);
+    const q = await this.queue(name);
     const r = await this.#store.deleteMessage(name, seq, receipt);
     if (r === 'stale') throw staleHandle(where);
+    // On a FIFO queue a delete can unlock a message group: its next messages are receivable now.
+    if (r === 'ok' && q.fifo) this.#wake(name);
   }
 
   async changeVisibility(name: string, handle: unknown, visibilityS: unknown, where = 'receiptHandle'): Promise<void> {
@@ -204,7 +208,8 @@ export class QueueService {
     const r = await this.#store.changeVisibility(name, seq, receipt, this.#clock.now() + secs * 1000);
     if (r === 'stale') throw staleHandle(where);
     if (r === 'gone') throw new NimbusError('RECEIPT_HANDLE_INVALID', `${where}: the message was deleted (or expired); there is nothing to change`);
-    if (secs === 0) this.#wake(name);
+    // Sleeping consumers recompute when the next message becomes visible.
+    this.#wake(name);
   }
 
   /** Applies `op` to each entry of a batch (max 10), reporting per-entry failures as SQS does. */
@@ -256,11 +261,13 @@ export class QueueService {
   /** Deletes a trigger's processed messages in one transaction; stale or gone ones are skipped. */
   async deleteProcessed(name: string, messages: ReceivedMessage[]): Promise<void> {
     if (messages.length) await this.#store.deleteMessages(name, messages.map((m) => ({ seq: m.seq, receipt: m.receipt })));
+    if ((await this.queue(name)).fifo) this.#wake(name);
   }
 
   /** Makes a trigger's messages visible again after `ms` (a throttled batch). */
   async release(name: string, messages: ReceivedMessage[], ms: number): Promise<void> {
     for (const m of messages) await this.#store.changeVisibility(name, m.seq, m.receipt, this.#clock.now() + ms);
+    this.#wake(name);
   }
 
   get closed(): boolean {

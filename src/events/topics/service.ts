@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { QUEUE_BATCH_MAX_ENTRIES, QUEUE_MAX_MESSAGE_BYTES } from '../../config/limits.ts';
 import { isNimbusError, NimbusError } from '../../errors.ts';
+import { jsonText } from '../../util/json.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { Delivery, MessageAttribute, Store, SubscriptionRecord, TopicRecord } from '../../store/types.ts';
 import type { Clock } from '../../util/clock.ts';
@@ -122,7 +123,7 @@ export class TopicService {
   #message(e: PublishEntry, where: string): TopicMessage {
     const bad = (msg: string) => new NimbusError('INVALID_MESSAGE', `${where}: ${msg}`);
     if (e.message === undefined || e.message === null) throw bad('message is required');
-    const body = typeof e.message === 'string' ? e.message : JSON.stringify(e.message);
+    const body = typeof e.message === 'string' ? e.message : jsonText(e.message, `${where}: message`);
     if (body.length === 0) throw bad('message must not be empty');
     let subject: string | undefined;
     if (e.subject !== undefined) {

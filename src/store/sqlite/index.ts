@@ -284,7 +284,7 @@ export class SqliteStore implements Store {
   async fireSchedule(name: string, dueAt: number, nextAt: number | null, firedAt: number, delivery: Delivery | undefined): Promise<boolean> { return this.#m.batched(() => this.#work.fireSchedule(name, dueAt, nextAt, firedAt, delivery)); }
   async setScheduleEnabled(name: string, enabled: boolean): Promise<boolean> { const ok = this.#work.setScheduleEnabled(name, enabled); if (ok) this.#bumpGeneration(); return ok; }
   async enqueueAsync(e: { requestId: string; fn: string; payload: string; idempotencyKey?: string }, now: number, windowMs: number): Promise<{ requestId: string; duplicate: boolean }> { return this.#m.batched(() => this.#work.enqueueAsync(e, now, windowMs)); }
-  async claimAsync(max: number, now: number, leaseUntil: number): Promise<AsyncEvent[]> { return this.#m.batched(() => this.#work.claimAsync(max, now, leaseUntil)); }
+  async claimAsync(max: number, now: number, leaseUntil: number, skipFns?: string[]): Promise<AsyncEvent[]> { return this.#m.batched(() => this.#work.claimAsync(max, now, leaseUntil, skipFns)); }
   async settleAsync(seq: number, deliveries: Delivery[], now: number): Promise<string[]> { return this.#m.batched(() => this.#work.settleAsync(seq, deliveries, now)); }
   async retryAsync(seq: number, nextAt: number, countAttempt: boolean): Promise<void> { return this.#m.batched(() => this.#work.retryAsync(seq, nextAt, countAttempt)); }
   async nextAsyncDue(): Promise<number | undefined> { return this.#work.nextAsyncDue(); }

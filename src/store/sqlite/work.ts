@@ -63,7 +63,9 @@ export class WorkStore {
       const old = sql.get('SELECT expression, timezone, target FROM schedules WHERE name = ?', sch.name);
       const target = JSON.stringify(sch.target);
       if (old && old.expression === sch.expression && old.timezone === sch.timezone && old.target === target) {
-        sql.run('UPDATE schedules SET input = ?, enabled = ?, catch_up = ? WHERE name = ?', sch.input, sch.enabled ? 1 : 0, sch.catchUp ? 1 : 0, sch.name);
+        // Turned on or off by this deploy: its next tick is computed afresh (nothing fires for the time it was off).
+        sql.run('UPDATE schedules SET input = ?, catch_up = ?, next_at = CASE WHEN enabled = ? THEN next_at ELSE NULL END, enabled = ? WHERE name = ?',
+          sch.input, sch.catchUp ? 1 : 0, sch.enabled ? 1 : 0, sch.enabled ? 1 : 0, sch.name);
       } else {
         sql.run(`INSERT INTO schedules(name, app, expression, timezone, target, input, enabled, catch_up, anchor_ms, next_at, last_fired_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)
           ON CONFLICT(name) DO UPDATE SET expression = excluded.expression, timezone = excluded.timezone, target = excluded.target, input = excluded.input,
@@ -382,10 +384,11 @@ export class WorkStore {
     this.#sql.run('INSERT INTO async_events(request_id, fn, payload, created_at, next_at) VALUES (?, ?, ?, ?, ?)', requestId, fn, payload, now, now);
   }
 
-  claimAsync(max: number, now: number, leaseUntil: number): AsyncEvent[] {
+  claimAsync(max: number, now: number, leaseUntil: number, skipFns: string[] = []): AsyncEvent[] {
     const sql = this.#sql;
     return sql.tx(() => {
-      const rows = sql.all('SELECT seq, request_id, fn, payload, created_at, attempts FROM async_events WHERE next_at <= ? ORDER BY next_at LIMIT ?', now, max);
+      const skip = skipFns.length ? ` AND fn NOT IN (${skipFns.map(() => '?').join(', ')})` : '';
+      const rows = sql.db.prepare(`SELECT seq, request_id, fn, payload, created_at, attempts FROM async_events WHERE next_at <= ?${skip} ORDER BY next_at LIMIT ?`).all(now, ...skipFns, max) as Row[];
       // A claimed event's next_at is its lease's end: if this node dies, it comes due again then.
       for (const r of rows) sql.run('UPDATE async_events SET next_at = ?, lease_until = ?, attempts = attempts + 1 WHERE seq = ?', leaseUntil, leaseUntil, Number(r.seq));
       return rows.map((r) => ({
