@@ -2,12 +2,10 @@
 // of every matching rule (function, queue, topic) with their input shaped as configured; the
 // test-pattern API; invalid patterns refused at deploy; the SDK puts events from function code.
 import assert from 'node:assert/strict';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { EventBridgeSchema } from '@aws-lambda-powertools/parser/schemas/eventbridge';
 import { verifyDelivery } from '../src/events/topics/webhook.ts';
-import { sleep, startWithApp, type TestServer } from './helpers.ts';
+import { type Hit, sleep, startReceiver, startWithApp, type TestServer } from './helpers.ts';
 
 const MANIFEST = (hook: string) => `app: busy
 functions:
@@ -47,21 +45,13 @@ rules:
 
 describe('event bus', () => {
   let srv: TestServer;
-  let receiver: Server;
-  const hits: { path: string; headers: IncomingHttpHeaders; body: string }[] = [];
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let hits: Hit[];
   before(async () => {
-    receiver = createServer((req, res) => {
-      let body = '';
-      req.on('data', (c) => { body += c; });
-      req.on('end', () => {
-        hits.push({ path: req.url ?? '', headers: req.headers, body });
-        res.statusCode = req.url === '/down' ? 503 : 200;
-        res.end();
-      });
-    });
-    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    receiver = await startReceiver((path) => (path === '/down' ? 503 : 200));
+    hits = receiver.hits;
     srv = await startWithApp({
-      'nimbus.yml': MANIFEST(`http://127.0.0.1:${(receiver.address() as AddressInfo).port}`),
+      'nimbus.yml': MANIFEST(receiver.url),
       'src/notify.ts': `import { queues } from 'nimbus/sdk';
 export const handler = async (event: unknown) => { await queues.send('seen', event); return null; };`,
       'src/emitter.ts': `import { events } from 'nimbus/sdk';

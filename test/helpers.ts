@@ -2,6 +2,8 @@
 // deployed the way the CLI does it (esbuild bundle + PUT), and small HTTP helpers. Everything is
 // cleaned up by the returned close().
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { bundleFunction } from '../src/cli/bundle.ts';
@@ -127,4 +129,22 @@ export function oneFunctionApp(opts: { app?: string; fn?: string; source: string
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+export interface Hit { path: string; headers: IncomingHttpHeaders; body: string }
+
+/** An HTTP receiver on port 0 (a webhook endpoint): records every request, answers `status(path)`. */
+export async function startReceiver(status: (path: string) => number): Promise<{ url: string; hits: Hit[]; close(): void }> {
+  const hits: Hit[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => {
+      hits.push({ path: req.url ?? '', headers: req.headers, body });
+      res.statusCode = status(req.url ?? '');
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, hits, close: () => server.close() };
 }

@@ -2,31 +2,20 @@
 // and a signed webhook, each filtered by its policy; webhooks are retried and dead-lettered; the SDK
 // publishes from function code; bad input is refused.
 import assert from 'node:assert/strict';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { SnsSchema, SnsSqsNotificationSchema } from '@aws-lambda-powertools/parser/schemas/sns';
 import { verifyDelivery } from '../src/events/topics/webhook.ts';
-import { sleep, startWithApp, type TestServer } from './helpers.ts';
+import { type Hit, sleep, startReceiver, startWithApp, type TestServer } from './helpers.ts';
 
-interface Hit { path: string; headers: IncomingHttpHeaders; body: string }
 
 describe('topics', () => {
   let srv: TestServer;
-  let receiver: Server;
-  const hits: Hit[] = [];
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let hits: Hit[];
   before(async () => {
-    receiver = createServer((req, res) => {
-      let body = '';
-      req.on('data', (c) => { body += c; });
-      req.on('end', () => {
-        hits.push({ path: req.url ?? '', headers: req.headers, body });
-        res.statusCode = req.url === '/down' ? 500 : 204;
-        res.end();
-      });
-    });
-    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-    const hook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+    receiver = await startReceiver((path) => (path === '/down' ? 500 : 204));
+    hits = receiver.hits;
+    const hook = receiver.url;
     srv = await startWithApp({
       'nimbus.yml': `app: pubsub
 functions:
@@ -98,7 +87,7 @@ export const handler = async (e: { message: string }) => topics.publish('orders'
   });
 
   it('filter policies keep messages from the subscribers that do not want them', async () => {
-    hits.length = 0;
+    hits.splice(0);
     await publish('orders', { message: { amount: 5 }, attributes: { kind: 'small' } });
     assert.equal((await srv.take('audit', 1)).length, 1);
     await waitFor(() => hits.length === 1);
@@ -107,7 +96,7 @@ export const handler = async (e: { message: string }) => topics.publish('orders'
   });
 
   it('retries a failing webhook, then puts the delivery in its dead-letter queue', async () => {
-    hits.length = 0;
+    hits.splice(0);
     const r = await publish('alerts', { message: 'disk full' });
     const [dead] = await srv.take('hooks-dlq', 1);
     assert.equal(hits.filter((h) => h.path === '/down').length, 3, 'the first attempt and two retries');

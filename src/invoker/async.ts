@@ -8,7 +8,8 @@ import { ASYNC_RETRY_BASE_MS, IDEMPOTENCY_WINDOW_MS } from '../config/limits.ts'
 import { isNimbusError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { AsyncEvent, Delivery, Destination, FunctionRecord, MessageAttribute, Store } from '../store/types.ts';
-import type { Clock, Timer } from '../util/clock.ts';
+import type { Clock } from '../util/clock.ts';
+import { Waker } from '../util/waker.ts';
 import type { Invoker, InvokeResult } from './index.ts';
 
 /** Events claimed and held by this node at most (running or waiting for their function's limit). */
@@ -61,14 +62,14 @@ export class AsyncInvoker {
   /** Throttles per event (by seq), for the backoff: a throttle gives its attempt back, so attempts cannot count them. */
   readonly #throttles = new Map<number, number>();
   #heldCount = 0;
-  #wake: (() => void) | undefined;
-  #kicked = false;
+  readonly #waker: Waker;
   #stopped = false;
   #loop: Promise<void> | undefined;
 
   constructor(deps: AsyncDeps) {
     this.#deps = deps;
     this.#retryBaseMs = deps.retryBaseMs ?? ASYNC_RETRY_BASE_MS;
+    this.#waker = new Waker(deps.clock);
   }
 
   async start(): Promise<void> {
@@ -84,16 +85,13 @@ export class AsyncInvoker {
   }
 
   kick(): void {
-    this.#kicked = true;
-    const w = this.#wake;
-    this.#wake = undefined;
-    w?.();
+    this.#waker.kick();
   }
 
   async #run(): Promise<void> {
     const { store, clock, logger } = this.#deps;
     while (!this.#stopped) {
-      this.#kicked = false;
+      this.#waker.reset();
       let claimed: AsyncEvent[] = [];
       // Claimed in small chunks, so a function's share is known before the next chunk is taken.
       const room = Math.min(CLAIM_CHUNK, MAX_HELD - this.#heldCount);
@@ -114,19 +112,15 @@ export class AsyncInvoker {
       }
       for (const fn of [...this.#held.keys()]) this.#pump(fn);
       if (claimed.length === room && room > 0) continue;
-      if (this.#kicked) continue;
+      if (this.#waker.kicked) continue;
       const next = await store.nextAsyncDue().catch(() => undefined);
       const now = clock.now();
       // Held events have next_at at their lease end, so `next` is the next retry or new event.
       // A due event left in the store belongs to a function that holds enough already (a run ending
       // kicks), or came due just after the claim: look again shortly rather than spin.
       const waitMs = next === undefined ? IDLE_WAIT_MS : next <= now ? SKIPPED_DUE_WAIT_MS : Math.min(IDLE_WAIT_MS, next - now);
-      await new Promise<void>((resolve) => {
-        let timer: Timer | undefined = undefined;
-        this.#wake = () => { timer?.cancel(); resolve(); };
-        if (this.#kicked || this.#stopped) return this.#wake();
-        timer = clock.setTimeout(() => { this.#wake = undefined; resolve(); }, room > 0 ? Math.max(waitMs, 1) : IDLE_WAIT_MS);
-      });
+      if (this.#stopped) return;
+      await this.#waker.wait(room > 0 ? waitMs : IDLE_WAIT_MS);
     }
   }
 

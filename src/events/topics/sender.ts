@@ -5,7 +5,8 @@
 // dropped with a log line when it has none.
 import type { Logger } from '../../observability/logger.ts';
 import type { Delivery, Store, WebhookDelivery } from '../../store/types.ts';
-import type { Clock, Timer } from '../../util/clock.ts';
+import type { Clock } from '../../util/clock.ts';
+import { Waker } from '../../util/waker.ts';
 import { classifyResponse, type RetryPolicy, retryDelayMs, signDelivery, WEBHOOK_RETRY } from './webhook.ts';
 
 const MAX_IN_FLIGHT = 32;
@@ -42,14 +43,14 @@ export class WebhookSender {
   readonly #deps: SenderDeps;
   readonly #policy: RetryPolicy;
   readonly #inFlight = new Set<Promise<void>>();
-  #wake: (() => void) | undefined;
-  #kicked = false;
+  readonly #waker: Waker;
   #stopped = false;
   #loop: Promise<void> | undefined;
 
   constructor(deps: SenderDeps) {
     this.#deps = deps;
     this.#policy = { ...WEBHOOK_RETRY, ...deps.retry };
+    this.#waker = new Waker(deps.clock);
   }
 
   async start(): Promise<void> {
@@ -58,16 +59,13 @@ export class WebhookSender {
   }
 
   kick(): void {
-    this.#kicked = true;
-    const w = this.#wake;
-    this.#wake = undefined;
-    w?.();
+    this.#waker.kick();
   }
 
   async #run(): Promise<void> {
     const { store, clock, logger } = this.#deps;
     while (!this.#stopped) {
-      this.#kicked = false;
+      this.#waker.reset();
       const room = MAX_IN_FLIGHT - this.#inFlight.size;
       let claimed: WebhookDelivery[] = [];
       if (room > 0) {
@@ -84,15 +82,11 @@ export class WebhookSender {
           .finally(() => { this.#inFlight.delete(p); this.kick(); });
         this.#inFlight.add(p);
       }
-      if ((claimed.length > 0 && claimed.length === room) || this.#kicked) continue;
+      if ((claimed.length > 0 && claimed.length === room) || this.#waker.kicked) continue;
       const next = await store.nextWebhookDue().catch(() => undefined);
       const waitMs = next === undefined ? IDLE_WAIT_MS : Math.min(IDLE_WAIT_MS, Math.max(1, next - clock.now()));
-      await new Promise<void>((resolve) => {
-        let timer: Timer | undefined = undefined;
-        this.#wake = () => { timer?.cancel(); resolve(); };
-        if (this.#kicked || this.#stopped) return this.#wake();
-        timer = clock.setTimeout(() => { this.#wake = undefined; resolve(); }, waitMs);
-      });
+      if (this.#stopped) return;
+      await this.#waker.wait(waitMs);
     }
   }
 
