@@ -51,14 +51,7 @@ export class WorkStore {
    */
   applySchedules(desired: DesiredApp, now: number): void {
     const sql = this.#sql;
-    for (const sch of desired.schedules) {
-      const owner = sql.get('SELECT app FROM schedules WHERE name = ? AND app != ?', sch.name, desired.name);
-      if (owner) throw new NimbusError('SCHEDULE_CONFLICT', `schedule "${sch.name}" already belongs to app "${String(owner.app)}"; schedule names are unique across apps — rename it`);
-    }
-    const keep = new Set(desired.schedules.map((x) => x.name));
-    for (const r of sql.all('SELECT name FROM schedules WHERE app = ?', desired.name)) {
-      if (!keep.has(String(r.name))) sql.run('DELETE FROM schedules WHERE name = ?', String(r.name));
-    }
+    this.#own('schedules', 'SCHEDULE_CONFLICT', 'schedule', desired.name, desired.schedules.map((x) => x.name));
     for (const sch of desired.schedules) {
       const old = sql.get('SELECT expression, timezone, target FROM schedules WHERE name = ?', sch.name);
       const target = JSON.stringify(sch.target);
@@ -81,14 +74,7 @@ export class WorkStore {
    */
   applyTopics(desired: DesiredApp): void {
     const sql = this.#sql;
-    for (const t of desired.topics) {
-      const owner = sql.get('SELECT app FROM topics WHERE name = ? AND app != ?', t.name, desired.name);
-      if (owner) throw new NimbusError('TOPIC_CONFLICT', `topic "${t.name}" already belongs to app "${String(owner.app)}"; topic names are unique across apps — rename it`);
-    }
-    const keep = new Set(desired.topics.map((t) => t.name));
-    for (const r of sql.all('SELECT name FROM topics WHERE app = ?', desired.name)) {
-      if (!keep.has(String(r.name))) sql.run('DELETE FROM topics WHERE name = ?', String(r.name));
-    }
+    this.#own('topics', 'TOPIC_CONFLICT', 'topic', desired.name, desired.topics.map((t) => t.name));
     for (const t of desired.topics) {
       sql.run('INSERT INTO topics(name, app) VALUES (?, ?) ON CONFLICT(name) DO NOTHING', t.name, desired.name);
       const wanted = new Set(t.subscriptions.map((x) => `${x.kind}\u0000${x.target}`));
@@ -178,6 +164,22 @@ export class WorkStore {
 
   releaseWebhookLeases(now: number): void {
     this.#sql.run('UPDATE webhook_deliveries SET next_at = ?, lease_until = NULL WHERE lease_until IS NOT NULL', now);
+  }
+
+  /**
+   * For a resource table keyed by a name unique across apps: refuses a name another app owns, and
+   * deletes this app's rows the desired state no longer names (returned).
+   */
+  #own(table: 'schedules' | 'topics', code: 'SCHEDULE_CONFLICT' | 'TOPIC_CONFLICT', noun: string, app: string, names: string[]): string[] {
+    const sql = this.#sql;
+    for (const name of names) {
+      const owner = sql.get(`SELECT app FROM ${table} WHERE name = ? AND app != ?`, name, app);
+      if (owner) throw new NimbusError(code, `${noun} "${name}" already belongs to app "${String(owner.app)}"; ${noun} names are unique across apps — rename it`);
+    }
+    const keep = new Set(names);
+    const removed = sql.all(`SELECT name FROM ${table} WHERE app = ?`, app).map((r) => String(r.name)).filter((n) => !keep.has(n));
+    for (const name of removed) sql.run(`DELETE FROM ${table} WHERE name = ?`, name);
+    return removed;
   }
 
   listSchedules(): ScheduleRecord[] {
