@@ -288,7 +288,6 @@ export class AdminApi {
     req.resume();
     const store = this.#deps.store;
     if (!(await store.setScheduleEnabled(name, enabled))) throw new NimbusError('SCHEDULE_NOT_FOUND', `no schedule named "${name}"; \`nimbus schedules\` lists them`);
-    await store.setScheduleNext(name, null);
     await this.refresh();
     await this.#deps.schedules.sync();
     const view = (await this.#deps.schedules.describe()).find((s) => s.name === name)!;

@@ -174,7 +174,7 @@ export class AsyncInvoker {
     if (!fn) {
       this.#throttles.delete(ev.seq);
       logger.warn({ fn: ev.fn, requestId: ev.requestId }, 'async event dropped: its function no longer exists');
-      await store.settleAsync(ev.seq, [], clock.now());
+      await store.settleAsync(ev, [], clock.now());
       return;
     }
     let payload: unknown;
@@ -194,7 +194,7 @@ export class AsyncInvoker {
         // backing off by the throttles this node has seen for the event.
         const n = (this.#throttles.get(ev.seq) ?? 0) + 1;
         this.#throttles.set(ev.seq, n);
-        await store.retryAsync(ev.seq, clock.now() + this.#backoff(n, THROTTLE_RETRY_MAX_MS), false);
+        await store.retryAsync(ev, clock.now() + this.#backoff(n, THROTTLE_RETRY_MAX_MS), false);
         return;
       }
       throw err;
@@ -203,7 +203,7 @@ export class AsyncInvoker {
     if (result.outcome === 'success') {
       await this.#settle(ev, fn, payload, 'Success', result, ev.attempts);
     } else if (ev.attempts <= fn.async.retries) {
-      await store.retryAsync(ev.seq, clock.now() + this.#backoff(ev.attempts), true);
+      await store.retryAsync(ev, clock.now() + this.#backoff(ev.attempts), true);
       this.kick();
     } else {
       await this.#settle(ev, fn, payload, 'RetriesExhausted', result, ev.attempts);
@@ -230,7 +230,11 @@ export class AsyncInvoker {
       deliveries.push({ to: { kind: 'queue', name: fn.async.deadLetterQueue }, body: ev.payload, attributes });
     }
     this.#throttles.delete(ev.seq);
-    const missing = await this.#deps.store.settleAsync(ev.seq, deliveries, this.#deps.clock.now());
+    const missing = await this.#deps.store.settleAsync(ev, deliveries, this.#deps.clock.now());
+    if (missing === null) {
+      this.#deps.logger.warn({ fn: fn.name, requestId: ev.requestId }, 'async event outlived its lease and was claimed again; this run\'s outcome is dropped');
+      return;
+    }
     if (missing.length) this.#deps.logger.warn({ fn: fn.name, requestId: ev.requestId, condition, missing }, 'async outcome not delivered: its destination no longer exists');
     for (const d of deliveries) {
       if (d.to.kind === 'queue') this.#deps.onQueueMessage(d.to.name);

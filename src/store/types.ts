@@ -142,9 +142,13 @@ export interface TopicRecord {
   subscriptions: SubscriptionRecord[];
 }
 
+/** What identifies one claim of a leased item: settling or retrying acts only while the lease is this claim's. */
+export interface Claim { seq: number; leaseUntil: number }
+
 /** A webhook delivery waiting for its next attempt. */
 export interface WebhookDelivery {
   seq: number;
+  leaseUntil: number;
   subscriptionId: string;
   messageId: string;
   body: string;
@@ -422,7 +426,7 @@ export interface Store {
    * transaction. False when another fire (another node, an earlier call) already took the tick.
    */
   fireSchedule(name: string, dueAt: number, nextAt: number | null, firedAt: number, delivery: Delivery | undefined): Promise<boolean>;
-  /** Enables or disables a schedule; false when there is no such schedule. */
+  /** Enables or disables a schedule and forgets its next tick (the scheduler computes it afresh); false when there is no such schedule. */
   setScheduleEnabled(name: string, enabled: boolean): Promise<boolean>;
 
   // --- event bus -----------------------------------------------------------------------------------
@@ -436,9 +440,9 @@ export interface Store {
   deliver(deliveries: Delivery[], now: number): Promise<string[]>;
   /** Claims up to `max` due webhook deliveries until `leaseUntil`; counts the attempt. */
   claimWebhooks(max: number, now: number, leaseUntil: number): Promise<WebhookDelivery[]>;
-  /** Removes a finished webhook delivery, with what it hands on (a dead-letter message), in one transaction. */
-  settleWebhook(seq: number, deliveries: Delivery[], now: number): Promise<void>;
-  retryWebhook(seq: number, nextAt: number): Promise<void>;
+  /** Removes a finished webhook delivery, with what it hands on (a dead-letter message), in one transaction — while `claim` holds it. */
+  settleWebhook(claim: Claim, deliveries: Delivery[], now: number): Promise<void>;
+  retryWebhook(claim: Claim, nextAt: number): Promise<void>;
   nextWebhookDue(): Promise<number | undefined>;
   releaseWebhookLeases(now: number): Promise<void>;
 
@@ -450,10 +454,14 @@ export interface Store {
   enqueueAsync(e: { requestId: string; fn: string; payload: string; idempotencyKey?: string }, now: number, idempotencyWindowMs: number): Promise<{ requestId: string; duplicate: boolean }>;
   /** Claims up to `max` due events, leased until `leaseUntil`, leaving those of `skipFns` (functions that have enough); counts the attempt. */
   claimAsync(max: number, now: number, leaseUntil: number, skipFns?: string[]): Promise<AsyncEvent[]>;
-  /** Removes a settled event and performs its deliveries, in one transaction; returns the destinations that no longer exist. */
-  settleAsync(seq: number, deliveries: Delivery[], now: number): Promise<string[]>;
-  /** Schedules another attempt. countAttempt=false (a throttle) gives the attempt back. */
-  retryAsync(seq: number, nextAt: number, countAttempt: boolean): Promise<void>;
+  /**
+   * Removes a settled event and performs its deliveries, in one transaction; returns the destinations
+   * that no longer exist. Only while `claim` still holds the event (same lease): null, and nothing
+   * done, when its lease ran out and the event was claimed again.
+   */
+  settleAsync(claim: Claim, deliveries: Delivery[], now: number): Promise<string[] | null>;
+  /** Schedules another attempt (while `claim` holds the event). countAttempt=false (a throttle) gives the attempt back. */
+  retryAsync(claim: Claim, nextAt: number, countAttempt: boolean): Promise<void>;
   /** When the next async event is due, if any. */
   nextAsyncDue(): Promise<number | undefined>;
   /** Releases every lease (the embedded store at start: no other node can hold one). */

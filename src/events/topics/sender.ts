@@ -95,7 +95,7 @@ export class WebhookSender {
     const sub = await this.#deps.endpoint(d.subscriptionId);
     if (!sub) {
       // The subscription or rule target was removed since: its pending deliveries go with it.
-      await store.settleWebhook(d.seq, [], clock.now());
+      await store.settleWebhook(d, [], clock.now());
       return;
     }
     let status: number | undefined;
@@ -116,12 +116,12 @@ export class WebhookSender {
     }
     const verdict = classifyResponse(status);
     if (verdict === 'delivered') {
-      await store.settleWebhook(d.seq, [], clock.now());
+      await store.settleWebhook(d, [], clock.now());
       return;
     }
     const young = sub.maxAgeMs === undefined || clock.now() - d.createdAt < sub.maxAgeMs;
     if (verdict === 'retry' && d.attempts <= (sub.retries ?? this.#policy.retries) && young) {
-      await store.retryWebhook(d.seq, clock.now() + retryDelayMs(d.attempts, Math.random, this.#policy));
+      await store.retryWebhook(d, clock.now() + retryDelayMs(d.attempts, Math.random, this.#policy));
       this.kick();
       return;
     }
@@ -133,7 +133,7 @@ export class WebhookSender {
         ErrorMessage: { DataType: 'String', StringValue: `${detail} after ${d.attempts} attempt${d.attempts === 1 ? '' : 's'}` },
       },
     }] : [];
-    await store.settleWebhook(d.seq, dead, clock.now());
+    await store.settleWebhook(d, dead, clock.now());
     for (const x of dead) this.#deps.onDelivered(x);
     logger.warn({ endpoint: sub.owner, url: sub.url, attempts: d.attempts, detail, deadLetterQueue: sub.deadLetterQueue }, 'webhook delivery failed for good');
   }

@@ -4,7 +4,7 @@ import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlit
 import { NimbusError } from '../../errors.ts';
 import { methodsOverlap, normalizeRoutePath } from '../routes.ts';
 import type {
-  AppRecord, ApplyResult, AsyncEvent, Delivery, DesiredApp, DesiredFunction, FunctionRecord, InvocationQuery, InvocationRecord,
+  AppRecord, ApplyResult, AsyncEvent, Claim, Delivery, DesiredApp, DesiredFunction, FunctionRecord, InvocationQuery, InvocationRecord,
   LogEntry, LogLevel, LogQuery, NewMessage, Outcome, PayloadVersion, QueueRecord, QueueStats, QueueTriggerRecord, ReceiptResult,
   ReceivedMessage, RouteRecord, RuleEndpoint, RuleRecord, ScheduleRecord, SentMessage, Store, TopicRecord, WebhookDelivery,
 } from '../types.ts';
@@ -275,8 +275,8 @@ export class SqliteStore implements Store {
   async listTopics(): Promise<TopicRecord[]> { return this.#work.listTopics(); }
   async deliver(deliveries: Delivery[], now: number): Promise<string[]> { return this.#m.batched(() => this.#work.deliver(deliveries, now)); }
   async claimWebhooks(max: number, now: number, leaseUntil: number): Promise<WebhookDelivery[]> { return this.#m.batched(() => this.#work.claimWebhooks(max, now, leaseUntil)); }
-  async settleWebhook(seq: number, deliveries: Delivery[], now: number): Promise<void> { return this.#m.batched(() => this.#work.settleWebhook(seq, deliveries, now)); }
-  async retryWebhook(seq: number, nextAt: number): Promise<void> { return this.#m.batched(() => this.#work.retryWebhook(seq, nextAt)); }
+  async settleWebhook(claim: Claim, deliveries: Delivery[], now: number): Promise<void> { return this.#m.batched(() => this.#work.settleWebhook(claim, deliveries, now)); }
+  async retryWebhook(claim: Claim, nextAt: number): Promise<void> { return this.#m.batched(() => this.#work.retryWebhook(claim, nextAt)); }
   async nextWebhookDue(): Promise<number | undefined> { return this.#work.nextWebhookDue(); }
   async releaseWebhookLeases(now: number): Promise<void> { this.#work.releaseWebhookLeases(now); }
   async listSchedules(): Promise<ScheduleRecord[]> { return this.#work.listSchedules(); }
@@ -285,8 +285,8 @@ export class SqliteStore implements Store {
   async setScheduleEnabled(name: string, enabled: boolean): Promise<boolean> { const ok = this.#work.setScheduleEnabled(name, enabled); if (ok) this.#bumpGeneration(); return ok; }
   async enqueueAsync(e: { requestId: string; fn: string; payload: string; idempotencyKey?: string }, now: number, windowMs: number): Promise<{ requestId: string; duplicate: boolean }> { return this.#m.batched(() => this.#work.enqueueAsync(e, now, windowMs)); }
   async claimAsync(max: number, now: number, leaseUntil: number, skipFns?: string[]): Promise<AsyncEvent[]> { return this.#m.batched(() => this.#work.claimAsync(max, now, leaseUntil, skipFns)); }
-  async settleAsync(seq: number, deliveries: Delivery[], now: number): Promise<string[]> { return this.#m.batched(() => this.#work.settleAsync(seq, deliveries, now)); }
-  async retryAsync(seq: number, nextAt: number, countAttempt: boolean): Promise<void> { return this.#m.batched(() => this.#work.retryAsync(seq, nextAt, countAttempt)); }
+  async settleAsync(claim: Claim, deliveries: Delivery[], now: number): Promise<string[] | null> { return this.#m.batched(() => this.#work.settleAsync(claim, deliveries, now)); }
+  async retryAsync(claim: Claim, nextAt: number, countAttempt: boolean): Promise<void> { return this.#m.batched(() => this.#work.retryAsync(claim, nextAt, countAttempt)); }
   async nextAsyncDue(): Promise<number | undefined> { return this.#work.nextAsyncDue(); }
   async releaseAsyncLeases(now: number): Promise<void> { this.#work.releaseAsyncLeases(now); }
   async asyncStats(fn: string | undefined, now: number): Promise<{ pending: number; retrying: number }> { return this.#work.asyncStats(fn, now); }

@@ -4,7 +4,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { NimbusError } from '../../errors.ts';
 import type {
-  AsyncEvent, DesiredApp, Delivery, MessageAttribute, NewMessage, QueueConfig, QueueRecord, QueueStats, QueueTriggerRecord,
+  AsyncEvent, Claim, DesiredApp, Delivery, MessageAttribute, NewMessage, QueueConfig, QueueRecord, QueueStats, QueueTriggerRecord,
   ReceiptResult, ReceivedMessage, ScheduleRecord, SentMessage, StoredMessage, RuleEndpoint, RuleRecord, SubscriptionRecord, TopicRecord, WebhookDelivery,
 } from '../types.ts';
 import { num, type Row, type Sql, str } from './sql.ts';
@@ -143,19 +143,19 @@ export class WorkStore {
     return sql.tx(() => {
       const rows = sql.all('SELECT * FROM webhook_deliveries WHERE next_at <= ? ORDER BY next_at LIMIT ?', now, max);
       for (const r of rows) sql.run('UPDATE webhook_deliveries SET next_at = ?, lease_until = ?, attempts = attempts + 1 WHERE seq = ?', leaseUntil, leaseUntil, Number(r.seq));
-      return rows.map((r) => ({ seq: Number(r.seq), subscriptionId: String(r.subscription), messageId: String(r.message_id), body: String(r.body), createdAt: Number(r.created_at), attempts: Number(r.attempts) + 1 }));
+      return rows.map((r) => ({ seq: Number(r.seq), leaseUntil, subscriptionId: String(r.subscription), messageId: String(r.message_id), body: String(r.body), createdAt: Number(r.created_at), attempts: Number(r.attempts) + 1 }));
     });
   }
 
-  settleWebhook(seq: number, deliveries: Delivery[], now: number): void {
+  settleWebhook(claim: Claim, deliveries: Delivery[], now: number): void {
     this.#sql.tx(() => {
-      this.#sql.run('DELETE FROM webhook_deliveries WHERE seq = ?', seq);
+      if (this.#sql.run('DELETE FROM webhook_deliveries WHERE seq = ? AND lease_until = ?', claim.seq, claim.leaseUntil) === 0) return;
       for (const d of deliveries) this.#deliver(d, now);
     });
   }
 
-  retryWebhook(seq: number, nextAt: number): void {
-    this.#sql.run('UPDATE webhook_deliveries SET next_at = ?, lease_until = NULL WHERE seq = ?', nextAt, seq);
+  retryWebhook(claim: Claim, nextAt: number): void {
+    this.#sql.run('UPDATE webhook_deliveries SET next_at = ?, lease_until = NULL WHERE seq = ? AND lease_until = ?', nextAt, claim.seq, claim.leaseUntil);
   }
 
   nextWebhookDue(): number | undefined {
@@ -205,7 +205,8 @@ export class WorkStore {
   }
 
   setScheduleEnabled(name: string, enabled: boolean): boolean {
-    return this.#sql.run('UPDATE schedules SET enabled = ? WHERE name = ?', enabled ? 1 : 0, name) > 0;
+    // Its next tick is computed afresh by the scheduler: nothing fires for the time it was off.
+    return this.#sql.run('UPDATE schedules SET enabled = ?, next_at = NULL WHERE name = ?', enabled ? 1 : 0, name) > 0;
   }
 
   queuesOf(app: string): string[] {
@@ -399,10 +400,11 @@ export class WorkStore {
     });
   }
 
-  settleAsync(seq: number, deliveries: Delivery[], now: number): string[] {
+  settleAsync(claim: Claim, deliveries: Delivery[], now: number): string[] | null {
     const sql = this.#sql;
     return sql.tx(() => {
-      sql.run('DELETE FROM async_events WHERE seq = ?', seq);
+      // Its lease ran out and it was claimed again: the newer claim settles it.
+      if (sql.run('DELETE FROM async_events WHERE seq = ? AND lease_until = ?', claim.seq, claim.leaseUntil) === 0) return null;
       // Deploy checks destinations; one removed since is returned for the caller to report, not retried forever.
       return deliveries.filter((d) => !this.#deliver(d, now)).map((d) => `${d.to.kind}:${d.to.name}`);
     });
@@ -426,8 +428,8 @@ export class WorkStore {
     return true;
   }
 
-  retryAsync(seq: number, nextAt: number, countAttempt: boolean): void {
-    this.#sql.run(`UPDATE async_events SET next_at = ?, lease_until = NULL${countAttempt ? '' : ', attempts = attempts - 1'} WHERE seq = ?`, nextAt, seq);
+  retryAsync(claim: Claim, nextAt: number, countAttempt: boolean): void {
+    this.#sql.run(`UPDATE async_events SET next_at = ?, lease_until = NULL${countAttempt ? '' : ', attempts = attempts - 1'} WHERE seq = ? AND lease_until = ?`, nextAt, claim.seq, claim.leaseUntil);
   }
 
   nextAsyncDue(): number | undefined {
