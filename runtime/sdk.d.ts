@@ -54,3 +54,8 @@ export interface PutEventsEntry { source: string; detailType: string; detail?: u
 export declare const events: {
   put(entries: PutEventsEntry[]): Promise<{ failedEntryCount: number; entries: ({ eventId: string } | { errorCode: string; errorMessage: string })[] }>;
 };
+
+export declare const secrets: {
+  /** A secret the function is granted (also in process.env under its name). */
+  get(name: string): Promise<string>;
+};

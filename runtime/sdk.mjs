@@ -62,3 +62,15 @@ export const events = {
     return bridge().call('events.put', { entries });
   },
 };
+
+export const secrets = {
+  /**
+   * A secret the function is granted (functions.<name>.secrets in nimbus.yml); also in process.env.
+   * ACCESS_DENIED for any other.
+   * @param {string} name
+   * @returns {Promise<string>}
+   */
+  get(name) {
+    return bridge().call('secrets.get', { name });
+  },
+};

@@ -20,6 +20,8 @@ export const ERRORS = {
   QUEUE_CONFLICT: { status: 409, retryable: false, summary: 'A queue name in the manifest is already owned by another app.' },
   TOPIC_CONFLICT: { status: 409, retryable: false, summary: 'A topic name in the manifest is already owned by another app.' },
   TOPIC_NOT_FOUND: { status: 404, retryable: false, summary: 'No topic has that name.' },
+  SECRET_NOT_FOUND: { status: 404, retryable: false, summary: 'No secret has that name (`nimbus secrets ls` lists them).' },
+  SECRET_IN_USE: { status: 409, retryable: false, summary: 'The secret is still granted to functions; remove the grants and deploy before deleting it.' },
   RULE_CONFLICT: { status: 409, retryable: false, summary: 'An event bus rule name in the manifest is already owned by another app.' },
   SCHEDULE_CONFLICT: { status: 409, retryable: false, summary: 'A schedule name in the manifest is already owned by another app.' },
   SCHEDULE_NOT_FOUND: { status: 404, retryable: false, summary: 'No schedule has that name.' },

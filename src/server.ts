@@ -20,6 +20,7 @@ import { EventBus } from './events/bus/service.ts';
 import { ScheduleRunner } from './events/schedules/runner.ts';
 import { subscriptionArn } from './events/topics/envelope.ts';
 import { WebhookSender } from './events/topics/sender.ts';
+import { SecretService } from './services/secrets/service.ts';
 import { TopicService } from './events/topics/service.ts';
 import type { RetryPolicy } from './events/topics/webhook.ts';
 import { AsyncInvoker } from './invoker/async.ts';
@@ -98,12 +99,18 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   mkdirSync(layout.root, { recursive: true, mode: layout.isolateUids ? 0o711 : 0o700 });
   // Calls from function code (runtime SDK); bound to the services once they exist.
   const sdk = new SdkHost();
+  const secrets = new SecretService(store, dataDir, opts.clock ?? systemClock);
   const records = new RecordWriter(store, logger, opts.logRetention ?? { maxRows: LOG_RETENTION_DEFAULT_ROWS, maxAgeMs: LOG_RETENTION_DEFAULT_MS });
   const scheduler = new Scheduler({
     layout,
     bundles: new BundleCache(dataDir, store),
     clock: opts.clock ?? systemClock,
     onCall: (fn, op, args) => sdk.call(fn, op, args),
+    secretsFor: (fn) => secrets.valuesFor(fn),
+    redactorFor: (values) => {
+      const r = SecretService.redactor(values);
+      return r ? (text: string) => r.redact(text) : undefined;
+    },
     initTimeoutMinMs: opts.initTimeoutMinMs,
     keepAliveMs: opts.keepAliveMs ?? KEEP_ALIVE_DEFAULT_MS,
     logger,
@@ -122,7 +129,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const queues = new QueueService(store, clock, logger);
   const triggers = new QueueTriggers({ queues, invoker, functions: () => registry.functions, clock, logger });
   const asyncInvoker = new AsyncInvoker({ store, invoker, functions: () => registry.functions, onQueueMessage: (q) => queues.notify(q), clock, logger, retryBaseMs: opts.asyncRetryBaseMs });
-  sdk.bind({ queues, topics: () => topics, bus: () => bus });
+  sdk.bind({ queues, topics: () => topics, bus: () => bus, secrets });
   /** Wakes whoever consumes a delivery that was just committed. */
   const onDelivered = (d: Delivery): void => {
     if (d.to.kind === 'queue') queues.notify(d.to.name);
@@ -156,7 +163,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   await sender.start();
   await schedules.sync();
   const gateway = new Gateway(registry, invoker, logger);
-  const api = new AdminApi({ store, registry, invoker, asyncInvoker, queues, triggers, schedules, topics, bus, scheduler, records, logger, token, version: VERSION, startedAt: Date.now() });
+  const api = new AdminApi({ store, registry, invoker, asyncInvoker, queues, triggers, schedules, topics, bus, secrets, scheduler, records, logger, token, version: VERSION, startedAt: Date.now() });
 
   const server: Server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
     const url = req.url ?? '/';

@@ -6,7 +6,7 @@ import type { DesiredApp, DesiredFunction, Store } from '../src/store/types.ts';
 
 const fn = (name: string, over: Partial<DesiredFunction> = {}): DesiredFunction => ({
   name, handler: `src/${name}.handler`, exportName: 'handler', memoryMb: 128, timeoutMs: 3000, environment: {},
-  concurrencyMax: 10, queueTimeoutMs: 1000, provisioned: 0, perInstance: 1, async: { retries: 2, maxEventAgeMs: 21_600_000 }, codeSha: 'a'.repeat(64), ...over,
+  concurrencyMax: 10, queueTimeoutMs: 1000, provisioned: 0, perInstance: 1, async: { retries: 2, maxEventAgeMs: 21_600_000 }, secrets: [], codeSha: 'a'.repeat(64), ...over,
 });
 const app = (name: string, functions: DesiredFunction[], routes: DesiredApp['routes'] = [], specHash = `${name}-${Math.random()}`): DesiredApp => ({ name, specHash, functions, routes, queues: [], queueTriggers: [], schedules: [], topics: [], rules: [] });
 

@@ -8,6 +8,7 @@ import { queues } from './queues.ts';
 import { schedules } from './schedules.ts';
 import { topics } from './topics.ts';
 import { events, rules } from './events.ts';
+import { secrets } from './secrets.ts';
 
 const HELP = `nimbus — a self-hosted serverless platform
 
@@ -33,6 +34,8 @@ Usage:
   nimbus events put --source S --detail-type T [--detail JSON | --file F]
   nimbus events test-pattern --pattern JSON --event JSON
   nimbus rules                            list event bus rules and their targets
+  nimbus secrets set NAME                 set a secret (the value from standard input)
+  nimbus secrets ls | rm NAME             list secret names (never values), delete one
   nimbus schedules [ls]                   list schedules with their next fire times
   nimbus schedules enable|disable <name>
 
@@ -80,6 +83,7 @@ async function main(argv: string[]): Promise<void> {
     case 'topics': return topics(positionals.slice(1), flags, attr);
     case 'events': return events(positionals.slice(1), flags);
     case 'rules': return rules(flags);
+    case 'secrets': return secrets(positionals.slice(1), flags);
     default: throw new CliError(`unknown command "${command}"; run \`nimbus --help\``);
   }
 }

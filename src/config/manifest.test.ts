@@ -71,6 +71,7 @@ describe('parseManifest: the example manifest', () => {
           environment: { TABLE: 'users' },
           concurrency: { max: 20, queueTimeoutMs: 1000, provisioned: 0, perInstance: 1 },
           async: { retries: 2, maxEventAge: 21600 },
+          secrets: [],
           events: [
             { http: { method: 'POST', path: '/users', payload: '2.0' } },
             { http: { method: 'GET', path: '/users/{id}', payload: '1.0' } },
@@ -83,6 +84,7 @@ describe('parseManifest: the example manifest', () => {
           environment: {},
           concurrency: { max: 10, queueTimeoutMs: 1000, provisioned: 0, perInstance: 1 },
           async: { retries: 2, maxEventAge: 21600 },
+          secrets: [],
           events: [{ http: { method: 'ANY', path: '/site/{proxy+}', payload: '2.0' } }],
         },
       },
@@ -157,7 +159,7 @@ describe('unknown keys are rejected', () => {
   });
   it('in a function, naming every unknown key and the allowed ones', () => {
     assert.deepEqual(problems(errorOf(() => parseManifest(oneFn('    memroy: 256\n    runtime: node\n')))), [
-      'functions.f: unknown keys "memroy", "runtime"; allowed keys: handler, memory, timeout, environment, concurrency, events, async',
+      'functions.f: unknown keys "memroy", "runtime"; allowed keys: handler, memory, timeout, environment, concurrency, events, async, secrets',
     ]);
   });
   it('in concurrency', () => {
@@ -416,7 +418,7 @@ describe('validateManifest', () => {
   it('validates an already-parsed value (the admin API path)', () => {
     assert.deepEqual(validateManifest({ app: 'a', functions: { f: { handler: 'src/a.h', events: [{ http: 'post /a' }] } } }).functions.f, {
       handler: 'src/a.h', memory: 128, timeout: 3, environment: {}, concurrency: { max: 10, queueTimeoutMs: 1000, provisioned: 0, perInstance: 1 }, events: [{ http: { method: 'POST', path: '/a', payload: '2.0' } }],
-      async: { retries: 2, maxEventAge: 21600 },
+      async: { retries: 2, maxEventAge: 21600 }, secrets: [],
     });
   });
   it('names the source it was given, "manifest" by default', () => {

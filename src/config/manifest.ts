@@ -454,6 +454,14 @@ const FunctionSchema = strict({
     }),
   events: z.array(EventSchema, { error: (i) => `must be a list of events, got ${describe(i.input)}` }).optional().transform((e) => e ?? []),
   async: AsyncSchema,
+  secrets: z.array(z.string({ error: (i) => `must be a secret name, got ${describe(i.input)}` })
+    .regex(/^[A-Z_][A-Z0-9_]{0,127}$/, { error: (i) => `secret names are upper-case letters, digits and "_" (they become environment variables), got ${JSON.stringify(i.input)}` }),
+  { error: (i) => `must be a list of secret names, e.g. [STRIPE_KEY], got ${describe(i.input)}` }).optional().transform((x) => [...new Set(x ?? [])].sort()),
+}).check((ctx) => {
+  for (const name of ctx.value.secrets) {
+    if (name in ctx.value.environment) ctx.issues.push({ code: 'custom', path: ['secrets'], message: `${name} is both a secret and an environment variable; rename one`, input: ctx.value });
+    else if (RESERVED_ENV.test(name)) ctx.issues.push({ code: 'custom', path: ['secrets'], message: `${name} is reserved by the platform (NIMBUS_*, AWS_*, LAMBDA_*, ...)`, input: ctx.value });
+  }
 });
 
 export const ManifestSchema = strict({

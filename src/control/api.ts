@@ -11,6 +11,7 @@ import { testEventPattern } from '../events/bus/api.ts';
 import { type EventBus, ruleArn } from '../events/bus/service.ts';
 import type { TopicService } from '../events/topics/service.ts';
 import type { TopicRecord } from '../store/types.ts';
+import type { SecretService } from '../services/secrets/service.ts';
 import type { AsyncInvoker } from '../invoker/async.ts';
 import { NimbusError } from '../errors.ts';
 import type { Invoker } from '../invoker/index.ts';
@@ -36,6 +37,7 @@ export interface ApiDeps {
   schedules: ScheduleRunner;
   topics: TopicService;
   bus: EventBus;
+  secrets: SecretService;
   scheduler: Scheduler;
   records: RecordWriter;
   logger: Logger;
@@ -101,6 +103,18 @@ export class AdminApi {
         targets: r.targets.map((t) => (t.kind === 'url' ? { ...t, signingSecret: deps.bus.endpointOf(r.name, t.name)?.secret } : t)),
       })),
     }));
+    r('GET', '/_nimbus/api/secrets', async (_q, res) => sendJson(res, 200, { secrets: await deps.secrets.list() }));
+    r('PUT', '/_nimbus/api/secrets/:name', async (q, res, p) => {
+      const body = await objectBody(q, 128 * 1024, 'the secret');
+      const out = await deps.secrets.set(p.name!, body.value);
+      await this.refresh();
+      sendJson(res, 200, out);
+    });
+    r('DELETE', '/_nimbus/api/secrets/:name', async (q, res, p) => {
+      q.resume();
+      await deps.secrets.delete(p.name!);
+      sendJson(res, 200, { deleted: p.name });
+    });
     r('GET', '/_nimbus/api/schedules', async (_q, res) => sendJson(res, 200, { schedules: (await deps.schedules.describe()).map(scheduleView) }));
     r('POST', '/_nimbus/api/schedules/:name/enable', (q, res, p) => this.#enableSchedule(q, res, p.name!, true));
     r('POST', '/_nimbus/api/schedules/:name/disable', (q, res, p) => this.#enableSchedule(q, res, p.name!, false));
@@ -156,6 +170,7 @@ export class AdminApi {
     return {
       name: f.name, app: f.app, handler: f.handler, memoryMb: f.memoryMb, timeoutMs: f.timeoutMs, environment: f.environment,
       concurrency: { max: f.concurrencyMax, queueTimeoutMs: f.queueTimeoutMs, provisioned: f.provisioned, perInstance: f.perInstance },
+      secrets: f.secrets,
       async: { retries: f.async.retries, maxEventAgeS: f.async.maxEventAgeMs / 1000, onSuccess: f.async.onSuccess ?? null, onFailure: f.async.onFailure ?? null, deadLetterQueue: f.async.deadLetterQueue ?? null },
       queueTriggers: this.#deps.registry.queueTriggers.filter((t) => t.fn === f.name).map((t) => ({ queue: t.queue, batchSize: t.batchSize, batchWindowS: t.batchWindowMs / 1000, maxConcurrency: t.maxConcurrency })),
       codeSha: f.codeSha, revision: f.revision,
@@ -170,7 +185,7 @@ export class AdminApi {
 
   async #deploy(req: IncomingMessage, res: ServerResponse, app: string): Promise<void> {
     const body = parseJsonBody(await readBody(req, MAX_DEPLOY_BYTES), 'the deploy body');
-    const result = await applyDeploy(this.#deps.store, app, body, Date.now());
+    const result = await applyDeploy(this.#deps.store, app, body, Date.now(), (fn, names) => this.#deps.secrets.checkGranted(fn, names));
     await this.refresh();
     sendJson(res, 200, result);
   }

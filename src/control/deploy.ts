@@ -18,7 +18,7 @@ export interface DeployResult extends ApplyResult {
   app: string;
 }
 
-export async function applyDeploy(store: Store, appName: string, body: unknown, now: number): Promise<DeployResult> {
+export async function applyDeploy(store: Store, appName: string, body: unknown, now: number, checkSecrets?: (fn: string, names: string[]) => Promise<void>): Promise<DeployResult> {
   const parsed = DeployRequestSchema.safeParse(body);
   if (!parsed.success) {
     throw new NimbusError('BAD_REQUEST', `deploy body: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
@@ -72,6 +72,7 @@ export async function applyDeploy(store: Store, appName: string, body: unknown, 
         ...(spec.async.onFailure ? { onFailure: spec.async.onFailure } : {}),
         ...(spec.async.deadLetterQueue ? { deadLetterQueue: spec.async.deadLetterQueue } : {}),
       },
+      secrets: spec.secrets,
       codeSha,
     });
     for (const ev of spec.events) {
@@ -121,6 +122,7 @@ export async function applyDeploy(store: Store, appName: string, body: unknown, 
       input: sch.input === undefined ? null : jsonText(sch.input, 'a schedule input'), enabled: sch.enabled, catchUp: sch.catchUp,
     });
   }
+  for (const f of desired.functions) if (f.secrets.length) await checkSecrets?.(f.name, f.secrets);
   desired.specHash = createHash('sha256').update(JSON.stringify({ manifest, code: desired.functions.map((f) => f.codeSha) })).digest('hex');
   for (const [sha, code] of codes) await store.putCode(sha, code);
   const result = await store.applyApp(desired, now);

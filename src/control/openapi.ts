@@ -166,6 +166,18 @@ export const OPENAPI = {
     '/_nimbus/api/rules': {
       get: { summary: 'Every event bus rule with its pattern, state and targets (HTTP targets carry their `signingSecret`)', responses: { 200: json({ type: 'object', properties: { rules: { type: 'array', items: { type: 'object' } } } }) } },
     },
+    '/_nimbus/api/secrets': {
+      get: { summary: 'Secret names, when each was set and the functions granted it — never the values', responses: { 200: json({ type: 'object', properties: { secrets: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, updatedAt: { type: 'string' }, grantedTo: { type: 'array', items: { type: 'string' } } } } } } }) } },
+    },
+    '/_nimbus/api/secrets/{name}': {
+      parameters: [nameParam('name', 'secret name: upper-case letters, digits and _')],
+      put: {
+        summary: 'Set a secret: `{ value }` (at most 64 KB); sealed with AES-256-GCM before it is stored. Functions granted it restart with the new value',
+        requestBody: body({ type: 'object', required: ['value'], properties: { value: { type: 'string' } } }),
+        responses: { 200: json({ type: 'object', properties: { name: { type: 'string' }, updatedAt: { type: 'string' } } }), 400: error },
+      },
+      delete: { summary: 'Delete a secret no function is granted', responses: { 200: json({ type: 'object' }), 404: error, 409: error } },
+    },
     '/_nimbus/api/schedules': {
       get: { summary: 'Every schedule with its expression, target, state and next fire time', responses: { 200: json({ type: 'object', properties: { schedules: { type: 'array', items: { $ref: '#/components/schemas/Schedule' } } } }) } },
     },

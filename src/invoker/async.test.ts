@@ -24,7 +24,7 @@ it('never starts a held event that could outlive its lease; each event runs once
   try {
     await store.applyApp({
       name: 'a', specHash: 'x', routes: [], queues: [], queueTriggers: [], schedules: [], topics: [], rules: [],
-      functions: [{ name: 'f', handler: 'src/f.handler', exportName: 'handler', memoryMb: 128, timeoutMs: 3000, environment: {}, concurrencyMax: 1, queueTimeoutMs: 1000, provisioned: 0, perInstance: 1, async: { retries: 0, maxEventAgeMs: 6 * 3600_000 }, codeSha: 'c' }],
+      functions: [{ name: 'f', handler: 'src/f.handler', exportName: 'handler', memoryMb: 128, timeoutMs: 3000, environment: {}, concurrencyMax: 1, queueTimeoutMs: 1000, provisioned: 0, perInstance: 1, async: { retries: 0, maxEventAgeMs: 6 * 3600_000 }, secrets: [], codeSha: 'c' }],
     }, clock.now());
     const fn = (await store.getFunction('f'))!;
     const started: string[] = [];
@@ -64,7 +64,7 @@ it('a backlog on one function does not hold up another function\'s events', asyn
   const store = new SqliteStore(join(dir, 'nimbus.db'));
   const clock = new ManualClock(Date.now());
   try {
-    const fnSpec = (name: string) => ({ name, handler: 'src/f.handler', exportName: 'handler', memoryMb: 128, timeoutMs: 3000, environment: {}, concurrencyMax: 1, queueTimeoutMs: 1000, provisioned: 0, perInstance: 1, async: { retries: 0, maxEventAgeMs: 6 * 3600_000 }, codeSha: 'c' });
+    const fnSpec = (name: string) => ({ name, handler: 'src/f.handler', exportName: 'handler', memoryMb: 128, timeoutMs: 3000, environment: {}, concurrencyMax: 1, queueTimeoutMs: 1000, provisioned: 0, perInstance: 1, async: { retries: 0, maxEventAgeMs: 6 * 3600_000 }, secrets: [], codeSha: 'c' });
     await store.applyApp({ name: 'a', specHash: 'x', routes: [], queues: [], queueTriggers: [], schedules: [], topics: [], rules: [], functions: [fnSpec('slow'), fnSpec('other')] }, clock.now());
     const fns = new Map([['slow', (await store.getFunction('slow'))!], ['other', (await store.getFunction('other'))!]]);
     const started: string[] = [];

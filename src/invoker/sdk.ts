@@ -6,6 +6,7 @@
 import { NimbusError } from '../errors.ts';
 import type { QueueService } from '../events/queues/service.ts';
 import type { EventBus } from '../events/bus/service.ts';
+import type { SecretService } from '../services/secrets/service.ts';
 import type { TopicService } from '../events/topics/service.ts';
 import type { FunctionRecord, QueueRecord } from '../store/types.ts';
 
@@ -13,6 +14,7 @@ export interface SdkDeps {
   queues: QueueService;
   topics: () => TopicService;
   bus: () => EventBus;
+  secrets: SecretService;
 }
 
 export class SdkHost {
@@ -44,6 +46,8 @@ export class SdkHost {
         const t = await this.#topic(fn, a.topic);
         return deps.topics().publishBatch(t, a.entries);
       }
+      case 'secrets.get':
+        return deps.secrets.get(fn, a.name);
       case 'events.put':
         // The bus is shared by every app: any function may put events; rules decide who gets them.
         return deps.bus().put(a.entries);

@@ -40,6 +40,8 @@ export interface Assignment {
   onLog: (log: InstanceLog) => void;
   /** How long the module's import and top-level code may take. */
   initTimeoutMs: number;
+  /** Removes secret values from what the instance prints and from its error messages. */
+  redact?: (text: string) => string;
   /** A runtime SDK call from the function's code; its result (or error) goes back to the call. */
   onCall: (op: string, args: unknown) => Promise<unknown>;
   onExit: (inst: Instance) => void;
@@ -238,6 +240,8 @@ export class Instance {
   }
 
   #onFrame(msg: RuntimeFrame): void {
+    const redact = this.#assignment?.redact;
+    if (redact) redactFrame(msg, redact);
     if (msg.type === 'log') {
       this.#assignment?.onLog({ ts: msg.ts, requestId: msg.requestId, level: msg.level, message: msg.message });
       return;
@@ -344,6 +348,16 @@ type RuntimeFrame =
   | { type: 'log'; ts: number; requestId: string | null; level: LogLevel; message: string }
   | { type: 'result'; id: number; ok: true; json: string | undefined; maxRssBytes: number }
   | { type: 'result'; id: number; ok: false; error: FunctionError; maxRssBytes: number };
+
+/** Takes secret values out of a frame's log line or error (in place) before anything reads it. */
+function redactFrame(msg: RuntimeFrame, redact: (text: string) => string): void {
+  if (msg.type === 'log') msg.message = redact(msg.message);
+  const error = 'error' in msg ? msg.error : undefined;
+  if (error) {
+    error.errorMessage = redact(error.errorMessage);
+    error.trace = error.trace.map(redact);
+  }
+}
 
 /**
  * Copies a kept code cache into an instance's cache dir. Node names its cache subdirectory after the

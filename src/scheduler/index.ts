@@ -29,6 +29,10 @@ export interface SchedulerOptions {
   onLog: (fn: string, log: InstanceLog) => void;
   /** Init may take the function's timeout and at least this long (default 10 s; tests shorten it). */
   initTimeoutMinMs?: number;
+  /** The values of the secrets a function is granted (added to its environment, redacted from its output). */
+  secretsFor?: (fn: FunctionRecord) => Promise<Record<string, string>>;
+  /** Builds the redaction of those values. */
+  redactorFor?: (values: Record<string, string>) => ((text: string) => string) | undefined;
   /** A call from the function's code through the runtime SDK (authorised by the callee). */
   onCall?: (fn: FunctionRecord, op: string, args: unknown) => Promise<unknown>;
 }
@@ -103,6 +107,14 @@ export class Scheduler {
   async #start(fn: FunctionRecord, onExit: (inst: Instance) => void): Promise<Instance> {
     const t0 = performance.now();
     const bundlePath = await this.#opts.bundles.path(fn.codeSha);
+    let secrets: Record<string, string> = {};
+    try {
+      if (this.#opts.secretsFor) secrets = await this.#opts.secretsFor(fn);
+    } catch (err) {
+      // An init failure of the function (its record says why), not an error of the request.
+      const message = (err as Error).message;
+      throw Object.assign(new Error(message), { functionError: { errorType: 'Runtime.SecretsUnavailable', errorMessage: message, trace: [] } });
+    }
     const spare = this.spares.take(fn.memoryMb);
     const inst = spare ?? await this.capacity.startSlot(() => this.#boot(fn.memoryMb, fn.name));
     const booted = performance.now();
@@ -114,8 +126,10 @@ export class Scheduler {
         handler: fn.handler,
         exportName: fn.exportName,
         initTimeoutMs: Math.max(this.#opts.initTimeoutMinMs ?? INIT_TIMEOUT_MIN_MS, fn.timeoutMs),
+        redact: this.#opts.redactorFor?.(secrets),
         env: {
           ...fn.environment,
+          ...secrets,
           AWS_LAMBDA_FUNCTION_NAME: fn.name,
           AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
           AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(fn.memoryMb),

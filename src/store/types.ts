@@ -23,6 +23,8 @@ export interface FunctionRecord {
   perInstance: number;
   /** Asynchronous invocation: retries, event age, destinations. */
   async: AsyncConfig;
+  /** Names of the secrets the function is granted (delivered as environment variables and through the SDK). */
+  secrets: string[];
   /** sha256 (hex) of the bundle; the bytes sit in the store under this key. */
   codeSha: string;
   /** Bumped on every change to code or config; instance pools are keyed by it. */
@@ -61,6 +63,7 @@ export interface DesiredFunction {
   provisioned: number;
   perInstance: number;
   async: AsyncConfig;
+  secrets: string[];
   codeSha: string;
 }
 
@@ -428,6 +431,14 @@ export interface Store {
   fireSchedule(name: string, dueAt: number, nextAt: number | null, firedAt: number, delivery: Delivery | undefined): Promise<boolean>;
   /** Enables or disables a schedule and forgets its next tick (the scheduler computes it afresh); false when there is no such schedule. */
   setScheduleEnabled(name: string, enabled: boolean): Promise<boolean>;
+
+  // --- secrets (values sealed by the caller; the store never sees plaintext) -----------------------
+  /** Stores a sealed secret; functions granted it get a new revision (their instances restart with the new value). */
+  putSecret(name: string, sealed: string, now: number): Promise<void>;
+  getSecret(name: string): Promise<{ sealed: string; updatedAt: number } | undefined>;
+  listSecrets(): Promise<{ name: string; updatedAt: number; grantedTo: string[] }[]>;
+  /** Deletes a secret no function is granted; throws SECRET_IN_USE naming the functions otherwise. False when there was none. */
+  deleteSecret(name: string): Promise<boolean>;
 
   // --- event bus -----------------------------------------------------------------------------------
   listRules(): Promise<RuleRecord[]>;

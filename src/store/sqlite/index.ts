@@ -97,12 +97,12 @@ export class SqliteStore implements Store {
         if (old && sameFunction(old, f)) continue;
         const revision = old ? old.revision + 1 : 1;
         this.#run(
-          `INSERT INTO functions(name, app, handler, export_name, memory_mb, timeout_ms, environment, concurrency_max, queue_timeout_ms, provisioned, per_instance, async_config, code_sha, revision, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          `INSERT INTO functions(name, app, handler, export_name, memory_mb, timeout_ms, environment, concurrency_max, queue_timeout_ms, provisioned, per_instance, async_config, secrets, code_sha, revision, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT(name) DO UPDATE SET handler = excluded.handler, export_name = excluded.export_name, memory_mb = excluded.memory_mb,
-             timeout_ms = excluded.timeout_ms, environment = excluded.environment, concurrency_max = excluded.concurrency_max, queue_timeout_ms = excluded.queue_timeout_ms, provisioned = excluded.provisioned, per_instance = excluded.per_instance, async_config = excluded.async_config,
+             timeout_ms = excluded.timeout_ms, environment = excluded.environment, concurrency_max = excluded.concurrency_max, queue_timeout_ms = excluded.queue_timeout_ms, provisioned = excluded.provisioned, per_instance = excluded.per_instance, async_config = excluded.async_config, secrets = excluded.secrets,
              code_sha = excluded.code_sha, revision = excluded.revision, updated_at = excluded.updated_at`,
-          f.name, desired.name, f.handler, f.exportName, f.memoryMb, f.timeoutMs, JSON.stringify(f.environment), f.concurrencyMax, f.queueTimeoutMs, f.provisioned, f.perInstance, JSON.stringify(f.async), f.codeSha, revision, now,
+          f.name, desired.name, f.handler, f.exportName, f.memoryMb, f.timeoutMs, JSON.stringify(f.environment), f.concurrencyMax, f.queueTimeoutMs, f.provisioned, f.perInstance, JSON.stringify(f.async), JSON.stringify(f.secrets), f.codeSha, revision, now,
         );
         (old ? updated : created).push(f.name);
       }
@@ -270,6 +270,37 @@ export class SqliteStore implements Store {
   async nextVisibleAt(queue: string, now: number): Promise<number | undefined> { return this.#work.nextVisibleAt(queue, now); }
   async redriveMessages(dlq: string, opts: { to?: string; max: number }, now: number): Promise<number> { return this.#work.redriveMessages(dlq, opts, now); }
   async expireMessages(now: number): Promise<number> { return this.#work.expireMessages(now); }
+  async putSecret(name: string, sealed: string, now: number): Promise<void> {
+    this.#tx(() => {
+      this.#run('INSERT INTO secrets(name, sealed, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at', name, sealed, now);
+      // Instances hold secret values from their start: a new revision restarts them with the new one.
+      const granted = this.#all("SELECT name FROM functions WHERE EXISTS (SELECT 1 FROM json_each(functions.secrets) WHERE value = ?)", name);
+      for (const f of granted) this.#run('UPDATE functions SET revision = revision + 1, updated_at = ? WHERE name = ?', now, String(f.name));
+      if (granted.length) this.#bumpGeneration();
+    });
+  }
+
+  async getSecret(name: string): Promise<{ sealed: string; updatedAt: number } | undefined> {
+    const r = this.#get('SELECT sealed, updated_at FROM secrets WHERE name = ?', name);
+    return r ? { sealed: String(r.sealed), updatedAt: Number(r.updated_at) } : undefined;
+  }
+
+  async listSecrets(): Promise<{ name: string; updatedAt: number; grantedTo: string[] }[]> {
+    const grants = new Map<string, string[]>();
+    for (const f of this.#all('SELECT name, secrets FROM functions ORDER BY name')) {
+      for (const s of JSON.parse(String(f.secrets)) as string[]) grants.set(s, [...(grants.get(s) ?? []), String(f.name)]);
+    }
+    return this.#all('SELECT name, updated_at FROM secrets ORDER BY name').map((r) => ({ name: String(r.name), updatedAt: Number(r.updated_at), grantedTo: grants.get(String(r.name)) ?? [] }));
+  }
+
+  async deleteSecret(name: string): Promise<boolean> {
+    return this.#tx(() => {
+      const users = this.#all("SELECT name FROM functions WHERE EXISTS (SELECT 1 FROM json_each(functions.secrets) WHERE value = ?) ORDER BY name", name).map((r) => String(r.name));
+      if (users.length) throw new NimbusError('SECRET_IN_USE', `secret "${name}" is granted to ${users.join(', ')}; remove it from their manifests and deploy first`);
+      return this.#run('DELETE FROM secrets WHERE name = ?', name) > 0;
+    });
+  }
+
   async listRules(): Promise<RuleRecord[]> { return this.#work.listRules(); }
   async listRuleEndpoints(): Promise<RuleEndpoint[]> { return this.#work.listRuleEndpoints(); }
   async listTopics(): Promise<TopicRecord[]> { return this.#work.listTopics(); }
@@ -306,7 +337,7 @@ function toFunction(row: Row): FunctionRecord {
   return {
     name: String(row.name), app: String(row.app), handler: String(row.handler), exportName: String(row.export_name),
     memoryMb: Number(row.memory_mb), timeoutMs: Number(row.timeout_ms), environment: JSON.parse(String(row.environment)) as Record<string, string>,
-    concurrencyMax: Number(row.concurrency_max), queueTimeoutMs: Number(row.queue_timeout_ms), provisioned: Number(row.provisioned), perInstance: Number(row.per_instance), async: JSON.parse(String(row.async_config)) as FunctionRecord['async'], codeSha: String(row.code_sha), revision: Number(row.revision), updatedAt: Number(row.updated_at),
+    concurrencyMax: Number(row.concurrency_max), queueTimeoutMs: Number(row.queue_timeout_ms), provisioned: Number(row.provisioned), perInstance: Number(row.per_instance), async: JSON.parse(String(row.async_config)) as FunctionRecord['async'], secrets: JSON.parse(String(row.secrets)) as string[], codeSha: String(row.code_sha), revision: Number(row.revision), updatedAt: Number(row.updated_at),
   };
 }
 
@@ -316,5 +347,5 @@ function toRoute(row: Row): RouteRecord {
 
 function sameFunction(a: FunctionRecord, b: DesiredFunction): boolean {
   return a.handler === b.handler && a.exportName === b.exportName && a.memoryMb === b.memoryMb && a.timeoutMs === b.timeoutMs
-    && a.concurrencyMax === b.concurrencyMax && a.queueTimeoutMs === b.queueTimeoutMs && a.provisioned === b.provisioned && a.perInstance === b.perInstance && JSON.stringify(a.async) === JSON.stringify(b.async) && a.codeSha === b.codeSha && JSON.stringify(a.environment) === JSON.stringify(b.environment);
+    && a.concurrencyMax === b.concurrencyMax && a.queueTimeoutMs === b.queueTimeoutMs && a.provisioned === b.provisioned && a.perInstance === b.perInstance && JSON.stringify(a.async) === JSON.stringify(b.async) && JSON.stringify(a.secrets) === JSON.stringify(b.secrets) && a.codeSha === b.codeSha && JSON.stringify(a.environment) === JSON.stringify(b.environment);
 }

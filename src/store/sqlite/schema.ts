@@ -168,6 +168,12 @@ export const MIGRATIONS: string[] = [
      secret TEXT NOT NULL,
      UNIQUE (rule, url)
    );`,
+  `CREATE TABLE secrets (
+     name TEXT PRIMARY KEY,
+     sealed TEXT NOT NULL,
+     updated_at INTEGER NOT NULL
+   );
+   ALTER TABLE functions ADD COLUMN secrets TEXT NOT NULL DEFAULT '[]';`,
 ];
 
 export const RECORD_MIGRATIONS: string[] = [

@@ -1,0 +1,103 @@
+// Secrets: set through the API, sealed at rest, granted by name; a granted function gets the value
+// in its environment and through the SDK; the value never appears in logs, error messages, API
+// responses, invocation records or the database file; ungranted access is denied.
+import assert from 'node:assert/strict';
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startTestServer, type TestServer } from './helpers.ts';
+
+const VALUE = 'sk_live_5f2b9c71d0e84a3b';
+const MANIFEST = `app: vaulted
+functions:
+  uses:
+    handler: src/uses.handler
+    secrets: [API_KEY]
+  other:
+    handler: src/other.handler
+`;
+const SOURCES = {
+  'src/uses.ts': `import { secrets } from 'nimbus/sdk';
+export const handler = async (event: { fail?: boolean }) => {
+  console.log('the key is', process.env.API_KEY);
+  console.log(JSON.stringify({ key: process.env.API_KEY }));
+  if (event.fail) throw new Error('rejected key ' + process.env.API_KEY);
+  return { len: process.env.API_KEY!.length, viaSdk: (await secrets.get('API_KEY')).length, tail: process.env.API_KEY!.slice(-4) };
+};`,
+  'src/other.ts': `import { secrets } from 'nimbus/sdk';
+export const handler = async () => {
+  try { await secrets.get('API_KEY'); return 'got it'; } catch (e) { return { env: process.env.API_KEY ?? null, error: (e as Error).name }; }
+};`,
+};
+
+describe('secrets', () => {
+  let srv: TestServer;
+  const seen: string[] = [];
+  const api = async <T>(method: string, path: string, body?: unknown) => {
+    const r = await srv.api<T>(method, path, body);
+    seen.push(JSON.stringify(r.body));
+    return r;
+  };
+  before(async () => {
+    srv = await startTestServer();
+  });
+  after(() => srv.close());
+
+  it('refuses a deploy that grants a secret that is not set', async () => {
+    const d = await srv.deploy({ 'nimbus.yml': MANIFEST, ...SOURCES });
+    assert.equal(d.status, 404);
+    assert.match(d.body.error!.message, /functions\.uses\.secrets: no secret named "API_KEY"; set it first with `nimbus secrets set API_KEY`/);
+  });
+
+  it('sets a secret without ever answering with its value, and seals it at rest', async () => {
+    const r = await api<{ name: string }>('PUT', '/_nimbus/api/secrets/API_KEY', { value: VALUE });
+    assert.equal(r.status, 200);
+    assert.equal(r.body.name, 'API_KEY');
+    assert.equal((await api<{ error: { code: string } }>('PUT', '/_nimbus/api/secrets/lower', { value: 'x' })).status, 400);
+    const key = statSync(join(srv.dataDir, 'master-key'));
+    assert.equal(key.mode & 0o777, 0o600);
+    const d = await srv.deploy({ 'nimbus.yml': MANIFEST, ...SOURCES });
+    assert.equal(d.status, 200, JSON.stringify(d.body));
+  });
+
+  it('a granted function gets the value (environment and SDK); its output is redacted', async () => {
+    const r = await api<{ len: number; viaSdk: number; tail: string }>('POST', '/_nimbus/api/functions/uses/invocations', {});
+    assert.deepEqual(r.body, { len: VALUE.length, viaSdk: VALUE.length, tail: VALUE.slice(-4) });
+    const failed = await api<{ errorMessage: string }>('POST', '/_nimbus/api/functions/uses/invocations', { fail: true });
+    assert.equal(failed.body.errorMessage, 'rejected key ***');
+    const logs = await api<{ logs: { message: string }[] }>('GET', '/_nimbus/api/functions/uses/logs');
+    const lines = logs.body.logs.map((l) => l.message);
+    assert.ok(lines.includes('the key is ***'), lines.join('\n'));
+    assert.ok(lines.includes('{"key":"***"}'));
+  });
+
+  it('an ungranted function gets neither the variable nor the SDK value', async () => {
+    const r = await api<{ env: string | null; error: string }>('POST', '/_nimbus/api/functions/other/invocations', {});
+    assert.deepEqual(r.body, { env: null, error: 'ACCESS_DENIED' });
+  });
+
+  it('lists names only; refuses to delete a granted secret; a new value reaches new instances', async () => {
+    const list = await api<{ secrets: { name: string; grantedTo: string[] }[] }>('GET', '/_nimbus/api/secrets');
+    assert.deepEqual(list.body.secrets.map((s) => [s.name, s.grantedTo]), [['API_KEY', ['uses']]]);
+    const del = await api<{ error: { code: string; message: string } }>('DELETE', '/_nimbus/api/secrets/API_KEY');
+    assert.equal(del.status, 409);
+    assert.match(del.body.error.message, /granted to uses/);
+    await api('PUT', '/_nimbus/api/secrets/API_KEY', { value: 'rotated-value-0001' });
+    const r = await api<{ tail: string }>('POST', '/_nimbus/api/functions/uses/invocations', {});
+    assert.equal(r.body.tail, '0001');
+    await api('GET', '/_nimbus/api/functions/uses');
+    await api('GET', '/_nimbus/api/functions/uses/invocations');
+  });
+
+  it('the value is in no API response and not in the database files', async () => {
+    await srv.records.flush();
+    for (const body of seen) {
+      assert.ok(!body.includes(VALUE) && !body.includes('rotated-value-0001'), body.slice(0, 200));
+    }
+    for (const file of ['nimbus.db', 'nimbus.db-wal', 'nimbus.records.db', 'nimbus.records.db-wal']) {
+      let bytes: Buffer;
+      try { bytes = readFileSync(join(srv.dataDir, file)); } catch { continue; }
+      assert.ok(!bytes.includes(VALUE) && !bytes.includes('rotated-value-0001'), `${file} holds a plaintext secret`);
+    }
+  });
+});
