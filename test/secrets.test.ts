@@ -2,9 +2,11 @@
 // in its environment and through the SDK; the value never appears in logs, error messages, API
 // responses, invocation records or the database file; ungranted access is denied.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { startTestServer, type TestServer } from './helpers.ts';
 
 const VALUE = 'sk_live_5f2b9c71d0e84a3b';
@@ -29,6 +31,21 @@ export const handler = async () => {
   try { await secrets.get('API_KEY'); return 'got it'; } catch (e) { return { env: process.env.API_KEY ?? null, error: (e as Error).name }; }
 };`,
 };
+
+const BIN = fileURLToPath(new URL('../bin/nimbus.mjs', import.meta.url));
+
+/** Runs the CLI with `stdin` piped in (the server runs in this process, so never spawnSync). */
+function nimbus(srv: TestServer, args: string[], stdin = ''): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, NIMBUS_URL: srv.url, NIMBUS_TOKEN: srv.token } });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (c) => { stdout += c; });
+    p.stderr.on('data', (c) => { stderr += c; });
+    p.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    p.stdin.end(stdin);
+  });
+}
 
 describe('secrets', () => {
   let srv: TestServer;
@@ -87,6 +104,21 @@ describe('secrets', () => {
     assert.equal(r.body.tail, '0001');
     await api('GET', '/_nimbus/api/functions/uses');
     await api('GET', '/_nimbus/api/functions/uses/invocations');
+  });
+
+  it('the CLI sets a value from standard input and lists names only', async () => {
+    const set = await nimbus(srv, ['secrets', 'set', 'CLI_TOKEN'], 'from-stdin-9876\n');
+    assert.equal(set.code, 0, set.stderr);
+    assert.match(set.stdout, /^Set secret CLI_TOKEN\./);
+    const ls = await nimbus(srv, ['secrets', 'ls']);
+    assert.match(ls.stdout, /^CLI_TOKEN\s+\S+\s+-$/m);
+    assert.match(ls.stdout, /^API_KEY\s+\S+\s+uses$/m);
+    assert.ok(!ls.stdout.includes('from-stdin-9876'));
+    const rm = await nimbus(srv, ['secrets', 'rm', 'CLI_TOKEN']);
+    assert.equal(rm.stdout.trim(), 'Deleted secret CLI_TOKEN.');
+    const empty = await nimbus(srv, ['secrets', 'set', 'X_EMPTY'], '');
+    assert.equal(empty.code, 1);
+    assert.match(empty.stderr, /the value is empty/);
   });
 
   it('the value is in no API response and not in the database files', async () => {
