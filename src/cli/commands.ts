@@ -44,10 +44,13 @@ export const handler = async (event: HttpEvent) => {
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name, private: true, type: 'module', version: '0.1.0' }, null, 2) + '\n');
   if (flags.json) return out(JSON.stringify({ created: dir, files: ['nimbus.yml', 'src/hello.ts', 'package.json'] }));
   out(`Created ${name}/ with nimbus.yml, src/hello.ts and package.json.`);
-  out(`Next: npx nimbus deploy ${name}   then   curl http://127.0.0.1:8080/${name}`);
+  out(`Next: npx nimbus deploy ${name}   then   curl ${resolveTarget(flags).url}/${name}`);
 }
 
-interface DeployResponse { app: string; status: 'applied' | 'unchanged'; created: string[]; updated: string[]; removed: string[]; routes: { method: string; path: string; fn: string }[] }
+interface DeployResponse {
+  app: string; status: 'applied' | 'unchanged'; created: string[]; updated: string[]; removed: string[]; routes: { method: string; path: string; fn: string }[];
+  queues?: { names: string[]; created: string[]; removed: string[] };
+}
 
 export async function deploy(dirArg: string | undefined, flags: Flags): Promise<void> {
   const appDir = resolve(dirArg ?? '.');
@@ -72,6 +75,8 @@ export async function deploy(dirArg: string | undefined, flags: Flags): Promise<
   if (data.status === 'unchanged') step(`✓ uploaded ${kb(total)}: app ${data.app} is unchanged, nothing to apply (${ms(t0)})`);
   else step(`✓ uploaded ${kb(total)} and applied: ${data.created.length} created, ${data.updated.length} updated, ${data.removed.length} removed (${ms(t0)})`);
   if (data.removed.length) out(`  removed: ${data.removed.join(', ')}`);
+  const q = data.queues;
+  if (q && (q.created.length || q.removed.length)) out(`  queues: ${[...q.created.map((n) => `+${n}`), ...q.removed.map((n) => `-${n} (with its messages)`)].join(', ')}`);
   if (data.routes.length) {
     out('Routes:');
     for (const r of data.routes) out(`  ${r.method.padEnd(7)} ${target.url}${r.path}  →  ${r.fn}`);

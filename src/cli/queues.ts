@@ -13,7 +13,7 @@ interface QueueView {
 }
 interface Attribute { DataType: string; StringValue?: string; BinaryValue?: string }
 interface Message { messageId: string; receiptHandle: string; body: string; attributes: Record<string, string>; messageAttributes: Record<string, Attribute> }
-interface Sent { messageId: string; md5OfBody: string; md5OfMessageAttributes?: string; sequenceNumber?: string }
+interface Sent { messageId: string; md5OfBody: string; md5OfMessageAttributes?: string; sequenceNumber?: string; duplicate?: true }
 interface BatchResult { successful: { id: string }[]; failed: { id: string; code: string; message: string }[] }
 
 const SUBCOMMANDS = 'ls, show, send, receive, delete, purge, redrive';
@@ -85,7 +85,7 @@ async function send(target: Target, q: string, flags: Flags, attrs: string[]): P
   };
   const { data } = await api<Sent>(target, 'POST', path(q, '/messages'), req);
   if (flags.json) return out(JSON.stringify(data));
-  out(`Sent message ${data.messageId} to ${q}${data.sequenceNumber ? ` (sequence number ${data.sequenceNumber})` : ''}`);
+  out(`Sent message ${data.messageId} to ${q}${data.sequenceNumber ? ` (sequence number ${data.sequenceNumber})` : ''}${data.duplicate ? ' — a duplicate within 5 minutes: not added again' : ''}`);
 }
 
 async function receive(target: Target, q: string, flags: Flags): Promise<void> {

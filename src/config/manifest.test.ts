@@ -665,7 +665,7 @@ describe('topics', () => {
       'topics.news.subscriptions[1].url: must be an http:// or https:// URL, got "ftp://x"',
     ]);
     assert.deepEqual(problems(errorOf(() => parseManifest(oneFn('    events:\n      - topic: nope\n') + 'topics:\n  news:\n    subscriptions:\n      - queue: missing\n      - { queue: missing, url: "http://x" }\n'))), [
-      'topics.news.subscriptions[1]: each subscription names one "queue:" or one "url:" (functions subscribe with "- topic:" in their events), got a mapping',
+      'topics.news.subscriptions[1]: each subscription names one "queue:" or one "url:" (functions subscribe with "- topic:" in their events), got a mapping (it has "queue", "url")',
     ]);
     assert.deepEqual(problems(errorOf(() => parseManifest(oneFn('    events:\n      - topic: nope\n') + 'topics:\n  news:\n    subscriptions:\n      - queue: missing\n'))), [
       'topics.news.subscriptions[0]: no queue "missing" in this manifest\'s queues',
@@ -697,5 +697,6 @@ describe('event bus rules', () => {
     assert.match(errorOf(() => parseManifest(base + 'rules:\n  r:\n    pattern: { source: [shop] }\n    targets: [{ queue: q, retryPolicy: {} }]\n')), /unknown key "retryPolicy"; allowed keys: queue, input, inputPath, inputTransformer/);
     assert.match(errorOf(() => parseManifest(base + 'rules:\n  r:\n    pattern: { source: [shop] }\n    targets: [{ queue: q, input: "{}", inputPath: $.detail }]\n')), /rules\.r\.targets\[0\]: /);
     assert.match(errorOf(() => parseManifest(base + 'rules:\n  r:\n    pattern: { source: [shop] }\n    targets: []\n')), /1 to 5 targets/);
+    assert.match(errorOf(() => parseManifest(base + 'rules:\n  r:\n    pattern: { detailType: [X] }\n    targets: [queue:q]\n')), /"detailType" never matches: the event's field is "detail-type"/);
   });
 });

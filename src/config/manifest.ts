@@ -259,7 +259,8 @@ const TopicEventSchema = z.preprocess(
 const SubscriptionSchema = z.unknown().transform((v, ctx) => {
   const kinds = typeof v === 'object' && v !== null && !Array.isArray(v) ? Object.keys(v).filter((k) => k === 'queue' || k === 'url') : [];
   if (kinds.length !== 1) {
-    ctx.addIssue({ code: 'custom', message: `each subscription names one "queue:" or one "url:" (functions subscribe with "- topic:" in their events), got ${describe(v)}` });
+    const given = typeof v === 'object' && v !== null && !Array.isArray(v) ? ` (it has ${Object.keys(v).map((k) => `"${k}"`).join(', ') || 'no keys'})` : '';
+    ctx.addIssue({ code: 'custom', message: `each subscription names one "queue:" or one "url:" (functions subscribe with "- topic:" in their events), got ${describe(v)}${given}` });
     return z.NEVER;
   }
   const schema = kinds[0] === 'queue'
@@ -366,6 +367,13 @@ const RuleSchema = strict({
       validatePattern(v);
     } catch (err) {
       ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return z.NEVER;
+    }
+    // A pattern names the envelope's fields: put-events takes detailType, but the event has "detail-type".
+    const keys = typeof v === 'object' && v !== null ? Object.keys(v) : [];
+    const camel = keys.find((k) => k === 'detailType' || k === 'DetailType');
+    if (camel) {
+      ctx.addIssue({ code: 'custom', message: `"${camel}" never matches: the event's field is "detail-type" (patterns use the envelope's names)` });
       return z.NEVER;
     }
     return v;

@@ -61,7 +61,7 @@ export function validateEntry(q: QueueRecord, e: RawEntry, where: string): Valid
   }
   if (q.fifo) {
     if (typeof e.groupId !== 'string' || !GROUP_OR_DEDUP_ID.test(e.groupId)) {
-      throw bad(where, `groupId is required on a FIFO queue: 1 to 128 printable ASCII characters, got ${JSON.stringify(e.groupId)}`);
+      throw bad(where, `groupId is required on a FIFO queue (--group in the CLI): 1 to 128 printable ASCII characters, got ${e.groupId === undefined ? 'none' : JSON.stringify(e.groupId)}`);
     }
     msg.groupId = e.groupId;
     if (e.dedupId !== undefined) {

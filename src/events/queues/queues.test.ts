@@ -110,7 +110,7 @@ describe('validateEntry', () => {
     reject(queue(), { body: 'x', attributes: { a: { DataType: 'Text', StringValue: 'v' } } }, /DataType must be String, Number or Binary/);
     reject(queue(), { body: 'x', attributes: { a: { DataType: 'Binary', BinaryValue: '!!' } } }, /BinaryValue, base64/);
     reject(queue(), { body: 'x', attributes: { a: { DataType: 'String', StringValue: 'v', Extra: 1 } } }, /unknown key "Extra"/);
-    reject(queue({ fifo: true }), { body: 'x', groupId: 'g'.repeat(129), dedupId: 'd' }, /groupId is required on a FIFO queue: 1 to 128/);
+    reject(queue({ fifo: true }), { body: 'x', groupId: 'g'.repeat(129), dedupId: 'd' }, /groupId is required on a FIFO queue \(--group in the CLI\): 1 to 128/);
   });
 
   it('deduplicates a FIFO message by the SHA-256 of its body when the queue says so', () => {

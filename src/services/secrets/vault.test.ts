@@ -1,6 +1,7 @@
 // Tests for vault.ts: the master key's sources and their errors, the key file's creation and
 // permission check, and sealing: round trip, tampering, wrong key, wrong name, format versions.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -115,6 +116,18 @@ describe('loadMasterKey from the key file', () => {
   test('the creation leaves no temporary file behind', () => {
     const dir = tempDir();
     loadMasterKey(dir, {});
+    assert.deepEqual(readdirSync(dir), [MASTER_KEY_FILE]);
+  });
+
+  test('servers starting together on a fresh data dir all end up with the same key', async () => {
+    const dir = tempDir();
+    const vault = new URL('./vault.ts', import.meta.url).href;
+    const script = `import { loadMasterKey } from ${JSON.stringify(vault)}; const k = loadMasterKey(process.argv[1], {}); console.log(k.keyId + ' ' + k.created);`;
+    const runs = await Promise.all(Array.from({ length: 6 }, () => new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, ['--input-type=module', '-e', script, dir], (err, stdout) => (err ? reject(err) : resolve(stdout.trim())));
+    })));
+    assert.equal(new Set(runs.map((r) => r.split(' ')[0])).size, 1, runs.join(', '));
+    assert.equal(runs.filter((r) => r.endsWith('true')).length, 1, 'exactly one created the file');
     assert.deepEqual(readdirSync(dir), [MASTER_KEY_FILE]);
   });
 
