@@ -33,7 +33,7 @@ export type { ByteRange } from './range.ts';
 export const BLOB_ID = /^[0-9a-f]{32,64}$/;
 /** Temp files older than this are left over from a crash (no write takes an hour between chunks). */
 export const STALE_TEMP_MS = 60 * 60 * 1000;
-const READ_CHUNK_BYTES = 256 * 1024;
+const STREAM_CHUNK_BYTES = 256 * 1024;
 
 export interface PutOptions {
   /** Abort the put (PAYLOAD_TOO_LARGE) as soon as the source passes this many bytes. */
@@ -109,11 +109,14 @@ class Meter extends Transform {
 export interface DiskBlobStoreOptions {
   /** fsync files and directories on every write (default true). Off only for tests and scratch data. */
   fsync?: boolean;
+  /** Copy by hard link (default true); false copies the bytes (a reflink where the file system can). */
+  hardLinks?: boolean;
 }
 
 export class DiskBlobStore implements BlobStore {
   readonly root: string;
   readonly #fsync: boolean;
+  readonly #hardLinks: boolean;
   readonly #blobs: string;
   readonly #tmp: string;
   readonly #dirs = new Set<string>();
@@ -121,6 +124,7 @@ export class DiskBlobStore implements BlobStore {
   constructor(root: string, opts: DiskBlobStoreOptions = {}) {
     this.root = root;
     this.#fsync = opts.fsync ?? true;
+    this.#hardLinks = opts.hardLinks ?? true;
     this.#blobs = join(root, 'blobs');
     this.#tmp = join(root, 'tmp');
   }
@@ -195,15 +199,16 @@ export class DiskBlobStore implements BlobStore {
     const meter = new Meter(maxBytes);
     await this.#ensureDir(this.#tmp);
     const fh = await open(tmp, 'wx');
+    // The stream owns the handle: it fsyncs (flush) and closes it before the pipeline settles, and
+    // closes it when the pipeline fails.
+    const out = fh.createWriteStream({ flush: this.#fsync, highWaterMark: STREAM_CHUNK_BYTES });
     try {
-      await pipeline(source, meter, fh.createWriteStream({ autoClose: false, highWaterMark: READ_CHUNK_BYTES }));
-      if (this.#fsync) await fh.sync();
+      await pipeline(source, meter, out);
     } catch (err) {
-      await fh.close().catch(() => undefined);
+      if (!out.closed) await new Promise<void>((r) => out.once('close', () => r()));
       await rm(tmp, { force: true });
       throw err;
     }
-    await fh.close();
     await this.#commit(tmp, dir, file);
     return { size: meter.size, md5: meter.hash.digest('hex') };
   }
@@ -217,11 +222,10 @@ export class DiskBlobStore implements BlobStore {
       if (isCode(err, 'ENOENT')) throw notFound(id);
       throw err;
     }
+    if (range === undefined) return fh.createReadStream({ highWaterMark: STREAM_CHUNK_BYTES });
     try {
-      const { size } = await fh.stat();
-      if (range === undefined) return fh.createReadStream({ highWaterMark: READ_CHUNK_BYTES });
-      const { start, end } = resolveRange(range, size);
-      return fh.createReadStream({ start, end, highWaterMark: READ_CHUNK_BYTES });
+      const { start, end } = resolveRange(range, (await fh.stat()).size);
+      return fh.createReadStream({ start, end, highWaterMark: STREAM_CHUNK_BYTES });
     } catch (err) {
       await fh.close();
       throw err;
@@ -259,13 +263,19 @@ export class DiskBlobStore implements BlobStore {
     }
     const tmp = this.#tempPath(to);
     await this.#ensureDir(this.#tmp);
-    try {
-      // Blobs are write-once, so two names for one file are safe and take no time or space.
-      await link(src, tmp);
-    } catch (err) {
-      if (isCode(err, 'ENOENT')) throw notFound(from);
-      if (!isCode(err, 'EPERM', 'ENOTSUP', 'EXDEV', 'EMLINK', 'ENOSYS')) throw err;
-      // No hard links here: a copy (a reflink where the file system can), synced like a put.
+    let linked = false;
+    if (this.#hardLinks) {
+      try {
+        // Blobs are write-once, so two names for one file are safe and take no time or space.
+        await link(src, tmp);
+        linked = true;
+      } catch (err) {
+        if (isCode(err, 'ENOENT')) throw notFound(from);
+        if (!isCode(err, 'EPERM', 'ENOTSUP', 'EXDEV', 'EMLINK', 'ENOSYS')) throw err;
+      }
+    }
+    if (!linked) {
+      // A copy (a reflink where the file system can), synced like a put.
       try {
         await copyFile(src, tmp, constants.COPYFILE_FICLONE);
         if (this.#fsync) {
