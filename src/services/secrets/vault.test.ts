@@ -122,7 +122,7 @@ describe('loadMasterKey from the key file', () => {
   test('servers starting together on a fresh data dir all end up with the same key', async () => {
     const dir = tempDir();
     const vault = new URL('./vault.ts', import.meta.url).href;
-    const script = `import { loadMasterKey } from ${JSON.stringify(vault)}; const k = loadMasterKey(process.argv[1], {}); console.log(k.keyId + ' ' + k.created);`;
+    const script = `import { loadMasterKey } from ${JSON.stringify(vault)}; const k = loadMasterKey(process.argv[1], {}); process.stdout.write(k.keyId + ' ' + k.created + '\\n');`;
     const runs = await Promise.all(Array.from({ length: 6 }, () => new Promise<string>((resolve, reject) => {
       execFile(process.execPath, ['--input-type=module', '-e', script, dir], (err, stdout) => (err ? reject(err) : resolve(stdout.trim())));
     })));
