@@ -97,7 +97,7 @@ describe('queue → function', () => {
 
   it('retries only the batchItemFailures; poison messages end in the dead-letter queue', async () => {
     await send('picky-in', { entries: [{ id: '1', body: 'good-1' }, { id: '2', body: 'bad-1' }, { id: '3', body: 'good-2' }] });
-    const dead = await srv.take('picky-dlq', 1, 15_000);
+    const dead = await srv.take('picky-dlq', 1, 30_000);
     assert.deepEqual(dead.map((m) => m.body), ['bad-1']);
     assert.equal(dead[0]!.attributes.DeadLetterQueueSourceArn, 'arn:aws:sqs:local:000000000000:picky-in');
     const ok = await srv.take('seen', 2);
@@ -107,7 +107,7 @@ describe('queue → function', () => {
 
   it('a thrown error makes the whole batch visible again; it ends in the dead-letter queue', async (t) => {
     await send('picky-in', { body: 'throw' });
-    const dead = await srv.take('picky-dlq', 1, 15_000);
+    const dead = await srv.take('picky-dlq', 1, 30_000);
     if (dead.length === 0) {
       // What the trigger was doing, for a failure that only shows under load.
       const inv = await srv.api<{ invocations: unknown[] }>('GET', '/_nimbus/api/functions/picky/invocations?limit=10');
