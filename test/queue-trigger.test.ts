@@ -121,7 +121,7 @@ describe('queue → function', () => {
 
   it('a fetch-style consumer that answers 500 has failed: its message is not deleted, and ends in the dead-letter queue', async () => {
     await send('fetch-in', { body: 'job' });
-    const [dead] = await srv.take('fetch-dlq', 1, 8000);
+    const [dead] = await srv.take('fetch-dlq', 1, 30_000);
     assert.equal(dead?.body, 'job');
     const inv = await srv.api<{ invocations: { outcome: string; errorType: string }[] }>('GET', '/_nimbus/api/functions/fetcher/invocations');
     assert.deepEqual([inv.body.invocations[0]?.outcome, inv.body.invocations[0]?.errorType], ['error', 'HttpError']);

@@ -17,6 +17,12 @@ functions:
     secrets: [API_KEY]
   other:
     handler: src/other.handler
+  odd:
+    handler: src/odd.handler
+    secrets: [API_KEY]
+  leaky:
+    handler: src/leaky.handler
+    secrets: [API_KEY]
 `;
 const SOURCES = {
   'src/uses.ts': `import { secrets } from 'nimbus/sdk';
@@ -26,6 +32,18 @@ export const handler = async (event: { fail?: boolean }) => {
   if (event.fail) throw new Error('rejected key ' + process.env.API_KEY);
   return { len: process.env.API_KEY!.length, viaSdk: (await secrets.get('API_KEY')).length, tail: process.env.API_KEY!.slice(-4) };
 };`,
+  // Errors shaped to slip past redaction: the key in the error's name, a message that is not a string.
+  'src/odd.ts': `export const handler = async (event: { kind: string }) => {
+  if (event.kind === 'name') throw Object.assign(new Error('bad'), { name: 'Key' + process.env.API_KEY });
+  const e = new Error('x');
+  (e as { message: unknown }).message = null;
+  throw e;
+};`,
+  // Prints the key to stderr during init and dies.
+  'src/leaky.ts': `import { writeSync } from 'node:fs';
+writeSync(2, 'boom ' + process.env.API_KEY + '\\n');
+process.exit(3);
+export const handler = async () => null;`,
   'src/other.ts': `import { secrets } from 'nimbus/sdk';
 export const handler = async () => {
   try { await secrets.get('API_KEY'); return 'got it'; } catch (e) { return { env: process.env.API_KEY ?? null, error: (e as Error).name }; }
@@ -88,6 +106,17 @@ describe('secrets', () => {
     assert.ok(lines.includes('{"key":"***"}'));
   });
 
+  it('redacts error names and init stderr too, and survives malformed error frames', async () => {
+    const named = await api<{ errorType: string }>('POST', '/_nimbus/api/functions/odd/invocations', { kind: 'name' });
+    assert.equal(named.body.errorType, 'Key***');
+    const nullMessage = await api<{ errorType: string; errorMessage: string }>('POST', '/_nimbus/api/functions/odd/invocations', { kind: 'null' });
+    assert.equal(nullMessage.status, 200);
+    assert.equal(typeof nullMessage.body.errorMessage, 'string');
+    const init = await api<{ errorType: string; errorMessage: string }>('POST', '/_nimbus/api/functions/leaky/invocations', {});
+    assert.match(init.body.errorMessage, /boom \*\*\*/);
+    assert.equal((await srv.req('/_nimbus/health')).status, 200, 'the server is still up');
+  });
+
   it('an ungranted function gets neither the variable nor the SDK value', async () => {
     const r = await api<{ env: string | null; error: string }>('POST', '/_nimbus/api/functions/other/invocations', {});
     assert.deepEqual(r.body, { env: null, error: 'ACCESS_DENIED' });
@@ -95,10 +124,10 @@ describe('secrets', () => {
 
   it('lists names only; refuses to delete a granted secret; a new value reaches new instances', async () => {
     const list = await api<{ secrets: { name: string; grantedTo: string[] }[] }>('GET', '/_nimbus/api/secrets');
-    assert.deepEqual(list.body.secrets.map((s) => [s.name, s.grantedTo]), [['API_KEY', ['uses']]]);
+    assert.deepEqual(list.body.secrets.map((s) => [s.name, s.grantedTo]), [['API_KEY', ['leaky', 'odd', 'uses']]]);
     const del = await api<{ error: { code: string; message: string } }>('DELETE', '/_nimbus/api/secrets/API_KEY');
     assert.equal(del.status, 409);
-    assert.match(del.body.error.message, /granted to uses/);
+    assert.match(del.body.error.message, /granted to leaky, odd, uses/);
     await api('PUT', '/_nimbus/api/secrets/API_KEY', { value: 'rotated-value-0001' });
     const r = await api<{ tail: string }>('POST', '/_nimbus/api/functions/uses/invocations', {});
     assert.equal(r.body.tail, '0001');
@@ -112,7 +141,7 @@ describe('secrets', () => {
     assert.match(set.stdout, /^Set secret CLI_TOKEN\./);
     const ls = await nimbus(srv, ['secrets', 'ls']);
     assert.match(ls.stdout, /^CLI_TOKEN\s+\S+\s+-$/m);
-    assert.match(ls.stdout, /^API_KEY\s+\S+\s+uses$/m);
+    assert.match(ls.stdout, /^API_KEY\s+\S+\s+leaky, odd, uses$/m);
     assert.ok(!ls.stdout.includes('from-stdin-9876'));
     const rm = await nimbus(srv, ['secrets', 'rm', 'CLI_TOKEN']);
     assert.equal(rm.stdout.trim(), 'Deleted secret CLI_TOKEN.');

@@ -105,7 +105,15 @@ export class AdminApi {
     }));
     r('GET', '/_nimbus/api/secrets', async (_q, res) => sendJson(res, 200, { secrets: await deps.secrets.list() }));
     r('PUT', '/_nimbus/api/secrets/:name', async (q, res, p) => {
-      const body = await objectBody(q, 128 * 1024, 'the secret');
+      // Not objectBody: a JSON error message would quote part of the value.
+      let body: Record<string, unknown>;
+      try {
+        body = JSON.parse((await readBody(q, 128 * 1024)).toString('utf8')) as Record<string, unknown>;
+      } catch (err) {
+        if ((err as { code?: string }).code === 'PAYLOAD_TOO_LARGE') throw err;
+        throw new NimbusError('INVALID_JSON', 'the secret is not valid JSON: send {"value": "..."}');
+      }
+      if (typeof body !== 'object' || body === null) throw new NimbusError('BAD_REQUEST', 'the secret must be a JSON object {"value": "..."}');
       const out = await deps.secrets.set(p.name!, body.value);
       await this.refresh();
       sendJson(res, 200, out);

@@ -149,9 +149,10 @@ export class AsyncInvoker {
     while (list.length > 0 && (this.#running.get(name) ?? 0) < limit) {
       const ev = list.shift()!;
       if (fn && this.#deps.clock.now() + fn.timeoutMs + fn.queueTimeoutMs + LEASE_MARGIN_MS > ev.leaseUntil) {
-        // Held so long that it might outlive its lease and be claimed again while running: let the
-        // lease end and the event be claimed afresh (here or on another node) instead.
+        // Held so long that it might outlive its lease and be claimed again while running: give it
+        // back to the store now (the attempt returned) to be claimed afresh, here or on another node.
         this.#heldCount--;
+        this.#deps.store.retryAsync(ev, this.#deps.clock.now(), false).then(() => this.kick(), (err: unknown) => this.#deps.logger.error({ err, requestId: ev.requestId }, 'could not release an async event; it comes due when its lease ends'));
         continue;
       }
       this.#running.set(name, (this.#running.get(name) ?? 0) + 1);

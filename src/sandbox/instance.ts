@@ -129,7 +129,16 @@ export class Instance {
     });
     this.#child.stderr!.setEncoding('utf8');
     this.#child.stderr!.on('data', (chunk: string) => { if (this.#stderr.length < 64 * 1024) this.#stderr += chunk; });
-    this.#child.on('message', (msg) => this.#onFrame(msg as RuntimeFrame));
+    this.#child.on('message', (msg) => {
+      // Frames come from untrusted code (it can reach process.send): one the host cannot handle
+      // ends this instance, never the server.
+      try {
+        this.#onFrame(msg as RuntimeFrame);
+      } catch {
+        this.#stderr += '\nthe instance sent a malformed frame';
+        this.kill();
+      }
+    });
     this.#child.on('exit', () => this.#onExit());
     this.#child.on('error', () => this.#onExit());
   }
@@ -182,7 +191,9 @@ export class Instance {
       this.kill();
       throw Object.assign(new Error(done.error.errorMessage), { functionError: done.error });
     }
-    throw this.#startError('Runtime.ExitError', `the runtime exited during init${this.#stderrHint()}`);
+    // What the module printed to stderr may hold the function's secrets.
+    const hint = this.#stderrHint();
+    throw this.#startError('Runtime.ExitError', `the runtime exited during init${a.redact ? a.redact(hint) : hint}`);
   }
 
   #startError(errorType: string, message: string): Error {
@@ -351,11 +362,14 @@ type RuntimeFrame =
 
 /** Takes secret values out of a frame's log line or error (in place) before anything reads it. */
 function redactFrame(msg: RuntimeFrame, redact: (text: string) => string): void {
-  if (msg.type === 'log') msg.message = redact(msg.message);
-  const error = 'error' in msg ? msg.error : undefined;
+  // Whatever the frame holds (user code can send malformed ones), the host keeps text only.
+  const text = (v: unknown): string => redact(typeof v === 'string' ? v : String(v));
+  if (msg.type === 'log') msg.message = text(msg.message);
+  const error = 'error' in msg && typeof msg.error === 'object' && msg.error !== null ? msg.error : undefined;
   if (error) {
-    error.errorMessage = redact(error.errorMessage);
-    error.trace = error.trace.map(redact);
+    error.errorType = text(error.errorType);
+    error.errorMessage = text(error.errorMessage);
+    error.trace = Array.isArray(error.trace) ? error.trace.map(text) : [];
   }
 }
 

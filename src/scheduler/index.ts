@@ -115,6 +115,7 @@ export class Scheduler {
       const message = (err as Error).message;
       throw Object.assign(new Error(message), { functionError: { errorType: 'Runtime.SecretsUnavailable', errorMessage: message, trace: [] } });
     }
+    if (this.#closed) throw new NimbusError('INTERNAL', 'the server is stopping');
     const spare = this.spares.take(fn.memoryMb);
     const inst = spare ?? await this.capacity.startSlot(() => this.#boot(fn.memoryMb, fn.name));
     const booted = performance.now();
@@ -195,6 +196,7 @@ export class Scheduler {
 
   /** Drops the pools of functions that no longer exist or changed revision; starts provisioned ones. */
   sync(current: Map<string, FunctionRecord>): void {
+    if (this.#closed) return;
     for (const pool of [...this.#pools.values()]) {
       const fn = current.get(pool.fn.name);
       if (!fn || fn.revision !== pool.fn.revision) this.#retire(pool);

@@ -86,7 +86,8 @@ export class WebhookSender {
       const next = await store.nextWebhookDue().catch(() => undefined);
       const waitMs = next === undefined ? IDLE_WAIT_MS : Math.min(IDLE_WAIT_MS, Math.max(1, next - clock.now()));
       if (this.#stopped) return;
-      await this.#waker.wait(waitMs);
+      // Full: a finished send kicks; no need to look again before that.
+      await this.#waker.wait(room > 0 ? waitMs : IDLE_WAIT_MS);
     }
   }
 

@@ -141,8 +141,7 @@ export const MIGRATIONS: string[] = [
    );
    CREATE TABLE webhook_deliveries (
      seq INTEGER PRIMARY KEY AUTOINCREMENT,
-     -- a topic subscription's id or an event bus rule endpoint's id; a delivery whose endpoint is gone is dropped when it comes due
-     subscription TEXT NOT NULL,
+     subscription TEXT NOT NULL REFERENCES subscriptions(id) ON DELETE CASCADE,
      message_id TEXT NOT NULL,
      body TEXT NOT NULL,
      created_at INTEGER NOT NULL,
@@ -158,22 +157,39 @@ export const MIGRATIONS: string[] = [
      enabled INTEGER NOT NULL,
      targets TEXT NOT NULL
    );
-   CREATE INDEX rules_app ON rules(app);
-   -- HTTP targets of rules: their id and signing secret outlive the deploys that replace the rules
-   CREATE TABLE rule_endpoints (
-     id TEXT PRIMARY KEY,
-     app TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
-     rule TEXT NOT NULL,
-     url TEXT NOT NULL,
-     secret TEXT NOT NULL,
-     UNIQUE (rule, url)
-   );`,
+   CREATE INDEX rules_app ON rules(app);`,
   `CREATE TABLE secrets (
      name TEXT PRIMARY KEY,
      sealed TEXT NOT NULL,
      updated_at INTEGER NOT NULL
    );
    ALTER TABLE functions ADD COLUMN secrets TEXT NOT NULL DEFAULT '[]';`,
+  // HTTP targets of rules: their id and signing secret outlive the deploys that replace the rules.
+  // Webhook deliveries now go to a topic subscription or a rule endpoint, so their table is rebuilt
+  // without the foreign key to subscriptions (a delivery whose endpoint is gone is dropped when it
+  // comes due). IF NOT EXISTS: data dirs from a build that had this table in an earlier migration.
+  `CREATE TABLE IF NOT EXISTS rule_endpoints (
+     id TEXT PRIMARY KEY,
+     app TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+     rule TEXT NOT NULL,
+     url TEXT NOT NULL,
+     secret TEXT NOT NULL,
+     UNIQUE (rule, url)
+   );
+   CREATE TABLE webhook_deliveries_v2 (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     subscription TEXT NOT NULL,
+     message_id TEXT NOT NULL,
+     body TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     next_at INTEGER NOT NULL,
+     lease_until INTEGER
+   );
+   INSERT INTO webhook_deliveries_v2 SELECT seq, subscription, message_id, body, created_at, attempts, next_at, lease_until FROM webhook_deliveries;
+   DROP TABLE webhook_deliveries;
+   ALTER TABLE webhook_deliveries_v2 RENAME TO webhook_deliveries;
+   CREATE INDEX webhook_due ON webhook_deliveries(next_at);`,
 ];
 
 export const RECORD_MIGRATIONS: string[] = [
