@@ -71,7 +71,7 @@ describe('DiskBlobStore', () => {
     const id = newBlobId();
     assert.deepEqual(await store.put(id, Readable.from([])), { size: 0, md5: 'd41d8cd98f00b204e9800998ecf8427e' });
     assert.equal((await collect(await store.get(id))).length, 0);
-    await assert.rejects(store.get(id, { start: 0 }), rejectsWith('BAD_REQUEST', 'range/not-satisfiable'));
+    await assert.rejects(store.get(id, { start: 0 }), rejectsWith('INVALID_RANGE', 'range/not-satisfiable'));
   });
 
   it('serves byte ranges with inclusive ends, cut to the object', async () => {
@@ -84,7 +84,7 @@ describe('DiskBlobStore', () => {
     assert.equal(await range(7), '789');
     assert.equal(await range(8, 100), '89');
     assert.equal(await range(9, 9), '9');
-    await assert.rejects(store.get(id, { start: 10 }), rejectsWith('BAD_REQUEST', 'range/not-satisfiable'));
+    await assert.rejects(store.get(id, { start: 10 }), rejectsWith('INVALID_RANGE', 'range/not-satisfiable'));
     await assert.rejects(store.get(id, { start: 5, end: 4 }), rejectsWith('BAD_REQUEST', 'range/invalid'));
     await assert.rejects(store.get(id, { start: -1 }), rejectsWith('BAD_REQUEST', 'range/invalid'));
     await assert.rejects(store.get(id, { start: 1.5 }), rejectsWith('BAD_REQUEST', 'range/invalid'));
@@ -278,9 +278,9 @@ describe('parseRangeHeader', () => {
   });
 
   it('refuses a range outside the object', () => {
-    assert.throws(() => parseRangeHeader('bytes=1000-', 1000), rejectsWith('BAD_REQUEST', 'range/not-satisfiable'));
-    assert.throws(() => parseRangeHeader('bytes=-0', 1000), rejectsWith('BAD_REQUEST', 'range/not-satisfiable'));
-    assert.throws(() => parseRangeHeader('bytes=-10', 0), rejectsWith('BAD_REQUEST', 'range/not-satisfiable'));
-    assert.throws(() => parseRangeHeader('bytes=0-', 0), rejectsWith('BAD_REQUEST', 'range/not-satisfiable'));
+    assert.throws(() => parseRangeHeader('bytes=1000-', 1000), rejectsWith('INVALID_RANGE', 'range/not-satisfiable'));
+    assert.throws(() => parseRangeHeader('bytes=-0', 1000), rejectsWith('INVALID_RANGE', 'range/not-satisfiable'));
+    assert.throws(() => parseRangeHeader('bytes=-10', 0), rejectsWith('INVALID_RANGE', 'range/not-satisfiable'));
+    assert.throws(() => parseRangeHeader('bytes=0-', 0), rejectsWith('INVALID_RANGE', 'range/not-satisfiable'));
   });
 });

@@ -33,7 +33,7 @@ export type { ByteRange } from './range.ts';
 export const BLOB_ID = /^[0-9a-f]{32,64}$/;
 /** Temp files older than this are left over from a crash (no write takes an hour between chunks). */
 export const STALE_TEMP_MS = 60 * 60 * 1000;
-const STREAM_CHUNK_BYTES = 256 * 1024;
+const STREAM_CHUNK_BYTES = 1024 * 1024;
 
 export interface PutOptions {
   /** Abort the put (PAYLOAD_TOO_LARGE) as soon as the source passes this many bytes. */
@@ -51,7 +51,7 @@ export interface BlobStore {
   put(id: string, source: Readable | AsyncIterable<Uint8Array>, opts?: PutOptions): Promise<PutResult>;
   /**
    * A stream of the blob's bytes, or of `range` (inclusive end, cut to the blob's size). Rejects with
-   * NOT_FOUND for a missing blob and BAD_REQUEST (rule range/...) for a range outside it. The
+   * NOT_FOUND for a missing blob, INVALID_RANGE for a range outside it (BAD_REQUEST for a malformed one). The
    * caller must consume or destroy the stream: it holds the file open.
    */
   get(id: string, range?: ByteRange): Promise<Readable>;

@@ -27,10 +27,10 @@ describe('bucket names', () => {
     for (const [name, rule] of cases) assert.equal(bucketNameProblem(name)?.rule, rule, name);
   });
 
-  it('throws BAD_REQUEST with the rule and the name in the message', () => {
+  it('throws INVALID_BUCKET_NAME with the rule and the name in the message', () => {
     assert.throws(() => assertBucketName('My_Bucket'), (err) => {
       assert.ok(isNimbusError(err));
-      assert.equal(err.code, 'BAD_REQUEST');
+      assert.equal(err.code, 'INVALID_BUCKET_NAME');
       assert.deepEqual(err.details, { rule: 'bucket-name/characters' });
       assert.match(err.message, /"My_Bucket".*lower-case letters, digits/);
       return true;
@@ -65,8 +65,8 @@ describe('object keys', () => {
     assert.match(objectKeyProblem('a\u0000b')!.message, /U\+0000 at index 1/);
   });
 
-  it('throws BAD_REQUEST naming the rule', () => {
-    assert.throws(() => assertObjectKey('../x'), (err) => isNimbusError(err) && err.code === 'BAD_REQUEST' && err.details?.rule === 'object-key/dot-segment');
+  it('throws INVALID_OBJECT_KEY naming the rule', () => {
+    assert.throws(() => assertObjectKey('../x'), (err) => isNimbusError(err) && err.code === 'INVALID_OBJECT_KEY' && err.details?.rule === 'object-key/dot-segment');
   });
 });
 

@@ -83,16 +83,16 @@ export function objectKeyProblem(key: string): Problem<ObjectKeyRule> | undefine
   return undefined;
 }
 
-/** Throws BAD_REQUEST naming the rule (details.rule) when the bucket name is not valid. */
+/** Throws INVALID_BUCKET_NAME naming the rule (details.rule) when the bucket name is not valid. */
 export function assertBucketName(name: string): void {
   const p = bucketNameProblem(name);
-  if (p) throw new NimbusError('BAD_REQUEST', p.message, { details: { rule: `bucket-name/${p.rule}` } });
+  if (p) throw new NimbusError('INVALID_BUCKET_NAME', p.message, { details: { rule: `bucket-name/${p.rule}` } });
 }
 
-/** Throws BAD_REQUEST naming the rule (details.rule) when the object key is not valid. */
+/** Throws INVALID_OBJECT_KEY naming the rule (details.rule) when the object key is not valid. */
 export function assertObjectKey(key: string): void {
   const p = objectKeyProblem(key);
-  if (p) throw new NimbusError('BAD_REQUEST', p.message, { details: { rule: `object-key/${p.rule}` } });
+  if (p) throw new NimbusError('INVALID_OBJECT_KEY', p.message, { details: { rule: `object-key/${p.rule}` } });
 }
 
 /**

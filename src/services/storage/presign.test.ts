@@ -35,7 +35,7 @@ describe('presign', () => {
   });
 
   it('refuses what it must not sign: expiry out of range, bad names, content type on GET, other methods', () => {
-    const rule = (r: string) => (err: unknown) => isNimbusError(err) && err.code === 'BAD_REQUEST' && err.details?.rule === r;
+    const rule = (r: string) => (err: unknown) => isNimbusError(err) && err.code === ({ 'bucket-name': 'INVALID_BUCKET_NAME', 'object-key': 'INVALID_OBJECT_KEY' }[r.split('/')[0]!] ?? 'BAD_REQUEST') && err.details?.rule === r;
     assert.throws(() => presign({ ...base, expiresAtMs: NOW + (PRESIGN_MAX_EXPIRY_S + 1) * 1000 }), rule('presign/expiry'));
     assert.throws(() => presign({ ...base, expiresAtMs: NOW }), rule('presign/expiry'));
     assert.throws(() => presign({ ...base, expiresAtMs: NOW - 1 }), rule('presign/expiry'));
@@ -132,9 +132,9 @@ describe('verifyPresigned', () => {
     assert.equal(reason(verifyPresigned(request(url, 'GET', { secret: [] }))), 'mismatch');
   });
 
-  it('assertPresigned throws ACCESS_DENIED with the reason', () => {
+  it('assertPresigned throws PRESIGNED_URL_INVALID with the reason', () => {
     const { url } = presign(base);
-    assert.throws(() => assertPresigned(request(url, 'GET', { nowMs: NOW + 7200_000 })), (err) => isNimbusError(err) && err.code === 'ACCESS_DENIED' && err.status === 403 && err.details?.rule === 'presign/expired' && /expired/.test(err.message));
+    assert.throws(() => assertPresigned(request(url, 'GET', { nowMs: NOW + 7200_000 })), (err) => isNimbusError(err) && err.code === 'PRESIGNED_URL_INVALID' && err.status === 403 && err.details?.rule === 'presign/expired' && /expired/.test(err.message));
     assert.deepEqual(assertPresigned(request(url, 'GET')), { method: 'GET', expiresAtMs: NOW + 3600_000 });
   });
 

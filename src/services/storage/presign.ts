@@ -181,9 +181,9 @@ export function verifyPresigned(input: VerifyInput): VerifyResult {
   return { ok: true, method, expiresAtMs: (t + s) * 1000 };
 }
 
-/** verifyPresigned, throwing ACCESS_DENIED (403, as S3) with the reason when the request fails. */
+/** verifyPresigned, throwing PRESIGNED_URL_INVALID (403, as S3) with the reason when the request fails. */
 export function assertPresigned(input: VerifyInput): { method: PresignMethod; expiresAtMs: number } {
   const r = verifyPresigned(input);
-  if (!r.ok) throw new NimbusError('ACCESS_DENIED', `presigned URL refused: ${r.message}`, { details: { rule: `presign/${r.reason}` } });
+  if (!r.ok) throw new NimbusError('PRESIGNED_URL_INVALID', `presigned URL refused: ${r.message}`, { details: { rule: `presign/${r.reason}` } });
   return { method: r.method, expiresAtMs: r.expiresAtMs };
 }

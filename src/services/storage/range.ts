@@ -8,8 +8,8 @@ export interface ByteRange { start: number; end?: number }
 export interface ResolvedRange { start: number; end: number }
 
 function notSatisfiable(range: string, size: number): NimbusError {
-  // S3 answers 416 InvalidRange; until storage has its own code (INVALID_RANGE), a 400 naming the rule.
-  return new NimbusError('BAD_REQUEST', `the range ${range} is not satisfiable: the object is ${size} bytes`, { details: { rule: 'range/not-satisfiable', size } });
+  // S3 answers 416 InvalidRange.
+  return new NimbusError('INVALID_RANGE', `the range ${range} is not satisfiable: the object is ${size} bytes`, { details: { rule: 'range/not-satisfiable', size } });
 }
 
 /**
@@ -29,7 +29,7 @@ export function resolveRange(range: ByteRange, size: number): ResolvedRange {
  * Reads a `Range` header for an object of `size` bytes: `bytes=0-99`, `bytes=100-` or `bytes=-500`
  * (the last 500). Undefined when there is no header or it is to be ignored (another unit, several
  * ranges, bad syntax: RFC 9110 lets a server ignore those and send the whole object); throws
- * (416-to-be) when the one range lies outside the object.
+ * (INVALID_RANGE, 416) when the one range lies outside the object.
  */
 export function parseRangeHeader(header: string | undefined, size: number): ResolvedRange | undefined {
   if (header === undefined) return undefined;

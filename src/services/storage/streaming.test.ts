@@ -1,18 +1,17 @@
-// Streaming with flat memory: puts a large object generated from a stream (never a whole Buffer),
-// gets it back whole and by a range at its far end, and asserts that the process's peak RSS grew by
-// less than RSS_BUDGET_BYTES over a warmed-up baseline while doing so.
+// Streaming with flat memory: puts a large object generated from a stream (never a whole Buffer)
+// through StorageService (blob write + metadata commit, as the API and presigned URLs do), gets it
+// back whole and by a range at its far end, and asserts that the process's peak RSS grew by less
+// than RSS_BUDGET_BYTES over a warmed-up baseline while doing so.
 //
 // The object is 1 GiB by default (about 6 s here: 2 cores, ext4, fsync on). Set
 // NIMBUS_STREAM_TEST_BYTES to change it, e.g. NIMBUS_STREAM_TEST_BYTES=268435456 for a quick run or
 // 4294967296 to show that memory stays flat as the size grows.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { DiskBlobStore, newBlobId } from './blobs.ts';
+import type { StorageService } from './service.ts';
+import { type Fixture, storageFixture } from './testing.ts';
 
 const TOTAL_BYTES = Number(process.env.NIMBUS_STREAM_TEST_BYTES ?? 1024 ** 3);
 const CHUNK_BYTES = 1024 * 1024;
@@ -54,48 +53,53 @@ function rssPeak(): { stop: () => number } {
   return { stop: () => { clearInterval(timer); return Math.max(peak, process.memoryUsage.rss()); } };
 }
 
-let root: string;
-before(async () => { root = await mkdtemp(join(tmpdir(), 'nimbus-stream-')); });
-after(async () => { await rm(root, { recursive: true, force: true }); });
+let f: Fixture;
+before(async () => { f = await storageFixture(['big'], [], { fsync: true }); });
+after(async () => { await f.close(); });
+
+/** The object's bytes (or a range), hashed as they stream; returns the byte count and MD5. */
+async function drain(svc: StorageService, range?: { start: number; end: number }, keep?: Buffer[]): Promise<{ read: number; md5: string }> {
+  const got = await svc.get('big', 'object.bin', { range });
+  assert.ok(!got.notModified);
+  const hash = createHash('md5');
+  let read = 0;
+  for await (const chunk of got.body) {
+    hash.update(chunk as Buffer);
+    read += (chunk as Buffer).length;
+    keep?.push(chunk as Buffer);
+  }
+  return { read, md5: hash.digest('hex') };
+}
 
 describe(`streaming a ${MB(TOTAL_BYTES)} object`, () => {
   it('puts and gets it with RSS growing by less than 100 MB', { timeout: 300_000 }, async (t) => {
-    const store = await DiskBlobStore.open(root);
     // Warm up: load the code paths and let the heap settle before taking the baseline.
-    const warm = newBlobId();
-    await store.put(warm, generated(16 * CHUNK_BYTES).stream);
-    for await (const _ of await store.get(warm)) { /* drain */ }
-    await store.delete(warm);
+    await f.svc.put('big', 'object.bin', generated(16 * CHUNK_BYTES).stream);
+    await drain(f.svc);
     const baseline = process.memoryUsage.rss();
 
-    const id = newBlobId();
     const source = generated(TOTAL_BYTES);
     let watch = rssPeak();
     let started = performance.now();
-    const result = await store.put(id, source.stream);
+    const result = await f.svc.put('big', 'object.bin', source.stream, { contentType: 'application/octet-stream' });
     const putMs = performance.now() - started;
     const putPeak = watch.stop();
     assert.equal(result.size, TOTAL_BYTES);
-    assert.equal(result.md5, source.md5(), 'the MD5 the store computed while writing is the MD5 of what was sent');
-    assert.equal(await store.size(id), TOTAL_BYTES);
+    assert.equal(result.etag, source.md5(), 'the ETag the store computed while writing is the MD5 of what was sent');
+    assert.deepEqual(await f.svc.bucket('big'), { name: 'big', app: 'files', objects: 1, bytes: TOTAL_BYTES });
 
     watch = rssPeak();
     started = performance.now();
-    const hash = createHash('md5');
-    let read = 0;
-    for await (const chunk of await store.get(id)) {
-      hash.update(chunk as Buffer);
-      read += (chunk as Buffer).length;
-    }
+    const whole = await drain(f.svc);
     const getMs = performance.now() - started;
     const getPeak = watch.stop();
-    assert.equal(read, TOTAL_BYTES);
-    assert.equal(hash.digest('hex'), result.md5, 'the bytes read back hash to the ETag');
+    assert.equal(whole.read, TOTAL_BYTES);
+    assert.equal(whole.md5, result.etag, 'the bytes read back hash to the ETag');
 
     // A range across the last chunk boundary: right bytes at the far end of the file.
     const start = Math.max(0, TOTAL_BYTES - CHUNK_BYTES - 10);
     const chunks: Buffer[] = [];
-    for await (const c of await store.get(id, { start, end: start + 99 })) chunks.push(c as Buffer);
+    await drain(f.svc, { start, end: start + 99 }, chunks);
     const slice = Buffer.concat(chunks);
     assert.equal(slice.length, Math.min(100, TOTAL_BYTES - start));
     for (let k = 0; k < slice.length; k++) assert.equal(slice[k], expectedByte(start + k), `byte ${start + k}`);
@@ -104,6 +108,6 @@ describe(`streaming a ${MB(TOTAL_BYTES)} object`, () => {
     t.diagnostic(`put ${putMs.toFixed(0)} ms (${rate(putMs)}), get ${getMs.toFixed(0)} ms (${rate(getMs)}); RSS baseline ${MB(baseline)}, peak growth put ${MB(putPeak - baseline)}, get ${MB(getPeak - baseline)}`);
     assert.ok(putPeak - baseline < RSS_BUDGET_BYTES, `RSS grew by ${MB(putPeak - baseline)} during the put`);
     assert.ok(getPeak - baseline < RSS_BUDGET_BYTES, `RSS grew by ${MB(getPeak - baseline)} during the get`);
-    await store.delete(id);
+    assert.equal(await f.svc.delete('big', 'object.bin'), true);
   });
 });
