@@ -252,7 +252,7 @@ async function openStore(sync: 'FULL' | 'NORMAL'): Promise<{ store: SqliteStore;
     DatabaseSync.prototype.exec = exec;
   }
   if (sync === 'NORMAL' && !switched) throw new Error('SqliteStore no longer sets synchronous = FULL as this bench expects; update openStore()');
-  await store.applyApp({ name: 'b', specHash: 'b', functions: [], routes: [], queues: [QUEUE], queueTriggers: [], schedules: [], topics: [], rules: [] }, Date.now());
+  await store.applyApp({ name: 'b', specHash: 'b', functions: [], routes: [], queues: [QUEUE], queueTriggers: [], schedules: [], topics: [], rules: [], buckets: [], storageTriggers: [], tables: [], tableTriggers: [] }, Date.now());
   return { store, close: async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); } };
 }
 

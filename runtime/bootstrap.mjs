@@ -136,7 +136,14 @@ async function init(msg) {
     send({ type: 'initError', error: { errorType: 'Runtime.HandlerNotFound', errorMessage: `${msg.handler} is undefined or not exported (expected a function, or an object with a fetch method)`, trace: [] } });
     return;
   }
-  loaded = { style, fn: exp, env: msg.env, meta: msg.meta, cacheDir: msg.cacheDir };
+  let env = msg.env;
+  // A fetch-style handler's `env` also holds a handle per granted resource (env.buckets.uploads, ...).
+  const g = msg.meta.grants;
+  if (style === 'fetch' && g && (g.bus || ['buckets', 'tables', 'queues', 'topics', 'functions'].some((k) => g[k].length > 0))) {
+    const { bindings } = await import('./sdk.mjs');
+    env = Object.freeze({ ...msg.env, ...bindings(g) });
+  }
+  loaded = { style, fn: exp, env, meta: msg.meta, cacheDir: msg.cacheDir };
   send({ type: 'initDone', style, initMs: performance.now() - started });
 }
 

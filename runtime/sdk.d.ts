@@ -1,4 +1,13 @@
-// Types of the Nimbus runtime SDK (`import { queues } from 'nimbus/sdk'`).
+// Types of the Nimbus runtime SDK (`import { queues } from 'nimbus/sdk'`). Every call is checked
+// against the function's `permissions:` in nimbus.yml; one outside them rejects with an Error whose
+// name is ACCESS_DENIED.
+
+export { storage } from './sdk/storage.js';
+export type * from './sdk/storage.js';
+export { kv } from './sdk/kv.js';
+export type * from './sdk/kv.js';
+import type { storage } from './sdk/storage.js';
+import type { kv } from './sdk/kv.js';
 
 export interface MessageAttribute { DataType: string; StringValue?: string; BinaryValue?: string }
 
@@ -30,7 +39,15 @@ export interface BatchResult {
   failed: { id: string; code: string; message: string }[];
 }
 
+export interface QueueHandle {
+  readonly name: string;
+  send(body: unknown, options?: SendOptions): Promise<Sent>;
+  sendBatch(entries: BatchEntry[]): Promise<BatchResult>;
+}
+
 export declare const queues: {
+  /** A handle on one queue. */
+  queue(name: string): QueueHandle;
   send(queue: string, body: unknown, options?: SendOptions): Promise<Sent>;
   sendBatch(queue: string, entries: BatchEntry[]): Promise<BatchResult>;
 };
@@ -44,7 +61,15 @@ export interface PublishOptions {
 
 export interface PublishEntry extends PublishOptions { id?: string; message: unknown }
 
+export interface TopicHandle {
+  readonly name: string;
+  publish(message: unknown, options?: PublishOptions): Promise<{ messageId: string }>;
+  publishBatch(entries: PublishEntry[]): Promise<{ successful: { id: string; messageId: string }[]; failed: { id: string; code: string; message: string }[] }>;
+}
+
 export declare const topics: {
+  /** A handle on one topic. */
+  topic(name: string): TopicHandle;
   publish(topic: string, message: unknown, options?: PublishOptions): Promise<{ messageId: string }>;
   publishBatch(topic: string, entries: PublishEntry[]): Promise<{ successful: { id: string; messageId: string }[]; failed: { id: string; code: string; message: string }[] }>;
 };
@@ -59,3 +84,37 @@ export declare const secrets: {
   /** A secret the function is granted (also in process.env under its name). */
   get(name: string): Promise<string>;
 };
+
+export interface FunctionHandle {
+  readonly name: string;
+  invoke(payload?: unknown): Promise<unknown>;
+  invokeAsync(payload?: unknown): Promise<{ requestId: string }>;
+}
+
+export declare const functions: {
+  /**
+   * Runs another function (granted with `permissions: { functions: { name: [invoke] } }`) and
+   * resolves to what its handler returned; if the handler fails, rejects with an Error whose name is
+   * the handler's error type and whose `requestId` is that invocation's. Payload: JSON, ≤ 6 MB.
+   */
+  invoke(name: string, payload?: unknown): Promise<unknown>;
+  /** Stores an asynchronous invocation (≤ 1 MB) with the target's retries and destinations. */
+  invokeAsync(name: string, payload?: unknown): Promise<{ requestId: string }>;
+  /** A handle on one function. */
+  fn(name: string): FunctionHandle;
+};
+
+/**
+ * What a fetch-style handler's `env` holds besides its environment variables (and granted secrets):
+ * a handle per granted resource, by name, and `bus` when it may put events.
+ * `export default { fetch(req: Request, env: NimbusEnv) { ... } }`
+ */
+export interface NimbusBindings {
+  buckets: Readonly<Record<string, ReturnType<typeof storage.bucket>>>;
+  tables: Readonly<Record<string, ReturnType<typeof kv.table>>>;
+  queues: Readonly<Record<string, QueueHandle>>;
+  topics: Readonly<Record<string, TopicHandle>>;
+  functions: Readonly<Record<string, FunctionHandle>>;
+  bus?: typeof events;
+}
+export type NimbusEnv = NimbusBindings & Record<string, unknown>;

@@ -1,8 +1,15 @@
 // @ts-check
 // The Nimbus runtime SDK: what function code imports as `nimbus/sdk`. The bundler links this file
 // into each function; its calls go to the host through the runtime's bridge, and the host decides
-// whether the function may make them (queues and topics of the function's own app; the event bus
-// is shared by every app).
+// whether the function may make them: every call is checked against the function's `permissions:`
+// in nimbus.yml, and one outside them fails with an error named ACCESS_DENIED.
+// Fetch-style handlers also get these handles on `env` (env.queues.orders, env.buckets.uploads, ...)
+// for what they are granted; bindings() below builds them.
+
+import { storage } from './sdk/storage.mjs';
+import { kv } from './sdk/kv.mjs';
+
+export { storage, kv };
 
 function bridge() {
   const b = /** @type {{ call(op: string, args: unknown): Promise<any> } | undefined} */ (/** @type {any} */ (globalThis)[Symbol.for('nimbus.sdk')]);
@@ -11,6 +18,19 @@ function bridge() {
 }
 
 export const queues = {
+  /**
+   * A handle on one queue: `queues.queue('orders').send(body)`.
+   * @param {string} name
+   */
+  queue(name) {
+    return Object.freeze({
+      name,
+      /** @param {unknown} body @param {{ attributes?: Record<string, unknown>, delaySeconds?: number, groupId?: string, dedupId?: string }} [options] */
+      send: (body, options) => queues.send(name, body, options),
+      /** @param {Array<{ id?: string, body: unknown, attributes?: Record<string, unknown>, delaySeconds?: number, groupId?: string, dedupId?: string }>} entries */
+      sendBatch: (entries) => queues.sendBatch(name, entries),
+    });
+  },
   /**
    * Sends one message; resolves once it is stored. Errors have the platform's error code as their
    * name (QUEUE_NOT_FOUND, ACCESS_DENIED, MESSAGE_TOO_LARGE, INVALID_MESSAGE).
@@ -33,8 +53,20 @@ export const queues = {
 
 export const topics = {
   /**
-   * Publishes one message to a topic of the function's app; resolves once every subscriber's
-   * delivery is stored. Errors: TOPIC_NOT_FOUND, ACCESS_DENIED, MESSAGE_TOO_LARGE, INVALID_MESSAGE.
+   * A handle on one topic: `topics.topic('events').publish(message)`.
+   * @param {string} name
+   */
+  topic(name) {
+    return Object.freeze({
+      name,
+      /** @param {unknown} message @param {{ subject?: string, attributes?: Record<string, unknown> }} [options] */
+      publish: (message, options) => topics.publish(name, message, options),
+      /** @param {Array<{ id?: string, message: unknown, subject?: string, attributes?: Record<string, unknown> }>} entries */
+      publishBatch: (entries) => topics.publishBatch(name, entries),
+    });
+  },
+  /**
+   * Publishes one message to a topic; resolves once every subscriber's delivery is stored. Errors: TOPIC_NOT_FOUND, ACCESS_DENIED, MESSAGE_TOO_LARGE, INVALID_MESSAGE.
    * @param {string} topic
    * @param {unknown} message a string, or any JSON value (published as its JSON text)
    * @param {{ subject?: string, attributes?: Record<string, unknown> }} [options]
@@ -74,3 +106,61 @@ export const secrets = {
     return bridge().call('secrets.get', { name });
   },
 };
+
+export const functions = {
+  /**
+   * Invokes another function (granted with permissions: { functions: { name: [invoke] } }) and
+   * resolves to what its handler returned. If the handler fails, rejects with an Error whose name
+   * is the handler's error type and whose `requestId` is the failed invocation's.
+   * @param {string} name
+   * @param {unknown} [payload] the event (any JSON value; at most 6 MB)
+   * @returns {Promise<unknown>}
+   */
+  async invoke(name, payload) {
+    const r = await bridge().call('functions.invoke', { function: name, payload });
+    if (r.ok) return r.payload;
+    throw Object.assign(new Error(r.errorMessage), { name: r.errorType, requestId: r.requestId });
+  },
+  /**
+   * Queues an asynchronous invocation (retries, destinations and dead-letter queue as configured
+   * for the target) and resolves once it is stored.
+   * @param {string} name
+   * @param {unknown} [payload] the event (any JSON value; at most 1 MB)
+   * @returns {Promise<{ requestId: string }>}
+   */
+  invokeAsync(name, payload) {
+    return bridge().call('functions.invoke', { function: name, payload, async: true });
+  },
+  /**
+   * A handle on one function: `functions.fn('mailer').invoke(event)`.
+   * @param {string} name
+   */
+  fn(name) {
+    return Object.freeze({
+      name,
+      /** @param {unknown} [payload] */
+      invoke: (payload) => functions.invoke(name, payload),
+      /** @param {unknown} [payload] */
+      invokeAsync: (payload) => functions.invokeAsync(name, payload),
+    });
+  },
+};
+
+/**
+ * What a fetch-style handler finds on `env` besides its environment variables: a handle for each
+ * resource it is granted, by name. Built by the runtime from the grant names; the host still
+ * checks every call.
+ * @param {{ buckets: string[], tables: string[], queues: string[], topics: string[], functions: string[], bus: boolean }} grants
+ */
+export function bindings(grants) {
+  /** @param {string[]} names @param {(name: string) => unknown} handle */
+  const byName = (names, handle) => Object.freeze(Object.fromEntries(names.map((n) => [n, handle(n)])));
+  return {
+    buckets: byName(grants.buckets, (n) => storage.bucket(n)),
+    tables: byName(grants.tables, (n) => kv.table(n)),
+    queues: byName(grants.queues, (n) => queues.queue(n)),
+    topics: byName(grants.topics, (n) => topics.topic(n)),
+    functions: byName(grants.functions, (n) => functions.fn(n)),
+    ...(grants.bus ? { bus: events } : {}),
+  };
+}

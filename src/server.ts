@@ -21,6 +21,13 @@ import { ScheduleRunner } from './events/schedules/runner.ts';
 import { subscriptionArn } from './events/topics/envelope.ts';
 import { WebhookSender } from './events/topics/sender.ts';
 import { SecretService } from './services/secrets/service.ts';
+import { kvRoutes } from './services/kv/api.ts';
+import { storageRoutes } from './services/storage/api.ts';
+import { storageSdkOps } from './services/storage/sdk.ts';
+import { StorageService } from './services/storage/service.ts';
+import { kvSdkOps } from './services/kv/sdk.ts';
+import { KvService } from './services/kv/service.ts';
+import { TableTriggers } from './services/kv/triggers.ts';
 import { TopicService } from './events/topics/service.ts';
 import type { RetryPolicy } from './events/topics/webhook.ts';
 import { AsyncInvoker } from './invoker/async.ts';
@@ -129,7 +136,6 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const queues = new QueueService(store, clock, logger);
   const triggers = new QueueTriggers({ queues, invoker, functions: () => registry.functions, clock, logger });
   const asyncInvoker = new AsyncInvoker({ store, invoker, functions: () => registry.functions, onQueueMessage: (q) => queues.notify(q), clock, logger, retryBaseMs: opts.asyncRetryBaseMs });
-  sdk.bind({ queues, topics: () => topics, bus: () => bus, secrets });
   /** Wakes whoever consumes a delivery that was just committed. */
   const onDelivered = (d: Delivery): void => {
     if (d.to.kind === 'queue') queues.notify(d.to.name);
@@ -151,7 +157,14 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     },
   });
   const schedules = new ScheduleRunner({ store, clock, logger, onDelivered });
+  const kv = new KvService(store.kv, clock, logger);
+  const storage = new StorageService({ store, dataDir, clock, logger, onDelivered, baseUrl: () => baseUrl });
+  await storage.start();
+  const tableTriggers = new TableTriggers({ kv, invoker, functions: () => registry.functions, clock, logger });
   registry.onChange = () => {
+    kv.invalidate();
+    storage.invalidate();
+    tableTriggers.sync(registry.tableTriggers);
     queues.invalidate();
     topics.invalidate();
     bus.load(registry.rules, registry.ruleEndpoints);
@@ -162,8 +175,15 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   await asyncInvoker.start();
   await sender.start();
   await schedules.sync();
+  sdk.bind({
+    queues, topics: () => topics, bus: () => bus, secrets, invoker, asyncInvoker, functions: () => registry.functions, logger,
+    ops: { ...kvSdkOps(kv), ...storageSdkOps(storage) },
+    log: (fn, message) => records.log({ ts: Date.now(), fn, requestId: null, level: 'WARN', message }),
+  });
   const gateway = new Gateway(registry, invoker, logger);
-  const api = new AdminApi({ store, registry, invoker, asyncInvoker, queues, triggers, schedules, topics, bus, secrets, scheduler, records, logger, token, version: VERSION, startedAt: Date.now() });
+  const api = new AdminApi({ store, registry, invoker, asyncInvoker, queues, triggers, schedules, topics, bus, secrets, scheduler, records, logger, token, version: VERSION, startedAt: Date.now(),
+    services: [...kvRoutes(kv), ...storageRoutes(storage)],
+  });
 
   const server: Server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
     const url = req.url ?? '/';
@@ -199,11 +219,12 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
         await new Promise<void>((ok) => { server.close(() => ok()); server.closeAllConnections(); });
         // Stop taking new work, stop the instances (work in flight fails and stays in the store to
         // run again at the next start), then wait for everything to settle before the store closes.
-        const stopping = Promise.all([triggers.stop(), asyncInvoker.stop(), schedules.stop(), sender.stop()]);
+        const stopping = Promise.all([triggers.stop(), asyncInvoker.stop(), schedules.stop(), sender.stop(), tableTriggers.stop()]);
         queues.close();
         await scheduler.close();
         await stopping;
         await asyncInvoker.drained();
+        kv.close();
         await records.close();
         await store.close();
         rmSync(join(dataDir, 'server.json'), { force: true });

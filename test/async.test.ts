@@ -19,6 +19,7 @@ functions:
     async: { onSuccess: function:notify }
   notify:
     handler: src/notify.handler
+    permissions: { queues: { notified: [send] } }
   aged:
     handler: src/ok.handler
     async: { maxEventAge: 60, onFailure: queue:failures }

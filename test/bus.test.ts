@@ -11,8 +11,10 @@ const MANIFEST = (hook: string) => `app: busy
 functions:
   notify:
     handler: src/notify.handler
+    permissions: { queues: { seen: [send] } }
   emitter:
     handler: src/emitter.handler
+    permissions: { bus: [put] }
 queues:
   seen: {}
   audit: {}

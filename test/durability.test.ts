@@ -19,6 +19,7 @@ const MANIFEST = `app: durable
 functions:
   consumer:
     handler: src/consumer.handler
+    permissions: { queues: { done: [send] } }
     concurrency: { max: 4 }
     events:
       - queue: { name: work, batchSize: 10 }

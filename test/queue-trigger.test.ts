@@ -11,10 +11,12 @@ const MANIFEST = `app: qt
 functions:
   echo:
     handler: src/echo.handler
+    permissions: { queues: { seen: [send] } }
     events:
       - queue: { name: in, batchSize: 5 }
   picky:
     handler: src/picky.handler
+    permissions: { queues: { seen: [send] } }
     events:
       - queue: { name: picky-in, batchSize: 10 }
   fetcher:
@@ -23,6 +25,7 @@ functions:
       - queue: fetch-in
   ordered:
     handler: src/echo.handler
+    permissions: { queues: { seen: [send] } }
     events:
       - queue: { name: steps.fifo, batchSize: 1 }
   slow:
@@ -155,19 +158,30 @@ describe('queue → function', () => {
     assert.ok(calls <= 3, `an idle poller does not loop on the store (${calls} receives in 1 s)`);
   });
 
-  it('the SDK refuses another app\'s queue and names unknown queues', async () => {
+  it('the SDK sends only to granted queues (any app\'s), denies the rest and logs the denial', async () => {
     const other = await srv.deploy({
-      'nimbus.yml': 'app: other\nfunctions:\n  sender:\n    handler: src/s.handler\nqueues:\n  mine: {}\n',
+      'nimbus.yml': 'app: other\nfunctions:\n  sender:\n    handler: src/s.handler\n    permissions: { queues: { mine: [send], picky-in: [send] } }\nqueues:\n  mine: {}\n',
       'src/s.ts': `import { queues } from 'nimbus/sdk';
 export const handler = async (e: { q: string }) => { try { await queues.send(e.q, 'x'); return 'sent'; } catch (err) { return { name: (err as Error).name, message: (err as Error).message }; } };`,
     });
     assert.equal(other.status, 200, JSON.stringify(other.body));
     assert.equal((await srv.invoke('sender', { q: 'mine' })).body, 'sent');
+    // A grant may name another app's queue: this one's consumer forwards what it gets to "seen".
+    assert.equal((await srv.invoke('sender', { q: 'picky-in' })).body, 'sent');
+    const [forwarded] = await srv.take('seen', 1);
+    assert.deepEqual(JSON.parse(forwarded!.body), { ok: 'x' });
     const denied = await srv.invoke<{ name: string; message: string }>('sender', { q: 'seen' });
     assert.equal(denied.body.name, 'ACCESS_DENIED');
-    assert.match(denied.body.message, /may only use the queues of its app "other"; queue "seen" belongs to app "qt"/);
+    assert.match(denied.body.message, /function "sender" may not send to queue "seen"; grant it with permissions: \{ queues: \{ seen: \[send\] \} \}/);
+    // Without a grant, a queue that does not exist is denied too (names are not probed).
     const missing = await srv.invoke<{ name: string }>('sender', { q: 'nope' });
-    assert.equal(missing.body.name, 'QUEUE_NOT_FOUND');
+    assert.equal(missing.body.name, 'ACCESS_DENIED');
+    let logs = await srv.api<{ logs: { message: string; level: string }[] }>('GET', '/_nimbus/api/functions/sender/logs');
+    for (let i = 0; i < 40 && !logs.body.logs.some((l) => l.message.startsWith('AccessDenied')); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      logs = await srv.api('GET', '/_nimbus/api/functions/sender/logs');
+    }
+    assert.ok(logs.body.logs.some((l) => l.level === 'WARN' && /AccessDenied queues\.send: .*queue "seen"/.test(l.message)), JSON.stringify(logs.body.logs.map((l) => l.message)));
     assert.equal((await srv.take('seen', 1, 300)).length, 0);
   });
 });

@@ -12,6 +12,7 @@ const MANIFEST = `app: cron
 functions:
   tick:
     handler: src/tick.handler
+    permissions: { queues: { ticks: [send] } }
     events:
       - schedule: rate(1 minute)
 queues:

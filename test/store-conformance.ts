@@ -6,9 +6,9 @@ import type { DesiredApp, DesiredFunction, Store } from '../src/store/types.ts';
 
 const fn = (name: string, over: Partial<DesiredFunction> = {}): DesiredFunction => ({
   name, handler: `src/${name}.handler`, exportName: 'handler', memoryMb: 128, timeoutMs: 3000, environment: {},
-  concurrencyMax: 10, queueTimeoutMs: 1000, provisioned: 0, perInstance: 1, async: { retries: 2, maxEventAgeMs: 21_600_000 }, secrets: [], codeSha: 'a'.repeat(64), ...over,
+  concurrencyMax: 10, queueTimeoutMs: 1000, provisioned: 0, perInstance: 1, async: { retries: 2, maxEventAgeMs: 21_600_000 }, secrets: [], permissions: { buckets: {}, tables: {}, queues: {}, topics: {}, functions: {}, bus: [] }, codeSha: 'a'.repeat(64), ...over,
 });
-const app = (name: string, functions: DesiredFunction[], routes: DesiredApp['routes'] = [], specHash = `${name}-${Math.random()}`): DesiredApp => ({ name, specHash, functions, routes, queues: [], queueTriggers: [], schedules: [], topics: [], rules: [] });
+const app = (name: string, functions: DesiredFunction[], routes: DesiredApp['routes'] = [], specHash = `${name}-${Math.random()}`): DesiredApp => ({ name, specHash, functions, routes, queues: [], queueTriggers: [], schedules: [], topics: [], rules: [], buckets: [], storageTriggers: [], tables: [], tableTriggers: [] });
 
 export function runStoreConformance(label: string, open: () => Promise<{ store: Store; cleanup: () => Promise<void> }>): void {
   const withStore = (body: (s: Store) => Promise<void>) => async () => {
@@ -38,6 +38,18 @@ export function runStoreConformance(label: string, open: () => Promise<{ store: 
       assert.equal(a?.revision, 2);
       assert.equal(a?.memoryMb, 256);
       assert.deepEqual((await s.listRoutes()).map((x) => `${x.method} ${x.path} ${x.payload}`), ['POST /a 1.0']);
+    }));
+
+    it('keeps a function\'s permissions, and a change of grants alone is a new revision (instances restart with them)', withStore(async (s) => {
+      const permissions = { buckets: { up: ['read', 'write'] as ('read' | 'write')[] }, tables: { t1: ['read'] as 'read'[] }, queues: { q: ['send'] as 'send'[] }, topics: {}, functions: { g: ['invoke'] as 'invoke'[] }, bus: ['put'] as 'put'[] };
+      await s.applyApp(app('shop', [fn('a')]), 1);
+      assert.deepEqual((await s.getFunction('a'))?.permissions, { buckets: {}, tables: {}, queues: {}, topics: {}, functions: {}, bus: [] });
+      const r = await s.applyApp(app('shop', [fn('a', { permissions })]), 2);
+      assert.deepEqual(r.updated, ['a']);
+      const a = await s.getFunction('a');
+      assert.equal(a?.revision, 2);
+      assert.deepEqual(a?.permissions, permissions);
+      assert.deepEqual((await s.listFunctions())[0]?.permissions, permissions);
     }));
 
     it('rejects a route another app owns (ANY overlaps, param names do not matter) and changes nothing', withStore(async (s) => {

@@ -21,10 +21,12 @@ describe('topics', () => {
 functions:
   notify:
     handler: src/notify.handler
+    permissions: { queues: { seen: [send] } }
     events:
       - topic: { name: orders, filterPolicy: { amount: [{ numeric: [">=", 100] }] }, filterPolicyScope: MessageBody }
   relay:
     handler: src/relay.handler
+    permissions: { topics: { orders: [publish] } }
 queues:
   audit: {}
   big: {}

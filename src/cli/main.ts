@@ -9,6 +9,8 @@ import { schedules } from './schedules.ts';
 import { topics } from './topics.ts';
 import { events, rules } from './events.ts';
 import { secrets } from './secrets.ts';
+import { tables, TABLES_HELP } from './tables.ts';
+import { storage } from './storage.ts';
 
 const HELP = `nimbus — a self-hosted serverless platform
 
@@ -38,6 +40,14 @@ Usage:
   nimbus secrets ls | rm NAME             list secret names (never values), delete one
   nimbus schedules [ls]                   list schedules with their next fire times
   nimbus schedules enable|disable <name>
+  nimbus storage buckets                  list buckets with app, objects and size (also: storage ls)
+  nimbus storage ls <bucket>[/prefix] [--recursive]
+  nimbus storage put <file|-> <bucket>/<key> [--content-type T] [--meta name=value ...]
+  nimbus storage get <bucket>/<key> [file|-]
+  nimbus storage rm <bucket>/<key> | rm --recursive <bucket>/<prefix>
+  nimbus storage cp <bucket>/<key> <bucket>/<key>
+  nimbus storage presign <bucket>/<key> [--put] [--expires 3600] [--content-type T]
+${TABLES_HELP}
 
 Common flags: --json (machine output), --url URL, --token TOKEN, --data DIR (--data-dir DIR with invoke)
 The CLI finds a local server through DIR/server.json and DIR/admin-token (DIR defaults to ./.nimbus),
@@ -58,10 +68,12 @@ async function main(argv: string[]): Promise<void> {
       max: { type: 'string' }, wait: { type: 'string' }, visibility: { type: 'string' }, delete: { type: 'boolean' }, to: { type: 'string' },
       message: { type: 'string' }, subject: { type: 'string' },
       source: { type: 'string' }, 'detail-type': { type: 'string' }, detail: { type: 'string' }, pattern: { type: 'string' }, event: { type: 'string' },
+      'content-type': { type: 'string' }, recursive: { type: 'boolean', short: 'r' }, put: { type: 'boolean' }, expires: { type: 'string' }, meta: { type: 'string', multiple: true },
+      'if-not-exists': { type: 'boolean' }, 'expected-version': { type: 'string' }, 'begins-with': { type: 'string' }, reverse: { type: 'boolean' }, cursor: { type: 'string' },
     },
   });
   const [command, arg] = positionals;
-  const { attr, ...single } = values;
+  const { attr, meta, ...single } = values;
   // `--data` is the data dir everywhere but in invoke, where (as in the docs) it is the payload;
   // `--data-dir` names the data dir in every command.
   const flags: Flags = { ...single, data: command === 'invoke' ? values['data-dir'] : values.data ?? values['data-dir'] };
@@ -84,6 +96,8 @@ async function main(argv: string[]): Promise<void> {
     case 'events': return events(positionals.slice(1), flags);
     case 'rules': return rules(flags);
     case 'secrets': return secrets(positionals.slice(1), flags);
+    case 'tables': return tables(positionals.slice(1), flags);
+    case 'storage': return storage(positionals.slice(1), flags, meta);
     default: throw new CliError(`unknown command "${command}"; run \`nimbus --help\``);
   }
 }

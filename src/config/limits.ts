@@ -19,6 +19,10 @@ export const QUEUE_MAX_ATTRIBUTES = 10;
 export const FIFO_DEDUP_WINDOW_MS = 5 * 60 * 1000;
 export const QUEUE_TRIGGER_BATCH_MAX = 10_000;
 export const QUEUE_TRIGGER_WINDOW_MAX_S = 300;
+/** A table change stream trigger: records per invocation (DynamoDB streams → Lambda allow 10,000; 1,000 keeps a batch under the 6 MB payload with large items rarer). */
+export const TABLE_TRIGGER_BATCH_MAX = 1000;
+export const TABLE_TRIGGER_BATCH_DEFAULT = 100;
+export const TABLE_TRIGGER_WINDOW_MAX_S = 300;
 export const MAX_HEADER_BYTES = 16 * 1024;
 export const MAX_DEPLOY_BYTES = 64 * 1024 * 1024; // one deploy upload (manifest + bundles, base64)
 export const MEMORY_MIN_MB = 128;

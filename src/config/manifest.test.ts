@@ -72,6 +72,7 @@ describe('parseManifest: the example manifest', () => {
           concurrency: { max: 20, queueTimeoutMs: 1000, provisioned: 0, perInstance: 1 },
           async: { retries: 2, maxEventAge: 21600 },
           secrets: [],
+          permissions: { buckets: {}, tables: {}, queues: {}, topics: {}, functions: {}, bus: [], secrets: [] },
           events: [
             { http: { method: 'POST', path: '/users', payload: '2.0' } },
             { http: { method: 'GET', path: '/users/{id}', payload: '1.0' } },
@@ -85,6 +86,7 @@ describe('parseManifest: the example manifest', () => {
           concurrency: { max: 10, queueTimeoutMs: 1000, provisioned: 0, perInstance: 1 },
           async: { retries: 2, maxEventAge: 21600 },
           secrets: [],
+          permissions: { buckets: {}, tables: {}, queues: {}, topics: {}, functions: {}, bus: [], secrets: [] },
           events: [{ http: { method: 'ANY', path: '/site/{proxy+}', payload: '2.0' } }],
         },
       },
@@ -92,6 +94,8 @@ describe('parseManifest: the example manifest', () => {
       schedules: {},
       topics: {},
       rules: {},
+      buckets: {},
+      tables: {},
     });
   });
 
@@ -155,11 +159,11 @@ describe('numeric bounds', () => {
 
 describe('unknown keys are rejected', () => {
   it('at the top level', () => {
-    assert.deepEqual(problems(errorOf(() => parseManifest(`${oneFn()}region: eu\n`))), ['(top level): unknown key "region"; allowed keys: app, functions, queues, schedules, topics, rules']);
+    assert.deepEqual(problems(errorOf(() => parseManifest(`${oneFn()}region: eu\n`))), ['(top level): unknown key "region"; allowed keys: app, functions, queues, schedules, topics, rules, buckets, tables']);
   });
   it('in a function, naming every unknown key and the allowed ones', () => {
     assert.deepEqual(problems(errorOf(() => parseManifest(oneFn('    memroy: 256\n    runtime: node\n')))), [
-      'functions.f: unknown keys "memroy", "runtime"; allowed keys: handler, memory, timeout, environment, concurrency, events, async, secrets',
+      'functions.f: unknown keys "memroy", "runtime"; allowed keys: handler, memory, timeout, environment, concurrency, events, async, secrets, permissions',
     ]);
   });
   it('in concurrency', () => {
@@ -172,7 +176,7 @@ describe('unknown keys are rejected', () => {
   });
   it('as an event kind', () => {
     assert.deepEqual(problems(errorOf(() => parseManifest(oneFn('    events:\n      - bus: news\n')))), [
-      'functions.f.events[0]: unknown event kind "bus"; supported: http, queue, schedule, topic',
+      'functions.f.events[0]: unknown event kind "bus"; supported: http, queue, schedule, topic, storage, table',
     ]);
   });
 });
@@ -418,7 +422,7 @@ describe('validateManifest', () => {
   it('validates an already-parsed value (the admin API path)', () => {
     assert.deepEqual(validateManifest({ app: 'a', functions: { f: { handler: 'src/a.h', events: [{ http: 'post /a' }] } } }).functions.f, {
       handler: 'src/a.h', memory: 128, timeout: 3, environment: {}, concurrency: { max: 10, queueTimeoutMs: 1000, provisioned: 0, perInstance: 1 }, events: [{ http: { method: 'POST', path: '/a', payload: '2.0' } }],
-      async: { retries: 2, maxEventAge: 21600 }, secrets: [],
+      async: { retries: 2, maxEventAge: 21600 }, secrets: [], permissions: { buckets: {}, tables: {}, queues: {}, topics: {}, functions: {}, bus: [], secrets: [] },
     });
   });
   it('names the source it was given, "manifest" by default', () => {
@@ -698,5 +702,66 @@ describe('event bus rules', () => {
     assert.match(errorOf(() => parseManifest(base + 'rules:\n  r:\n    pattern: { source: [shop] }\n    targets: [{ queue: q, input: "{}", inputPath: $.detail }]\n')), /rules\.r\.targets\[0\]: /);
     assert.match(errorOf(() => parseManifest(base + 'rules:\n  r:\n    pattern: { source: [shop] }\n    targets: []\n')), /1 to 5 targets/);
     assert.match(errorOf(() => parseManifest(base + 'rules:\n  r:\n    pattern: { detailType: [X] }\n    targets: [queue:q]\n')), /"detailType" never matches: the event's field is "detail-type"/);
+  });
+});
+
+describe('buckets, tables, storage and table events, permissions', () => {
+  const TEXT = `app: svc
+buckets:
+  uploads: {}
+  logs:
+tables:
+  users: { partitionKey: id, ttl: expiresAt }
+  orders: { partitionKey: customer, sortKey: placedAt }
+functions:
+  f:
+    handler: src/f.handler
+    secrets: [B_KEY]
+    events:
+      - storage: uploads
+      - storage: { bucket: logs, events: [removed, created, created], prefix: a/, suffix: .gz }
+      - table: users
+      - table: { name: orders, batchSize: 500, batchWindow: 2, startingPosition: trim_horizon, maxRetries: 3 }
+    permissions:
+      buckets: { uploads: [write, read, read] }
+      tables: { users: read }
+      queues: { other-app-queue: [send] }
+      functions: { g: [invoke] }
+      bus: [put]
+      secrets: [A_KEY]
+`;
+
+  it('normalises them, with defaults, and a parsed manifest validates unchanged (what the CLI sends)', () => {
+    const m = parseManifest(TEXT);
+    assert.deepEqual(m.buckets, { uploads: {}, logs: {} });
+    assert.deepEqual(m.tables, { users: { partitionKey: 'id', ttl: 'expiresAt' }, orders: { partitionKey: 'customer', sortKey: 'placedAt' } });
+    const f = m.functions.f!;
+    assert.deepEqual(f.events, [
+      { storage: { bucket: 'uploads', events: ['created'], prefix: '', suffix: '' } },
+      { storage: { bucket: 'logs', events: ['created', 'removed'], prefix: 'a/', suffix: '.gz' } },
+      { table: { name: 'users', batchSize: 100, batchWindow: 0, startingPosition: 'latest', maxRetries: -1 } },
+      { table: { name: 'orders', batchSize: 500, batchWindow: 2, startingPosition: 'trim_horizon', maxRetries: 3 } },
+    ]);
+    // secrets: and permissions.secrets are one list.
+    assert.deepEqual(f.secrets, ['A_KEY', 'B_KEY']);
+    assert.deepEqual(f.permissions, {
+      buckets: { uploads: ['read', 'write'] }, tables: { users: ['read'] }, queues: { 'other-app-queue': ['send'] }, topics: {},
+      functions: { g: ['invoke'] }, bus: ['put'], secrets: ['A_KEY', 'B_KEY'],
+    });
+    assert.deepEqual(validateManifest(JSON.parse(JSON.stringify(m))), m);
+  });
+
+  it('refuses what is wrong, naming the key', () => {
+    const bad = (text: string) => problems(errorOf(() => parseManifest(text)));
+    const fn = (extra: string) => `app: svc\nbuckets:\n  up-loads: {}\ntables:\n  users: { partitionKey: id }\nfunctions:\n  f:\n    handler: src/f.handler\n${extra}`;
+    assert.deepEqual(bad('app: svc\nbuckets:\n  Up_Loads: {}\nfunctions:\n  f:\n    handler: src/f.handler\n').length, 1);
+    assert.match(bad(fn('    events:\n      - storage: nope\n'))[0]!, /events\[0\]\.storage\.bucket: no bucket "nope" in this manifest's buckets/);
+    assert.match(bad(fn('    events:\n      - storage: { bucket: up-loads, events: [changed] }\n'))[0]!, /must be created or removed/);
+    assert.match(bad(fn('    events:\n      - table: nope\n'))[0]!, /no table "nope" in this manifest's tables/);
+    assert.match(bad(fn('    events:\n      - table: { name: users, batchSize: 1001 }\n'))[0]!, /batchSize: must be an integer from 1 to 1000/);
+    assert.match(bad(fn('    events:\n      - table: users\n      - table: users\n'))[0]!, /already an event of this function/);
+    assert.match(bad('app: svc\ntables:\n  users: { partitionKey: id, sortKey: id }\nfunctions:\n  f:\n    handler: src/f.handler\n')[0]!, /tables\.users\.sortKey: must differ from partitionKey/);
+    assert.match(bad('app: svc\ntables:\n  users: { sortKey: id }\nfunctions:\n  f:\n    handler: src/f.handler\n')[0]!, /tables\.users\.partitionKey: is required/);
+    assert.match(bad(fn('    permissions: { tables: { users: [delete] } }\n'))[0]!, /permissions\.tables\.users: must be a list of rights from: read, write/);
   });
 });

@@ -10,16 +10,17 @@ import { parseSchedule } from '../events/schedules/expression.ts';
 import { validateFilterPolicy } from '../events/topics/filter.ts';
 import { validatePattern } from '../events/bus/pattern.ts';
 import { validateTargetInput } from '../events/bus/input.ts';
+import { bucketNameProblem } from '../services/storage/keys.ts';
 import {
   ASYNC_MAX_EVENT_AGE_DEFAULT_S, ASYNC_RETRIES_DEFAULT, QUEUE_DELAY_MAX_S, QUEUE_MAX_MESSAGE_BYTES, QUEUE_RETENTION_DEFAULT_S, QUEUE_RETENTION_MAX_S,
-  QUEUE_TRIGGER_BATCH_MAX, QUEUE_TRIGGER_WINDOW_MAX_S, QUEUE_VISIBILITY_DEFAULT_S, QUEUE_VISIBILITY_MAX_S,
+  QUEUE_TRIGGER_BATCH_MAX, QUEUE_TRIGGER_WINDOW_MAX_S, QUEUE_VISIBILITY_DEFAULT_S, QUEUE_VISIBILITY_MAX_S, TABLE_TRIGGER_BATCH_DEFAULT, TABLE_TRIGGER_BATCH_MAX, TABLE_TRIGGER_WINDOW_MAX_S,
   CONCURRENCY_DEFAULT_MAX, MEMORY_DEFAULT_MB, MEMORY_MAX_MB, MEMORY_MIN_MB, QUEUE_TIMEOUT_DEFAULT_MS, TIMEOUT_DEFAULT_S, TIMEOUT_MAX_S, TIMEOUT_MIN_S,
 } from './limits.ts';
 
 export const MANIFEST_FILES = ['nimbus.yml', 'nimbus.yaml', 'nimbus.json'];
 export const HANDLER_EXTENSIONS = ['.ts', '.mts', '.js', '.mjs', '.cjs', '.cts'];
 export const HTTP_EVENT_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'ANY'] as const;
-export const EVENT_KINDS = ['http', 'queue', 'schedule', 'topic'] as const;
+export const EVENT_KINDS = ['http', 'queue', 'schedule', 'topic', 'storage', 'table'] as const;
 const APP_NAME = /^[a-z][a-z0-9-]{0,62}$/;
 const FUNCTION_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -385,11 +386,101 @@ const RuleSchema = strict({
     }),
 });
 
+/** DynamoDB's rule for table names. */
+export const TABLE_NAME = /^[A-Za-z0-9_.-]{3,255}$/;
+const ATTRIBUTE_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,254}$/;
+
+const BucketNameSchema = z.string({ error: (i) => (i.input === undefined ? 'is required: a bucket name' : `must be a bucket name, got ${describe(i.input)}`) })
+  .check((ctx) => {
+    const problem = bucketNameProblem(ctx.value);
+    if (problem) ctx.issues.push({ code: 'custom', message: problem.message, input: ctx.value });
+  });
+const TableNameSchema = z.string({ error: (i) => (i.input === undefined ? 'is required: a table name' : `must be a table name, got ${describe(i.input)}`) })
+  .regex(TABLE_NAME, { error: (i) => `table names are 3 to 255 letters, digits, "_", "-" and ".", got ${JSON.stringify(i.input)}` });
+const AttributeSchema = (what: string) => z.string({ error: (i) => (i.input === undefined ? `is required: the name of the ${what} attribute` : `must be an attribute name, got ${describe(i.input)}`) })
+  .regex(ATTRIBUTE_NAME, { error: (i) => `attribute names are letters, digits, "_", "-" and ".", starting with a letter or "_", got ${JSON.stringify(i.input)}` });
+
+const BucketSchema = z.preprocess((v) => v ?? {}, strict({}));
+
+const TableSchema = strict({
+  partitionKey: AttributeSchema('partition key'),
+  sortKey: AttributeSchema('sort key').optional(),
+  ttl: AttributeSchema('expiry time (epoch seconds)').optional(),
+}).check((ctx) => {
+  if (ctx.value.sortKey !== undefined && ctx.value.sortKey === ctx.value.partitionKey) ctx.issues.push({ code: 'custom', path: ['sortKey'], message: 'must differ from partitionKey', input: ctx.value });
+  if (ctx.value.ttl !== undefined && (ctx.value.ttl === ctx.value.partitionKey || ctx.value.ttl === ctx.value.sortKey)) ctx.issues.push({ code: 'custom', path: ['ttl'], message: 'must not be a key attribute', input: ctx.value });
+});
+
+export const STORAGE_EVENT_KINDS = ['created', 'removed'] as const;
+const StorageEventSchema = z.preprocess(
+  // Short form: `storage: uploads` (objects created in the bucket).
+  (v) => (typeof v === 'string' ? { bucket: v } : v),
+  strict({
+    bucket: BucketNameSchema,
+    events: z.array(z.enum(STORAGE_EVENT_KINDS, { error: (i) => `must be created or removed, got ${describe(i.input)}` }), { error: (i) => `must be a list, e.g. [created, removed], got ${describe(i.input)}` })
+      .optional().transform((e) => [...new Set(e ?? ['created' as const])].sort())
+      .check((ctx) => { if (ctx.value.length === 0) ctx.issues.push({ code: 'custom', message: 'list at least one of created, removed', input: ctx.value }); }),
+    prefix: z.string({ error: (i) => `must be a string (the start of the keys to notify about), got ${describe(i.input)}` }).max(1024).optional().transform((x) => x ?? ''),
+    suffix: z.string({ error: (i) => `must be a string (the end of the keys to notify about), got ${describe(i.input)}` }).max(1024).optional().transform((x) => x ?? ''),
+  }),
+);
+
+const TableEventSchema = z.preprocess(
+  // Short form: `table: users`.
+  (v) => (typeof v === 'string' ? { name: v } : v),
+  strict({
+    name: TableNameSchema,
+    batchSize: intIn(1, TABLE_TRIGGER_BATCH_MAX, ' (records per invocation)', TABLE_TRIGGER_BATCH_DEFAULT),
+    batchWindow: intIn(0, TABLE_TRIGGER_WINDOW_MAX_S, ' (seconds to gather a batch)', 0),
+    startingPosition: z.enum(['latest', 'trim_horizon'], { error: (i) => `must be latest (changes from now on, the default) or trim_horizon (every retained change), got ${describe(i.input)}` })
+      .optional().transform((x) => x ?? 'latest'),
+    maxRetries: intIn(-1, 10_000, ' (-1: retry until the records expire)', -1),
+  }),
+);
+
+export const PERMISSION_KINDS = ['buckets', 'tables', 'queues', 'topics', 'functions', 'bus', 'secrets'] as const;
+/** `{ name: [right, ...] }` for one kind of resource; every name checked by `nameOk`, every right one of `rights`. */
+function grantsOf<R extends string>(kind: string, rights: readonly [R, ...R[]], nameProblem: (name: string) => string | undefined) {
+  return z.record(z.string(), z.unknown(), { error: (i) => `must be a mapping of ${kind} name to rights, e.g. { name: [${rights.join(', ')}] }, got ${describe(i.input)}` })
+    .optional()
+    .transform((g, ctx) => {
+      const out: Record<string, R[]> = {};
+      for (const [name, list] of Object.entries(g ?? {})) {
+        const problem = nameProblem(name);
+        if (problem) { ctx.addIssue({ code: 'custom', path: [name], message: problem }); continue; }
+        const given = typeof list === 'string' ? [list] : list;
+        if (!Array.isArray(given) || given.length === 0 || given.some((r) => !(rights as readonly unknown[]).includes(r))) {
+          ctx.addIssue({ code: 'custom', path: [name], message: `must be a list of rights from: ${rights.join(', ')}, got ${describe(list)}${Array.isArray(given) ? ` (${JSON.stringify(given)})` : ''}` });
+          continue;
+        }
+        out[name] = [...new Set(given as R[])].sort();
+      }
+      return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    });
+}
+
+const SecretNamesSchema = z.array(z.string({ error: (i) => `must be a secret name, got ${describe(i.input)}` })
+  .regex(/^[A-Z_][A-Z0-9_]{0,127}$/, { error: (i) => `secret names are upper-case letters, digits and "_" (they become environment variables), got ${JSON.stringify(i.input)}` }),
+{ error: (i) => `must be a list of secret names, e.g. [STRIPE_KEY], got ${describe(i.input)}` }).optional().transform((x) => [...new Set(x ?? [])].sort());
+
+const PermissionsSchema = strict({
+  buckets: grantsOf('bucket', ['read', 'write'], (n) => bucketNameProblem(n)?.message),
+  tables: grantsOf('table', ['read', 'write'], (n) => (TABLE_NAME.test(n) ? undefined : 'table names are 3 to 255 letters, digits, "_", "-" and "."')),
+  queues: grantsOf('queue', ['send'], (n) => (QUEUE_NAME.test(n) ? undefined : 'queue names are letters, digits, "-" and "_", at most 80 characters, ending in ".fifo" for a FIFO queue')),
+  topics: grantsOf('topic', ['publish'], (n) => (TOPIC_NAME.test(n) ? undefined : 'topic names are letters, digits, "-" and "_", at most 256 characters')),
+  functions: grantsOf('function', ['invoke'], (n) => (FUNCTION_NAME.test(n) ? undefined : 'function names are letters, digits, "_" and "-", starting with a letter, at most 64 characters')),
+  bus: z.array(z.literal('put', { error: (i) => `the only right on the event bus is put, got ${describe(i.input)}` }), { error: (i) => `must be [put] (may put events on the event bus), got ${describe(i.input)}` })
+    .optional().transform((x) => (x && x.length > 0 ? ['put' as const] : [])),
+  secrets: SecretNamesSchema,
+}).optional().transform((p) => p ?? { buckets: {}, tables: {}, queues: {}, topics: {}, functions: {}, bus: [], secrets: [] });
+
 const HttpEvent = strict({ http: HttpEventSchema });
 const QueueEvent = strict({ queue: QueueEventSchema });
 const ScheduleEvent = strict({ schedule: ScheduleEventSchema });
 const TopicEvent = strict({ topic: TopicEventSchema });
-type EventOut = z.output<typeof HttpEvent> | z.output<typeof QueueEvent> | z.output<typeof ScheduleEvent> | z.output<typeof TopicEvent>;
+const StorageEvent = strict({ storage: StorageEventSchema });
+const TableEvent = strict({ table: TableEventSchema });
+type EventOut = z.output<typeof HttpEvent> | z.output<typeof QueueEvent> | z.output<typeof ScheduleEvent> | z.output<typeof TopicEvent> | z.output<typeof StorageEvent> | z.output<typeof TableEvent>;
 
 const EventSchema = z.unknown().transform((v, ctx): EventOut => {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) {
@@ -407,7 +498,7 @@ const EventSchema = z.unknown().transform((v, ctx): EventOut => {
     return z.NEVER;
   }
   // One schema per kind (not a union), so an error is about the kind the user wrote.
-  const r = ({ http: HttpEvent, queue: QueueEvent, schedule: ScheduleEvent, topic: TopicEvent } as const)[kinds[0] as (typeof EVENT_KINDS)[number]].safeParse(v);
+  const r = ({ http: HttpEvent, queue: QueueEvent, schedule: ScheduleEvent, topic: TopicEvent, storage: StorageEvent, table: TableEvent } as const)[kinds[0] as (typeof EVENT_KINDS)[number]].safeParse(v);
   if (r.success) return r.data;
   for (const iss of r.error.issues) ctx.addIssue({ code: 'custom', message: iss.message, path: iss.path });
   return z.NEVER;
@@ -462,9 +553,12 @@ const FunctionSchema = strict({
     }),
   events: z.array(EventSchema, { error: (i) => `must be a list of events, got ${describe(i.input)}` }).optional().transform((e) => e ?? []),
   async: AsyncSchema,
-  secrets: z.array(z.string({ error: (i) => `must be a secret name, got ${describe(i.input)}` })
-    .regex(/^[A-Z_][A-Z0-9_]{0,127}$/, { error: (i) => `secret names are upper-case letters, digits and "_" (they become environment variables), got ${JSON.stringify(i.input)}` }),
-  { error: (i) => `must be a list of secret names, e.g. [STRIPE_KEY], got ${describe(i.input)}` }).optional().transform((x) => [...new Set(x ?? [])].sort()),
+  secrets: SecretNamesSchema,
+  permissions: PermissionsSchema,
+}).transform((f) => {
+  // `secrets:` and `permissions.secrets` are the same grants; both hold the union after parsing.
+  const secrets = [...new Set([...f.secrets, ...f.permissions.secrets])].sort();
+  return { ...f, secrets, permissions: { ...f.permissions, secrets } };
 }).check((ctx) => {
   for (const name of ctx.value.secrets) {
     if (name in ctx.value.environment) ctx.issues.push({ code: 'custom', path: ['secrets'], message: `${name} is both a secret and an environment variable; rename one`, input: ctx.value });
@@ -480,8 +574,11 @@ export const ManifestSchema = strict({
   schedules: z.record(z.string(), StandaloneScheduleSchema, { error: (i) => `must be a mapping of schedule name to its settings, got ${describe(i.input)}` }).optional().transform((q) => q ?? {}),
   topics: z.record(z.string(), TopicSchema, { error: (i) => `must be a mapping of topic name to its settings, got ${describe(i.input)}` }).optional().transform((t) => t ?? {}),
   rules: z.record(z.string(), RuleSchema, { error: (i) => `must be a mapping of rule name to its pattern and targets, got ${describe(i.input)}` }).optional().transform((r) => r ?? {}),
+  buckets: z.record(z.string(), BucketSchema, { error: (i) => `must be a mapping of bucket name to its settings ({} for none), got ${describe(i.input)}` }).optional().transform((b) => b ?? {}),
+  tables: z.record(z.string(), TableSchema, { error: (i) => `must be a mapping of table name to its keys, e.g. users: { partitionKey: id }, got ${describe(i.input)}` }).optional().transform((t) => t ?? {}),
 }).superRefine((m, ctx) => {
   checkRules(m, ctx);
+  checkServices(m, ctx);
   checkQueues(m, ctx);
   checkSchedules(m, ctx);
   checkTopics(m, ctx);
@@ -503,8 +600,36 @@ export const ManifestSchema = strict({
   }
 });
 
+/** Bucket and table names; storage and table events name a bucket or table of this manifest; grants of functions name functions that exist. */
+function checkServices(m: { functions: Record<string, { events: unknown[]; permissions: { functions: Record<string, unknown> } }>; buckets: Record<string, unknown>; tables: Record<string, unknown> }, ctx: z.RefinementCtx): void {
+  for (const name of Object.keys(m.buckets)) {
+    const problem = bucketNameProblem(name);
+    if (problem) ctx.addIssue({ code: 'custom', path: ['buckets', name], message: problem.message });
+  }
+  for (const name of Object.keys(m.tables)) {
+    if (!TABLE_NAME.test(name)) ctx.addIssue({ code: 'custom', path: ['tables', name], message: 'table names are 3 to 255 letters, digits, "_", "-" and "."' });
+  }
+  for (const [fn, spec] of Object.entries(m.functions)) {
+    const tables = new Set<string>();
+    spec.events.forEach((ev, i) => {
+      if (typeof ev !== 'object' || ev === null) return;
+      if ('storage' in ev) {
+        const bucket = (ev as { storage: { bucket: string } }).storage.bucket;
+        if (!(bucket in m.buckets)) ctx.addIssue({ code: 'custom', path: ['functions', fn, 'events', i, 'storage', 'bucket'], message: `no bucket "${bucket}" in this manifest's buckets (declare it under buckets:)` });
+      }
+      if ('table' in ev) {
+        const table = (ev as { table: { name: string } }).table.name;
+        const path = ['functions', fn, 'events', i, 'table', 'name'];
+        if (!(table in m.tables)) ctx.addIssue({ code: 'custom', path, message: `no table "${table}" in this manifest's tables (declare it under tables:)` });
+        if (tables.has(table)) ctx.addIssue({ code: 'custom', path, message: `table "${table}" is already an event of this function; list it once` });
+        tables.add(table);
+      }
+    });
+  }
+}
+
 type ManifestShape = {
-  functions: Record<string, { events: Array<{ http: unknown } | { queue: { name: string; batchSize: number; batchWindow: number } } | { schedule: unknown } | { topic: unknown }>; async: { onSuccess?: { kind: string; name: string }; onFailure?: { kind: string; name: string }; deadLetterQueue?: string } }>;
+  functions: Record<string, { events: Array<{ http: unknown } | { queue: { name: string; batchSize: number; batchWindow: number } } | { schedule: unknown } | { topic: unknown } | { storage: unknown } | { table: unknown }>; async: { onSuccess?: { kind: string; name: string }; onFailure?: { kind: string; name: string }; deadLetterQueue?: string } }>;
   queues: Record<string, { deadLetter?: { queue: string }; contentBasedDeduplication: boolean }>;
 };
 
@@ -663,6 +788,8 @@ export type QueueSpec = Manifest['queues'][string];
 export type ScheduleSpec = Manifest['schedules'][string];
 export type TopicSpec = Manifest['topics'][string];
 export type RuleSpec = Manifest['rules'][string];
+export type TableSpec = Manifest['tables'][string];
+export type PermissionsSpec = FunctionSpec['permissions'];
 
 function handlerProblem(handler: string): string | undefined {
   const dot = handler.lastIndexOf('.');

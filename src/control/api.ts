@@ -24,6 +24,7 @@ import { parseDuration } from '../util/duration.ts';
 import { jsonText } from '../util/json.ts';
 import { applyDeploy } from './deploy.ts';
 import { OPENAPI } from './openapi.ts';
+import type { ApiRoute } from './route.ts';
 import type { Registry } from './registry.ts';
 import { tokenMatches } from './token.ts';
 
@@ -44,6 +45,8 @@ export interface ApiDeps {
   token: string;
   version: string;
   startedAt: number;
+  /** Endpoints of the service modules (storage, KV tables), each with its OpenAPI operation. */
+  services?: ApiRoute[];
 }
 
 type Params = Record<string, string | undefined>;
@@ -57,15 +60,24 @@ export class AdminApi {
   readonly #router = FindMyWay({ ignoreTrailingSlash: true });
   /** Every endpoint, as `METHOD /path/{param}` (the OpenAPI document is checked against this list). */
   readonly endpoints: string[] = [];
+  /** The OpenAPI document served: the platform's own endpoints and the service modules'. */
+  readonly openapi: typeof OPENAPI;
 
   constructor(deps: ApiDeps) {
     this.#deps = deps;
     const r = (method: FindMyWay.HTTPMethod, path: string, h: Handler, auth = true): void => {
-      this.endpoints.push(`${method} ${path.replace(/:(\w+)/g, '{$1}')}`);
+      this.endpoints.push(`${method} ${openapiPath(path)}`);
       this.#router.on(method, path, () => undefined, { h, auth });
     };
+    const paths: Record<string, Record<string, unknown>> = { ...OPENAPI.paths };
+    for (const route of deps.services ?? []) {
+      r(route.method, route.path, route.handler, route.auth ?? true);
+      const p = openapiPath(route.path);
+      paths[p] = { ...paths[p], [route.method.toLowerCase()]: route.auth === false ? { security: [], ...route.openapi } : route.openapi };
+    }
+    this.openapi = { ...OPENAPI, paths: paths as typeof OPENAPI.paths };
     r('GET', '/_nimbus/health', async (_q, res) => this.#health(res), false);
-    r('GET', '/_nimbus/api/openapi.json', async (_q, res) => sendJson(res, 200, OPENAPI), false);
+    r('GET', '/_nimbus/api/openapi.json', async (_q, res) => sendJson(res, 200, this.openapi), false);
     r('GET', '/_nimbus/api/apps', async (_q, res) => sendJson(res, 200, { apps: await deps.store.listApps() }));
     r('GET', '/_nimbus/api/apps/:app', async (_q, res, p) => sendJson(res, 200, await this.#app(p.app!)));
     r('PUT', '/_nimbus/api/apps/:app', (q, res, p) => this.#deploy(q, res, p.app!));
@@ -179,6 +191,7 @@ export class AdminApi {
       name: f.name, app: f.app, handler: f.handler, memoryMb: f.memoryMb, timeoutMs: f.timeoutMs, environment: f.environment,
       concurrency: { max: f.concurrencyMax, queueTimeoutMs: f.queueTimeoutMs, provisioned: f.provisioned, perInstance: f.perInstance },
       secrets: f.secrets,
+      permissions: { ...f.permissions, secrets: f.secrets },
       async: { retries: f.async.retries, maxEventAgeS: f.async.maxEventAgeMs / 1000, onSuccess: f.async.onSuccess ?? null, onFailure: f.async.onFailure ?? null, deadLetterQueue: f.async.deadLetterQueue ?? null },
       queueTriggers: this.#deps.registry.queueTriggers.filter((t) => t.fn === f.name).map((t) => ({ queue: t.queue, batchSize: t.batchSize, batchWindowS: t.batchWindowMs / 1000, maxConcurrency: t.maxConcurrency })),
       codeSha: f.codeSha, revision: f.revision,
@@ -405,4 +418,9 @@ function sinceToMs(value: string): number {
   const t = Date.parse(value);
   if (Number.isNaN(t)) throw new NimbusError('BAD_REQUEST', `since: "${value}" is neither a duration (30s, 15m, 1h, 2d) nor an ISO time`);
   return t;
+}
+
+/** `/a/:name/*` → `/a/{name}/{key}`: the router's path as OpenAPI writes it (the wildcard is an object key). */
+function openapiPath(path: string): string {
+  return path.replace(/:(\w+)/g, '{$1}').replace(/\*$/, '{key}');
 }

@@ -33,7 +33,9 @@ export async function applyDeploy(store: Store, appName: string, body: unknown, 
   for (const name of Object.keys(bundles)) if (!manifest.functions[name]) throw new NimbusError('BAD_REQUEST', `bundles.${name}: no function of that name in the manifest`);
 
   const desired: DesiredApp = {
-    name: manifest.app, specHash: '', functions: [], routes: [], queueTriggers: [], schedules: [], topics: [], rules: [],
+    name: manifest.app, specHash: '', functions: [], routes: [], queueTriggers: [], schedules: [], topics: [], rules: [], storageTriggers: [], tableTriggers: [],
+    buckets: Object.keys(manifest.buckets).map((name) => ({ name })),
+    tables: Object.entries(manifest.tables).map(([name, t]) => ({ name, partitionKey: t.partitionKey, sortKey: t.sortKey ?? null, ttlAttribute: t.ttl ?? null })),
     queues: Object.entries(manifest.queues).map(([name, q]) => ({
       name,
       fifo: isFifoQueue(name),
@@ -73,6 +75,7 @@ export async function applyDeploy(store: Store, appName: string, body: unknown, 
         ...(spec.async.deadLetterQueue ? { deadLetterQueue: spec.async.deadLetterQueue } : {}),
       },
       secrets: spec.secrets,
+      permissions: { buckets: spec.permissions.buckets, tables: spec.permissions.tables, queues: spec.permissions.queues, topics: spec.permissions.topics, functions: spec.permissions.functions, bus: spec.permissions.bus },
       codeSha,
     });
     for (const ev of spec.events) {
@@ -88,6 +91,11 @@ export async function applyDeploy(store: Store, appName: string, body: unknown, 
         (functionSubs.get(t.name) ?? functionSubs.set(t.name, []).get(t.name)!).push({
           kind: 'function', target: name, raw: false, filterPolicy: policyText(t.filterPolicy, t.filterPolicyScope), filterPolicyScope: t.filterPolicyScope, deadLetterQueue: null,
         });
+      } else if ('storage' in ev) {
+        desired.storageTriggers.push({ fn: name, bucket: ev.storage.bucket, events: ev.storage.events, prefix: ev.storage.prefix, suffix: ev.storage.suffix });
+      } else if ('table' in ev) {
+        const t = ev.table;
+        desired.tableTriggers.push({ fn: name, table: t.name, batchSize: t.batchSize, batchWindowMs: t.batchWindow * 1000, startingPosition: t.startingPosition, maxRetries: t.maxRetries });
       } else {
         const q = ev.queue;
         // By default a trigger may run as many batches at once as the function has instances.
@@ -123,6 +131,7 @@ export async function applyDeploy(store: Store, appName: string, body: unknown, 
     });
   }
   for (const f of desired.functions) if (f.secrets.length) await checkSecrets?.(f.name, f.secrets);
+  await checkGrants(store, desired);
   desired.specHash = createHash('sha256').update(JSON.stringify({ manifest, code: desired.functions.map((f) => f.codeSha) })).digest('hex');
   for (const [sha, code] of codes) await store.putCode(sha, code);
   const result = await store.applyApp(desired, now);
@@ -133,4 +142,31 @@ export async function applyDeploy(store: Store, appName: string, body: unknown, 
 /** A filter policy as stored: the JSON text of the policy object (the manifest may give it as JSON text too). */
 function policyText(policy: unknown, scope: 'MessageAttributes' | 'MessageBody'): string | null {
   return policy === undefined ? null : JSON.stringify(validateFilterPolicy(policy, scope).source);
+}
+
+/**
+ * Every resource a function is granted exists: declared by this app, or already deployed by
+ * another (grants may cross apps; the admin token holder deploys both). A grant naming nothing
+ * is a typo that would only show up as ACCESS_DENIED or NOT_FOUND at run time.
+ */
+async function checkGrants(store: Store, desired: DesiredApp): Promise<void> {
+  const kinds = [
+    { kind: 'buckets', code: 'BUCKET_NOT_FOUND', what: 'bucket', mine: desired.buckets.map((b) => b.name), all: async () => (await store.objects.listBuckets()).map((b) => b.name) },
+    { kind: 'tables', code: 'TABLE_NOT_FOUND', what: 'table', mine: desired.tables.map((t) => t.name), all: async () => (await store.kv.listTables()).map((t) => t.name) },
+    { kind: 'queues', code: 'QUEUE_NOT_FOUND', what: 'queue', mine: desired.queues.map((q) => q.name), all: async () => (await store.listQueues()).map((q) => q.name) },
+    { kind: 'topics', code: 'TOPIC_NOT_FOUND', what: 'topic', mine: desired.topics.map((t) => t.name), all: async () => (await store.listTopics()).map((t) => t.name) },
+    { kind: 'functions', code: 'FUNCTION_NOT_FOUND', what: 'function', mine: desired.functions.map((f) => f.name), all: async () => (await store.listFunctions()).map((f) => f.name) },
+  ] as const;
+  for (const k of kinds) {
+    let known: Set<string> | undefined;
+    for (const f of desired.functions) {
+      for (const name of Object.keys(f.permissions[k.kind])) {
+        if (k.mine.includes(name)) continue;
+        known ??= new Set(await k.all());
+        if (!known.has(name)) {
+          throw new NimbusError(k.code, `functions.${f.name}.permissions.${k.kind}: no ${k.what} "${name}" in this manifest or in any deployed app; declare it, deploy its app first, or fix the name`);
+        }
+      }
+    }
+  }
 }

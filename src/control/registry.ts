@@ -2,7 +2,7 @@
 // route table. Refreshed from the store after a deploy (and, in cluster mode, on a change signal).
 import { RouteTable } from '../gateway/router.ts';
 import type { Scheduler } from '../scheduler/index.ts';
-import type { FunctionRecord, QueueTriggerRecord, RouteRecord, RuleEndpoint, RuleRecord, Store } from '../store/types.ts';
+import type { FunctionRecord, QueueTriggerRecord, RouteRecord, RuleEndpoint, RuleRecord, Store, TableTriggerRecord } from '../store/types.ts';
 
 export class Registry {
   readonly #store: Store;
@@ -13,6 +13,7 @@ export class Registry {
   queueTriggers: QueueTriggerRecord[] = [];
   rules: RuleRecord[] = [];
   ruleEndpoints: RuleEndpoint[] = [];
+  tableTriggers: TableTriggerRecord[] = [];
   /** Called after each change is loaded (queue triggers follow deploys through this). */
   onChange: (() => void) | undefined;
   #generation = -1;
@@ -25,8 +26,9 @@ export class Registry {
   async refresh(): Promise<void> {
     const generation = await this.#store.configGeneration();
     if (generation === this.#generation) return;
-    const [functions, routes, queueTriggers, rules, ruleEndpoints] = await Promise.all([
+    const [functions, routes, queueTriggers, rules, ruleEndpoints, tableTriggers] = await Promise.all([
       this.#store.listFunctions(), this.#store.listRoutes(), this.#store.listQueueTriggers(), this.#store.listRules(), this.#store.listRuleEndpoints(),
+      this.#store.kv.listTableTriggers(),
     ]);
     this.functions = new Map(functions.map((f) => [f.name, f]));
     this.routes = new RouteTable(routes);
@@ -34,6 +36,7 @@ export class Registry {
     this.queueTriggers = queueTriggers;
     this.rules = rules;
     this.ruleEndpoints = ruleEndpoints;
+    this.tableTriggers = tableTriggers;
     this.#generation = generation;
     this.#scheduler.sync(this.functions);
     this.onChange?.();

@@ -23,8 +23,8 @@ it('never starts a held event that could outlive its lease; each event runs once
   const clock = new ManualClock(Date.now());
   try {
     await store.applyApp({
-      name: 'a', specHash: 'x', routes: [], queues: [], queueTriggers: [], schedules: [], topics: [], rules: [],
-      functions: [{ name: 'f', handler: 'src/f.handler', exportName: 'handler', memoryMb: 128, timeoutMs: 3000, environment: {}, concurrencyMax: 1, queueTimeoutMs: 1000, provisioned: 0, perInstance: 1, async: { retries: 0, maxEventAgeMs: 6 * 3600_000 }, secrets: [], codeSha: 'c' }],
+      name: 'a', specHash: 'x', routes: [], queues: [], queueTriggers: [], schedules: [], topics: [], rules: [], buckets: [], storageTriggers: [], tables: [], tableTriggers: [],
+      functions: [{ name: 'f', handler: 'src/f.handler', exportName: 'handler', memoryMb: 128, timeoutMs: 3000, environment: {}, concurrencyMax: 1, queueTimeoutMs: 1000, provisioned: 0, perInstance: 1, async: { retries: 0, maxEventAgeMs: 6 * 3600_000 }, secrets: [], permissions: { buckets: {}, tables: {}, queues: {}, topics: {}, functions: {}, bus: [] }, codeSha: 'c' }],
     }, clock.now());
     const fn = (await store.getFunction('f'))!;
     const started: string[] = [];
@@ -64,8 +64,8 @@ it('a backlog on one function does not hold up another function\'s events', asyn
   const store = new SqliteStore(join(dir, 'nimbus.db'));
   const clock = new ManualClock(Date.now());
   try {
-    const fnSpec = (name: string) => ({ name, handler: 'src/f.handler', exportName: 'handler', memoryMb: 128, timeoutMs: 3000, environment: {}, concurrencyMax: 1, queueTimeoutMs: 1000, provisioned: 0, perInstance: 1, async: { retries: 0, maxEventAgeMs: 6 * 3600_000 }, secrets: [], codeSha: 'c' });
-    await store.applyApp({ name: 'a', specHash: 'x', routes: [], queues: [], queueTriggers: [], schedules: [], topics: [], rules: [], functions: [fnSpec('slow'), fnSpec('other')] }, clock.now());
+    const fnSpec = (name: string) => ({ name, handler: 'src/f.handler', exportName: 'handler', memoryMb: 128, timeoutMs: 3000, environment: {}, concurrencyMax: 1, queueTimeoutMs: 1000, provisioned: 0, perInstance: 1, async: { retries: 0, maxEventAgeMs: 6 * 3600_000 }, secrets: [], permissions: { buckets: {}, tables: {}, queues: {}, topics: {}, functions: {}, bus: [] }, codeSha: 'c' });
+    await store.applyApp({ name: 'a', specHash: 'x', routes: [], queues: [], queueTriggers: [], schedules: [], topics: [], rules: [], buckets: [], storageTriggers: [], tables: [], tableTriggers: [], functions: [fnSpec('slow'), fnSpec('other')] }, clock.now());
     const fns = new Map([['slow', (await store.getFunction('slow'))!], ['other', (await store.getFunction('other'))!]]);
     const started: string[] = [];
     const invoker = { invoke: (req: InvokeRequest) => { started.push(req.requestId); return new Promise<InvokeResult>(() => undefined); } } as unknown as Invoker;

@@ -1,21 +1,42 @@
 // The host side of the runtime SDK: calls a function's code makes (`import { queues } from
 // 'nimbus/sdk'`) arrive here over the instance's IPC channel, named by operation, with the calling
-// function's record. Every call is authorised here, on the host, against the caller — the sandbox
-// is never trusted to say what it may touch. Today a function may use the queues of its own app;
-// the grants model of the services issue replaces #queue's check with the manifest's bindings.
+// function's record. Every call is authorised here, on the host, against the caller's
+// `permissions:` from the manifest — the sandbox is never trusted to say what it may touch. A call
+// outside the grants fails with ACCESS_DENIED naming the grant to add, and is logged to the
+// function's log stream and the platform log.
+import { randomUUID } from 'node:crypto';
+import { MAX_ASYNC_PAYLOAD_BYTES, MAX_SYNC_PAYLOAD_BYTES } from '../config/limits.ts';
 import { NimbusError } from '../errors.ts';
 import type { QueueService } from '../events/queues/service.ts';
 import type { EventBus } from '../events/bus/service.ts';
+import type { Logger } from '../observability/logger.ts';
 import type { SecretService } from '../services/secrets/service.ts';
 import type { TopicService } from '../events/topics/service.ts';
-import type { FunctionRecord, QueueRecord } from '../store/types.ts';
+import type { FunctionRecord, Permissions } from '../store/types.ts';
+import { jsonText } from '../util/json.ts';
+import type { AsyncInvoker } from './async.ts';
+import type { Invoker } from './index.ts';
+import type { Grant, SdkOp } from './sdk-op.ts';
 
 export interface SdkDeps {
   queues: QueueService;
   topics: () => TopicService;
   bus: () => EventBus;
   secrets: SecretService;
+  invoker: Invoker;
+  asyncInvoker: AsyncInvoker;
+  functions: () => Map<string, FunctionRecord>;
+  /** Operations of the service modules (storage.*, kv.*), each declaring the grants it needs. */
+  ops: Record<string, SdkOp>;
+  logger: Logger;
+  /** Writes a line to the calling function's log stream (`nimbus logs <fn>`). */
+  log: (fn: string, message: string) => void;
 }
+
+/** The rights a kind of resource takes, in the words of the manifest. */
+type Kind = Exclude<keyof Permissions, 'bus'>;
+
+const obj = (v: unknown): Record<string, unknown> => (typeof v === 'object' && v !== null && !Array.isArray(v) ? v as Record<string, unknown> : {});
 
 export class SdkHost {
   #deps: SdkDeps | undefined;
@@ -27,46 +48,93 @@ export class SdkHost {
   async call(fn: FunctionRecord, op: string, args: unknown): Promise<unknown> {
     const deps = this.#deps;
     if (!deps) throw new NimbusError('INTERNAL', 'the SDK is not ready');
-    const a = (typeof args === 'object' && args !== null ? args : {}) as Record<string, unknown>;
+    const a = obj(args);
     switch (op) {
       case 'queues.send': {
-        const q = await this.#queue(fn, a.queue);
-        const { id: _id, ...sent } = await deps.queues.send(q.name, (typeof a.message === 'object' && a.message !== null ? a.message : {}) as Record<string, unknown>);
+        const q = this.#allow(fn, op, 'queues', a.queue, 'send');
+        await deps.queues.queue(q);
+        const { id: _id, ...sent } = await deps.queues.send(q, obj(a.message));
         return sent;
       }
       case 'queues.sendBatch': {
-        const q = await this.#queue(fn, a.queue);
-        return deps.queues.sendBatch(q.name, a.entries);
+        const q = this.#allow(fn, op, 'queues', a.queue, 'send');
+        await deps.queues.queue(q);
+        return deps.queues.sendBatch(q, a.entries);
       }
       case 'topics.publish': {
-        const t = await this.#topic(fn, a.topic);
-        return deps.topics().publish(t, (typeof a.message === 'object' && a.message !== null ? a.message : {}) as Record<string, unknown>);
+        const t = this.#allow(fn, op, 'topics', a.topic, 'publish');
+        await deps.topics().topic(t);
+        return deps.topics().publish(t, obj(a.message));
       }
       case 'topics.publishBatch': {
-        const t = await this.#topic(fn, a.topic);
+        const t = this.#allow(fn, op, 'topics', a.topic, 'publish');
+        await deps.topics().topic(t);
         return deps.topics().publishBatch(t, a.entries);
       }
       case 'secrets.get':
-        return deps.secrets.get(fn, a.name);
+        try {
+          return await deps.secrets.get(fn, a.name);
+        } catch (err) {
+          if ((err as { code?: string }).code === 'ACCESS_DENIED') this.#denied(fn, op, (err as Error).message);
+          throw err;
+        }
       case 'events.put':
-        // The bus is shared by every app: any function may put events; rules decide who gets them.
+        if (!fn.permissions.bus.includes('put')) this.#deny(fn, op, `function "${fn.name}" may not put events on the event bus; grant it with permissions: { bus: [put] } in nimbus.yml`);
         return deps.bus().put(a.entries);
-      default:
-        throw new NimbusError('BAD_REQUEST', `unknown SDK operation "${op}"`);
+      case 'functions.invoke':
+        return this.#invoke(fn, a);
+      default: {
+        const service = Object.hasOwn(deps.ops, op) ? deps.ops[op] : undefined;
+        if (!service) throw new NimbusError('BAD_REQUEST', `unknown SDK operation "${op}"`);
+        for (const g of service.needs(a)) this.#allowGrant(fn, op, g);
+        return service.run(a, fn);
+      }
     }
   }
 
-  async #topic(fn: FunctionRecord, name: unknown): Promise<string> {
-    if (typeof name !== 'string' || name === '') throw new NimbusError('BAD_REQUEST', 'topic: a topic name is required');
-    const t = await this.#deps!.topics().topic(name);
-    if (t.app !== fn.app) throw new NimbusError('ACCESS_DENIED', `function "${fn.name}" may only publish to the topics of its app "${fn.app}"; topic "${name}" belongs to app "${t.app}"`);
-    return t.name;
+  async #invoke(fn: FunctionRecord, a: Record<string, unknown>): Promise<unknown> {
+    const deps = this.#deps!;
+    const name = this.#allow(fn, 'functions.invoke', 'functions', a.function, 'invoke');
+    const target = deps.functions().get(name);
+    if (!target) throw new NimbusError('FUNCTION_NOT_FOUND', `no function named "${name}"`);
+    const asynchronous = a.async === true;
+    const payload = jsonText(a.payload ?? {}, 'the invocation payload');
+    const limit = asynchronous ? MAX_ASYNC_PAYLOAD_BYTES : MAX_SYNC_PAYLOAD_BYTES;
+    if (Buffer.byteLength(payload) > limit) throw new NimbusError('PAYLOAD_TOO_LARGE', `the payload is ${Buffer.byteLength(payload)} bytes; an ${asynchronous ? 'asynchronous' : 'synchronous'} invocation takes at most ${limit}`);
+    if (asynchronous) {
+      const r = await deps.asyncInvoker.enqueue(target, payload);
+      return { requestId: r.requestId };
+    }
+    const event: unknown = JSON.parse(payload);
+    const result = await deps.invoker.invoke({ fn: target, requestId: randomUUID(), trigger: 'invoke', prepare: () => ({ kind: 'event', payload: event }) });
+    if (result.outcome === 'success') return { requestId: result.requestId, ok: true, payload: result.json === undefined ? null : JSON.parse(result.json) as unknown };
+    return { requestId: result.requestId, ok: false, errorType: result.error?.errorType ?? 'Error', errorMessage: result.error?.errorMessage ?? result.outcome };
   }
 
-  async #queue(fn: FunctionRecord, name: unknown): Promise<QueueRecord> {
-    if (typeof name !== 'string' || name === '') throw new NimbusError('BAD_REQUEST', 'queue: a queue name is required');
-    const q = await this.#deps!.queues.queue(name);
-    if (q.app !== fn.app) throw new NimbusError('ACCESS_DENIED', `function "${fn.name}" may only use the queues of its app "${fn.app}"; queue "${name}" belongs to app "${q.app}"`);
-    return q;
+  /** The resource name a call names, once the caller's grants allow `right` on it. */
+  #allow(fn: FunctionRecord, op: string, kind: Kind, name: unknown, right: string): string {
+    const singular = kind.slice(0, -1);
+    if (typeof name !== 'string' || name === '') throw new NimbusError('BAD_REQUEST', `${op}: a ${singular} name is required`);
+    this.#allowGrant(fn, op, { kind, name, right } as Grant);
+    return name;
+  }
+
+  #allowGrant(fn: FunctionRecord, op: string, g: { kind: Kind; name: string; right: string }): void {
+    const rights = (fn.permissions[g.kind] as Record<string, string[]> | undefined)?.[g.name];
+    if (Object.hasOwn(fn.permissions[g.kind], g.name) && rights?.includes(g.right)) return;
+    const singular = g.kind.slice(0, -1);
+    const has = rights?.length ? ` (it holds ${rights.join(', ')})` : '';
+    const to = g.right === 'send' || g.right === 'publish' ? ' to' : '';
+    this.#deny(fn, op, `function "${fn.name}" may not ${g.right}${to} ${singular} "${g.name}"${has}; grant it with permissions: { ${g.kind}: { ${g.name}: [${[...(rights ?? []), g.right].join(', ')}] } } in nimbus.yml`);
+  }
+
+  #deny(fn: FunctionRecord, op: string, message: string): never {
+    this.#denied(fn, op, message);
+    throw new NimbusError('ACCESS_DENIED', message);
+  }
+
+  #denied(fn: FunctionRecord, op: string, message: string): void {
+    this.#deps!.logger.warn({ fn: fn.name, op }, `access denied: ${message}`);
+    this.#deps!.log(fn.name, `AccessDenied ${op}: ${message}`);
   }
 }

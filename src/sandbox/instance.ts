@@ -36,7 +36,11 @@ export interface Assignment {
   handler: string;
   exportName: string;
   env: Record<string, string>;
-  meta: { functionName: string; functionVersion: string; memoryMb: number; invokedFunctionArn: string; logStreamName: string };
+  meta: {
+    functionName: string; functionVersion: string; memoryMb: number; invokedFunctionArn: string; logStreamName: string;
+    /** Resource names the function is granted; fetch-style handlers get a handle for each on `env`. */
+    grants?: { buckets: string[]; tables: string[]; queues: string[]; topics: string[]; functions: string[]; bus: boolean };
+  };
   onLog: (log: InstanceLog) => void;
   /** How long the module's import and top-level code may take. */
   initTimeoutMs: number;

@@ -57,7 +57,11 @@ export function prepareLayout(dataDir: string, opts: { isolateUids?: boolean } =
       mkdirSync(stage, { recursive: true, mode: 0o755 });
       const stagedNode = join(stage, 'node');
       if (!exists(stagedNode) || statSync(stagedNode).size !== statSync(nodePath).size) copyFileSync(nodePath, stagedNode);
-      copyFileSync(BOOTSTRAP_PATH, join(stage, 'bootstrap.mjs'));
+      // The runtime and the SDK it imports for fetch-style bindings (never the host's src/).
+      for (const file of ['bootstrap.mjs', 'sdk.mjs', 'sdk/storage.mjs', 'sdk/kv.mjs']) {
+        mkdirSync(dirname(join(stage, file)), { recursive: true, mode: 0o755 });
+        copyFileSync(join(RUNTIME_DIR, file), join(stage, file));
+      }
       nodePath = stagedNode;
       runtimeDir = stage;
     }

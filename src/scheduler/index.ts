@@ -145,6 +145,11 @@ export class Scheduler {
           memoryMb: fn.memoryMb,
           invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${fn.name}`,
           logStreamName: inst.id,
+          // Names only (the host checks every call): fetch-style handlers get a handle per grant on `env`.
+          grants: {
+            buckets: Object.keys(fn.permissions.buckets), tables: Object.keys(fn.permissions.tables), queues: Object.keys(fn.permissions.queues),
+            topics: Object.keys(fn.permissions.topics), functions: Object.keys(fn.permissions.functions), bus: fn.permissions.bus.includes('put'),
+          },
         },
         onLog: (log) => this.#opts.onLog(fn.name, log),
         onCall: (op, args) => (this.#opts.onCall ? this.#opts.onCall(fn, op, args) : Promise.reject(new Error('no SDK host'))),

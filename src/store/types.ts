@@ -1,5 +1,7 @@
 // The store seam. Every method is async, because the PostgreSQL implementation (cluster mode) will
 // be; nothing outside src/store/ writes SQL. Both implementations run test/store-conformance.ts.
+import type { ObjectsStore } from './objects.ts';
+import type { KvStore } from './kv.ts';
 
 export type PayloadVersion = '1.0' | '2.0';
 
@@ -25,6 +27,8 @@ export interface FunctionRecord {
   async: AsyncConfig;
   /** Names of the secrets the function is granted (delivered as environment variables and through the SDK). */
   secrets: string[];
+  /** What the function's code may touch through the runtime SDK (everything else is ACCESS_DENIED). */
+  permissions: Permissions;
   /** sha256 (hex) of the bundle; the bytes sit in the store under this key. */
   codeSha: string;
   /** Bumped on every change to code or config; instance pools are keyed by it. */
@@ -64,7 +68,66 @@ export interface DesiredFunction {
   perInstance: number;
   async: AsyncConfig;
   secrets: string[];
+  permissions: Permissions;
   codeSha: string;
+}
+
+/** Rights a function may hold on each kind of resource (manifest `permissions:`). */
+export type BucketRight = 'read' | 'write';
+export type TableRight = 'read' | 'write';
+
+/**
+ * A function's grants, by resource name. Resources may belong to another app. Secrets granted here
+ * and in the function's `secrets:` list are the same grants (FunctionRecord.secrets holds the union).
+ */
+export interface Permissions {
+  buckets: Record<string, BucketRight[]>;
+  tables: Record<string, TableRight[]>;
+  queues: Record<string, 'send'[]>;
+  topics: Record<string, 'publish'[]>;
+  functions: Record<string, 'invoke'[]>;
+  /** ['put']: may put events on the event bus. */
+  bus: 'put'[];
+}
+
+/** An object storage bucket, owned by one app; names are unique across apps. */
+export interface DesiredBucket {
+  name: string;
+}
+
+/** Bucket → function notifications (`events: - storage: {...}`), delivered as async invocations with S3 events. */
+export interface StorageTriggerRecord {
+  app: string;
+  fn: string;
+  bucket: string;
+  events: ('created' | 'removed')[];
+  /** '' matches every key. */
+  prefix: string;
+  suffix: string;
+}
+
+/** A KV table, owned by one app; names are unique across apps. */
+export interface DesiredTable {
+  name: string;
+  /** Attribute holding the partition key (string or number values). */
+  partitionKey: string;
+  /** Attribute holding the sort key, or null for a table keyed by partition key alone. */
+  sortKey: string | null;
+  /** Attribute holding an expiry time (epoch seconds, as DynamoDB); null: items never expire. */
+  ttlAttribute: string | null;
+}
+
+/** Table change stream → function (`events: - table: {...}`). */
+export interface TableTriggerRecord {
+  app: string;
+  fn: string;
+  table: string;
+  batchSize: number;
+  batchWindowMs: number;
+  /** Where a new trigger starts reading: changes made after it was created, or everything still retained. */
+  startingPosition: 'latest' | 'trim_horizon';
+  /** Attempts after the first before a failing batch is skipped (-1: retry until the records expire). */
+  maxRetries: number;
 }
 
 export interface DesiredApp {
@@ -77,6 +140,10 @@ export interface DesiredApp {
   schedules: DesiredSchedule[];
   topics: DesiredTopic[];
   rules: DesiredRule[];
+  buckets: DesiredBucket[];
+  storageTriggers: Omit<StorageTriggerRecord, 'app'>[];
+  tables: DesiredTable[];
+  tableTriggers: Omit<TableTriggerRecord, 'app'>[];
 }
 
 /** An event bus rule: a pattern and where matching events go. */
@@ -340,7 +407,7 @@ export interface InvocationRecord {
   requestId: string;
   fn: string;
   revision: number;
-  trigger: 'http' | 'invoke' | 'async' | 'queue';
+  trigger: 'http' | 'invoke' | 'async' | 'queue' | 'table';
   startedAt: number;
   durationMs: number;
   billedDurationMs: number;
@@ -363,6 +430,10 @@ export interface InvocationQuery {
 
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
+  /** Object storage metadata (buckets, objects, notifications); the bytes sit in a BlobStore. */
+  readonly objects: ObjectsStore;
+  /** KV tables, their items and change streams. */
+  readonly kv: KvStore;
   close(): Promise<void>;
 
   /** Applies an app's desired state in one transaction; throws ROUTE_CONFLICT / FUNCTION_CONFLICT and changes nothing. */

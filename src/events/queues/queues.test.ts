@@ -166,7 +166,7 @@ describe('waking a waiting consumer', () => {
     const store = new SqliteStore(join(dir, 'nimbus.db'));
     const svc = new QueueService(store, systemClock, silentLogger);
     try {
-      await store.applyApp({ name: 'a', specHash: 'x', functions: [], routes: [], queueTriggers: [], schedules: [], topics: [], rules: [], queues: [queue({ name: 'q' })] }, Date.now());
+      await store.applyApp({ name: 'a', specHash: 'x', functions: [], routes: [], queueTriggers: [], schedules: [], topics: [], rules: [], buckets: [], storageTriggers: [], tables: [], tableTriggers: [], queues: [queue({ name: 'q' })] }, Date.now());
       const seen = svc.version('q');
       assert.deepEqual(await svc.receive('q', {}, false), []);
       await svc.send('q', { body: 'in between' });

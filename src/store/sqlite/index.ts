@@ -5,12 +5,14 @@ import { NimbusError } from '../../errors.ts';
 import { methodsOverlap, normalizeRoutePath } from '../routes.ts';
 import type {
   AppRecord, ApplyResult, AsyncEvent, Claim, Delivery, DesiredApp, DesiredFunction, FunctionRecord, InvocationQuery, InvocationRecord,
-  LogEntry, LogLevel, LogQuery, NewMessage, Outcome, PayloadVersion, QueueRecord, QueueStats, QueueTriggerRecord, ReceiptResult,
+  LogEntry, LogLevel, LogQuery, NewMessage, Outcome, PayloadVersion, Permissions, QueueRecord, QueueStats, QueueTriggerRecord, ReceiptResult,
   ReceivedMessage, RouteRecord, RuleEndpoint, RuleRecord, ScheduleRecord, SentMessage, Store, TopicRecord, WebhookDelivery,
 } from '../types.ts';
 import { MIGRATIONS, RECORD_MIGRATIONS } from './schema.ts';
 import { type Row, Sql } from './sql.ts';
 import { WorkStore } from './work.ts';
+import { SqliteObjects } from './objects.ts';
+import { SqliteKv } from './kv.ts';
 
 
 export class SqliteStore implements Store {
@@ -21,6 +23,8 @@ export class SqliteStore implements Store {
   readonly #m: Sql;
   readonly #r: Sql;
   readonly #work: WorkStore;
+  readonly objects: SqliteObjects;
+  readonly kv: SqliteKv;
 
   /** `path` is the main database file; records go to the same name with `.records` before the extension. */
   constructor(path: string) {
@@ -36,6 +40,8 @@ export class SqliteStore implements Store {
     this.#r = new Sql(this.#rec);
     migrate(this.#r, RECORD_MIGRATIONS);
     this.#work = new WorkStore(this.#m);
+    this.objects = new SqliteObjects(this.#m, this.#work);
+    this.kv = new SqliteKv(this.#m);
   }
 
   #tx<T>(fn: () => T, db = this.#db): T {
@@ -97,12 +103,12 @@ export class SqliteStore implements Store {
         if (old && sameFunction(old, f)) continue;
         const revision = old ? old.revision + 1 : 1;
         this.#run(
-          `INSERT INTO functions(name, app, handler, export_name, memory_mb, timeout_ms, environment, concurrency_max, queue_timeout_ms, provisioned, per_instance, async_config, secrets, code_sha, revision, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          `INSERT INTO functions(name, app, handler, export_name, memory_mb, timeout_ms, environment, concurrency_max, queue_timeout_ms, provisioned, per_instance, async_config, secrets, permissions, code_sha, revision, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT(name) DO UPDATE SET handler = excluded.handler, export_name = excluded.export_name, memory_mb = excluded.memory_mb,
-             timeout_ms = excluded.timeout_ms, environment = excluded.environment, concurrency_max = excluded.concurrency_max, queue_timeout_ms = excluded.queue_timeout_ms, provisioned = excluded.provisioned, per_instance = excluded.per_instance, async_config = excluded.async_config, secrets = excluded.secrets,
+             timeout_ms = excluded.timeout_ms, environment = excluded.environment, concurrency_max = excluded.concurrency_max, queue_timeout_ms = excluded.queue_timeout_ms, provisioned = excluded.provisioned, per_instance = excluded.per_instance, async_config = excluded.async_config, secrets = excluded.secrets, permissions = excluded.permissions,
              code_sha = excluded.code_sha, revision = excluded.revision, updated_at = excluded.updated_at`,
-          f.name, desired.name, f.handler, f.exportName, f.memoryMb, f.timeoutMs, JSON.stringify(f.environment), f.concurrencyMax, f.queueTimeoutMs, f.provisioned, f.perInstance, JSON.stringify(f.async), JSON.stringify(f.secrets), f.codeSha, revision, now,
+          f.name, desired.name, f.handler, f.exportName, f.memoryMb, f.timeoutMs, JSON.stringify(f.environment), f.concurrencyMax, f.queueTimeoutMs, f.provisioned, f.perInstance, JSON.stringify(f.async), JSON.stringify(f.secrets), JSON.stringify(f.permissions), f.codeSha, revision, now,
         );
         (old ? updated : created).push(f.name);
       }
@@ -115,6 +121,8 @@ export class SqliteStore implements Store {
       this.#work.applySchedules(desired, now);
       this.#work.applyTopics(desired);
       this.#work.applyRules(desired);
+      this.objects.applyBuckets(desired);
+      this.kv.applyTables(desired, now);
       this.#bumpGeneration();
       return { status: 'applied', created, updated, removed, routes: this.#routesOf(desired.name), queues: { names: this.#work.queuesOf(desired.name), ...queues } };
     });
@@ -146,6 +154,9 @@ export class SqliteStore implements Store {
 
   async deleteApp(name: string): Promise<boolean> {
     return this.#tx(() => {
+      // Refuses (TABLE_NOT_EMPTY, BUCKET_NOT_EMPTY) while the app's tables or buckets hold data, as a deploy does.
+      this.kv.dropApp(name, Date.now());
+      this.objects.dropApp(name);
       const changes = this.#run('DELETE FROM apps WHERE name = ?', name);
       if (changes > 0) this.#bumpGeneration();
       return changes > 0;
@@ -337,7 +348,7 @@ function toFunction(row: Row): FunctionRecord {
   return {
     name: String(row.name), app: String(row.app), handler: String(row.handler), exportName: String(row.export_name),
     memoryMb: Number(row.memory_mb), timeoutMs: Number(row.timeout_ms), environment: JSON.parse(String(row.environment)) as Record<string, string>,
-    concurrencyMax: Number(row.concurrency_max), queueTimeoutMs: Number(row.queue_timeout_ms), provisioned: Number(row.provisioned), perInstance: Number(row.per_instance), async: JSON.parse(String(row.async_config)) as FunctionRecord['async'], secrets: JSON.parse(String(row.secrets)) as string[], codeSha: String(row.code_sha), revision: Number(row.revision), updatedAt: Number(row.updated_at),
+    concurrencyMax: Number(row.concurrency_max), queueTimeoutMs: Number(row.queue_timeout_ms), provisioned: Number(row.provisioned), perInstance: Number(row.per_instance), async: JSON.parse(String(row.async_config)) as FunctionRecord['async'], secrets: JSON.parse(String(row.secrets)) as string[], permissions: JSON.parse(String(row.permissions)) as Permissions, codeSha: String(row.code_sha), revision: Number(row.revision), updatedAt: Number(row.updated_at),
   };
 }
 
@@ -347,5 +358,5 @@ function toRoute(row: Row): RouteRecord {
 
 function sameFunction(a: FunctionRecord, b: DesiredFunction): boolean {
   return a.handler === b.handler && a.exportName === b.exportName && a.memoryMb === b.memoryMb && a.timeoutMs === b.timeoutMs
-    && a.concurrencyMax === b.concurrencyMax && a.queueTimeoutMs === b.queueTimeoutMs && a.provisioned === b.provisioned && a.perInstance === b.perInstance && JSON.stringify(a.async) === JSON.stringify(b.async) && JSON.stringify(a.secrets) === JSON.stringify(b.secrets) && a.codeSha === b.codeSha && JSON.stringify(a.environment) === JSON.stringify(b.environment);
+    && a.concurrencyMax === b.concurrencyMax && a.queueTimeoutMs === b.queueTimeoutMs && a.provisioned === b.provisioned && a.perInstance === b.perInstance && JSON.stringify(a.async) === JSON.stringify(b.async) && JSON.stringify(a.secrets) === JSON.stringify(b.secrets) && JSON.stringify(a.permissions) === JSON.stringify(b.permissions) && a.codeSha === b.codeSha && JSON.stringify(a.environment) === JSON.stringify(b.environment);
 }

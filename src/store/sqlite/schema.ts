@@ -1,6 +1,8 @@
 // SQLite schema for the embedded store. Migrations are append-only: a new entry per change.
 // Configuration (apps, functions, routes, code) lives in the main file with synchronous=NORMAL;
 // logs and invocation records, written on every request, live in a file of their own.
+import { KV_MIGRATION } from './kv.ts';
+import { OBJECTS_MIGRATION } from './objects.ts';
 
 export const MIGRATIONS: string[] = [
   `CREATE TABLE apps (
@@ -190,6 +192,10 @@ export const MIGRATIONS: string[] = [
    DROP TABLE webhook_deliveries;
    ALTER TABLE webhook_deliveries_v2 RENAME TO webhook_deliveries;
    CREATE INDEX webhook_due ON webhook_deliveries(next_at);`,
+  // Least-privilege grants (issue 6): what a function may touch through the runtime SDK.
+  `ALTER TABLE functions ADD COLUMN permissions TEXT NOT NULL DEFAULT '{"buckets":{},"tables":{},"queues":{},"topics":{},"functions":{},"bus":[]}';`,
+  OBJECTS_MIGRATION,
+  KV_MIGRATION,
 ];
 
 export const RECORD_MIGRATIONS: string[] = [
