@@ -97,7 +97,8 @@ function sdkCall(op, args) {
   return new Promise((resolve, reject) => {
     const id = nextCall++;
     calls.set(id, { resolve, reject });
-    send({ type: 'call', id, op, args });
+    // The invocation it belongs to, so a refused call's log line carries its request id.
+    send({ type: 'call', id, op, args, rid: als.getStore()?.requestId });
   });
 }
 function onCallResult(msg) {
@@ -141,7 +142,8 @@ async function init(msg) {
   const g = msg.meta.grants;
   if (style === 'fetch' && g && (g.bus || ['buckets', 'tables', 'queues', 'topics', 'functions'].some((k) => g[k].length > 0))) {
     const { bindings } = await import('./sdk.mjs');
-    env = Object.freeze({ ...msg.env, ...bindings(g) });
+    // The manifest refuses environment variables with these names, so nothing is shadowed.
+    env = { ...msg.env, ...bindings(g) };
   }
   loaded = { style, fn: exp, env, meta: msg.meta, cacheDir: msg.cacheDir };
   send({ type: 'initDone', style, initMs: performance.now() - started });

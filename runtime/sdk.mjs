@@ -11,11 +11,7 @@ import { kv } from './sdk/kv.mjs';
 
 export { storage, kv };
 
-function bridge() {
-  const b = /** @type {{ call(op: string, args: unknown): Promise<any> } | undefined} */ (/** @type {any} */ (globalThis)[Symbol.for('nimbus.sdk')]);
-  if (!b) throw new Error('nimbus/sdk works inside a function running on Nimbus');
-  return b;
-}
+import { bridge } from './sdk/bridge.mjs';
 
 export const queues = {
   /**

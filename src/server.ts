@@ -112,7 +112,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     layout,
     bundles: new BundleCache(dataDir, store),
     clock: opts.clock ?? systemClock,
-    onCall: (fn, op, args) => sdk.call(fn, op, args),
+    onCall: (fn, op, args, requestId) => sdk.call(fn, op, args, requestId),
     secretsFor: (fn) => secrets.valuesFor(fn),
     redactorFor: (values) => {
       const r = SecretService.redactor(values);
@@ -178,7 +178,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   sdk.bind({
     queues, topics: () => topics, bus: () => bus, secrets, invoker, asyncInvoker, functions: () => registry.functions, logger,
     ops: { ...kvSdkOps(kv), ...storageSdkOps(storage) },
-    log: (fn, message) => records.log({ ts: Date.now(), fn, requestId: null, level: 'WARN', message }),
+    log: (fn, requestId, message) => records.log({ ts: Date.now(), fn, requestId, level: 'WARN', message }),
   });
   const gateway = new Gateway(registry, invoker, logger);
   const api = new AdminApi({ store, registry, invoker, asyncInvoker, queues, triggers, schedules, topics, bus, secrets, scheduler, records, logger, token, version: VERSION, startedAt: Date.now(),

@@ -211,14 +211,18 @@ export function runKvConformance(label: string, open: () => Promise<{ store: Sto
       await s.applyApp(app('a', tables, { tableTriggers: [trigger('a-fn', 't', 'latest')] }), NOW);
       assert.equal(await s.kv.getCheckpoint('a-fn', 't'), first!.seq);
       assert.deepEqual(await s.kv.listTableTriggers(), [{ app: 'a', fn: 'a-fn', table: 't', batchSize: 10, batchWindowMs: 0, startingPosition: 'latest', maxRetries: -1 }]);
-      await s.applyApp(app('b', [], { tableTriggers: [trigger('b-fn', 't', 'trim_horizon')] }), NOW);
+      // A trigger reads its own app's tables only.
+      await assert.rejects(s.applyApp(app('b', [], { tableTriggers: [trigger('b-fn', 't', 'trim_horizon')] }), NOW), code('TABLE_NOT_FOUND'));
+      const two = [fn('a-fn'), fn('b-fn')];
+      await s.applyApp(app('a', tables, { functions: two, tableTriggers: [trigger('a-fn', 't', 'latest'), trigger('b-fn', 't', 'trim_horizon')] }), NOW);
+      assert.equal(await s.kv.getCheckpoint('a-fn', 't'), first!.seq);
       assert.equal(await s.kv.getCheckpoint('b-fn', 't'), 0);
       await s.kv.writeItems('t', [{ op: 'put', key: k('y'), item: { id: 'y' } }], NOW);
       const [, second] = await s.kv.readStream('t', 0, 2);
       assert.equal(await s.kv.setCheckpoint('a-fn', 't', second!.seq), true);
       assert.equal(await s.kv.setCheckpoint('a-fn', 't', first!.seq), true); // never backwards
       assert.equal(await s.kv.getCheckpoint('a-fn', 't'), second!.seq);
-      await s.applyApp(app('a', tables, { tableTriggers: [{ ...trigger('a-fn', 't', 'trim_horizon'), batchSize: 50 }] }), NOW);
+      await s.applyApp(app('a', tables, { functions: two, tableTriggers: [{ ...trigger('a-fn', 't', 'trim_horizon'), batchSize: 50 }, trigger('b-fn', 't', 'trim_horizon')] }), NOW);
       assert.equal(await s.kv.getCheckpoint('a-fn', 't'), second!.seq);
       const stats = await s.kv.tableStats('t', NOW);
       assert.deepEqual(stats.triggers.map((x) => [x.fn, x.lag]), [['a-fn', 0], ['b-fn', 2]]);

@@ -116,7 +116,7 @@ const TABLE_CALLS: { method: string; args: unknown[]; needs: 'read' | 'write' | 
   { method: 'scan', args: [{}], needs: 'read' },
   { method: 'put', args: [{ id: 'u1', n: 1 }], needs: 'write' },
   { method: 'put', args: [{ id: 'u1', n: 2 }, { returnOld: true }], needs: 'read+write' },
-  { method: 'increment', args: [{ id: 'u1' }, 'n', 1], needs: 'write' },
+  { method: 'increment', args: [{ id: 'u1' }, 'n', 1], needs: 'read+write' },
   { method: 'batchWrite', args: [[{ put: { id: 'u2' } }]], needs: 'write' },
   { method: 'delete', args: [{ id: 'u2' }], needs: 'write' },
   { method: 'delete', args: [{ id: 'u1' }, { returnOld: true }], needs: 'read+write' },
@@ -157,6 +157,15 @@ describe('permissions', () => {
     });
   }
 
+  it('names every object has, and values JSON cannot hold, are refused plainly (never an internal error)', async () => {
+    for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      const q = await srv.invoke<{ ok: boolean; name: string }>('granted', { op: 'queues.send', args: [name, 'x'] });
+      assert.deepEqual([q.body.ok, q.body.name], [false, 'ACCESS_DENIED'], name);
+      const t = await srv.invoke<{ ok: boolean; name: string }>('both', { kind: 'table', name, method: 'get', args: [{ id: 'a' }] });
+      assert.deepEqual([t.body.ok, t.body.name], [false, 'ACCESS_DENIED'], name);
+    }
+  });
+
   it('a denied call does nothing and is logged to the function\'s logs', async () => {
     const denials = async () => (await srv.api<{ logs: { message: string }[] }>('GET', '/_nimbus/api/functions/stranger/logs?limit=1000')).body.logs
       .filter((l) => l.message.startsWith('AccessDenied kv.put: function "stranger" may not write table "users"')).length;
@@ -170,6 +179,10 @@ describe('permissions', () => {
       after = await denials();
     }
     assert.equal(after, before + 1);
+    // Under the invocation's request id, with the rest of its lines.
+    const id = r.headers.get('x-nimbus-request-id')!;
+    const lines = (await srv.api<{ logs: { message: string }[] }>('GET', `/_nimbus/api/functions/stranger/logs?requestId=${id}`)).body.logs.map((l) => l.message);
+    assert.ok(lines.some((m) => m.startsWith('AccessDenied kv.put')), lines.join('\n'));
   });
 
   it('functions.invoke returns the result, or rejects with the handler\'s error type', async () => {

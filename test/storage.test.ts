@@ -109,6 +109,30 @@ describe('object storage end to end', () => {
     assert.equal(forged.status, 403);
   });
 
+  it('never lets a browser run an uploaded object; a bound upload type is the one a client can send', async () => {
+    const made = await srv.api<{ url: string }>('POST', '/_nimbus/api/buckets/uploads/presign', { key: 'page.html', method: 'PUT', contentType: ' text/html ' });
+    assert.equal(made.status, 200, JSON.stringify(made.body));
+    const path = (u: string) => new URL(u).pathname + new URL(u).search;
+    const put = await fetch(new URL(path(made.body.url), srv.url), { method: 'PUT', headers: { 'content-type': 'text/html' }, body: '<script>alert(1)</script>' });
+    assert.equal(put.status, 200, await put.text());
+    const { body: get } = await srv.api<{ url: string }>('POST', '/_nimbus/api/buckets/uploads/presign', { key: 'page.html' });
+    const res = await fetch(new URL(path(get.url), srv.url));
+    assert.equal(res.headers.get('content-type'), 'text/html');
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+    assert.equal(res.headers.get('content-security-policy'), "sandbox; default-src 'none'");
+    assert.equal(res.headers.get('content-disposition'), 'attachment');
+  });
+
+  it('honours If-Range: a resumed download of a changed object gets the whole new object', async () => {
+    await srv.req(obj('resume.bin'), { method: 'PUT', body: '0123456789' });
+    const etag = (await srv.req(obj('resume.bin'), { method: 'HEAD' })).headers.get('etag')!;
+    const same = await srv.req(obj('resume.bin'), { headers: { range: 'bytes=5-', 'if-range': etag } });
+    assert.deepEqual([same.status, await same.text()], [206, '56789']);
+    await srv.req(obj('resume.bin'), { method: 'PUT', body: 'abcdefghij' });
+    const changed = await srv.req(obj('resume.bin'), { headers: { range: 'bytes=5-', 'if-range': etag } });
+    assert.deepEqual([changed.status, await changed.text()], [200, 'abcdefghij']);
+  });
+
   it('delivers S3 events for matching writes and deletes to the storage trigger', async () => {
     await srv.req(obj('in/a%20b.txt'), { method: 'PUT', body: 'hello' });
     await srv.req(obj('in/skip.bin'), { method: 'PUT', body: 'not matched' });

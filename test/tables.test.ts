@@ -2,7 +2,8 @@
 // enforced), the admin API, and a change stream driving a function that sees each key's changes in order.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startWithApp, type TestServer } from './helpers.ts';
+import { rmSync } from 'node:fs';
+import { startTestServer, startWithApp, tempDir, type TestServer } from './helpers.ts';
 
 const app = {
   'nimbus.yml': `app: kvapp
@@ -98,5 +99,54 @@ describe('KV tables end to end', () => {
     const scan = await srv.api<{ items: unknown[] }>('GET', '/_nimbus/api/tables/users/scan?limit=1000');
     assert.ok(scan.body.items.length >= 2);
     assert.equal((await srv.api<{ error: { code: string } }>('GET', '/_nimbus/api/tables/nope')).body.error.code, 'TABLE_NOT_FOUND');
+  });
+});
+
+describe('a table trigger across a restart', () => {
+  it('runs a batch cut short by shutdown again, even with maxRetries: 0 (shutdown is not the function failing)', async () => {
+    const dataDir = tempDir('nimbus-kv-restart-');
+    const files = {
+      'nimbus.yml': `app: kvrestart
+tables:
+  jobs: { partitionKey: id }
+  marks: { partitionKey: id }
+functions:
+  slow:
+    handler: src/slow.handler
+    permissions: { tables: { marks: [read, write] } }
+    events:
+      - table: { name: jobs, maxRetries: 0, startingPosition: trim_horizon }
+`,
+      'src/slow.ts': `import { kv } from 'nimbus/sdk';
+const marks = kv.table('marks');
+export const handler = async () => {
+  await marks.increment({ id: 'starts' }, 'n');
+  await new Promise((r) => setTimeout(r, 1500));
+  await marks.increment({ id: 'done' }, 'n');
+};`,
+    };
+    const mark = async (srv: TestServer, id: string) => (await srv.api<{ item: { n: number } | null }>('GET', `/_nimbus/api/tables/marks/items?key=${encodeURIComponent(JSON.stringify({ id }))}`)).body.item?.n ?? 0;
+    const until = async (check: () => Promise<boolean>, what: string) => {
+      const deadline = Date.now() + 15_000;
+      while (!(await check())) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    try {
+      let srv = await startWithApp(files, { dataDir });
+      await srv.api('PUT', '/_nimbus/api/tables/jobs/items', { item: { id: 'job-1' } });
+      await until(async () => (await mark(srv, 'starts')) === 1, 'the first start');
+      await srv.close(); // mid-invocation
+      srv = await startTestServer({ dataDir });
+      try {
+        await until(async () => (await mark(srv, 'done')) === 1, 'the batch to run again and finish');
+        assert.equal(await mark(srv, 'starts'), 2);
+      } finally {
+        await srv.close();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });

@@ -5,11 +5,7 @@
 // platform's error code as their `name` (and `code`): TABLE_NOT_FOUND, ACCESS_DENIED, INVALID_KEY,
 // INVALID_ITEM, ITEM_TOO_LARGE, CONDITION_FAILED, TOO_MANY_ENTRIES.
 
-function bridge() {
-  const b = /** @type {{ call(op: string, args: unknown): Promise<any> } | undefined} */ (/** @type {any} */ (globalThis)[Symbol.for('nimbus.sdk')]);
-  if (!b) throw new Error('nimbus/sdk works inside a function running on Nimbus');
-  return b;
-}
+import { bridge } from './bridge.mjs';
 
 /**
  * @typedef {string | number} KeyValue
@@ -57,7 +53,7 @@ function table(name) {
     },
     /**
      * Adds `by` (default 1; negative to subtract) to a number attribute, atomically; the item and
-     * the attribute start at 0 when absent. Needs write.
+     * the attribute start at 0 when absent. Needs read and write (the answer tells the old value).
      * @param {Record<string, KeyValue>} key
      * @param {string} attribute
      * @param {number} [by]

@@ -7,11 +7,9 @@
 // One call moves at most 6 MB of object bytes (they cross the instance's IPC channel whole); read
 // bigger objects in ranges, and hand out presigned URLs to upload or download them directly.
 
-function bridge() {
-  const b = /** @type {{ call(op: string, args: unknown): Promise<any> } | undefined} */ (/** @type {any} */ (globalThis)[Symbol.for('nimbus.sdk')]);
-  if (!b) throw new Error('nimbus/sdk works inside a function running on Nimbus');
-  return b;
-}
+import { bridge } from './bridge.mjs';
+
+const SDK_MAX_BYTES = 6 * 1024 * 1024;
 
 /** @param {any} o */
 function info(o) {
@@ -51,6 +49,11 @@ class Bucket {
    */
   async put(key, body, options = {}) {
     const { contentType, metadata, ifNoneMatch, ifMatch } = options;
+    // Refused here, before the bytes cross the channel (the host refuses them too).
+    const size = typeof body === 'string' ? new TextEncoder().encode(body).byteLength : body?.byteLength;
+    if (typeof size === 'number' && size > SDK_MAX_BYTES) {
+      throw Object.assign(new Error(`the object is ${size} bytes; one SDK call moves at most ${SDK_MAX_BYTES} (6 MB): hand out a presigned PUT URL for bigger objects`), { name: 'ENTITY_TOO_LARGE', code: 'ENTITY_TOO_LARGE' });
+    }
     return info(await bridge().call('storage.put', { bucket: this.name, key, body, contentType, metadata, ifNoneMatch, ifMatch }));
   }
 

@@ -50,6 +50,8 @@ export const handler = async (event: HttpEvent) => {
 interface DeployResponse {
   app: string; status: 'applied' | 'unchanged'; created: string[]; updated: string[]; removed: string[]; routes: { method: string; path: string; fn: string }[];
   queues?: { names: string[]; created: string[]; removed: string[] };
+  buckets?: { names: string[]; created: string[]; removed: string[] };
+  tables?: { names: string[]; created: string[]; removed: string[] };
 }
 
 export async function deploy(dirArg: string | undefined, flags: Flags): Promise<void> {
@@ -77,6 +79,9 @@ export async function deploy(dirArg: string | undefined, flags: Flags): Promise<
   if (data.removed.length) out(`  removed: ${data.removed.join(', ')}`);
   const q = data.queues;
   if (q && (q.created.length || q.removed.length)) out(`  queues: ${[...q.created.map((n) => `+${n}`), ...q.removed.map((n) => `-${n} (with its messages)`)].join(', ')}`);
+  for (const [what, c] of [['buckets', data.buckets], ['tables', data.tables]] as const) {
+    if (c && (c.created.length || c.removed.length)) out(`  ${what}: ${[...c.created.map((n) => `+${n}`), ...c.removed.map((n) => `-${n}`)].join(', ')}`);
+  }
   if (data.routes.length) {
     out('Routes:');
     for (const r of data.routes) out(`  ${r.method.padEnd(7)} ${target.url}${r.path}  →  ${r.fn}`);

@@ -35,7 +35,7 @@ export async function queues(args: (string | undefined)[], flags: Flags, attrs: 
   const [sub, q, handle] = args;
   if (!sub) throw new CliError(`usage: nimbus queues <subcommand>; subcommands: ${SUBCOMMANDS}`);
   if (sub === 'ls') return list(flags);
-  if (!(sub in USAGE)) throw new CliError(`unknown queues subcommand "${sub}"; use one of: ${SUBCOMMANDS}`);
+  if (!Object.hasOwn(USAGE, sub)) throw new CliError(`unknown queues subcommand "${sub}"; use one of: ${SUBCOMMANDS}`);
   if (!q || (sub === 'delete' && !handle)) throw new CliError(`usage: ${USAGE[sub]}`);
   const target = resolveTarget(flags);
   switch (sub) {
@@ -44,7 +44,8 @@ export async function queues(args: (string | undefined)[], flags: Flags, attrs: 
     case 'receive': return receive(target, q, flags);
     case 'delete': return remove(target, q, handle!, flags);
     case 'purge': return purge(target, q, flags);
-    default: return redrive(target, q, flags);
+    case 'redrive': return redrive(target, q, flags);
+    default: throw new CliError(`unknown queues subcommand "${sub}"; use one of: ${SUBCOMMANDS}`);
   }
 }
 
@@ -140,7 +141,7 @@ export function attributes(list: string[]): Record<string, string | Attribute> {
     const eq = a.indexOf('=');
     if (eq <= 0) throw new CliError(`--attr: use name=value, got "${a}"`);
     const [name, value] = [a.slice(0, eq), a.slice(eq + 1)];
-    if (name in out) throw new CliError(`--attr: "${name}" is given twice`);
+    if (Object.hasOwn(out, name)) throw new CliError(`--attr: "${name}" is given twice`);
     out[name] = /^-?\d+(\.\d+)?([eE][+-]?\d+)?$/.test(value) && Number.isFinite(Number(value)) ? { DataType: 'Number', StringValue: value } : value;
   }
   return out;

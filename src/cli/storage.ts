@@ -10,6 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { api, CliError, resolveTarget, type Target } from './client.ts';
 import type { Flags } from './commands.ts';
 import { table } from './queues.ts';
+import { objectKeyProblem } from '../services/storage/keys.ts';
 
 const out = (s: string): void => { process.stdout.write(s + '\n'); };
 const USAGE = `usage:
@@ -32,7 +33,8 @@ const TYPES: Record<string, string> = {
   jpg: 'image/jpeg', jpeg: 'image/jpeg', gif: 'image/gif', webp: 'image/webp', svg: 'image/svg+xml', mp4: 'video/mp4', mp3: 'audio/mpeg', wasm: 'application/wasm',
 };
 
-const encKey = (key: string): string => key.split('/').map(encodeURIComponent).join('/');
+// "." and ".." are encoded too: a URL would otherwise resolve them away and name another key.
+const encKey = (key: string): string => key.split('/').map((s) => (s === '.' || s === '..' ? s.replaceAll('.', '%2E') : encodeURIComponent(s))).join('/');
 const objPath = (bucket: string, key: string): string => `/_nimbus/api/buckets/${encodeURIComponent(bucket)}/objects/${encKey(key)}`;
 
 /** `bucket/key` → its parts; the key may be empty only where `allowEmpty`. */
@@ -42,13 +44,15 @@ function parseTarget(arg: string | undefined, what: string, allowEmpty = false):
   const bucket = slash < 0 ? arg : arg.slice(0, slash);
   const key = slash < 0 ? '' : arg.slice(slash + 1);
   if (!bucket || (!key && !allowEmpty)) throw new CliError(`${what}: "${arg}" names no object; write <bucket>/<key>, e.g. uploads/photos/cat.jpg`);
+  const problem = key && !allowEmpty ? objectKeyProblem(key) : undefined;
+  if (problem) throw new CliError(`${what}: INVALID_OBJECT_KEY: ${problem.message}`);
   return { bucket, key };
 }
 
 function size(n: number): string {
-  if (n >= 1024 ** 3) return `${(n / 1024 ** 3).toFixed(1)} GB`;
-  if (n >= 1024 ** 2) return `${(n / 1024 ** 2).toFixed(1)} MB`;
-  if (n >= 1024) return `${(n / 1024).toFixed(1)} KB`;
+  if (n >= 1024 ** 3) return `${(n / 1024 ** 3).toFixed(1)} GiB`;
+  if (n >= 1024 ** 2) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
   return `${n} B`;
 }
 
@@ -72,7 +76,7 @@ async function stream(target: Target, method: string, path: string, headers: Rec
     for await (const c of res) text += c;
     let e: { code?: string; message?: string } | undefined;
     try { e = (JSON.parse(text) as { error?: { code?: string; message?: string } }).error; } catch { e = undefined; }
-    throw new CliError(e ? `${e.code}: ${e.message}` : `HTTP ${res.statusCode}: ${text.slice(0, 500)}`);
+    throw Object.assign(new CliError(e ? `${e.code}: ${e.message}` : `HTTP ${res.statusCode}: ${text.slice(0, 500)}`), { status: res.statusCode });
   }
   return res;
 }
@@ -169,8 +173,15 @@ async function get(target: Target, src: string | undefined, file: string | undef
 async function remove(target: Target, arg: string | undefined, flags: Flags): Promise<void> {
   const { bucket, key } = parseTarget(arg, 'rm', flags.recursive === true);
   if (!flags.recursive) {
+    if (key.endsWith('/')) throw new CliError(`rm: "${arg}" ends with "/": to delete every object under that prefix, use nimbus storage rm --recursive ${arg}`);
+    // As S3, deleting a missing key succeeds; say so rather than claim a deletion.
+    const existed = (await stream(target, 'HEAD', objPath(bucket, key), {}).then((r) => { r.resume(); return true; }, (err: unknown) => {
+      // A HEAD answer has no body: 404 is a missing key (or bucket, which the DELETE then names).
+      if ((err as { status?: number }).status === 404) return false;
+      throw err;
+    }));
     await api(target, 'DELETE', objPath(bucket, key));
-    return out(flags.json ? JSON.stringify({ deleted: [key] }) : `Deleted ${bucket}/${key}.`);
+    return out(flags.json ? JSON.stringify({ deleted: existed ? [key] : [] }) : existed ? `Deleted ${bucket}/${key}.` : `No object ${bucket}/${key}; nothing to delete.`);
   }
   let n = 0;
   // Each page is listed again from the start of what is left: deleting as we go never skips a key.
@@ -203,5 +214,6 @@ async function presignUrl(target: Target, arg: string | undefined, flags: Flags)
   });
   if (flags.json) return out(JSON.stringify(data));
   out(data.url);
-  process.stderr.write(`${data.method} until ${data.expiresAt}${data.method === 'PUT' ? ` — e.g. curl -T file '${data.url}'` : ''}\n`);
+  const type = typeof flags['content-type'] === 'string' && flags['content-type'] !== '' ? ` -H 'content-type: ${flags['content-type'].trim()}'` : '';
+  process.stderr.write(`${data.method} until ${data.expiresAt}${data.method === 'PUT' ? ` — e.g. curl -T file${type} '${data.url}'` : ''}\n`);
 }

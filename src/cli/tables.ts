@@ -49,7 +49,7 @@ export async function tables(args: (string | undefined)[], flags: Flags): Promis
   const [sub, t, a, b] = args;
   if (!sub) throw new CliError(`usage: nimbus tables <subcommand>; subcommands: ${SUBCOMMANDS}`);
   if (sub === 'ls') return list(flags);
-  if (!(sub in USAGE)) throw new CliError(`unknown tables subcommand "${sub}"; use one of: ${SUBCOMMANDS}`);
+  if (!Object.hasOwn(USAGE, sub)) throw new CliError(`unknown tables subcommand "${sub}"; use one of: ${SUBCOMMANDS}`);
   if (!t || (['get', 'put', 'rm', 'query'].includes(sub) && a === undefined)) throw new CliError(`usage: ${USAGE[sub]}`);
   const target = resolveTarget(flags);
   switch (sub) {
@@ -59,7 +59,8 @@ export async function tables(args: (string | undefined)[], flags: Flags): Promis
     case 'rm': return remove(target, t, a!, b, flags);
     case 'query': return query(target, t, a!, flags);
     case 'scan': return scan(target, t, flags);
-    default: return purge(target, t, flags);
+    case 'purge': return purge(target, t, flags);
+    default: throw new CliError(`unknown tables subcommand "${sub}"; use one of: ${SUBCOMMANDS}`);
   }
 }
 
@@ -102,7 +103,7 @@ async function get(target: Target, t: string, a: string, b: string | undefined, 
   const k = await key(target, t, a, b);
   const { data } = await api<Versioned | { item: null; version: null }>(target, 'GET', `${path(t, '/items')}?key=${encodeURIComponent(JSON.stringify(k))}`);
   if (flags.json) return out(JSON.stringify(data));
-  if (data.item === null) throw new CliError(`no item with key ${JSON.stringify(k)} in ${t}`);
+  if (data.item === null) throw new CliError(`no item with key ${JSON.stringify(k)} in ${t}${numberHint(k)}`);
   out(JSON.stringify(data.item, null, 2));
   out(`(version ${data.version})`);
 }
@@ -120,7 +121,13 @@ async function remove(target: Target, t: string, a: string, b: string | undefine
   const k = await key(target, t, a, b);
   const v = version(flags);
   const { data } = await api<{ deleted: boolean }>(target, 'DELETE', `${path(t, '/items')}?key=${encodeURIComponent(JSON.stringify(k))}${v === undefined ? '' : `&expectedVersion=${v}`}`);
-  out(flags.json ? JSON.stringify(data) : data.deleted ? `Deleted the item from ${t}.` : `No item with that key in ${t}; nothing to delete.`);
+  out(flags.json ? JSON.stringify(data) : data.deleted ? `Deleted the item from ${t}.` : `No item with key ${JSON.stringify(k)} in ${t}; nothing to delete.${numberHint(k)}`);
+}
+
+/** A bare 42 on the command line is the number 42; an item keyed by the string "42" needs quotes. */
+function numberHint(k: Record<string, unknown>): string {
+  const n = Object.values(k).find((v) => typeof v === 'number');
+  return n === undefined ? '' : ` (${n} was read as a number; for the string, quote it: '"${n}"')`;
 }
 
 async function query(target: Target, t: string, pk: string, flags: Flags): Promise<void> {

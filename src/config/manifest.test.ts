@@ -764,4 +764,12 @@ functions:
     assert.match(bad('app: svc\ntables:\n  users: { sortKey: id }\nfunctions:\n  f:\n    handler: src/f.handler\n')[0]!, /tables\.users\.partitionKey: is required/);
     assert.match(bad(fn('    permissions: { tables: { users: [delete] } }\n'))[0]!, /permissions\.tables\.users: must be a list of rights from: read, write/);
   });
+
+  it('never takes a name for declared because every object has it (another app\'s "constructor" table or queue)', () => {
+    const bare = (events: string) => `app: spy\nfunctions:\n  s:\n    handler: src/s.handler\n    events:\n${events}`;
+    assert.match(problems(errorOf(() => parseManifest(bare('      - table: constructor\n'))))[0]!, /no table "constructor" in this manifest's tables/);
+    assert.match(problems(errorOf(() => parseManifest(bare('      - queue: constructor\n'))))[0]!, /no queue "constructor" in this manifest's queues/);
+    assert.match(problems(errorOf(() => parseManifest(bare('      - topic: toString\n'))))[0]!, /no topic "toString" in this manifest's topics/);
+    assert.match(problems(errorOf(() => parseManifest(bare('      - http: GET /a\n    async: { onSuccess: queue:hasOwnProperty }\n'))))[0]!, /no queue "hasOwnProperty"/);
+  });
 });

@@ -24,6 +24,8 @@ export const EVENT_KINDS = ['http', 'queue', 'schedule', 'topic', 'storage', 'ta
 const APP_NAME = /^[a-z][a-z0-9-]{0,62}$/;
 const FUNCTION_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Keys of a fetch-style handler's `env` that hold the SDK handles of its grants. */
+const BINDING_NAMES = ['buckets', 'tables', 'queues', 'topics', 'functions', 'bus'];
 const RESERVED_ENV = /^(NIMBUS_|AWS_|LAMBDA_|_HANDLER$|NODE_OPTIONS$|TZ$|HOME$|TMPDIR$|LANG$)/;
 const PATH_SEGMENT = /^[A-Za-z0-9._~!$&'()*+,;=:@-]+$/;
 const PARAM = /^\{([A-Za-z_][A-Za-z0-9_]*)(\+?)\}$/;
@@ -387,8 +389,8 @@ const RuleSchema = strict({
 });
 
 /** DynamoDB's rule for table names. */
-export const TABLE_NAME = /^[A-Za-z0-9_.-]{3,255}$/;
-const ATTRIBUTE_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,254}$/;
+export const TABLE_NAME = /^(?!__proto__$)[A-Za-z0-9_.-]{3,255}$/;
+const ATTRIBUTE_NAME = /^(?!__proto__$)[A-Za-z_][A-Za-z0-9_.-]{0,254}$/;
 
 const BucketNameSchema = z.string({ error: (i) => (i.input === undefined ? 'is required: a bucket name' : `must be a bucket name, got ${describe(i.input)}`) })
   .check((ctx) => {
@@ -446,7 +448,7 @@ function grantsOf<R extends string>(kind: string, rights: readonly [R, ...R[]], 
     .transform((g, ctx) => {
       const out: Record<string, R[]> = {};
       for (const [name, list] of Object.entries(g ?? {})) {
-        const problem = nameProblem(name);
+        const problem = name === '__proto__' ? 'is not a usable name' : nameProblem(name);
         if (problem) { ctx.addIssue({ code: 'custom', path: [name], message: problem }); continue; }
         const given = typeof list === 'string' ? [list] : list;
         if (!Array.isArray(given) || given.length === 0 || given.some((r) => !(rights as readonly unknown[]).includes(r))) {
@@ -522,6 +524,7 @@ const EnvironmentSchema = z.record(z.string(), z.unknown(), { error: (i) => `mus
     for (const [k, v] of Object.entries(env ?? {})) {
       if (!ENV_NAME.test(k)) ctx.addIssue({ code: 'custom', path: [k], message: 'variable names are letters, digits and _, not starting with a digit' });
       else if (RESERVED_ENV.test(k)) ctx.addIssue({ code: 'custom', path: [k], message: 'is reserved by the platform (NIMBUS_*, AWS_*, LAMBDA_*, NODE_OPTIONS, TZ, HOME, TMPDIR, LANG)' });
+      else if (BINDING_NAMES.includes(k)) ctx.addIssue({ code: 'custom', path: [k], message: `is where a fetch-style handler's env holds its granted ${k} (see docs/permissions.md); name the variable otherwise` });
       else if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') ctx.addIssue({ code: 'custom', path: [k], message: `must be a string, number or boolean, got ${describe(v)}` });
       else out[k] = String(v);
     }
@@ -615,12 +618,12 @@ function checkServices(m: { functions: Record<string, { events: unknown[]; permi
       if (typeof ev !== 'object' || ev === null) return;
       if ('storage' in ev) {
         const bucket = (ev as { storage: { bucket: string } }).storage.bucket;
-        if (!(bucket in m.buckets)) ctx.addIssue({ code: 'custom', path: ['functions', fn, 'events', i, 'storage', 'bucket'], message: `no bucket "${bucket}" in this manifest's buckets (declare it under buckets:)` });
+        if (!Object.hasOwn(m.buckets, bucket)) ctx.addIssue({ code: 'custom', path: ['functions', fn, 'events', i, 'storage', 'bucket'], message: `no bucket "${bucket}" in this manifest's buckets (declare it under buckets:)` });
       }
       if ('table' in ev) {
         const table = (ev as { table: { name: string } }).table.name;
         const path = ['functions', fn, 'events', i, 'table', 'name'];
-        if (!(table in m.tables)) ctx.addIssue({ code: 'custom', path, message: `no table "${table}" in this manifest's tables (declare it under tables:)` });
+        if (!Object.hasOwn(m.tables, table)) ctx.addIssue({ code: 'custom', path, message: `no table "${table}" in this manifest's tables (declare it under tables:)` });
         if (tables.has(table)) ctx.addIssue({ code: 'custom', path, message: `table "${table}" is already an event of this function; list it once` });
         tables.add(table);
       }
@@ -642,7 +645,7 @@ function checkQueues(m: ManifestShape, ctx: z.RefinementCtx): void {
     if (dlq === undefined) continue;
     const path = ['queues', name, 'deadLetter', 'queue'];
     if (dlq === name) ctx.addIssue({ code: 'custom', path, message: 'a queue cannot be its own dead-letter queue' });
-    else if (!(dlq in m.queues)) ctx.addIssue({ code: 'custom', path, message: `no queue "${dlq}" in this manifest's queues` });
+    else if (!Object.hasOwn(m.queues, dlq)) ctx.addIssue({ code: 'custom', path, message: `no queue "${dlq}" in this manifest's queues` });
     else if (isFifoQueue(dlq) !== isFifoQueue(name)) ctx.addIssue({ code: 'custom', path, message: `the dead-letter queue of a ${isFifoQueue(name) ? 'FIFO' : 'standard'} queue must be ${isFifoQueue(name) ? 'FIFO (.fifo)' : 'standard (not .fifo)'}` });
   }
   for (const [fn, spec] of Object.entries(m.functions)) {
@@ -653,7 +656,7 @@ function checkQueues(m: ManifestShape, ctx: z.RefinementCtx): void {
       const { name, batchSize, batchWindow } = ev.queue;
       if (consumed.has(name)) ctx.addIssue({ code: 'custom', path: [...path, 'name'], message: `queue "${name}" is already an event of this function; list it once` });
       consumed.add(name);
-      if (!(name in m.queues)) ctx.addIssue({ code: 'custom', path: [...path, 'name'], message: `no queue "${name}" in this manifest's queues (declare it under queues:)` });
+      if (!Object.hasOwn(m.queues, name)) ctx.addIssue({ code: 'custom', path: [...path, 'name'], message: `no queue "${name}" in this manifest's queues (declare it under queues:)` });
       if (isFifoQueue(name) && batchSize > 10) ctx.addIssue({ code: 'custom', path: [...path, 'batchSize'], message: `a FIFO queue delivers at most 10 messages per batch, got ${batchSize}` });
       if (isFifoQueue(name) && batchWindow > 0) ctx.addIssue({ code: 'custom', path: [...path, 'batchWindow'], message: 'a FIFO queue does not take a batch window' });
       if (!isFifoQueue(name) && batchSize > 10 && batchWindow === 0) ctx.addIssue({ code: 'custom', path: [...path, 'batchWindow'], message: `a batchSize over 10 (${batchSize}) needs a batchWindow of at least 1 second to gather it` });
@@ -663,9 +666,9 @@ function checkQueues(m: ManifestShape, ctx: z.RefinementCtx): void {
       const d = a[key];
       if (!d) continue;
       const path = ['functions', fn, 'async', key];
-      if (d.kind === 'queue' && !(d.name in m.queues)) ctx.addIssue({ code: 'custom', path, message: `no queue "${d.name}" in this manifest's queues` });
+      if (d.kind === 'queue' && !Object.hasOwn(m.queues, d.name)) ctx.addIssue({ code: 'custom', path, message: `no queue "${d.name}" in this manifest's queues` });
       else if (d.kind === 'queue' && isFifoQueue(d.name)) ctx.addIssue({ code: 'custom', path, message: 'a FIFO queue cannot be a destination (use a standard queue)' });
-      if (d.kind === 'function' && !(d.name in m.functions)) ctx.addIssue({ code: 'custom', path, message: `no function "${d.name}" in this manifest` });
+      if (d.kind === 'function' && !Object.hasOwn(m.functions, d.name)) ctx.addIssue({ code: 'custom', path, message: `no function "${d.name}" in this manifest` });
       else if (d.kind === 'function') {
         const loop = destinationLoop(m, fn, d.name);
         if (loop) ctx.addIssue({ code: 'custom', path, message: `function destinations would loop forever (${loop.join(' → ')}); break the cycle` });
@@ -673,7 +676,7 @@ function checkQueues(m: ManifestShape, ctx: z.RefinementCtx): void {
     }
     if (a.deadLetterQueue !== undefined) {
       const path = ['functions', fn, 'async', 'deadLetterQueue'];
-      if (!(a.deadLetterQueue in m.queues)) ctx.addIssue({ code: 'custom', path, message: `no queue "${a.deadLetterQueue}" in this manifest's queues` });
+      if (!Object.hasOwn(m.queues, a.deadLetterQueue)) ctx.addIssue({ code: 'custom', path, message: `no queue "${a.deadLetterQueue}" in this manifest's queues` });
       else if (isFifoQueue(a.deadLetterQueue)) ctx.addIssue({ code: 'custom', path, message: 'a FIFO queue cannot be a dead-letter queue for async events (use a standard queue)' });
     }
   }
@@ -692,9 +695,9 @@ function checkSchedules(m: { functions: Record<string, { events: unknown[] }>; q
     if (!SCHEDULE_NAME.test(name)) ctx.addIssue({ code: 'custom', path, message: 'schedule names are letters, digits, ".", "-" and "_", at most 64 characters' });
     names.set(name, `schedules.${name}`);
     const t = sch.target;
-    if (t.kind === 'queue' && !(t.name in m.queues)) ctx.addIssue({ code: 'custom', path: [...path, 'target'], message: `no queue "${t.name}" in this manifest's queues` });
+    if (t.kind === 'queue' && !Object.hasOwn(m.queues, t.name)) ctx.addIssue({ code: 'custom', path: [...path, 'target'], message: `no queue "${t.name}" in this manifest's queues` });
     else if (t.kind === 'queue' && isFifoQueue(t.name)) ctx.addIssue({ code: 'custom', path: [...path, 'target'], message: 'a FIFO queue cannot be a schedule target (use a standard queue)' });
-    if (t.kind === 'function' && !(t.name in m.functions)) ctx.addIssue({ code: 'custom', path: [...path, 'target'], message: `no function "${t.name}" in this manifest` });
+    if (t.kind === 'function' && !Object.hasOwn(m.functions, t.name)) ctx.addIssue({ code: 'custom', path: [...path, 'target'], message: `no function "${t.name}" in this manifest` });
   }
   for (const [fn, spec] of Object.entries(m.functions)) {
     spec.events.forEach((ev, i) => {
@@ -715,12 +718,12 @@ function checkRules(m: { functions: Record<string, unknown>; queues: Record<stri
       const path = ['rules', name, 'targets', i];
       if (t.kind === 'url') {
         const dlq = (t as { deadLetterQueue?: string }).deadLetterQueue;
-        if (dlq !== undefined && !(dlq in m.queues)) ctx.addIssue({ code: 'custom', path: [...path, 'deadLetterQueue'], message: `no queue "${dlq}" in this manifest's queues` });
+        if (dlq !== undefined && !Object.hasOwn(m.queues, dlq)) ctx.addIssue({ code: 'custom', path: [...path, 'deadLetterQueue'], message: `no queue "${dlq}" in this manifest's queues` });
         else if (dlq !== undefined && isFifoQueue(dlq)) ctx.addIssue({ code: 'custom', path: [...path, 'deadLetterQueue'], message: 'a FIFO queue cannot be a dead-letter queue here (use a standard queue)' });
         return;
       }
       const pool = t.kind === 'function' ? m.functions : t.kind === 'queue' ? m.queues : m.topics;
-      if (!(t.name in pool)) ctx.addIssue({ code: 'custom', path, message: `no ${t.kind} "${t.name}" in this manifest` });
+      if (!Object.hasOwn(pool, t.name)) ctx.addIssue({ code: 'custom', path, message: `no ${t.kind} "${t.name}" in this manifest` });
       else if (t.kind === 'queue' && isFifoQueue(t.name)) ctx.addIssue({ code: 'custom', path, message: 'a FIFO queue cannot be a rule target yet (use a standard queue)' });
     });
   }
@@ -739,7 +742,7 @@ function checkTopics(m: Manifest0, ctx: z.RefinementCtx): void {
       seen.add(key);
       for (const q of [sub.queue, sub.deadLetterQueue]) {
         if (q === undefined) continue;
-        if (!(q in m.queues)) ctx.addIssue({ code: 'custom', path, message: `no queue "${q}" in this manifest's queues` });
+        if (!Object.hasOwn(m.queues, q)) ctx.addIssue({ code: 'custom', path, message: `no queue "${q}" in this manifest's queues` });
         else if (isFifoQueue(q)) ctx.addIssue({ code: 'custom', path, message: `a FIFO queue ("${q}") cannot take a standard topic's messages; use a standard queue` });
       }
     });
@@ -750,7 +753,7 @@ function checkTopics(m: Manifest0, ctx: z.RefinementCtx): void {
       if (typeof ev !== 'object' || ev === null || !('topic' in ev)) return;
       const topic = (ev as { topic: { name: string } }).topic.name;
       const path = ['functions', fn, 'events', i, 'topic', 'name'];
-      if (!(topic in m.topics)) ctx.addIssue({ code: 'custom', path, message: `no topic "${topic}" in this manifest's topics (declare it under topics:)` });
+      if (!Object.hasOwn(m.topics, topic)) ctx.addIssue({ code: 'custom', path, message: `no topic "${topic}" in this manifest's topics (declare it under topics:)` });
       if (seen.has(topic)) ctx.addIssue({ code: 'custom', path, message: `topic "${topic}" is already an event of this function; list it once` });
       seen.add(topic);
     });

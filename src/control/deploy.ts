@@ -29,8 +29,8 @@ export async function applyDeploy(store: Store, appName: string, body: unknown, 
   }
   const bundles = parsed.data.bundles;
   const names = Object.keys(manifest.functions);
-  for (const name of names) if (!bundles[name]) throw new NimbusError('BAD_REQUEST', `bundles.${name}: missing; every function in the manifest needs its bundle`);
-  for (const name of Object.keys(bundles)) if (!manifest.functions[name]) throw new NimbusError('BAD_REQUEST', `bundles.${name}: no function of that name in the manifest`);
+  for (const name of names) if (!Object.hasOwn(bundles, name)) throw new NimbusError('BAD_REQUEST', `bundles.${name}: missing; every function in the manifest needs its bundle`);
+  for (const name of Object.keys(bundles)) if (!Object.hasOwn(manifest.functions, name)) throw new NimbusError('BAD_REQUEST', `bundles.${name}: no function of that name in the manifest`);
 
   const desired: DesiredApp = {
     name: manifest.app, specHash: '', functions: [], routes: [], queueTriggers: [], schedules: [], topics: [], rules: [], storageTriggers: [], tableTriggers: [],

@@ -6,7 +6,7 @@
 // function's log stream and the platform log.
 import { randomUUID } from 'node:crypto';
 import { MAX_ASYNC_PAYLOAD_BYTES, MAX_SYNC_PAYLOAD_BYTES } from '../config/limits.ts';
-import { NimbusError } from '../errors.ts';
+import { isNimbusError, NimbusError } from '../errors.ts';
 import type { QueueService } from '../events/queues/service.ts';
 import type { EventBus } from '../events/bus/service.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -29,8 +29,8 @@ export interface SdkDeps {
   /** Operations of the service modules (storage.*, kv.*), each declaring the grants it needs. */
   ops: Record<string, SdkOp>;
   logger: Logger;
-  /** Writes a line to the calling function's log stream (`nimbus logs <fn>`). */
-  log: (fn: string, message: string) => void;
+  /** Writes a line to the calling function's log stream (`nimbus logs <fn>`), under the invocation's request id when known. */
+  log: (fn: string, requestId: string | null, message: string) => void;
 }
 
 /** The rights a kind of resource takes, in the words of the manifest. */
@@ -45,7 +45,24 @@ export class SdkHost {
     this.#deps = deps;
   }
 
-  async call(fn: FunctionRecord, op: string, args: unknown): Promise<unknown> {
+  /** `requestId`: the invocation the call was made in, as the runtime says (for the log line of a denial). */
+  async call(fn: FunctionRecord, op: string, args: unknown, requestId?: string): Promise<unknown> {
+    try {
+      return await this.#call(fn, op, args);
+    } catch (err) {
+      if (isNimbusError(err) && err.code === 'ACCESS_DENIED') {
+        // Every refusal, whatever refused it, is in the platform log and the function's own logs.
+        this.#deps?.logger.warn({ fn: fn.name, op, requestId }, `access denied: ${err.message}`);
+        this.#deps?.log(fn.name, requestId ?? null, `AccessDenied ${op}: ${err.message}`);
+      } else if (!isNimbusError(err)) {
+        // The function only learns "internal error": the details belong in the server log.
+        this.#deps?.logger.error({ err, fn: fn.name, op }, 'SDK call failed');
+      }
+      throw err;
+    }
+  }
+
+  async #call(fn: FunctionRecord, op: string, args: unknown): Promise<unknown> {
     const deps = this.#deps;
     if (!deps) throw new NimbusError('INTERNAL', 'the SDK is not ready');
     const a = obj(args);
@@ -72,14 +89,9 @@ export class SdkHost {
         return deps.topics().publishBatch(t, a.entries);
       }
       case 'secrets.get':
-        try {
-          return await deps.secrets.get(fn, a.name);
-        } catch (err) {
-          if ((err as { code?: string }).code === 'ACCESS_DENIED') this.#denied(fn, op, (err as Error).message);
-          throw err;
-        }
+        return deps.secrets.get(fn, a.name);
       case 'events.put':
-        if (!fn.permissions.bus.includes('put')) this.#deny(fn, op, `function "${fn.name}" may not put events on the event bus; grant it with permissions: { bus: [put] } in nimbus.yml`);
+        if (!fn.permissions.bus.includes('put')) throw new NimbusError('ACCESS_DENIED', `function "${fn.name}" may not put events on the event bus; grant it with permissions: { bus: [put] } in nimbus.yml`);
         return deps.bus().put(a.entries);
       case 'functions.invoke':
         return this.#invoke(fn, a);
@@ -120,21 +132,14 @@ export class SdkHost {
   }
 
   #allowGrant(fn: FunctionRecord, op: string, g: { kind: Kind; name: string; right: string }): void {
-    const rights = (fn.permissions[g.kind] as Record<string, string[]> | undefined)?.[g.name];
-    if (Object.hasOwn(fn.permissions[g.kind], g.name) && rights?.includes(g.right)) return;
+    // Own properties only: a resource named "constructor" or "__proto__" is granted by nothing.
+    const grants = fn.permissions[g.kind] as Record<string, string[]>;
+    const rights = Object.hasOwn(grants, g.name) && Array.isArray(grants[g.name]) ? grants[g.name] : undefined;
+    if (rights?.includes(g.right)) return;
     const singular = g.kind.slice(0, -1);
     const has = rights?.length ? ` (it holds ${rights.join(', ')})` : '';
     const to = g.right === 'send' || g.right === 'publish' ? ' to' : '';
-    this.#deny(fn, op, `function "${fn.name}" may not ${g.right}${to} ${singular} "${g.name}"${has}; grant it with permissions: { ${g.kind}: { ${g.name}: [${[...(rights ?? []), g.right].join(', ')}] } } in nimbus.yml`);
+    throw new NimbusError('ACCESS_DENIED', `function "${fn.name}" may not ${g.right}${to} ${singular} "${g.name}"${has}; grant it with permissions: { ${g.kind}: { ${g.name}: [${[...(rights ?? []), g.right].join(', ')}] } } in nimbus.yml`);
   }
 
-  #deny(fn: FunctionRecord, op: string, message: string): never {
-    this.#denied(fn, op, message);
-    throw new NimbusError('ACCESS_DENIED', message);
-  }
-
-  #denied(fn: FunctionRecord, op: string, message: string): void {
-    this.#deps!.logger.warn({ fn: fn.name, op }, `access denied: ${message}`);
-    this.#deps!.log(fn.name, `AccessDenied ${op}: ${message}`);
-  }
 }

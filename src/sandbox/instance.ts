@@ -47,7 +47,8 @@ export interface Assignment {
   /** Removes secret values from what the instance prints and from its error messages. */
   redact?: (text: string) => string;
   /** A runtime SDK call from the function's code; its result (or error) goes back to the call. */
-  onCall: (op: string, args: unknown) => Promise<unknown>;
+  /** `requestId`: the invocation the runtime says the call belongs to (untrusted: used for log lines only). */
+  onCall: (op: string, args: unknown, requestId?: string) => Promise<unknown>;
   onExit: (inst: Instance) => void;
 }
 
@@ -281,7 +282,7 @@ export class Instance {
       // One instance cannot flood the host (every call is a durable write shared with every app).
       if (this.#calls >= MAX_CALLS_IN_FLIGHT) return reply({ ok: false, error: { code: 'TOO_MANY_REQUESTS', message: `at most ${MAX_CALLS_IN_FLIGHT} SDK calls at once per instance; await some before making more` } });
       this.#calls++;
-      a.onCall(String(msg.op), msg.args)
+      a.onCall(String(msg.op), msg.args, typeof msg.rid === 'string' && /^[\w.:-]{1,128}$/.test(msg.rid) ? msg.rid : undefined)
         .then((value) => reply({ ok: true, value }), (err: unknown) => reply({ ok: false, error: errorBody(err) }))
         .finally(() => { this.#calls--; });
       return;
@@ -359,7 +360,7 @@ type RuntimeFrame =
   | { type: 'initError'; error: FunctionError }
   | { type: 'crash'; error: FunctionError }
   | { type: 'cacheFlushed' }
-  | { type: 'call'; id: number; op: string; args: unknown }
+  | { type: 'call'; id: number; op: string; args: unknown; rid?: unknown }
   | { type: 'log'; ts: number; requestId: string | null; level: LogLevel; message: string }
   | { type: 'result'; id: number; ok: true; json: string | undefined; maxRssBytes: number }
   | { type: 'result'; id: number; ok: false; error: FunctionError; maxRssBytes: number };

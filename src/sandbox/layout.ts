@@ -2,7 +2,7 @@
 // a uid of its own, so the OS (not only Node's permission model) keeps instances out of each other's
 // directories, the data dir and the admin token, and stops them signalling each other.
 import { createHash } from 'node:crypto';
-import { accessSync, constants, copyFileSync, mkdirSync, statSync } from 'node:fs';
+import { accessSync, constants, copyFileSync, cpSync, mkdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,11 +57,8 @@ export function prepareLayout(dataDir: string, opts: { isolateUids?: boolean } =
       mkdirSync(stage, { recursive: true, mode: 0o755 });
       const stagedNode = join(stage, 'node');
       if (!exists(stagedNode) || statSync(stagedNode).size !== statSync(nodePath).size) copyFileSync(nodePath, stagedNode);
-      // The runtime and the SDK it imports for fetch-style bindings (never the host's src/).
-      for (const file of ['bootstrap.mjs', 'sdk.mjs', 'sdk/storage.mjs', 'sdk/kv.mjs']) {
-        mkdirSync(dirname(join(stage, file)), { recursive: true, mode: 0o755 });
-        copyFileSync(join(RUNTIME_DIR, file), join(stage, file));
-      }
+      // The runtime and the SDK it imports for fetch-style bindings: every .mjs under runtime/ (never the host's src/).
+      cpSync(RUNTIME_DIR, stage, { recursive: true, filter: (src) => src.endsWith('.mjs') || statSync(src).isDirectory() });
       nodePath = stagedNode;
       runtimeDir = stage;
     }

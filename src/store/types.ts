@@ -377,6 +377,9 @@ export interface ApplyResult {
   routes: RouteRecord[];
   /** The app's queues after the deploy, and which of them this deploy created or removed (with their messages). */
   queues: { names: string[]; created: string[]; removed: string[] };
+  /** The same for the app's buckets and KV tables (removed only when empty). */
+  buckets: { names: string[]; created: string[]; removed: string[] };
+  tables: { names: string[]; created: string[]; removed: string[] };
 }
 
 export type LogLevel = 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'FATAL';

@@ -9,7 +9,7 @@ type Args = Record<string, unknown>;
 
 function tableName(args: Args): string {
   const t = args.table;
-  if (typeof t !== 'string' || t === '') throw new NimbusError('BAD_REQUEST', `table: a table name is required, e.g. kv.table("users"); got ${JSON.stringify(t) ?? 'nothing'}`);
+  if (typeof t !== 'string' || t === '') throw new NimbusError('BAD_REQUEST', `table: a table name is required, e.g. kv.table("users"); got ${t === undefined ? 'nothing' : typeof t === 'string' ? 'an empty string' : `a ${typeof t}`}`);
   return t;
 }
 
@@ -36,7 +36,8 @@ export function kvSdkOps(svc: KvService): Record<string, SdkOp> {
     },
     'kv.put': { needs: writeMaybeRead, run: (a) => svc.put(tableName(a), a.item, a.options) },
     'kv.delete': { needs: writeMaybeRead, run: (a) => svc.delete(tableName(a), a.key, a.options) },
-    'kv.increment': { needs: write, run: (a) => svc.increment(tableName(a), a.key, a.attribute, a.by) },
+    // It answers the new value, which tells the old one: a read as well as a write.
+    'kv.increment': { needs: (a) => [...write(a), ...read(a)], run: (a) => svc.increment(tableName(a), a.key, a.attribute, a.by) },
     'kv.batchWrite': { needs: write, run: (a) => svc.batchWrite(tableName(a), a.entries) },
   };
 }

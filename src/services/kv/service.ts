@@ -52,7 +52,7 @@ export class KvService {
 
   /** Table settings, cached until invalidate() (called after every deploy or delete). */
   async table(name: unknown): Promise<TableRecord> {
-    if (typeof name !== 'string' || name === '') throw new NimbusError('BAD_REQUEST', `table: a table name is required, got ${JSON.stringify(name) ?? 'nothing'}`);
+    if (typeof name !== 'string' || name === '') throw new NimbusError('BAD_REQUEST', `table: a table name is required, got ${name === undefined ? 'nothing' : typeof name === 'string' ? 'an empty string' : `a ${typeof name}`}`);
     const cached = this.#cache.get(name);
     if (cached) return cached;
     const t = await this.#kv.getTable(name);

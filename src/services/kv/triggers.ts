@@ -27,10 +27,7 @@ const ERROR_PAUSE_MS = 1000;
 const BATCH_MAX_BYTES = MAX_SYNC_PAYLOAD_BYTES - 256 * 1024;
 /** Envelope bytes per record on top of its SizeBytes (ids, ARN, names). */
 const RECORD_OVERHEAD_BYTES = 400;
-/**
- * How the invocation is recorded. InvocationRecord['trigger'] has no 'table' yet (the lead's
- * types.ts): stream invocations are event source mappings like queue triggers, so they count as those.
- */
+/** How the invocations are recorded (`nimbus invocations`, the API's trigger field). */
 const TRIGGER: InvocationRecord['trigger'] = 'table';
 
 export interface TableTriggerDeps {
@@ -86,7 +83,9 @@ class Reader {
         continue;
       }
       const outcome = await this.#deliver(batch);
-      if (this.#stopped && outcome.kind !== 'done') return;
+      // An invocation cut short by shutdown is not the function's failure: unless the whole batch
+      // succeeded, leave the checkpoint where it is (the batch runs again at the next start) and count no attempt.
+      if (this.#stopped && !(outcome.kind === 'done' && outcome.failedAt === batch.length)) return;
       if (outcome.kind === 'no-function') {
         await this.#sleep(ERROR_PAUSE_MS); // removed since: the next sync stops this reader
         continue;

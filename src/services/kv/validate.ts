@@ -16,7 +16,15 @@ export const QUERY_LIMIT_MAX = 1000;
 export const STREAM_RETENTION_MS = 24 * 3600_000;
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const show = (v: unknown): string => (v === undefined ? 'nothing' : JSON.stringify(v)?.slice(0, 60) ?? String(v));
+const show = (v: unknown): string => {
+  if (v === undefined) return 'nothing';
+  if (typeof v === 'bigint') return `the BigInt ${v}n (use a number or a string)`;
+  try {
+    return JSON.stringify(v)?.slice(0, 60) ?? String(v);
+  } catch {
+    return `a ${typeof v} JSON cannot hold`;
+  }
+};
 
 export function keyValue(v: unknown, attr: string, maxBytes: number, where: string): KeyValue {
   if (typeof v === 'number') {

@@ -21,7 +21,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
 import { copyFile, link, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { NimbusError } from '../../errors.ts';
@@ -164,7 +164,8 @@ export class DiskBlobStore implements BlobStore {
 
   async #ensureDir(dir: string): Promise<void> {
     if (this.#dirs.has(dir)) return;
-    await mkdir(dir, { recursive: true });
+    // A directory made now must itself survive a power cut: its parent's entry is synced too.
+    if (await mkdir(dir, { recursive: true }) !== undefined) await this.#syncDir(dirname(dir));
     this.#dirs.add(dir);
   }
 

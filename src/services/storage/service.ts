@@ -82,6 +82,8 @@ export interface PutOptions extends WriteContext {
 export interface GetOptions {
   /** A Range header (ignored when malformed, as HTTP allows), or a range already parsed. */
   range?: string | ByteRange;
+  /** If-Range header: the range applies only while the object still has this (quoted) ETag; otherwise the whole object. */
+  ifRange?: string;
   /** If-Match header: PRECONDITION_FAILED unless it names the object's ETag. */
   ifMatch?: string;
   /** If-None-Match header: `notModified` when it names the object's ETag. */
@@ -304,7 +306,9 @@ export class StorageService {
         throw new NimbusError('PRECONDITION_FAILED', `object "${key}" has ETag "${r.etag}", which If-Match does not name`);
       }
       if (opts.ifNoneMatch !== undefined && etagListMatches(opts.ifNoneMatch, r.etag)) return { info, notModified: true };
-      const range = opts.range === undefined ? undefined
+      // If-Range (RFC 9110): a resumed download whose object changed gets the whole new object, never a splice.
+      const rangeHolds = opts.ifRange === undefined || opts.ifRange.trim() === `"${r.etag}"`;
+      const range = opts.range === undefined || !rangeHolds ? undefined
         : typeof opts.range === 'string' ? parseRangeHeader(opts.range, r.size) : resolveRange(opts.range, r.size);
       try {
         return { info, body: await this.#blobs.get(r.blob, range), range };
@@ -403,14 +407,12 @@ export class StorageService {
     checkKey(key);
     await this.#bucket(bucket);
     const method = opts.method === undefined ? 'GET' : opts.method;
-    if (method !== 'GET' && method !== 'PUT') throw new NimbusError('BAD_REQUEST', `method: a presigned URL is for "GET" or "PUT", got ${JSON.stringify(method)}`, { details: { rule: 'presign/method' } });
+    if (method !== 'GET' && method !== 'PUT') throw new NimbusError('BAD_REQUEST', `method: a presigned URL is for "GET" or "PUT", got ${typeof method === 'string' ? JSON.stringify(method.slice(0, 20)) : `a ${typeof method}`}`, { details: { rule: 'presign/method' } });
     const expiresIn = checkExpiresIn(opts.expiresIn);
-    if (opts.contentType !== undefined && opts.contentType !== null && typeof opts.contentType !== 'string') throw new NimbusError('BAD_REQUEST', 'contentType: must be a string');
+    // Bound exactly as an upload's type will be stored and compared (trimmed, printable ASCII), so the URL can be used.
+    const bound = opts.contentType === undefined || opts.contentType === null || opts.contentType === '' ? undefined : checkContentType(opts.contentType);
     const nowMs = this.#deps.clock.now();
-    const p = presign({
-      secret: this.#presignSecret(), method, bucket, key, nowMs, expiresAtMs: nowMs + expiresIn * 1000,
-      contentType: typeof opts.contentType === 'string' && opts.contentType !== '' ? opts.contentType : undefined,
-    });
+    const p = presign({ secret: this.#presignSecret(), method, bucket, key, nowMs, expiresAtMs: nowMs + expiresIn * 1000, contentType: bound });
     return { url: (opts.origin ?? this.#deps.baseUrl?.() ?? '') + p.url, method, expiresAt: new Date(p.expiresAtMs).toISOString() };
   }
 

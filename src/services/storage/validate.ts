@@ -38,7 +38,7 @@ export function checkMetadata(value: unknown): Record<string, string> {
     if (!METADATA_NAME.test(name)) {
       throw bad(`metadata: name ${JSON.stringify(rawName.slice(0, 64))} is not valid; use 1 to 128 letters, digits, ".", "_" and "-", starting with a letter or digit`, 'object/metadata');
     }
-    if (name in out) throw bad(`metadata: "${name}" is given twice (names are not case-sensitive)`, 'object/metadata');
+    if (Object.hasOwn(out, name)) throw bad(`metadata: "${name}" is given twice (names are not case-sensitive)`, 'object/metadata');
     if (typeof v !== 'string') throw bad(`metadata.${name}: must be a string, got ${v === null ? 'null' : typeof v}`, 'object/metadata');
     if (!METADATA_VALUE.test(v)) throw bad(`metadata.${name}: use printable ASCII only (metadata travels in HTTP headers); URL-encode other text, e.g. with encodeURIComponent`, 'object/metadata');
     out[name] = v;

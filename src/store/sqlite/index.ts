@@ -77,7 +77,10 @@ export class SqliteStore implements Store {
     return this.#tx(() => {
       const existing = this.#get('SELECT spec_hash FROM apps WHERE name = ?', desired.name);
       if (existing && existing.spec_hash === desired.specHash) {
-        return { status: 'unchanged', created: [], updated: [], removed: [], routes: this.#routesOf(desired.name), queues: { names: this.#work.queuesOf(desired.name), created: [], removed: [] } };
+        return {
+          status: 'unchanged', created: [], updated: [], removed: [], routes: this.#routesOf(desired.name), queues: { names: this.#work.queuesOf(desired.name), created: [], removed: [] },
+          buckets: { names: this.#namesOf('buckets', desired.name), created: [], removed: [] }, tables: { names: this.#namesOf('kv_tables', desired.name), created: [], removed: [] },
+        };
       }
       for (const f of desired.functions) {
         const owner = this.#get('SELECT app FROM functions WHERE name = ? AND app != ?', f.name, desired.name);
@@ -121,11 +124,21 @@ export class SqliteStore implements Store {
       this.#work.applySchedules(desired, now);
       this.#work.applyTopics(desired);
       this.#work.applyRules(desired);
+      const bucketsBefore = this.#namesOf('buckets', desired.name);
+      const tablesBefore = this.#namesOf('kv_tables', desired.name);
       this.objects.applyBuckets(desired);
       this.kv.applyTables(desired, now);
       this.#bumpGeneration();
-      return { status: 'applied', created, updated, removed, routes: this.#routesOf(desired.name), queues: { names: this.#work.queuesOf(desired.name), ...queues } };
+      return {
+        status: 'applied', created, updated, removed, routes: this.#routesOf(desired.name), queues: { names: this.#work.queuesOf(desired.name), ...queues },
+        buckets: changes(bucketsBefore, this.#namesOf('buckets', desired.name)), tables: changes(tablesBefore, this.#namesOf('kv_tables', desired.name)),
+      };
     });
+  }
+
+  /** Names of an app's buckets or KV tables, sorted. */
+  #namesOf(table: 'buckets' | 'kv_tables', app: string): string[] {
+    return this.#all(`SELECT name FROM ${table} WHERE app = ? ORDER BY name`, app).map((r) => String(r.name));
   }
 
   #routesOf(app: string): RouteRecord[] {
@@ -332,6 +345,10 @@ export class SqliteStore implements Store {
   async nextAsyncDue(): Promise<number | undefined> { return this.#work.nextAsyncDue(); }
   async releaseAsyncLeases(now: number): Promise<void> { this.#work.releaseAsyncLeases(now); }
   async asyncStats(fn: string | undefined, now: number): Promise<{ pending: number; retrying: number }> { return this.#work.asyncStats(fn, now); }
+}
+
+function changes(before: string[], after: string[]): { names: string[]; created: string[]; removed: string[] } {
+  return { names: after, created: after.filter((n) => !before.includes(n)), removed: before.filter((n) => !after.includes(n)) };
 }
 
 function migrate(sql: Sql, migrations: string[]): void {

@@ -72,6 +72,10 @@ export class SqliteKv implements KvStore {
    */
   applyTables(desired: DesiredApp, now: number): void {
     const sql = this.#sql;
+    // A trigger reads its own app's tables only (the manifest checks this; the store holds to it too).
+    for (const t of desired.tableTriggers) {
+      if (!desired.tables.some((x) => x.name === t.table)) throw new NimbusError('TABLE_NOT_FOUND', `functions.${t.fn}: a table event names "${t.table}", which this app does not declare`);
+    }
     for (const t of desired.tables) {
       const owner = sql.get('SELECT app FROM kv_tables WHERE name = ? AND app != ?', t.name, desired.name);
       if (owner) throw new NimbusError('TABLE_CONFLICT', `table "${t.name}" already belongs to app "${String(owner.app)}"; table names are unique across apps — rename it or remove it from "${String(owner.app)}" first`);

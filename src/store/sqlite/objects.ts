@@ -68,6 +68,10 @@ export class SqliteObjects implements ObjectsStore {
    */
   applyBuckets(desired: DesiredApp): void {
     const sql = this.#sql;
+    // A trigger watches its own app's buckets only (the manifest checks this; the store holds to it too).
+    for (const t of desired.storageTriggers) {
+      if (!desired.buckets.some((b) => b.name === t.bucket)) throw new NimbusError('BUCKET_NOT_FOUND', `functions.${t.fn}: a storage event names bucket "${t.bucket}", which this app does not declare`);
+    }
     for (const b of desired.buckets) {
       const owner = sql.get('SELECT app FROM buckets WHERE name = ? AND app != ?', b.name, desired.name);
       if (owner) {

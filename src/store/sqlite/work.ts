@@ -22,6 +22,10 @@ export class WorkStore {
   /** Inside applyApp's transaction: upserts the app's queues (messages stay), drops the ones it no longer names, replaces its triggers. */
   applyQueues(desired: DesiredApp): { created: string[]; removed: string[] } {
     const sql = this.#sql;
+    // A trigger consumes its own app's queues only (the manifest checks this; the store holds to it too).
+    for (const t of desired.queueTriggers) {
+      if (!desired.queues.some((q) => q.name === t.queue)) throw new NimbusError('QUEUE_NOT_FOUND', `functions.${t.fn}: a queue event names "${t.queue}", which this app does not declare`);
+    }
     for (const q of desired.queues) {
       const owner = sql.get('SELECT app FROM queues WHERE name = ? AND app != ?', q.name, desired.name);
       if (owner) throw new NimbusError('QUEUE_CONFLICT', `queue "${q.name}" already belongs to app "${String(owner.app)}"; queue names are unique across apps — rename it or remove it from "${String(owner.app)}" first`);
