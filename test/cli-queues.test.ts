@@ -1,14 +1,11 @@
 // `nimbus queues ...` and `nimbus invoke --async` as a user runs them: each a real `nimbus` process
 // against a real server (in this process, port 0) with an app that declares queues.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { startTestServer, tempDir, type TestServer } from './helpers.ts';
+import { cli, startTestServer, tempDir, type TestServer } from './helpers.ts';
 
-const BIN = fileURLToPath(new URL('../bin/nimbus.mjs', import.meta.url));
 
 const MANIFEST = `app: qcli
 functions:
@@ -49,11 +46,7 @@ describe('nimbus queues and invoke --async', () => {
     const d = await srv.deploy({ 'nimbus.yml': MANIFEST, 'src/index.ts': 'export const handler = async () => null;' });
     assert.equal(d.status, 200, JSON.stringify(d.body));
     work = tempDir('nimbus-cli-queues-');
-    nimbus = (...args) => new Promise((resolve) => {
-      execFile(process.execPath, [BIN, ...args], { cwd: work, env: { ...process.env, NIMBUS_URL: srv.url, NIMBUS_TOKEN: srv.token } }, (err, stdout, stderr) => {
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-      });
-    });
+    nimbus = cli(srv, work);
   });
 
   after(async () => {

@@ -1,15 +1,12 @@
 // `nimbus storage ...` and `nimbus tables ...` as a user runs them: each a real `nimbus` process
 // against a real server (in this process, port 0) with an app that declares a bucket and tables.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { startWithApp, tempDir, type TestServer } from './helpers.ts';
+import { cli, startWithApp, tempDir, type TestServer } from './helpers.ts';
 
-const BIN = fileURLToPath(new URL('../bin/nimbus.mjs', import.meta.url));
 
 describe('nimbus storage and nimbus tables', () => {
   let srv: TestServer;
@@ -22,12 +19,7 @@ describe('nimbus storage and nimbus tables', () => {
       'src/f.ts': 'export const handler = async () => null;',
     });
     work = tempDir('nimbus-cli-services-');
-    // Asynchronous: the server runs in this process, so a synchronous spawn would block it.
-    nimbus = (...args) => new Promise((resolve) => {
-      execFile(process.execPath, [BIN, ...args], { cwd: work, env: { ...process.env, NIMBUS_URL: srv.url, NIMBUS_TOKEN: srv.token } }, (err, stdout, stderr) => {
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-      });
-    });
+    nimbus = cli(srv, work);
   });
 
   after(async () => {

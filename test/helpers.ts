@@ -1,6 +1,7 @@
 // Test helpers: a real Nimbus server on port 0 with a fresh data dir, apps written to temp dirs and
 // deployed the way the CLI does it (esbuild bundle + PUT), and small HTTP helpers. Everything is
 // cleaned up by the returned close().
+import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -147,4 +148,18 @@ export async function startReceiver(status: (path: string) => number): Promise<{
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, hits, close: () => server.close() };
+}
+
+const BIN = new URL('../bin/nimbus.mjs', import.meta.url).pathname;
+
+/**
+ * Runs the `nimbus` CLI as a user would, in `cwd`, against `srv` (NIMBUS_URL / NIMBUS_TOKEN).
+ * Asynchronous: the server runs in this process, so a synchronous spawn would block it.
+ */
+export function cli(srv: TestServer, cwd: string): (...args: string[]) => Promise<{ code: number; stdout: string; stderr: string }> {
+  return (...args) => new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, NIMBUS_URL: srv.url, NIMBUS_TOKEN: srv.token } }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
 }

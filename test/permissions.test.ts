@@ -4,7 +4,7 @@
 // (they must name something that exists) and fetch-style handlers get their grants on `env`.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startTestServer, type TestServer } from './helpers.ts';
+import { startWithApp, type TestServer } from './helpers.ts';
 
 const MANIFEST = `app: perms
 functions:
@@ -124,11 +124,7 @@ const TABLE_CALLS: { method: string; args: unknown[]; needs: 'read' | 'write' | 
 
 describe('permissions', () => {
   let srv: TestServer;
-  before(async () => {
-    srv = await startTestServer();
-    const d = await srv.deploy({ 'nimbus.yml': MANIFEST, ...SOURCES });
-    assert.equal(d.status, 200, JSON.stringify(d.body));
-  });
+  before(async () => { srv = await startWithApp({ 'nimbus.yml': MANIFEST, ...SOURCES }); });
   after(() => srv.close());
 
   for (const c of CALLS) {

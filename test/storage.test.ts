@@ -4,7 +4,7 @@
 // function and used without a token, and a deploy that may not drop a bucket holding objects.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { sleep, startTestServer, type TestServer } from './helpers.ts';
+import { sleep, startWithApp, type TestServer } from './helpers.ts';
 
 const MANIFEST = `app: files
 buckets:
@@ -67,11 +67,7 @@ export const handler = async (event: { Records: { eventName: string; s3: { objec
 
 describe('object storage end to end', () => {
   let srv: TestServer;
-  before(async () => {
-    srv = await startTestServer();
-    const d = await srv.deploy({ 'nimbus.yml': MANIFEST, ...SOURCES });
-    assert.equal(d.status, 200, JSON.stringify(d.body));
-  });
+  before(async () => { srv = await startWithApp({ 'nimbus.yml': MANIFEST, ...SOURCES }); });
   after(() => srv.close());
   const obj = (key: string) => `/_nimbus/api/buckets/uploads/objects/${key}`;
 

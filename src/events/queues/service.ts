@@ -6,7 +6,8 @@ import { FIFO_DEDUP_WINDOW_MS, QUEUE_BATCH_MAX_ENTRIES, QUEUE_LONG_POLL_MAX_S, Q
 import { isNimbusError, NimbusError } from '../../errors.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { QueueRecord, QueueStats, ReceivedMessage, Store } from '../../store/types.ts';
-import type { Clock, Timer } from '../../util/clock.ts';
+import { WakeUps } from '../../util/wakeups.ts';
+import type { Clock } from '../../util/clock.ts';
 import { decodeReceiptHandle, encodeReceiptHandle, md5, md5OfAttributes, newReceipt, type RawEntry, validateEntry } from './messages.ts';
 
 const EXPIRE_EVERY_MS = 60_000;
@@ -32,16 +33,16 @@ export class QueueService {
   readonly #store: Store;
   readonly #clock: Clock;
   readonly #logger: Logger;
-  readonly #waiters = new Map<string, Set<() => void>>();
+  readonly #wakeUps: WakeUps;
   readonly #expireTimer: NodeJS.Timeout;
   #closed = false;
   readonly #cache = new Map<string, QueueRecord>();
-  readonly #versions = new Map<string, number>();
 
   constructor(store: Store, clock: Clock, logger: Logger) {
     this.#store = store;
     this.#clock = clock;
     this.#logger = logger;
+    this.#wakeUps = new WakeUps(clock);
     this.#expireTimer = setInterval(() => void this.#expire(), EXPIRE_EVERY_MS);
     this.#expireTimer.unref();
   }
@@ -146,7 +147,7 @@ export class QueueService {
 
   /** Counts the wake-ups of a queue: read it before a receive, pass it to waitForMessages. */
   version(name: string): number {
-    return this.#versions.get(name) ?? 0;
+    return this.#wakeUps.version(name);
   }
 
   /**
@@ -159,20 +160,7 @@ export class QueueService {
     if (since !== undefined && this.version(name) !== since) return;
     const next = await this.#store.nextVisibleAt(name, now);
     if (since !== undefined && this.version(name) !== since) return;
-    const at = Math.min(until, next ?? Infinity);
-    if (at <= now) return;
-    await new Promise<void>((resolve) => {
-      let set = this.#waiters.get(name);
-      if (!set) this.#waiters.set(name, (set = new Set()));
-      let timer: Timer | undefined = undefined;
-      const done = () => {
-        timer?.cancel();
-        set.delete(done);
-        resolve();
-      };
-      set.add(done);
-      timer = this.#clock.setTimeout(done, at - now);
-    });
+    await this.#wakeUps.wait(name, Math.min(until, next ?? Infinity), since);
   }
 
   /** Wakes whoever waits on the queue (long polls, triggers). In cluster mode a NOTIFY does this across nodes. */
@@ -181,10 +169,7 @@ export class QueueService {
   }
 
   #wake(name: string): void {
-    this.#versions.set(name, this.version(name) + 1);
-    const set = this.#waiters.get(name);
-    if (!set || set.size === 0) return;
-    for (const w of [...set]) w();
+    this.#wakeUps.wake(name);
   }
 
   view(name: string, m: ReceivedMessage): MessageView {
@@ -277,7 +262,7 @@ export class QueueService {
   close(): void {
     this.#closed = true;
     clearInterval(this.#expireTimer);
-    for (const set of this.#waiters.values()) for (const w of [...set]) w();
+    this.#wakeUps.wakeAll();
   }
 }
 

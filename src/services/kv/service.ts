@@ -5,6 +5,7 @@
 import { NimbusError } from '../../errors.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { ItemKey, KvStore, KvWrite, StoredItem, TableRecord, TableStats } from '../../store/kv.ts';
+import { WakeUps } from '../../util/wakeups.ts';
 import type { Clock, Timer } from '../../util/clock.ts';
 import {
   BATCH_GET_MAX_KEYS, BATCH_WRITE_MAX_ENTRIES, decodeCursor, encodeCursor, parseIncrement, parseItem, parseKey, parseLimit, parseQuery,
@@ -32,8 +33,7 @@ export class KvService {
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #cache = new Map<string, TableRecord>();
-  readonly #versions = new Map<string, number>();
-  readonly #waiters = new Map<string, Set<() => void>>();
+  readonly #wakeUps: WakeUps;
   #sweepTimer: Timer | undefined;
   #sweeping: Promise<void> | undefined;
   #closed = false;
@@ -43,6 +43,7 @@ export class KvService {
     this.#kv = kv;
     this.#clock = clock;
     this.#logger = logger;
+    this.#wakeUps = new WakeUps(clock);
     const every = opts.sweepEveryMs ?? SWEEP_EVERY_MS;
     if (every > 0) this.#scheduleSweep(every);
   }
@@ -207,7 +208,7 @@ export class KvService {
 
   /** Counts the wake-ups of a table: read it before reading the stream, pass it to waitForChange. */
   version(table: string): number {
-    return this.#versions.get(table) ?? 0;
+    return this.#wakeUps.version(table);
   }
 
   /** Wakes whoever waits on the table's stream. In cluster mode a NOTIFY does this across nodes. */
@@ -217,32 +218,17 @@ export class KvService {
 
   /** Resolves on a write to the table (or at once if one came since `since`), or at `until` at the latest. */
   waitForChange(table: string, until: number, since?: number): Promise<void> {
-    if (this.#closed || (since !== undefined && this.version(table) !== since)) return Promise.resolve();
-    const now = this.#clock.now();
-    if (until <= now) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      let set = this.#waiters.get(table);
-      if (!set) this.#waiters.set(table, (set = new Set()));
-      let timer: Timer | undefined = undefined;
-      const done = () => {
-        timer?.cancel();
-        set.delete(done);
-        resolve();
-      };
-      set.add(done);
-      timer = this.#clock.setTimeout(done, until - now);
-    });
+    if (this.#closed) return Promise.resolve();
+    return this.#wakeUps.wait(table, until, since);
   }
 
   #wake(table: string): void {
-    this.#versions.set(table, this.version(table) + 1);
-    const set = this.#waiters.get(table);
-    if (set) for (const w of [...set]) w();
+    this.#wakeUps.wake(table);
   }
 
   close(): void {
     this.#closed = true;
     this.#sweepTimer?.cancel();
-    for (const set of this.#waiters.values()) for (const w of [...set]) w();
+    this.#wakeUps.wakeAll();
   }
 }

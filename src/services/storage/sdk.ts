@@ -3,9 +3,10 @@
 // the instance's IPC channel (advanced serialization: bodies arrive as Uint8Arrays), so every one
 // is checked here; bodies are capped at SDK_MAX_OBJECT_BYTES (bigger objects go by presigned URL).
 import { NimbusError } from '../../errors.ts';
+import { objectView as view } from './api.ts';
 import type { Grant, SdkOp } from '../../invoker/sdk-op.ts';
 import type { ByteRange } from './range.ts';
-import type { ObjectInfo, StorageService } from './service.ts';
+import type { StorageService } from './service.ts';
 
 type Args = Record<string, unknown>;
 
@@ -52,10 +53,6 @@ const read = (name: string): Grant => ({ kind: 'buckets', name, right: 'read' })
 const write = (name: string): Grant => ({ kind: 'buckets', name, right: 'write' });
 
 /** An object as the SDK returns it (lastModified as ISO text; the SDK makes it a Date). */
-function view(o: ObjectInfo): Record<string, unknown> {
-  return { bucket: o.bucket, key: o.key, size: o.size, etag: o.etag, contentType: o.contentType, metadata: o.metadata, lastModified: new Date(o.lastModified).toISOString() };
-}
-
 export function storageSdkOps(svc: StorageService): Record<string, SdkOp> {
   return {
     'storage.put': {
