@@ -25,14 +25,17 @@ functions:
     handler: src/handles.handler
     permissions:
       tables: { users: [read] }
+      buckets: { docs: [read], archive: [read, write] }
   writer:
     handler: src/handles.handler
     permissions:
       tables: { users: [write] }
+      buckets: { docs: [write], archive: [read, write] }
   both:
     handler: src/handles.handler
     permissions:
       tables: { users: [read, write] }
+      buckets: { docs: [read, write], archive: [read, write] }
   stranger:
     handler: src/handles.handler
   edge:
@@ -45,6 +48,9 @@ queues:
   inbox: {}
 tables:
   users: { partitionKey: id }
+buckets:
+  docs: {}
+  archive: {}
 topics:
   news:
     subscriptions:
@@ -122,6 +128,19 @@ const TABLE_CALLS: { method: string; args: unknown[]; needs: 'read' | 'write' | 
   { method: 'delete', args: [{ id: 'u1' }, { returnOld: true }], needs: 'read+write' },
 ];
 
+/** Every object storage operation on bucket "docs" and the right it needs there. */
+const BUCKET_CALLS: { method: string; args: unknown[]; needs: 'read' | 'write' | 'read+write' }[] = [
+  { method: 'put', args: ['a.txt', 'hello'], needs: 'write' },
+  { method: 'get', args: ['a.txt'], needs: 'read' },
+  { method: 'head', args: ['a.txt'], needs: 'read' },
+  { method: 'list', args: [{ prefix: '' }], needs: 'read' },
+  { method: 'presign', args: ['a.txt'], needs: 'read' },
+  { method: 'presign', args: ['a.txt', { method: 'PUT' }], needs: 'write' },
+  // Within one bucket a copy reads its source and writes its target.
+  { method: 'copy', args: ['a.txt', 'b.txt'], needs: 'read+write' },
+  { method: 'delete', args: ['b.txt'], needs: 'write' },
+];
+
 describe('permissions', () => {
   let srv: TestServer;
   before(async () => { srv = await startWithApp({ 'nimbus.yml': MANIFEST, ...SOURCES }); });
@@ -152,6 +171,34 @@ describe('permissions', () => {
       }
     });
   }
+
+  for (const c of BUCKET_CALLS) {
+    const label = `${c.method}${c.method === 'presign' ? ` ${(c.args[1] as { method?: string } | undefined)?.method ?? 'GET'}` : ''}`;
+    it(`buckets: ${label} needs ${c.needs}`, async () => {
+      const run = async (fn: string) => (await srv.invoke<{ ok: boolean; name?: string; message?: string }>(fn, { kind: 'bucket', name: 'docs', method: c.method, args: c.args })).body;
+      const expect = { stranger: false, reader: c.needs === 'read', writer: c.needs === 'write', both: true };
+      for (const [fn, allowed] of Object.entries(expect)) {
+        const r = await run(fn);
+        if (allowed) assert.equal(r.ok, true, `${fn}: ${r.message}`);
+        else {
+          assert.deepEqual([r.ok, r.name], [false, 'ACCESS_DENIED'], `${fn} was not refused: ${JSON.stringify(r)}`);
+          assert.match(r.message!, /may not (read|write) bucket "docs"/);
+        }
+      }
+    });
+  }
+
+  it('buckets: a copy across buckets needs read on the source and write on the target', async () => {
+    await srv.invoke('both', { kind: 'bucket', name: 'docs', method: 'put', args: ['src.txt', 'x'] });
+    const copy = async (fn: string, from: string, to: string) => (await srv.invoke<{ ok: boolean; name?: string; message?: string }>(fn, { kind: 'bucket', name: from, method: 'copy', args: ['src.txt', 'dst.txt', { toBucket: to }] })).body;
+    assert.equal((await copy('reader', 'docs', 'archive')).ok, true); // read docs, write archive
+    const out = await copy('writer', 'docs', 'archive'); // may not read docs
+    assert.deepEqual([out.ok, out.name], [false, 'ACCESS_DENIED']);
+    assert.match(out.message!, /may not read bucket "docs"/);
+    const back = await copy('reader', 'archive', 'docs'); // may not write docs
+    assert.deepEqual([back.ok, back.name], [false, 'ACCESS_DENIED']);
+    assert.match(back.message!, /may not write bucket "docs"/);
+  });
 
   it('names every object has, and values JSON cannot hold, are refused plainly (never an internal error)', async () => {
     for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
