@@ -98,7 +98,7 @@ export class SdkHost {
       default: {
         const service = Object.hasOwn(deps.ops, op) ? deps.ops[op] : undefined;
         if (!service) throw new NimbusError('BAD_REQUEST', `unknown SDK operation "${op}"`);
-        for (const g of service.needs(a)) this.#allowGrant(fn, op, g);
+        for (const g of service.needs(a)) this.#allowGrant(fn, g);
         return service.run(a, fn);
       }
     }
@@ -127,11 +127,11 @@ export class SdkHost {
   #allow(fn: FunctionRecord, op: string, kind: Kind, name: unknown, right: string): string {
     const singular = kind.slice(0, -1);
     if (typeof name !== 'string' || name === '') throw new NimbusError('BAD_REQUEST', `${op}: a ${singular} name is required`);
-    this.#allowGrant(fn, op, { kind, name, right } as Grant);
+    this.#allowGrant(fn, { kind, name, right } as Grant);
     return name;
   }
 
-  #allowGrant(fn: FunctionRecord, op: string, g: { kind: Kind; name: string; right: string }): void {
+  #allowGrant(fn: FunctionRecord, g: { kind: Kind; name: string; right: string }): void {
     // Own properties only: a resource named "constructor" or "__proto__" is granted by nothing.
     const grants = fn.permissions[g.kind] as Record<string, string[]>;
     const rights = Object.hasOwn(grants, g.name) && Array.isArray(grants[g.name]) ? grants[g.name] : undefined;
@@ -141,5 +141,4 @@ export class SdkHost {
     const to = g.right === 'send' || g.right === 'publish' ? ' to' : '';
     throw new NimbusError('ACCESS_DENIED', `function "${fn.name}" may not ${g.right}${to} ${singular} "${g.name}"${has}; grant it with permissions: { ${g.kind}: { ${g.name}: [${[...(rights ?? []), g.right].join(', ')}] } } in nimbus.yml`);
   }
-
 }
