@@ -34,6 +34,7 @@ import { AsyncInvoker } from './invoker/async.ts';
 import { Invoker } from './invoker/index.ts';
 import { SdkHost } from './invoker/sdk.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
+import { Metrics } from './observability/metrics.ts';
 import { RecordWriter } from './observability/records.ts';
 import { prepareLayout, runningAsRoot } from './sandbox/layout.ts';
 import { BundleCache } from './scheduler/bundles.ts';
@@ -181,8 +182,27 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     log: (fn, requestId, message) => records.log({ ts: Date.now(), fn, requestId, level: 'WARN', message }),
   });
   const gateway = new Gateway(registry, invoker, logger);
+  const metrics = new Metrics({
+    instances: () => scheduler.stats(),
+    spares: () => scheduler.spares.stats(),
+    queues: async () => {
+      const all = await store.listQueues();
+      return Promise.all(all.map(async (q) => ({ name: q.name, deadLetterFor: all.filter((o) => o.redrive?.deadLetterQueue === q.name).map((o) => o.name), stats: await queues.stats(q.name) })));
+    },
+  });
+  records.onInvocation = (r) => metrics.invocation(r);
+  gateway.onResponse = (route, status) => metrics.http(route, status);
+  bus.onPut = (matched, unmatched, failed) => metrics.busEvents(matched, unmatched, failed);
   const api = new AdminApi({ store, registry, invoker, asyncInvoker, queues, triggers, schedules, topics, bus, secrets, scheduler, records, logger, token, version: VERSION, startedAt: Date.now(),
-    services: [...kvRoutes(kv), ...storageRoutes(storage)],
+    services: [...kvRoutes(kv), ...storageRoutes(storage), {
+      method: 'GET', path: '/_nimbus/metrics',
+      handler: async (_req, res) => {
+        const { contentType, body } = await metrics.text();
+        res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
+        res.end(body);
+      },
+      openapi: { summary: 'Prometheus metrics (text exposition format): invocations, errors, throttles, durations, cold starts, instances, spares, queues, HTTP answers, bus events — see docs/metrics.md', responses: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } } } },
+    }],
   });
 
   const server: Server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {

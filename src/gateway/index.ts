@@ -22,9 +22,13 @@ export class Gateway {
     this.#logger = logger;
   }
 
+  /** Sees each answer: the route template ("METHOD /path/{param}", or "unmatched") and the status (the metrics). */
+  onResponse: ((route: string, status: number) => void) | undefined;
+
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const requestId = requestIdFrom(req.headers['x-request-id'], randomUUID);
     const headers = { 'x-request-id': requestId };
+    let route = 'unmatched';
     try {
       const url = req.url ?? '/';
       const q = url.indexOf('?');
@@ -38,6 +42,7 @@ export class Gateway {
         sendError(res, new NimbusError('METHOD_NOT_ALLOWED', `${rawPath} does not accept ${method}; allowed: ${allow}`), this.#logger, { ...headers, allow });
         return;
       }
+      route = `${match.route.method} ${match.route.path}`;
       const fn = this.#registry.functions.get(match.route.fn);
       if (!fn) throw new NimbusError('NOT_FOUND', `no route for ${method} ${rawPath}`);
       const body = await readBody(req, MAX_SYNC_PAYLOAD_BYTES);
@@ -67,6 +72,8 @@ export class Gateway {
       this.#write(res, out, requestId);
     } catch (err) {
       sendError(res, err, this.#logger, headers);
+    } finally {
+      this.onResponse?.(route, res.statusCode);
     }
   }
 

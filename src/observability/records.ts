@@ -36,9 +36,13 @@ export class RecordWriter {
     this.#schedule();
   }
 
+  /** Sees every invocation record as it is made (the metrics). */
+  onInvocation: ((record: InvocationRecord) => void) | undefined;
+
   invocation(record: InvocationRecord): void {
     this.#invocations.push(record);
     this.#schedule();
+    this.onInvocation?.(record);
   }
 
   /** Called after each flush (live tails wake up on it). */

@@ -93,6 +93,7 @@ export class EventBus {
     if (size > QUEUE_MAX_MESSAGE_BYTES) throw new NimbusError('PAYLOAD_TOO_LARGE', `entries: ${size} bytes; a put-events call takes at most ${QUEUE_MAX_MESSAGE_BYTES} bytes`);
     const results: PutResult[] = [];
     const deliveries: Delivery[] = [];
+    const counts = { matched: 0, unmatched: 0 };
     for (const [i, raw] of entries.entries()) {
       let event: Record<string, unknown>;
       try {
@@ -102,7 +103,10 @@ export class EventBus {
         continue;
       }
       results.push({ eventId: event.id as string });
-      for (const name of this.#index.match(event)) {
+      const matched = this.#index.match(event);
+      if (matched.length > 0) counts.matched++;
+      else counts.unmatched++;
+      for (const name of matched) {
         const rule = this.#rules.get(name);
         if (!rule) continue;
         for (const t of rule.targets) {
@@ -122,8 +126,13 @@ export class EventBus {
       if (missing.length) this.#deps.logger.warn({ missing }, 'event bus deliveries skipped: their target no longer exists');
       for (const d of deliveries) this.#deps.onDelivered(d);
     }
-    return { failedEntryCount: results.filter((r) => 'errorCode' in r).length, entries: results };
+    const failedEntryCount = results.filter((r) => 'errorCode' in r).length;
+    this.onPut?.(counts.matched, counts.unmatched, failedEntryCount);
+    return { failedEntryCount, entries: results };
   }
+
+  /** Sees each put's counts: events matched by at least one rule, matched by none, refused (the metrics). */
+  onPut: ((matched: number, unmatched: number, failed: number) => void) | undefined;
 
   /** EventBridge's envelope around one entry. */
   #envelope(e: PutEntry, where: string): Record<string, unknown> {
