@@ -76,3 +76,30 @@ describe('nimbus storage and nimbus tables', () => {
     assert.equal((await nimbus('tables', 'purge', 'events')).stdout.trim(), 'Purged 3 items from events.');
   });
 });
+
+describe('nimbus invocations', () => {
+  it('lists invocation records newest first, filtered by status', async () => {
+    const srv = await startWithApp({
+      'nimbus.yml': 'app: inv\nfunctions:\n  f:\n    handler: src/f.handler\n',
+      'src/f.ts': "export const handler = async (e: { fail?: boolean }) => { if (e.fail) throw Object.assign(new Error('x'), { name: 'Oops' }); return 1; };",
+    });
+    const work = tempDir('nimbus-cli-inv-');
+    try {
+      await srv.invoke('f', {});
+      await srv.invoke('f', { fail: true });
+      const nimbus = cli(srv, work);
+      const all = await nimbus('invocations', 'f');
+      assert.equal(all.code, 0, all.stderr);
+      const lines = all.stdout.trim().split('\n');
+      assert.match(lines[0]!, /^STARTED\s+REQUEST ID\s+TRIGGER\s+OUTCOME\s+DURATION\s+BILLED\s+INIT\s+MEMORY$/);
+      assert.match(lines[1]!, /\sinvoke\s+error \(Oops\)\s/);
+      assert.match(lines[2]!, /\sinvoke\s+success\s.*\d+\.\d\d ms\s+\d+\/128 MB$/);
+      const errors = await nimbus('invocations', 'f', '--status', 'error', '--json');
+      assert.deepEqual((JSON.parse(errors.stdout) as { invocations: { errorType: string }[] }).invocations.map((r) => r.errorType), ['Oops']);
+      assert.match((await nimbus('invocations', 'f', '--status', 'bogus')).stderr, /status: must be one of success, error/);
+    } finally {
+      await srv.close();
+      rmSync(work, { recursive: true, force: true });
+    }
+  });
+});

@@ -139,6 +139,27 @@ export async function logs(fn: string | undefined, flags: Flags): Promise<void> 
   }
 }
 
+interface InvocationView {
+  requestId: string; trigger: string; startedAt: number; durationMs: number; billedDurationMs: number; initDurationMs: number | null;
+  memoryMb: number; maxMemoryUsedMb: number; cold: boolean; outcome: string; errorType: string | null;
+}
+
+/** `nimbus invocations <fn> [--since 1h] [--status error] [--limit N]`: invocation records, newest first. */
+export async function invocations(fn: string | undefined, flags: Flags): Promise<void> {
+  if (!fn) throw new CliError('usage: nimbus invocations <function> [--since 1h] [--status error|timeout|throttled|...] [--limit N]');
+  const q = new URLSearchParams();
+  for (const flag of ['since', 'status', 'limit'] as const) if (typeof flags[flag] === 'string') q.set(flag, flags[flag] as string);
+  const { data } = await api<{ invocations: InvocationView[] }>(resolveTarget(flags), 'GET', `/_nimbus/api/functions/${encodeURIComponent(fn)}/invocations?${q}`);
+  if (flags.json) return out(JSON.stringify(data));
+  if (data.invocations.length === 0) return out(`No invocations of ${fn}${q.size ? ' match' : ' recorded yet'}.`);
+  const rows = [['STARTED', 'REQUEST ID', 'TRIGGER', 'OUTCOME', 'DURATION', 'BILLED', 'INIT', 'MEMORY'], ...data.invocations.map((r) => [
+    new Date(r.startedAt).toISOString(), r.requestId, r.trigger, r.outcome === 'success' ? 'success' : `${r.outcome}${r.errorType ? ` (${r.errorType})` : ''}`,
+    `${r.durationMs.toFixed(2)} ms`, `${r.billedDurationMs} ms`, r.initDurationMs === null ? '-' : `${r.initDurationMs.toFixed(2)} ms`, `${r.maxMemoryUsedMb}/${r.memoryMb} MB`,
+  ])];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows) out(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
+}
+
 interface FnView { name: string; app: string; memoryMb: number; timeoutMs: number; routes: string[]; instances: { busy: number; idle: number; provisioned: number; waiting: number } }
 
 export async function ls(flags: Flags): Promise<void> {

@@ -3,7 +3,7 @@ import { totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../util/duration.ts';
 import { CliError } from './client.ts';
-import { deploy, describeError, type Flags, init, invoke, logs, ls, rm } from './commands.ts';
+import { deploy, describeError, type Flags, init, invocations, invoke, logs, ls, rm } from './commands.ts';
 import { queues } from './queues.ts';
 import { schedules } from './schedules.ts';
 import { topics } from './topics.ts';
@@ -21,6 +21,8 @@ Usage:
   nimbus deploy [dir]                     bundle and deploy the app in dir (default .)
   nimbus invoke <fn> [--data JSON | --file F] [--async [--idempotency-key KEY]]
   nimbus logs <fn> [--follow] [--since 1h] [--request-id ID] [--level LEVEL]
+  nimbus invocations <fn> [--since 1h] [--status error] [--limit N]
+                                          invocation records, newest first: outcome, duration, billed, init, memory
   nimbus ls                               list functions
   nimbus rm <fn> | nimbus rm --app <app>
   nimbus queues ls                        list queues with their messages, dead-letter queue and triggers
@@ -69,6 +71,7 @@ async function main(argv: string[]): Promise<void> {
       message: { type: 'string' }, subject: { type: 'string' },
       source: { type: 'string' }, 'detail-type': { type: 'string' }, detail: { type: 'string' }, pattern: { type: 'string' }, event: { type: 'string' },
       'content-type': { type: 'string' }, recursive: { type: 'boolean', short: 'r' }, put: { type: 'boolean' }, expires: { type: 'string' }, meta: { type: 'string', multiple: true },
+      status: { type: 'string' },
       'if-not-exists': { type: 'boolean' }, 'expected-version': { type: 'string' }, 'begins-with': { type: 'string' }, reverse: { type: 'boolean' }, cursor: { type: 'string' },
     },
   });
@@ -88,6 +91,7 @@ async function main(argv: string[]): Promise<void> {
     case 'deploy': return deploy(arg, flags);
     case 'invoke': return invoke(arg, flags);
     case 'logs': return logs(arg, flags);
+    case 'invocations': return invocations(arg, flags);
     case 'ls': return ls(flags);
     case 'rm': return rm(arg, flags);
     case 'queues': return queues(positionals.slice(1), flags, attr);
