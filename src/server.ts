@@ -35,6 +35,9 @@ import { Invoker } from './invoker/index.ts';
 import { SdkHost } from './invoker/sdk.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { Metrics } from './observability/metrics.ts';
+import { Metering } from './observability/usage.ts';
+import { usageRoutes } from './observability/usage-api.ts';
+import { DEFAULT_PRICES, type Prices } from './config/prices.ts';
 import { RecordWriter } from './observability/records.ts';
 import { prepareLayout, runningAsRoot } from './sandbox/layout.ts';
 import { BundleCache } from './scheduler/bundles.ts';
@@ -60,6 +63,8 @@ export interface ServerOptions {
   spares?: { min: number; max: number };
   /** V8 code cache per bundle, reused by later cold starts (default true). */
   compileCache?: boolean;
+  /** Price table for cost estimates (default: AWS Lambda x86 list price). */
+  prices?: Prices;
   /** First retry delay of a failed async invocation, doubling after (default 1 s; tests shorten it). */
   asyncRetryBaseMs?: number;
   /** The shortest init timeout (default 10 s; a function's own timeout when longer). */
@@ -191,10 +196,11 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     },
   });
   records.onInvocation = (r) => metrics.invocation(r);
+  const metering = new Metering({ store, clock, logger, functions: () => registry.functions });
   gateway.onResponse = (route, status) => metrics.http(route, status);
   bus.onPut = (matched, unmatched, failed) => metrics.busEvents(matched, unmatched, failed);
   const api = new AdminApi({ store, registry, invoker, asyncInvoker, queues, triggers, schedules, topics, bus, secrets, scheduler, records, logger, token, version: VERSION, startedAt: Date.now(),
-    services: [...kvRoutes(kv), ...storageRoutes(storage), {
+    services: [...kvRoutes(kv), ...storageRoutes(storage), ...usageRoutes(metering, opts.prices ?? DEFAULT_PRICES), {
       method: 'GET', path: '/_nimbus/metrics',
       handler: async (_req, res) => {
         const { contentType, body } = await metrics.text();
@@ -245,6 +251,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
         await stopping;
         await asyncInvoker.drained();
         kv.close();
+        await metering.close();
         await records.close();
         await store.close();
         rmSync(join(dataDir, 'server.json'), { force: true });

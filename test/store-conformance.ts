@@ -128,6 +128,28 @@ export function runStoreConformance(label: string, open: () => Promise<{ store: 
       assert.deepEqual((await s.listInvocations({})).map((r) => r.requestId), ['r6', 'r5', 'r4']);
     }));
 
+    it('meters usage per function and hour as records are written, and keeps it when records are pruned', withStore(async (s) => {
+      const H = 3_600_000;
+      const base = { fn: 'm', revision: 1, trigger: 'http' as const, durationMs: 1.2, maxMemoryUsedMb: 50, errorType: null };
+      await s.appendRecords({ logs: [], invocations: [
+        // A cold start: billed ceil(duration) + ceil(init), times the memory.
+        { ...base, requestId: 'u1', startedAt: 5 * H + 10, billedDurationMs: 2, initDurationMs: 30.5, memoryMb: 256, cold: true, provisioned: false, outcome: 'success' },
+        { ...base, requestId: 'u2', startedAt: 5 * H + 20, billedDurationMs: 100, initDurationMs: null, memoryMb: 256, cold: false, provisioned: false, outcome: 'error', errorType: 'E' },
+        { ...base, requestId: 'u3', startedAt: 5 * H + 30, billedDurationMs: 10, initDurationMs: null, memoryMb: 256, cold: false, provisioned: true, outcome: 'success' },
+        // Not billed: a throttle. Billed once: an init error (its duration is its init).
+        { ...base, requestId: 'u4', startedAt: 5 * H + 40, billedDurationMs: 0, initDurationMs: null, memoryMb: 256, cold: false, provisioned: false, outcome: 'throttled' },
+        { ...base, requestId: 'u5', startedAt: 6 * H + 1, billedDurationMs: 40, initDurationMs: 39.2, memoryMb: 128, cold: true, provisioned: false, outcome: 'init-error' },
+      ] });
+      await s.addUsage([{ fn: 'm', hour: 6 * H, requests: 0, errors: 0, throttles: 0, coldStarts: 0, billedMbMs: 0, provisionedBilledMbMs: 0, provisionedMbMs: 1000, initMs: 0 }]);
+      await s.pruneRecords({ maxRows: 0, olderThanMs: Number.MAX_SAFE_INTEGER });
+      assert.deepEqual(await s.queryUsage({ sinceMs: 0 }), [
+        { fn: 'm', hour: 5 * H, requests: 3, errors: 1, throttles: 1, coldStarts: 1, billedMbMs: (2 + 31 + 100) * 256, provisionedBilledMbMs: 10 * 256, provisionedMbMs: 0, initMs: 30.5 },
+        { fn: 'm', hour: 6 * H, requests: 1, errors: 1, throttles: 0, coldStarts: 1, billedMbMs: 40 * 128, provisionedBilledMbMs: 0, provisionedMbMs: 1000, initMs: 39.2 },
+      ]);
+      assert.deepEqual((await s.queryUsage({ sinceMs: 6 * H, fn: 'm' })).map((r) => r.hour), [6 * H]);
+      assert.deepEqual(await s.queryUsage({ sinceMs: 0, untilMs: 5 * H }), []);
+    }));
+
     const queue = (name: string, over: Partial<DesiredApp['queues'][number]> = {}): DesiredApp['queues'][number] => ({
       name, fifo: name.endsWith('.fifo'), visibilityTimeoutMs: 30_000, retentionMs: 3_600_000, delayMs: 0, maxMessageBytes: 262_144, contentBasedDeduplication: false, ...over,
     });

@@ -160,6 +160,26 @@ export async function invocations(fn: string | undefined, flags: Flags): Promise
   for (const r of rows) out(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
 }
 
+interface UsageLineView { key: string; requests: number; errors: number; throttles: number; coldStarts: number; gbSeconds: number; provisionedDurationGbSeconds: number; provisionedGbSeconds: number; initSeconds: number; cost: number }
+
+/** `nimbus usage [--by function|day|hour] [--since 30d] [--function F] [--json]`: usage and estimated cost, with totals. */
+export async function usage(flags: Flags): Promise<void> {
+  const q = new URLSearchParams();
+  for (const flag of ['since', 'by', 'function'] as const) if (typeof flags[flag] === 'string') q.set(flag, flags[flag] as string);
+  const { data } = await api<{ since: string; until: string; by: string; prices: { currency: string; source: string }; lines: UsageLineView[]; total: Omit<UsageLineView, 'key'> }>(resolveTarget(flags), 'GET', `/_nimbus/api/usage?${q}`);
+  if (flags.json) return out(JSON.stringify(data));
+  // Small amounts keep two significant digits: a test run costs millionths of a dollar.
+  const money = (n: number): string => `${data.prices.currency === 'USD' ? '$' : `${data.prices.currency} `}${n < 0.01 && n > 0 ? n.toFixed(Math.min(12, 1 - Math.floor(Math.log10(n)))) : n.toFixed(2)}`;
+  const gbs = (n: number): string => n.toFixed(n < 10 ? 3 : 1);
+  const row = (key: string, l: Omit<UsageLineView, 'key'>): string[] => [
+    key, String(l.requests), String(l.errors), String(l.throttles), String(l.coldStarts), gbs(l.gbSeconds), gbs(l.provisionedGbSeconds + l.provisionedDurationGbSeconds), `${l.initSeconds.toFixed(2)} s`, money(l.cost),
+  ];
+  const rows = [[data.by.toUpperCase(), 'REQUESTS', 'ERRORS', 'THROTTLES', 'COLD', 'GB-S', 'PROV. GB-S', 'INIT', 'COST'], ...data.lines.map((l) => row(l.key, l)), row('TOTAL', data.total)];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows) out(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
+  out(`\n${data.since} to ${data.until}. Prices: ${data.prices.source} (an estimate, for comparison).`);
+}
+
 interface FnView { name: string; app: string; memoryMb: number; timeoutMs: number; routes: string[]; instances: { busy: number; idle: number; provisioned: number; waiting: number } }
 
 export async function ls(flags: Flags): Promise<void> {

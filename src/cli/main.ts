@@ -1,9 +1,10 @@
 // Entry point of the `nimbus` command: parses arguments and dispatches to a command.
 import { totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
+import { loadPrices } from '../config/prices.ts';
 import { parseDuration } from '../util/duration.ts';
 import { CliError } from './client.ts';
-import { deploy, describeError, type Flags, init, invocations, invoke, logs, ls, rm } from './commands.ts';
+import { deploy, describeError, type Flags, init, invocations, invoke, logs, ls, rm, usage } from './commands.ts';
 import { queues } from './queues.ts';
 import { schedules } from './schedules.ts';
 import { topics } from './topics.ts';
@@ -16,13 +17,15 @@ const HELP = `nimbus — a self-hosted serverless platform
 
 Usage:
   nimbus serve [--port 8080] [--host 127.0.0.1] [--data ./.nimbus] [--keep-alive 5m]
-               [--max-instances 1000] [--memory-budget 75%|MB] [--max-starts N] [--spares 1] [--max-spares 8] [--compile-cache on|off]
+               [--max-instances 1000] [--memory-budget 75%|MB] [--max-starts N] [--spares 1] [--max-spares 8] [--compile-cache on|off] [--prices prices.json]
   nimbus init <name>                      scaffold an app (nimbus.yml + a TypeScript function)
   nimbus deploy [dir]                     bundle and deploy the app in dir (default .)
   nimbus invoke <fn> [--data JSON | --file F] [--async [--idempotency-key KEY]]
   nimbus logs <fn> [--follow] [--since 1h] [--request-id ID] [--level LEVEL]
   nimbus invocations <fn> [--since 1h] [--status error] [--limit N]
                                           invocation records, newest first: outcome, duration, billed, init, memory
+  nimbus usage [--by function|day|hour] [--since 30d] [--function F]
+                                          requests, GB-seconds, provisioned GB-seconds, init time and estimated cost
   nimbus ls                               list functions
   nimbus rm <fn> | nimbus rm --app <app>
   nimbus queues ls                        list queues with their messages, dead-letter queue and triggers
@@ -71,7 +74,7 @@ async function main(argv: string[]): Promise<void> {
       message: { type: 'string' }, subject: { type: 'string' },
       source: { type: 'string' }, 'detail-type': { type: 'string' }, detail: { type: 'string' }, pattern: { type: 'string' }, event: { type: 'string' },
       'content-type': { type: 'string' }, recursive: { type: 'boolean', short: 'r' }, put: { type: 'boolean' }, expires: { type: 'string' }, meta: { type: 'string', multiple: true },
-      status: { type: 'string' },
+      status: { type: 'string' }, by: { type: 'string' }, function: { type: 'string' }, prices: { type: 'string' },
       'if-not-exists': { type: 'boolean' }, 'expected-version': { type: 'string' }, 'begins-with': { type: 'string' }, reverse: { type: 'boolean' }, cursor: { type: 'string' },
     },
   });
@@ -92,6 +95,7 @@ async function main(argv: string[]): Promise<void> {
     case 'invoke': return invoke(arg, flags);
     case 'logs': return logs(arg, flags);
     case 'invocations': return invocations(arg, flags);
+    case 'usage': return usage(flags);
     case 'ls': return ls(flags);
     case 'rm': return rm(arg, flags);
     case 'queues': return queues(positionals.slice(1), flags, attr);
@@ -135,6 +139,7 @@ async function serve(values: Record<string, string | boolean | undefined>): Prom
   const server = await startServer({
     port, host: values.host as string | undefined, dataDir: values.data as string | undefined, keepAliveMs,
     maxInstances: count('max-instances', 1), memoryBudgetMb, maxConcurrentStarts: count('max-starts', 1), spares, compileCache: cc === undefined ? undefined : cc === 'on',
+    prices: typeof values.prices === 'string' ? loadPrices(values.prices) : undefined,
   });
   process.stdout.write(`Nimbus is listening on ${server.url}\n`);
   process.stdout.write(`Data: ${server.dataDir}\n`);

@@ -20,7 +20,7 @@ import type { RecordWriter } from '../observability/records.ts';
 import type { Scheduler } from '../scheduler/index.ts';
 import type { FunctionRecord, LogLevel, Outcome, Store } from '../store/types.ts';
 import { parseJsonBody, readBody, requestIdFrom, sendError, sendJson } from '../util/http.ts';
-import { parseDuration } from '../util/duration.ts';
+import { sinceToMs } from '../util/duration.ts';
 import { jsonText } from '../util/json.ts';
 import { applyDeploy } from './deploy.ts';
 import { OPENAPI } from './openapi.ts';
@@ -412,13 +412,6 @@ function intParam(name: string, value: string): number {
 }
 
 /** `since` is a duration back from now (`15m`, `1h`, `2d`) or an ISO time. */
-function sinceToMs(value: string): number {
-  const d = parseDuration(value);
-  if (d !== undefined) return Date.now() - d;
-  const t = Date.parse(value);
-  if (Number.isNaN(t)) throw new NimbusError('BAD_REQUEST', `since: "${value}" is neither a duration (30s, 15m, 1h, 2d) nor an ISO time`);
-  return t;
-}
 
 /** `/a/:name/*` → `/a/{name}/{key}`: the router's path as OpenAPI writes it (the wildcard is an object key). */
 function openapiPath(path: string): string {

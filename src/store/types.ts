@@ -424,6 +424,26 @@ export interface InvocationRecord {
   errorType: string | null;
 }
 
+/**
+ * Usage of one function in one hour (metering). `billedMbMs` is billed duration × memory size of
+ * on-demand invocations (init included for cold starts), `provisionedBilledMbMs` the same for
+ * invocations served by provisioned instances, `provisionedMbMs` the time provisioned instances were
+ * configured × their memory size.
+ */
+export interface UsageRow {
+  fn: string;
+  /** Start of the hour, epoch ms. */
+  hour: number;
+  requests: number;
+  errors: number;
+  throttles: number;
+  coldStarts: number;
+  billedMbMs: number;
+  provisionedBilledMbMs: number;
+  provisionedMbMs: number;
+  initMs: number;
+}
+
 export interface InvocationQuery {
   fn?: string;
   sinceMs?: number;
@@ -466,6 +486,10 @@ export interface Store {
   pruneRecords(opts: { maxRows: number; olderThanMs: number }): Promise<number>;
 
   listInvocations(q: InvocationQuery): Promise<InvocationRecord[]>;
+  /** Adds to the hourly usage counters (appendRecords adds each invocation's share itself). */
+  addUsage(rows: UsageRow[]): Promise<void>;
+  /** Hourly usage rows whose hour starts in [sinceMs, untilMs), by function then hour. */
+  queryUsage(q: { sinceMs: number; untilMs?: number; fn?: string }): Promise<UsageRow[]>;
 
   // --- queues (durable: every method commits before it returns) -------------------------------
   getQueue(name: string): Promise<QueueRecord | undefined>;

@@ -5,7 +5,7 @@ import { NimbusError } from '../../errors.ts';
 import { methodsOverlap, normalizeRoutePath } from '../routes.ts';
 import type {
   AppRecord, ApplyResult, AsyncEvent, Claim, Delivery, DesiredApp, DesiredFunction, FunctionRecord, InvocationQuery, InvocationRecord,
-  LogEntry, LogLevel, LogQuery, NewMessage, Outcome, PayloadVersion, Permissions, QueueRecord, QueueStats, QueueTriggerRecord, ReceiptResult,
+  LogEntry, LogLevel, LogQuery, NewMessage, Outcome, PayloadVersion, Permissions, UsageRow, QueueRecord, QueueStats, QueueTriggerRecord, ReceiptResult,
   ReceivedMessage, RouteRecord, RuleEndpoint, RuleRecord, ScheduleRecord, SentMessage, Store, TopicRecord, WebhookDelivery,
 } from '../types.ts';
 import { MIGRATIONS, RECORD_MIGRATIONS } from './schema.ts';
@@ -228,7 +228,30 @@ export class SqliteStore implements Store {
       for (const r of batch.invocations) {
         inv.run(r.requestId, r.fn, r.revision, r.trigger, r.startedAt, r.durationMs, r.billedDurationMs, r.initDurationMs, r.memoryMb, r.maxMemoryUsedMb, r.cold ? 1 : 0, r.outcome, r.errorType, r.provisioned ? 1 : 0);
       }
+      this.#addUsage(usageOf(batch.invocations));
     }, this.#rec);
+  }
+
+  async addUsage(rows: UsageRow[]): Promise<void> {
+    if (rows.length) this.#tx(() => this.#addUsage(rows), this.#rec);
+  }
+
+  #addUsage(rows: UsageRow[]): void {
+    const up = this.#stmt(`INSERT INTO usage_hourly(fn, hour, requests, errors, throttles, cold_starts, billed_mb_ms, provisioned_billed_mb_ms, provisioned_mb_ms, init_ms)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(fn, hour) DO UPDATE SET requests = requests + excluded.requests, errors = errors + excluded.errors,
+      throttles = throttles + excluded.throttles, cold_starts = cold_starts + excluded.cold_starts, billed_mb_ms = billed_mb_ms + excluded.billed_mb_ms,
+      provisioned_billed_mb_ms = provisioned_billed_mb_ms + excluded.provisioned_billed_mb_ms, provisioned_mb_ms = provisioned_mb_ms + excluded.provisioned_mb_ms,
+      init_ms = init_ms + excluded.init_ms`, this.#rec);
+    for (const u of rows) up.run(u.fn, u.hour, u.requests, u.errors, u.throttles, u.coldStarts, Math.round(u.billedMbMs), Math.round(u.provisionedBilledMbMs), Math.round(u.provisionedMbMs), u.initMs);
+  }
+
+  async queryUsage(q: { sinceMs: number; untilMs?: number; fn?: string }): Promise<UsageRow[]> {
+    const rows = this.#rec.prepare(`SELECT * FROM usage_hourly WHERE hour >= ? AND hour < ?${q.fn === undefined ? '' : ' AND fn = ?'} ORDER BY fn, hour`)
+      .all(q.sinceMs, q.untilMs ?? Number.MAX_SAFE_INTEGER, ...(q.fn === undefined ? [] : [q.fn])) as Row[];
+    return rows.map((r) => ({
+      fn: String(r.fn), hour: Number(r.hour), requests: Number(r.requests), errors: Number(r.errors), throttles: Number(r.throttles), coldStarts: Number(r.cold_starts),
+      billedMbMs: Number(r.billed_mb_ms), provisionedBilledMbMs: Number(r.provisioned_billed_mb_ms), provisionedMbMs: Number(r.provisioned_mb_ms), initMs: Number(r.init_ms),
+    }));
   }
 
   async queryLogs(q: LogQuery): Promise<LogEntry[]> {
@@ -345,6 +368,36 @@ export class SqliteStore implements Store {
   async nextAsyncDue(): Promise<number | undefined> { return this.#work.nextAsyncDue(); }
   async releaseAsyncLeases(now: number): Promise<void> { this.#work.releaseAsyncLeases(now); }
   async asyncStats(fn: string | undefined, now: number): Promise<{ pending: number; retrying: number }> { return this.#work.asyncStats(fn, now); }
+}
+
+export const HOUR_MS = 3600_000;
+
+/**
+ * Each invocation's share of its hour's usage. Billed like Lambda: ceil(duration) ms, plus the init
+ * duration of a cold start (ceil), times the memory size; throttled requests are not billed.
+ */
+function usageOf(records: InvocationRecord[]): UsageRow[] {
+  const byKey = new Map<string, UsageRow>();
+  for (const r of records) {
+    const hour = Math.floor(r.startedAt / HOUR_MS) * HOUR_MS;
+    const key = `${r.fn}\u0000${hour}`;
+    let u = byKey.get(key);
+    if (!u) byKey.set(key, (u = { fn: r.fn, hour, requests: 0, errors: 0, throttles: 0, coldStarts: 0, billedMbMs: 0, provisionedBilledMbMs: 0, provisionedMbMs: 0, initMs: 0 }));
+    if (r.outcome === 'throttled') {
+      u.throttles++;
+      continue;
+    }
+    u.requests++;
+    if (r.outcome !== 'success') u.errors++;
+    if (r.cold) u.coldStarts++;
+    const init = r.initDurationMs ?? 0;
+    u.initMs += init;
+    // An init-error's duration is its init: billed once.
+    const mbMs = (r.billedDurationMs + (r.outcome === 'init-error' ? 0 : Math.ceil(init))) * r.memoryMb;
+    if (r.provisioned) u.provisionedBilledMbMs += mbMs;
+    else u.billedMbMs += mbMs;
+  }
+  return [...byKey.values()];
 }
 
 function changes(before: string[], after: string[]): { names: string[]; created: string[]; removed: string[] } {

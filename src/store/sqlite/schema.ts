@@ -253,4 +253,18 @@ export const RECORD_MIGRATIONS: string[] = [
    DROP TABLE invocations_v1;
    CREATE INDEX invocations_fn ON invocations(fn, started_at);`,
   `ALTER TABLE invocations ADD COLUMN provisioned INTEGER NOT NULL DEFAULT 0;`,
+  // Metering: usage per function per hour, kept apart from the records (which retention prunes).
+  `CREATE TABLE usage_hourly (
+     fn TEXT NOT NULL,
+     hour INTEGER NOT NULL,
+     requests INTEGER NOT NULL DEFAULT 0,
+     errors INTEGER NOT NULL DEFAULT 0,
+     throttles INTEGER NOT NULL DEFAULT 0,
+     cold_starts INTEGER NOT NULL DEFAULT 0,
+     billed_mb_ms INTEGER NOT NULL DEFAULT 0,
+     provisioned_billed_mb_ms INTEGER NOT NULL DEFAULT 0,
+     provisioned_mb_ms INTEGER NOT NULL DEFAULT 0,
+     init_ms REAL NOT NULL DEFAULT 0,
+     PRIMARY KEY (fn, hour)
+   ) WITHOUT ROWID;`,
 ];
