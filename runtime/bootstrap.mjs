@@ -51,8 +51,36 @@ function emitLog(level, text) {
 }
 
 const levels = { log: 'INFO', info: 'INFO', warn: 'WARN', error: 'ERROR', debug: 'DEBUG', trace: 'TRACE' };
+const LEVEL_NAMES = { TRACE: 'TRACE', DEBUG: 'DEBUG', INFO: 'INFO', WARN: 'WARN', WARNING: 'WARN', ERROR: 'ERROR', FATAL: 'FATAL', CRITICAL: 'FATAL' };
+
+/**
+ * Structured logging: one plain object (or one string of JSON object text) is kept as JSON, and
+ * its `level` field, when it names a level, is the line's level — `console.log({ level: 'warn',
+ * message: 'slow', ms: 812 })` is a WARN line whose fields the API hands back parsed.
+ * @returns {{ level: string, text: string } | undefined}
+ */
+function structured(args, level) {
+  if (args.length !== 1) return undefined;
+  let obj = args[0];
+  let text;
+  if (typeof obj === 'string') {
+    if (!(obj.startsWith('{') && obj.trimEnd().endsWith('}'))) return undefined;
+    try { obj = JSON.parse(obj); } catch { return undefined; }
+    text = args[0].trim();
+  }
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj) || (Object.getPrototypeOf(obj) !== Object.prototype && Object.getPrototypeOf(obj) !== null)) return undefined;
+  text ??= safeJson(obj);
+  if (text === undefined) return undefined;
+  const named = typeof obj.level === 'string' ? LEVEL_NAMES[obj.level.toUpperCase()] : undefined;
+  return { level: named ?? level, text };
+}
+
 for (const [method, level] of Object.entries(levels)) {
-  console[method] = (...args) => emitLog(level, method === 'trace' ? format(...args) + '\n' + new Error().stack?.split('\n').slice(2).join('\n') : format(...args));
+  console[method] = (...args) => {
+    const s = method === 'trace' ? undefined : structured(args, level);
+    if (s) return emitLog(s.level, s.text);
+    emitLog(level, method === 'trace' ? format(...args) + '\n' + new Error().stack?.split('\n').slice(2).join('\n') : format(...args));
+  };
 }
 for (const [stream, level] of [[process.stdout, 'INFO'], [process.stderr, 'ERROR']]) {
   // @ts-ignore -- writes from user code become log frames; the real streams are not used.

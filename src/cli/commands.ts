@@ -118,24 +118,42 @@ export async function logs(fn: string | undefined, flags: Flags): Promise<void> 
   if (!fn) throw new CliError('usage: nimbus logs <function> [--follow] [--since 1h] [--request-id ID] [--level ERROR]');
   const target = resolveTarget(flags);
   const q = new URLSearchParams();
-  for (const [flag, param] of [['since', 'since'], ['request-id', 'requestId'], ['level', 'level'], ['limit', 'limit']] as const) {
+  for (const [flag, param] of [['since', 'since'], ['until', 'until'], ['request-id', 'requestId'], ['level', 'level'], ['limit', 'limit'], ['search', 'q']] as const) {
     if (typeof flags[flag] === 'string') q.set(param, flags[flag] as string);
   }
   const print = (lines: LogLine[]): void => {
     for (const l of lines) out(flags.json ? JSON.stringify(l) : `${l.time} ${l.requestId ?? '-'} ${l.level.padEnd(5)} ${l.message}`);
   };
-  let { data } = await api<{ logs: LogLine[]; cursor?: number }>(target, 'GET', `/_nimbus/api/functions/${encodeURIComponent(fn)}/logs?${q}`);
+  const { data } = await api<{ logs: LogLine[]; cursor?: number }>(target, 'GET', `/_nimbus/api/functions/${encodeURIComponent(fn)}/logs?${q}`);
   print(data.logs);
   if (!flags.follow) return;
-  let cursor = data.cursor ?? 0;
-  let stop = false;
-  process.once('SIGINT', () => { stop = true; });
-  while (!stop) {
-    await new Promise((r) => setTimeout(r, 500));
-    q.set('after', String(cursor));
-    ({ data } = await api<{ logs: LogLine[]; cursor?: number }>(target, 'GET', `/_nimbus/api/functions/${encodeURIComponent(fn)}/logs?${q}`));
-    print(data.logs);
-    cursor = data.cursor ?? cursor;
+  // Then the live tail: server-sent events from where the lines above ended, until Ctrl-C.
+  const live = new URLSearchParams({ after: String(data.cursor ?? 0) });
+  for (const k of ['level', 'q'] as const) { const v = q.get(k); if (v !== null) live.set(k, v); }
+  const stop = new AbortController();
+  process.once('SIGINT', () => stop.abort());
+  let res: Response;
+  try {
+    res = await fetch(`${target.url}/_nimbus/api/functions/${encodeURIComponent(fn)}/logs/stream?${live}`, { headers: target.token ? { authorization: `Bearer ${target.token}` } : {}, signal: stop.signal });
+  } catch (e) {
+    if (stop.signal.aborted) return;
+    throw new CliError(`cannot reach the Nimbus server at ${target.url} (${(e as Error).message})`);
+  }
+  if (!res.ok || !res.body) throw new CliError(`the live tail failed: HTTP ${res.status} ${await res.text()}`);
+  let buffered = '';
+  try {
+    for await (const chunk of res.body.pipeThrough(new TextDecoderStream())) {
+      buffered += chunk;
+      let end: number;
+      while ((end = buffered.indexOf('\n\n')) >= 0) {
+        const event = buffered.slice(0, end);
+        buffered = buffered.slice(end + 2);
+        const data = event.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+        if (data) print([JSON.parse(data) as LogLine]);
+      }
+    }
+  } catch (e) {
+    if (!stop.signal.aborted) throw e;
   }
 }
 

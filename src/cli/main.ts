@@ -21,7 +21,7 @@ Usage:
   nimbus init <name>                      scaffold an app (nimbus.yml + a TypeScript function)
   nimbus deploy [dir]                     bundle and deploy the app in dir (default .)
   nimbus invoke <fn> [--data JSON | --file F] [--async [--idempotency-key KEY]]
-  nimbus logs <fn> [--follow] [--since 1h] [--request-id ID] [--level LEVEL]
+  nimbus logs <fn> [--follow] [--since 1h] [--until 10m] [--request-id ID] [--level LEVEL] [--search TEXT]
   nimbus invocations <fn> [--since 1h] [--status error] [--limit N]
                                           invocation records, newest first: outcome, duration, billed, init, memory
   nimbus usage [--by function|day|hour] [--since 30d] [--function F]
@@ -74,7 +74,7 @@ async function main(argv: string[]): Promise<void> {
       message: { type: 'string' }, subject: { type: 'string' },
       source: { type: 'string' }, 'detail-type': { type: 'string' }, detail: { type: 'string' }, pattern: { type: 'string' }, event: { type: 'string' },
       'content-type': { type: 'string' }, recursive: { type: 'boolean', short: 'r' }, put: { type: 'boolean' }, expires: { type: 'string' }, meta: { type: 'string', multiple: true },
-      status: { type: 'string' }, by: { type: 'string' }, function: { type: 'string' }, prices: { type: 'string' },
+      status: { type: 'string' }, until: { type: 'string' }, search: { type: 'string' }, by: { type: 'string' }, function: { type: 'string' }, prices: { type: 'string' },
       'if-not-exists': { type: 'boolean' }, 'expected-version': { type: 'string' }, 'begins-with': { type: 'string' }, reverse: { type: 'boolean' }, cursor: { type: 'string' },
     },
   });

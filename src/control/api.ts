@@ -18,7 +18,7 @@ import type { Invoker } from '../invoker/index.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { RecordWriter } from '../observability/records.ts';
 import type { Scheduler } from '../scheduler/index.ts';
-import type { FunctionRecord, LogLevel, Outcome, Store } from '../store/types.ts';
+import type { FunctionRecord, LogEntry, LogLevel, Outcome, Store } from '../store/types.ts';
 import { parseJsonBody, readBody, requestIdFrom, sendError, sendJson } from '../util/http.ts';
 import { sinceToMs } from '../util/duration.ts';
 import { jsonText } from '../util/json.ts';
@@ -88,6 +88,7 @@ export class AdminApi {
     r('DELETE', '/_nimbus/api/functions/:name', (_q, res, p) => this.#deleteFn(res, p.name!));
     r('POST', '/_nimbus/api/functions/:name/invocations', (q, res, p) => this.#invoke(q, res, p.name!));
     r('GET', '/_nimbus/api/functions/:name/logs', (_q, res, p, qs) => this.#logs(res, p.name!, qs));
+    r('GET', '/_nimbus/api/functions/:name/logs/stream', (q, res, p, qs) => this.#logStream(q, res, p.name!, qs));
     r('GET', '/_nimbus/api/functions/:name/invocations', (_q, res, p, qs) => this.#invocations(res, p.name!, qs));
     r('GET', '/_nimbus/api/functions/:name/async', async (_q, res, p) => sendJson(res, 200, await deps.store.asyncStats((await this.#fn(p.name!)).name, Date.now())));
     r('GET', '/_nimbus/api/queues', async (_q, res) => sendJson(res, 200, { queues: await Promise.all((await deps.store.listQueues()).map((q) => this.#queueView(q.name))) }));
@@ -338,16 +339,52 @@ export class AdminApi {
     const since = qs.get('since');
     const after = qs.get('after');
     const limit = qs.get('limit');
+    const until = qs.get('until');
     const logs = await this.#deps.store.queryLogs({
       fn: name,
       requestId: qs.get('requestId') ?? undefined,
       level: level as LogLevel | undefined,
       sinceMs: since ? sinceToMs(since) : undefined,
+      untilMs: until ? sinceToMs(until) : undefined,
+      text: qs.get('q') ?? undefined,
       afterSeq: after ? intParam('after', after) : undefined,
       limit: limit ? intParam('limit', limit) : undefined,
     });
     const cursor = logs.length ? logs[logs.length - 1]!.seq : (after ? Number(after) : undefined);
-    sendJson(res, 200, { logs: logs.map((l) => ({ ...l, time: new Date(l.ts).toISOString() })), cursor });
+    sendJson(res, 200, { logs: logs.map(logView), cursor });
+  }
+
+  /**
+   * Live tail as server-sent events: each new line (matching `level` / `q`) is an event whose data
+   * is the line as GET .../logs answers it, with its seq as the event id; a comment every 15 s keeps
+   * idle connections open. Starts after `after` (or Last-Event-ID), else at the newest line.
+   */
+  async #logStream(req: IncomingMessage, res: ServerResponse, name: string, qs: URLSearchParams): Promise<void> {
+    await this.#fn(name);
+    const level = qs.get('level')?.toUpperCase();
+    if (level !== undefined && !LEVELS.has(level)) throw new NimbusError('BAD_REQUEST', `level: must be one of ${[...LEVELS].join(', ')}`);
+    const from = qs.get('after') ?? header(req, 'last-event-id');
+    const store = this.#deps.store;
+    await this.#deps.records.flush();
+    let cursor = from !== undefined ? intParam('after', from) : (await store.queryLogs({ fn: name, limit: 1 })).at(-1)?.seq ?? 0;
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.write(': tailing ' + name + '\n\n');
+    let pumping: Promise<void> = Promise.resolve();
+    const pump = (): void => {
+      pumping = pumping.then(async () => {
+        if (res.destroyed) return;
+        for (;;) {
+          const lines = await store.queryLogs({ fn: name, afterSeq: cursor, level: level as LogLevel | undefined, text: qs.get('q') ?? undefined, limit: 500 });
+          for (const l of lines) res.write(`id: ${l.seq}\ndata: ${JSON.stringify(logView(l))}\n\n`);
+          if (lines.length) cursor = lines.at(-1)!.seq!;
+          if (lines.length < 500) return;
+        }
+      }).catch((err: unknown) => { this.#deps.logger.warn({ err }, 'log stream failed'); res.destroy(); });
+    };
+    const unsubscribe = this.#deps.records.onFlush(pump);
+    const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+    res.on('close', () => { unsubscribe(); clearInterval(heartbeat); });
+    pump();
   }
 
   async #invocations(res: ServerResponse, name: string, qs: URLSearchParams): Promise<void> {
@@ -362,6 +399,15 @@ export class AdminApi {
     });
     sendJson(res, 200, { invocations });
   }
+}
+
+/** A log line as the API answers it: with its time as ISO text, and `fields` when the line is structured (JSON object text). */
+function logView(l: LogEntry): Record<string, unknown> {
+  let fields: unknown;
+  if (l.message.startsWith('{') && l.message.endsWith('}')) {
+    try { fields = JSON.parse(l.message); } catch { fields = undefined; }
+  }
+  return { ...l, time: new Date(l.ts).toISOString(), ...(typeof fields === 'object' && fields !== null && !Array.isArray(fields) ? { fields } : {}) };
 }
 
 /** A topic and its subscriptions; webhook signing secrets only in the single-topic view. */

@@ -72,8 +72,22 @@ export const OPENAPI = {
           { name: 'level', in: 'query', schema: { type: 'string', enum: ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'] } },
           { name: 'after', in: 'query', schema: { type: 'integer' }, description: 'only lines after this cursor' },
           { name: 'limit', in: 'query', schema: { type: 'integer', maximum: 10000 } },
+          { name: 'until', in: 'query', schema: { type: 'string' }, description: 'before this time (a duration back from now, or an ISO time); with since, a range' },
+          { name: 'q', in: 'query', schema: { type: 'string' }, description: 'only lines containing this text (case-insensitive)' },
         ],
         responses: { 200: json({ type: 'object', properties: { logs: { type: 'array', items: { $ref: '#/components/schemas/LogLine' } }, cursor: { type: 'integer' } } }), 404: error },
+      },
+    },
+    '/_nimbus/api/functions/{name}/logs/stream': {
+      parameters: [nameParam('name', 'function name')],
+      get: {
+        summary: 'Live tail as server-sent events: one event per new line (data = the line as GET .../logs gives it, id = its seq); a comment every 15 s',
+        parameters: [
+          { name: 'level', in: 'query', schema: { type: 'string', enum: ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'] } },
+          { name: 'q', in: 'query', schema: { type: 'string' }, description: 'only lines containing this text' },
+          { name: 'after', in: 'query', schema: { type: 'integer' }, description: 'start after this seq (or send Last-Event-ID); default: from now' },
+        ],
+        responses: { 200: { description: 'text/event-stream', content: { 'text/event-stream': { schema: { type: 'string' } } } }, 404: error },
       },
     },
     '/_nimbus/api/functions/{name}/async': {
@@ -225,7 +239,7 @@ export const OPENAPI = {
       Function: { type: 'object', properties: { name: { type: 'string' }, app: { type: 'string' }, handler: { type: 'string' }, memoryMb: { type: 'integer' }, timeoutMs: { type: 'integer' }, revision: { type: 'integer' }, routes: { type: 'array', items: { type: 'string' } }, instances: { type: 'object' }, permissions: { type: 'object', description: 'what the function\'s code may touch through the SDK, as the manifest\'s permissions: (see docs/permissions.md)' } } },
       DeployRequest: { type: 'object', required: ['manifest', 'bundles'], properties: { manifest: { type: 'object', description: 'nimbus.yml as JSON; see docs/manifest.md' }, bundles: { type: 'object', additionalProperties: { type: 'object', required: ['code'], properties: { code: { type: 'string', description: 'bundled ES module, base64' } } } } } },
       DeployResult: { type: 'object', properties: { app: { type: 'string' }, status: { type: 'string', enum: ['applied', 'unchanged'] }, created: { type: 'array', items: { type: 'string' } }, updated: { type: 'array', items: { type: 'string' } }, removed: { type: 'array', items: { type: 'string' } }, routes: { type: 'array', items: { type: 'object' } }, queues: { type: 'object', description: "the app's queues, and those this deploy created or removed (with their messages)", properties: { names: { type: 'array', items: { type: 'string' } }, created: { type: 'array', items: { type: 'string' } }, removed: { type: 'array', items: { type: 'string' } } } }, buckets: { type: 'object', description: "the app's buckets, and those this deploy created or removed (empty ones only)" }, tables: { type: 'object', description: "the app's KV tables, and those this deploy created or removed (empty ones only)" } } },
-      LogLine: { type: 'object', properties: { seq: { type: 'integer' }, ts: { type: 'integer' }, time: { type: 'string' }, fn: { type: 'string' }, requestId: { type: ['string', 'null'] }, level: { type: 'string' }, message: { type: 'string' } } },
+      LogLine: { type: 'object', properties: { seq: { type: 'integer' }, ts: { type: 'integer' }, time: { type: 'string' }, fn: { type: 'string' }, requestId: { type: ['string', 'null'] }, level: { type: 'string' }, message: { type: 'string' }, fields: { type: 'object', description: 'a structured line (JSON object text), parsed' } } },
       AsyncAccepted: { type: 'object', required: ['requestId'], properties: { requestId: { type: 'string' }, duplicate: { type: 'boolean', const: true, description: 'present when the idempotency key was seen: not run again' } } },
       Queue: {
         type: 'object',

@@ -401,6 +401,10 @@ export interface LogQuery {
   sinceMs?: number;
   /** Only entries with seq greater than this. */
   afterSeq?: number;
+  /** Before this time (epoch ms), with sinceMs a time range. */
+  untilMs?: number;
+  /** Only lines containing this text (case-insensitive). */
+  text?: string;
   limit?: number;
 }
 

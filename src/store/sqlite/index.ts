@@ -262,6 +262,8 @@ export class SqliteStore implements Store {
     if (q.level !== undefined) { where.push('level = ?'); params.push(q.level); }
     if (q.sinceMs !== undefined) { where.push('ts >= ?'); params.push(q.sinceMs); }
     if (q.afterSeq !== undefined) { where.push('seq > ?'); params.push(q.afterSeq); }
+    if (q.untilMs !== undefined) { where.push('ts < ?'); params.push(q.untilMs); }
+    if (q.text !== undefined && q.text !== '') { where.push('instr(lower(message), lower(?)) > 0'); params.push(q.text); }
     const limit = Math.min(Math.max(q.limit ?? 1000, 1), 10_000);
     // Newest `limit` entries, returned oldest first; with afterSeq (following), the oldest after the cursor.
     const order = q.afterSeq !== undefined ? 'ASC' : 'DESC';
