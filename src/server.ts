@@ -163,6 +163,20 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     },
   });
   const schedules = new ScheduleRunner({ store, clock, logger, onDelivered });
+  // Metrics and metering see everything from here on, the ticks fired at start included.
+  const metrics = new Metrics({
+    instances: () => scheduler.stats(),
+    spares: () => scheduler.spares.stats(),
+    queues: async () => {
+      const all = await store.listQueues();
+      return Promise.all(all.map(async (q) => ({ name: q.name, deadLetterFor: all.filter((o) => o.redrive?.deadLetterQueue === q.name).map((o) => o.name), stats: await queues.stats(q.name) })));
+    },
+  });
+  records.onInvocation = (r) => metrics.invocation(r);
+  bus.onPut = (matched, unmatched, failed) => metrics.busEvents(matched, unmatched, failed);
+  schedules.onFired = (name, lagMs) => metrics.scheduleTick(name, lagMs);
+  sender.onOutcome = (owner, outcome) => metrics.webhook(owner, outcome);
+  const metering = new Metering({ store, clock, logger, functions: () => registry.functions });
   const kv = new KvService(store.kv, clock, logger);
   const storage = new StorageService({ store, dataDir, clock, logger, onDelivered, baseUrl: () => baseUrl });
   await storage.start();
@@ -187,18 +201,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     log: (fn, requestId, message) => records.log({ ts: Date.now(), fn, requestId, level: 'WARN', message }),
   });
   const gateway = new Gateway(registry, invoker, logger);
-  const metrics = new Metrics({
-    instances: () => scheduler.stats(),
-    spares: () => scheduler.spares.stats(),
-    queues: async () => {
-      const all = await store.listQueues();
-      return Promise.all(all.map(async (q) => ({ name: q.name, deadLetterFor: all.filter((o) => o.redrive?.deadLetterQueue === q.name).map((o) => o.name), stats: await queues.stats(q.name) })));
-    },
-  });
-  records.onInvocation = (r) => metrics.invocation(r);
-  const metering = new Metering({ store, clock, logger, functions: () => registry.functions });
   gateway.onResponse = (route, status) => metrics.http(route, status);
-  bus.onPut = (matched, unmatched, failed) => metrics.busEvents(matched, unmatched, failed);
   const api = new AdminApi({ store, registry, invoker, asyncInvoker, queues, triggers, schedules, topics, bus, secrets, scheduler, records, logger, token, version: VERSION, startedAt: Date.now(),
     services: [...kvRoutes(kv), ...storageRoutes(storage), ...usageRoutes(metering, opts.prices ?? DEFAULT_PRICES), {
       method: 'GET', path: '/_nimbus/metrics',

@@ -103,6 +103,11 @@ describe('schedules', () => {
     const all = await list();
     assert.equal(all[0]!.nextFireAt, '2026-01-01T00:40:00.000Z');
     assert.equal(all[1]!.nextFireAt, '2026-01-01T00:38:30.000Z');
+    // The metrics saw both: the catch-up tick fired 30 s late (00:37:30 at 00:38), the heartbeat's skipped.
+    const text = await (await srv.req('/_nimbus/metrics', { headers: { authorization: `Bearer ${srv.token}` } })).text();
+    assert.match(text, /^nimbus_schedule_ticks_total\{schedule="tick-schedule-1",result="fired"\} 1$/m);
+    assert.match(text, /^nimbus_schedule_ticks_total\{schedule="heartbeat",result="skipped"\} 1$/m);
+    assert.match(text, /^nimbus_schedule_lag_seconds_sum\{schedule="tick-schedule-1"\} 30$/m);
   });
 
   it('disable stops the ticks; enable starts again from the next tick after now', async () => {

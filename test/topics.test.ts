@@ -104,6 +104,9 @@ export const handler = async (e: { message: string }) => topics.publish('orders'
     assert.equal(hits.filter((h) => h.path === '/down').length, 3, 'the first attempt and two retries');
     assert.equal(JSON.parse(dead!.body).MessageId, r.body.messageId);
     assert.match(dead!.messageAttributes.ErrorMessage!.StringValue!, /^HTTP 500 after 3 attempts$/);
+    const text = await (await srv.req('/_nimbus/metrics', { headers: { authorization: `Bearer ${srv.token}` } })).text();
+    assert.match(text, /^nimbus_webhook_deliveries_total\{endpoint="topic alerts",result="retried"\} 2$/m);
+    assert.match(text, /^nimbus_webhook_deliveries_total\{endpoint="topic alerts",result="failed"\} 1$/m);
   });
 
   it('functions publish through the SDK', async () => {

@@ -26,6 +26,9 @@ export class Metrics {
   readonly #init: Histogram<'function'>;
   readonly #http: Counter<'route' | 'status_class'>;
   readonly #bus: Counter<'result'>;
+  readonly #scheduleLag: Histogram<'schedule'>;
+  readonly #scheduleTicks: Counter<'schedule' | 'result'>;
+  readonly #webhooks: Counter<'endpoint' | 'result'>;
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
@@ -36,6 +39,9 @@ export class Metrics {
     this.#duration = new Histogram({ name: 'nimbus_invocation_duration_seconds', help: 'Handler duration (init not included).', labelNames: ['function', 'trigger'], buckets: DURATION_BUCKETS, registers });
     this.#init = new Histogram({ name: 'nimbus_init_duration_seconds', help: "Cold starts' init duration (module import and top-level code).", labelNames: ['function'], buckets: INIT_BUCKETS, registers });
     this.#http = new Counter({ name: 'nimbus_http_responses_total', help: 'Gateway answers by route template ("METHOD /path/{param}", or "unmatched") and status class.', labelNames: ['route', 'status_class'], registers });
+    this.#scheduleLag = new Histogram({ name: 'nimbus_schedule_lag_seconds', help: 'How late each schedule tick fired after its time.', labelNames: ['schedule'], buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60, 300, 3600], registers });
+    this.#scheduleTicks = new Counter({ name: 'nimbus_schedule_ticks_total', help: 'Schedule ticks: fired, or skipped (missed while the server was down, catchUp: false).', labelNames: ['schedule', 'result'], registers });
+    this.#webhooks = new Counter({ name: 'nimbus_webhook_deliveries_total', help: 'Webhook attempts (topic subscriptions, rule HTTP targets) by endpoint owner: delivered, retried, failed for good.', labelNames: ['endpoint', 'result'], registers });
     this.#bus = new Counter({ name: 'nimbus_bus_events_total', help: 'Events put on the bus: matched (at least one rule), unmatched, or failed (refused entries).', labelNames: ['result'], registers });
 
     new Gauge({
@@ -124,6 +130,15 @@ export class Metrics {
     if (matched) this.#bus.inc({ result: 'matched' }, matched);
     if (unmatched) this.#bus.inc({ result: 'unmatched' }, unmatched);
     if (failed) this.#bus.inc({ result: 'failed' }, failed);
+  }
+
+  scheduleTick(schedule: string, lagMs: number | undefined): void {
+    this.#scheduleTicks.inc({ schedule, result: lagMs === undefined ? 'skipped' : 'fired' });
+    if (lagMs !== undefined) this.#scheduleLag.observe({ schedule }, Math.max(0, lagMs) / 1000);
+  }
+
+  webhook(endpoint: string, result: 'delivered' | 'retried' | 'failed'): void {
+    this.#webhooks.inc({ endpoint, result });
   }
 
   async text(): Promise<{ contentType: string; body: string }> {

@@ -91,6 +91,9 @@ export class WebhookSender {
     }
   }
 
+  /** Sees each attempt's outcome, by the endpoint's owner ("topic t", "rule r") (the metrics). */
+  onOutcome: ((owner: string, outcome: 'delivered' | 'retried' | 'failed') => void) | undefined;
+
   async #send(d: WebhookDelivery): Promise<void> {
     const { store, clock, logger } = this.#deps;
     const sub = await this.#deps.endpoint(d.subscriptionId);
@@ -118,11 +121,13 @@ export class WebhookSender {
     const verdict = classifyResponse(status);
     if (verdict === 'delivered') {
       await store.settleWebhook(d, [], clock.now());
+      this.onOutcome?.(sub.owner, 'delivered');
       return;
     }
     const young = sub.maxAgeMs === undefined || clock.now() - d.createdAt < sub.maxAgeMs;
     if (verdict === 'retry' && d.attempts <= (sub.retries ?? this.#policy.retries) && young) {
       await store.retryWebhook(d, clock.now() + retryDelayMs(d.attempts, Math.random, this.#policy));
+      this.onOutcome?.(sub.owner, 'retried');
       this.kick();
       return;
     }
@@ -135,6 +140,7 @@ export class WebhookSender {
       },
     }] : [];
     await store.settleWebhook(d, dead, clock.now());
+    this.onOutcome?.(sub.owner, 'failed');
     for (const x of dead) this.#deps.onDelivered(x);
     logger.warn({ endpoint: sub.owner, url: sub.url, attempts: d.attempts, detail, deadLetterQueue: sub.deadLetterQueue }, 'webhook delivery failed for good');
   }
