@@ -38,7 +38,7 @@ process.kill = (pid, signal) => {
 delete process._kill;
 
 // --- logs ----------------------------------------------------------------------------------------
-/** @type {AsyncLocalStorage<{ requestId: string }>} */
+/** @type {AsyncLocalStorage<{ requestId: string, trace?: string }>} */
 const als = new AsyncLocalStorage();
 let lastRequestId = null;
 const MAX_LINE = 256 * 1024;
@@ -126,7 +126,8 @@ function sdkCall(op, args) {
     const id = nextCall++;
     calls.set(id, { resolve, reject });
     // The invocation it belongs to, so a refused call's log line carries its request id.
-    send({ type: 'call', id, op, args, rid: als.getStore()?.requestId });
+    const store = als.getStore();
+    send({ type: 'call', id, op, args, rid: store?.requestId, tp: store?.trace });
   });
 }
 function onCallResult(msg) {
@@ -136,7 +137,7 @@ function onCallResult(msg) {
   if (msg.ok) c.resolve(msg.value);
   else c.reject(Object.assign(new Error(msg.error.message), { name: msg.error.code, code: msg.error.code }));
 }
-Object.defineProperty(globalThis, Symbol.for('nimbus.sdk'), { value: Object.freeze({ call: sdkCall }), enumerable: false, writable: false, configurable: false });
+Object.defineProperty(globalThis, Symbol.for('nimbus.sdk'), { value: Object.freeze({ call: sdkCall, traceparent: () => als.getStore()?.trace }), enumerable: false, writable: false, configurable: false });
 
 // --- init and invoke -----------------------------------------------------------------------------
 /** @type {{ style: 'lambda' | 'fetch', fn: Function | { fetch: Function }, env: Record<string, string>, meta: any, cacheDir?: string }} */
@@ -189,6 +190,8 @@ function lambdaContext(msg) {
     logStreamName: m.logStreamName,
     callbackWaitsForEmptyEventLoop: true,
     getRemainingTimeInMillis: () => Math.max(0, msg.deadline - Date.now()),
+    // W3C trace context of this invocation (the handler's span): continue it in outgoing calls.
+    traceparent: msg.trace,
   };
 }
 
@@ -230,7 +233,7 @@ async function runInvocation(msg) {
     return callLambda(fn, msg.payload, lambdaContext(msg));
   }
   const waits = [];
-  const ctx = { waitUntil: (p) => { waits.push(Promise.resolve(p).catch(() => {})); }, passThroughOnException: () => {} };
+  const ctx = { waitUntil: (p) => { waits.push(Promise.resolve(p).catch(() => {})); }, passThroughOnException: () => {}, traceparent: msg.trace };
   if (msg.kind === 'fetch') {
     const res = await fn.fetch(toRequest(msg.payload), loaded.env, ctx);
     return fromResponse(res);
@@ -261,7 +264,7 @@ async function invoke(msg) {
   lastRequestId = msg.requestId;
   let frame;
   try {
-    const value = await als.run({ requestId: msg.requestId }, () => runInvocation(msg));
+    const value = await als.run({ requestId: msg.requestId, trace: msg.trace }, () => runInvocation(msg));
     let json;
     try {
       json = value === undefined ? undefined : JSON.stringify(value);

@@ -118,3 +118,8 @@ export interface NimbusBindings {
   bus?: typeof events;
 }
 export type NimbusEnv = NimbusBindings & Record<string, unknown>;
+
+export declare const trace: {
+  /** The running invocation's W3C trace context (also `context.traceparent`); undefined outside one. */
+  current(): { traceparent: string; traceId: string; spanId: string } | undefined;
+};

@@ -160,3 +160,18 @@ export function bindings(grants) {
     ...(grants.bus ? { bus: events } : {}),
   };
 }
+
+export const trace = {
+  /**
+   * The W3C trace context of the running invocation (also on the handler's `context.traceparent`),
+   * to continue the trace in outgoing calls: send `traceparent` as an HTTP header. Calls through this
+   * SDK carry it on by themselves. Undefined outside an invocation.
+   * @returns {{ traceparent: string, traceId: string, spanId: string } | undefined}
+   */
+  current() {
+    const tp = /** @type {string | undefined} */ (bridge().traceparent?.());
+    if (!tp) return undefined;
+    const [, traceId, spanId] = tp.split('-');
+    return { traceparent: tp, traceId: /** @type {string} */ (traceId), spanId: /** @type {string} */ (spanId) };
+  },
+};

@@ -35,6 +35,7 @@ import { Invoker } from './invoker/index.ts';
 import { SdkHost } from './invoker/sdk.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { Metrics } from './observability/metrics.ts';
+import { Tracing } from './observability/tracing.ts';
 import { Metering } from './observability/usage.ts';
 import { usageRoutes } from './observability/usage-api.ts';
 import { DEFAULT_PRICES, type Prices } from './config/prices.ts';
@@ -63,6 +64,10 @@ export interface ServerOptions {
   spares?: { min: number; max: number };
   /** V8 code cache per bundle, reused by later cold starts (default true). */
   compileCache?: boolean;
+  /** OTLP/HTTP endpoint for traces (default OTEL_EXPORTER_OTLP_ENDPOINT; none: not exported). */
+  otlpEndpoint?: string;
+  /** Batch delay of the trace exporter (default 5 s; tests shorten it). */
+  traceExportDelayMs?: number;
   /** Price table for cost estimates (default: AWS Lambda x86 list price). */
   prices?: Prices;
   /** First retry delay of a failed async invocation, doubling after (default 1 s; tests shorten it). */
@@ -118,7 +123,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     layout,
     bundles: new BundleCache(dataDir, store),
     clock: opts.clock ?? systemClock,
-    onCall: (fn, op, args, requestId) => sdk.call(fn, op, args, requestId),
+    onCall: (fn, op, args, requestId, traceparent) => sdk.call(fn, op, args, requestId, traceparent),
     secretsFor: (fn) => secrets.valuesFor(fn),
     redactorFor: (values) => {
       const r = SecretService.redactor(values);
@@ -138,7 +143,8 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   });
   const clock = opts.clock ?? systemClock;
   const registry = new Registry(store, scheduler);
-  const invoker = new Invoker(scheduler, records);
+  const tracing = new Tracing({ endpoint: opts.otlpEndpoint, exportDelayMs: opts.traceExportDelayMs, logger });
+  const invoker = new Invoker(scheduler, records, tracing);
   const queues = new QueueService(store, clock, logger);
   const triggers = new QueueTriggers({ queues, invoker, functions: () => registry.functions, clock, logger });
   const asyncInvoker = new AsyncInvoker({ store, invoker, functions: () => registry.functions, onQueueMessage: (q) => queues.notify(q), clock, logger, retryBaseMs: opts.asyncRetryBaseMs });
@@ -200,7 +206,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     ops: { ...kvSdkOps(kv), ...storageSdkOps(storage) },
     log: (fn, requestId, message) => records.log({ ts: Date.now(), fn, requestId, level: 'WARN', message }),
   });
-  const gateway = new Gateway(registry, invoker, logger);
+  const gateway = new Gateway(registry, invoker, logger, tracing);
   gateway.onResponse = (route, status) => metrics.http(route, status);
   const api = new AdminApi({ store, registry, invoker, asyncInvoker, queues, triggers, schedules, topics, bus, secrets, scheduler, records, logger, token, version: VERSION, startedAt: Date.now(),
     services: [...kvRoutes(kv), ...storageRoutes(storage), ...usageRoutes(metering, opts.prices ?? DEFAULT_PRICES), {
@@ -255,6 +261,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
         await asyncInvoker.drained();
         kv.close();
         await metering.close();
+        await tracing.close();
         await records.close();
         await store.close();
         rmSync(join(dataDir, 'server.json'), { force: true });

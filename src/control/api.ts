@@ -27,6 +27,7 @@ import { OPENAPI } from './openapi.ts';
 import type { ApiRoute } from './route.ts';
 import type { Registry } from './registry.ts';
 import { tokenMatches } from './token.ts';
+import { parseTraceparent } from '../observability/tracing.ts';
 
 export interface ApiDeps {
   store: Store;
@@ -245,8 +246,8 @@ export class AdminApi {
     }
     const event = parseJsonBody(await readBody(req, MAX_SYNC_PAYLOAD_BYTES), 'the invocation payload') ?? {};
     const requestId = requestIdFrom(req.headers['x-request-id'], randomUUID);
-    const result = await this.#deps.invoker.invoke({ fn, requestId, trigger: 'invoke', prepare: () => ({ kind: 'event', payload: event }) });
-    const headers: Record<string, string> = { 'x-request-id': requestId, 'x-nimbus-request-id': requestId, 'x-nimbus-executed-version': '$LATEST' };
+    const result = await this.#deps.invoker.invoke({ fn, requestId, trigger: 'invoke', prepare: () => ({ kind: 'event', payload: event }), trace: header(req, 'traceparent') });
+    const headers: Record<string, string> = { 'x-request-id': requestId, 'x-nimbus-request-id': requestId, 'x-nimbus-executed-version': '$LATEST', ...(result.traceId ? { 'x-nimbus-trace-id': result.traceId } : {}) };
     if (result.outcome === 'success') {
       const text = result.json ?? 'null';
       res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });
@@ -268,7 +269,8 @@ export class AdminApi {
     const body = await readBody(req, MAX_ASYNC_PAYLOAD_BYTES);
     const event = parseJsonBody(body, 'the invocation payload') ?? {};
     const requestId = requestIdFrom(req.headers['x-request-id'], randomUUID);
-    const r = await this.#deps.asyncInvoker.enqueue(fn, jsonText(event, 'the invocation payload'), key, requestId);
+    const tp = header(req, 'traceparent');
+    const r = await this.#deps.asyncInvoker.enqueue(fn, jsonText(event, 'the invocation payload'), key, requestId, parseTraceparent(tp) ? tp : undefined);
     sendJson(res, 202, { requestId: r.requestId, ...(r.duplicate ? { duplicate: true } : {}) }, { 'x-nimbus-request-id': r.requestId, 'x-request-id': r.requestId });
   }
 

@@ -8,6 +8,7 @@ import type { Registry } from '../control/registry.ts';
 import { NimbusError } from '../errors.ts';
 import { invocationError, type Invoker } from '../invoker/index.ts';
 import type { Logger } from '../observability/logger.ts';
+import type { SpanHandle, Tracing } from '../observability/tracing.ts';
 import { readBody, requestIdFrom, sendError } from '../util/http.ts';
 import { buildV1Event, buildV2Event, type HttpRequestInfo, type HttpResponse, mapV1Result, mapV2Result } from './events.ts';
 
@@ -15,11 +16,13 @@ export class Gateway {
   readonly #registry: Registry;
   readonly #invoker: Invoker;
   readonly #logger: Logger;
+  readonly #tracing: Tracing;
 
-  constructor(registry: Registry, invoker: Invoker, logger: Logger) {
+  constructor(registry: Registry, invoker: Invoker, logger: Logger, tracing: Tracing) {
     this.#registry = registry;
     this.#invoker = invoker;
     this.#logger = logger;
+    this.#tracing = tracing;
   }
 
   /** Sees each answer: the route template ("METHOD /path/{param}", or "unmatched") and the status (the metrics). */
@@ -29,6 +32,7 @@ export class Gateway {
     const requestId = requestIdFrom(req.headers['x-request-id'], randomUUID);
     const headers = { 'x-request-id': requestId };
     let route = 'unmatched';
+    let span: SpanHandle | undefined;
     try {
       const url = req.url ?? '/';
       const q = url.indexOf('?');
@@ -45,6 +49,9 @@ export class Gateway {
       route = `${match.route.method} ${match.route.path}`;
       const fn = this.#registry.functions.get(match.route.fn);
       if (!fn) throw new NimbusError('NOT_FOUND', `no route for ${method} ${rawPath}`);
+      // The request's trace context (W3C traceparent) continues here, or a trace starts.
+      span = this.#tracing.start(`${method} ${match.route.path}`, typeof req.headers.traceparent === 'string' ? req.headers.traceparent : undefined, 'server', { 'http.request.method': method, 'http.route': match.route.path, 'faas.invoked_name': fn.name });
+      res.setHeader('x-nimbus-trace-id', span.traceId);
       const body = await readBody(req, MAX_SYNC_PAYLOAD_BYTES);
       const host = req.headers.host ?? '127.0.0.1';
       const pairs: [string, string][] = [];
@@ -55,7 +62,7 @@ export class Gateway {
         routePath: match.route.path, pathParameters: match.params, host, scheme: 'http', localPort: req.socket.localPort,
       };
       const result = await this.#invoker.invoke({
-        fn, requestId, trigger: 'http',
+        fn, requestId, trigger: 'http', trace: span.traceparent,
         prepare: (style) => style === 'fetch'
           ? { kind: 'fetch', payload: { method, url: `http://${host}${url}`, headers: pairs.filter(([k]) => !/^(host|connection|content-length|transfer-encoding)$/i.test(k)), bodyB64: body.toString('base64') } }
           : { kind: 'event', payload: match.route.payload === '1.0' ? buildV1Event(info) : buildV2Event(info) },
@@ -74,6 +81,10 @@ export class Gateway {
       sendError(res, err, this.#logger, headers);
     } finally {
       this.onResponse?.(route, res.statusCode);
+      if (span) {
+        span.setAttributes({ 'http.response.status_code': res.statusCode });
+        span.end(res.statusCode >= 500 ? `HTTP ${res.statusCode}` : undefined);
+      }
     }
   }
 

@@ -78,8 +78,8 @@ export class AsyncInvoker {
   }
 
   /** Stores the event (committed before this returns) and wakes the dispatcher. */
-  async enqueue(fn: FunctionRecord, payload: string, idempotencyKey?: string, requestId: string = randomUUID()): Promise<{ requestId: string; duplicate: boolean }> {
-    const r = await this.#deps.store.enqueueAsync({ requestId, fn: fn.name, payload, idempotencyKey }, this.#deps.clock.now(), IDEMPOTENCY_WINDOW_MS);
+  async enqueue(fn: FunctionRecord, payload: string, idempotencyKey?: string, requestId: string = randomUUID(), trace?: string): Promise<{ requestId: string; duplicate: boolean }> {
+    const r = await this.#deps.store.enqueueAsync({ requestId, fn: fn.name, payload, idempotencyKey, ...(trace === undefined ? {} : { trace }) }, this.#deps.clock.now(), IDEMPOTENCY_WINDOW_MS);
     if (!r.duplicate) this.kick();
     return r;
   }
@@ -187,7 +187,7 @@ export class AsyncInvoker {
     }
     let result: InvokeResult;
     try {
-      result = await invoker.invoke({ fn, requestId: ev.requestId, trigger: 'async', prepare: () => ({ kind: 'event', payload }) });
+      result = await invoker.invoke({ fn, requestId: ev.requestId, trigger: 'async', prepare: () => ({ kind: 'event', payload }), trace: ev.trace });
     } catch (err) {
       if (this.#stopped) return;
       if (isNimbusError(err) && err.code === 'TOO_MANY_REQUESTS') {
@@ -220,7 +220,8 @@ export class AsyncInvoker {
   async #settle(ev: AsyncEvent, fn: FunctionRecord, payload: unknown, condition: Condition, result: InvokeResult | undefined, invokeCount: number): Promise<void> {
     const deliveries: Delivery[] = [];
     const dest = condition === 'Success' ? fn.async.onSuccess : fn.async.onFailure;
-    if (dest) deliveries.push(destinationDelivery(dest, destinationRecord(ev, fn, payload, condition, result, invokeCount)));
+    // Destinations and the dead-letter queue continue the event's trace.
+    if (dest) deliveries.push({ ...destinationDelivery(dest, destinationRecord(ev, fn, payload, condition, result, invokeCount)), ...(ev.trace ? { trace: ev.trace } : {}) });
     if (condition !== 'Success' && fn.async.deadLetterQueue) {
       const error = result?.error;
       const attributes: Record<string, MessageAttribute> = {
@@ -228,7 +229,7 @@ export class AsyncInvoker {
         ErrorCode: { DataType: 'Number', StringValue: condition === 'EventAgeExceeded' ? '0' : '200' },
         ErrorMessage: { DataType: 'String', StringValue: error ? `${error.errorType}: ${error.errorMessage}`.slice(0, 1000) : 'Event age exceeded; the event was not run' },
       };
-      deliveries.push({ to: { kind: 'queue', name: fn.async.deadLetterQueue }, body: ev.payload, attributes });
+      deliveries.push({ to: { kind: 'queue', name: fn.async.deadLetterQueue }, body: ev.payload, attributes, ...(ev.trace ? { trace: ev.trace } : {}) });
     }
     this.#throttles.delete(ev.seq);
     const missing = await this.#deps.store.settleAsync(ev, deliveries, this.#deps.clock.now());

@@ -7,6 +7,7 @@ import type { RecordWriter } from '../observability/records.ts';
 import type { FunctionError } from '../sandbox/instance.ts';
 import type { Scheduler } from '../scheduler/index.ts';
 import type { FunctionRecord, InvocationRecord, LogLevel, Outcome } from '../store/types.ts';
+import type { SpanKindName, Tracing } from '../observability/tracing.ts';
 
 export interface InvokeRequest {
   fn: FunctionRecord;
@@ -14,6 +15,8 @@ export interface InvokeRequest {
   trigger: InvocationRecord['trigger'];
   /** Builds what the instance receives, once its handler style (lambda or fetch) is known. */
   prepare: (style: 'lambda' | 'fetch') => { kind: 'event' | 'fetch'; payload: unknown };
+  /** The caller's trace context (a traceparent): the invocation's span is its child. A new trace without. */
+  trace?: string;
 }
 
 export interface InvokeResult {
@@ -28,15 +31,22 @@ export interface InvokeResult {
   initDurationMs: number | null;
   cold: boolean;
   maxMemoryUsedMb: number;
+  traceId?: string;
 }
+
+/** How each trigger's invocation span is kind-ed (OpenTelemetry's FaaS conventions). */
+const SPAN_KIND: Record<InvocationRecord['trigger'], SpanKindName> = { http: 'server', invoke: 'server', async: 'consumer', queue: 'consumer', table: 'consumer' };
+const FAAS_TRIGGER: Record<InvocationRecord['trigger'], string> = { http: 'http', invoke: 'other', async: 'pubsub', queue: 'pubsub', table: 'datasource' };
 
 export class Invoker {
   readonly #scheduler: Scheduler;
   readonly #records: RecordWriter;
+  readonly #tracing: Tracing;
 
-  constructor(scheduler: Scheduler, records: RecordWriter) {
+  constructor(scheduler: Scheduler, records: RecordWriter, tracing: Tracing) {
     this.#scheduler = scheduler;
     this.#records = records;
+    this.#tracing = tracing;
   }
 
   #line(fn: string, requestId: string, level: LogLevel, message: string): void {
@@ -47,27 +57,36 @@ export class Invoker {
     const { fn, requestId } = req;
     const startedAt = Date.now();
     const t0 = performance.now();
+    const span = this.#tracing.start(`invoke ${fn.name}`, req.trace, SPAN_KIND[req.trigger], { 'faas.invoked_name': fn.name, 'faas.trigger': FAAS_TRIGGER[req.trigger], 'faas.invocation_id': requestId, 'nimbus.trigger': req.trigger });
     let lease;
     try {
       lease = await this.#scheduler.acquire(fn);
     } catch (err) {
       const failed = (err as { functionError?: FunctionError }).functionError;
       if (!failed) {
-        if (isNimbusError(err) && err.code === 'TOO_MANY_REQUESTS') this.#record(req, startedAt, 0, null, false, 0, 'throttled', 'TooManyRequests');
+        if (isNimbusError(err) && err.code === 'TOO_MANY_REQUESTS') this.#record(req, startedAt, 0, null, false, 0, 'throttled', 'TooManyRequests', span.traceId);
+        span.end(isNimbusError(err) ? err.code : 'acquire failed');
         throw err;
       }
       // The module threw at import, or the handler export is missing: Lambda's Runtime.* init errors.
       const durationMs = performance.now() - t0;
+      this.#tracing.start('init', span.traceparent, 'internal', { 'faas.coldstart': true }, startedAt).end(failed.errorType, startedAt + durationMs);
+      span.setAttributes({ 'faas.coldstart': true });
+      span.end(failed.errorType);
       this.#line(fn.name, requestId, 'ERROR', `INIT_REPORT Init Duration: ${durationMs.toFixed(2)} ms\tPhase: init\tStatus: error\tError Type: ${failed.errorType}\n${failed.errorMessage}`);
-      this.#record(req, startedAt, durationMs, durationMs, true, 0, 'init-error', failed.errorType);
-      return { requestId, style: 'lambda', outcome: 'init-error', error: failed, durationMs, billedDurationMs: Math.ceil(durationMs), initDurationMs: durationMs, cold: true, maxMemoryUsedMb: 0 };
+      this.#record(req, startedAt, durationMs, durationMs, true, 0, 'init-error', failed.errorType, span.traceId);
+      return { requestId, style: 'lambda', outcome: 'init-error', error: failed, durationMs, billedDurationMs: Math.ceil(durationMs), initDurationMs: durationMs, cold: true, maxMemoryUsedMb: 0, traceId: span.traceId };
     }
     const inst = lease.instance;
     const initDurationMs = lease.cold ? inst.initMs : null;
+    span.setAttributes({ 'faas.coldstart': lease.cold });
+    // The cold start: waiting for an instance to be made ready (a spare assigned, or a process booted) and its init.
+    if (lease.cold) this.#tracing.start('cold start', span.traceparent, 'internal', { 'faas.coldstart': true, 'nimbus.init_ms': initDurationMs ?? 0 }, startedAt).end(undefined, startedAt + (performance.now() - t0));
     this.#line(fn.name, requestId, 'INFO', `START RequestId: ${requestId} Version: $LATEST`);
     const frame = req.prepare(inst.style);
+    const handler = this.#tracing.start('handler', span.traceparent, 'internal');
     const h0 = performance.now();
-    const out = await inst.invoke({ requestId, kind: frame.kind, payload: frame.payload, timeoutMs: fn.timeoutMs });
+    const out = await inst.invoke({ requestId, kind: frame.kind, payload: frame.payload, timeoutMs: fn.timeoutMs, trace: handler.traceparent });
     const durationMs = performance.now() - h0;
     lease.release();
     const billedDurationMs = Math.max(1, Math.ceil(durationMs));
@@ -98,15 +117,18 @@ export class Invoker {
       ...(initDurationMs !== null ? [`Init Duration: ${initDurationMs.toFixed(2)} ms`] : []),
       ...(outcome !== 'success' ? [`Status: ${outcome}`] : []),
     ].join('\t'));
-    this.#record(req, startedAt, durationMs, initDurationMs, lease.cold, maxMemoryUsedMb, outcome, error?.errorType ?? null, lease.provisioned);
-    return { requestId, style: inst.style, outcome, json, error, durationMs, billedDurationMs, initDurationMs, cold: lease.cold, maxMemoryUsedMb };
+    handler.end(error?.errorType);
+    span.setAttributes({ 'nimbus.outcome': outcome });
+    span.end(outcome === 'success' ? undefined : error?.errorType ?? outcome);
+    this.#record(req, startedAt, durationMs, initDurationMs, lease.cold, maxMemoryUsedMb, outcome, error?.errorType ?? null, span.traceId, lease.provisioned);
+    return { requestId, style: inst.style, outcome, json, error, durationMs, billedDurationMs, initDurationMs, cold: lease.cold, maxMemoryUsedMb, traceId: span.traceId };
   }
 
-  #record(req: InvokeRequest, startedAt: number, durationMs: number, initDurationMs: number | null, cold: boolean, maxMemoryUsedMb: number, outcome: Outcome, errorType: string | null, provisioned = false): void {
+  #record(req: InvokeRequest, startedAt: number, durationMs: number, initDurationMs: number | null, cold: boolean, maxMemoryUsedMb: number, outcome: Outcome, errorType: string | null, traceId: string, provisioned = false): void {
     this.#records.invocation({
       requestId: req.requestId, fn: req.fn.name, revision: req.fn.revision, trigger: req.trigger, startedAt,
       durationMs, billedDurationMs: outcome === 'throttled' ? 0 : Math.max(1, Math.ceil(durationMs)), initDurationMs,
-      memoryMb: req.fn.memoryMb, maxMemoryUsedMb, cold, provisioned, outcome, errorType,
+      memoryMb: req.fn.memoryMb, maxMemoryUsedMb, cold, provisioned, outcome, errorType, traceId,
     });
   }
 }

@@ -13,5 +13,6 @@ export interface Grant {
 export interface SdkOp {
   /** The grants this call needs, from its arguments (a copy needs read on its source and write on its target). Throw BAD_REQUEST for a missing name. */
   needs(args: Record<string, unknown>): Grant[];
-  run(args: Record<string, unknown>, fn: FunctionRecord): Promise<unknown>;
+  /** `call.trace`: the calling invocation's trace context, for what the operation starts (notifications). */
+  run(args: Record<string, unknown>, fn: FunctionRecord, call: { trace?: string }): Promise<unknown>;
 }

@@ -14,6 +14,7 @@ import type { SecretService } from '../services/secrets/service.ts';
 import type { TopicService } from '../events/topics/service.ts';
 import type { FunctionRecord, Permissions } from '../store/types.ts';
 import { jsonText } from '../util/json.ts';
+import { parseTraceparent } from '../observability/tracing.ts';
 import type { AsyncInvoker } from './async.ts';
 import type { Invoker } from './index.ts';
 import type { Grant, SdkOp } from './sdk-op.ts';
@@ -36,6 +37,18 @@ export interface SdkDeps {
 /** The rights a kind of resource takes, in the words of the manifest. */
 type Kind = Exclude<keyof Permissions, 'bus'>;
 
+/**
+ * A message carrying the caller's trace context as a `traceparent` message attribute (OpenTelemetry's
+ * convention for SQS), unless it names one itself or already has the 10 attributes a message may have.
+ */
+function withTrace(message: unknown, trace: string | undefined): unknown {
+  if (trace === undefined || typeof message !== 'object' || message === null || Array.isArray(message)) return message;
+  const m = message as Record<string, unknown>;
+  const attrs = typeof m.attributes === 'object' && m.attributes !== null && !Array.isArray(m.attributes) ? m.attributes as Record<string, unknown> : {};
+  if (Object.hasOwn(attrs, 'traceparent') || Object.keys(attrs).length >= 10) return message;
+  return { ...m, attributes: { ...attrs, traceparent: trace } };
+}
+
 const obj = (v: unknown): Record<string, unknown> => (typeof v === 'object' && v !== null && !Array.isArray(v) ? v as Record<string, unknown> : {});
 
 export class SdkHost {
@@ -46,9 +59,9 @@ export class SdkHost {
   }
 
   /** `requestId`: the invocation the call was made in, as the runtime says (for the log line of a denial). */
-  async call(fn: FunctionRecord, op: string, args: unknown, requestId?: string): Promise<unknown> {
+  async call(fn: FunctionRecord, op: string, args: unknown, requestId?: string, traceparent?: string): Promise<unknown> {
     try {
-      return await this.#call(fn, op, args);
+      return await this.#call(fn, op, args, parseTraceparent(traceparent) ? traceparent : undefined);
     } catch (err) {
       if (isNimbusError(err) && err.code === 'ACCESS_DENIED') {
         // Every refusal, whatever refused it, is in the platform log and the function's own logs.
@@ -62,7 +75,8 @@ export class SdkHost {
     }
   }
 
-  async #call(fn: FunctionRecord, op: string, args: unknown): Promise<unknown> {
+  /** `trace`: the calling invocation's context, carried on to what the call starts (messages, invocations). */
+  async #call(fn: FunctionRecord, op: string, args: unknown, trace: string | undefined): Promise<unknown> {
     const deps = this.#deps;
     if (!deps) throw new NimbusError('INTERNAL', 'the SDK is not ready');
     const a = obj(args);
@@ -70,41 +84,41 @@ export class SdkHost {
       case 'queues.send': {
         const q = this.#allow(fn, op, 'queues', a.queue, 'send');
         await deps.queues.queue(q);
-        const { id: _id, ...sent } = await deps.queues.send(q, obj(a.message));
+        const { id: _id, ...sent } = await deps.queues.send(q, withTrace(obj(a.message), trace) as Record<string, unknown>);
         return sent;
       }
       case 'queues.sendBatch': {
         const q = this.#allow(fn, op, 'queues', a.queue, 'send');
         await deps.queues.queue(q);
-        return deps.queues.sendBatch(q, a.entries);
+        return deps.queues.sendBatch(q, Array.isArray(a.entries) ? a.entries.map((e) => withTrace(e, trace)) : a.entries);
       }
       case 'topics.publish': {
         const t = this.#allow(fn, op, 'topics', a.topic, 'publish');
         await deps.topics().topic(t);
-        return deps.topics().publish(t, obj(a.message));
+        return deps.topics().publish(t, obj(a.message), trace);
       }
       case 'topics.publishBatch': {
         const t = this.#allow(fn, op, 'topics', a.topic, 'publish');
         await deps.topics().topic(t);
-        return deps.topics().publishBatch(t, a.entries);
+        return deps.topics().publishBatch(t, a.entries, trace);
       }
       case 'secrets.get':
         return deps.secrets.get(fn, a.name);
       case 'events.put':
         if (!fn.permissions.bus.includes('put')) throw new NimbusError('ACCESS_DENIED', `function "${fn.name}" may not put events on the event bus; grant it with permissions: { bus: [put] } in nimbus.yml`);
-        return deps.bus().put(a.entries);
+        return deps.bus().put(a.entries, trace);
       case 'functions.invoke':
-        return this.#invoke(fn, a);
+        return this.#invoke(fn, a, trace);
       default: {
         const service = Object.hasOwn(deps.ops, op) ? deps.ops[op] : undefined;
         if (!service) throw new NimbusError('BAD_REQUEST', `unknown SDK operation "${op}"`);
         for (const g of service.needs(a)) this.#allowGrant(fn, g);
-        return service.run(a, fn);
+        return service.run(a, fn, { trace });
       }
     }
   }
 
-  async #invoke(fn: FunctionRecord, a: Record<string, unknown>): Promise<unknown> {
+  async #invoke(fn: FunctionRecord, a: Record<string, unknown>, trace: string | undefined): Promise<unknown> {
     const deps = this.#deps!;
     const name = this.#allow(fn, 'functions.invoke', 'functions', a.function, 'invoke');
     const target = deps.functions().get(name);
@@ -114,11 +128,11 @@ export class SdkHost {
     const limit = asynchronous ? MAX_ASYNC_PAYLOAD_BYTES : MAX_SYNC_PAYLOAD_BYTES;
     if (Buffer.byteLength(payload) > limit) throw new NimbusError('PAYLOAD_TOO_LARGE', `the payload is ${Buffer.byteLength(payload)} bytes; an ${asynchronous ? 'asynchronous' : 'synchronous'} invocation takes at most ${limit}`);
     if (asynchronous) {
-      const r = await deps.asyncInvoker.enqueue(target, payload);
+      const r = await deps.asyncInvoker.enqueue(target, payload, undefined, undefined, trace);
       return { requestId: r.requestId };
     }
     const event: unknown = JSON.parse(payload);
-    const result = await deps.invoker.invoke({ fn: target, requestId: randomUUID(), trigger: 'invoke', prepare: () => ({ kind: 'event', payload: event }) });
+    const result = await deps.invoker.invoke({ fn: target, requestId: randomUUID(), trigger: 'invoke', prepare: () => ({ kind: 'event', payload: event }), trace });
     if (result.outcome === 'success') return { requestId: result.requestId, ok: true, payload: result.json === undefined ? null : JSON.parse(result.json) as unknown };
     return { requestId: result.requestId, ok: false, errorType: result.error?.errorType ?? 'Error', errorMessage: result.error?.errorMessage ?? result.outcome };
   }

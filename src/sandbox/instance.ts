@@ -48,7 +48,7 @@ export interface Assignment {
   redact?: (text: string) => string;
   /** A runtime SDK call from the function's code; its result (or error) goes back to the call. */
   /** `requestId`: the invocation the runtime says the call belongs to (untrusted: used for log lines only). */
-  onCall: (op: string, args: unknown, requestId?: string) => Promise<unknown>;
+  onCall: (op: string, args: unknown, requestId?: string, traceparent?: string) => Promise<unknown>;
   onExit: (inst: Instance) => void;
 }
 
@@ -57,6 +57,8 @@ export interface InvokeFrame {
   kind: 'event' | 'fetch';
   payload: unknown;
   timeoutMs: number;
+  /** The handler span's traceparent (on `context.traceparent`; SDK calls carry it on). */
+  trace?: string;
 }
 
 const RSS_POLL_MS = 50;
@@ -232,7 +234,7 @@ export class Instance {
       }, frame.timeoutMs);
       this.#pending.set(id, { resolve, timer, requestId: frame.requestId, timeoutMs: frame.timeoutMs });
       this.#startRssWatch();
-      this.#child.send({ type: 'invoke', id, requestId: frame.requestId, kind: frame.kind, payload: frame.payload, deadline: Date.now() + frame.timeoutMs });
+      this.#child.send({ type: 'invoke', id, requestId: frame.requestId, kind: frame.kind, payload: frame.payload, deadline: Date.now() + frame.timeoutMs, trace: frame.trace });
     });
   }
 
@@ -282,7 +284,7 @@ export class Instance {
       // One instance cannot flood the host (every call is a durable write shared with every app).
       if (this.#calls >= MAX_CALLS_IN_FLIGHT) return reply({ ok: false, error: { code: 'TOO_MANY_REQUESTS', message: `at most ${MAX_CALLS_IN_FLIGHT} SDK calls at once per instance; await some before making more` } });
       this.#calls++;
-      a.onCall(String(msg.op), msg.args, typeof msg.rid === 'string' && /^[\w.:-]{1,128}$/.test(msg.rid) ? msg.rid : undefined)
+      a.onCall(String(msg.op), msg.args, typeof msg.rid === 'string' && /^[\w.:-]{1,128}$/.test(msg.rid) ? msg.rid : undefined, typeof msg.tp === 'string' && msg.tp.length <= 64 ? msg.tp : undefined)
         .then((value) => reply({ ok: true, value }), (err: unknown) => reply({ ok: false, error: errorBody(err) }))
         .finally(() => { this.#calls--; });
       return;
@@ -360,7 +362,7 @@ type RuntimeFrame =
   | { type: 'initError'; error: FunctionError }
   | { type: 'crash'; error: FunctionError }
   | { type: 'cacheFlushed' }
-  | { type: 'call'; id: number; op: string; args: unknown; rid?: unknown }
+  | { type: 'call'; id: number; op: string; args: unknown; rid?: unknown; tp?: unknown }
   | { type: 'log'; ts: number; requestId: string | null; level: LogLevel; message: string }
   | { type: 'result'; id: number; ok: true; json: string | undefined; maxRssBytes: number }
   | { type: 'result'; id: number; ok: false; error: FunctionError; maxRssBytes: number };

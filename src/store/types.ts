@@ -354,6 +354,8 @@ export interface AsyncEvent {
   attempts: number;
   /** When this claim's lease ends (the event comes due again then). */
   leaseUntil: number;
+  /** The trace context the event continues (a traceparent), if its sender had one. */
+  trace?: string;
 }
 
 /** Where a delivery goes: a destination, or a topic's webhook subscription (by id). */
@@ -367,6 +369,8 @@ export interface Delivery {
   attributes?: Record<string, MessageAttribute>;
   /** For a function destination: the new async event's request id. */
   requestId?: string;
+  /** The trace context to continue (a traceparent): on the async event, or as a queue message's `traceparent` attribute. */
+  trace?: string;
 }
 
 export interface ApplyResult {
@@ -426,6 +430,8 @@ export interface InvocationRecord {
   provisioned: boolean;
   outcome: Outcome;
   errorType: string | null;
+  /** The W3C trace id of the invocation (32 hex). */
+  traceId?: string | null;
 }
 
 /**
@@ -564,7 +570,7 @@ export interface Store {
    * Stores an event for `fn`. With an idempotency key already used for `fn` within its window,
    * stores nothing and returns the first request id.
    */
-  enqueueAsync(e: { requestId: string; fn: string; payload: string; idempotencyKey?: string }, now: number, idempotencyWindowMs: number): Promise<{ requestId: string; duplicate: boolean }>;
+  enqueueAsync(e: { requestId: string; fn: string; payload: string; idempotencyKey?: string; trace?: string }, now: number, idempotencyWindowMs: number): Promise<{ requestId: string; duplicate: boolean }>;
   /** Claims up to `max` due events, leased until `leaseUntil`, leaving those of `skipFns` (functions that have enough); counts the attempt. */
   claimAsync(max: number, now: number, leaseUntil: number, skipFns?: string[]): Promise<AsyncEvent[]>;
   /**

@@ -85,7 +85,8 @@ export class EventBus {
   }
 
   /** PutEvents: up to 10 entries; each is accepted (an event id) or refused (a code and message), as AWS answers. */
-  async put(entries: unknown): Promise<{ failedEntryCount: number; entries: PutResult[] }> {
+  /** `trace`: the putter's trace context, which the deliveries to functions and queues continue. */
+  async put(entries: unknown, trace?: string): Promise<{ failedEntryCount: number; entries: PutResult[] }> {
     if (!Array.isArray(entries) || entries.length === 0 || entries.length > QUEUE_BATCH_MAX_ENTRIES) {
       throw new NimbusError('TOO_MANY_ENTRIES', `entries: put 1 to ${QUEUE_BATCH_MAX_ENTRIES} events at once, got ${Array.isArray(entries) ? entries.length : 'no list'}`);
     }
@@ -111,9 +112,10 @@ export class EventBus {
         if (!rule) continue;
         for (const t of rule.targets) {
           const body = t.input ? renderTargetInput(t.input, event, { ruleName: name, ruleArn: ruleArn(name), ingestionTime: event.time as string }) : JSON.stringify(event);
-          if (t.kind === 'function') deliveries.push({ to: { kind: 'function', name: t.name }, body, requestId: randomUUID() });
-          else if (t.kind === 'queue') deliveries.push({ to: { kind: 'queue', name: t.name }, body });
-          else if (t.kind === 'topic') deliveries.push(...await this.#deps.topics.deliveriesFor(t.name, body));
+          const tr = trace ? { trace } : {};
+          if (t.kind === 'function') deliveries.push({ to: { kind: 'function', name: t.name }, body, requestId: randomUUID(), ...tr });
+          else if (t.kind === 'queue') deliveries.push({ to: { kind: 'queue', name: t.name }, body, ...tr });
+          else if (t.kind === 'topic') deliveries.push(...await this.#deps.topics.deliveriesFor(t.name, body, trace));
           else {
             const e = this.#endpoints.get(`${name}\u0000${t.name}`);
             if (e) deliveries.push({ to: { kind: 'webhook', name: e.id }, body, requestId: event.id as string });

@@ -169,7 +169,9 @@ class Poller {
     if (!fn) return; // removed since: the messages come back after their visibility timeout
     const event = sqsEvent(this.t.queue, batch);
     try {
-      const result = await invoker.invoke({ fn, requestId: randomUUID(), trigger: 'queue', prepare: () => ({ kind: 'event', payload: event }) });
+      // The batch continues the trace of its first message that carries one (a `traceparent` attribute).
+      const trace = batch.map((m) => m.attributes?.traceparent?.StringValue).find((t) => t !== undefined);
+      const result = await invoker.invoke({ fn, requestId: randomUUID(), trigger: 'queue', prepare: () => ({ kind: 'event', payload: event }), trace });
       if (result.outcome !== 'success') return; // the whole batch comes back after the visibility timeout
       const failed = failedItems(result.json, batch);
       if (failed === undefined) {

@@ -29,6 +29,8 @@ export interface TopicMessage {
   attributes?: Record<string, MessageAttribute> | null;
   /** When it was published, in ms since the epoch. */
   timestamp: number;
+  /** The publisher's trace context (a traceparent), continued by function and queue deliveries. */
+  trace?: string;
 }
 
 export interface Signer {

@@ -82,15 +82,16 @@ export class TopicService {
   }
 
   /** Publishes one message; an invalid one is an error (4xx). */
-  async publish(name: string, entry: PublishEntry): Promise<{ messageId: string }> {
+  /** `trace`: the publisher's trace context, which the deliveries to functions and queues continue. */
+  async publish(name: string, entry: PublishEntry, trace?: string): Promise<{ messageId: string }> {
     const t = await this.#compiled(name);
-    const msg = this.#message(entry, 'message');
+    const msg = { ...this.#message(entry, 'message'), ...(trace ? { trace } : {}) };
     await this.#fanOut(t, [msg]);
     return { messageId: msg.messageId };
   }
 
   /** Publishes up to 10 messages; invalid entries come back in `failed`, the rest are published together. */
-  async publishBatch(name: string, entries: unknown): Promise<{ successful: { id: string; messageId: string }[]; failed: { id: string; code: string; message: string }[] }> {
+  async publishBatch(name: string, entries: unknown, trace?: string): Promise<{ successful: { id: string; messageId: string }[]; failed: { id: string; code: string; message: string }[] }> {
     const t = await this.#compiled(name);
     if (!Array.isArray(entries) || entries.length === 0 || entries.length > QUEUE_BATCH_MAX_ENTRIES) {
       throw new NimbusError('TOO_MANY_ENTRIES', `entries: a batch holds 1 to ${QUEUE_BATCH_MAX_ENTRIES} messages, got ${Array.isArray(entries) ? entries.length : 'no list'}`);
@@ -104,7 +105,7 @@ export class TopicService {
       if (ids.has(id)) throw new NimbusError('TOO_MANY_ENTRIES', `entries[${i}].id: "${id}" is used twice; ids must be distinct within a batch`);
       ids.add(id);
       try {
-        ok.push({ id, msg: this.#message(e, `entries[${i}]`) });
+        ok.push({ id, msg: { ...this.#message(e, `entries[${i}]`), ...(trace ? { trace } : {}) } });
       } catch (err) {
         if (!isNimbusError(err)) throw err;
         failed.push({ id, code: err.code, message: err.message });
@@ -152,9 +153,9 @@ export class TopicService {
    * The deliveries a message published to `topic` makes, for a caller that writes them in its own
    * transaction (an event bus rule whose target is a topic). The message is the body as given.
    */
-  async deliveriesFor(topic: string, body: string): Promise<Delivery[]> {
+  async deliveriesFor(topic: string, body: string, trace?: string): Promise<Delivery[]> {
     const t = await this.#compiled(topic);
-    return this.#deliveries(t, [{ messageId: randomUUID(), body, attributes: null, timestamp: this.#deps.clock.now() }]);
+    return this.#deliveries(t, [{ messageId: randomUUID(), body, attributes: null, timestamp: this.#deps.clock.now(), ...(trace ? { trace } : {}) }]);
   }
 
   #deliveries(t: CompiledTopic, messages: TopicMessage[]): Delivery[] {
@@ -165,10 +166,10 @@ export class TopicService {
         if (policy && !matches(policy, { attributes: msg.attributes, body: msg.body })) continue;
         const opts = { subscriptionId: sub.id, baseUrl };
         if (sub.kind === 'function') {
-          deliveries.push({ to: { kind: 'function', name: sub.target }, body: JSON.stringify(snsEvent(t.record.name, msg, opts)), requestId: randomUUID() });
+          deliveries.push({ to: { kind: 'function', name: sub.target }, body: JSON.stringify(snsEvent(t.record.name, msg, opts)), requestId: randomUUID(), ...(msg.trace ? { trace: msg.trace } : {}) });
         } else if (sub.kind === 'queue') {
           const m = queueMessage(t.record.name, msg, { ...opts, raw: sub.raw });
-          deliveries.push({ to: { kind: 'queue', name: sub.target }, body: m.body, ...(m.attributes ? { attributes: m.attributes } : {}) });
+          deliveries.push({ to: { kind: 'queue', name: sub.target }, body: m.body, ...(m.attributes ? { attributes: m.attributes } : {}), ...(msg.trace ? { trace: msg.trace } : {}) });
         } else {
           deliveries.push({ to: { kind: 'webhook', name: sub.id }, body: notificationJson(t.record.name, msg, opts), requestId: msg.messageId });
         }

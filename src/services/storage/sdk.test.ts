@@ -34,34 +34,34 @@ describe('storage SDK operations', () => {
   });
 
   it('check what untrusted code sends', async () => {
-    await assert.rejects(ops['storage.put']!.run({ bucket: 'photos', key: 'k', body: { not: 'bytes' } }, caller), code('BAD_REQUEST'));
-    await assert.rejects(ops['storage.put']!.run({ bucket: 'photos', key: 42, body: 'x' }, caller), code('INVALID_OBJECT_KEY'));
-    await assert.rejects(ops['storage.put']!.run({ bucket: 'photos', key: 'k', body: 'x', metadata: 'no' }, caller), code('BAD_REQUEST'));
-    await assert.rejects(ops['storage.get']!.run({ bucket: 'photos', key: 'k', range: { start: 'x' } }, caller), code('BAD_REQUEST'));
-    await assert.rejects(ops['storage.list']!.run({ bucket: 'photos', maxKeys: -1 }, caller), code('BAD_REQUEST'));
-    await assert.rejects(ops['storage.presign']!.run({ bucket: 'photos', key: 'k', method: 'POST' }, caller), code('BAD_REQUEST'));
+    await assert.rejects(ops['storage.put']!.run({ bucket: 'photos', key: 'k', body: { not: 'bytes' } }, caller, {}), code('BAD_REQUEST'));
+    await assert.rejects(ops['storage.put']!.run({ bucket: 'photos', key: 42, body: 'x' }, caller, {}), code('INVALID_OBJECT_KEY'));
+    await assert.rejects(ops['storage.put']!.run({ bucket: 'photos', key: 'k', body: 'x', metadata: 'no' }, caller, {}), code('BAD_REQUEST'));
+    await assert.rejects(ops['storage.get']!.run({ bucket: 'photos', key: 'k', range: { start: 'x' } }, caller, {}), code('BAD_REQUEST'));
+    await assert.rejects(ops['storage.list']!.run({ bucket: 'photos', maxKeys: -1 }, caller, {}), code('BAD_REQUEST'));
+    await assert.rejects(ops['storage.presign']!.run({ bucket: 'photos', key: 'k', method: 'POST' }, caller, {}), code('BAD_REQUEST'));
   });
 
   it('put, get, head, list, copy, delete and presign', async () => {
-    const put = await ops['storage.put']!.run({ bucket: 'photos', key: 'notes/a.json', body: new TextEncoder().encode('{"a":1}'), contentType: 'application/json', metadata: { by: 'worker' } }, caller) as { etag: string; size: number };
+    const put = await ops['storage.put']!.run({ bucket: 'photos', key: 'notes/a.json', body: new TextEncoder().encode('{"a":1}'), contentType: 'application/json', metadata: { by: 'worker' } }, caller, {}) as { etag: string; size: number };
     assert.equal(put.size, 7);
-    await assert.rejects(ops['storage.put']!.run({ bucket: 'photos', key: 'notes/a.json', body: 'again', ifNoneMatch: true }, caller), code('PRECONDITION_FAILED'));
-    const got = await ops['storage.get']!.run({ bucket: 'photos', key: 'notes/a.json' }, caller) as { body: Uint8Array; contentType: string; metadata: Record<string, string>; lastModified: string };
+    await assert.rejects(ops['storage.put']!.run({ bucket: 'photos', key: 'notes/a.json', body: 'again', ifNoneMatch: true }, caller, {}), code('PRECONDITION_FAILED'));
+    const got = await ops['storage.get']!.run({ bucket: 'photos', key: 'notes/a.json' }, caller, {}) as { body: Uint8Array; contentType: string; metadata: Record<string, string>; lastModified: string };
     assert.ok(got.body instanceof Uint8Array);
     assert.equal(Buffer.from(got.body).toString(), '{"a":1}');
     assert.deepEqual([got.contentType, got.metadata, got.lastModified], ['application/json', { by: 'worker' }, new Date(f.clock.now()).toISOString()]);
-    const part = await ops['storage.get']!.run({ bucket: 'photos', key: 'notes/a.json', range: { start: 1, end: 3 } }, caller) as { body: Uint8Array; range: unknown };
+    const part = await ops['storage.get']!.run({ bucket: 'photos', key: 'notes/a.json', range: { start: 1, end: 3 } }, caller, {}) as { body: Uint8Array; range: unknown };
     assert.equal(Buffer.from(part.body).toString(), '"a"');
     assert.deepEqual(part.range, { start: 1, end: 3 });
-    assert.equal(await ops['storage.get']!.run({ bucket: 'photos', key: 'nope' }, caller), null);
-    assert.equal(await ops['storage.head']!.run({ bucket: 'photos', key: 'nope' }, caller), null);
-    assert.equal((await ops['storage.head']!.run({ bucket: 'photos', key: 'notes/a.json' }, caller) as { etag: string }).etag, put.etag);
-    await ops['storage.copy']!.run({ bucket: 'photos', key: 'notes/a.json', toBucket: 'archive', toKey: 'a.json' }, caller);
-    const list = await ops['storage.list']!.run({ bucket: 'archive' }, caller) as { contents: { key: string }[]; isTruncated: boolean };
+    assert.equal(await ops['storage.get']!.run({ bucket: 'photos', key: 'nope' }, caller, {}), null);
+    assert.equal(await ops['storage.head']!.run({ bucket: 'photos', key: 'nope' }, caller, {}), null);
+    assert.equal((await ops['storage.head']!.run({ bucket: 'photos', key: 'notes/a.json' }, caller, {}) as { etag: string }).etag, put.etag);
+    await ops['storage.copy']!.run({ bucket: 'photos', key: 'notes/a.json', toBucket: 'archive', toKey: 'a.json' }, caller, {});
+    const list = await ops['storage.list']!.run({ bucket: 'archive' }, caller, {}) as { contents: { key: string }[]; isTruncated: boolean };
     assert.deepEqual(list.contents.map((c) => c.key), ['a.json']);
-    assert.deepEqual(await ops['storage.delete']!.run({ bucket: 'photos', key: 'notes/a.json' }, caller), { deleted: true });
-    assert.deepEqual(await ops['storage.delete']!.run({ bucket: 'photos', key: 'notes/a.json' }, caller), { deleted: false });
-    const url = await ops['storage.presign']!.run({ bucket: 'archive', key: 'a.json', expiresIn: 60 }, caller) as { url: string; method: string };
+    assert.deepEqual(await ops['storage.delete']!.run({ bucket: 'photos', key: 'notes/a.json' }, caller, {}), { deleted: true });
+    assert.deepEqual(await ops['storage.delete']!.run({ bucket: 'photos', key: 'notes/a.json' }, caller, {}), { deleted: false });
+    const url = await ops['storage.presign']!.run({ bucket: 'archive', key: 'a.json', expiresIn: 60 }, caller, {}) as { url: string; method: string };
     assert.equal(url.method, 'GET');
     assert.match(url.url, /^http:\/\/nimbus\.test\/_nimbus\/storage\/archive\/a\.json\?/);
   });

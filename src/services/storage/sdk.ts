@@ -57,13 +57,13 @@ export function storageSdkOps(svc: StorageService): Record<string, SdkOp> {
   return {
     'storage.put': {
       needs: (a) => [write(bucketArg(a))],
-      run: async (a, fn) => {
+      run: async (a, fn, call) => {
         const body = a.body;
         if (typeof body !== 'string' && !(body instanceof Uint8Array)) throw bad('body: must be a string or a Uint8Array (a Buffer is one)');
         const inm = a.ifNoneMatch;
         if (inm !== undefined && inm !== null && inm !== true && inm !== false && inm !== '*') throw bad('ifNoneMatch: true (or "*") writes only when the key is free');
         const info = await svc.putBytes(bucketArg(a), keyArg(a), body, {
-          contentType: a.contentType, metadata: a.metadata, ifNoneMatch: inm === true || inm === '*', ifMatch: optString(a, 'ifMatch'), principal: fn.name,
+          contentType: a.contentType, metadata: a.metadata, ifNoneMatch: inm === true || inm === '*', ifMatch: optString(a, 'ifMatch'), principal: fn.name, trace: call.trace,
         });
         return view(info);
       },
@@ -89,7 +89,7 @@ export function storageSdkOps(svc: StorageService): Record<string, SdkOp> {
     },
     'storage.delete': {
       needs: (a) => [write(bucketArg(a))],
-      run: async (a, fn) => ({ deleted: await svc.delete(bucketArg(a), keyArg(a), { principal: fn.name }) }),
+      run: async (a, fn, call) => ({ deleted: await svc.delete(bucketArg(a), keyArg(a), { principal: fn.name, trace: call.trace }) }),
     },
     'storage.list': {
       needs: (a) => [read(bucketArg(a))],
@@ -108,11 +108,11 @@ export function storageSdkOps(svc: StorageService): Record<string, SdkOp> {
     'storage.copy': {
       // Reads the source, writes the target.
       needs: (a) => [read(bucketArg(a)), write(a.toBucket === undefined || a.toBucket === null ? bucketArg(a) : bucketArg(a, 'toBucket'))],
-      run: async (a, fn) => {
+      run: async (a, fn, call) => {
         const bucket = bucketArg(a);
         const toBucket = a.toBucket === undefined || a.toBucket === null ? bucket : bucketArg(a, 'toBucket');
         const replace = a.contentType !== undefined || a.metadata !== undefined ? { contentType: a.contentType, metadata: a.metadata } : undefined;
-        const info = await svc.copy({ bucket, key: keyArg(a) }, { bucket: toBucket, key: keyArg(a, 'toKey') }, { replace, ifSourceMatch: optString(a, 'ifMatch'), principal: fn.name });
+        const info = await svc.copy({ bucket, key: keyArg(a) }, { bucket: toBucket, key: keyArg(a, 'toKey') }, { replace, ifSourceMatch: optString(a, 'ifMatch'), principal: fn.name, trace: call.trace });
         return view(info);
       },
     },

@@ -64,7 +64,7 @@ export interface ObjectInfo {
 }
 
 /** Who wrote, for the events: the function, `admin` or `presigned`, and the client's address. */
-export interface WriteContext { principal?: string; sourceIp?: string; requestId?: string }
+export interface WriteContext { principal?: string; sourceIp?: string; requestId?: string; /** The writer's trace context: its notifications continue it. */ trace?: string }
 
 export interface PutOptions extends WriteContext {
   contentType?: unknown;
@@ -245,7 +245,7 @@ export class StorageService {
     this.#inflight.add(id);
     try {
       const v = await fill(id);
-      const notify: PutNotifier = (rec) => triggers.map((t) => this.#delivery(t, s3Event({
+      const notify: PutNotifier = (rec) => triggers.map((t) => this.#delivery(t, ctx.trace, s3Event({
         eventName: eventName as 'ObjectCreated:Put', bucket: rec.bucket, key: rec.key, size: rec.size, etag: rec.etag, sequence: rec.sequence, timeMs: rec.lastModified,
         ...this.#eventContext(t, b, ctx),
       })));
@@ -282,8 +282,8 @@ export class StorageService {
     return { configurationId: `${t.fn}-${t.bucket}`, requestId: ctx.requestId ?? randomUUID(), sourceIp: ctx.sourceIp, principalId: ctx.principal, ownerId: b.app };
   }
 
-  #delivery(t: StorageTriggerRecord, event: unknown): Delivery {
-    return { to: { kind: 'function', name: t.fn }, body: JSON.stringify(event), requestId: randomUUID() };
+  #delivery(t: StorageTriggerRecord, trace: string | undefined, event: unknown): Delivery {
+    return { to: { kind: 'function', name: t.fn }, body: JSON.stringify(event), requestId: randomUUID(), ...(trace ? { trace } : {}) };
   }
 
   async head(bucket: string, key: string): Promise<ObjectInfo> {
@@ -351,7 +351,7 @@ export class StorageService {
     checkKey(key);
     const b = await this.#bucket(bucket);
     const triggers = await this.#matching(bucket, 'ObjectRemoved:Delete', key);
-    const notify: DeleteNotifier = (old, sequence, now) => triggers.map((t) => this.#delivery(t, s3Event({
+    const notify: DeleteNotifier = (old, sequence, now) => triggers.map((t) => this.#delivery(t, ctx.trace, s3Event({
       eventName: 'ObjectRemoved:Delete', bucket, key: old.key, sequence, timeMs: now, ...this.#eventContext(t, b, ctx),
     })));
     const r = await this.#deps.store.objects.deleteObject(bucket, key, this.#deps.clock.now(), notify);

@@ -224,9 +224,9 @@ export class SqliteStore implements Store {
       const log = this.#stmt('INSERT INTO logs(ts, fn, request_id, level, message) VALUES (?, ?, ?, ?, ?)', this.#rec);
       for (const e of batch.logs) log.run(e.ts, e.fn, e.requestId, e.level, e.message);
       const inv = this.#stmt(`INSERT INTO invocations(request_id, fn, revision, trigger, started_at, duration_ms, billed_duration_ms,
-        init_duration_ms, memory_mb, max_memory_used_mb, cold, outcome, error_type, provisioned) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, this.#rec);
+        init_duration_ms, memory_mb, max_memory_used_mb, cold, outcome, error_type, provisioned, trace_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, this.#rec);
       for (const r of batch.invocations) {
-        inv.run(r.requestId, r.fn, r.revision, r.trigger, r.startedAt, r.durationMs, r.billedDurationMs, r.initDurationMs, r.memoryMb, r.maxMemoryUsedMb, r.cold ? 1 : 0, r.outcome, r.errorType, r.provisioned ? 1 : 0);
+        inv.run(r.requestId, r.fn, r.revision, r.trigger, r.startedAt, r.durationMs, r.billedDurationMs, r.initDurationMs, r.memoryMb, r.maxMemoryUsedMb, r.cold ? 1 : 0, r.outcome, r.errorType, r.provisioned ? 1 : 0, r.traceId ?? null);
       }
       this.#addUsage(usageOf(batch.invocations));
     }, this.#rec);
@@ -301,7 +301,7 @@ export class SqliteStore implements Store {
       startedAt: Number(r.started_at), durationMs: Number(r.duration_ms), billedDurationMs: Number(r.billed_duration_ms),
       initDurationMs: r.init_duration_ms === null ? null : Number(r.init_duration_ms), memoryMb: Number(r.memory_mb),
       maxMemoryUsedMb: Number(r.max_memory_used_mb), cold: Number(r.cold) === 1, provisioned: Number(r.provisioned) === 1, outcome: String(r.outcome) as Outcome,
-      errorType: r.error_type === null ? null : String(r.error_type),
+      errorType: r.error_type === null ? null : String(r.error_type), traceId: r.trace_id === null || r.trace_id === undefined ? null : String(r.trace_id),
     }));
   }
 

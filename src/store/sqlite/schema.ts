@@ -196,6 +196,8 @@ export const MIGRATIONS: string[] = [
   `ALTER TABLE functions ADD COLUMN permissions TEXT NOT NULL DEFAULT '{"buckets":{},"tables":{},"queues":{},"topics":{},"functions":{},"bus":[]}';`,
   OBJECTS_MIGRATION,
   KV_MIGRATION,
+  // Trace context carried by asynchronous invocations (W3C traceparent), so the trace continues.
+  `ALTER TABLE async_events ADD COLUMN trace TEXT;`,
 ];
 
 export const RECORD_MIGRATIONS: string[] = [
@@ -267,4 +269,5 @@ export const RECORD_MIGRATIONS: string[] = [
      init_ms REAL NOT NULL DEFAULT 0,
      PRIMARY KEY (fn, hour)
    ) WITHOUT ROWID;`,
+  `ALTER TABLE invocations ADD COLUMN trace_id TEXT;`,
 ];

@@ -373,7 +373,7 @@ export class WorkStore {
 
   // --- asynchronous invocations ----------------------------------------------------------------
 
-  enqueueAsync(e: { requestId: string; fn: string; payload: string; idempotencyKey?: string }, now: number, windowMs: number): { requestId: string; duplicate: boolean } {
+  enqueueAsync(e: { requestId: string; fn: string; payload: string; idempotencyKey?: string; trace?: string }, now: number, windowMs: number): { requestId: string; duplicate: boolean } {
     const sql = this.#sql;
     return sql.tx(() => {
       if (e.idempotencyKey !== undefined) {
@@ -382,24 +382,25 @@ export class WorkStore {
         sql.run('INSERT INTO idempotency_keys(fn, key, request_id, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT(fn, key) DO UPDATE SET request_id = excluded.request_id, expires_at = excluded.expires_at',
           e.fn, e.idempotencyKey, e.requestId, now + windowMs);
       }
-      this.#insertAsync(e.requestId, e.fn, e.payload, now);
+      this.#insertAsync(e.requestId, e.fn, e.payload, now, e.trace ?? null);
       return { requestId: e.requestId, duplicate: false };
     });
   }
 
-  #insertAsync(requestId: string, fn: string, payload: string, now: number): void {
-    this.#sql.run('INSERT INTO async_events(request_id, fn, payload, created_at, next_at) VALUES (?, ?, ?, ?, ?)', requestId, fn, payload, now, now);
+  #insertAsync(requestId: string, fn: string, payload: string, now: number, trace: string | null = null): void {
+    this.#sql.run('INSERT INTO async_events(request_id, fn, payload, created_at, next_at, trace) VALUES (?, ?, ?, ?, ?, ?)', requestId, fn, payload, now, now, trace);
   }
 
   claimAsync(max: number, now: number, leaseUntil: number, skipFns: string[] = []): AsyncEvent[] {
     const sql = this.#sql;
     return sql.tx(() => {
       const skip = skipFns.length ? ` AND fn NOT IN (${skipFns.map(() => '?').join(', ')})` : '';
-      const rows = sql.db.prepare(`SELECT seq, request_id, fn, payload, created_at, attempts FROM async_events WHERE next_at <= ?${skip} ORDER BY next_at LIMIT ?`).all(now, ...skipFns, max) as Row[];
+      const rows = sql.db.prepare(`SELECT seq, request_id, fn, payload, created_at, attempts, trace FROM async_events WHERE next_at <= ?${skip} ORDER BY next_at LIMIT ?`).all(now, ...skipFns, max) as Row[];
       // A claimed event's next_at is its lease's end: if this node dies, it comes due again then.
       for (const r of rows) sql.run('UPDATE async_events SET next_at = ?, lease_until = ?, attempts = attempts + 1 WHERE seq = ?', leaseUntil, leaseUntil, Number(r.seq));
       return rows.map((r) => ({
         seq: Number(r.seq), requestId: String(r.request_id), fn: String(r.fn), payload: String(r.payload), createdAt: Number(r.created_at), attempts: Number(r.attempts) + 1, leaseUntil,
+        ...(r.trace === null || r.trace === undefined ? {} : { trace: String(r.trace) }),
       }));
     });
   }
@@ -424,11 +425,13 @@ export class WorkStore {
     if (d.to.kind === 'queue') {
       const q = this.getQueue(d.to.name);
       if (!q) return false;
-      this.#insert(q, [{ body: d.body, attributes: d.attributes, groupId: 'nimbus', dedupId: randomUUID() }], now, 0);
+      const attributes = d.trace !== undefined && Object.keys(d.attributes ?? {}).length < 10 && !d.attributes?.traceparent
+        ? { ...d.attributes, traceparent: { DataType: 'String', StringValue: d.trace } } : d.attributes;
+      this.#insert(q, [{ body: d.body, attributes, groupId: 'nimbus', dedupId: randomUUID() }], now, 0);
       return true;
     }
     if (!this.#sql.get('SELECT 1 FROM functions WHERE name = ?', d.to.name)) return false;
-    this.#insertAsync(d.requestId ?? randomUUID(), d.to.name, d.body, now);
+    this.#insertAsync(d.requestId ?? randomUUID(), d.to.name, d.body, now, d.trace ?? null);
     return true;
   }
 

@@ -1,0 +1,139 @@
+// Tracing end to end: an HTTP request with a W3C traceparent → gateway span → invocation span (with
+// its cold start and handler spans) → the function sends to a queue through the SDK → the queue
+// trigger's invocation continues the same trace, as do an async invocation, a topic's and a rule's
+// deliveries and a storage notification.
+// Spans are exported with OTLP/HTTP to a receiver this test runs, and checked parent by parent.
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { startWithApp, type TestServer } from './helpers.ts';
+
+interface OtlpSpan { traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number; attributes: { key: string; value: Record<string, unknown> }[]; status?: { code?: number } }
+
+/** A minimal OTLP/HTTP JSON receiver: keeps every span it is sent. */
+async function receiver(): Promise<{ url: string; spans: OtlpSpan[]; close(): Promise<void> }> {
+  const spans: OtlpSpan[] = [];
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (req.url === '/v1/traces' && /json/.test(req.headers['content-type'] ?? '')) {
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { resourceSpans: { scopeSpans: { spans: OtlpSpan[] }[] }[] };
+        for (const rs of body.resourceSpans) for (const ss of rs.scopeSpans) spans.push(...ss.spans);
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{}');
+    });
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, spans, close: () => new Promise((ok) => server.close(() => ok())) };
+}
+
+const APP = {
+  'nimbus.yml': `app: traced
+functions:
+  front:
+    handler: src/front.handler
+    permissions: { queues: { work: [send] }, functions: { later: [invoke] }, topics: { news: [publish] }, bus: [put], buckets: { files: [write] } }
+    events:
+      - http: POST /orders
+  worker:
+    handler: src/worker.handler
+    events:
+      - queue: work
+  later:
+    handler: src/worker.handler
+  reader:
+    handler: src/worker.handler
+    events:
+      - topic: news
+  ruled:
+    handler: src/worker.handler
+  stored:
+    handler: src/worker.handler
+    events:
+      - storage: files
+queues:
+  work: {}
+topics:
+  news: {}
+buckets:
+  files: {}
+rules:
+  placed:
+    pattern: { source: [shop] }
+    targets: [{ function: ruled }]
+`,
+  'src/front.ts': `import { events, functions, queues, storage, topics, trace } from 'nimbus/sdk';
+export const handler = async (_e: unknown, context: { traceparent: string }) => {
+  await queues.send('work', { order: 1 });
+  await functions.invokeAsync('later', { order: 1 });
+  await topics.publish('news', { order: 1 });
+  await events.put([{ source: 'shop', detailType: 'OrderPlaced', detail: { order: 1 } }]);
+  await storage.bucket('files').put('orders/1.json', '{}');
+  return { statusCode: 200, body: JSON.stringify({ fromContext: context.traceparent, fromSdk: trace.current()?.traceparent }) };
+};`,
+  'src/worker.ts': 'export const handler = async () => null;',
+};
+
+describe('tracing', () => {
+  let otlp: Awaited<ReturnType<typeof receiver>>;
+  let srv: TestServer;
+  before(async () => {
+    otlp = await receiver();
+    srv = await startWithApp(APP, { otlpEndpoint: otlp.url, traceExportDelayMs: 50 });
+  });
+  after(async () => { await srv.close(); await otlp.close(); });
+
+  it('links HTTP → function → queue → function, and an async invocation, in one trace', async () => {
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const callerSpan = '00f067aa0ba902b7';
+    const res = await srv.req('/orders', { method: 'POST', headers: { traceparent: `00-${traceId}-${callerSpan}-01` }, body: '{}' });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('x-nimbus-trace-id'), traceId);
+    const seen = await res.json() as { fromContext: string; fromSdk: string };
+    assert.match(seen.fromContext, new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
+    assert.equal(seen.fromSdk, seen.fromContext);
+
+    // Wait for the spans of both downstream invocations to arrive.
+    const deadline = Date.now() + 15_000;
+    const named = (name: string) => otlp.spans.filter((s) => s.traceId === traceId && s.name === name);
+    const hops = ['invoke worker', 'invoke later', 'invoke reader', 'invoke ruled', 'invoke stored'];
+    while (hops.some((h) => named(h).length === 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const byId = new Map(otlp.spans.map((s) => [s.spanId, s]));
+    const parentOf = (s: OtlpSpan) => (s.parentSpanId ? byId.get(s.parentSpanId) : undefined);
+
+    const [gateway] = named('POST /orders');
+    assert.ok(gateway, `spans: ${otlp.spans.map((s) => s.name).join(', ')}`);
+    assert.equal(gateway.parentSpanId, callerSpan, 'the gateway span continues the caller');
+    const [front] = named('invoke front');
+    assert.equal(parentOf(front!)?.name, 'POST /orders');
+    const handler = otlp.spans.find((s) => s.name === 'handler' && s.parentSpanId === front!.spanId)!;
+    assert.ok(handler, 'a handler span under the invocation');
+    assert.equal(seen.fromContext.split('-')[2], handler.spanId, 'user code sees the handler span');
+    assert.ok(otlp.spans.some((s) => s.name === 'cold start' && s.parentSpanId === front!.spanId), 'the cold start is a span of its own');
+    // Every hop — queue, async invoke, topic, event bus, storage notification — is a child of front's handler span.
+    for (const hop of hops) {
+      const [s] = named(hop);
+      assert.ok(s, `${hop} reached the exporter in the same trace`);
+      assert.equal(s.parentSpanId, handler.spanId, hop);
+    }
+    const [worker] = named('invoke worker');
+    assert.equal(worker!.kind, 5, 'a consumer span');
+    const attr = (s: OtlpSpan, key: string) => s.attributes.find((a) => a.key === key)?.value;
+    assert.deepEqual(attr(worker!, 'faas.trigger'), { stringValue: 'pubsub' });
+    assert.deepEqual(attr(front!, 'faas.coldstart'), { boolValue: true });
+
+    // The invocation records carry the trace id.
+    const { body } = await srv.api<{ invocations: { traceId: string }[] }>('GET', '/_nimbus/api/functions/worker/invocations');
+    assert.equal(body.invocations[0]!.traceId, traceId);
+  });
+
+  it('starts a new trace without (or with a malformed) traceparent', async () => {
+    const res = await srv.req('/orders', { method: 'POST', headers: { traceparent: 'garbage' }, body: '{}' });
+    const id = res.headers.get('x-nimbus-trace-id')!;
+    assert.match(id, /^[0-9a-f]{32}$/);
+    assert.notEqual(id, '4bf92f3577b34da6a3ce929d0e0e4736');
+  });
+});
