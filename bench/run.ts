@@ -2,54 +2,14 @@
 // same run. Prints a table with ratios; nothing here is a test. Run it on a quiet machine and quote
 // medians: BENCH_ROUNDS (default 3) rounds of BENCH_SECONDS (default 10) s at 50 connections each.
 import autocannon from 'autocannon';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { bundleApp, writeApp } from '../test/helpers.ts';
-import { treeCpuMs } from './proc.ts';
+import { CONNECTIONS, deploy, HELLO, load, median, pct, type Run, start } from './harness.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
-const CONNECTIONS = 50;
 const COLD_FUNCTIONS = Number(process.env.BENCH_COLD ?? 40);
-const root = fileURLToPath(new URL('..', import.meta.url));
-
-function start(args: string[], env: Record<string, string> = {}): Promise<{ proc: ChildProcess; url: string }> {
-  const proc = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    proc.stdout!.on('data', (c) => {
-      out += c;
-      const m = /listening on (http:\/\/\S+)/i.exec(out);
-      if (m) resolve({ proc, url: m[1]! });
-    });
-    proc.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
-  });
-}
-
-const HELLO = `export const handler = async (event: { rawPath: string }) => ({ statusCode: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ message: 'Hello, world!', path: event.rawPath }) });`;
-
-async function deploy(url: string, token: string, files: Record<string, string>): Promise<void> {
-  const dir = writeApp(files);
-  const body = await bundleApp(dir, files['nimbus.yml']!);
-  rmSync(dir, { recursive: true, force: true });
-  const res = await fetch(`${url}/_nimbus/api/apps/${(body.manifest as { app: string }).app}`, { method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  if (res.status !== 200) throw new Error(`deploy failed: ${await res.text()}`);
-}
-
-interface Run { rps: number; p50: number; p99: number; cpuMsPerReq: number; errors: number }
-
-async function load(url: string, pid: number): Promise<Run> {
-  const cpu0 = treeCpuMs(pid);
-  const r = await autocannon({ url, connections: CONNECTIONS, duration: SECONDS });
-  const cpu1 = treeCpuMs(pid);
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, cpuMsPerReq: (cpu1 - cpu0) / r.requests.total, errors: r.errors + r.timeouts + r.non2xx };
-}
-
-const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };
-const pct = (xs: number[], p: number): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!; };
 
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'nimbus-bench-'));
@@ -64,8 +24,8 @@ async function main(): Promise<void> {
     await autocannon({ url: `${bare.url}/hello`, connections: CONNECTIONS, duration: 2 });
     const runs: { bare: Run; nimbus: Run }[] = [];
     for (let i = 0; i < ROUNDS; i++) {
-      const b = await load(`${bare.url}/hello`, bare.proc.pid!);
-      const n = await load(`${nimbus.url}/hello`, nimbus.proc.pid!);
+      const b = await load(`${bare.url}/hello`, bare.proc.pid!, SECONDS);
+      const n = await load(`${nimbus.url}/hello`, nimbus.proc.pid!, SECONDS);
       runs.push({ bare: b, nimbus: n });
       process.stderr.write(`round ${i + 1}/${ROUNDS}: bare ${b.rps.toFixed(0)} req/s, nimbus ${n.rps.toFixed(0)} req/s\n`);
     }

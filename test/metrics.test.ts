@@ -88,6 +88,19 @@ describe('metrics', () => {
     assert.ok([...m.keys()].some((k) => k.startsWith('nimbus_spare_runtimes{memory_mb="128"}')));
   });
 
+  it('keeps label cardinality bounded: 1,000 distinct paths are one route series, and one "unmatched"', async () => {
+    const scrape = async () => (await (await srv.req('/_nimbus/metrics', { headers: { authorization: `Bearer ${srv.token}` } })).text()).split('\n').filter((l) => l.startsWith('nimbus_http_responses_total{'));
+    const before = await scrape();
+    for (let i = 0; i < 1000; i += 50) {
+      await Promise.all(Array.from({ length: 50 }, (_, j) => srv.req(`/hello/user-${i + j}`).then((r) => r.text())));
+      await Promise.all(Array.from({ length: 50 }, (_, j) => srv.req(`/no/such/${i + j}`).then((r) => r.text())));
+    }
+    const after = await scrape();
+    assert.equal(after.length, before.length, `no new series: ${after.join(' | ')}`);
+    assert.ok(after.some((l) => l.startsWith('nimbus_http_responses_total{route="GET /hello/{name}",status_class="2xx"} 100')), after.join('\n'));
+    assert.ok(after.some((l) => l.startsWith('nimbus_http_responses_total{route="unmatched",status_class="4xx"} 100')), after.join('\n'));
+  });
+
   it('ships a Grafana dashboard (docs/grafana-dashboard.json) whose every query reads metrics the server exports', async () => {
     const dash = JSON.parse(readFileSync(new URL('../docs/grafana-dashboard.json', import.meta.url), 'utf8')) as { panels: { targets: { expr: string }[] }[] };
     const text = await (await srv.req('/_nimbus/metrics', { headers: { authorization: `Bearer ${srv.token}` } })).text();

@@ -2,6 +2,7 @@
 import { totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { loadPrices } from '../config/prices.ts';
+import { LOG_RETENTION_DEFAULT_MS, LOG_RETENTION_DEFAULT_ROWS } from '../config/limits.ts';
 import { parseDuration } from '../util/duration.ts';
 import { CliError } from './client.ts';
 import { deploy, describeError, type Flags, init, invocations, invoke, logs, ls, rm, usage } from './commands.ts';
@@ -18,6 +19,7 @@ const HELP = `nimbus — a self-hosted serverless platform
 Usage:
   nimbus serve [--port 8080] [--host 127.0.0.1] [--data ./.nimbus] [--keep-alive 5m]
                [--max-instances 1000] [--memory-budget 75%|MB] [--max-starts N] [--spares 1] [--max-spares 8] [--compile-cache on|off] [--prices prices.json]
+               [--log-retention 7d] [--log-max-lines 200000]
   nimbus init <name>                      scaffold an app (nimbus.yml + a TypeScript function)
   nimbus deploy [dir]                     bundle and deploy the app in dir (default .)
   nimbus invoke <fn> [--data JSON | --file F] [--async [--idempotency-key KEY]]
@@ -74,7 +76,7 @@ async function main(argv: string[]): Promise<void> {
       message: { type: 'string' }, subject: { type: 'string' },
       source: { type: 'string' }, 'detail-type': { type: 'string' }, detail: { type: 'string' }, pattern: { type: 'string' }, event: { type: 'string' },
       'content-type': { type: 'string' }, recursive: { type: 'boolean', short: 'r' }, put: { type: 'boolean' }, expires: { type: 'string' }, meta: { type: 'string', multiple: true },
-      status: { type: 'string' }, until: { type: 'string' }, search: { type: 'string' }, by: { type: 'string' }, function: { type: 'string' }, prices: { type: 'string' },
+      status: { type: 'string' }, 'log-retention': { type: 'string' }, 'log-max-lines': { type: 'string' }, until: { type: 'string' }, search: { type: 'string' }, by: { type: 'string' }, function: { type: 'string' }, prices: { type: 'string' },
       'if-not-exists': { type: 'boolean' }, 'expected-version': { type: 'string' }, 'begins-with': { type: 'string' }, reverse: { type: 'boolean' }, cursor: { type: 'string' },
     },
   });
@@ -134,12 +136,17 @@ async function serve(values: Record<string, string | boolean | undefined>): Prom
   const sparesMax = count('max-spares', 0);
   const spares = sparesMin === undefined && sparesMax === undefined ? undefined
     : { min: sparesMin ?? Math.min(1, sparesMax ?? 1), max: Math.max(sparesMax ?? 8, sparesMin ?? 0) };
+  const retention = typeof values['log-retention'] === 'string' ? parseDuration(values['log-retention']) : undefined;
+  if (values['log-retention'] !== undefined && (retention === undefined || retention < 60_000)) throw new CliError(`--log-retention: use a duration of at least 1m, like 7d or 12h, got "${String(values['log-retention'])}"`);
+  const maxLines = count('log-max-lines', 1000);
+  const logRetention = retention === undefined && maxLines === undefined ? undefined : { maxAgeMs: retention ?? LOG_RETENTION_DEFAULT_MS, maxRows: maxLines ?? LOG_RETENTION_DEFAULT_ROWS };
   const cc = values['compile-cache'];
   if (cc !== undefined && cc !== 'on' && cc !== 'off') throw new CliError(`--compile-cache: use on or off, got "${String(cc)}"`);
   const server = await startServer({
     port, host: values.host as string | undefined, dataDir: values.data as string | undefined, keepAliveMs,
     maxInstances: count('max-instances', 1), memoryBudgetMb, maxConcurrentStarts: count('max-starts', 1), spares, compileCache: cc === undefined ? undefined : cc === 'on',
     prices: typeof values.prices === 'string' ? loadPrices(values.prices) : undefined,
+    logRetention,
   });
   process.stdout.write(`Nimbus is listening on ${server.url}\n`);
   process.stdout.write(`Data: ${server.dataDir}\n`);

@@ -399,7 +399,8 @@ export class AdminApi {
     const invocations = await this.#deps.store.listInvocations({
       fn: name, outcome: status as Outcome | undefined, sinceMs: since ? sinceToMs(since) : undefined, limit: limit ? intParam('limit', limit) : undefined,
     });
-    sendJson(res, 200, { invocations });
+    // Every invocation runs $LATEST until versions and aliases arrive (issue 8 fills this in).
+    sendJson(res, 200, { invocations: invocations.map((r) => ({ ...r, version: '$LATEST' })) });
   }
 }
 

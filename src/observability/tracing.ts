@@ -59,8 +59,9 @@ export class Tracing {
   readonly exportUrl: string | undefined;
 
   constructor(opts: TracingOptions) {
-    const base = opts.endpoint ?? process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
-    const url = opts.tracesEndpoint ?? process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (base ? `${base.replace(/\/+$/, '')}/v1/traces` : undefined);
+    // An empty variable is an unset one (as the OpenTelemetry SDKs read them).
+    const base = opts.endpoint || process.env.OTEL_EXPORTER_OTLP_ENDPOINT || undefined;
+    const url = opts.tracesEndpoint || process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || (base ? `${base.replace(/\/+$/, '')}/v1/traces` : undefined);
     this.exportUrl = url;
     if (!url) return;
     const exporter = new OTLPTraceExporter({ url });

@@ -1,0 +1,47 @@
+// Shared by the gateway benches: a server in a child process, an app deployed to it, a timed load
+// with the process tree's CPU, medians.
+import autocannon from 'autocannon';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { bundleApp, writeApp } from '../test/helpers.ts';
+import { treeCpuMs } from './proc.ts';
+
+export const CONNECTIONS = 50;
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+export function start(args: string[], env: Record<string, string> = {}): Promise<{ proc: ChildProcess; url: string }> {
+  const proc = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    proc.stdout!.on('data', (c) => {
+      out += c;
+      const m = /listening on (http:\/\/\S+)/i.exec(out);
+      if (m) resolve({ proc, url: m[1]! });
+    });
+    proc.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
+  });
+}
+
+export const HELLO = `export const handler = async (event: { rawPath: string }) => ({ statusCode: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ message: 'Hello, world!', path: event.rawPath }) });`;
+
+export async function deploy(url: string, token: string, files: Record<string, string>): Promise<void> {
+  const dir = writeApp(files);
+  const body = await bundleApp(dir, files['nimbus.yml']!);
+  rmSync(dir, { recursive: true, force: true });
+  const res = await fetch(`${url}/_nimbus/api/apps/${(body.manifest as { app: string }).app}`, { method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  if (res.status !== 200) throw new Error(`deploy failed: ${await res.text()}`);
+}
+
+export interface Run { rps: number; p50: number; p99: number; cpuMsPerReq: number; errors: number }
+
+export async function load(url: string, pid: number, seconds: number): Promise<Run> {
+  const cpu0 = treeCpuMs(pid);
+  const r = await autocannon({ url, connections: CONNECTIONS, duration: seconds });
+  const cpu1 = treeCpuMs(pid);
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, cpuMsPerReq: (cpu1 - cpu0) / r.requests.total, errors: r.errors + r.timeouts + r.non2xx };
+}
+
+export const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };
+export const pct = (xs: number[], p: number): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!; };
+
