@@ -17,6 +17,8 @@ functions:
     handler: src/broken.handler
     events:
       - http: GET /broken
+  chaos:
+    handler: src/chaos.handler
 queues:
   work:
     deadLetter: { queue: work-dlq, maxReceiveCount: 1 }
@@ -27,6 +29,7 @@ rules:
     targets: [{ queue: work }]
 `,
   'src/hello.ts': 'export const handler = async (e: { pathParameters: { name: string } }) => ({ statusCode: 200, body: `hi ${e.pathParameters.name}` });',
+  'src/chaos.ts': "export const handler = async () => { throw Object.assign(new Error('x'), { name: `E${Math.random()}` }); };",
   'src/broken.ts': "export const handler = async () => { throw Object.assign(new Error('nope'), { name: 'BrokenError' }); };",
 };
 
@@ -99,6 +102,11 @@ describe('metrics', () => {
     assert.equal(after.length, before.length, `no new series: ${after.join(' | ')}`);
     assert.ok(after.some((l) => l.startsWith('nimbus_http_responses_total{route="GET /hello/{name}",status_class="2xx"} 100')), after.join('\n'));
     assert.ok(after.some((l) => l.startsWith('nimbus_http_responses_total{route="unmatched",status_class="4xx"} 100')), after.join('\n'));
+    // A function that throws a new error name every time: 20 names, then "other".
+    for (let i = 0; i < 30; i++) await srv.invoke('chaos', {});
+    const errors = (await (await srv.req('/_nimbus/metrics', { headers: { authorization: `Bearer ${srv.token}` } })).text()).split('\n').filter((l) => l.startsWith('nimbus_invocation_errors_total{function="chaos"'));
+    assert.equal(errors.length, 21);
+    assert.ok(errors.includes('nimbus_invocation_errors_total{function="chaos",error_type="other"} 10'), errors.join('\n'));
   });
 
   it('ships a Grafana dashboard (docs/grafana-dashboard.json) whose every query reads metrics the server exports', async () => {

@@ -7,6 +7,8 @@ import type { InvocationRecord, QueueStats } from '../store/types.ts';
 
 /** Seconds; from well under a millisecond (a warm no-op) to the 900 s timeout. */
 const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900];
+/** Distinct error_type label values per function; later ones count as "other". */
+const ERROR_TYPES_PER_FUNCTION = 20;
 const INIT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /** What the scrape reads from the running platform. */
@@ -114,10 +116,22 @@ export class Metrics {
       this.#throttles.inc({ function: r.fn });
       return;
     }
-    if (r.outcome !== 'success') this.#errors.inc({ function: r.fn, error_type: r.errorType ?? r.outcome });
+    if (r.outcome !== 'success') this.#errors.inc({ function: r.fn, error_type: this.#errorType(r.fn, r.errorType ?? r.outcome) });
     if (r.cold) this.#coldStarts.inc({ function: r.fn });
     this.#child(`d\0${r.fn}\0${r.trigger}`, () => this.#duration.labels({ function: r.fn, trigger: r.trigger })).observe(r.durationMs / 1000);
     if (r.initDurationMs !== null) this.#init.observe({ function: r.fn }, r.initDurationMs / 1000);
+  }
+
+  // Error types are the function's own error names: a function that throws a new name every time must
+  // not make a new series every time. The first ERROR_TYPES_PER_FUNCTION names keep theirs.
+  readonly #errorTypes = new Map<string, Set<string>>();
+  #errorType(fn: string, type: string): string {
+    let seen = this.#errorTypes.get(fn);
+    if (!seen) this.#errorTypes.set(fn, (seen = new Set()));
+    if (seen.has(type)) return type;
+    if (seen.size >= ERROR_TYPES_PER_FUNCTION) return 'other';
+    seen.add(type);
+    return type;
   }
 
   /** One gateway answer; `route` is the matched template or "unmatched". */
