@@ -1,7 +1,7 @@
 // Tracing end to end: an HTTP request with a W3C traceparent → gateway span → invocation span (with
 // its cold start and handler spans) → the function sends to a queue through the SDK → the queue
 // trigger's invocation continues the same trace, as do an async invocation, a topic's and a rule's
-// deliveries and a storage notification.
+// deliveries, a storage notification, a table change stream and a webhook.
 // Spans are exported with OTLP/HTTP to a receiver this test runs, and checked parent by parent.
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
@@ -12,12 +12,14 @@ import { startWithApp, type TestServer } from './helpers.ts';
 interface OtlpSpan { traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number; attributes: { key: string; value: Record<string, unknown> }[]; status?: { code?: number } }
 
 /** A minimal OTLP/HTTP JSON receiver: keeps every span it is sent. */
-async function receiver(): Promise<{ url: string; spans: OtlpSpan[]; close(): Promise<void> }> {
+async function receiver(): Promise<{ url: string; spans: OtlpSpan[]; hooks: string[]; close(): Promise<void> }> {
   const spans: OtlpSpan[] = [];
+  const hooks: string[] = [];
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
+      if (req.url === '/hook') hooks.push(String(req.headers.traceparent));
       if (req.url === '/v1/traces' && /json/.test(req.headers['content-type'] ?? '')) {
         const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { resourceSpans: { scopeSpans: { spans: OtlpSpan[] }[] }[] };
         for (const rs of body.resourceSpans) for (const ss of rs.scopeSpans) spans.push(...ss.spans);
@@ -27,15 +29,15 @@ async function receiver(): Promise<{ url: string; spans: OtlpSpan[]; close(): Pr
     });
   });
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, spans, close: () => new Promise((ok) => server.close(() => ok())) };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, spans, hooks, close: () => new Promise((ok) => server.close(() => ok())) };
 }
 
-const APP = {
+const app = (hook: string) => ({
   'nimbus.yml': `app: traced
 functions:
   front:
     handler: src/front.handler
-    permissions: { queues: { work: [send] }, functions: { later: [invoke] }, topics: { news: [publish] }, bus: [put], buckets: { files: [write] } }
+    permissions: { queues: { work: [send] }, functions: { later: [invoke] }, topics: { news: [publish] }, bus: [put], buckets: { files: [write] }, tables: { ledger: [write] } }
     events:
       - http: POST /orders
   worker:
@@ -54,35 +56,44 @@ functions:
     handler: src/worker.handler
     events:
       - storage: files
+  audit:
+    handler: src/worker.handler
+    events:
+      - table: ledger
 queues:
   work: {}
 topics:
-  news: {}
+  news:
+    subscriptions:
+      - url: ${hook}/hook
 buckets:
   files: {}
+tables:
+  ledger: { partitionKey: id }
 rules:
   placed:
     pattern: { source: [shop] }
     targets: [{ function: ruled }]
 `,
-  'src/front.ts': `import { events, functions, queues, storage, topics, trace } from 'nimbus/sdk';
+  'src/front.ts': `import { events, functions, kv, queues, storage, topics, trace } from 'nimbus/sdk';
 export const handler = async (_e: unknown, context: { traceparent: string }) => {
   await queues.send('work', { order: 1 });
   await functions.invokeAsync('later', { order: 1 });
   await topics.publish('news', { order: 1 });
   await events.put([{ source: 'shop', detailType: 'OrderPlaced', detail: { order: 1 } }]);
   await storage.bucket('files').put('orders/1.json', '{}');
+  await kv.table('ledger').put({ id: 'o1' });
   return { statusCode: 200, body: JSON.stringify({ fromContext: context.traceparent, fromSdk: trace.current()?.traceparent }) };
 };`,
   'src/worker.ts': 'export const handler = async () => null;',
-};
+});
 
 describe('tracing', () => {
   let otlp: Awaited<ReturnType<typeof receiver>>;
   let srv: TestServer;
   before(async () => {
     otlp = await receiver();
-    srv = await startWithApp(APP, { otlpEndpoint: otlp.url, traceExportDelayMs: 50 });
+    srv = await startWithApp(app(otlp.url), { otlpEndpoint: otlp.url, traceExportDelayMs: 50 });
   });
   after(async () => { await srv.close(); await otlp.close(); });
 
@@ -99,7 +110,7 @@ describe('tracing', () => {
     // Wait for the spans of both downstream invocations to arrive.
     const deadline = Date.now() + 15_000;
     const named = (name: string) => otlp.spans.filter((s) => s.traceId === traceId && s.name === name);
-    const hops = ['invoke worker', 'invoke later', 'invoke reader', 'invoke ruled', 'invoke stored'];
+    const hops = ['invoke worker', 'invoke later', 'invoke reader', 'invoke ruled', 'invoke stored', 'invoke audit'];
     while (hops.some((h) => named(h).length === 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     const byId = new Map(otlp.spans.map((s) => [s.spanId, s]));
     const parentOf = (s: OtlpSpan) => (s.parentSpanId ? byId.get(s.parentSpanId) : undefined);
@@ -113,7 +124,7 @@ describe('tracing', () => {
     assert.ok(handler, 'a handler span under the invocation');
     assert.equal(seen.fromContext.split('-')[2], handler.spanId, 'user code sees the handler span');
     assert.ok(otlp.spans.some((s) => s.name === 'cold start' && s.parentSpanId === front!.spanId), 'the cold start is a span of its own');
-    // Every hop — queue, async invoke, topic, event bus, storage notification — is a child of front's handler span.
+    // Every hop — queue, async invoke, topic, event bus, storage notification, table stream — is a child of front's handler span.
     for (const hop of hops) {
       const [s] = named(hop);
       assert.ok(s, `${hop} reached the exporter in the same trace`);
@@ -121,6 +132,9 @@ describe('tracing', () => {
     }
     const [worker] = named('invoke worker');
     assert.equal(worker!.kind, 5, 'a consumer span');
+    // A webhook subscription gets the context as a traceparent header.
+    while (otlp.hooks.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(otlp.hooks[0], `00-${traceId}-${handler.spanId}-01`);
     const attr = (s: OtlpSpan, key: string) => s.attributes.find((a) => a.key === key)?.value;
     assert.deepEqual(attr(worker!, 'faas.trigger'), { stringValue: 'pubsub' });
     assert.deepEqual(attr(front!, 'faas.coldstart'), { boolValue: true });

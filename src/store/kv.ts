@@ -88,6 +88,8 @@ export interface StreamRecord {
   sizeBytes: number;
   /** A REMOVE done by TTL expiry (not by a caller). */
   expired: boolean;
+  /** The writer's trace context, when it had one. */
+  trace?: string;
 }
 
 export interface TableStats {
@@ -112,9 +114,10 @@ export interface KvStore {
    * Applies the writes in one transaction, each with its stream record. All or nothing: when a
    * condition fails, throws CONDITION_FAILED naming the entry (details.index) and writes nothing.
    */
-  writeItems(table: string, writes: KvWrite[], now: number): Promise<WriteResult[]>;
+  /** `trace`: the writer's trace context, kept on the stream records (their trigger's invocation continues it). */
+  writeItems(table: string, writes: KvWrite[], now: number, trace?: string): Promise<WriteResult[]>;
   /** Adds `by` to a number attribute, creating the item or the attribute at 0 first; INVALID_ITEM when it holds a non-number. */
-  increment(table: string, key: ItemKey, attribute: string, by: number, now: number): Promise<{ value: number; version: number }>;
+  increment(table: string, key: ItemKey, attribute: string, by: number, now: number, trace?: string): Promise<{ value: number; version: number }>;
   query(table: string, q: QueryInput, now: number): Promise<ItemPage>;
   /** Every item in key order, a page at a time. */
   scan(table: string, opts: { limit: number; after?: ItemKey }, now: number): Promise<ItemPage>;

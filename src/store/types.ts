@@ -225,6 +225,8 @@ export interface WebhookDelivery {
   createdAt: number;
   /** Attempts started so far, this one included once claimed. */
   attempts: number;
+  /** The publisher's trace context, sent on as a `traceparent` header. */
+  trace?: string;
 }
 
 /** A schedule as the manifest declares it (standalone, or a function's `schedule` event). */

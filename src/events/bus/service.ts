@@ -118,7 +118,7 @@ export class EventBus {
           else if (t.kind === 'topic') deliveries.push(...await this.#deps.topics.deliveriesFor(t.name, body, trace));
           else {
             const e = this.#endpoints.get(`${name}\u0000${t.name}`);
-            if (e) deliveries.push({ to: { kind: 'webhook', name: e.id }, body, requestId: event.id as string });
+            if (e) deliveries.push({ to: { kind: 'webhook', name: e.id }, body, requestId: event.id as string, ...tr });
           }
         }
       }

@@ -107,7 +107,7 @@ export class WebhookSender {
     try {
       const res = await fetch(sub.url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json; charset=utf-8', 'user-agent': 'Nimbus-Webhook/1', ...signDelivery(sub.secret, d.body, clock.now(), d.messageId) },
+        headers: { 'content-type': 'application/json; charset=utf-8', 'user-agent': 'Nimbus-Webhook/1', ...signDelivery(sub.secret, d.body, clock.now(), d.messageId), ...(d.trace ? { traceparent: d.trace } : {}) },
         body: d.body,
         redirect: 'manual',
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),

@@ -171,7 +171,7 @@ export class TopicService {
           const m = queueMessage(t.record.name, msg, { ...opts, raw: sub.raw });
           deliveries.push({ to: { kind: 'queue', name: sub.target }, body: m.body, ...(m.attributes ? { attributes: m.attributes } : {}), ...(msg.trace ? { trace: msg.trace } : {}) });
         } else {
-          deliveries.push({ to: { kind: 'webhook', name: sub.id }, body: notificationJson(t.record.name, msg, opts), requestId: msg.messageId });
+          deliveries.push({ to: { kind: 'webhook', name: sub.id }, body: notificationJson(t.record.name, msg, opts), requestId: msg.messageId, ...(msg.trace ? { trace: msg.trace } : {}) });
         }
       }
     }

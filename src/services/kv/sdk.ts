@@ -34,10 +34,10 @@ export function kvSdkOps(svc: KvService): Record<string, SdkOp> {
         return svc.scan(tableName(a), { limit: o.limit, cursor: o.cursor });
       },
     },
-    'kv.put': { needs: writeMaybeRead, run: (a) => svc.put(tableName(a), a.item, a.options) },
-    'kv.delete': { needs: writeMaybeRead, run: (a) => svc.delete(tableName(a), a.key, a.options) },
+    'kv.put': { needs: writeMaybeRead, run: (a, _fn, call) => svc.put(tableName(a), a.item, a.options, call.trace) },
+    'kv.delete': { needs: writeMaybeRead, run: (a, _fn, call) => svc.delete(tableName(a), a.key, a.options, call.trace) },
     // It answers the new value, which tells the old one: a read as well as a write.
-    'kv.increment': { needs: (a) => [...write(a), ...read(a)], run: (a) => svc.increment(tableName(a), a.key, a.attribute, a.by) },
-    'kv.batchWrite': { needs: write, run: (a) => svc.batchWrite(tableName(a), a.entries) },
+    'kv.increment': { needs: (a) => [...write(a), ...read(a)], run: (a, _fn, call) => svc.increment(tableName(a), a.key, a.attribute, a.by, call.trace) },
+    'kv.batchWrite': { needs: write, run: (a, _fn, call) => svc.batchWrite(tableName(a), a.entries, call.trace) },
   };
 }

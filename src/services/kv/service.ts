@@ -83,30 +83,31 @@ export class KvService {
     return this.#kv.getItem(t.name, parseKey(t, rawKey), this.#clock.now());
   }
 
-  async put(table: string, rawItem: unknown, rawOpts?: unknown): Promise<{ version: number; old?: StoredItem | null }> {
+  /** `trace` (here and in the other writes): the writer's trace context, which the change's stream record carries to its trigger. */
+  async put(table: string, rawItem: unknown, rawOpts?: unknown, trace?: string): Promise<{ version: number; old?: StoredItem | null }> {
     const t = await this.table(table);
     const { item, key } = parseItem(t, rawItem);
     const { condition, returnOld } = parseWriteOptions(rawOpts, 'put');
-    const [r] = await this.#kv.writeItems(t.name, [{ op: 'put', key, item, condition }], this.#clock.now());
+    const [r] = await this.#kv.writeItems(t.name, [{ op: 'put', key, item, condition }], this.#clock.now(), trace);
     this.#wake(t.name);
     return returnOld ? { version: r!.version!, old: r!.old } : { version: r!.version! };
   }
 
   /** Idempotent: deleting a missing item succeeds with deleted: false (unless a condition says otherwise). */
-  async delete(table: string, rawKey: unknown, rawOpts?: unknown): Promise<{ deleted: boolean; old?: StoredItem | null }> {
+  async delete(table: string, rawKey: unknown, rawOpts?: unknown, trace?: string): Promise<{ deleted: boolean; old?: StoredItem | null }> {
     const t = await this.table(table);
     const key = parseKey(t, rawKey);
     const { condition, returnOld } = parseWriteOptions(rawOpts, 'delete');
-    const [r] = await this.#kv.writeItems(t.name, [{ op: 'delete', key, condition }], this.#clock.now());
+    const [r] = await this.#kv.writeItems(t.name, [{ op: 'delete', key, condition }], this.#clock.now(), trace);
     if (r!.old) this.#wake(t.name);
     return returnOld ? { deleted: r!.old !== null, old: r!.old } : { deleted: r!.old !== null };
   }
 
-  async increment(table: string, rawKey: unknown, attribute: unknown, by?: unknown): Promise<{ value: number; version: number }> {
+  async increment(table: string, rawKey: unknown, attribute: unknown, by?: unknown, trace?: string): Promise<{ value: number; version: number }> {
     const t = await this.table(table);
     const key = parseKey(t, rawKey);
     const inc = parseIncrement(t, attribute, by);
-    const r = await this.#kv.increment(t.name, key, inc.attribute, inc.by, this.#clock.now());
+    const r = await this.#kv.increment(t.name, key, inc.attribute, inc.by, this.#clock.now(), trace);
     this.#wake(t.name);
     return r;
   }
@@ -126,7 +127,7 @@ export class KvService {
    * expectedVersion? }`, in one transaction: all are written, or — when one entry's condition fails
    * — none (CONDITION_FAILED naming the entry). Two entries may not name the same key.
    */
-  async batchWrite(table: string, rawEntries: unknown): Promise<{ results: ({ version: number } | { deleted: boolean })[] }> {
+  async batchWrite(table: string, rawEntries: unknown, trace?: string): Promise<{ results: ({ version: number } | { deleted: boolean })[] }> {
     const t = await this.table(table);
     if (!Array.isArray(rawEntries) || rawEntries.length === 0 || rawEntries.length > BATCH_WRITE_MAX_ENTRIES) {
       throw new NimbusError('TOO_MANY_ENTRIES', `entries: a batch write takes 1 to ${BATCH_WRITE_MAX_ENTRIES} entries, got ${Array.isArray(rawEntries) ? rawEntries.length : 'no list'}`);
@@ -147,7 +148,7 @@ export class KvService {
       return w;
     });
     if (rawEntries.some((e) => 'returnOld' in (e as object))) throw new NimbusError('INVALID_ITEM', 'returnOld: not available in a batch write; write the item alone to get it back');
-    const results = await this.#kv.writeItems(t.name, writes, this.#clock.now());
+    const results = await this.#kv.writeItems(t.name, writes, this.#clock.now(), trace);
     this.#wake(t.name);
     return { results: results.map((r, i) => (writes[i]!.op === 'put' ? { version: r.version! } : { deleted: r.old !== null })) };
   }

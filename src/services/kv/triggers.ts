@@ -140,7 +140,8 @@ class Reader {
     if (!fn) return { kind: 'no-function' };
     const event = streamEvent(batch);
     try {
-      const result = await invoker.invoke({ fn, requestId: randomUUID(), trigger: TRIGGER, prepare: () => ({ kind: 'event', payload: event }) });
+      // The batch continues the trace of its first record whose writer had one.
+      const result = await invoker.invoke({ fn, requestId: randomUUID(), trigger: TRIGGER, prepare: () => ({ kind: 'event', payload: event }), trace: batch.find((r) => r.trace !== undefined)?.trace });
       if (result.outcome !== 'success') return { kind: 'done', failedAt: 0 };
       const failedAt = firstFailure(result.json, batch);
       if (failedAt === undefined) {

@@ -190,11 +190,22 @@ export class SqliteKv implements KvStore {
     return r ? { item: JSON.parse(String(r.item)) as JsonObject, version: Number(r.version) } : null;
   }
 
-  async writeItems(table: string, writes: KvWrite[], now: number): Promise<WriteResult[]> {
-    return this.#sql.batched(() => {
+  async writeItems(table: string, writes: KvWrite[], now: number, trace?: string): Promise<WriteResult[]> {
+    return this.#sql.batched(() => this.#traced(trace, () => {
       const t = this.#table(table);
       return writes.map((w, i) => this.#write(t, w, now, writes.length > 1 ? i : undefined));
-    });
+    }));
+  }
+
+  /** The writer's trace context, stamped on the stream records written within `fn` (synchronous). */
+  #trace: string | undefined;
+  #traced<T>(trace: string | undefined, fn: () => T): T {
+    this.#trace = trace;
+    try {
+      return fn();
+    } finally {
+      this.#trace = undefined;
+    }
   }
 
   #write(t: TableRecord, w: KvWrite, now: number, index: number | undefined): WriteResult {
@@ -240,12 +251,12 @@ export class SqliteKv implements KvStore {
   #record(t: TableRecord, event: StreamEventName, key: ItemKey, newText: string | null, oldText: string | null, now: number, expired: boolean): void {
     const keys = JSON.stringify(keysOf(t, key));
     const size = Buffer.byteLength(keys) + (newText === null ? 0 : Buffer.byteLength(newText)) + (oldText === null ? 0 : Buffer.byteLength(oldText));
-    this.#sql.run('INSERT INTO kv_stream(tbl, event, keys, new_image, old_image, created_at, size, expired) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-      t.name, event, keys, newText, oldText, now, size, expired ? 1 : 0);
+    this.#sql.run('INSERT INTO kv_stream(tbl, event, keys, new_image, old_image, created_at, size, expired, trace) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      t.name, event, keys, newText, oldText, now, size, expired ? 1 : 0, expired ? null : this.#trace ?? null);
   }
 
-  async increment(table: string, key: ItemKey, attribute: string, by: number, now: number): Promise<{ value: number; version: number }> {
-    return this.#sql.batched(() => {
+  async increment(table: string, key: ItemKey, attribute: string, by: number, now: number, trace?: string): Promise<{ value: number; version: number }> {
+    return this.#sql.batched(() => this.#traced(trace, () => {
       const t = this.#table(table);
       const old = this.#current(t, key, encodeKeyValue(key.pk), skBytes(key), now);
       const item: JsonObject = old ? { ...old.item } : keysOf(t, key);
@@ -257,7 +268,7 @@ export class SqliteKv implements KvStore {
       if (Buffer.byteLength(JSON.stringify(item)) > ITEM_MAX_BYTES) throw new NimbusError('ITEM_TOO_LARGE', `the item would be over ${ITEM_MAX_BYTES} bytes`);
       const r = this.#write(t, { op: 'put', key, item }, now, undefined);
       return { value, version: r.version! };
-    });
+    }));
   }
 
   async query(table: string, q: QueryInput, now: number): Promise<ItemPage> {
@@ -327,6 +338,7 @@ export class SqliteKv implements KvStore {
       newImage: r.new_image === null ? null : JSON.parse(String(r.new_image)) as JsonObject,
       oldImage: r.old_image === null ? null : JSON.parse(String(r.old_image)) as JsonObject,
       createdAt: Number(r.created_at), sizeBytes: Number(r.size), expired: Number(r.expired) === 1,
+      ...(r.trace === null || r.trace === undefined ? {} : { trace: String(r.trace) }),
     }));
   }
 

@@ -198,6 +198,8 @@ export const MIGRATIONS: string[] = [
   KV_MIGRATION,
   // Trace context carried by asynchronous invocations (W3C traceparent), so the trace continues.
   `ALTER TABLE async_events ADD COLUMN trace TEXT;`,
+  `ALTER TABLE webhook_deliveries ADD COLUMN trace TEXT;`,
+  `ALTER TABLE kv_stream ADD COLUMN trace TEXT;`,
 ];
 
 export const RECORD_MIGRATIONS: string[] = [

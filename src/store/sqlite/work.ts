@@ -147,7 +147,10 @@ export class WorkStore {
     return sql.tx(() => {
       const rows = sql.all('SELECT * FROM webhook_deliveries WHERE next_at <= ? ORDER BY next_at LIMIT ?', now, max);
       for (const r of rows) sql.run('UPDATE webhook_deliveries SET next_at = ?, lease_until = ?, attempts = attempts + 1 WHERE seq = ?', leaseUntil, leaseUntil, Number(r.seq));
-      return rows.map((r) => ({ seq: Number(r.seq), leaseUntil, subscriptionId: String(r.subscription), messageId: String(r.message_id), body: String(r.body), createdAt: Number(r.created_at), attempts: Number(r.attempts) + 1 }));
+      return rows.map((r) => ({
+        seq: Number(r.seq), leaseUntil, subscriptionId: String(r.subscription), messageId: String(r.message_id), body: String(r.body), createdAt: Number(r.created_at), attempts: Number(r.attempts) + 1,
+        ...(r.trace === null || r.trace === undefined ? {} : { trace: String(r.trace) }),
+      }));
     });
   }
 
@@ -419,7 +422,7 @@ export class WorkStore {
   #deliver(d: Delivery, now: number): boolean {
     if (d.to.kind === 'webhook') {
       if (!this.#sql.get('SELECT 1 FROM subscriptions WHERE id = ? UNION ALL SELECT 1 FROM rule_endpoints WHERE id = ?', d.to.name, d.to.name)) return false;
-      this.#sql.run('INSERT INTO webhook_deliveries(subscription, message_id, body, created_at, next_at) VALUES (?, ?, ?, ?, ?)', d.to.name, d.requestId ?? randomUUID(), d.body, now, now);
+      this.#sql.run('INSERT INTO webhook_deliveries(subscription, message_id, body, created_at, next_at, trace) VALUES (?, ?, ?, ?, ?, ?)', d.to.name, d.requestId ?? randomUUID(), d.body, now, now, d.trace ?? null);
       return true;
     }
     if (d.to.kind === 'queue') {
