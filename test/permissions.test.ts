@@ -157,35 +157,26 @@ describe('permissions', () => {
     });
   }
 
-  for (const c of TABLE_CALLS) {
-    it(`tables: ${c.method}${c.args.length > 1 && JSON.stringify(c.args.at(-1)).includes('returnOld') ? ' (returnOld)' : ''} needs ${c.needs}`, async () => {
-      const run = async (fn: string) => (await srv.invoke<{ ok: boolean; name?: string; message?: string }>(fn, { kind: 'table', name: 'users', method: c.method, args: c.args })).body;
-      const expect = { stranger: false, reader: c.needs === 'read', writer: c.needs === 'write', both: true };
-      for (const [fn, allowed] of Object.entries(expect)) {
-        const r = await run(fn);
-        if (allowed) assert.equal(r.ok, true, `${fn}: ${r.message}`);
-        else {
-          assert.deepEqual([r.ok, r.name], [false, 'ACCESS_DENIED'], `${fn} was not refused: ${JSON.stringify(r)}`);
-          assert.match(r.message!, /may not (read|write) table "users"/);
-        }
+  /** Runs one handle call as each of the four functions: only those holding the rights it needs get through. */
+  const checkRights = async (kind: 'table' | 'bucket', name: string, c: { method: string; args: unknown[]; needs: string }) => {
+    const expect = { stranger: false, reader: c.needs === 'read', writer: c.needs === 'write', both: true };
+    for (const [fn, allowed] of Object.entries(expect)) {
+      const r = (await srv.invoke<{ ok: boolean; name?: string; message?: string }>(fn, { kind, name, method: c.method, args: c.args })).body;
+      if (allowed) assert.equal(r.ok, true, `${fn}: ${r.message}`);
+      else {
+        assert.deepEqual([r.ok, r.name], [false, 'ACCESS_DENIED'], `${fn} was not refused: ${JSON.stringify(r)}`);
+        assert.match(r.message!, new RegExp(`may not (read|write) ${kind} "${name}"`));
       }
-    });
+    }
+  };
+
+  for (const c of TABLE_CALLS) {
+    it(`tables: ${c.method}${c.args.length > 1 && JSON.stringify(c.args.at(-1)).includes('returnOld') ? ' (returnOld)' : ''} needs ${c.needs}`, () => checkRights('table', 'users', c));
   }
 
   for (const c of BUCKET_CALLS) {
     const label = `${c.method}${c.method === 'presign' ? ` ${(c.args[1] as { method?: string } | undefined)?.method ?? 'GET'}` : ''}`;
-    it(`buckets: ${label} needs ${c.needs}`, async () => {
-      const run = async (fn: string) => (await srv.invoke<{ ok: boolean; name?: string; message?: string }>(fn, { kind: 'bucket', name: 'docs', method: c.method, args: c.args })).body;
-      const expect = { stranger: false, reader: c.needs === 'read', writer: c.needs === 'write', both: true };
-      for (const [fn, allowed] of Object.entries(expect)) {
-        const r = await run(fn);
-        if (allowed) assert.equal(r.ok, true, `${fn}: ${r.message}`);
-        else {
-          assert.deepEqual([r.ok, r.name], [false, 'ACCESS_DENIED'], `${fn} was not refused: ${JSON.stringify(r)}`);
-          assert.match(r.message!, /may not (read|write) bucket "docs"/);
-        }
-      }
-    });
+    it(`buckets: ${label} needs ${c.needs}`, () => checkRights('bucket', 'docs', c));
   }
 
   it('buckets: a copy across buckets needs read on the source and write on the target', async () => {
