@@ -51,6 +51,7 @@ function emitLog(level, text) {
 }
 
 const levels = { log: 'INFO', info: 'INFO', warn: 'WARN', error: 'ERROR', debug: 'DEBUG', trace: 'TRACE' };
+const PINO_LEVELS = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
 const LEVEL_NAMES = { TRACE: 'TRACE', DEBUG: 'DEBUG', INFO: 'INFO', WARN: 'WARN', WARNING: 'WARN', ERROR: 'ERROR', FATAL: 'FATAL', CRITICAL: 'FATAL' };
 
 /**
@@ -71,7 +72,8 @@ function structured(args, level) {
   if (typeof obj !== 'object' || obj === null || Array.isArray(obj) || (Object.getPrototypeOf(obj) !== Object.prototype && Object.getPrototypeOf(obj) !== null)) return undefined;
   text ??= safeJson(obj);
   if (text === undefined) return undefined;
-  const named = typeof obj.level === 'string' ? LEVEL_NAMES[obj.level.toUpperCase()] : undefined;
+  // Names in any case, or pino's numbers (10 trace … 60 fatal).
+  const named = typeof obj.level === 'string' ? LEVEL_NAMES[obj.level.toUpperCase()] : typeof obj.level === 'number' ? PINO_LEVELS[obj.level] : undefined;
   return { level: named ?? level, text };
 }
 

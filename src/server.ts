@@ -261,7 +261,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
         await asyncInvoker.drained();
         kv.close();
         await metering.close();
-        await tracing.close();
+        await tracing.close(logger);
         await records.close();
         await store.close();
         rmSync(join(dataDir, 'server.json'), { force: true });

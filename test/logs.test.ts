@@ -12,6 +12,7 @@ const APP = {
   console.info(JSON.stringify({ message: 'paid', amount: 500, tag: e.tag }));
   console.log('plain', { amount: 500 }, e.tag);
   console.log({ level: 'nonsense', note: 'stays INFO', tag: e.tag });
+  console.log({ level: 50, msg: 'pino says error', tag: e.tag });
   return null;
 };`,
 };
@@ -33,6 +34,7 @@ describe('function logs', () => {
       ['INFO', { message: 'paid', amount: 500, tag: 'first' }],
       ['INFO', null],
       ['INFO', { level: 'nonsense', note: 'stays INFO', tag: 'first' }],
+      ['ERROR', { level: 50, msg: 'pino says error', tag: 'first' }],
     ]);
     assert.equal(mine[2]!.message, 'plain { amount: 500 } first');
     assert.ok(mine.every((l) => l.requestId === id));
@@ -46,6 +48,9 @@ describe('function logs', () => {
     assert.equal(slow[0]!.fields!.tag, 'second');
     assert.equal((await logs(`q=checkout&until=${encodeURIComponent(t0)}`)).length, 1, 'only the first invocation\'s line is before t0');
     assert.equal((await logs('q=nowhere-to-be-found')).length, 0);
+    const bad = await srv.api<{ error: { code: string; message: string } }>('GET', '/_nimbus/api/functions/talk/logs?until=garbage');
+    assert.equal(bad.status, 400);
+    assert.match(bad.body.error.message, /^until: "garbage" is neither a duration/);
   });
 
   it('streams new lines live as server-sent events, from a cursor, filtered by level', async () => {

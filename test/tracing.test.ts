@@ -46,6 +46,9 @@ functions:
       - queue: work
   later:
     handler: src/worker.handler
+  flaky:
+    handler: src/flaky.handler
+    async: { retries: 1 }
   reader:
     handler: src/worker.handler
     events:
@@ -86,6 +89,7 @@ export const handler = async (_e: unknown, context: { traceparent: string }) => 
   return { statusCode: 200, body: JSON.stringify({ fromContext: context.traceparent, fromSdk: trace.current()?.traceparent }) };
 };`,
   'src/worker.ts': 'export const handler = async () => null;',
+  'src/flaky.ts': "export const handler = async () => { throw new Error('always'); };",
 });
 
 describe('tracing', () => {
@@ -93,7 +97,7 @@ describe('tracing', () => {
   let srv: TestServer;
   before(async () => {
     otlp = await receiver();
-    srv = await startWithApp(app(otlp.url), { otlpEndpoint: otlp.url, traceExportDelayMs: 50 });
+    srv = await startWithApp(app(otlp.url), { otlpEndpoint: otlp.url, traceExportDelayMs: 50, asyncRetryBaseMs: 20 });
   });
   after(async () => { await srv.close(); await otlp.close(); });
 
@@ -142,6 +146,27 @@ describe('tracing', () => {
     // The invocation records carry the trace id.
     const { body } = await srv.api<{ invocations: { traceId: string }[] }>('GET', '/_nimbus/api/functions/worker/invocations');
     assert.equal(body.invocations[0]!.traceId, traceId);
+  });
+
+  it('keeps an async event\'s attempts in one trace, even when its sender had none', async () => {
+    const a = await fetch(`${srv.url}/_nimbus/api/functions/flaky/invocations`, { method: 'POST', headers: { authorization: `Bearer ${srv.token}`, 'x-nimbus-invocation-type': 'Event' }, body: '{}' });
+    const { requestId } = await a.json() as { requestId: string };
+    let attempts: { requestId: string; traceId: string }[] = [];
+    const deadline = Date.now() + 10_000;
+    while (attempts.length < 2 && Date.now() < deadline) {
+      await new Promise((res) => setTimeout(res, 50));
+      attempts = (await srv.api<{ invocations: { requestId: string; traceId: string }[] }>('GET', '/_nimbus/api/functions/flaky/invocations')).body.invocations.filter((x) => x.requestId === requestId);
+    }
+    assert.equal(attempts.length, 2, 'the first attempt and one retry');
+    assert.equal(attempts[0]!.traceId, attempts[1]!.traceId);
+  });
+
+  it('shuts down promptly when the collector is down', async () => {
+    const down = await startWithApp({ 'nimbus.yml': 'app: t2\nfunctions:\n  f:\n    handler: src/f.handler\n', 'src/f.ts': 'export const handler = async () => 1;' }, { otlpEndpoint: 'http://127.0.0.1:1', traceExportDelayMs: 50 });
+    assert.equal((await down.invoke('f', {})).status, 200);
+    const t0 = Date.now();
+    await down.close();
+    assert.ok(Date.now() - t0 < 5000, `close took ${Date.now() - t0} ms`);
   });
 
   it('starts a new trace without (or with a malformed) traceparent', async () => {

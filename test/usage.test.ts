@@ -35,6 +35,7 @@ describe('usage and cost', () => {
     assert.deepEqual(day.body.lines.map((l) => [l.key, l.requests]), [[new Date().toISOString().slice(0, 10), 4]]);
     assert.equal((await srv.api('GET', '/_nimbus/api/usage?by=week')).status, 400);
     assert.equal((await srv.api('GET', '/_nimbus/api/usage?since=yesterday-ish')).status, 400);
+    assert.equal((await srv.api('GET', '/_nimbus/api/usage?since=99999999999d')).status, 400);
   });
 
   it('prints a table with totals from the CLI', async () => {

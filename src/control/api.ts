@@ -53,6 +53,8 @@ export interface ApiDeps {
 type Params = Record<string, string | undefined>;
 type Handler = (req: IncomingMessage, res: ServerResponse, params: Params, query: URLSearchParams) => Promise<void>;
 
+/** A live tail whose client has this much unread is closed. */
+const TAIL_MAX_BUFFERED_BYTES = 1024 * 1024;
 const LEVELS = new Set(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL']);
 const OUTCOMES = new Set(['success', 'error', 'timeout', 'throttled', 'crashed', 'out-of-memory', 'init-error']);
 
@@ -347,7 +349,7 @@ export class AdminApi {
       requestId: qs.get('requestId') ?? undefined,
       level: level as LogLevel | undefined,
       sinceMs: since ? sinceToMs(since) : undefined,
-      untilMs: until ? sinceToMs(until) : undefined,
+      untilMs: until ? sinceToMs(until, 'until') : undefined,
       text: qs.get('q') ?? undefined,
       afterSeq: after ? intParam('after', after) : undefined,
       limit: limit ? intParam('limit', limit) : undefined,
@@ -379,11 +381,14 @@ export class AdminApi {
           const lines = await store.queryLogs({ fn: name, afterSeq: cursor, level: level as LogLevel | undefined, text: qs.get('q') ?? undefined, limit: 500 });
           for (const l of lines) res.write(`id: ${l.seq}\ndata: ${JSON.stringify(logView(l))}\n\n`);
           if (lines.length) cursor = lines.at(-1)!.seq!;
+          // A client that stops reading is let go rather than buffered for without end (it can resume with Last-Event-ID).
+          if (res.writableLength > TAIL_MAX_BUFFERED_BYTES) return void res.destroy();
           if (lines.length < 500) return;
         }
       }).catch((err: unknown) => { this.#deps.logger.warn({ err }, 'log stream failed'); res.destroy(); });
     };
-    const unsubscribe = this.#deps.records.onFlush(pump);
+    // Only flushes that wrote this function's lines wake this tail.
+    const unsubscribe = this.#deps.records.onFlush((fns) => { if (fns.has(name)) pump(); });
     const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
     res.on('close', () => { unsubscribe(); clearInterval(heartbeat); });
     pump();

@@ -11,6 +11,7 @@ import type { AsyncEvent, Delivery, Destination, FunctionRecord, MessageAttribut
 import type { Clock } from '../util/clock.ts';
 import { Waker } from '../util/waker.ts';
 import type { Invoker, InvokeResult } from './index.ts';
+import { newTraceparent } from '../observability/tracing.ts';
 
 /** Events claimed and held by this node at most (running or waiting for their function's limit). */
 const MAX_HELD = 256;
@@ -79,7 +80,8 @@ export class AsyncInvoker {
 
   /** Stores the event (committed before this returns) and wakes the dispatcher. */
   async enqueue(fn: FunctionRecord, payload: string, idempotencyKey?: string, requestId: string = randomUUID(), trace?: string): Promise<{ requestId: string; duplicate: boolean }> {
-    const r = await this.#deps.store.enqueueAsync({ requestId, fn: fn.name, payload, idempotencyKey, ...(trace === undefined ? {} : { trace }) }, this.#deps.clock.now(), IDEMPOTENCY_WINDOW_MS);
+    // An event without a caller's context starts a trace here, so its attempts, destination and dead letter share it.
+    const r = await this.#deps.store.enqueueAsync({ requestId, fn: fn.name, payload, idempotencyKey, trace: trace ?? newTraceparent() }, this.#deps.clock.now(), IDEMPOTENCY_WINDOW_MS);
     if (!r.duplicate) this.kick();
     return r;
   }

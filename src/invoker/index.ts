@@ -7,7 +7,7 @@ import type { RecordWriter } from '../observability/records.ts';
 import type { FunctionError } from '../sandbox/instance.ts';
 import type { Scheduler } from '../scheduler/index.ts';
 import type { FunctionRecord, InvocationRecord, LogLevel, Outcome } from '../store/types.ts';
-import type { SpanKindName, Tracing } from '../observability/tracing.ts';
+import type { SpanHandle, SpanKindName, Tracing } from '../observability/tracing.ts';
 
 export interface InvokeRequest {
   fn: FunctionRecord;
@@ -15,8 +15,8 @@ export interface InvokeRequest {
   trigger: InvocationRecord['trigger'];
   /** Builds what the instance receives, once its handler style (lambda or fetch) is known. */
   prepare: (style: 'lambda' | 'fetch') => { kind: 'event' | 'fetch'; payload: unknown };
-  /** The caller's trace context (a traceparent): the invocation's span is its child. A new trace without. */
-  trace?: string;
+  /** The caller's trace context (a traceparent, or the caller's span in this process): the invocation's span is its child. A new trace without. */
+  trace?: string | SpanHandle;
 }
 
 export interface InvokeResult {
@@ -70,7 +70,7 @@ export class Invoker {
       }
       // The module threw at import, or the handler export is missing: Lambda's Runtime.* init errors.
       const durationMs = performance.now() - t0;
-      this.#tracing.start('init', span.traceparent, 'internal', { 'faas.coldstart': true }, startedAt).end(failed.errorType, startedAt + durationMs);
+      this.#tracing.start('init', span, 'internal', { 'faas.coldstart': true }, startedAt).end(failed.errorType, startedAt + durationMs);
       span.setAttributes({ 'faas.coldstart': true });
       span.end(failed.errorType);
       this.#line(fn.name, requestId, 'ERROR', `INIT_REPORT Init Duration: ${durationMs.toFixed(2)} ms\tPhase: init\tStatus: error\tError Type: ${failed.errorType}\n${failed.errorMessage}`);
@@ -81,10 +81,10 @@ export class Invoker {
     const initDurationMs = lease.cold ? inst.initMs : null;
     span.setAttributes({ 'faas.coldstart': lease.cold });
     // The cold start: waiting for an instance to be made ready (a spare assigned, or a process booted) and its init.
-    if (lease.cold) this.#tracing.start('cold start', span.traceparent, 'internal', { 'faas.coldstart': true, 'nimbus.init_ms': initDurationMs ?? 0 }, startedAt).end(undefined, startedAt + (performance.now() - t0));
+    if (lease.cold) this.#tracing.start('cold start', span, 'internal', { 'faas.coldstart': true, 'nimbus.init_ms': initDurationMs ?? 0 }, startedAt).end(undefined, startedAt + (performance.now() - t0));
     this.#line(fn.name, requestId, 'INFO', `START RequestId: ${requestId} Version: $LATEST`);
     const frame = req.prepare(inst.style);
-    const handler = this.#tracing.start('handler', span.traceparent, 'internal');
+    const handler = this.#tracing.start('handler', span, 'internal');
     const h0 = performance.now();
     const out = await inst.invoke({ requestId, kind: frame.kind, payload: frame.payload, timeoutMs: fn.timeoutMs, trace: handler.traceparent });
     const durationMs = performance.now() - h0;

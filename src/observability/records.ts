@@ -21,7 +21,7 @@ export class RecordWriter {
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> = Promise.resolve();
   readonly #pruneTimer: NodeJS.Timeout;
-  #listeners = new Set<() => void>();
+  #listeners = new Set<(fns: ReadonlySet<string>) => void>();
 
   constructor(store: Store, logger: Logger, retention: RetentionOptions) {
     this.#store = store;
@@ -45,8 +45,8 @@ export class RecordWriter {
     this.onInvocation?.(record);
   }
 
-  /** Called after each flush (live tails wake up on it). */
-  onFlush(listener: () => void): () => void {
+  /** Called after each flush that wrote log lines, with the functions they came from (live tails wake up on it). */
+  onFlush(listener: (fns: ReadonlySet<string>) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
@@ -78,7 +78,9 @@ export class RecordWriter {
       } catch (err) {
         this.#logger.error({ err, logs: logs.length, invocations: invocations.length }, 'could not write logs and invocation records');
       }
-      for (const l of this.#listeners) l();
+      if (logs.length === 0 || this.#listeners.size === 0) return;
+      const fns = new Set(logs.map((l) => l.fn));
+      for (const l of this.#listeners) l(fns);
     });
     return this.#flushing;
   }

@@ -89,7 +89,9 @@ export class Metering {
     const by = q.by ?? 'function';
     if (!['function', 'day', 'hour'].includes(by)) throw new NimbusError('BAD_REQUEST', `by: must be function, day or hour, got "${String(by)}"`);
     const untilMs = q.untilMs ?? this.#clock.now();
-    const rows = await this.#store.queryUsage({ sinceMs: Math.floor(q.sinceMs / HOUR_MS) * HOUR_MS, untilMs, fn: q.fn });
+    // Usage is kept per hour: the report starts at the hour `since` falls in, and says so.
+    const sinceMs = Math.floor(q.sinceMs / HOUR_MS) * HOUR_MS;
+    const rows = await this.#store.queryUsage({ sinceMs, untilMs, fn: q.fn });
     const keyOf = (r: UsageRow): string => by === 'function' ? r.fn : by === 'day' ? new Date(Math.floor(r.hour / DAY_MS) * DAY_MS).toISOString().slice(0, 10) : new Date(r.hour).toISOString();
     const groups = new Map<string, UsageRow[]>();
     for (const r of rows) {
@@ -97,7 +99,7 @@ export class Metering {
       (groups.get(k) ?? groups.set(k, []).get(k)!).push(r);
     }
     const lines = [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([key, rs]) => ({ key, ...sum(rs, prices) }));
-    return { since: new Date(q.sinceMs).toISOString(), until: new Date(untilMs).toISOString(), by, prices, lines, total: sum(rows, prices) };
+    return { since: new Date(sinceMs).toISOString(), until: new Date(untilMs).toISOString(), by, prices, lines, total: sum(rows, prices) };
   }
 }
 

@@ -8,11 +8,12 @@ export function parseDuration(text: string): number | undefined {
   return m ? Number(m[1]) * UNITS[m[2]!]! : undefined;
 }
 
-/** A `since` query parameter: a duration back from now, or an ISO time. BAD_REQUEST otherwise. */
-export function sinceToMs(value: string, now = Date.now()): number {
+/** A point in time as a query parameter (`since`, `until`): a duration back from now, or an ISO time. BAD_REQUEST otherwise. */
+export function sinceToMs(value: string, name = 'since', now = Date.now()): number {
   const d = parseDuration(value);
-  if (d !== undefined) return now - d;
-  const t = Date.parse(value);
-  if (Number.isNaN(t)) throw new NimbusError('BAD_REQUEST', `since: "${value}" is neither a duration (30s, 15m, 1h, 2d) nor an ISO time`);
+  const t = d !== undefined ? now - d : Date.parse(value);
+  if (Number.isNaN(t)) throw new NimbusError('BAD_REQUEST', `${name}: "${value.slice(0, 64)}" is neither a duration (30s, 15m, 1h, 2d) nor an ISO time`);
+  // Dates hold ±8.64e15 ms from the epoch: beyond, the time cannot be written back.
+  if (Math.abs(t) > 8.64e15) throw new NimbusError('BAD_REQUEST', `${name}: "${value.slice(0, 64)}" is too far from now`);
   return t;
 }
