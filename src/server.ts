@@ -187,6 +187,12 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const storage = new StorageService({ store, dataDir, clock, logger, onDelivered, baseUrl: () => baseUrl });
   await storage.start();
   const tableTriggers = new TableTriggers({ kv, invoker, functions: () => registry.functions, clock, logger });
+  // Before anything can run a function (provisioned instances, pending async events, triggers start with the refresh below).
+  sdk.bind({
+    queues, topics: () => topics, bus: () => bus, secrets, invoker, asyncInvoker, functions: () => registry.functions, logger,
+    ops: { ...kvSdkOps(kv), ...storageSdkOps(storage) },
+    log: (fn, requestId, message) => records.log({ ts: Date.now(), fn, requestId, level: 'WARN', message }),
+  });
   registry.onChange = () => {
     kv.invalidate();
     storage.invalidate();
@@ -201,11 +207,6 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   await asyncInvoker.start();
   await sender.start();
   await schedules.sync();
-  sdk.bind({
-    queues, topics: () => topics, bus: () => bus, secrets, invoker, asyncInvoker, functions: () => registry.functions, logger,
-    ops: { ...kvSdkOps(kv), ...storageSdkOps(storage) },
-    log: (fn, requestId, message) => records.log({ ts: Date.now(), fn, requestId, level: 'WARN', message }),
-  });
   const gateway = new Gateway(registry, invoker, logger, tracing);
   gateway.onResponse = (route, status) => metrics.http(route, status);
   const api = new AdminApi({ store, registry, invoker, asyncInvoker, queues, triggers, schedules, topics, bus, secrets, scheduler, records, logger, token, version: VERSION, startedAt: Date.now(),
