@@ -1,0 +1,37 @@
+// Trace context parsing, ids-only spans, and the OpenTelemetry SDK's sampler settings being honoured.
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import { silentLogger } from './logger.ts';
+import { newTraceparent, parseTraceparent, Tracing } from './tracing.ts';
+
+it('parses W3C traceparents, and refuses the malformed, the all-zero and version ff', () => {
+  assert.deepEqual(parseTraceparent('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'), { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', sampled: true });
+  assert.equal(parseTraceparent('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00')?.sampled, false);
+  for (const bad of [undefined, '', 'garbage', 'ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', `00-${'0'.repeat(32)}-00f067aa0ba902b7-01`, `00-4bf92f3577b34da6a3ce929d0e0e4736-${'0'.repeat(16)}-01`, '00-4bf92f-00f067aa0ba902b7-01']) {
+    assert.equal(parseTraceparent(bad), undefined, String(bad));
+  }
+});
+
+it('without an endpoint, spans are ids only: unique, well-formed, children keep the trace and the sampled flag', () => {
+  const t = new Tracing({ logger: silentLogger, endpoint: '', tracesEndpoint: '' });
+  assert.equal(t.exportUrl, undefined);
+  const root = t.start('a', undefined, 'server');
+  const child = t.start('b', root, 'internal');
+  assert.match(root.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+  assert.equal(child.traceId, root.traceId);
+  assert.notEqual(child.spanId, root.spanId);
+  assert.ok(t.start('c', '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00', 'internal').traceparent.endsWith('-00'));
+  const ids = new Set(Array.from({ length: 2000 }, () => newTraceparent()));
+  assert.equal(ids.size, 2000);
+});
+
+it('exporting, honours OTEL_TRACES_SAMPLER (always_off: spans are not sampled, and say so downstream)', async () => {
+  process.env.OTEL_TRACES_SAMPLER = 'always_off';
+  try {
+    const t = new Tracing({ logger: silentLogger, endpoint: 'http://127.0.0.1:1' });
+    assert.match(t.start('x', undefined, 'server').traceparent, /-00$/);
+    await t.close();
+  } finally {
+    delete process.env.OTEL_TRACES_SAMPLER;
+  }
+});
