@@ -77,7 +77,8 @@ export class Tracing {
   start(name: string, parent: string | SpanHandle | undefined, kind: SpanKindName, attrs: Attributes = {}, startTimeMs?: number): SpanHandle {
     // A span of ours is its own parsed context: no need to format and parse it again on the hot path.
     const p = typeof parent === 'object' ? { traceId: parent.traceId, spanId: parent.spanId, sampled: parent.traceparent.endsWith('1') } : parseTraceparent(parent);
-    if (!this.#tracer) return new IdSpan(p);
+    // Under an unsampled parent nothing is recorded: the ids alone carry the context on, without the SDK's cost.
+    if (!this.#tracer || (p && !p.sampled)) return new IdSpan(p);
     const ctx = p ? trace.setSpanContext(ROOT_CONTEXT, { traceId: p.traceId, spanId: p.spanId, traceFlags: p.sampled ? 1 : 0, isRemote: true }) : ROOT_CONTEXT;
     return new OtelSpan(this.#tracer.startSpan(name, { kind: KINDS[kind], attributes: attrs, ...(startTimeMs === undefined ? {} : { startTime: startTimeMs }) }, ctx));
   }
