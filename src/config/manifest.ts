@@ -603,8 +603,29 @@ export const ManifestSchema = strict({
   }
 });
 
-/** Bucket and table names; storage and table events name a bucket or table of this manifest; grants of functions name functions that exist. */
-function checkServices(m: { functions: Record<string, { events: unknown[]; permissions: { functions: Record<string, unknown> } }>; buckets: Record<string, unknown>; tables: Record<string, unknown> }, ctx: z.RefinementCtx): void {
+/**
+ * Each function's `- <kind>:` events name a <what> this manifest declares (under `<section>:`), read
+ * from the event's `field`; with `once`, a function lists each at most once.
+ */
+function checkEventTargets(
+  m: { functions: Record<string, { events: unknown[] }> }, ctx: z.RefinementCtx,
+  e: { kind: string; field: string; declared: Record<string, unknown>; what: string; section: string; once: boolean },
+): void {
+  for (const [fn, spec] of Object.entries(m.functions)) {
+    const seen = new Set<string>();
+    spec.events.forEach((ev, i) => {
+      if (typeof ev !== 'object' || ev === null || !(e.kind in ev)) return;
+      const name = ((ev as Record<string, Record<string, string>>)[e.kind]!)[e.field]!;
+      const path = ['functions', fn, 'events', i, e.kind, e.field];
+      if (!Object.hasOwn(e.declared, name)) ctx.addIssue({ code: 'custom', path, message: `no ${e.what} "${name}" in this manifest's ${e.section} (declare it under ${e.section}:)` });
+      if (e.once && seen.has(name)) ctx.addIssue({ code: 'custom', path, message: `${e.what} "${name}" is already an event of this function; list it once` });
+      seen.add(name);
+    });
+  }
+}
+
+/** Bucket and table names; storage and table events name a bucket or table of this manifest. */
+function checkServices(m: { functions: Record<string, { events: unknown[] }>; buckets: Record<string, unknown>; tables: Record<string, unknown> }, ctx: z.RefinementCtx): void {
   for (const name of Object.keys(m.buckets)) {
     const problem = bucketNameProblem(name);
     if (problem) ctx.addIssue({ code: 'custom', path: ['buckets', name], message: problem.message });
@@ -612,23 +633,9 @@ function checkServices(m: { functions: Record<string, { events: unknown[]; permi
   for (const name of Object.keys(m.tables)) {
     if (!TABLE_NAME.test(name)) ctx.addIssue({ code: 'custom', path: ['tables', name], message: 'table names are 3 to 255 letters, digits, "_", "-" and "."' });
   }
-  for (const [fn, spec] of Object.entries(m.functions)) {
-    const tables = new Set<string>();
-    spec.events.forEach((ev, i) => {
-      if (typeof ev !== 'object' || ev === null) return;
-      if ('storage' in ev) {
-        const bucket = (ev as { storage: { bucket: string } }).storage.bucket;
-        if (!Object.hasOwn(m.buckets, bucket)) ctx.addIssue({ code: 'custom', path: ['functions', fn, 'events', i, 'storage', 'bucket'], message: `no bucket "${bucket}" in this manifest's buckets (declare it under buckets:)` });
-      }
-      if ('table' in ev) {
-        const table = (ev as { table: { name: string } }).table.name;
-        const path = ['functions', fn, 'events', i, 'table', 'name'];
-        if (!Object.hasOwn(m.tables, table)) ctx.addIssue({ code: 'custom', path, message: `no table "${table}" in this manifest's tables (declare it under tables:)` });
-        if (tables.has(table)) ctx.addIssue({ code: 'custom', path, message: `table "${table}" is already an event of this function; list it once` });
-        tables.add(table);
-      }
-    });
-  }
+  // A bucket may notify one function several times (different prefixes or suffixes); a table stream once.
+  checkEventTargets(m, ctx, { kind: 'storage', field: 'bucket', declared: m.buckets, what: 'bucket', section: 'buckets', once: false });
+  checkEventTargets(m, ctx, { kind: 'table', field: 'name', declared: m.tables, what: 'table', section: 'tables', once: true });
 }
 
 type ManifestShape = {
@@ -747,17 +754,7 @@ function checkTopics(m: Manifest0, ctx: z.RefinementCtx): void {
       }
     });
   }
-  for (const [fn, spec] of Object.entries(m.functions)) {
-    const seen = new Set<string>();
-    spec.events.forEach((ev, i) => {
-      if (typeof ev !== 'object' || ev === null || !('topic' in ev)) return;
-      const topic = (ev as { topic: { name: string } }).topic.name;
-      const path = ['functions', fn, 'events', i, 'topic', 'name'];
-      if (!Object.hasOwn(m.topics, topic)) ctx.addIssue({ code: 'custom', path, message: `no topic "${topic}" in this manifest's topics (declare it under topics:)` });
-      if (seen.has(topic)) ctx.addIssue({ code: 'custom', path, message: `topic "${topic}" is already an event of this function; list it once` });
-      seen.add(topic);
-    });
-  }
+  checkEventTargets(m, ctx, { kind: 'topic', field: 'name', declared: m.topics, what: 'topic', section: 'topics', once: true });
 }
 
 type Manifest0 = {
