@@ -12,6 +12,7 @@ import { silentLogger } from '../src/observability/logger.ts';
 import { startServer } from '../src/server.ts';
 import { SqliteStore } from '../src/store/sqlite/index.ts';
 import { bundleApp, writeApp } from '../test/helpers.ts';
+import { desiredApp } from '../src/store/desired.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const OPS = Number(process.env.BENCH_OPS ?? 20_000);
@@ -52,7 +53,7 @@ export const handler = async (e: { n: number; concurrency: number; keys: number;
 async function baseline(dir: string, round: number): Promise<{ putMs: number; getMs: number }> {
   const store = new SqliteStore(join(dir, `baseline-${round}.db`));
   try {
-    await store.applyApp({ name: 'b', specHash: 'x', functions: [], routes: [], queues: [], queueTriggers: [], schedules: [], topics: [], rules: [], buckets: [], storageTriggers: [], tables: [{ name: 'bench', partitionKey: 'id', sortKey: null, ttlAttribute: null }], tableTriggers: [] }, Date.now());
+    await store.applyApp(desiredApp('b', { specHash: 'x', tables: [{ name: 'bench', partitionKey: 'id', sortKey: null, ttlAttribute: null }] }), Date.now());
     const run = async (one: (i: number) => Promise<unknown>) => {
       let next = 0;
       const worker = async () => { while (next < OPS) await one(next++); };

@@ -22,6 +22,7 @@ import { SqliteStore } from '../src/store/sqlite/index.ts';
 import type { QueueRecord } from '../src/store/types.ts';
 import { bundleApp, writeApp } from '../test/helpers.ts';
 import { treeCpuMs } from './proc.ts';
+import { desiredApp } from '../src/store/desired.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 50_000);
@@ -252,7 +253,7 @@ async function openStore(sync: 'FULL' | 'NORMAL'): Promise<{ store: SqliteStore;
     DatabaseSync.prototype.exec = exec;
   }
   if (sync === 'NORMAL' && !switched) throw new Error('SqliteStore no longer sets synchronous = FULL as this bench expects; update openStore()');
-  await store.applyApp({ name: 'b', specHash: 'b', functions: [], routes: [], queues: [QUEUE], queueTriggers: [], schedules: [], topics: [], rules: [], buckets: [], storageTriggers: [], tables: [], tableTriggers: [] }, Date.now());
+  await store.applyApp(desiredApp('b', { specHash: 'b', queues: [QUEUE] }), Date.now());
   return { store, close: async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); } };
 }
 

@@ -37,6 +37,8 @@ import { createLogger, type Logger } from './observability/logger.ts';
 import { Metrics } from './observability/metrics.ts';
 import { Tracing } from './observability/tracing.ts';
 import { Metering } from './observability/usage.ts';
+import { BUDGET_EVENT_DETAIL_TYPE, BUDGET_EVENT_SOURCE, BudgetWatcher } from './observability/budgets.ts';
+import { budgetRoutes } from './observability/budgets-api.ts';
 import { usageRoutes } from './observability/usage-api.ts';
 import { DEFAULT_PRICES, type Prices } from './config/prices.ts';
 import { RecordWriter } from './observability/records.ts';
@@ -96,6 +98,8 @@ export interface RunningServer {
   queues: QueueService;
   asyncInvoker: AsyncInvoker;
   schedules: ScheduleRunner;
+  /** Budget checks (each minute; tests call check()). */
+  budgets: BudgetWatcher;
   /** The admin API's endpoints (`METHOD /path`). */
   adminEndpoints: string[];
   close(): Promise<void>;
@@ -183,6 +187,16 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   schedules.onFired = (name, lagMs) => metrics.scheduleTick(name, lagMs);
   sender.onOutcome = (owner, outcome) => metrics.webhook(owner, outcome);
   const metering = new Metering({ store, clock, logger, functions: () => registry.functions });
+  const prices = opts.prices ?? DEFAULT_PRICES;
+  const budgets = new BudgetWatcher({
+    store, metering, prices, clock, logger,
+    appFunctions: () => {
+      const apps = new Map<string, string[]>();
+      for (const f of registry.functions.values()) (apps.get(f.app) ?? apps.set(f.app, []).get(f.app)!).push(f.name);
+      return apps;
+    },
+    emit: (detail) => bus.emit(BUDGET_EVENT_SOURCE, BUDGET_EVENT_DETAIL_TYPE, detail),
+  });
   const kv = new KvService(store.kv, clock, logger);
   const storage = new StorageService({ store, dataDir, clock, logger, onDelivered, baseUrl: () => baseUrl });
   await storage.start();
@@ -210,7 +224,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const gateway = new Gateway(registry, invoker, logger, tracing);
   gateway.onResponse = (route, status) => metrics.http(route, status);
   const api = new AdminApi({ store, registry, invoker, asyncInvoker, queues, triggers, schedules, topics, bus, secrets, scheduler, records, logger, token, version: VERSION, startedAt: Date.now(),
-    services: [...kvRoutes(kv), ...storageRoutes(storage), ...usageRoutes(metering, opts.prices ?? DEFAULT_PRICES), {
+    services: [...kvRoutes(kv), ...storageRoutes(storage), ...usageRoutes(metering, prices), ...budgetRoutes(budgets), {
       method: 'GET', path: '/_nimbus/metrics',
       handler: async (_req, res) => {
         const { contentType, body } = await metrics.text();
@@ -249,7 +263,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
 
   let closing: Promise<void> | undefined;
   return {
-    url, port, dataDir, sandboxRoot: layout.root, token, tokenPath, tokenCreated, store, scheduler, records, queues, asyncInvoker, schedules, adminEndpoints: api.endpoints,
+    url, port, dataDir, sandboxRoot: layout.root, token, tokenPath, tokenCreated, store, scheduler, records, queues, asyncInvoker, schedules, budgets, adminEndpoints: api.endpoints,
     close() {
       closing ??= (async () => {
         await new Promise<void>((ok) => { server.close(() => ok()); server.closeAllConnections(); });
@@ -261,6 +275,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
         await stopping;
         await asyncInvoker.drained();
         kv.close();
+        await budgets.close();
         await metering.close();
         await tracing.close(logger);
         await records.close();

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ItemKey, JsonObject } from '../src/store/kv.ts';
 import type { DesiredApp, DesiredFunction, DesiredTable, Store } from '../src/store/types.ts';
+import { desiredApp } from '../src/store/desired.ts';
 
 const fn = (name: string): DesiredFunction => ({
   name, handler: `src/${name}.handler`, exportName: 'handler', memoryMb: 128, timeoutMs: 3000, environment: {},
@@ -12,10 +13,7 @@ const fn = (name: string): DesiredFunction => ({
   permissions: { buckets: {}, tables: {}, queues: {}, topics: {}, functions: {}, bus: [] }, codeSha: 'a'.repeat(64),
 });
 const table = (name: string, over: Partial<DesiredTable> = {}): DesiredTable => ({ name, partitionKey: 'id', sortKey: null, ttlAttribute: null, ...over });
-const app = (name: string, tables: DesiredTable[], over: Partial<DesiredApp> = {}): DesiredApp => ({
-  name, specHash: `${name}-${Math.random()}`, functions: [fn(`${name}-fn`)], routes: [], queues: [], queueTriggers: [], schedules: [], topics: [], rules: [],
-  buckets: [], storageTriggers: [], tables, tableTriggers: [], ...over,
-});
+const app = (name: string, tables: DesiredTable[], over: Partial<DesiredApp> = {}): DesiredApp => desiredApp(name, { specHash: `${name}-${Math.random()}`, functions: [fn(`${name}-fn`)], tables, ...over });
 const trigger = (fnName: string, tbl: string, startingPosition: 'latest' | 'trim_horizon' = 'trim_horizon') => ({ fn: fnName, table: tbl, batchSize: 10, batchWindowMs: 0, startingPosition, maxRetries: -1 });
 const k = (pk: string | number, sk: string | number | null = null): ItemKey => ({ pk, sk });
 const NOW = 1_800_000_000_000;

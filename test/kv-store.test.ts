@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { it } from 'node:test';
 import { SqliteStore } from '../src/store/sqlite/index.ts';
 import { runKvConformance } from './kv-conformance.ts';
+import { desiredApp } from '../src/store/desired.ts';
 
 const open = async () => {
   const dir = mkdtempSync(join(tmpdir(), 'nimbus-kv-'));
@@ -17,8 +18,7 @@ runKvConformance('sqlite', open);
 it('sqlite: dropApp refuses an app whose tables have items, else removes its tables', async () => {
   const { store, cleanup } = await open();
   try {
-    const base = { specHash: 'x', functions: [], routes: [], queues: [], queueTriggers: [], schedules: [], topics: [], rules: [], buckets: [], storageTriggers: [], tableTriggers: [] };
-    await store.applyApp({ ...base, name: 'a', tables: [{ name: 't', partitionKey: 'id', sortKey: null, ttlAttribute: null }] }, 1);
+    await store.applyApp(desiredApp('a', { specHash: 'x', tables: [{ name: 't', partitionKey: 'id', sortKey: null, ttlAttribute: null }] }), 1);
     await store.kv.writeItems('t', [{ op: 'put', key: { pk: 'x', sk: null }, item: { id: 'x' } }], 1);
     assert.throws(() => store.kv.dropApp('a', 1), { code: 'TABLE_NOT_EMPTY' });
     await store.kv.purge('t');

@@ -6,16 +6,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ObjectWrite } from '../src/store/objects.ts';
 import type { Delivery, DesiredApp, DesiredFunction, Store } from '../src/store/types.ts';
+import { desiredApp } from '../src/store/desired.ts';
 
 const fn = (name: string): DesiredFunction => ({
   name, handler: `src/${name}.handler`, exportName: 'handler', memoryMb: 128, timeoutMs: 3000, environment: {}, concurrencyMax: 10, queueTimeoutMs: 1000,
   provisioned: 0, perInstance: 1, async: { retries: 2, maxEventAgeMs: 21_600_000 }, secrets: [],
   permissions: { buckets: {}, tables: {}, queues: {}, topics: {}, functions: {}, bus: [] }, codeSha: 'a'.repeat(64),
 });
-const app = (name: string, over: Partial<DesiredApp> = {}): DesiredApp => ({
-  name, specHash: `${name}-${Math.random()}`, functions: [fn(`${name}-fn`)], routes: [], queues: [], queueTriggers: [], schedules: [], topics: [], rules: [],
-  buckets: [], storageTriggers: [], tables: [], tableTriggers: [], ...over,
-});
+const app = (name: string, over: Partial<DesiredApp> = {}): DesiredApp => desiredApp(name, { specHash: `${name}-${Math.random()}`, functions: [fn(`${name}-fn`)], ...over });
 let blobs = 0;
 const obj = (bucket: string, key: string, over: Partial<ObjectWrite> = {}): ObjectWrite => ({
   bucket, key, blob: (++blobs).toString(16).padStart(32, '0'), size: 10, etag: 'e'.repeat(32), contentType: 'text/plain', metadata: {}, ...over,

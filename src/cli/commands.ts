@@ -186,8 +186,7 @@ export async function usage(flags: Flags): Promise<void> {
   for (const flag of ['since', 'by', 'function'] as const) if (typeof flags[flag] === 'string') q.set(flag, flags[flag] as string);
   const { data } = await api<{ since: string; until: string; by: string; prices: { currency: string; source: string }; lines: UsageLineView[]; total: Omit<UsageLineView, 'key'> }>(resolveTarget(flags), 'GET', `/_nimbus/api/usage?${q}`);
   if (flags.json) return out(JSON.stringify(data));
-  // Small amounts keep two significant digits: a test run costs millionths of a dollar.
-  const money = (n: number): string => `${data.prices.currency === 'USD' ? '$' : `${data.prices.currency} `}${n < 0.01 && n > 0 ? n.toFixed(Math.min(12, 1 - Math.floor(Math.log10(n)))) : n.toFixed(2)}`;
+  const money = (n: number): string => moneyText(n, data.prices.currency);
   const gbs = (n: number): string => n.toFixed(n < 10 ? 3 : 1);
   const row = (key: string, l: Omit<UsageLineView, 'key'>): string[] => [
     key, String(l.requests), String(l.errors), String(l.throttles), String(l.coldStarts), gbs(l.gbSeconds), gbs(l.provisionedGbSeconds + l.provisionedDurationGbSeconds), `${l.initSeconds.toFixed(2)} s`, money(l.cost),
@@ -196,6 +195,26 @@ export async function usage(flags: Flags): Promise<void> {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows) out(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
   out(`\n${data.since} to ${data.until}. Prices: ${data.prices.source} (an estimate, for comparison).`);
+}
+
+/** Small amounts keep two significant digits: a test run costs millionths of a dollar. */
+function moneyText(n: number, currency: string): string {
+  return `${currency === 'USD' ? '$' : `${currency} `}${n < 0.01 && n > 0 ? n.toFixed(Math.min(12, 1 - Math.floor(Math.log10(n)))) : n.toFixed(2)}`;
+}
+
+interface BudgetView { app: string; fn: string | null; monthly: number; alerts: number[]; month: string; cost: number; currency: string; percent: number; raised: number[] }
+
+/** `nimbus budgets [--json]`: each budget's month-to-date cost and the alerts raised this month. */
+export async function budgets(flags: Flags): Promise<void> {
+  const { data } = await api<{ budgets: BudgetView[] }>(resolveTarget(flags), 'GET', '/_nimbus/api/budgets');
+  if (flags.json) return out(JSON.stringify(data));
+  if (data.budgets.length === 0) return out('No budgets. Add `budget: { monthly: 10 }` to an app or a function in nimbus.yml (docs/metering.md).');
+  const rows = [['APP', 'FUNCTION', 'MONTH', 'BUDGET', 'SPENT', 'USED', 'ALERTS AT', 'RAISED'], ...data.budgets.map((b) => [
+    b.app, b.fn ?? '(whole app)', b.month, moneyText(b.monthly, b.currency), moneyText(b.cost, b.currency), `${b.percent.toFixed(1)}%`,
+    b.alerts.map((p) => `${p}%`).join(' '), b.raised.map((p) => `${p}%`).join(' ') || '-',
+  ])];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows) out(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
 }
 
 interface FnView { name: string; app: string; memoryMb: number; timeoutMs: number; routes: string[]; instances: { busy: number; idle: number; provisioned: number; waiting: number } }

@@ -5,7 +5,7 @@ import { loadPrices } from '../config/prices.ts';
 import { LOG_RETENTION_DEFAULT_MS, LOG_RETENTION_DEFAULT_ROWS } from '../config/limits.ts';
 import { parseDuration } from '../util/duration.ts';
 import { CliError } from './client.ts';
-import { deploy, describeError, type Flags, init, invocations, invoke, logs, ls, rm, usage } from './commands.ts';
+import { budgets, deploy, describeError, type Flags, init, invocations, invoke, logs, ls, rm, usage } from './commands.ts';
 import { queues } from './queues.ts';
 import { schedules } from './schedules.ts';
 import { topics } from './topics.ts';
@@ -28,6 +28,7 @@ Usage:
                                           invocation records, newest first: outcome, duration, billed, init, memory
   nimbus usage [--by function|day|hour] [--since 30d] [--function F]
                                           requests, GB-seconds, provisioned GB-seconds, init time and estimated cost
+  nimbus budgets                          each budget's month-to-date cost and the alerts raised
   nimbus ls                               list functions
   nimbus rm <fn> | nimbus rm --app <app>
   nimbus queues ls                        list queues with their messages, dead-letter queue and triggers
@@ -98,6 +99,7 @@ async function main(argv: string[]): Promise<void> {
     case 'logs': return logs(arg, flags);
     case 'invocations': return invocations(arg, flags);
     case 'usage': return usage(flags);
+    case 'budgets': return budgets(flags);
     case 'ls': return ls(flags);
     case 'rm': return rm(arg, flags);
     case 'queues': return queues(positionals.slice(1), flags, attr);

@@ -159,11 +159,11 @@ describe('numeric bounds', () => {
 
 describe('unknown keys are rejected', () => {
   it('at the top level', () => {
-    assert.deepEqual(problems(errorOf(() => parseManifest(`${oneFn()}region: eu\n`))), ['(top level): unknown key "region"; allowed keys: app, functions, queues, schedules, topics, rules, buckets, tables']);
+    assert.deepEqual(problems(errorOf(() => parseManifest(`${oneFn()}region: eu\n`))), ['(top level): unknown key "region"; allowed keys: app, functions, queues, schedules, topics, rules, buckets, tables, budget']);
   });
   it('in a function, naming every unknown key and the allowed ones', () => {
     assert.deepEqual(problems(errorOf(() => parseManifest(oneFn('    memroy: 256\n    runtime: node\n')))), [
-      'functions.f: unknown keys "memroy", "runtime"; allowed keys: handler, memory, timeout, environment, concurrency, events, async, secrets, permissions',
+      'functions.f: unknown keys "memroy", "runtime"; allowed keys: handler, memory, timeout, environment, concurrency, events, async, secrets, permissions, budget',
     ]);
   });
   it('in concurrency', () => {

@@ -537,6 +537,16 @@ const HandlerSchema = z.string({ error: (i) => (i.input === undefined ? 'is requ
     if (problem) ctx.issues.push({ code: 'custom', message: problem, input: ctx.value });
   });
 
+/** `budget:` on the app or a function: a monthly cost threshold (in the price table's currency) and the percentages that alert. */
+const BudgetSchema = strict({
+  monthly: z.number({ error: (i) => (i.input === undefined ? 'is required: the monthly budget, in the price table\'s currency (USD by default)' : `must be a number, got ${describe(i.input)}`) })
+    .positive({ error: (i) => `must be more than 0, got ${describe(i.input)}` }).max(1e9, { error: 'must be at most 1000000000' }),
+  alerts: z.array(z.number({ error: (i) => `must be a percentage of the budget, got ${describe(i.input)}` }).int({ error: (i) => `must be a whole percentage, got ${describe(i.input)}` })
+    .min(1, { error: 'must be from 1 to 1000 (percent)' }).max(1000, { error: 'must be from 1 to 1000 (percent)' }), { error: (i) => `must be a list of percentages, e.g. [80, 100], got ${describe(i.input)}` })
+    .min(1, { error: 'must name at least one percentage, e.g. [100]' }).max(10, { error: 'at most 10 alerts per budget' }).optional()
+    .transform((a) => [...new Set(a ?? [100])].sort((x, y) => x - y)),
+}).optional();
+
 const FunctionSchema = strict({
   handler: HandlerSchema,
   memory: intIn(MEMORY_MIN_MB, MEMORY_MAX_MB, ' (MB)', MEMORY_DEFAULT_MB),
@@ -558,6 +568,7 @@ const FunctionSchema = strict({
   async: AsyncSchema,
   secrets: SecretNamesSchema,
   permissions: PermissionsSchema,
+  budget: BudgetSchema,
 }).transform((f) => {
   // `secrets:` and `permissions.secrets` are the same grants; both hold the union after parsing.
   const secrets = [...new Set([...f.secrets, ...f.permissions.secrets])].sort();
@@ -579,6 +590,7 @@ export const ManifestSchema = strict({
   rules: z.record(z.string(), RuleSchema, { error: (i) => `must be a mapping of rule name to its pattern and targets, got ${describe(i.input)}` }).optional().transform((r) => r ?? {}),
   buckets: z.record(z.string(), BucketSchema, { error: (i) => `must be a mapping of bucket name to its settings ({} for none), got ${describe(i.input)}` }).optional().transform((b) => b ?? {}),
   tables: z.record(z.string(), TableSchema, { error: (i) => `must be a mapping of table name to its keys, e.g. users: { partitionKey: id }, got ${describe(i.input)}` }).optional().transform((t) => t ?? {}),
+  budget: BudgetSchema,
 }).superRefine((m, ctx) => {
   checkRules(m, ctx);
   checkServices(m, ctx);

@@ -7,6 +7,7 @@ import { validateFilterPolicy } from '../events/topics/filter.ts';
 import { jsonText } from '../util/json.ts';
 import { NimbusError } from '../errors.ts';
 import type { ApplyResult, DesiredApp, DesiredSubscription, Store } from '../store/types.ts';
+import { desiredApp } from '../store/desired.ts';
 
 export const DeployRequestSchema = z.strictObject({
   manifest: z.unknown(),
@@ -32,9 +33,12 @@ export async function applyDeploy(store: Store, appName: string, body: unknown, 
   for (const name of names) if (!Object.hasOwn(bundles, name)) throw new NimbusError('BAD_REQUEST', `bundles.${name}: missing; every function in the manifest needs its bundle`);
   for (const name of Object.keys(bundles)) if (!Object.hasOwn(manifest.functions, name)) throw new NimbusError('BAD_REQUEST', `bundles.${name}: no function of that name in the manifest`);
 
-  const desired: DesiredApp = {
-    name: manifest.app, specHash: '', functions: [], routes: [], queueTriggers: [], schedules: [], topics: [], rules: [], storageTriggers: [], tableTriggers: [],
+  const desired: DesiredApp = desiredApp(manifest.app, {
     buckets: Object.keys(manifest.buckets).map((name) => ({ name })),
+    budgets: [
+      ...(manifest.budget ? [{ fn: null, monthly: manifest.budget.monthly, alerts: manifest.budget.alerts }] : []),
+      ...Object.entries(manifest.functions).flatMap(([fn, f]) => (f.budget ? [{ fn, monthly: f.budget.monthly, alerts: f.budget.alerts }] : [])),
+    ],
     tables: Object.entries(manifest.tables).map(([name, t]) => ({ name, partitionKey: t.partitionKey, sortKey: t.sortKey ?? null, ttlAttribute: t.ttl ?? null })),
     queues: Object.entries(manifest.queues).map(([name, q]) => ({
       name,
@@ -46,7 +50,7 @@ export async function applyDeploy(store: Store, appName: string, body: unknown, 
       contentBasedDeduplication: q.contentBasedDeduplication,
       ...(q.deadLetter ? { redrive: { deadLetterQueue: q.deadLetter.queue, maxReceiveCount: q.deadLetter.maxReceiveCount } } : {}),
     })),
-  };
+  });
   const codes: [string, Buffer][] = [];
   /** Functions subscribed to each topic through `- topic:` events. */
   const functionSubs = new Map<string, DesiredSubscription[]>();

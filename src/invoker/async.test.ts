@@ -11,6 +11,7 @@ import { SqliteStore } from '../store/sqlite/index.ts';
 import { ManualClock } from '../util/clock.ts';
 import { AsyncInvoker } from './async.ts';
 import type { Invoker, InvokeRequest, InvokeResult } from './index.ts';
+import { desiredApp } from '../store/desired.ts';
 
 const settle = async (check: () => boolean): Promise<void> => {
   for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setImmediate(r));
@@ -22,10 +23,10 @@ it('never starts a held event that could outlive its lease; each event runs once
   const store = new SqliteStore(join(dir, 'nimbus.db'));
   const clock = new ManualClock(Date.now());
   try {
-    await store.applyApp({
-      name: 'a', specHash: 'x', routes: [], queues: [], queueTriggers: [], schedules: [], topics: [], rules: [], buckets: [], storageTriggers: [], tables: [], tableTriggers: [],
+    await store.applyApp(desiredApp('a', {
+      specHash: 'x',
       functions: [{ name: 'f', handler: 'src/f.handler', exportName: 'handler', memoryMb: 128, timeoutMs: 3000, environment: {}, concurrencyMax: 1, queueTimeoutMs: 1000, provisioned: 0, perInstance: 1, async: { retries: 0, maxEventAgeMs: 6 * 3600_000 }, secrets: [], permissions: { buckets: {}, tables: {}, queues: {}, topics: {}, functions: {}, bus: [] }, codeSha: 'c' }],
-    }, clock.now());
+    }), clock.now());
     const fn = (await store.getFunction('f'))!;
     const started: string[] = [];
     const finish: (() => void)[] = [];
@@ -65,7 +66,7 @@ it('a backlog on one function does not hold up another function\'s events', asyn
   const clock = new ManualClock(Date.now());
   try {
     const fnSpec = (name: string) => ({ name, handler: 'src/f.handler', exportName: 'handler', memoryMb: 128, timeoutMs: 3000, environment: {}, concurrencyMax: 1, queueTimeoutMs: 1000, provisioned: 0, perInstance: 1, async: { retries: 0, maxEventAgeMs: 6 * 3600_000 }, secrets: [], permissions: { buckets: {}, tables: {}, queues: {}, topics: {}, functions: {}, bus: [] }, codeSha: 'c' });
-    await store.applyApp({ name: 'a', specHash: 'x', routes: [], queues: [], queueTriggers: [], schedules: [], topics: [], rules: [], buckets: [], storageTriggers: [], tables: [], tableTriggers: [], functions: [fnSpec('slow'), fnSpec('other')] }, clock.now());
+    await store.applyApp(desiredApp('a', { specHash: 'x', functions: [fnSpec('slow'), fnSpec('other')] }), clock.now());
     const fns = new Map([['slow', (await store.getFunction('slow'))!], ['other', (await store.getFunction('other'))!]]);
     const started: string[] = [];
     const invoker = { invoke: (req: InvokeRequest) => { started.push(req.requestId); return new Promise<InvokeResult>(() => undefined); } } as unknown as Invoker;

@@ -144,6 +144,30 @@ export interface DesiredApp {
   storageTriggers: Omit<StorageTriggerRecord, 'app'>[];
   tables: DesiredTable[];
   tableTriggers: Omit<TableTriggerRecord, 'app'>[];
+  budgets: DesiredBudget[];
+}
+
+/** A monthly cost threshold on the whole app (`fn` null) or on one of its functions. */
+export interface DesiredBudget {
+  fn: string | null;
+  /** In the price table's currency, per calendar month (UTC). */
+  monthly: number;
+  /** Percentages of `monthly` that alert, ascending. */
+  alerts: number[];
+}
+
+export interface BudgetRecord extends DesiredBudget { app: string }
+
+/** One alert a budget raised: at most one per budget, month and percentage. */
+export interface BudgetAlert {
+  app: string;
+  fn: string | null;
+  /** `YYYY-MM` (UTC). */
+  month: string;
+  percent: number;
+  /** The month-to-date cost when it was noticed. */
+  cost: number;
+  at: number;
 }
 
 /** An event bus rule: a pattern and where matching events go. */
@@ -498,6 +522,14 @@ export interface Store {
   pruneRecords(opts: { maxRows: number; olderThanMs: number }): Promise<number>;
 
   listInvocations(q: InvocationQuery): Promise<InvocationRecord[]>;
+  /** Every app's budgets (docs/metering.md). */
+  listBudgets(): Promise<BudgetRecord[]>;
+  /** Records an alert unless that budget already raised it for that month and percentage; true when this call recorded it. */
+  claimBudgetAlert(a: BudgetAlert): Promise<boolean>;
+  /** Forgets a claimed alert whose event could not be put, so the next check raises it again. */
+  releaseBudgetAlert(a: BudgetAlert): Promise<void>;
+  /** Alerts raised in a month (`YYYY-MM`). */
+  listBudgetAlerts(month: string): Promise<BudgetAlert[]>;
   /** Adds to the hourly usage counters (appendRecords adds each invocation's share itself). */
   addUsage(rows: UsageRow[]): Promise<void>;
   /** Hourly usage rows whose hour starts in [sinceMs, untilMs), by function then hour. */

@@ -87,6 +87,18 @@ export class EventBus {
   /** PutEvents: up to 10 entries; each is accepted (an event id) or refused (a code and message), as AWS answers. */
   /** `trace`: the putter's trace context, which the deliveries to functions and queues continue. */
   async put(entries: unknown, trace?: string): Promise<{ failedEntryCount: number; entries: PutResult[] }> {
+    return this.#put(entries, trace, false);
+  }
+
+  /** An event of the platform's own (source `nimbus.*`, which put-events refuses from anyone else). */
+  async emit(source: `nimbus.${string}`, detailType: string, detail: Record<string, unknown>): Promise<string> {
+    const r = await this.#put([{ source, detailType, detail }], undefined, true);
+    const first = r.entries[0]!;
+    if ('errorCode' in first) throw new NimbusError('INTERNAL', `platform event ${source} refused: ${first.errorMessage}`);
+    return first.eventId;
+  }
+
+  async #put(entries: unknown, trace: string | undefined, platform: boolean): Promise<{ failedEntryCount: number; entries: PutResult[] }> {
     if (!Array.isArray(entries) || entries.length === 0 || entries.length > QUEUE_BATCH_MAX_ENTRIES) {
       throw new NimbusError('TOO_MANY_ENTRIES', `entries: put 1 to ${QUEUE_BATCH_MAX_ENTRIES} events at once, got ${Array.isArray(entries) ? entries.length : 'no list'}`);
     }
@@ -98,7 +110,7 @@ export class EventBus {
     for (const [i, raw] of entries.entries()) {
       let event: Record<string, unknown>;
       try {
-        event = this.#envelope((typeof raw === 'object' && raw !== null ? raw : {}) as PutEntry, `entries[${i}]`);
+        event = this.#envelope((typeof raw === 'object' && raw !== null ? raw : {}) as PutEntry, `entries[${i}]`, platform);
       } catch (err) {
         results.push({ errorCode: 'InvalidArgument', errorMessage: (err as Error).message });
         continue;
@@ -137,14 +149,16 @@ export class EventBus {
   onPut: ((matched: number, unmatched: number, failed: number) => void) | undefined;
 
   /** EventBridge's envelope around one entry. */
-  #envelope(e: PutEntry, where: string): Record<string, unknown> {
+  #envelope(e: PutEntry, where: string, platform: boolean): Record<string, unknown> {
     const str = (v: unknown, field: string, max: number): string => {
       if (typeof v !== 'string' || v.length === 0 || v.length > max) throw new NimbusError('BAD_REQUEST', `${where}.${field}: required, 1 to ${max} characters`);
       return v;
     };
     const source = str(e.source, 'source', 256);
     // As EventBridge: sources beginning with "aws." are the platform's (schedules use aws.events).
+    // Nimbus's own events (budgets) use "nimbus.", so a rule on them cannot be fooled by a put.
     if (source.toLowerCase().startsWith('aws.')) throw new NimbusError('BAD_REQUEST', `${where}.source: sources beginning with "aws." are reserved`);
+    if (!platform && source.toLowerCase().startsWith('nimbus.')) throw new NimbusError('BAD_REQUEST', `${where}.source: sources beginning with "nimbus." are reserved for the platform's own events`);
     const detailType = str(e.detailType ?? (e as Record<string, unknown>)['detail-type'], 'detailType', 128);
     let detail: unknown = e.detail ?? {};
     if (typeof detail === 'string') {

@@ -10,6 +10,7 @@ import { isNimbusError } from '../../errors.ts';
 import type { QueueRecord, ReceivedMessage } from '../../store/types.ts';
 import { decodeReceiptHandle, encodeReceiptHandle, md5, md5OfAttributes, validateEntry } from './messages.ts';
 import { failedItems, sqsEvent } from './trigger.ts';
+import { desiredApp } from '../../store/desired.ts';
 
 const SQS_SAMPLE = new URL('../../../../shared/conformance/lambda-events/sqs.json', import.meta.url);
 const skipIfMissing = (file: URL): string | false =>
@@ -166,7 +167,7 @@ describe('waking a waiting consumer', () => {
     const store = new SqliteStore(join(dir, 'nimbus.db'));
     const svc = new QueueService(store, systemClock, silentLogger);
     try {
-      await store.applyApp({ name: 'a', specHash: 'x', functions: [], routes: [], queueTriggers: [], schedules: [], topics: [], rules: [], buckets: [], storageTriggers: [], tables: [], tableTriggers: [], queues: [queue({ name: 'q' })] }, Date.now());
+      await store.applyApp(desiredApp('a', { specHash: 'x', queues: [queue({ name: 'q' })] }), Date.now());
       const seen = svc.version('q');
       assert.deepEqual(await svc.receive('q', {}, false), []);
       await svc.send('q', { body: 'in between' });

@@ -16,14 +16,13 @@ import { sendError } from '../../util/http.ts';
 import { kvRoutes } from './api.ts';
 import { KvService, SWEEP_EVERY_MS } from './service.ts';
 import { streamRecord } from './stream.ts';
+import { desiredApp } from '../../store/desired.ts';
 
 async function setup(tables: DesiredTable[], sweepEveryMs = 0) {
   const dir = mkdtempSync(join(tmpdir(), 'nimbus-kvsvc-'));
   const store = new SqliteStore(join(dir, 'nimbus.db'));
   const clock = new ManualClock(Date.UTC(2026, 0, 1));
-  await store.applyApp({
-    name: 'a', specHash: 'x', functions: [], routes: [], queues: [], queueTriggers: [], schedules: [], topics: [], rules: [], buckets: [], storageTriggers: [], tables, tableTriggers: [],
-  }, clock.now());
+  await store.applyApp(desiredApp('a', { specHash: 'x', tables }), clock.now());
   const svc = new KvService(store.kv, clock, silentLogger, { sweepEveryMs });
   return { store, svc, clock, async close() { svc.close(); await store.close(); rmSync(dir, { recursive: true, force: true }); } };
 }

@@ -13,6 +13,7 @@ import { systemClock } from '../../util/clock.ts';
 import { KvService } from './service.ts';
 import type { KvStreamRecord } from './stream.ts';
 import { TableTriggers } from './triggers.ts';
+import { desiredApp } from '../../store/desired.ts';
 
 type Handler = (records: KvStreamRecord[]) => unknown;
 
@@ -20,11 +21,11 @@ async function setup(trigger: Partial<TableTriggerRecord>, handler: Handler) {
   const dir = mkdtempSync(join(tmpdir(), 'nimbus-kvtrig-'));
   const store = new SqliteStore(join(dir, 'nimbus.db'));
   const t = { fn: 'f', table: 't', batchSize: 7, batchWindowMs: 0, startingPosition: 'trim_horizon' as const, maxRetries: -1, ...trigger };
-  await store.applyApp({
-    name: 'a', specHash: 'x', routes: [], queues: [], queueTriggers: [], schedules: [], topics: [], rules: [], buckets: [], storageTriggers: [],
+  await store.applyApp(desiredApp('a', {
+    specHash: 'x',
     tables: [{ name: 't', partitionKey: 'id', sortKey: null, ttlAttribute: null }], tableTriggers: [t],
     functions: [{ name: 'f', handler: 'src/f.handler', exportName: 'handler', memoryMb: 128, timeoutMs: 3000, environment: {}, concurrencyMax: 1, queueTimeoutMs: 1000, provisioned: 0, perInstance: 1, async: { retries: 0, maxEventAgeMs: 3600_000 }, secrets: [], permissions: { buckets: {}, tables: {}, queues: {}, topics: {}, functions: {}, bus: [] }, codeSha: 'c' }],
-  }, Date.now());
+  }), Date.now());
   const fn = (await store.getFunction('f'))!;
   const svc = new KvService(store.kv, systemClock, silentLogger, { sweepEveryMs: 0 });
   let reads = 0;

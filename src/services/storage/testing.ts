@@ -8,6 +8,7 @@ import { SqliteStore } from '../../store/sqlite/index.ts';
 import type { Delivery, DesiredApp, DesiredFunction, StorageTriggerRecord } from '../../store/types.ts';
 import { ManualClock } from '../../util/clock.ts';
 import { StorageService } from './service.ts';
+import { desiredApp } from '../../store/desired.ts';
 
 export const fnSpec = (name: string): DesiredFunction => ({
   name, handler: `src/${name}.handler`, exportName: 'handler', memoryMb: 128, timeoutMs: 3000, environment: {}, concurrencyMax: 10, queueTimeoutMs: 1000,
@@ -16,10 +17,7 @@ export const fnSpec = (name: string): DesiredFunction => ({
 });
 
 export function appWith(buckets: string[], triggers: Omit<StorageTriggerRecord, 'app'>[] = [], fns = ['on-upload']): DesiredApp {
-  return {
-    name: 'files', specHash: String(Math.random()), functions: fns.map(fnSpec), routes: [], queues: [], queueTriggers: [], schedules: [], topics: [], rules: [],
-    buckets: buckets.map((name) => ({ name })), storageTriggers: triggers, tables: [], tableTriggers: [],
-  };
+  return desiredApp('files', { specHash: String(Math.random()), functions: fns.map(fnSpec), buckets: buckets.map((name) => ({ name })), storageTriggers: triggers });
 }
 
 export interface Fixture {

@@ -4,7 +4,7 @@ import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlit
 import { NimbusError } from '../../errors.ts';
 import { methodsOverlap, normalizeRoutePath } from '../routes.ts';
 import type {
-  AppRecord, ApplyResult, AsyncEvent, Claim, Delivery, DesiredApp, DesiredFunction, FunctionRecord, InvocationQuery, InvocationRecord,
+  AppRecord, ApplyResult, AsyncEvent, BudgetAlert, BudgetRecord, Claim, Delivery, DesiredApp, DesiredFunction, FunctionRecord, InvocationQuery, InvocationRecord,
   LogEntry, LogLevel, LogQuery, NewMessage, Outcome, PayloadVersion, Permissions, UsageRow, QueueRecord, QueueStats, QueueTriggerRecord, ReceiptResult,
   ReceivedMessage, RouteRecord, RuleEndpoint, RuleRecord, ScheduleRecord, SentMessage, Store, TopicRecord, WebhookDelivery,
 } from '../types.ts';
@@ -13,6 +13,7 @@ import { type Row, Sql } from './sql.ts';
 import { WorkStore } from './work.ts';
 import { SqliteObjects } from './objects.ts';
 import { SqliteKv } from './kv.ts';
+import { SqliteBudgets } from './budgets.ts';
 
 
 export class SqliteStore implements Store {
@@ -25,6 +26,7 @@ export class SqliteStore implements Store {
   readonly #work: WorkStore;
   readonly objects: SqliteObjects;
   readonly kv: SqliteKv;
+  readonly #budgets: SqliteBudgets;
 
   /** `path` is the main database file; records go to the same name with `.records` before the extension. */
   constructor(path: string) {
@@ -42,6 +44,7 @@ export class SqliteStore implements Store {
     this.#work = new WorkStore(this.#m);
     this.objects = new SqliteObjects(this.#m, this.#work);
     this.kv = new SqliteKv(this.#m);
+    this.#budgets = new SqliteBudgets(this.#m);
   }
 
   #tx<T>(fn: () => T, db = this.#db): T {
@@ -128,6 +131,7 @@ export class SqliteStore implements Store {
       const tablesBefore = this.#namesOf('kv_tables', desired.name);
       this.objects.applyBuckets(desired);
       this.kv.applyTables(desired, now);
+      this.#budgets.apply(desired);
       this.#bumpGeneration();
       return {
         status: 'applied', created, updated, removed, routes: this.#routesOf(desired.name), queues: { names: this.#work.queuesOf(desired.name), ...queues },
@@ -230,6 +234,22 @@ export class SqliteStore implements Store {
       }
       this.#addUsage(usageOf(batch.invocations));
     }, this.#rec);
+  }
+
+  async listBudgets(): Promise<BudgetRecord[]> {
+    return this.#budgets.list();
+  }
+
+  async claimBudgetAlert(a: BudgetAlert): Promise<boolean> {
+    return this.#tx(() => this.#budgets.claimAlert(a));
+  }
+
+  async releaseBudgetAlert(a: BudgetAlert): Promise<void> {
+    this.#tx(() => this.#budgets.releaseAlert(a));
+  }
+
+  async listBudgetAlerts(month: string): Promise<BudgetAlert[]> {
+    return this.#budgets.alerts(month);
   }
 
   async addUsage(rows: UsageRow[]): Promise<void> {

@@ -200,6 +200,24 @@ export const MIGRATIONS: string[] = [
   `ALTER TABLE async_events ADD COLUMN trace TEXT;`,
   `ALTER TABLE webhook_deliveries ADD COLUMN trace TEXT;`,
   `ALTER TABLE kv_stream ADD COLUMN trace TEXT;`,
+  // Budgets (issue 7): monthly cost thresholds per app or function (fn '' is the whole app), and the
+  // alerts raised — kept when a budget or app goes, so a redeploy never repeats a month's alert.
+  `CREATE TABLE budgets (
+     app TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+     fn TEXT NOT NULL,
+     monthly REAL NOT NULL,
+     alerts TEXT NOT NULL,
+     PRIMARY KEY (app, fn)
+   );
+   CREATE TABLE budget_alerts (
+     app TEXT NOT NULL,
+     fn TEXT NOT NULL,
+     month TEXT NOT NULL,
+     percent INTEGER NOT NULL,
+     cost REAL NOT NULL,
+     at INTEGER NOT NULL,
+     PRIMARY KEY (app, fn, month, percent)
+   );`,
 ];
 
 export const RECORD_MIGRATIONS: string[] = [
