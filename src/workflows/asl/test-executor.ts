@@ -32,7 +32,7 @@ export function runMachine(machine: Machine, input: Json, opts: {
   inject?: { at: number; input: (now: number) => StepInput }[];
 } = {}): RunResult {
   let now = opts.now ?? Date.UTC(2026, 0, 1);
-  const handler = opts.handler ?? ((c) => ({ output: c.payload }));
+  const handler = opts.handler ?? ((c: InvokeTaskCommand): TaskAnswer => ({ output: c.payload }));
   const queue: { at: number; order: number; make: () => StepInput }[] = [];
   let order = 0;
   const inFlight = new Set<string>();
