@@ -104,13 +104,13 @@ class Run {
     const frame = this.st.frames[frameId];
     const wait = frame?.wait;
     if (!frame || !wait || wait.kind === 'children' || wait.id !== id) return;
+    if ((input.kind === 'timerFired') !== (wait.kind === 'timer')) return;
     delete this.st.waits[id];
     frame.wait = null;
-    if (input.kind === 'timerFired') {
-      if (wait.kind !== 'timer') return;
+    if (wait.kind === 'timer') {
       if (wait.purpose === 'retry') this.ready.push(frame.id);
       else this.guard(frame, () => this.exit(frame, applyPath('OutputPath', this.def(frame).OutputPath, wait.effective, this.ctx(frame))));
-    } else if (wait.kind === 'task') {
+    } else {
       const lambda = wait.integration === 'direct';
       if (input.kind === 'taskSucceeded') {
         this.emit(lambda ? 'LambdaFunctionSucceeded' : 'TaskSucceeded', frame.id, { output: input.output });
@@ -123,7 +123,7 @@ class Run {
       } else if (input.kind === 'taskFailed') {
         this.emit(lambda ? 'LambdaFunctionFailed' : 'TaskFailed', frame.id, { error: input.error, cause: input.cause });
         this.stateError(frame, input.error || 'States.TaskFailed', input.cause ?? '');
-      } else {
+      } else if (input.kind === 'taskTimedOut' || input.kind === 'heartbeatTimedOut') {
         const error = input.kind === 'taskTimedOut' ? 'States.Timeout' : 'States.HeartbeatTimeout';
         this.emit(lambda ? 'LambdaFunctionTimedOut' : 'TaskTimedOut', frame.id, { error, cause: '' });
         this.stateError(frame, error, '');
