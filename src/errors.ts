@@ -13,6 +13,7 @@ export const ERRORS = {
   NOT_FOUND: { status: 404, retryable: false, summary: 'No route or API resource matches the path.' },
   APP_NOT_FOUND: { status: 404, retryable: false, summary: 'No app has that name.' },
   FUNCTION_NOT_FOUND: { status: 404, retryable: false, summary: 'No function has that name.' },
+  VERSION_NOT_FOUND: { status: 404, retryable: false, summary: 'The function has no such version or alias (`nimbus versions <fn>` lists them).' },
   QUEUE_NOT_FOUND: { status: 404, retryable: false, summary: 'No queue has that name.' },
   METHOD_NOT_ALLOWED: { status: 405, retryable: false, summary: 'The path exists but not for this HTTP method.' },
   ROUTE_CONFLICT: { status: 409, retryable: false, summary: 'A route in the manifest is already owned by another app.' },

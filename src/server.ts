@@ -39,6 +39,8 @@ import { Tracing } from './observability/tracing.ts';
 import { Metering } from './observability/usage.ts';
 import { BUDGET_EVENT_DETAIL_TYPE, BUDGET_EVENT_SOURCE, BudgetWatcher } from './observability/budgets.ts';
 import { budgetRoutes } from './observability/budgets-api.ts';
+import { RolloutRunner } from './control/rollouts.ts';
+import { versionRoutes } from './control/versions-api.ts';
 import { usageRoutes } from './observability/usage-api.ts';
 import { DEFAULT_PRICES, type Prices } from './config/prices.ts';
 import { RecordWriter } from './observability/records.ts';
@@ -70,6 +72,10 @@ export interface ServerOptions {
   otlpEndpoint?: string;
   /** Batch delay of the trace exporter (default 5 s; tests shorten it). */
   traceExportDelayMs?: number;
+  /** Versions kept per function besides those an alias or rollout names (default 10). */
+  keepVersions?: number;
+  /** Picks canary traffic for aliases with two versions (default Math.random; tests seed it). */
+  random?: () => number;
   /** Price table for cost estimates (default: AWS Lambda x86 list price). */
   prices?: Prices;
   /** First retry delay of a failed async invocation, doubling after (default 1 s; tests shorten it). */
@@ -98,6 +104,8 @@ export interface RunningServer {
   queues: QueueService;
   asyncInvoker: AsyncInvoker;
   schedules: ScheduleRunner;
+  /** Rollout steps (each second; tests call tick()). */
+  rollouts: RolloutRunner;
   /** Budget checks (each minute; tests call check()). */
   budgets: BudgetWatcher;
   /** The admin API's endpoints (`METHOD /path`). */
@@ -146,9 +154,9 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     onLog: (fn, log) => records.log({ ...log, fn }),
   });
   const clock = opts.clock ?? systemClock;
-  const registry = new Registry(store, scheduler);
+  const registry = new Registry(store, scheduler, opts.random);
   const tracing = new Tracing({ endpoint: opts.otlpEndpoint, exportDelayMs: opts.traceExportDelayMs, logger });
-  const invoker = new Invoker(scheduler, records, tracing);
+  const invoker = new Invoker(scheduler, records, tracing, (fn, q) => registry.resolve(registry.functions.get(fn.name) ?? fn, q));
   const queues = new QueueService(store, clock, logger);
   const triggers = new QueueTriggers({ queues, invoker, functions: () => registry.functions, clock, logger });
   const asyncInvoker = new AsyncInvoker({ store, invoker, functions: () => registry.functions, onQueueMessage: (q) => queues.notify(q), clock, logger, retryBaseMs: opts.asyncRetryBaseMs });
@@ -223,8 +231,10 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   await schedules.sync();
   const gateway = new Gateway(registry, invoker, logger, tracing);
   gateway.onResponse = (route, status) => metrics.http(route, status);
-  const api = new AdminApi({ store, registry, invoker, asyncInvoker, queues, triggers, schedules, topics, bus, secrets, scheduler, records, logger, token, version: VERSION, startedAt: Date.now(),
-    services: [...kvRoutes(kv), ...storageRoutes(storage), ...usageRoutes(metering, prices), ...budgetRoutes(budgets), {
+  const rollouts = new RolloutRunner({ store, registry, scheduler, clock, logger });
+  rollouts.start();
+  const api = new AdminApi({ keepVersions: opts.keepVersions, store, registry, invoker, asyncInvoker, queues, triggers, schedules, topics, bus, secrets, scheduler, records, logger, token, version: VERSION, startedAt: Date.now(),
+    services: [...kvRoutes(kv), ...storageRoutes(storage), ...usageRoutes(metering, prices), ...budgetRoutes(budgets), ...versionRoutes({ store, registry, rollouts, now: () => clock.now() }), {
       method: 'GET', path: '/_nimbus/metrics',
       handler: async (_req, res) => {
         const { contentType, body } = await metrics.text();
@@ -263,13 +273,13 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
 
   let closing: Promise<void> | undefined;
   return {
-    url, port, dataDir, sandboxRoot: layout.root, token, tokenPath, tokenCreated, store, scheduler, records, queues, asyncInvoker, schedules, budgets, adminEndpoints: api.endpoints,
+    url, port, dataDir, sandboxRoot: layout.root, token, tokenPath, tokenCreated, store, scheduler, records, queues, asyncInvoker, schedules, budgets, rollouts, adminEndpoints: api.endpoints,
     close() {
       closing ??= (async () => {
         await new Promise<void>((ok) => { server.close(() => ok()); server.closeAllConnections(); });
         // Stop taking new work, stop the instances (work in flight fails and stays in the store to
         // run again at the next start), then wait for everything to settle before the store closes.
-        const stopping = Promise.all([triggers.stop(), asyncInvoker.stop(), schedules.stop(), sender.stop(), tableTriggers.stop()]);
+        const stopping = Promise.all([triggers.stop(), asyncInvoker.stop(), schedules.stop(), sender.stop(), tableTriggers.stop(), rollouts.stop()]);
         queues.close();
         await scheduler.close();
         await stopping;

@@ -89,7 +89,7 @@ describe('admin API', () => {
     const id = r.headers.get('x-nimbus-request-id')!;
     const { body } = await srv.api<{ logs: { level: string; message: string; requestId: string }[] }>('GET', `/_nimbus/api/functions/talker/logs?requestId=${id}`);
     const lines = body.logs.map((l) => `${l.level} ${l.message}`);
-    assert.equal(lines[0], `INFO START RequestId: ${id} Version: $LATEST`);
+    assert.equal(lines[0], `INFO START RequestId: ${id} Version: 1`);
     assert.ok(lines.includes("INFO hello { n: 1 }"), lines.join('\n'));
     assert.ok(lines.includes('WARN careful'));
     assert.ok(lines.includes('ERROR bad thing'));

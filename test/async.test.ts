@@ -57,7 +57,7 @@ describe('asynchronous invocation', () => {
     const record = JSON.parse(m!.body);
     assert.deepEqual(record.requestContext, { requestId, functionArn: 'arn:aws:lambda:local:000000000000:function:ok:$LATEST', condition: 'Success', approximateInvokeCount: 1 });
     assert.deepEqual(record.requestPayload, { n: 21 });
-    assert.deepEqual(record.responseContext, { statusCode: 200, executedVersion: '$LATEST' });
+    assert.deepEqual(record.responseContext, { statusCode: 200, executedVersion: '1' });
     assert.deepEqual(record.responsePayload, { doubled: 42 });
     assert.equal(record.version, '1.0');
     assert.ok(!Number.isNaN(Date.parse(record.timestamp)));
@@ -73,7 +73,7 @@ describe('asynchronous invocation', () => {
     const record = JSON.parse(f!.body);
     assert.equal(record.requestContext.condition, 'RetriesExhausted');
     assert.equal(record.requestContext.approximateInvokeCount, 2, 'the first attempt and one retry');
-    assert.deepEqual(record.responseContext, { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' });
+    assert.deepEqual(record.responseContext, { statusCode: 200, executedVersion: '1', functionError: 'Unhandled' });
     assert.equal(record.responsePayload.errorType, 'TypeError');
     assert.equal(record.responsePayload.errorMessage, 'always fails');
     assert.ok(Date.now() - t0 >= 50, 'the retry waited (backoff)');

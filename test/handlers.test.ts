@@ -116,7 +116,7 @@ describe('handler models and HTTP mapping', () => {
   it('gives the handler a Lambda context and only its own environment', async () => {
     const body = await (await srv.req('/v2/1', { method: 'POST' })).json();
     assert.equal(body.context.functionName, 'esm');
-    assert.equal(body.context.functionVersion, '$LATEST');
+    assert.equal(body.context.functionVersion, '1');
     assert.equal(body.context.memoryLimitInMB, '256');
     assert.equal(body.context.invokedFunctionArn, 'arn:aws:lambda:local:000000000000:function:esm');
     assert.equal(body.context.logGroupName, '/aws/lambda/esm');

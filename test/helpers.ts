@@ -16,7 +16,8 @@ export interface TestServer extends RunningServer {
   /** fetch against the server, with the admin token for /_nimbus/api paths. */
   req(path: string, init?: RequestInit): Promise<Response>;
   api<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T; headers: Headers }>;
-  deploy(files: Record<string, string>): Promise<{ status: number; body: DeployBody }>;
+  /** Bundles and deploys an app; `extra` joins the deploy body (e.g. `{ strategy: 'canary:10%:5m' }`). */
+  deploy(files: Record<string, string>, extra?: Record<string, unknown>): Promise<{ status: number; body: DeployBody }>;
   invoke<T = unknown>(fn: string, event?: unknown): Promise<{ status: number; body: T; headers: Headers }>;
   /** Receives from `queue` (deleting each message) until `n` came, or `ms` passed; returns what came. */
   take(queue: string, n: number, ms?: number): Promise<QueueMessage[]>;
@@ -29,6 +30,7 @@ export interface QueueMessage {
 
 export interface DeployBody {
   status?: string; created?: string[]; updated?: string[]; removed?: string[];
+  rollouts?: { fn: string; id: number; fromVersion: number; toVersion: number; strategy: string }[];
   routes?: { method: string; path: string; fn: string }[];
   error?: { code: string; message: string };
 }
@@ -72,12 +74,12 @@ export async function startTestServer(opts: ServerOptions = {}): Promise<TestSer
   return Object.assign(srv, {
     req,
     api,
-    async deploy(files: Record<string, string>) {
+    async deploy(files: Record<string, string>, extra: Record<string, unknown> = {}) {
       const dir = writeApp(files);
       try {
         const body = await bundleApp(dir, files['nimbus.yml']!);
         const app = (body.manifest as { app: string }).app;
-        return api<DeployBody>('PUT', `/_nimbus/api/apps/${app}`, body);
+        return api<DeployBody>('PUT', `/_nimbus/api/apps/${app}`, { ...body, ...extra });
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

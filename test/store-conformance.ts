@@ -19,7 +19,7 @@ export function runStoreConformance(label: string, open: () => Promise<{ store: 
 
   describe(`store conformance: ${label}`, () => {
     it('applies an app, then reports an identical spec as unchanged', withStore(async (s) => {
-      const desired = app('shop', [fn('a'), fn('b')], [{ method: 'GET', path: '/a/{id}', fn: 'a', payload: '2.0' }], 'h1');
+      const desired = app('shop', [fn('a'), fn('b')], [{ method: 'GET', path: '/a/{id}', fn: 'a', payload: '2.0', qualifier: null }], 'h1');
       const first = await s.applyApp(desired, 1);
       assert.equal(first.status, 'applied');
       assert.deepEqual(first.created.sort(), ['a', 'b']);
@@ -30,8 +30,8 @@ export function runStoreConformance(label: string, open: () => Promise<{ store: 
     }));
 
     it('prunes functions and routes the new spec no longer names, and bumps revisions only on change', withStore(async (s) => {
-      await s.applyApp(app('shop', [fn('a'), fn('b')], [{ method: 'GET', path: '/b', fn: 'b', payload: '2.0' }]), 1);
-      const r = await s.applyApp(app('shop', [fn('a', { memoryMb: 256 })], [{ method: 'POST', path: '/a', fn: 'a', payload: '1.0' }]), 2);
+      await s.applyApp(app('shop', [fn('a'), fn('b')], [{ method: 'GET', path: '/b', fn: 'b', payload: '2.0', qualifier: null }]), 1);
+      const r = await s.applyApp(app('shop', [fn('a', { memoryMb: 256 })], [{ method: 'POST', path: '/a', fn: 'a', payload: '1.0', qualifier: null }]), 2);
       assert.deepEqual(r.updated, ['a']);
       assert.deepEqual(r.removed, ['b']);
       assert.equal(await s.getFunction('b'), undefined);
@@ -54,9 +54,9 @@ export function runStoreConformance(label: string, open: () => Promise<{ store: 
     }));
 
     it('rejects a route another app owns (ANY overlaps, param names do not matter) and changes nothing', withStore(async (s) => {
-      await s.applyApp(app('one', [fn('a')], [{ method: 'ANY', path: '/x/{id}', fn: 'a', payload: '2.0' }]), 1);
+      await s.applyApp(app('one', [fn('a')], [{ method: 'ANY', path: '/x/{id}', fn: 'a', payload: '2.0', qualifier: null }]), 1);
       const gen = await s.configGeneration();
-      await assert.rejects(s.applyApp(app('two', [fn('b')], [{ method: 'GET', path: '/x/{other}', fn: 'b', payload: '2.0' }]), 2), (e: { code: string; message: string }) => {
+      await assert.rejects(s.applyApp(app('two', [fn('b')], [{ method: 'GET', path: '/x/{other}', fn: 'b', payload: '2.0', qualifier: null }]), 2), (e: { code: string; message: string }) => {
         assert.equal(e.code, 'ROUTE_CONFLICT');
         assert.match(e.message, /owned by app "one"/);
         return true;
@@ -73,7 +73,7 @@ export function runStoreConformance(label: string, open: () => Promise<{ store: 
     }));
 
     it('deletes apps and single functions with their routes, and bumps the config generation', withStore(async (s) => {
-      await s.applyApp(app('one', [fn('a'), fn('b')], [{ method: 'GET', path: '/a', fn: 'a', payload: '2.0' }, { method: 'GET', path: '/b', fn: 'b', payload: '2.0' }]), 1);
+      await s.applyApp(app('one', [fn('a'), fn('b')], [{ method: 'GET', path: '/a', fn: 'a', payload: '2.0', qualifier: null }, { method: 'GET', path: '/b', fn: 'b', payload: '2.0', qualifier: null }]), 1);
       const g0 = await s.configGeneration();
       assert.equal(await s.deleteFunction('a'), true);
       assert.equal(await s.deleteFunction('a'), false);

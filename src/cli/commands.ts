@@ -52,6 +52,7 @@ interface DeployResponse {
   queues?: { names: string[]; created: string[]; removed: string[] };
   buckets?: { names: string[]; created: string[]; removed: string[] };
   tables?: { names: string[]; created: string[]; removed: string[] };
+  rollouts?: { fn: string; id: number; fromVersion: number; toVersion: number; strategy: string }[];
 }
 
 export async function deploy(dirArg: string | undefined, flags: Flags): Promise<void> {
@@ -72,7 +73,8 @@ export async function deploy(dirArg: string | undefined, flags: Flags): Promise<
   }
   t0 = performance.now();
   const target = resolveTarget(flags);
-  const { data } = await api<DeployResponse>(target, 'PUT', `/_nimbus/api/apps/${encodeURIComponent(manifest.app)}`, { manifest, bundles });
+  const strategy = typeof flags.strategy === 'string' ? flags.strategy : undefined;
+  const { data } = await api<DeployResponse>(target, 'PUT', `/_nimbus/api/apps/${encodeURIComponent(manifest.app)}`, { manifest, bundles, ...(strategy ? { strategy } : {}) });
   if (flags.json) return out(JSON.stringify(data));
   if (data.status === 'unchanged') step(`✓ uploaded ${kb(total)}: app ${data.app} is unchanged, nothing to apply (${ms(t0)})`);
   else step(`✓ uploaded ${kb(total)} and applied: ${data.created.length} created, ${data.updated.length} updated, ${data.removed.length} removed (${ms(t0)})`);
@@ -82,6 +84,7 @@ export async function deploy(dirArg: string | undefined, flags: Flags): Promise<
   for (const [what, c] of [['buckets', data.buckets], ['tables', data.tables]] as const) {
     if (c && (c.created.length || c.removed.length)) out(`  ${what}: ${[...c.created.map((n) => `+${n}`), ...c.removed.map((n) => `-${n}`)].join(', ')}`);
   }
+  for (const r of data.rollouts ?? []) out(`  ${r.fn}: rollout #${r.id} from version ${r.fromVersion} to ${r.toVersion}, ${r.strategy} (nimbus rollouts ${r.fn})`);
   if (data.routes.length) {
     out('Routes:');
     for (const r of data.routes) out(`  ${r.method.padEnd(7)} ${target.url}${r.path}  →  ${r.fn}`);
@@ -89,7 +92,8 @@ export async function deploy(dirArg: string | undefined, flags: Flags): Promise<
 }
 
 export async function invoke(fn: string | undefined, flags: Flags): Promise<void> {
-  if (!fn) throw new CliError('usage: nimbus invoke <function> [--data JSON | --file F] [--async [--idempotency-key KEY]]');
+  if (!fn) throw new CliError('usage: nimbus invoke <function> [--data JSON | --file F] [--qualifier ALIAS|VERSION] [--async [--idempotency-key KEY]]');
+  const qs = typeof flags.qualifier === 'string' ? `?qualifier=${encodeURIComponent(flags.qualifier)}` : '';
   const key = flags['idempotency-key'];
   if (key !== undefined && !flags.async) throw new CliError('--idempotency-key goes with --async (a synchronous invoke always runs)');
   let payload: unknown = {};
@@ -102,12 +106,12 @@ export async function invoke(fn: string | undefined, flags: Flags): Promise<void
     const { data } = await api<{ requestId: string; duplicate?: boolean }>(resolveTarget(flags), 'POST', `/_nimbus/api/functions/${encodeURIComponent(fn)}/invocations`, payload, headers);
     return out(flags.json ? JSON.stringify(data) : `Accepted: RequestId ${data.requestId}${data.duplicate ? ' (duplicate: not run again)' : ''}`);
   }
-  const { headers, data } = await api<unknown>(resolveTarget(flags), 'POST', `/_nimbus/api/functions/${encodeURIComponent(fn)}/invocations`, payload);
+  const { headers, data } = await api<unknown>(resolveTarget(flags), 'POST', `/_nimbus/api/functions/${encodeURIComponent(fn)}/invocations${qs}`, payload);
   const failed = headers.get('x-nimbus-function-error');
   if (flags.json) out(JSON.stringify({ requestId: headers.get('x-nimbus-request-id'), error: failed ? data : undefined, result: failed ? undefined : data }));
   else {
     out(JSON.stringify(data, null, 2));
-    err(`RequestId: ${headers.get('x-nimbus-request-id')}${failed ? `  (function error: ${headers.get('x-nimbus-error-type')})` : ''}`);
+    err(`RequestId: ${headers.get('x-nimbus-request-id')}  Version: ${headers.get('x-nimbus-executed-version')}${failed ? `  (function error: ${headers.get('x-nimbus-error-type')})` : ''}`);
   }
   if (failed) process.exitCode = 1;
 }

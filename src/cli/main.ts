@@ -13,16 +13,22 @@ import { events, rules } from './events.ts';
 import { secrets } from './secrets.ts';
 import { tables, TABLES_HELP } from './tables.ts';
 import { storage } from './storage.ts';
+import { alias, rollback, rollouts, versions } from './versions.ts';
 
 const HELP = `nimbus — a self-hosted serverless platform
 
 Usage:
   nimbus serve [--port 8080] [--host 127.0.0.1] [--data ./.nimbus] [--keep-alive 5m]
                [--max-instances 1000] [--memory-budget 75%|MB] [--max-starts N] [--spares 1] [--max-spares 8] [--compile-cache on|off] [--prices prices.json]
-               [--log-retention 7d] [--log-max-lines 200000]
+               [--log-retention 7d] [--log-max-lines 200000] [--keep-versions 10]
   nimbus init <name>                      scaffold an app (nimbus.yml + a TypeScript function)
-  nimbus deploy [dir]                     bundle and deploy the app in dir (default .)
-  nimbus invoke <fn> [--data JSON | --file F] [--async [--idempotency-key KEY]]
+  nimbus deploy [dir] [--strategy all-at-once|canary:10%:5m|linear:10%:1m]
+                                          bundle and deploy the app in dir (default .); each changed function gets a new version
+  nimbus invoke <fn> [--data JSON | --file F] [--qualifier ALIAS|VERSION] [--async [--idempotency-key KEY]]
+  nimbus versions <fn>                    a function's versions and where its aliases point
+  nimbus alias <fn> <alias> <version> [--canary V --weight P]
+  nimbus rollouts <fn>                    rollouts with every step (time, weight, invocations, errors, p99) and outcome
+  nimbus rollback <fn>                    point live back at once
   nimbus logs <fn> [--follow] [--since 1h] [--until 10m] [--request-id ID] [--level LEVEL] [--search TEXT]
   nimbus invocations <fn> [--since 1h] [--status error] [--limit N]
                                           invocation records, newest first: outcome, duration, billed, init, memory
@@ -78,6 +84,7 @@ async function main(argv: string[]): Promise<void> {
       source: { type: 'string' }, 'detail-type': { type: 'string' }, detail: { type: 'string' }, pattern: { type: 'string' }, event: { type: 'string' },
       'content-type': { type: 'string' }, recursive: { type: 'boolean', short: 'r' }, put: { type: 'boolean' }, expires: { type: 'string' }, meta: { type: 'string', multiple: true },
       status: { type: 'string' }, 'log-retention': { type: 'string' }, 'log-max-lines': { type: 'string' }, until: { type: 'string' }, search: { type: 'string' }, by: { type: 'string' }, function: { type: 'string' }, prices: { type: 'string' },
+      strategy: { type: 'string' }, qualifier: { type: 'string' }, canary: { type: 'string' }, weight: { type: 'string' }, 'keep-versions': { type: 'string' },
       'if-not-exists': { type: 'boolean' }, 'expected-version': { type: 'string' }, 'begins-with': { type: 'string' }, reverse: { type: 'boolean' }, cursor: { type: 'string' },
     },
   });
@@ -100,6 +107,10 @@ async function main(argv: string[]): Promise<void> {
     case 'invocations': return invocations(arg, flags);
     case 'usage': return usage(flags);
     case 'budgets': return budgets(flags);
+    case 'versions': return versions(arg, flags);
+    case 'alias': return alias(positionals.slice(1), flags);
+    case 'rollouts': return rollouts(arg, flags);
+    case 'rollback': return rollback(arg, flags);
     case 'ls': return ls(flags);
     case 'rm': return rm(arg, flags);
     case 'queues': return queues(positionals.slice(1), flags, attr);
@@ -149,6 +160,7 @@ async function serve(values: Record<string, string | boolean | undefined>): Prom
     maxInstances: count('max-instances', 1), memoryBudgetMb, maxConcurrentStarts: count('max-starts', 1), spares, compileCache: cc === undefined ? undefined : cc === 'on',
     prices: typeof values.prices === 'string' ? loadPrices(values.prices) : undefined,
     logRetention,
+    keepVersions: count('keep-versions', 1),
   });
   process.stdout.write(`Nimbus is listening on ${server.url}\n`);
   process.stdout.write(`Data: ${server.dataDir}\n`);

@@ -43,5 +43,9 @@ export const LOG_LINE_MAX_BYTES = 256 * 1024; // a longer line is truncated and 
 export const LOG_RETENTION_DEFAULT_ROWS = 200_000;
 export const LOG_RETENTION_DEFAULT_MS = 7 * 24 * 3600 * 1000;
 export const BILLING_GRANULARITY_MS = 1;
+export const DEFAULT_KEEP_VERSIONS = 10; // newest versions kept per function, besides those an alias or rollout names
+/** A rollout points its alias back when the new version fails more than 1% of at least 20 invocations (no p99 bound unless set). */
+export const DEFAULT_GUARD = { maxErrorRate: 1, minRequests: 20, maxP99Ms: null };
+export const ROLLOUT_CHECK_MS = 1000; // how often running rollouts are checked against their guard
 export const DEFAULT_PORT = 8080;
 export const DEFAULT_HOST = '127.0.0.1';

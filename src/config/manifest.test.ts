@@ -163,7 +163,7 @@ describe('unknown keys are rejected', () => {
   });
   it('in a function, naming every unknown key and the allowed ones', () => {
     assert.deepEqual(problems(errorOf(() => parseManifest(oneFn('    memroy: 256\n    runtime: node\n')))), [
-      'functions.f: unknown keys "memroy", "runtime"; allowed keys: handler, memory, timeout, environment, concurrency, events, async, secrets, permissions, budget',
+      'functions.f: unknown keys "memroy", "runtime"; allowed keys: handler, memory, timeout, environment, concurrency, events, async, secrets, permissions, budget, deployment',
     ]);
   });
   it('in concurrency', () => {
@@ -171,7 +171,7 @@ describe('unknown keys are rejected', () => {
   });
   it('in an http event', () => {
     assert.deepEqual(problems(errorOf(() => parseManifest(withEvent('{ method: GET, path: /x, cors: true }')))), [
-      'functions.f.events[0].http: unknown key "cors"; allowed keys: method, path, payload',
+      'functions.f.events[0].http: unknown key "cors"; allowed keys: method, path, payload, qualifier',
     ]);
   });
   it('as an event kind', () => {

@@ -11,10 +11,11 @@ import { validateFilterPolicy } from '../events/topics/filter.ts';
 import { validatePattern } from '../events/bus/pattern.ts';
 import { validateTargetInput } from '../events/bus/input.ts';
 import { bucketNameProblem } from '../services/storage/keys.ts';
+import { parseStrategy, qualifierProblem } from './strategy.ts';
 import {
   ASYNC_MAX_EVENT_AGE_DEFAULT_S, ASYNC_RETRIES_DEFAULT, QUEUE_DELAY_MAX_S, QUEUE_MAX_MESSAGE_BYTES, QUEUE_RETENTION_DEFAULT_S, QUEUE_RETENTION_MAX_S,
   QUEUE_TRIGGER_BATCH_MAX, QUEUE_TRIGGER_WINDOW_MAX_S, QUEUE_VISIBILITY_DEFAULT_S, QUEUE_VISIBILITY_MAX_S, TABLE_TRIGGER_BATCH_DEFAULT, TABLE_TRIGGER_BATCH_MAX, TABLE_TRIGGER_WINDOW_MAX_S,
-  CONCURRENCY_DEFAULT_MAX, MEMORY_DEFAULT_MB, MEMORY_MAX_MB, MEMORY_MIN_MB, QUEUE_TIMEOUT_DEFAULT_MS, TIMEOUT_DEFAULT_S, TIMEOUT_MAX_S, TIMEOUT_MIN_S,
+  CONCURRENCY_DEFAULT_MAX, DEFAULT_GUARD, MEMORY_DEFAULT_MB, MEMORY_MAX_MB, MEMORY_MIN_MB, QUEUE_TIMEOUT_DEFAULT_MS, TIMEOUT_DEFAULT_S, TIMEOUT_MAX_S, TIMEOUT_MIN_S,
 } from './limits.ts';
 
 export const MANIFEST_FILES = ['nimbus.yml', 'nimbus.yaml', 'nimbus.json'];
@@ -90,6 +91,40 @@ export function httpPathProblem(path: string): string | undefined {
   return undefined;
 }
 
+/** The alias or version a route invokes (absent: `live`). */
+const QualifierSchema = z.unknown().optional().transform((v, ctx): string | undefined => {
+  if (v === undefined || v === null) return undefined;
+  const q = typeof v === 'number' ? String(v) : v;
+  const problem = typeof q === 'string' ? qualifierProblem(q) : `must be an alias name, a version number or $LATEST, got ${describe(v)}`;
+  if (problem) {
+    ctx.addIssue({ code: 'custom', message: problem });
+    return z.NEVER;
+  }
+  return q as string;
+});
+
+/**
+ * `deployment:` of a function: how `live` moves to a new version, and when a rollout gives up. The
+ * parsed form keeps the strategy as text (validated) so it parses again unchanged; deploy reads it.
+ */
+const DeploymentSchema = strict({
+  strategy: z.string({ error: (i) => `must be all-at-once, canary:10%:5m or linear:10%:1m, got ${describe(i.input)}` }).optional().transform((s, ctx): string => {
+    if (s === undefined) return 'all-at-once';
+    const r = parseStrategy(s);
+    if ('problem' in r) {
+      ctx.addIssue({ code: 'custom', message: r.problem });
+      return z.NEVER;
+    }
+    return s.trim();
+  }),
+  rollback: strict({
+    errorRate: z.number({ error: (i) => `must be a percentage, got ${describe(i.input)}` }).min(0, { error: 'must be from 0 to 100 (percent)' }).max(100, { error: 'must be from 0 to 100 (percent)' }).optional()
+      .transform((v) => v ?? DEFAULT_GUARD.maxErrorRate),
+    minRequests: intIn(1, 1_000_000, ' (invocations of the new version before its error rate counts)', DEFAULT_GUARD.minRequests),
+    p99: z.number({ error: (i) => `must be a duration in ms, got ${describe(i.input)}` }).int({ error: 'must be a whole number of ms' }).min(1, { error: 'must be from 1 to 900000 (ms)' }).max(900_000, { error: 'must be from 1 to 900000 (ms)' }).optional(),
+  }).optional().transform((r) => r ?? { errorRate: DEFAULT_GUARD.maxErrorRate, minRequests: DEFAULT_GUARD.minRequests }),
+}).optional();
+
 const HttpEventSchema = z.preprocess(
   // Short form: `http: GET /users/{id}`.
   (v) => {
@@ -113,6 +148,7 @@ const HttpEventSchema = z.preprocess(
       ctx.addIssue({ code: 'custom', message: `must be "1.0" (REST API v1 proxy event) or "2.0" (HTTP API v2, the default), got ${describe(v)}` });
       return z.NEVER;
     }),
+    qualifier: QualifierSchema,
   }),
 );
 
@@ -569,6 +605,7 @@ const FunctionSchema = strict({
   secrets: SecretNamesSchema,
   permissions: PermissionsSchema,
   budget: BudgetSchema,
+  deployment: DeploymentSchema,
 }).transform((f) => {
   // `secrets:` and `permissions.secrets` are the same grants; both hold the union after parsing.
   const secrets = [...new Set([...f.secrets, ...f.permissions.secrets])].sort();

@@ -28,6 +28,7 @@ import type { ApiRoute } from './route.ts';
 import type { Registry } from './registry.ts';
 import { tokenMatches } from './token.ts';
 import { parseTraceparent } from '../observability/tracing.ts';
+import { qualifierProblem } from '../config/strategy.ts';
 
 export interface ApiDeps {
   store: Store;
@@ -48,6 +49,8 @@ export interface ApiDeps {
   startedAt: number;
   /** Endpoints of the service modules (storage, KV tables), each with its OpenAPI operation. */
   services?: ApiRoute[];
+  /** Versions kept per function besides those an alias or a rollout names (default 10). */
+  keepVersions?: number;
 }
 
 type Params = Record<string, string | undefined>;
@@ -89,7 +92,7 @@ export class AdminApi {
     r('GET', '/_nimbus/api/functions', async (_q, res) => sendJson(res, 200, { functions: (await deps.store.listFunctions()).map((f) => this.#fnView(f)) }));
     r('GET', '/_nimbus/api/functions/:name', async (_q, res, p) => sendJson(res, 200, this.#fnView(await this.#fn(p.name!))));
     r('DELETE', '/_nimbus/api/functions/:name', (_q, res, p) => this.#deleteFn(res, p.name!));
-    r('POST', '/_nimbus/api/functions/:name/invocations', (q, res, p) => this.#invoke(q, res, p.name!));
+    r('POST', '/_nimbus/api/functions/:name/invocations', (q, res, p, qs) => this.#invoke(q, res, p.name!, qs));
     r('GET', '/_nimbus/api/functions/:name/logs', (_q, res, p, qs) => this.#logs(res, p.name!, qs));
     r('GET', '/_nimbus/api/functions/:name/logs/stream', (q, res, p, qs) => this.#logStream(q, res, p.name!, qs));
     r('GET', '/_nimbus/api/functions/:name/invocations', (_q, res, p, qs) => this.#invocations(res, p.name!, qs));
@@ -210,7 +213,7 @@ export class AdminApi {
 
   async #deploy(req: IncomingMessage, res: ServerResponse, app: string): Promise<void> {
     const body = parseJsonBody(await readBody(req, MAX_DEPLOY_BYTES), 'the deploy body');
-    const result = await applyDeploy(this.#deps.store, app, body, Date.now(), (fn, names) => this.#deps.secrets.checkGranted(fn, names));
+    const result = await applyDeploy(this.#deps.store, app, body, Date.now(), { checkSecrets: (fn, names) => this.#deps.secrets.checkGranted(fn, names), keepVersions: this.#deps.keepVersions });
     await this.refresh();
     sendJson(res, 200, result);
   }
@@ -234,9 +237,17 @@ export class AdminApi {
     await this.#deps.registry.refresh();
   }
 
-  async #invoke(req: IncomingMessage, res: ServerResponse, name: string): Promise<void> {
+  async #invoke(req: IncomingMessage, res: ServerResponse, name: string, query: URLSearchParams): Promise<void> {
     const fn = await this.#fn(name);
     const type = header(req, 'x-nimbus-invocation-type') ?? header(req, 'x-amz-invocation-type') ?? 'RequestResponse';
+    const qualifier = query.get('qualifier') ?? undefined;
+    if (qualifier !== undefined) {
+      const problem = qualifierProblem(qualifier);
+      if (problem) { req.resume(); throw new NimbusError('BAD_REQUEST', `qualifier: ${problem}`); }
+      if (type === 'Event') { req.resume(); throw new NimbusError('BAD_REQUEST', 'qualifier: asynchronous invocations run the live alias; a qualifier applies to synchronous invokes'); }
+      // Resolved before the body is read, so a wrong qualifier is a 404 whatever the payload.
+      this.#deps.registry.resolve(fn, qualifier);
+    }
     if (type === 'Event') return this.#invokeAsync(req, res, fn);
     if (type !== 'RequestResponse') {
       req.resume();
@@ -248,8 +259,8 @@ export class AdminApi {
     }
     const event = parseJsonBody(await readBody(req, MAX_SYNC_PAYLOAD_BYTES), 'the invocation payload') ?? {};
     const requestId = requestIdFrom(req.headers['x-request-id'], randomUUID);
-    const result = await this.#deps.invoker.invoke({ fn, requestId, trigger: 'invoke', prepare: () => ({ kind: 'event', payload: event }), trace: header(req, 'traceparent') });
-    const headers: Record<string, string> = { 'x-request-id': requestId, 'x-nimbus-request-id': requestId, 'x-nimbus-executed-version': '$LATEST', ...(result.traceId ? { 'x-nimbus-trace-id': result.traceId } : {}) };
+    const result = await this.#deps.invoker.invoke({ fn, qualifier, requestId, trigger: 'invoke', prepare: () => ({ kind: 'event', payload: event }), trace: header(req, 'traceparent') });
+    const headers: Record<string, string> = { 'x-request-id': requestId, 'x-nimbus-request-id': requestId, 'x-nimbus-executed-version': String(result.version), ...(result.traceId ? { 'x-nimbus-trace-id': result.traceId } : {}) };
     if (result.outcome === 'success') {
       const text = result.json ?? 'null';
       res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });
@@ -405,7 +416,7 @@ export class AdminApi {
       fn: name, outcome: status as Outcome | undefined, sinceMs: since ? sinceToMs(since) : undefined, limit: limit ? intParam('limit', limit) : undefined,
     });
     // Every invocation runs $LATEST until versions and aliases arrive (issue 8 fills this in).
-    sendJson(res, 200, { invocations: invocations.map((r) => ({ ...r, version: '$LATEST' })) });
+    sendJson(res, 200, { invocations: invocations.map((r) => ({ ...r, version: String(r.revision) })) });
   }
 }
 

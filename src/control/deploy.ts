@@ -8,21 +8,40 @@ import { jsonText } from '../util/json.ts';
 import { NimbusError } from '../errors.ts';
 import type { ApplyResult, DesiredApp, DesiredSubscription, Store } from '../store/types.ts';
 import { desiredApp } from '../store/desired.ts';
+import { DEFAULT_GUARD, DEFAULT_KEEP_VERSIONS } from '../config/limits.ts';
+import { parseStrategy } from '../config/strategy.ts';
+import { describeStrategy } from '../store/sqlite/versions.ts';
+import type { RolloutStrategy } from '../store/versions.ts';
 
 export const DeployRequestSchema = z.strictObject({
   manifest: z.unknown(),
   bundles: z.record(z.string(), z.strictObject({ code: z.string().describe('the bundled ES module, base64') })),
+  strategy: z.string().optional().describe('how live moves to each changed function\'s new version, for this deploy: all-at-once, canary:10%:5m, linear:10%:1m (default: each function\'s deployment.strategy)'),
 });
 export type DeployRequest = z.infer<typeof DeployRequestSchema>;
 
 export interface DeployResult extends ApplyResult {
   app: string;
+  /** Rollouts this deploy started (functions whose `live` moves step by step). */
+  rollouts: { fn: string; id: number; fromVersion: number; toVersion: number; strategy: string }[];
 }
 
-export async function applyDeploy(store: Store, appName: string, body: unknown, now: number, checkSecrets?: (fn: string, names: string[]) => Promise<void>): Promise<DeployResult> {
+export interface DeployOptions {
+  checkSecrets?: (fn: string, names: string[]) => Promise<void>;
+  keepVersions?: number;
+}
+
+export async function applyDeploy(store: Store, appName: string, body: unknown, now: number, opts: DeployOptions = {}): Promise<DeployResult> {
+  const { checkSecrets } = opts;
   const parsed = DeployRequestSchema.safeParse(body);
   if (!parsed.success) {
     throw new NimbusError('BAD_REQUEST', `deploy body: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  }
+  let strategy: RolloutStrategy | undefined;
+  if (parsed.data.strategy !== undefined) {
+    const s = parseStrategy(parsed.data.strategy);
+    if ('problem' in s) throw new NimbusError('BAD_REQUEST', `strategy: ${s.problem}`);
+    strategy = s;
   }
   const manifest = validateManifest(parsed.data.manifest);
   if (manifest.app !== appName) {
@@ -34,6 +53,13 @@ export async function applyDeploy(store: Store, appName: string, body: unknown, 
   for (const name of Object.keys(bundles)) if (!Object.hasOwn(manifest.functions, name)) throw new NimbusError('BAD_REQUEST', `bundles.${name}: no function of that name in the manifest`);
 
   const desired: DesiredApp = desiredApp(manifest.app, {
+    rollout: {
+      strategies: Object.fromEntries(Object.entries(manifest.functions).map(([fn, f]) => [fn, {
+        strategy: strategy ?? (f.deployment ? parseStrategy(f.deployment.strategy) as RolloutStrategy : { kind: 'all-at-once' as const }),
+        guard: f.deployment ? { maxErrorRate: f.deployment.rollback.errorRate, minRequests: f.deployment.rollback.minRequests, maxP99Ms: f.deployment.rollback.p99 ?? null } : { ...DEFAULT_GUARD },
+      }])),
+      keepVersions: opts.keepVersions ?? DEFAULT_KEEP_VERSIONS,
+    },
     buckets: Object.keys(manifest.buckets).map((name) => ({ name })),
     budgets: [
       ...(manifest.budget ? [{ fn: null, monthly: manifest.budget.monthly, alerts: manifest.budget.alerts }] : []),
@@ -83,7 +109,7 @@ export async function applyDeploy(store: Store, appName: string, body: unknown, 
       codeSha,
     });
     for (const ev of spec.events) {
-      if ('http' in ev) desired.routes.push({ method: ev.http.method, path: ev.http.path, fn: name, payload: ev.http.payload });
+      if ('http' in ev) desired.routes.push({ method: ev.http.method, path: ev.http.path, fn: name, payload: ev.http.payload, qualifier: ev.http.qualifier ?? null });
       else if ('schedule' in ev) {
         const sch = ev.schedule;
         desired.schedules.push({
@@ -140,7 +166,11 @@ export async function applyDeploy(store: Store, appName: string, body: unknown, 
   for (const [sha, code] of codes) await store.putCode(sha, code);
   const result = await store.applyApp(desired, now);
   if (result.status === 'applied') await store.pruneCode();
-  return { app: manifest.app, ...result };
+  const started = result.status === 'applied' ? (await store.versions.listRollouts({ status: 'running' })).filter((r) => r.startedAt === now && result.updated.includes(r.fn)) : [];
+  return {
+    app: manifest.app, ...result,
+    rollouts: started.map((r) => ({ fn: r.fn, id: r.id, fromVersion: r.fromVersion, toVersion: r.toVersion, strategy: describeStrategy(r.strategy) })),
+  };
 }
 
 /** A filter policy as stored: the JSON text of the policy object (the manifest may give it as JSON text too). */

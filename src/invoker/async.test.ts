@@ -34,7 +34,7 @@ it('never starts a held event that could outlive its lease; each event runs once
     const invoker = {
       invoke(req: InvokeRequest): Promise<InvokeResult> {
         started.push(req.requestId);
-        return new Promise((resolve) => finish.push(() => resolve({ requestId: req.requestId, style: 'lambda', outcome: 'success', json: 'null', durationMs: 1, billedDurationMs: 1, initDurationMs: null, cold: false, maxMemoryUsedMb: 1 })));
+        return new Promise((resolve) => finish.push(() => resolve({ requestId: req.requestId, style: 'lambda', outcome: 'success', json: 'null', durationMs: 1, billedDurationMs: 1, initDurationMs: null, cold: false, maxMemoryUsedMb: 1, version: 1 })));
       },
     } as unknown as Invoker;
     const dispatcher = new AsyncInvoker({ store, invoker, functions: () => new Map([['f', fn]]), onQueueMessage: () => undefined, clock, logger: silentLogger });

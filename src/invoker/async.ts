@@ -276,7 +276,7 @@ function destinationRecord(ev: AsyncEvent, fn: FunctionRecord, payload: unknown,
     requestPayload: payload,
   };
   if (result) {
-    record.responseContext = { statusCode: 200, executedVersion: '$LATEST', ...(result.outcome !== 'success' ? { functionError: 'Unhandled' as const } : {}) };
+    record.responseContext = { statusCode: 200, executedVersion: String(result.version), ...(result.outcome !== 'success' ? { functionError: 'Unhandled' as const } : {}) };
     record.responsePayload = result.outcome === 'success' ? (result.json === undefined ? null : JSON.parse(result.json)) : result.error;
   }
   return record;

@@ -1,6 +1,7 @@
-// The one entry point for running a function, whatever the trigger: takes an instance from the
-// scheduler, runs the invocation, and reports it — START/END/REPORT log lines and an invocation
-// record, both written behind the response.
+// The one entry point for running a function, whatever the trigger: resolves the qualifier (an
+// alias, possibly split by weight, a version number or $LATEST) to the version that runs, takes an
+// instance of it from the scheduler, runs the invocation, and reports it — START/END/REPORT log
+// lines and an invocation record, both written behind the response.
 import { MAX_SYNC_PAYLOAD_BYTES } from '../config/limits.ts';
 import { isNimbusError, NimbusError } from '../errors.ts';
 import type { RecordWriter } from '../observability/records.ts';
@@ -8,9 +9,14 @@ import type { FunctionError } from '../sandbox/instance.ts';
 import type { Scheduler } from '../scheduler/index.ts';
 import type { FunctionRecord, InvocationRecord, LogLevel, Outcome } from '../store/types.ts';
 import type { SpanHandle, SpanKindName, Tracing } from '../observability/tracing.ts';
+import { DEFAULT_ALIAS } from '../store/versions.ts';
+import { isRetired } from '../scheduler/pool.ts';
 
 export interface InvokeRequest {
+  /** The function (as the registry holds it); `qualifier` says which of its versions runs. */
   fn: FunctionRecord;
+  /** An alias, a version number or `$LATEST` (default: the `live` alias). */
+  qualifier?: string;
   requestId: string;
   trigger: InvocationRecord['trigger'];
   /** Builds what the instance receives, once its handler style (lambda or fetch) is known. */
@@ -32,7 +38,12 @@ export interface InvokeResult {
   cold: boolean;
   maxMemoryUsedMb: number;
   traceId?: string;
+  /** The version that ran. */
+  version: number;
 }
+
+/** Which version of a function a qualifier names, by the configuration loaded now (the registry's resolve). */
+export type ResolveVersion = (fn: FunctionRecord, qualifier?: string) => FunctionRecord;
 
 /** How each trigger's invocation span is kind-ed (OpenTelemetry's FaaS conventions). */
 const SPAN_KIND: Record<InvocationRecord['trigger'], SpanKindName> = { http: 'server', invoke: 'server', async: 'consumer', queue: 'consumer', table: 'consumer' };
@@ -42,25 +53,39 @@ export class Invoker {
   readonly #scheduler: Scheduler;
   readonly #records: RecordWriter;
   readonly #tracing: Tracing;
+  readonly #resolve: ResolveVersion;
 
-  constructor(scheduler: Scheduler, records: RecordWriter, tracing: Tracing) {
+  constructor(scheduler: Scheduler, records: RecordWriter, tracing: Tracing, resolve: ResolveVersion = (fn) => fn) {
     this.#scheduler = scheduler;
     this.#records = records;
     this.#tracing = tracing;
+    this.#resolve = resolve;
   }
 
   #line(fn: string, requestId: string, level: LogLevel, message: string): void {
     this.#records.log({ ts: Date.now(), fn, requestId, level, message });
   }
 
-  async invoke(req: InvokeRequest): Promise<InvokeResult> {
-    const { fn, requestId } = req;
+  async invoke(asked: InvokeRequest): Promise<InvokeResult> {
+    let fn = this.#resolve(asked.fn, asked.qualifier);
+    let req = fn === asked.fn ? asked : { ...asked, fn };
+    const { requestId } = req;
     const startedAt = Date.now();
     const t0 = performance.now();
     const span = this.#tracing.start(`invoke ${fn.name}`, req.trace, SPAN_KIND[req.trigger], { 'faas.invoked_name': fn.name, 'faas.trigger': FAAS_TRIGGER[req.trigger], 'faas.invocation_id': requestId, 'nimbus.trigger': req.trigger });
     let lease;
     try {
-      lease = await this.#scheduler.acquire(fn);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          lease = await this.#scheduler.acquire(fn);
+          break;
+        } catch (err) {
+          // A deploy closed the version's pool under this request: run the version live now.
+          if (!isRetired(err) || attempt === 3) throw err;
+          fn = this.#resolve(asked.fn, asked.qualifier);
+          req = { ...asked, fn };
+        }
+      }
     } catch (err) {
       const failed = (err as { functionError?: FunctionError }).functionError;
       if (!failed) {
@@ -75,14 +100,14 @@ export class Invoker {
       span.end(failed.errorType);
       this.#line(fn.name, requestId, 'ERROR', `INIT_REPORT Init Duration: ${durationMs.toFixed(2)} ms\tPhase: init\tStatus: error\tError Type: ${failed.errorType}\n${failed.errorMessage}`);
       this.#record(req, startedAt, durationMs, durationMs, true, 0, 'init-error', failed.errorType, span.traceId);
-      return { requestId, style: 'lambda', outcome: 'init-error', error: failed, durationMs, billedDurationMs: Math.ceil(durationMs), initDurationMs: durationMs, cold: true, maxMemoryUsedMb: 0, traceId: span.traceId };
+      return { requestId, style: 'lambda', outcome: 'init-error', error: failed, durationMs, billedDurationMs: Math.ceil(durationMs), initDurationMs: durationMs, cold: true, maxMemoryUsedMb: 0, traceId: span.traceId, version: fn.revision };
     }
     const inst = lease.instance;
     const initDurationMs = lease.cold ? inst.initMs : null;
     span.setAttributes({ 'faas.coldstart': lease.cold });
     // The cold start: waiting for an instance to be made ready (a spare assigned, or a process booted) and its init.
     if (lease.cold) this.#tracing.start('cold start', span, 'internal', { 'faas.coldstart': true, 'nimbus.init_ms': initDurationMs ?? 0 }, startedAt).end(undefined, startedAt + (performance.now() - t0));
-    this.#line(fn.name, requestId, 'INFO', `START RequestId: ${requestId} Version: $LATEST`);
+    this.#line(fn.name, requestId, 'INFO', `START RequestId: ${requestId} Version: ${fn.revision}`);
     const frame = req.prepare(inst.style);
     const handler = this.#tracing.start('handler', span, 'internal');
     const h0 = performance.now();
@@ -121,14 +146,14 @@ export class Invoker {
     span.setAttributes({ 'nimbus.outcome': outcome });
     span.end(outcome === 'success' ? undefined : error?.errorType ?? outcome);
     this.#record(req, startedAt, durationMs, initDurationMs, lease.cold, maxMemoryUsedMb, outcome, error?.errorType ?? null, span.traceId, lease.provisioned);
-    return { requestId, style: inst.style, outcome, json, error, durationMs, billedDurationMs, initDurationMs, cold: lease.cold, maxMemoryUsedMb, traceId: span.traceId };
+    return { requestId, style: inst.style, outcome, json, error, durationMs, billedDurationMs, initDurationMs, cold: lease.cold, maxMemoryUsedMb, traceId: span.traceId, version: fn.revision };
   }
 
   #record(req: InvokeRequest, startedAt: number, durationMs: number, initDurationMs: number | null, cold: boolean, maxMemoryUsedMb: number, outcome: Outcome, errorType: string | null, traceId: string, provisioned = false): void {
     this.#records.invocation({
       requestId: req.requestId, fn: req.fn.name, revision: req.fn.revision, trigger: req.trigger, startedAt,
       durationMs, billedDurationMs: outcome === 'throttled' ? 0 : Math.max(1, Math.ceil(durationMs)), initDurationMs,
-      memoryMb: req.fn.memoryMb, maxMemoryUsedMb, cold, provisioned, outcome, errorType, traceId,
+      memoryMb: req.fn.memoryMb, maxMemoryUsedMb, cold, provisioned, outcome, errorType, traceId, qualifier: req.qualifier ?? DEFAULT_ALIAS,
     });
   }
 }

@@ -18,6 +18,7 @@ import { parseTraceparent } from '../observability/tracing.ts';
 import type { AsyncInvoker } from './async.ts';
 import type { Invoker } from './index.ts';
 import type { Grant, SdkOp } from './sdk-op.ts';
+import { qualifierProblem, splitQualified } from '../config/strategy.ts';
 
 export interface SdkDeps {
   queues: QueueService;
@@ -120,10 +121,17 @@ export class SdkHost {
 
   async #invoke(fn: FunctionRecord, a: Record<string, unknown>, trace: string | undefined): Promise<unknown> {
     const deps = this.#deps!;
-    const name = this.#allow(fn, 'functions.invoke', 'functions', a.function, 'invoke');
+    // `name:qualifier` runs an alias or a version; the grant is on the function.
+    const { fn: named, qualifier } = splitQualified(typeof a.function === 'string' ? a.function : '');
+    const name = this.#allow(fn, 'functions.invoke', 'functions', named, 'invoke');
     const target = deps.functions().get(name);
     if (!target) throw new NimbusError('FUNCTION_NOT_FOUND', `no function named "${name}"`);
     const asynchronous = a.async === true;
+    if (qualifier !== undefined) {
+      const problem = qualifierProblem(qualifier);
+      if (problem) throw new NimbusError('BAD_REQUEST', `functions.invoke: the qualifier after "${name}:" ${problem}`);
+      if (asynchronous) throw new NimbusError('BAD_REQUEST', 'functions.invokeAsync: asynchronous invocations run the live alias; a qualifier applies to synchronous invokes');
+    }
     const payload = jsonText(a.payload ?? {}, 'the invocation payload');
     const limit = asynchronous ? MAX_ASYNC_PAYLOAD_BYTES : MAX_SYNC_PAYLOAD_BYTES;
     if (Buffer.byteLength(payload) > limit) throw new NimbusError('PAYLOAD_TOO_LARGE', `the payload is ${Buffer.byteLength(payload)} bytes; an ${asynchronous ? 'asynchronous' : 'synchronous'} invocation takes at most ${limit}`);
@@ -132,7 +140,7 @@ export class SdkHost {
       return { requestId: r.requestId };
     }
     const event: unknown = JSON.parse(payload);
-    const result = await deps.invoker.invoke({ fn: target, requestId: randomUUID(), trigger: 'invoke', prepare: () => ({ kind: 'event', payload: event }), trace });
+    const result = await deps.invoker.invoke({ fn: target, qualifier, requestId: randomUUID(), trigger: 'invoke', prepare: () => ({ kind: 'event', payload: event }), trace });
     if (result.outcome === 'success') return { requestId: result.requestId, ok: true, payload: result.json === undefined ? null : JSON.parse(result.json) as unknown };
     return { requestId: result.requestId, ok: false, errorType: result.error?.errorType ?? 'Error', errorMessage: result.error?.errorMessage ?? result.outcome };
   }

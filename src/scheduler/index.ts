@@ -1,7 +1,8 @@
-// The instance manager: one FunctionPool per function revision, spare runtimes booted ahead of
+// The instance manager: one FunctionPool per function version, spare runtimes booted ahead of
 // demand, and the host's capacity (instance cap, memory budget, start limiter) over all of them.
-// A redeploy (new revision) closes the old pool — idle instances stop at once, busy ones when
-// their invocation ends.
+// A version no alias points to any more (after a deploy moved `live`) has its pool closed — idle
+// instances stop at once, busy ones when their invocation ends; invoked again by number, it gets a
+// new pool that keep-alive scales back to zero.
 import { randomUUID } from 'node:crypto';
 import { NimbusError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -42,7 +43,14 @@ const SPARE_DEMAND_WINDOW_MS = 10_000;
 /** Init may take the function's timeout, and at least this (Lambda allows 10 s). */
 const INIT_TIMEOUT_MIN_MS = 10_000;
 
-export interface FunctionInstanceStats extends PoolStats { revision: number }
+export interface FunctionInstanceStats extends PoolStats {
+  /** The newest version with a pool. */
+  revision: number;
+  /** Each version's own stats, when several run (a canary). */
+  versions: Record<number, PoolStats>;
+}
+
+const poolKey = (fn: FunctionRecord): string => `${fn.name}@${fn.revision}#${fn.secretsEpoch ?? 0}`;
 
 export class Scheduler {
   readonly #opts: SchedulerOptions;
@@ -79,12 +87,23 @@ export class Scheduler {
     return { ...lease, release: () => { release(); this.spares.refillSoon(); } };
   }
 
-  #pool(fn: FunctionRecord): FunctionPool {
-    let pool = this.#pools.get(fn.name);
-    if (pool && pool.fn.revision !== fn.revision) {
-      this.#retire(pool);
-      pool = undefined;
+  /** Starts the version's provisioned instances (at least `min`) and waits until they are initialised: a rollout pre-warms its new version. */
+  async prewarm(fn: FunctionRecord, min: number): Promise<void> {
+    const leases = [];
+    try {
+      const pool = this.#pool(fn);
+      const want = Math.max(min, fn.provisioned) - pool.stats.idle - pool.stats.busy;
+      for (let i = 0; i < want; i++) leases.push(this.acquire(fn));
+      const settled = await Promise.allSettled(leases);
+      const failed = settled.find((s) => s.status === 'rejected');
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+    } finally {
+      for (const l of await Promise.allSettled(leases)) if (l.status === 'fulfilled') l.value.release();
     }
+  }
+
+  #pool(fn: FunctionRecord): FunctionPool {
+    let pool = this.#pools.get(poolKey(fn));
     if (!pool) {
       pool = new FunctionPool(fn, {
         clock: this.#opts.clock,
@@ -94,7 +113,7 @@ export class Scheduler {
         startInstance: (f, onExit) => this.#start(f, onExit),
         onProvisionError: (f, err) => this.#opts.logger.warn({ fn: f.name, err }, 'could not start a provisioned instance'),
       });
-      this.#pools.set(fn.name, pool);
+      this.#pools.set(poolKey(fn), pool);
     }
     return pool;
   }
@@ -132,7 +151,7 @@ export class Scheduler {
           ...fn.environment,
           ...secrets,
           AWS_LAMBDA_FUNCTION_NAME: fn.name,
-          AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
+          AWS_LAMBDA_FUNCTION_VERSION: String(fn.revision),
           AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(fn.memoryMb),
           AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${fn.name}`,
           AWS_LAMBDA_LOG_STREAM_NAME: inst.id,
@@ -141,7 +160,7 @@ export class Scheduler {
         },
         meta: {
           functionName: fn.name,
-          functionVersion: '$LATEST',
+          functionVersion: String(fn.revision),
           memoryMb: fn.memoryMb,
           invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${fn.name}`,
           logStreamName: inst.id,
@@ -194,31 +213,44 @@ export class Scheduler {
   }
 
   #retire(pool: FunctionPool): void {
-    if (this.#pools.get(pool.fn.name) === pool) this.#pools.delete(pool.fn.name);
+    if (this.#pools.get(poolKey(pool.fn)) === pool) this.#pools.delete(poolKey(pool.fn));
     this.#retired.add(pool);
     void pool.close().then(() => this.#retired.delete(pool));
   }
 
-  /** Drops the pools of functions that no longer exist or changed revision; starts provisioned ones. */
-  sync(current: Map<string, FunctionRecord>): void {
+  /**
+   * Closes the pools of versions that are no longer `active` (the function is gone, or no alias
+   * points to the version); starts the provisioned instances of `provisioned` (each function's
+   * `live` version, and a canary's).
+   */
+  sync(current: Map<string, FunctionRecord>, active: Map<string, Set<number>>, provisioned: FunctionRecord[]): void {
     if (this.#closed) return;
     for (const pool of [...this.#pools.values()]) {
       const fn = current.get(pool.fn.name);
-      if (!fn || fn.revision !== pool.fn.revision) this.#retire(pool);
+      if (!fn || !active.get(pool.fn.name)?.has(pool.fn.revision) || (fn.secretsEpoch ?? 0) !== (pool.fn.secretsEpoch ?? 0)) this.#retire(pool);
     }
-    for (const fn of current.values()) if (fn.provisioned > 0) this.#pool(fn).ensureProvisioned();
+    for (const fn of provisioned) if (fn.provisioned > 0) this.#pool(fn).ensureProvisioned();
   }
 
+  /** Each function's instances over all its versions. */
   stats(): Record<string, FunctionInstanceStats> {
     const out: Record<string, FunctionInstanceStats> = {};
-    for (const [name, pool] of this.#pools) out[name] = { revision: pool.fn.revision, ...pool.stats };
+    for (const pool of this.#pools.values()) {
+      const s = pool.stats;
+      const o = out[pool.fn.name] ??= { revision: 0, busy: 0, idle: 0, provisioned: 0, starting: 0, waiting: 0, inflight: 0, versions: {} };
+      o.revision = Math.max(o.revision, pool.fn.revision);
+      o.busy += s.busy; o.idle += s.idle; o.provisioned += s.provisioned; o.starting += s.starting; o.waiting += s.waiting; o.inflight += s.inflight;
+      o.versions[pool.fn.revision] = s;
+    }
     return out;
   }
 
   /** Every function's instances, the spare pool and the host's capacity (admin API, `nimbus ls`). */
-  describe(): { functions: Record<string, FunctionInstanceStats & { instances: InstanceView[] }>; spares: ReturnType<SparePool['stats']>; capacity: Record<string, number> } {
-    const functions: Record<string, FunctionInstanceStats & { instances: InstanceView[] }> = {};
-    for (const [name, pool] of this.#pools) functions[name] = { revision: pool.fn.revision, ...pool.stats, instances: pool.instances() };
+  describe(): { functions: Record<string, FunctionInstanceStats & { instances: (InstanceView & { version: number })[] }>; spares: ReturnType<SparePool['stats']>; capacity: Record<string, number> } {
+    const stats = this.stats();
+    const functions: Record<string, FunctionInstanceStats & { instances: (InstanceView & { version: number })[] }> = {};
+    for (const [name, s] of Object.entries(stats)) functions[name] = { ...s, instances: [] };
+    for (const pool of this.#pools.values()) functions[pool.fn.name]!.instances.push(...pool.instances().map((i) => ({ ...i, version: pool.fn.revision })));
     return { functions, spares: this.spares.stats(), capacity: { ...this.capacity.opts, ...this.capacity.usage } };
   }
 

@@ -99,7 +99,7 @@ export class FunctionPool {
   }
 
   acquire(): Promise<Lease> {
-    if (this.#closed) return Promise.reject(new NimbusError('INTERNAL', 'the function was redeployed while the request waited'));
+    if (this.#closed) return Promise.reject(retired('the function was redeployed while the request waited'));
     const warm = this.#pickWarm();
     if (warm) return Promise.resolve(this.#lease(warm, false));
     if (this.#waiters.length === 0 && this.#canStart()) return this.#startFor();
@@ -186,7 +186,7 @@ export class FunctionPool {
     }
     if (this.#closed) {
       void inst.stop();
-      throw new NimbusError('INTERNAL', 'the function was redeployed while its instance started');
+      throw retired('the function was redeployed while its instance started');
     }
     return inst;
   }
@@ -317,7 +317,7 @@ export class FunctionPool {
     this.#unsubscribe?.();
     for (const w of this.#waiters.splice(0)) {
       w.timer.cancel();
-      w.reject(new NimbusError('INTERNAL', 'the function was removed or redeployed while the request waited'));
+      w.reject(retired('the function was removed or redeployed while the request waited'));
     }
     const stops: Promise<void>[] = [];
     for (const [inst, s] of this.#slots) {
@@ -334,4 +334,16 @@ export class FunctionPool {
     await this.close();
     await Promise.all([...this.#slots.keys()].map((i) => i.stop()));
   }
+}
+
+/**
+ * The pool closed under a request (its version is no longer live): the invoker resolves the
+ * qualifier again and tries the version that is live now, so a deploy fails no request.
+ */
+export function retired(message: string): NimbusError {
+  return Object.assign(new NimbusError('INTERNAL', message), { poolRetired: true });
+}
+
+export function isRetired(err: unknown): boolean {
+  return (err as { poolRetired?: boolean } | null)?.poolRetired === true;
 }

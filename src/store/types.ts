@@ -2,6 +2,7 @@
 // be; nothing outside src/store/ writes SQL. Both implementations run test/store-conformance.ts.
 import type { ObjectsStore } from './objects.ts';
 import type { KvStore } from './kv.ts';
+import type { RolloutGuard, RolloutStrategy, VersionsStore } from './versions.ts';
 
 export type PayloadVersion = '1.0' | '2.0';
 
@@ -31,9 +32,11 @@ export interface FunctionRecord {
   permissions: Permissions;
   /** sha256 (hex) of the bundle; the bytes sit in the store under this key. */
   codeSha: string;
-  /** Bumped on every change to code or config; instance pools are keyed by it. */
+  /** Bumped on every change to code or config: the version number (docs/versions.md). */
   revision: number;
   updatedAt: number;
+  /** Bumped when a secret the function is granted changes: instances of every version restart to read it. */
+  secretsEpoch?: number;
 }
 
 export interface RouteRecord {
@@ -44,6 +47,8 @@ export interface RouteRecord {
   path: string;
   fn: string;
   payload: PayloadVersion;
+  /** The alias or version number the route invokes (null: `live`). */
+  qualifier: string | null;
 }
 
 export interface AppRecord {
@@ -145,6 +150,8 @@ export interface DesiredApp {
   tables: DesiredTable[];
   tableTriggers: Omit<TableTriggerRecord, 'app'>[];
   budgets: DesiredBudget[];
+  /** How each changed function's `live` alias moves to its new version (default all-at-once), and how many versions to keep. */
+  rollout?: { strategies: Record<string, { strategy: RolloutStrategy; guard: RolloutGuard }>; keepVersions: number };
 }
 
 /** A monthly cost threshold on the whole app (`fn` null) or on one of its functions. */
@@ -458,6 +465,8 @@ export interface InvocationRecord {
   errorType: string | null;
   /** The W3C trace id of the invocation (32 hex). */
   traceId?: string | null;
+  /** What the caller asked for: an alias, a version number or `$LATEST` (revision is the version that ran). */
+  qualifier?: string | null;
 }
 
 /**
@@ -489,6 +498,8 @@ export interface InvocationQuery {
 
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
+  /** Function versions, aliases and rollouts. */
+  readonly versions: VersionsStore;
   /** Object storage metadata (buckets, objects, notifications); the bytes sit in a BlobStore. */
   readonly objects: ObjectsStore;
   /** KV tables, their items and change streams. */

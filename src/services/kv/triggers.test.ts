@@ -39,7 +39,7 @@ async function setup(trigger: Partial<TableTriggerRecord>, handler: Handler) {
       let out: unknown;
       let outcome: InvokeResult['outcome'] = 'success';
       try { out = await handler(Records); } catch { outcome = 'error'; }
-      return { requestId: req.requestId, style: 'lambda', outcome, json: out === undefined ? undefined : JSON.stringify(out), durationMs: 1, billedDurationMs: 1, initDurationMs: null, cold: false, maxMemoryUsedMb: 1 };
+      return { requestId: req.requestId, style: 'lambda', outcome, json: out === undefined ? undefined : JSON.stringify(out), durationMs: 1, billedDurationMs: 1, initDurationMs: null, cold: false, maxMemoryUsedMb: 1, version: 1 };
     },
   };
   const triggers = new TableTriggers({ kv: svc, invoker, functions: () => new Map<string, FunctionRecord>([['f', fn]]), clock: systemClock, logger: silentLogger, retryBaseMs: 5 });

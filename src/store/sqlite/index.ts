@@ -14,6 +14,8 @@ import { WorkStore } from './work.ts';
 import { SqliteObjects } from './objects.ts';
 import { SqliteKv } from './kv.ts';
 import { SqliteBudgets } from './budgets.ts';
+import { SqliteVersions } from './versions.ts';
+import { DEFAULT_GUARD, DEFAULT_KEEP_VERSIONS } from '../../config/limits.ts';
 
 
 export class SqliteStore implements Store {
@@ -27,6 +29,7 @@ export class SqliteStore implements Store {
   readonly objects: SqliteObjects;
   readonly kv: SqliteKv;
   readonly #budgets: SqliteBudgets;
+  readonly versions: SqliteVersions;
 
   /** `path` is the main database file; records go to the same name with `.records` before the extension. */
   constructor(path: string) {
@@ -45,6 +48,7 @@ export class SqliteStore implements Store {
     this.objects = new SqliteObjects(this.#m, this.#work);
     this.kv = new SqliteKv(this.#m);
     this.#budgets = new SqliteBudgets(this.#m);
+    this.versions = new SqliteVersions(this.#m, this.#r, () => this.#bumpGeneration());
   }
 
   #tx<T>(fn: () => T, db = this.#db): T {
@@ -117,12 +121,16 @@ export class SqliteStore implements Store {
           f.name, desired.name, f.handler, f.exportName, f.memoryMb, f.timeoutMs, JSON.stringify(f.environment), f.concurrencyMax, f.queueTimeoutMs, f.provisioned, f.perInstance, JSON.stringify(f.async), JSON.stringify(f.secrets), JSON.stringify(f.permissions), f.codeSha, revision, now,
         );
         (old ? updated : created).push(f.name);
+        this.versions.publish(f, revision, !old, {
+          strategy: desired.rollout?.strategies[f.name]?.strategy ?? { kind: 'all-at-once' }, guard: desired.rollout?.strategies[f.name]?.guard ?? DEFAULT_GUARD,
+        }, now);
       }
       const removed = [...before.keys()];
       for (const name of removed) this.#run('DELETE FROM functions WHERE name = ?', name);
       for (const r of desired.routes) {
-        this.#run('INSERT INTO routes(app, method, path, norm_path, fn, payload) VALUES (?, ?, ?, ?, ?, ?)', desired.name, r.method, r.path, normalizeRoutePath(r.path), r.fn, r.payload);
+        this.#run('INSERT INTO routes(app, method, path, norm_path, fn, payload, qualifier) VALUES (?, ?, ?, ?, ?, ?, ?)', desired.name, r.method, r.path, normalizeRoutePath(r.path), r.fn, r.payload, r.qualifier);
       }
+      this.versions.collect(desired.name, desired.rollout?.keepVersions ?? DEFAULT_KEEP_VERSIONS);
       const queues = this.#work.applyQueues(desired);
       this.#work.applySchedules(desired, now);
       this.#work.applyTopics(desired);
@@ -219,7 +227,7 @@ export class SqliteStore implements Store {
   }
 
   async pruneCode(): Promise<number> {
-    return this.#run('DELETE FROM code WHERE sha NOT IN (SELECT code_sha FROM functions)');
+    return this.#run('DELETE FROM code WHERE sha NOT IN (SELECT code_sha FROM functions UNION SELECT code_sha FROM function_versions)');
   }
 
   async appendRecords(batch: { logs: LogEntry[]; invocations: InvocationRecord[] }): Promise<void> {
@@ -228,9 +236,9 @@ export class SqliteStore implements Store {
       const log = this.#stmt('INSERT INTO logs(ts, fn, request_id, level, message) VALUES (?, ?, ?, ?, ?)', this.#rec);
       for (const e of batch.logs) log.run(e.ts, e.fn, e.requestId, e.level, e.message);
       const inv = this.#stmt(`INSERT INTO invocations(request_id, fn, revision, trigger, started_at, duration_ms, billed_duration_ms,
-        init_duration_ms, memory_mb, max_memory_used_mb, cold, outcome, error_type, provisioned, trace_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, this.#rec);
+        init_duration_ms, memory_mb, max_memory_used_mb, cold, outcome, error_type, provisioned, trace_id, qualifier) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, this.#rec);
       for (const r of batch.invocations) {
-        inv.run(r.requestId, r.fn, r.revision, r.trigger, r.startedAt, r.durationMs, r.billedDurationMs, r.initDurationMs, r.memoryMb, r.maxMemoryUsedMb, r.cold ? 1 : 0, r.outcome, r.errorType, r.provisioned ? 1 : 0, r.traceId ?? null);
+        inv.run(r.requestId, r.fn, r.revision, r.trigger, r.startedAt, r.durationMs, r.billedDurationMs, r.initDurationMs, r.memoryMb, r.maxMemoryUsedMb, r.cold ? 1 : 0, r.outcome, r.errorType, r.provisioned ? 1 : 0, r.traceId ?? null, r.qualifier ?? null);
       }
       this.#addUsage(usageOf(batch.invocations));
     }, this.#rec);
@@ -322,6 +330,7 @@ export class SqliteStore implements Store {
       initDurationMs: r.init_duration_ms === null ? null : Number(r.init_duration_ms), memoryMb: Number(r.memory_mb),
       maxMemoryUsedMb: Number(r.max_memory_used_mb), cold: Number(r.cold) === 1, provisioned: Number(r.provisioned) === 1, outcome: String(r.outcome) as Outcome,
       errorType: r.error_type === null ? null : String(r.error_type), traceId: r.trace_id === null || r.trace_id === undefined ? null : String(r.trace_id),
+      qualifier: r.qualifier === null || r.qualifier === undefined ? null : String(r.qualifier),
     }));
   }
 
@@ -342,9 +351,9 @@ export class SqliteStore implements Store {
   async putSecret(name: string, sealed: string, now: number): Promise<void> {
     this.#tx(() => {
       this.#run('INSERT INTO secrets(name, sealed, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at', name, sealed, now);
-      // Instances hold secret values from their start: a new revision restarts them with the new one.
+      // Instances hold secret values from their start: a new epoch restarts every version's instances with the new one.
       const granted = this.#all("SELECT name FROM functions WHERE EXISTS (SELECT 1 FROM json_each(functions.secrets) WHERE value = ?)", name);
-      for (const f of granted) this.#run('UPDATE functions SET revision = revision + 1, updated_at = ? WHERE name = ?', now, String(f.name));
+      for (const f of granted) this.#run('UPDATE functions SET secrets_epoch = secrets_epoch + 1 WHERE name = ?', String(f.name));
       if (granted.length) this.#bumpGeneration();
     });
   }
@@ -441,11 +450,12 @@ function toFunction(row: Row): FunctionRecord {
     name: String(row.name), app: String(row.app), handler: String(row.handler), exportName: String(row.export_name),
     memoryMb: Number(row.memory_mb), timeoutMs: Number(row.timeout_ms), environment: JSON.parse(String(row.environment)) as Record<string, string>,
     concurrencyMax: Number(row.concurrency_max), queueTimeoutMs: Number(row.queue_timeout_ms), provisioned: Number(row.provisioned), perInstance: Number(row.per_instance), async: JSON.parse(String(row.async_config)) as FunctionRecord['async'], secrets: JSON.parse(String(row.secrets)) as string[], permissions: JSON.parse(String(row.permissions)) as Permissions, codeSha: String(row.code_sha), revision: Number(row.revision), updatedAt: Number(row.updated_at),
+    secretsEpoch: Number(row.secrets_epoch ?? 0),
   };
 }
 
 function toRoute(row: Row): RouteRecord {
-  return { app: String(row.app), method: String(row.method), path: String(row.path), fn: String(row.fn), payload: String(row.payload) as PayloadVersion };
+  return { app: String(row.app), method: String(row.method), path: String(row.path), fn: String(row.fn), payload: String(row.payload) as PayloadVersion, qualifier: row.qualifier === null ? null : String(row.qualifier) };
 }
 
 function sameFunction(a: FunctionRecord, b: DesiredFunction): boolean {

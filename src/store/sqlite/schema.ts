@@ -218,6 +218,52 @@ export const MIGRATIONS: string[] = [
      at INTEGER NOT NULL,
      PRIMARY KEY (app, fn, month, percent)
    );`,
+  // Versions, aliases and rollouts (issue 8). A version's number is the function's revision when it
+  // was published; `config` holds what the function was then (docs/versions.md). Functions deployed
+  // before this get their current revision as a version, and `live` pointing at it.
+  `CREATE TABLE function_versions (
+     fn TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+     version INTEGER NOT NULL,
+     config TEXT NOT NULL,
+     code_sha TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     PRIMARY KEY (fn, version)
+   );
+   CREATE TABLE aliases (
+     fn TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+     name TEXT NOT NULL,
+     version INTEGER NOT NULL,
+     extra_version INTEGER,
+     extra_weight REAL NOT NULL DEFAULT 0,
+     updated_at INTEGER NOT NULL,
+     PRIMARY KEY (fn, name)
+   );
+   CREATE TABLE rollouts (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     fn TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+     alias TEXT NOT NULL,
+     from_version INTEGER NOT NULL,
+     to_version INTEGER NOT NULL,
+     strategy TEXT NOT NULL,
+     guard TEXT NOT NULL,
+     status TEXT NOT NULL,
+     reason TEXT,
+     weight REAL NOT NULL,
+     next_at INTEGER,
+     started_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL,
+     steps TEXT NOT NULL
+   );
+   CREATE INDEX rollouts_fn ON rollouts(fn, id);
+   CREATE INDEX rollouts_running ON rollouts(status, next_at);
+   ALTER TABLE routes ADD COLUMN qualifier TEXT;
+   ALTER TABLE functions ADD COLUMN secrets_epoch INTEGER NOT NULL DEFAULT 0;
+   INSERT INTO function_versions(fn, version, config, code_sha, created_at)
+     SELECT name, revision, json_object('handler', handler, 'exportName', export_name, 'memoryMb', memory_mb, 'timeoutMs', timeout_ms,
+       'environment', json(environment), 'concurrencyMax', concurrency_max, 'queueTimeoutMs', queue_timeout_ms, 'provisioned', provisioned,
+       'perInstance', per_instance, 'async', json(async_config), 'secrets', json(secrets), 'permissions', json(permissions), 'codeSha', code_sha),
+       code_sha, updated_at FROM functions;
+   INSERT INTO aliases(fn, name, version, updated_at) SELECT name, 'live', revision, updated_at FROM functions;`,
 ];
 
 export const RECORD_MIGRATIONS: string[] = [
@@ -290,4 +336,6 @@ export const RECORD_MIGRATIONS: string[] = [
      PRIMARY KEY (fn, hour)
    ) WITHOUT ROWID;`,
   `ALTER TABLE invocations ADD COLUMN trace_id TEXT;`,
+  // The alias (or `$LATEST`, or the number) an invocation was asked for; `revision` is the version that ran.
+  `ALTER TABLE invocations ADD COLUMN qualifier TEXT;`,
 ];
