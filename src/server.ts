@@ -211,7 +211,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const tableTriggers = new TableTriggers({ kv, invoker, functions: () => registry.functions, clock, logger });
   // Before anything can run a function (provisioned instances, pending async events, triggers start with the refresh below).
   sdk.bind({
-    queues, topics: () => topics, bus: () => bus, secrets, invoker, asyncInvoker, functions: () => registry.functions, logger,
+    queues, topics: () => topics, bus: () => bus, secrets, invoker, asyncInvoker, functions: () => registry.functions, logger, resolve: (fn, q) => registry.resolve(fn, q),
     ops: { ...kvSdkOps(kv), ...storageSdkOps(storage) },
     log: (fn, requestId, message) => records.log({ ts: Date.now(), fn, requestId, level: 'WARN', message }),
   });

@@ -25,9 +25,17 @@ functions:
 ${opts.deployment ? `    deployment: ${opts.deployment}\n` : ''}    events:
       - http: GET /greet
       - http: { method: GET, path: /pinned, qualifier: 1 }
+      - queue: { name: jobs, qualifier: 1 }
   caller:
     handler: src/caller.handler
     permissions: { functions: { greet: [invoke] } }
+queues:
+  jobs: {}
+rules:
+  to-beta:
+    pattern: { source: [test.ver] }
+    targets:
+      - function: greet:beta
 `,
     'src/greet.ts': SOURCE,
     'src/caller.ts': "import { functions } from 'nimbus/sdk';\nexport const handler = async (e: { target: string }) => functions.invoke(e.target, {});",
@@ -87,6 +95,28 @@ describe('versions, aliases and rollouts', () => {
     // The invocation records say which version ran and what was asked for.
     const recs = await srv.api<{ invocations: { version: string; qualifier: string }[] }>('GET', '/_nimbus/api/functions/greet/invocations?limit=3');
     assert.deepEqual(recs.body.invocations.map((r) => [r.version, r.qualifier]), [['1', '1'], ['2', '$LATEST'], ['1', '1']]);
+  });
+
+  it('runs the qualifier a queue trigger, a rule target or an asynchronous invoke names', async () => {
+    const records = async (n: number) => {
+      for (let i = 0; i < 100; i++) {
+        const r = await srv.api<{ invocations: { trigger: string; version: string; qualifier: string }[] }>('GET', '/_nimbus/api/functions/greet/invocations?limit=1000');
+        if (r.body.invocations.length >= n) return r.body.invocations;
+        await new Promise((ok) => setTimeout(ok, 50));
+      }
+      throw new Error(`fewer than ${n} records`);
+    };
+    const before = (await srv.api<{ invocations: unknown[] }>('GET', '/_nimbus/api/functions/greet/invocations?limit=1000')).body.invocations.length;
+    assert.equal((await srv.api('POST', '/_nimbus/api/queues/jobs/messages', { body: 'x' })).status, 200);
+    assert.equal((await srv.api('PUT', '/_nimbus/api/functions/greet/aliases/beta', { version: 1 })).status, 200);
+    const put = await srv.api<{ failedEntryCount: number }>('POST', '/_nimbus/api/events', { entries: [{ source: 'test.ver', detailType: 'x', detail: {} }] });
+    assert.equal(put.body.failedEntryCount, 0);
+    const async = await srv.req('/_nimbus/api/functions/greet/invocations?qualifier=2', { method: 'POST', body: '{}', headers: { 'x-nimbus-invocation-type': 'Event' } });
+    assert.equal(async.status, 202);
+    const got = (await records(before + 3)).slice(0, 3).map((r) => `${r.trigger} ${r.version} ${r.qualifier}`).sort();
+    assert.deepEqual(got, ['async 1 beta', 'async 2 2', 'queue 1 1']);
+    const noAlias = await srv.req('/_nimbus/api/functions/greet/invocations?qualifier=nope', { method: 'POST', body: '{}', headers: { 'x-nimbus-invocation-type': 'Event' } });
+    assert.equal(noAlias.status, 404);
   });
 
   it('splits an alias\'s traffic by weight, within statistical bounds (seeded)', async () => {

@@ -11,7 +11,7 @@ import { validateFilterPolicy } from '../events/topics/filter.ts';
 import { validatePattern } from '../events/bus/pattern.ts';
 import { validateTargetInput } from '../events/bus/input.ts';
 import { bucketNameProblem } from '../services/storage/keys.ts';
-import { parseStrategy, qualifierProblem } from './strategy.ts';
+import { parseStrategy, qualifierProblem, splitQualified } from './strategy.ts';
 import {
   ASYNC_MAX_EVENT_AGE_DEFAULT_S, ASYNC_RETRIES_DEFAULT, QUEUE_DELAY_MAX_S, QUEUE_MAX_MESSAGE_BYTES, QUEUE_RETENTION_DEFAULT_S, QUEUE_RETENTION_MAX_S,
   QUEUE_TRIGGER_BATCH_MAX, QUEUE_TRIGGER_WINDOW_MAX_S, QUEUE_VISIBILITY_DEFAULT_S, QUEUE_VISIBILITY_MAX_S, TABLE_TRIGGER_BATCH_DEFAULT, TABLE_TRIGGER_BATCH_MAX, TABLE_TRIGGER_WINDOW_MAX_S,
@@ -160,6 +160,7 @@ const QueueEventSchema = z.preprocess(
   (v) => (typeof v === 'string' ? { name: v } : v),
   strict({
     name: QueueNameSchema,
+    qualifier: QualifierSchema,
     batchSize: intIn(1, QUEUE_TRIGGER_BATCH_MAX, ' (messages per invocation)', 10),
     batchWindow: intIn(0, QUEUE_TRIGGER_WINDOW_MAX_S, ' (seconds to gather a batch)', 0),
     maxConcurrency: z.unknown().optional().transform((v, ctx) => {
@@ -753,7 +754,7 @@ function checkSchedules(m: { functions: Record<string, { events: unknown[] }>; q
     const t = sch.target;
     if (t.kind === 'queue' && !Object.hasOwn(m.queues, t.name)) ctx.addIssue({ code: 'custom', path: [...path, 'target'], message: `no queue "${t.name}" in this manifest's queues` });
     else if (t.kind === 'queue' && isFifoQueue(t.name)) ctx.addIssue({ code: 'custom', path: [...path, 'target'], message: 'a FIFO queue cannot be a schedule target (use a standard queue)' });
-    if (t.kind === 'function' && !Object.hasOwn(m.functions, t.name)) ctx.addIssue({ code: 'custom', path: [...path, 'target'], message: `no function "${t.name}" in this manifest` });
+    if (t.kind === 'function') checkFunctionRef(m.functions, t.name, [...path, 'target'], ctx);
   }
   for (const [fn, spec] of Object.entries(m.functions)) {
     spec.events.forEach((ev, i) => {
@@ -764,6 +765,14 @@ function checkSchedules(m: { functions: Record<string, { events: unknown[] }>; q
       names.set(name, `functions.${fn}.events[${i}]`);
     });
   }
+}
+
+/** A function named by a rule or schedule target: `name`, or `name:qualifier` (an alias, a version number, $LATEST). */
+function checkFunctionRef(functions: Record<string, unknown>, ref: string, path: (string | number)[], ctx: z.RefinementCtx): void {
+  const { fn, qualifier } = splitQualified(ref);
+  if (!Object.hasOwn(functions, fn)) ctx.addIssue({ code: 'custom', path, message: `no function "${fn}" in this manifest` });
+  const problem = qualifier === undefined ? undefined : qualifierProblem(qualifier);
+  if (problem) ctx.addIssue({ code: 'custom', path, message: `the qualifier after "${fn}:" ${problem}` });
 }
 
 /** Rule names, and targets that exist in this manifest. */
@@ -778,7 +787,8 @@ function checkRules(m: { functions: Record<string, unknown>; queues: Record<stri
         else if (dlq !== undefined && isFifoQueue(dlq)) ctx.addIssue({ code: 'custom', path: [...path, 'deadLetterQueue'], message: 'a FIFO queue cannot be a dead-letter queue here (use a standard queue)' });
         return;
       }
-      const pool = t.kind === 'function' ? m.functions : t.kind === 'queue' ? m.queues : m.topics;
+      if (t.kind === 'function') return checkFunctionRef(m.functions, t.name, path, ctx);
+      const pool = t.kind === 'queue' ? m.queues : m.topics;
       if (!Object.hasOwn(pool, t.name)) ctx.addIssue({ code: 'custom', path, message: `no ${t.kind} "${t.name}" in this manifest` });
       else if (t.kind === 'queue' && isFifoQueue(t.name)) ctx.addIssue({ code: 'custom', path, message: 'a FIFO queue cannot be a rule target yet (use a standard queue)' });
     });

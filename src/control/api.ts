@@ -244,11 +244,10 @@ export class AdminApi {
     if (qualifier !== undefined) {
       const problem = qualifierProblem(qualifier);
       if (problem) { req.resume(); throw new NimbusError('BAD_REQUEST', `qualifier: ${problem}`); }
-      if (type === 'Event') { req.resume(); throw new NimbusError('BAD_REQUEST', 'qualifier: asynchronous invocations run the live alias; a qualifier applies to synchronous invokes'); }
       // Resolved before the body is read, so a wrong qualifier is a 404 whatever the payload.
       this.#deps.registry.resolve(fn, qualifier);
     }
-    if (type === 'Event') return this.#invokeAsync(req, res, fn);
+    if (type === 'Event') return this.#invokeAsync(req, res, fn, qualifier);
     if (type !== 'RequestResponse') {
       req.resume();
       throw new NimbusError('BAD_REQUEST', `X-Nimbus-Invocation-Type: must be RequestResponse (the default) or Event, got "${type}"`);
@@ -273,7 +272,7 @@ export class AdminApi {
   }
 
   /** Stores the event and answers 202 once it is committed; the dispatcher runs it. */
-  async #invokeAsync(req: IncomingMessage, res: ServerResponse, fn: FunctionRecord): Promise<void> {
+  async #invokeAsync(req: IncomingMessage, res: ServerResponse, fn: FunctionRecord, qualifier: string | undefined): Promise<void> {
     const key = header(req, 'x-nimbus-idempotency-key');
     if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
       req.resume();
@@ -283,7 +282,7 @@ export class AdminApi {
     const event = parseJsonBody(body, 'the invocation payload') ?? {};
     const requestId = requestIdFrom(req.headers['x-request-id'], randomUUID);
     const tp = header(req, 'traceparent');
-    const r = await this.#deps.asyncInvoker.enqueue(fn, jsonText(event, 'the invocation payload'), key, requestId, parseTraceparent(tp) ? tp : undefined);
+    const r = await this.#deps.asyncInvoker.enqueue(fn, jsonText(event, 'the invocation payload'), key, requestId, parseTraceparent(tp) ? tp : undefined, qualifier);
     sendJson(res, 202, { requestId: r.requestId, ...(r.duplicate ? { duplicate: true } : {}) }, { 'x-nimbus-request-id': r.requestId, 'x-request-id': r.requestId });
   }
 

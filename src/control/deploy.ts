@@ -129,7 +129,7 @@ export async function applyDeploy(store: Store, appName: string, body: unknown, 
       } else {
         const q = ev.queue;
         // By default a trigger may run as many batches at once as the function has instances.
-        desired.queueTriggers.push({ fn: name, queue: q.name, batchSize: q.batchSize, batchWindowMs: q.batchWindow * 1000, maxConcurrency: Math.min(q.maxConcurrency ?? spec.concurrency.max, spec.concurrency.max) });
+        desired.queueTriggers.push({ fn: name, queue: q.name, qualifier: q.qualifier ?? null, batchSize: q.batchSize, batchWindowMs: q.batchWindow * 1000, maxConcurrency: Math.min(q.maxConcurrency ?? spec.concurrency.max, spec.concurrency.max) });
       }
     }
   }

@@ -79,9 +79,9 @@ export class AsyncInvoker {
   }
 
   /** Stores the event (committed before this returns) and wakes the dispatcher. */
-  async enqueue(fn: FunctionRecord, payload: string, idempotencyKey?: string, requestId: string = randomUUID(), trace?: string): Promise<{ requestId: string; duplicate: boolean }> {
+  async enqueue(fn: FunctionRecord, payload: string, idempotencyKey?: string, requestId: string = randomUUID(), trace?: string, qualifier?: string): Promise<{ requestId: string; duplicate: boolean }> {
     // An event without a caller's context starts a trace here, so its attempts, destination and dead letter share it.
-    const r = await this.#deps.store.enqueueAsync({ requestId, fn: fn.name, payload, idempotencyKey, trace: trace ?? newTraceparent() }, this.#deps.clock.now(), IDEMPOTENCY_WINDOW_MS);
+    const r = await this.#deps.store.enqueueAsync({ requestId, fn: fn.name, payload, idempotencyKey, trace: trace ?? newTraceparent(), ...(qualifier !== undefined ? { qualifier } : {}) }, this.#deps.clock.now(), IDEMPOTENCY_WINDOW_MS);
     if (!r.duplicate) this.kick();
     return r;
   }
@@ -189,7 +189,7 @@ export class AsyncInvoker {
     }
     let result: InvokeResult;
     try {
-      result = await invoker.invoke({ fn, requestId: ev.requestId, trigger: 'async', prepare: () => ({ kind: 'event', payload }), trace: ev.trace });
+      result = await invoker.invoke({ fn, qualifier: ev.qualifier, requestId: ev.requestId, trigger: 'async', prepare: () => ({ kind: 'event', payload }), trace: ev.trace });
     } catch (err) {
       if (this.#stopped) return;
       if (isNimbusError(err) && err.code === 'TOO_MANY_REQUESTS') {
@@ -198,6 +198,12 @@ export class AsyncInvoker {
         const n = (this.#throttles.get(ev.seq) ?? 0) + 1;
         this.#throttles.set(ev.seq, n);
         await store.retryAsync(ev, clock.now() + this.#backoff(n, THROTTLE_RETRY_MAX_MS), false);
+        return;
+      }
+      if (isNimbusError(err) && err.code === 'VERSION_NOT_FOUND') {
+        // The alias or version it names is gone: no retry can run it.
+        logger.warn({ fn: fn.name, requestId: ev.requestId, qualifier: ev.qualifier }, `async event not run: ${err.message}`);
+        await this.#settle(ev, fn, payload, 'RetriesExhausted', undefined, ev.attempts);
         return;
       }
       throw err;

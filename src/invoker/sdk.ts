@@ -28,6 +28,8 @@ export interface SdkDeps {
   invoker: Invoker;
   asyncInvoker: AsyncInvoker;
   functions: () => Map<string, FunctionRecord>;
+  /** Which version a qualifier names (VERSION_NOT_FOUND otherwise): checked before an asynchronous invoke is stored. */
+  resolve: (fn: FunctionRecord, qualifier: string) => FunctionRecord;
   /** Operations of the service modules (storage.*, kv.*), each declaring the grants it needs. */
   ops: Record<string, SdkOp>;
   logger: Logger;
@@ -130,13 +132,13 @@ export class SdkHost {
     if (qualifier !== undefined) {
       const problem = qualifierProblem(qualifier);
       if (problem) throw new NimbusError('BAD_REQUEST', `functions.invoke: the qualifier after "${name}:" ${problem}`);
-      if (asynchronous) throw new NimbusError('BAD_REQUEST', 'functions.invokeAsync: asynchronous invocations run the live alias; a qualifier applies to synchronous invokes');
     }
     const payload = jsonText(a.payload ?? {}, 'the invocation payload');
     const limit = asynchronous ? MAX_ASYNC_PAYLOAD_BYTES : MAX_SYNC_PAYLOAD_BYTES;
     if (Buffer.byteLength(payload) > limit) throw new NimbusError('PAYLOAD_TOO_LARGE', `the payload is ${Buffer.byteLength(payload)} bytes; an ${asynchronous ? 'asynchronous' : 'synchronous'} invocation takes at most ${limit}`);
     if (asynchronous) {
-      const r = await deps.asyncInvoker.enqueue(target, payload, undefined, undefined, trace);
+      if (qualifier !== undefined) deps.resolve(target, qualifier); // VERSION_NOT_FOUND now, not at dispatch
+      const r = await deps.asyncInvoker.enqueue(target, payload, undefined, undefined, trace, qualifier);
       return { requestId: r.requestId };
     }
     const event: unknown = JSON.parse(payload);

@@ -325,6 +325,8 @@ export interface QueueTriggerRecord {
   batchSize: number;
   batchWindowMs: number;
   maxConcurrency: number;
+  /** The alias or version the trigger runs (null: `live`). */
+  qualifier?: string | null;
 }
 
 /** A message attribute as SQS's API spells it. */
@@ -389,9 +391,11 @@ export interface AsyncEvent {
   leaseUntil: number;
   /** The trace context the event continues (a traceparent), if its sender had one. */
   trace?: string;
+  /** The alias or version to run (absent: `live`). */
+  qualifier?: string;
 }
 
-/** Where a delivery goes: a destination, or a topic's webhook subscription (by id). */
+/** Where a delivery goes: a destination (a function as `name` or `name:qualifier`), or a topic's webhook subscription (by id). */
 export type DeliveryTarget = Destination | { kind: 'webhook'; name: string };
 
 /** Something durable to hand on: a queue message, an async event for a function, or a webhook delivery. */
@@ -615,7 +619,7 @@ export interface Store {
    * Stores an event for `fn`. With an idempotency key already used for `fn` within its window,
    * stores nothing and returns the first request id.
    */
-  enqueueAsync(e: { requestId: string; fn: string; payload: string; idempotencyKey?: string; trace?: string }, now: number, idempotencyWindowMs: number): Promise<{ requestId: string; duplicate: boolean }>;
+  enqueueAsync(e: { requestId: string; fn: string; payload: string; idempotencyKey?: string; trace?: string; qualifier?: string }, now: number, idempotencyWindowMs: number): Promise<{ requestId: string; duplicate: boolean }>;
   /** Claims up to `max` due events, leased until `leaseUntil`, leaving those of `skipFns` (functions that have enough); counts the attempt. */
   claimAsync(max: number, now: number, leaseUntil: number, skipFns?: string[]): Promise<AsyncEvent[]>;
   /**

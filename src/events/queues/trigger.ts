@@ -171,7 +171,7 @@ class Poller {
     try {
       // The batch continues the trace of its first message that carries one (a `traceparent` attribute).
       const trace = batch.map((m) => m.attributes?.traceparent?.StringValue).find((t) => t !== undefined);
-      const result = await invoker.invoke({ fn, requestId: randomUUID(), trigger: 'queue', prepare: () => ({ kind: 'event', payload: event }), trace });
+      const result = await invoker.invoke({ fn, qualifier: this.t.qualifier ?? undefined, requestId: randomUUID(), trigger: 'queue', prepare: () => ({ kind: 'event', payload: event }), trace });
       if (result.outcome !== 'success') return; // the whole batch comes back after the visibility timeout
       const failed = failedItems(result.json, batch);
       if (failed === undefined) {
@@ -208,7 +208,7 @@ export class QueueTriggers {
     const want = new Map(triggers.map((t) => [`${t.fn}\u0000${t.queue}`, t]));
     for (const [key, p] of this.#pollers) {
       const t = want.get(key);
-      if (!t || t.batchSize !== p.t.batchSize || t.batchWindowMs !== p.t.batchWindowMs || t.maxConcurrency !== p.t.maxConcurrency) {
+      if (!t || t.batchSize !== p.t.batchSize || t.batchWindowMs !== p.t.batchWindowMs || t.maxConcurrency !== p.t.maxConcurrency || (t.qualifier ?? null) !== (p.t.qualifier ?? null)) {
         p.stop();
         this.#pollers.delete(key);
       }

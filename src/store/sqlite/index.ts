@@ -130,8 +130,9 @@ export class SqliteStore implements Store {
       for (const r of desired.routes) {
         this.#run('INSERT INTO routes(app, method, path, norm_path, fn, payload, qualifier) VALUES (?, ?, ?, ?, ?, ?, ?)', desired.name, r.method, r.path, normalizeRoutePath(r.path), r.fn, r.payload, r.qualifier);
       }
-      this.versions.collect(desired.name, desired.rollout?.keepVersions ?? DEFAULT_KEEP_VERSIONS);
       const queues = this.#work.applyQueues(desired);
+      // After routes and queue triggers are in: they may pin versions.
+      this.versions.collect(desired.name, desired.rollout?.keepVersions ?? DEFAULT_KEEP_VERSIONS);
       this.#work.applySchedules(desired, now);
       this.#work.applyTopics(desired);
       this.#work.applyRules(desired);

@@ -60,9 +60,13 @@ export class SqliteVersions implements VersionsStore {
    * rollout or a route names — the rest are deleted.
    */
   collect(app: string, keep: number): void {
-    for (const r of this.#m.all("SELECT fn, method, path, qualifier FROM routes WHERE app = ? AND qualifier GLOB '[0-9]*'", app)) {
+    const pinned = [
+      ...this.#m.all("SELECT fn, 'route ' || method || ' ' || path AS what, qualifier FROM routes WHERE app = ? AND qualifier GLOB '[0-9]*'", app),
+      ...this.#m.all("SELECT fn, 'the trigger on queue ' || queue AS what, qualifier FROM queue_triggers WHERE app = ? AND qualifier GLOB '[0-9]*'", app),
+    ];
+    for (const r of pinned) {
       if (!this.#m.get('SELECT 1 AS x FROM function_versions WHERE fn = ? AND version = ?', String(r.fn), Number(r.qualifier))) {
-        throw new NimbusError('VERSION_NOT_FOUND', `functions.${String(r.fn)}: route ${String(r.method)} ${String(r.path)} names version ${String(r.qualifier)}, which function "${String(r.fn)}" does not have; nothing was deployed`);
+        throw new NimbusError('VERSION_NOT_FOUND', `functions.${String(r.fn)}: ${String(r.what)} names version ${String(r.qualifier)}, which function "${String(r.fn)}" does not have; nothing was deployed`);
       }
     }
     for (const f of this.#m.all('SELECT name FROM functions WHERE app = ?', app)) this.#collect(String(f.name), keep);
@@ -76,7 +80,8 @@ export class SqliteVersions implements VersionsStore {
       AND version NOT IN (SELECT extra_version FROM aliases WHERE fn = ?1 AND extra_version IS NOT NULL)
       AND version NOT IN (SELECT from_version FROM rollouts WHERE fn = ?1 AND status = 'running')
       AND version NOT IN (SELECT to_version FROM rollouts WHERE fn = ?1 AND status = 'running')
-      AND version NOT IN (SELECT CAST(qualifier AS INTEGER) FROM routes WHERE fn = ?1 AND qualifier GLOB '[0-9]*')`, fn, keep);
+      AND version NOT IN (SELECT CAST(qualifier AS INTEGER) FROM routes WHERE fn = ?1 AND qualifier GLOB '[0-9]*')
+      AND version NOT IN (SELECT CAST(qualifier AS INTEGER) FROM queue_triggers WHERE fn = ?1 AND qualifier GLOB '[0-9]*')`, fn, keep);
   }
 
   #finish(id: number, status: RolloutStatus, reason: string, now: number): void {

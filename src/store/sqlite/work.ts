@@ -8,6 +8,7 @@ import type {
   ReceiptResult, ReceivedMessage, ScheduleRecord, SentMessage, StoredMessage, RuleEndpoint, RuleRecord, SubscriptionRecord, TopicRecord, WebhookDelivery,
 } from '../types.ts';
 import { num, type Row, type Sql, str } from './sql.ts';
+import { splitQualified } from '../../config/strategy.ts';
 
 /** Digits of a FIFO sequence number (SQS's are 20 digits or more). */
 const SEQUENCE_DIGITS = 20;
@@ -42,8 +43,8 @@ export class WorkStore {
     sql.run('DELETE FROM queue_triggers WHERE app = ?', desired.name);
     for (const name of removed) sql.run('DELETE FROM queues WHERE name = ?', name);
     for (const t of desired.queueTriggers) {
-      sql.run('INSERT INTO queue_triggers(app, fn, queue, batch_size, batch_window_ms, max_concurrency) VALUES (?, ?, ?, ?, ?, ?)',
-        desired.name, t.fn, t.queue, t.batchSize, t.batchWindowMs, t.maxConcurrency);
+      sql.run('INSERT INTO queue_triggers(app, fn, queue, batch_size, batch_window_ms, max_concurrency, qualifier) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        desired.name, t.fn, t.queue, t.batchSize, t.batchWindowMs, t.maxConcurrency, t.qualifier ?? null);
     }
     return { created, removed };
   }
@@ -232,6 +233,7 @@ export class WorkStore {
   listQueueTriggers(): QueueTriggerRecord[] {
     return this.#sql.all('SELECT * FROM queue_triggers ORDER BY queue, fn').map((r) => ({
       app: String(r.app), fn: String(r.fn), queue: String(r.queue), batchSize: Number(r.batch_size), batchWindowMs: Number(r.batch_window_ms), maxConcurrency: Number(r.max_concurrency),
+      qualifier: r.qualifier === null || r.qualifier === undefined ? null : String(r.qualifier),
     }));
   }
 
@@ -376,7 +378,7 @@ export class WorkStore {
 
   // --- asynchronous invocations ----------------------------------------------------------------
 
-  enqueueAsync(e: { requestId: string; fn: string; payload: string; idempotencyKey?: string; trace?: string }, now: number, windowMs: number): { requestId: string; duplicate: boolean } {
+  enqueueAsync(e: { requestId: string; fn: string; payload: string; idempotencyKey?: string; trace?: string; qualifier?: string }, now: number, windowMs: number): { requestId: string; duplicate: boolean } {
     const sql = this.#sql;
     return sql.tx(() => {
       if (e.idempotencyKey !== undefined) {
@@ -385,25 +387,26 @@ export class WorkStore {
         sql.run('INSERT INTO idempotency_keys(fn, key, request_id, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT(fn, key) DO UPDATE SET request_id = excluded.request_id, expires_at = excluded.expires_at',
           e.fn, e.idempotencyKey, e.requestId, now + windowMs);
       }
-      this.#insertAsync(e.requestId, e.fn, e.payload, now, e.trace ?? null);
+      this.#insertAsync(e.requestId, e.fn, e.payload, now, e.trace ?? null, e.qualifier ?? null);
       return { requestId: e.requestId, duplicate: false };
     });
   }
 
-  #insertAsync(requestId: string, fn: string, payload: string, now: number, trace: string | null = null): void {
-    this.#sql.run('INSERT INTO async_events(request_id, fn, payload, created_at, next_at, trace) VALUES (?, ?, ?, ?, ?, ?)', requestId, fn, payload, now, now, trace);
+  #insertAsync(requestId: string, fn: string, payload: string, now: number, trace: string | null = null, qualifier: string | null = null): void {
+    this.#sql.run('INSERT INTO async_events(request_id, fn, payload, created_at, next_at, trace, qualifier) VALUES (?, ?, ?, ?, ?, ?, ?)', requestId, fn, payload, now, now, trace, qualifier);
   }
 
   claimAsync(max: number, now: number, leaseUntil: number, skipFns: string[] = []): AsyncEvent[] {
     const sql = this.#sql;
     return sql.tx(() => {
       const skip = skipFns.length ? ` AND fn NOT IN (${skipFns.map(() => '?').join(', ')})` : '';
-      const rows = sql.db.prepare(`SELECT seq, request_id, fn, payload, created_at, attempts, trace FROM async_events WHERE next_at <= ?${skip} ORDER BY next_at LIMIT ?`).all(now, ...skipFns, max) as Row[];
+      const rows = sql.db.prepare(`SELECT seq, request_id, fn, payload, created_at, attempts, trace, qualifier FROM async_events WHERE next_at <= ?${skip} ORDER BY next_at LIMIT ?`).all(now, ...skipFns, max) as Row[];
       // A claimed event's next_at is its lease's end: if this node dies, it comes due again then.
       for (const r of rows) sql.run('UPDATE async_events SET next_at = ?, lease_until = ?, attempts = attempts + 1 WHERE seq = ?', leaseUntil, leaseUntil, Number(r.seq));
       return rows.map((r) => ({
         seq: Number(r.seq), requestId: String(r.request_id), fn: String(r.fn), payload: String(r.payload), createdAt: Number(r.created_at), attempts: Number(r.attempts) + 1, leaseUntil,
         ...(r.trace === null || r.trace === undefined ? {} : { trace: String(r.trace) }),
+        ...(r.qualifier === null || r.qualifier === undefined ? {} : { qualifier: String(r.qualifier) }),
       }));
     });
   }
@@ -433,8 +436,10 @@ export class WorkStore {
       this.#insert(q, [{ body: d.body, attributes, groupId: 'nimbus', dedupId: randomUUID() }], now, 0);
       return true;
     }
-    if (!this.#sql.get('SELECT 1 FROM functions WHERE name = ?', d.to.name)) return false;
-    this.#insertAsync(d.requestId ?? randomUUID(), d.to.name, d.body, now, d.trace ?? null);
+    // A rule or schedule may name `fn:alias` or `fn:3`: the event runs that alias or version.
+    const { fn, qualifier } = splitQualified(d.to.name);
+    if (!this.#sql.get('SELECT 1 FROM functions WHERE name = ?', fn)) return false;
+    this.#insertAsync(d.requestId ?? randomUUID(), fn, d.body, now, d.trace ?? null, qualifier ?? null);
     return true;
   }
 
