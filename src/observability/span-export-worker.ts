@@ -7,7 +7,7 @@ import { hrTimeDuration, millisToHrTime, setGlobalErrorHandler } from '@opentele
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { type ExportConfig, SPAN_FIELDS, type SpanBatch, type WorkerMessage } from './span-export.ts';
+import type { ExportConfig, SpanBatch, WorkerMessage } from './span-export.ts';
 
 const config = workerData as ExportConfig;
 const port = parentPort!;
@@ -24,7 +24,14 @@ setGlobalErrorHandler((err) => {
 });
 
 const exporter = new OTLPTraceExporter({ url: config.url });
-const processor = new BatchSpanProcessor(exporter, config.exportDelayMs === undefined ? {} : { scheduledDelayMillis: config.exportDelayMs });
+// Batches of 2,048 spans from a queue of 8,192 (the SDK's defaults are 512 and 2,048) unless OTEL_BSP_*
+// say otherwise: at saturation the hot path ends ~25,000 spans a second, which would fill 2,048 in less
+// than a tenth of a second, and a request per 2,048 spans cost ~20% less CPU per span than per 512.
+const processor = new BatchSpanProcessor(exporter, {
+  ...(config.exportDelayMs === undefined ? {} : { scheduledDelayMillis: config.exportDelayMs }),
+  ...(process.env.OTEL_BSP_MAX_EXPORT_BATCH_SIZE ? {} : { maxExportBatchSize: 2048 }),
+  ...(process.env.OTEL_BSP_MAX_QUEUE_SIZE ? {} : { maxQueueSize: 8192 }),
+});
 const resource = resourceFromAttributes({ 'service.name': config.serviceName });
 // What the SDK's tracer from getTracer('nimbus') would name.
 const instrumentationScope = { name: 'nimbus' };
@@ -50,6 +57,9 @@ class FinishedSpan implements ReadableSpan {
   readonly droppedEventsCount = 0;
   readonly droppedLinksCount = 0;
 
+  /** The span at `b[i]`; `nextIndex` is where the next one starts. */
+  readonly nextIndex: number;
+
   constructor(b: SpanBatch, i: number) {
     this.name = b[i] as string;
     this.kind = b[i + 1] as SpanKind;
@@ -62,8 +72,11 @@ class FinishedSpan implements ReadableSpan {
     this.duration = hrTimeDuration(this.startTime, this.endTime);
     const error = b[i + 8] as string;
     this.status = error ? { code: SpanStatusCode.ERROR, message: error } : UNSET;
-    const attrs = b[i + 9] as Attributes[];
-    this.attributes = attrs.length === 1 ? attrs[0]! : Object.assign({}, ...attrs);
+    const attributes: Attributes = {};
+    let at = i + 10;
+    for (let n = b[i + 9] as number; n > 0; n--, at += 2) attributes[b[at] as string] = b[at + 1];
+    this.attributes = attributes;
+    this.nextIndex = at;
   }
 
   spanContext(): SpanContext {
@@ -76,5 +89,9 @@ port.on('message', (m: SpanBatch | 'close') => {
     processor.shutdown().then(() => post({ type: 'closed' }), (err: unknown) => post({ type: 'closed', error: String(err) }));
     return;
   }
-  for (let i = 0; i + SPAN_FIELDS <= m.length; i += SPAN_FIELDS) processor.onEnd(new FinishedSpan(m, i));
+  for (let i = 0; i < m.length;) {
+    const span = new FinishedSpan(m, i);
+    processor.onEnd(span);
+    i = span.nextIndex;
+  }
 });

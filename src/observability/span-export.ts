@@ -9,22 +9,22 @@ import type { Logger } from './logger.ts';
 export type Attributes = Record<string, string | number | boolean>;
 
 /**
- * One finished span, as SPAN_FIELDS consecutive values of a batch: name, kind (the API's SpanKind), trace
- * id, span id, parent span id ('' for a root), whether the parent is remote, start and end (epoch ms),
- * the error ('' when the span did not fail), and its attribute objects (merged in order).
+ * Finished spans, one after another, each as: name, kind (the API's SpanKind), trace id, span id, parent
+ * span id ('' for a root), whether the parent is remote, start and end (epoch ms), the error ('' when the
+ * span did not fail), the number of attributes, then each attribute's key and value. Flat values clone
+ * to the worker for less than objects do.
  */
-export const SPAN_FIELDS = 10;
-export type SpanBatch = (string | number | boolean | Attributes[])[];
+export type SpanBatch = (string | number | boolean)[];
 
 /** What the worker is started with. */
-export interface ExportConfig { url: string; serviceName: string; protocol: 'http/json' | 'http/protobuf'; exportDelayMs: number | undefined }
+export interface ExportConfig { url: string; serviceName: string; exportDelayMs: number | undefined }
 
 /** Messages from the worker: a failed export (logged, as the SDK's own diagnostics would be), or its shutdown done. */
 export type WorkerMessage = { type: 'error'; message: string } | { type: 'closed'; error?: string };
 
-// A batch goes to the worker at this many spans, or this long after its first span: posting a message per
+// A batch goes to the worker at this many values (~512 spans), or this long after its first span: posting a message per
 // span would cost more than the spans themselves.
-const BATCH_SPANS = 512;
+const BATCH_VALUES = 512 * 20;
 const BATCH_MS = 100;
 
 export class SpanExport {
@@ -48,8 +48,13 @@ export class SpanExport {
   /** Queues a finished span: a few array pushes here, the rest in the worker. */
   add(name: string, kind: number, traceId: string, spanId: string, parentSpanId: string, parentRemote: boolean, startMs: number, endMs: number, error: string, attrs: Attributes[]): void {
     if (this.#closed) return;
-    this.#batch.push(name, kind, traceId, spanId, parentSpanId, parentRemote, startMs, endMs, error, attrs);
-    if (this.#batch.length >= BATCH_SPANS * SPAN_FIELDS) this.#flush();
+    const b = this.#batch;
+    const at = b.length + 9;
+    b.push(name, kind, traceId, spanId, parentSpanId, parentRemote, startMs, endMs, error, 0);
+    let n = 0;
+    for (const a of attrs) for (const k in a) { b.push(k, a[k]!); n++; }
+    b[at] = n;
+    if (b.length >= BATCH_VALUES) this.#flush();
     else if (!this.#timer) {
       this.#timer = setTimeout(() => this.#flush(), this.#batchMs);
       this.#timer.unref();

@@ -71,7 +71,7 @@ export class Tracing {
     this.exportUrl = url;
     if (!url) return;
     this.#sampler = buildSamplerFromEnv();
-    this.#export = new SpanExport({ url, serviceName: opts.serviceName || process.env.OTEL_SERVICE_NAME || 'nimbus', protocol: 'http/json', exportDelayMs: opts.exportDelayMs }, opts.logger);
+    this.#export = new SpanExport({ url, serviceName: opts.serviceName || process.env.OTEL_SERVICE_NAME || 'nimbus', exportDelayMs: opts.exportDelayMs }, opts.logger);
     opts.logger.info({ url }, 'exporting traces with OTLP/HTTP');
   }
 
