@@ -6,11 +6,14 @@
 // A hop carries its context as a `traceparent` string (00-<trace id>-<span id>-<flags>): in HTTP
 // headers, in a queue message attribute, in the invoke frame to the runtime.
 import { randomFillSync } from 'node:crypto';
-import { ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
+// The SDK's own reading of OTEL_TRACES_SAMPLER / _ARG (not on the package's index; the version is pinned).
+import { buildSamplerFromEnv } from '@opentelemetry/sdk-trace-base/build/src/config.js';
+import { type Sampler, SamplingDecision } from '@opentelemetry/sdk-trace-base';
 import type { Logger } from './logger.ts';
+import { type Attributes, SpanExport } from './span-export.ts';
+
+export type { Attributes } from './span-export.ts';
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 const ZERO_TRACE = '0'.repeat(32);
@@ -29,11 +32,11 @@ export function parseTraceparent(value: unknown): ParsedTraceparent | undefined 
 export type SpanKindName = 'server' | 'internal' | 'consumer' | 'producer' | 'client';
 const KINDS: Record<SpanKindName, SpanKind> = { server: SpanKind.SERVER, internal: SpanKind.INTERNAL, consumer: SpanKind.CONSUMER, producer: SpanKind.PRODUCER, client: SpanKind.CLIENT };
 
-export type Attributes = Record<string, string | number | boolean>;
-
 export interface SpanHandle {
   readonly traceId: string;
   readonly spanId: string;
+  /** Whether this span is recorded (its traceparent's flags are 01). */
+  readonly sampled: boolean;
   /** This span as a parent for the next hop. */
   readonly traceparent: string;
   setAttributes(attrs: Attributes): void;
@@ -52,9 +55,12 @@ export interface TracingOptions {
   logger: Logger;
 }
 
+// Wall-clock milliseconds with the monotonic clock's precision, as the SDK times its spans.
+const now = () => performance.timeOrigin + performance.now();
+
 export class Tracing {
-  readonly #tracer: Tracer | undefined;
-  readonly #provider: BasicTracerProvider | undefined;
+  readonly #export: SpanExport | undefined;
+  readonly #sampler: Sampler | undefined;
   /** Where spans go, or undefined when they are not exported. */
   readonly exportUrl: string | undefined;
 
@@ -64,32 +70,33 @@ export class Tracing {
     const url = opts.tracesEndpoint || process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || (base ? `${base.replace(/\/+$/, '')}/v1/traces` : undefined);
     this.exportUrl = url;
     if (!url) return;
-    const exporter = new OTLPTraceExporter({ url });
-    this.#provider = new BasicTracerProvider({
-      resource: resourceFromAttributes({ 'service.name': opts.serviceName ?? process.env.OTEL_SERVICE_NAME ?? 'nimbus' }),
-      spanProcessors: [new BatchSpanProcessor(exporter, opts.exportDelayMs === undefined ? {} : { scheduledDelayMillis: opts.exportDelayMs })],
-    });
-    this.#tracer = this.#provider.getTracer('nimbus');
+    this.#sampler = buildSamplerFromEnv();
+    this.#export = new SpanExport({ url, serviceName: opts.serviceName || process.env.OTEL_SERVICE_NAME || 'nimbus', exportDelayMs: opts.exportDelayMs }, opts.logger);
     opts.logger.info({ url }, 'exporting traces with OTLP/HTTP');
   }
 
   /** Starts a span: a child of `parent` (a traceparent, or a span of this process), or the root of a new trace. */
   start(name: string, parent: string | SpanHandle | undefined, kind: SpanKindName, attrs: Attributes = {}, startTimeMs?: number): SpanHandle {
     // A span of ours is its own parsed context: no need to format and parse it again on the hot path.
-    const p = typeof parent === 'object' ? { traceId: parent.traceId, spanId: parent.spanId, sampled: parent.traceparent.endsWith('1') } : parseTraceparent(parent);
-    // Under an unsampled parent nothing is recorded: the ids alone carry the context on, without the SDK's cost.
-    if (!this.#tracer || (p && !p.sampled)) return new IdSpan(p);
-    const ctx = p ? trace.setSpanContext(ROOT_CONTEXT, { traceId: p.traceId, spanId: p.spanId, traceFlags: p.sampled ? 1 : 0, isRemote: true }) : ROOT_CONTEXT;
-    return new OtelSpan(this.#tracer.startSpan(name, { kind: KINDS[kind], attributes: attrs, ...(startTimeMs === undefined ? {} : { startTime: startTimeMs }) }, ctx));
+    const local = typeof parent === 'object';
+    const p = local ? parent : parseTraceparent(parent);
+    // Not exporting, or under an unsampled parent: the ids alone carry the context on, and nothing is recorded.
+    if (!this.#export || (p && !p.sampled)) return new IdSpan(p?.traceId, p ? p.sampled : true);
+    const traceId = p?.traceId ?? randomHex(16);
+    // Under a sampled span of this process every sampler the SDK reads from OTEL_TRACES_SAMPLER samples
+    // (parent-based ones follow the parent; ratio ones decide by the trace id, as they did for the parent).
+    if (!local && !this.#sample(traceId, p, name, KINDS[kind], attrs)) return new IdSpan(traceId, false);
+    return new RecordedSpan(this.#export, name, KINDS[kind], traceId, p?.spanId ?? '', !local, attrs, startTimeMs ?? now());
+  }
+
+  #sample(traceId: string, p: ParsedTraceparent | undefined, name: string, kind: SpanKind, attrs: Attributes): boolean {
+    const ctx = p ? trace.setSpanContext(ROOT_CONTEXT, { traceId: p.traceId, spanId: p.spanId, traceFlags: 1, isRemote: true }) : ROOT_CONTEXT;
+    return this.#sampler!.shouldSample(ctx, traceId, name, kind, attrs, []).decision === SamplingDecision.RECORD_AND_SAMPLED;
   }
 
   /** Sends what is buffered and stops (at shutdown): at most 2 s, and never an error — a collector that is down must not stop the server's shutdown. */
   async close(logger?: Logger): Promise<void> {
-    if (!this.#provider) return;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((ok) => { timer = setTimeout(ok, 2000); timer.unref(); });
-    await Promise.race([this.#provider.shutdown().catch((err: unknown) => logger?.warn({ err }, 'could not export the last spans')), timeout]);
-    clearTimeout(timer);
+    await this.#export?.close(2000, logger);
   }
 }
 
@@ -116,38 +123,58 @@ export function newTraceparent(): string {
 class IdSpan implements SpanHandle {
   readonly traceId: string;
   readonly spanId: string;
+  readonly sampled: boolean;
   readonly traceparent: string;
 
-  constructor(parent: ParsedTraceparent | undefined) {
-    this.traceId = parent?.traceId ?? randomHex(16);
+  constructor(traceId: string | undefined, sampled: boolean) {
+    this.traceId = traceId ?? randomHex(16);
     this.spanId = randomHex(8);
-    this.traceparent = `00-${this.traceId}-${this.spanId}-${parent && !parent.sampled ? '00' : '01'}`;
+    this.sampled = sampled;
+    this.traceparent = `00-${this.traceId}-${this.spanId}-${sampled ? '01' : '00'}`;
   }
 
   setAttributes(): void {}
   end(): void {}
 }
 
-class OtelSpan implements SpanHandle {
-  readonly #span: Span;
+/** A sampled span: its ids, times and attributes, handed to the exporter's worker when it ends. */
+class RecordedSpan implements SpanHandle {
+  readonly #export: SpanExport;
+  readonly #name: string;
+  readonly #kind: SpanKind;
+  readonly #parentSpanId: string;
+  readonly #parentRemote: boolean;
+  readonly #startMs: number;
+  // The attribute objects as given (merged in the worker, not here).
+  readonly #attrs: Attributes[];
+  #ended = false;
   readonly traceId: string;
   readonly spanId: string;
-  readonly traceparent: string;
+  readonly sampled = true;
 
-  constructor(span: Span) {
-    this.#span = span;
-    const c = span.spanContext();
-    this.traceId = c.traceId;
-    this.spanId = c.spanId;
-    this.traceparent = `00-${c.traceId}-${c.spanId}-0${c.traceFlags & 1}`;
+  constructor(exp: SpanExport, name: string, kind: SpanKind, traceId: string, parentSpanId: string, parentRemote: boolean, attrs: Attributes, startMs: number) {
+    this.#export = exp;
+    this.#name = name;
+    this.#kind = kind;
+    this.traceId = traceId;
+    this.spanId = randomHex(8);
+    this.#parentSpanId = parentSpanId;
+    this.#parentRemote = parentRemote;
+    this.#attrs = [attrs];
+    this.#startMs = startMs;
+  }
+
+  get traceparent(): string {
+    return `00-${this.traceId}-${this.spanId}-01`;
   }
 
   setAttributes(attrs: Attributes): void {
-    this.#span.setAttributes(attrs);
+    if (!this.#ended) this.#attrs.push(attrs);
   }
 
   end(error?: string, endTimeMs?: number): void {
-    if (error !== undefined) this.#span.setStatus({ code: SpanStatusCode.ERROR, message: error });
-    this.#span.end(endTimeMs);
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#export.add(this.#name, this.#kind, this.traceId, this.spanId, this.#parentSpanId, this.#parentRemote, this.#startMs, endTimeMs ?? now(), error ?? '', this.#attrs);
   }
 }
