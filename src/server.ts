@@ -156,7 +156,12 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const clock = opts.clock ?? systemClock;
   const registry = new Registry(store, scheduler, opts.random);
   const tracing = new Tracing({ endpoint: opts.otlpEndpoint, exportDelayMs: opts.traceExportDelayMs, logger });
-  const invoker = new Invoker(scheduler, records, tracing, (fn, q) => registry.resolve(registry.functions.get(fn.name) ?? fn, q));
+  const invoker = new Invoker(scheduler, records, tracing, (fn, q) => {
+    // Looked up again: a request may outlive its function's deploy (or removal) while it waits.
+    const now = registry.functions.get(fn.name);
+    if (!now) throw new NimbusError('FUNCTION_NOT_FOUND', `function "${fn.name}" was removed`);
+    return registry.resolve(now, q);
+  });
   const queues = new QueueService(store, clock, logger);
   const triggers = new QueueTriggers({ queues, invoker, functions: () => registry.functions, clock, logger });
   const asyncInvoker = new AsyncInvoker({ store, invoker, functions: () => registry.functions, onQueueMessage: (q) => queues.notify(q), clock, logger, retryBaseMs: opts.asyncRetryBaseMs });
@@ -194,7 +199,8 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   bus.onPut = (matched, unmatched, failed) => metrics.busEvents(matched, unmatched, failed);
   schedules.onFired = (name, lagMs) => metrics.scheduleTick(name, lagMs);
   sender.onOutcome = (owner, outcome) => metrics.webhook(owner, outcome);
-  const metering = new Metering({ store, clock, logger, functions: () => registry.functions });
+  // Provisioned time is billed for the versions that hold it: live's (and its canary's).
+  const metering = new Metering({ store, clock, logger, functions: () => new Map(registry.provisioned.map((f) => [`${f.name}@${f.revision}`, f])) });
   const prices = opts.prices ?? DEFAULT_PRICES;
   const budgets = new BudgetWatcher({
     store, metering, prices, clock, logger,

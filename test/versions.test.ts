@@ -79,6 +79,11 @@ describe('versions, aliases and rollouts', () => {
     assert.deepEqual(await live(), { ...(await live()), version: 2, extraVersion: null });
     assert.deepEqual((await get('/greet')).body, { v: 'b', version: '2' });
     assert.deepEqual((await get('/pinned')).body, { v: 'a', version: '1' }, 'a route may pin a version');
+    assert.equal((await srv.api('PUT', '/_nimbus/api/functions/greet/aliases/other', { version: 2 })).status, 200);
+    assert.ok(srv.scheduler.stats().greet!.versions[1], 'a pinned version keeps its instances across config changes');
+    assert.equal((await srv.api('DELETE', '/_nimbus/api/functions/greet/aliases/other')).status, 200);
+    const noDelete = await srv.api<{ error: { code: string } }>('DELETE', '/_nimbus/api/functions/greet/aliases/live');
+    assert.deepEqual([noDelete.status, noDelete.body.error.code], [400, 'BAD_REQUEST']);
     const one = await srv.api<{ v: string }>('POST', '/_nimbus/api/functions/greet/invocations?qualifier=1', {});
     assert.equal(one.body.v, 'a');
     assert.equal(one.headers.get('x-nimbus-executed-version'), '1');
@@ -132,6 +137,9 @@ describe('versions, aliases and rollouts', () => {
     const noWeight = await srv.api<{ error: { code: string; message: string } }>('PUT', '/_nimbus/api/functions/greet/aliases/beta', { version: 1, additionalVersion: 2 });
     assert.equal(noWeight.status, 400);
     assert.match(noWeight.body.error.message, /weight: required with additionalVersion/);
+    const weightAlone = await srv.api<{ error: { message: string } }>('PUT', '/_nimbus/api/functions/greet/aliases/beta', { version: 1, weight: 50 });
+    assert.equal(weightAlone.status, 400);
+    assert.match(weightAlone.body.error.message, /weight: goes with additionalVersion/);
   });
 
   it('rolls out a canary: pre-warms the new version, gives it 10%, then everything', async () => {
@@ -183,9 +191,9 @@ describe('versions, aliases and rollouts', () => {
       const run = cli(srv, work);
       const rb = await run('rollback', 'greet');
       assert.equal(rb.code, 0, rb.stderr);
-      assert.equal(rb.stdout.trim(), 'greet:live → version 4');
-      // Version 4 is the failing one that was rolled back: rollback goes to the version before, whatever it is.
-      assert.equal((await get('/greet')).status, 502);
+      // Version 4 is the one its rollout rejected: rollback skips it.
+      assert.equal(rb.stdout.trim(), 'greet:live → version 3');
+      assert.equal((await get('/greet')).body.v, 'c');
       assert.equal((await run('alias', 'greet', 'live', '3')).stdout.trim(), 'greet:live → version 3');
       const v = await run('versions', 'greet');
       assert.equal(v.code, 0, v.stderr);
@@ -237,5 +245,53 @@ describe('versions, aliases and rollouts', () => {
     await Promise.all(workers);
     assert.deepEqual(failures, [], JSON.stringify(failures.slice(0, 5)));
     assert.ok(seen.has('h') && seen.has('k'), `versions seen: ${[...seen].join(', ')}`);
+  });
+});
+
+describe('rollouts and shutdowns', () => {
+  it('a rollout whose pre-warm is cut short by a shutdown carries on after the restart', async () => {
+    const dataDir = tempDir('nimbus-rollout-restart-');
+    const files = (v: string, initMs: number) => ({
+      'nimbus.yml': `app: slowinit\nfunctions:\n  f:\n    handler: src/f.handler\n    environment: { V: "${v}" }\n`,
+      'src/f.ts': `await new Promise((r) => setTimeout(r, ${initMs}));\nexport const handler = async () => process.env.V;`,
+    });
+    let srv = await startTestServer({ dataDir, clock: new ManualClock(Date.now()) });
+    try {
+      assert.equal((await srv.deploy(files('a', 0))).status, 200);
+      assert.equal((await srv.deploy(files('b', 1500), { strategy: 'canary:10%:5m' })).status, 200);
+      const tick = srv.rollouts.tick(Date.now());
+      await new Promise((r) => setTimeout(r, 300));
+      await srv.close();
+      await tick;
+      srv = await startTestServer({ dataDir, clock: new ManualClock(Date.now()) });
+      const [r] = (await srv.api<{ rollouts: { status: string; weight: number }[] }>('GET', '/_nimbus/api/functions/f/rollouts')).body.rollouts;
+      assert.deepEqual([r!.status, r!.weight], ['running', 0]);
+      await srv.rollouts.tick(Date.now());
+      const [r2] = (await srv.api<{ rollouts: { status: string; weight: number }[] }>('GET', '/_nimbus/api/functions/f/rollouts')).body.rollouts;
+      assert.deepEqual([r2!.status, r2!.weight], ['running', 10]);
+    } finally {
+      await srv.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('a request waiting for an instance of a function that is removed gets FUNCTION_NOT_FOUND', async () => {
+    const srv = await startTestServer();
+    try {
+      assert.equal((await srv.deploy({
+        'nimbus.yml': 'app: gone\nfunctions:\n  slow:\n    handler: src/slow.handler\n    concurrency: { max: 1, queueTimeoutMs: 5000 }\n',
+        'src/slow.ts': 'export const handler = async () => { await new Promise((r) => setTimeout(r, 600)); return 1; };',
+      })).status, 200);
+      const first = srv.invoke('slow');
+      await new Promise((r) => setTimeout(r, 150));
+      const second = srv.invoke<{ error: { code: string } }>('slow');
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal((await srv.api('DELETE', '/_nimbus/api/functions/slow')).status, 200);
+      const s = await second;
+      assert.deepEqual([s.status, s.body.error.code], [404, 'FUNCTION_NOT_FOUND']);
+      await first;
+    } finally {
+      await srv.close();
+    }
   });
 });

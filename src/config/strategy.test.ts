@@ -10,7 +10,8 @@ it('reads all-at-once, canary and linear strategies, and says what is wrong with
   assert.deepEqual(parseStrategy(' linear:2.5%:30s '), { kind: 'linear', percent: 2.5, intervalMs: 30_000 });
   for (const [text, problem] of [
     ['canary:10:5m', /must be all-at-once, canary:<percent>%:<interval>/],
-    ['canary:0%:5m', /more than 0 and less than 100, got 0%/],
+    ['canary:0%:5m', /from 1 to less than 100, got 0%/],
+    ['linear:0.5%:1m', /from 1 to less than 100, got 0\.5%/],
     ['linear:100%:1m', /less than 100, got 100%/],
     ['canary:10%:500ms', /from 1s to 24h/],
     ['canary:10%:2d', /from 1s to 24h/],

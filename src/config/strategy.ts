@@ -14,7 +14,8 @@ export function parseStrategy(text: string): RolloutStrategy | { problem: string
   const usage = 'all-at-once, canary:<percent>%:<interval> (e.g. canary:10%:5m) or linear:<percent>%:<interval> (e.g. linear:10%:1m)';
   if (!m) return { problem: `must be ${usage}, got ${JSON.stringify(text)}` };
   const percent = Number(m[2]);
-  if (!(percent > 0 && percent < 100)) return { problem: `the percentage must be more than 0 and less than 100, got ${m[2]}%` };
+  // At least 1%: a linear rollout takes at most 100 steps.
+  if (!(percent >= 1 && percent < 100)) return { problem: `the percentage must be from 1 to less than 100, got ${m[2]}%` };
   const intervalMs = parseDuration(m[3]!);
   if (intervalMs === undefined || intervalMs < 1000 || intervalMs > MAX_INTERVAL_MS) return { problem: `the interval must be a duration from 1s to 24h (30s, 5m, 1h), got ${JSON.stringify(m[3])}` };
   return { kind: m[1] as 'canary' | 'linear', percent, intervalMs };

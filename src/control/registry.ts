@@ -56,10 +56,20 @@ export class Registry {
     this.onChange?.();
   }
 
-  /** Keeps the pools of each function's newest version and of every version an alias points to; provisions `live`'s. */
+  /**
+   * The versions whose provisioned concurrency runs: the one `live` points to, and its canary —
+   * what the scheduler keeps initialised and what metering bills as provisioned.
+   */
+  provisioned: FunctionRecord[] = [];
+
+  /**
+   * Keeps the pools of each function's newest version and of every version an alias, a route or a
+   * queue trigger names (the others are closed); provisions `live`'s versions.
+   */
   #syncScheduler(): void {
     const active = new Map<string, Set<number>>();
     const provisioned: FunctionRecord[] = [];
+    const pin = (fn: string, q: string | null | undefined): void => { if (q && /^\d+$/.test(q)) active.get(fn)?.add(Number(q)); };
     for (const fn of this.functions.values()) {
       const set = new Set([fn.revision]);
       for (const a of this.aliases.get(fn.name)?.values() ?? []) {
@@ -69,7 +79,12 @@ export class Registry {
       active.set(fn.name, set);
       const live = this.aliases.get(fn.name)?.get(DEFAULT_ALIAS);
       provisioned.push(this.#version(fn, live?.version ?? fn.revision) ?? fn);
+      const canary = live?.extraVersion == null ? undefined : this.#version(fn, live.extraVersion);
+      if (canary) provisioned.push(canary);
     }
+    for (const r of this.routeList) pin(r.fn, r.qualifier);
+    for (const t of this.queueTriggers) pin(t.fn, t.qualifier);
+    this.provisioned = provisioned;
     this.#scheduler.sync(this.functions, active, provisioned);
   }
 

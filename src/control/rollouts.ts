@@ -46,22 +46,26 @@ export class RolloutRunner {
     await this.#running;
   }
 
-  /** Checks every running rollout once (one pass at a time). */
-  tick(now = this.#deps.clock.now()): Promise<void> {
-    this.#running ??= this.#tick(now).finally(() => { this.#running = undefined; });
-    return this.#running;
+  /** Checks every running rollout once (one pass at a time: a call during a pass runs after it). */
+  tick(now?: number): Promise<void> {
+    const run = (this.#running ?? Promise.resolve()).then(() => this.#tick(now ?? this.#deps.clock.now()));
+    const tracked = run.finally(() => { if (this.#running === tracked) this.#running = undefined; });
+    this.#running = tracked;
+    return tracked;
   }
 
   async #tick(now: number): Promise<void> {
-    let changed = false;
-    for (const r of await this.#deps.store.versions.listRollouts({ status: 'running' })) {
+    // Each rollout on its own: one slow pre-warm must not hold back another's guard.
+    const running = await this.#deps.store.versions.listRollouts({ status: 'running' });
+    const changed = await Promise.all(running.map(async (r) => {
       try {
-        changed = (await this.#advance(r, now)) || changed;
+        return await this.#advance(r, now);
       } catch (err) {
         this.#deps.logger.error({ err, fn: r.fn, rollout: r.id }, 'rollout: could not take a step');
+        return false;
       }
-    }
-    if (changed) await this.#deps.registry.refresh();
+    }));
+    if (changed.includes(true) && !this.#stopped) await this.#deps.registry.refresh();
   }
 
   async #advance(r: RolloutRecord, now: number): Promise<boolean> {
@@ -76,8 +80,16 @@ export class RolloutRunner {
       try {
         await this.#deps.scheduler.prewarm(version, 1);
       } catch (err) {
-        return this.#rollBack(r, stats, `version ${r.toVersion} failed to start: ${(err as Error).message}`, now);
+        // Only the version's own init failing condemns it; a throttle, a full host or a shutdown
+        // under the pre-warm is tried again at the next check.
+        const failed = (err as { functionError?: { errorType: string; errorMessage: string } }).functionError;
+        if (!failed || this.#stopped) {
+          this.#deps.logger.info({ fn: r.fn, rollout: r.id, err }, 'rollout: pre-warm did not finish; trying again');
+          return false;
+        }
+        return this.#rollBack(r, stats, `version ${r.toVersion} failed to start: ${failed.errorType}: ${failed.errorMessage}`, now);
       }
+      if (this.#stopped) return false;
     }
     const s = r.strategy;
     if (s.kind === 'all-at-once') return this.#finish(r, stats, now);
@@ -120,18 +132,23 @@ export class RolloutRunner {
   async rollback(fnName: string, now = this.#deps.clock.now()): Promise<{ alias: AliasRecord; rollout: number | null }> {
     const fn = this.#deps.registry.functions.get(fnName);
     if (!fn) throw new NimbusError('FUNCTION_NOT_FOUND', `no function named "${fnName}"`);
-    const [running] = await this.#deps.store.versions.listRollouts({ fn: fnName, status: 'running' });
-    if (running) {
+    // A running rollout is rolled back; if a step lands first (the compare-and-set fails), look again.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const [running] = await this.#deps.store.versions.listRollouts({ fn: fnName, status: 'running' });
+      if (!running) break;
       const stats = await this.#deps.store.versions.versionStats(fnName, running.toVersion, running.startedAt);
       if (await this.#rollBack(running, stats, 'rolled back by hand', now)) {
         await this.#deps.registry.refresh();
         return { alias: this.#deps.registry.aliases.get(fnName)!.get(DEFAULT_ALIAS)!, rollout: running.id };
       }
     }
+    await this.#deps.registry.refresh();
     const live = this.#deps.registry.aliases.get(fnName)?.get(DEFAULT_ALIAS);
     const current = live?.version ?? fn.revision;
-    const older = [...(this.#deps.registry.versions.get(fnName)?.keys() ?? [])].filter((v) => v < current).sort((a, b) => b - a)[0];
-    if (older === undefined) throw new NimbusError('VERSION_NOT_FOUND', `function "${fnName}" has no version before ${current} to roll back to`);
+    // The newest kept version before live's that no rollout rejected: never back onto a version known to fail.
+    const rejected = new Set((await this.#deps.store.versions.listRollouts({ fn: fnName, status: 'rolled-back', limit: 1000 })).map((r) => r.toVersion));
+    const older = [...(this.#deps.registry.versions.get(fnName)?.keys() ?? [])].filter((v) => v < current && !rejected.has(v)).sort((a, b) => b - a)[0];
+    if (older === undefined) throw new NimbusError('VERSION_NOT_FOUND', `function "${fnName}" has no kept version before ${current} that a rollout did not reject; point live with nimbus alias ${fnName} live <version>`);
     const alias = await this.#deps.store.versions.setAlias(fnName, DEFAULT_ALIAS, { version: older, extraVersion: null, extraWeight: 0 }, now);
     await this.#deps.registry.refresh();
     this.#deps.logger.warn({ fn: fnName, from: current, to: older }, `${fnName}: live rolled back by hand`);

@@ -49,6 +49,7 @@ export function versionRoutes(deps: { store: Store; registry: Registry; rollouts
         const extra = b.additionalVersion ?? null;
         if (extra !== null && b.weight === undefined) throw new NimbusError('BAD_REQUEST', 'weight: required with additionalVersion (the percentage of calls it takes, 0 to 100)');
         if (extra === b.version) throw new NimbusError('BAD_REQUEST', 'additionalVersion: must differ from version');
+        if (extra === null && b.weight !== undefined) throw new NimbusError('BAD_REQUEST', 'weight: goes with additionalVersion (the second version that takes that share)');
         const alias = await deps.store.versions.setAlias(fn.name, p.alias!, { version: b.version, extraVersion: extra, extraWeight: extra === null ? 0 : b.weight! }, deps.now());
         await deps.registry.refresh();
         sendJson(res, 200, alias);

@@ -117,3 +117,20 @@ it('forgets an app\'s budgets when a deploy drops them', async () => {
     await t.close();
   }
 });
+
+it('starts a budget\'s month over when its amount changes', async () => {
+  const t = await setup();
+  try {
+    await t.store.addUsage([usage('api', Math.floor(t.clock.now() / H) * H, 2_500_000)]); // $2.50 of $4
+    await t.watcher.check();
+    assert.deepEqual(t.emitted.map((e) => e.alertPercent), [50]);
+    // Raised to $40: 50% of it is $20, which has not been reached; the 50% alert may fire again then.
+    await t.store.applyApp(desiredApp('shop', { specHash: 'z', budgets: [{ fn: 'api', monthly: 40, alerts: [50, 100] }] }), t.clock.now());
+    assert.deepEqual((await t.watcher.status()).find((s) => s.fn === 'api')!.raised, []);
+    await t.store.addUsage([usage('api', Math.floor(t.clock.now() / H) * H, 18_000_000)]); // $20.50 of $40
+    await t.watcher.check();
+    assert.deepEqual(t.emitted.map((e) => [e.budget, e.alertPercent]), [[4, 50], [40, 50]]);
+  } finally {
+    await t.close();
+  }
+});

@@ -5,7 +5,7 @@
 // or a second node never repeats one.
 import type { Prices } from '../config/prices.ts';
 import type { BudgetAlert, BudgetRecord, Store } from '../store/types.ts';
-import type { Clock } from '../util/clock.ts';
+import type { Clock, Timer } from '../util/clock.ts';
 import type { Logger } from './logger.ts';
 import type { Metering } from './usage.ts';
 
@@ -44,13 +44,17 @@ export function monthOf(ms: number): { month: string; startMs: number } {
 
 export class BudgetWatcher {
   readonly #deps: BudgetDeps;
-  readonly #timer: NodeJS.Timeout;
+  #timer: Timer | undefined;
+  #closed = false;
   #running: Promise<void> | undefined;
 
   constructor(deps: BudgetDeps) {
     this.#deps = deps;
-    this.#timer = setInterval(() => void this.check(), CHECK_EVERY_MS);
-    this.#timer.unref();
+    const loop = (): void => {
+      if (this.#closed) return;
+      this.#timer = deps.clock.setTimeout(() => void this.check().finally(loop), CHECK_EVERY_MS);
+    };
+    loop();
   }
 
   /** Every budget's month-to-date position (what `GET /_nimbus/api/budgets` shows). */
@@ -71,10 +75,12 @@ export class BudgetWatcher {
     });
   }
 
-  /** Raises the alerts budgets have crossed since the last check (one check at a time). */
-  check(now = this.#deps.clock.now()): Promise<void> {
-    this.#running ??= this.#check(now).finally(() => { this.#running = undefined; });
-    return this.#running;
+  /** Raises the alerts budgets have crossed since the last check (one at a time: a call during a check runs after it). */
+  check(now?: number): Promise<void> {
+    const run = (this.#running ?? Promise.resolve()).then(() => this.#check(now ?? this.#deps.clock.now()));
+    const tracked = run.finally(() => { if (this.#running === tracked) this.#running = undefined; });
+    this.#running = tracked;
+    return tracked;
   }
 
   async #check(now: number): Promise<void> {
@@ -110,7 +116,8 @@ export class BudgetWatcher {
   }
 
   async close(): Promise<void> {
-    clearInterval(this.#timer);
+    this.#closed = true;
+    this.#timer?.cancel();
     await this.#running;
   }
 }

@@ -11,8 +11,17 @@ export class SqliteBudgets {
     this.#sql = sql;
   }
 
-  /** Inside applyApp's transaction: the app's budgets become the manifest's. */
-  apply(desired: DesiredApp): void {
+  /**
+   * Inside applyApp's transaction: the app's budgets become the manifest's. A budget whose amount
+   * changed starts its month over: the alerts it raised this month were for another amount.
+   */
+  apply(desired: DesiredApp, now: number): void {
+    const month = new Date(now).toISOString().slice(0, 7);
+    const before = new Map(this.#sql.all('SELECT fn, monthly FROM budgets WHERE app = ?', desired.name).map((r) => [String(r.fn), Number(r.monthly)]));
+    for (const b of desired.budgets) {
+      const old = before.get(b.fn ?? '');
+      if (old !== undefined && old !== b.monthly) this.#sql.run('DELETE FROM budget_alerts WHERE app = ? AND fn = ? AND month = ?', desired.name, b.fn ?? '', month);
+    }
     this.#sql.run('DELETE FROM budgets WHERE app = ?', desired.name);
     for (const b of desired.budgets) {
       this.#sql.run('INSERT INTO budgets(app, fn, monthly, alerts) VALUES (?, ?, ?, ?)', desired.name, b.fn ?? '', b.monthly, JSON.stringify(b.alerts));

@@ -140,7 +140,7 @@ export class SqliteStore implements Store {
       const tablesBefore = this.#namesOf('kv_tables', desired.name);
       this.objects.applyBuckets(desired);
       this.kv.applyTables(desired, now);
-      this.#budgets.apply(desired);
+      this.#budgets.apply(desired, now);
       this.#bumpGeneration();
       return {
         status: 'applied', created, updated, removed, routes: this.#routesOf(desired.name), queues: { names: this.#work.queuesOf(desired.name), ...queues },

@@ -258,14 +258,15 @@ export const MIGRATIONS: string[] = [
    CREATE INDEX rollouts_running ON rollouts(status, next_at);
    ALTER TABLE routes ADD COLUMN qualifier TEXT;
    ALTER TABLE functions ADD COLUMN secrets_epoch INTEGER NOT NULL DEFAULT 0;
-   ALTER TABLE async_events ADD COLUMN qualifier TEXT;
-   ALTER TABLE queue_triggers ADD COLUMN qualifier TEXT;
    INSERT INTO function_versions(fn, version, config, code_sha, created_at)
      SELECT name, revision, json_object('handler', handler, 'exportName', export_name, 'memoryMb', memory_mb, 'timeoutMs', timeout_ms,
        'environment', json(environment), 'concurrencyMax', concurrency_max, 'queueTimeoutMs', queue_timeout_ms, 'provisioned', provisioned,
        'perInstance', per_instance, 'async', json(async_config), 'secrets', json(secrets), 'permissions', json(permissions), 'codeSha', code_sha),
        code_sha, updated_at FROM functions;
    INSERT INTO aliases(fn, name, version, updated_at) SELECT name, 'live', revision, updated_at FROM functions;`,
+  // Asynchronous events and queue triggers may name an alias or version to run (null: live).
+  `ALTER TABLE async_events ADD COLUMN qualifier TEXT;
+   ALTER TABLE queue_triggers ADD COLUMN qualifier TEXT;`,
 ];
 
 export const RECORD_MIGRATIONS: string[] = [

@@ -66,7 +66,7 @@ export class SqliteVersions implements VersionsStore {
     ];
     for (const r of pinned) {
       if (!this.#m.get('SELECT 1 AS x FROM function_versions WHERE fn = ? AND version = ?', String(r.fn), Number(r.qualifier))) {
-        throw new NimbusError('VERSION_NOT_FOUND', `functions.${String(r.fn)}: ${String(r.what)} names version ${String(r.qualifier)}, which function "${String(r.fn)}" does not have; nothing was deployed`);
+        throw new NimbusError('BAD_REQUEST', `functions.${String(r.fn)}: ${String(r.what)} names version ${String(r.qualifier)}, which function "${String(r.fn)}" does not have; nothing was deployed`);
       }
     }
     for (const f of this.#m.all('SELECT name FROM functions WHERE app = ?', app)) this.#collect(String(f.name), keep);
