@@ -2,6 +2,7 @@
 // be; nothing outside src/store/ writes SQL. Both implementations run test/store-conformance.ts.
 import type { ObjectsStore } from './objects.ts';
 import type { KvStore } from './kv.ts';
+import type { DesiredWorkflow, WorkflowsStore } from './workflows.ts';
 
 export type PayloadVersion = '1.0' | '2.0';
 
@@ -145,6 +146,8 @@ export interface DesiredApp {
   tables: DesiredTable[];
   tableTriggers: Omit<TableTriggerRecord, 'app'>[];
   budgets: DesiredBudget[];
+  /** Validated ASL definitions (optional so DesiredApps built elsewhere stay valid). */
+  workflows?: DesiredWorkflow[];
 }
 
 /** A monthly cost threshold on the whole app (`fn` null) or on one of its functions. */
@@ -444,7 +447,7 @@ export interface InvocationRecord {
   requestId: string;
   fn: string;
   revision: number;
-  trigger: 'http' | 'invoke' | 'async' | 'queue' | 'table';
+  trigger: 'http' | 'invoke' | 'async' | 'queue' | 'table' | 'workflow';
   startedAt: number;
   durationMs: number;
   billedDurationMs: number;
@@ -493,6 +496,8 @@ export interface Store {
   readonly objects: ObjectsStore;
   /** KV tables, their items and change streams. */
   readonly kv: KvStore;
+  /** Workflow definitions, executions, history and pending work. */
+  readonly workflows: WorkflowsStore;
   close(): Promise<void>;
 
   /** Applies an app's desired state in one transaction; throws ROUTE_CONFLICT / FUNCTION_CONFLICT and changes nothing. */

@@ -14,6 +14,7 @@ import { WorkStore } from './work.ts';
 import { SqliteObjects } from './objects.ts';
 import { SqliteKv } from './kv.ts';
 import { SqliteBudgets } from './budgets.ts';
+import { SqliteWorkflows } from './workflows.ts';
 
 
 export class SqliteStore implements Store {
@@ -26,6 +27,7 @@ export class SqliteStore implements Store {
   readonly #work: WorkStore;
   readonly objects: SqliteObjects;
   readonly kv: SqliteKv;
+  readonly workflows: SqliteWorkflows;
   readonly #budgets: SqliteBudgets;
 
   /** `path` is the main database file; records go to the same name with `.records` before the extension. */
@@ -44,6 +46,7 @@ export class SqliteStore implements Store {
     this.#work = new WorkStore(this.#m);
     this.objects = new SqliteObjects(this.#m, this.#work);
     this.kv = new SqliteKv(this.#m);
+    this.workflows = new SqliteWorkflows(this.#m);
     this.#budgets = new SqliteBudgets(this.#m);
   }
 
@@ -132,6 +135,7 @@ export class SqliteStore implements Store {
       this.objects.applyBuckets(desired);
       this.kv.applyTables(desired, now);
       this.#budgets.apply(desired);
+      this.workflows.applyWorkflows(desired, now);
       this.#bumpGeneration();
       return {
         status: 'applied', created, updated, removed, routes: this.#routesOf(desired.name), queues: { names: this.#work.queuesOf(desired.name), ...queues },
@@ -174,6 +178,7 @@ export class SqliteStore implements Store {
       // Refuses (TABLE_NOT_EMPTY, BUCKET_NOT_EMPTY) while the app's tables or buckets hold data, as a deploy does.
       this.kv.dropApp(name, Date.now());
       this.objects.dropApp(name);
+      this.workflows.dropApp(name);
       const changes = this.#run('DELETE FROM apps WHERE name = ?', name);
       if (changes > 0) this.#bumpGeneration();
       return changes > 0;
