@@ -218,6 +218,29 @@ export const MIGRATIONS: string[] = [
      at INTEGER NOT NULL,
      PRIMARY KEY (app, fn, month, percent)
    );`,
+  // Workflows: definitions per app; executions (with a copy of their definition and the engine's
+  // state); history; pending work (tasks, timers; leased when claimed); waitForTaskToken tokens.
+  `CREATE TABLE wf_definitions (name TEXT PRIMARY KEY, app TEXT NOT NULL, definition TEXT NOT NULL, updated_at INTEGER NOT NULL);
+   CREATE INDEX wf_definitions_app ON wf_definitions(app);
+   CREATE TABLE wf_executions (
+     id TEXT PRIMARY KEY, workflow TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL, input TEXT NOT NULL,
+     output TEXT, error TEXT, cause TEXT, definition TEXT NOT NULL, state TEXT NOT NULL, version INTEGER NOT NULL,
+     started_at INTEGER NOT NULL, stopped_at INTEGER, redrive_count INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE INDEX wf_executions_workflow ON wf_executions(workflow, started_at);
+   CREATE INDEX wf_executions_status ON wf_executions(status, started_at);
+   CREATE TABLE wf_history (
+     execution TEXT NOT NULL, id INTEGER NOT NULL, previous_id INTEGER NOT NULL, type TEXT NOT NULL, ts INTEGER NOT NULL,
+     frame TEXT NOT NULL, details TEXT NOT NULL, PRIMARY KEY (execution, id)
+   ) WITHOUT ROWID;
+   CREATE TABLE wf_work (
+     seq INTEGER PRIMARY KEY, execution TEXT NOT NULL, kind TEXT NOT NULL, ref TEXT NOT NULL,
+     due_at INTEGER NOT NULL, lease_until INTEGER, data TEXT NOT NULL
+   );
+   CREATE INDEX wf_work_due ON wf_work(due_at);
+   CREATE INDEX wf_work_ref ON wf_work(execution, ref);
+   CREATE TABLE wf_tokens (token TEXT PRIMARY KEY, execution TEXT NOT NULL, task_id TEXT NOT NULL);
+   CREATE INDEX wf_tokens_task ON wf_tokens(execution, task_id);`,
 ];
 
 export const RECORD_MIGRATIONS: string[] = [
@@ -290,27 +313,4 @@ export const RECORD_MIGRATIONS: string[] = [
      PRIMARY KEY (fn, hour)
    ) WITHOUT ROWID;`,
   `ALTER TABLE invocations ADD COLUMN trace_id TEXT;`,
-  // Workflows: definitions per app; executions (with a copy of their definition and the engine's
-  // state); history; pending work (tasks, timers; leased when claimed); waitForTaskToken tokens.
-  `CREATE TABLE wf_definitions (name TEXT PRIMARY KEY, app TEXT NOT NULL, definition TEXT NOT NULL, updated_at INTEGER NOT NULL);
-   CREATE INDEX wf_definitions_app ON wf_definitions(app);
-   CREATE TABLE wf_executions (
-     id TEXT PRIMARY KEY, workflow TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL, input TEXT NOT NULL,
-     output TEXT, error TEXT, cause TEXT, definition TEXT NOT NULL, state TEXT NOT NULL, version INTEGER NOT NULL,
-     started_at INTEGER NOT NULL, stopped_at INTEGER, redrive_count INTEGER NOT NULL DEFAULT 0
-   );
-   CREATE INDEX wf_executions_workflow ON wf_executions(workflow, started_at);
-   CREATE INDEX wf_executions_status ON wf_executions(status, started_at);
-   CREATE TABLE wf_history (
-     execution TEXT NOT NULL, id INTEGER NOT NULL, previous_id INTEGER NOT NULL, type TEXT NOT NULL, ts INTEGER NOT NULL,
-     frame TEXT NOT NULL, details TEXT NOT NULL, PRIMARY KEY (execution, id)
-   ) WITHOUT ROWID;
-   CREATE TABLE wf_work (
-     seq INTEGER PRIMARY KEY, execution TEXT NOT NULL, kind TEXT NOT NULL, ref TEXT NOT NULL,
-     due_at INTEGER NOT NULL, lease_until INTEGER, data TEXT NOT NULL
-   );
-   CREATE INDEX wf_work_due ON wf_work(due_at);
-   CREATE INDEX wf_work_ref ON wf_work(execution, ref);
-   CREATE TABLE wf_tokens (token TEXT PRIMARY KEY, execution TEXT NOT NULL, task_id TEXT NOT NULL);
-   CREATE INDEX wf_tokens_task ON wf_tokens(execution, task_id);`,
 ];

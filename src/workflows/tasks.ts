@@ -1,0 +1,35 @@
+// Runs one Task state's invocation through the invoker and says what the engine should hear: the
+// function's result, or its error as Lambda reports it to Step Functions (error = errorType, cause =
+// the {"errorMessage","errorType","trace"} JSON text). Platform failures (no such function, a throttle)
+// get Lambda's exception names, so Retry/Catch on `Lambda.TooManyRequestsException` work as on AWS.
+import { randomUUID } from 'node:crypto';
+import { isNimbusError } from '../errors.ts';
+import type { Invoker } from '../invoker/index.ts';
+import { functionArn } from '../invoker/async.ts';
+import type { FunctionRecord } from '../store/types.ts';
+import type { InvokeTaskCommand, Json } from './asl/index.ts';
+
+export type TaskOutcome =
+  | { ok: true; output: Json }
+  | { ok: false; error: string; cause: string; /** The server is stopping under it: not an answer. */ interrupted?: boolean };
+
+const failure = (errorType: string, errorMessage: string): TaskOutcome => ({ ok: false, error: errorType, cause: JSON.stringify({ errorMessage, errorType, trace: [] }) });
+
+export async function runTask(invoker: Invoker, functions: Map<string, FunctionRecord>, cmd: InvokeTaskCommand): Promise<TaskOutcome> {
+  // Qualifiers (aliases, versions) are not resolved yet: a Task runs the function's current code.
+  const fn = functions.get(cmd.functionName);
+  if (!fn) return failure('Lambda.ResourceNotFoundException', `Function not found: ${functionArn(cmd.functionName)}`);
+  try {
+    const r = await invoker.invoke({ fn, requestId: randomUUID(), trigger: 'workflow', prepare: () => ({ kind: 'event', payload: cmd.payload }) });
+    if (r.outcome === 'success') {
+      let output: Json = null;
+      try { output = r.json === undefined ? null : JSON.parse(r.json) as Json; } catch { output = r.json ?? null; }
+      return { ok: true, output };
+    }
+    const e = r.error ?? { errorType: 'Lambda.Unknown', errorMessage: r.outcome, trace: [] };
+    return { ok: false, error: e.errorType, cause: JSON.stringify({ errorMessage: e.errorMessage, errorType: e.errorType, trace: e.trace ?? [] }), interrupted: r.outcome === 'crashed' };
+  } catch (err) {
+    if (isNimbusError(err) && err.code === 'TOO_MANY_REQUESTS') return failure('Lambda.TooManyRequestsException', err.message);
+    return { ...failure('Lambda.ServiceException', err instanceof Error ? err.message : String(err)), interrupted: true } as TaskOutcome;
+  }
+}
