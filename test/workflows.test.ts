@@ -210,6 +210,26 @@ describe('workflows', () => {
     assert.equal(ok.body.error.code, 'EXECUTION_NOT_REDRIVABLE');
   });
 
+  it('refuses an invalid definition at deploy, naming the path of the bad field', async () => {
+    const deploy = (def: unknown) => srv.deploy({
+      'nimbus.yml': `app: wf-bad\nfunctions:\n  f:\n    handler: src/f.handler\nworkflows:\n  bad: { definition: ${JSON.stringify(def)} }\n`,
+      'src/f.ts': 'export const handler = async () => 1;',
+    });
+    const missingNext = await deploy({ StartAt: 'A', States: { A: { Type: 'Pass', Next: 'Nowhere' } } });
+    assert.equal(missingNext.status, 400);
+    assert.equal((missingNext.body as Body).error.code, 'MANIFEST_INVALID');
+    assert.match((missingNext.body as Body).error.message, /workflows\.bad\.definition\.States\.A\.Next/);
+    const badRetry = await deploy({ StartAt: 'A', States: { A: { Type: 'Task', Resource: 'f', Retry: [{ ErrorEquals: 'x' }], End: true } } });
+    assert.match((badRetry.body as Body).error.message, /workflows\.bad\.definition\.States\.A\.Retry\[0\]\.ErrorEquals/);
+    const noFn = await deploy({ StartAt: 'A', States: { A: { Type: 'Task', Resource: 'ghost', End: true } } });
+    assert.equal((noFn.body as Body).error.code, 'MANIFEST_INVALID');
+    assert.match((noFn.body as Body).error.message, /workflows\.bad\.definition\.States\.A\.Resource: no function "ghost"/);
+    // A function of another deployed app may be named.
+    const other = await deploy({ StartAt: 'A', States: { A: { Type: 'Task', Resource: 'double', End: true } } });
+    assert.equal(other.status, 200, JSON.stringify(other.body));
+    assert.equal((await srv.api<Body>('DELETE', '/_nimbus/api/apps/wf-bad')).status < 300, true);
+  });
+
   it('runs a 1,000-item Map under MaxConcurrency 10', async () => {
     const t0 = Date.now();
     const items = Array.from({ length: 1000 }, (_, i) => ({ n: i }));
