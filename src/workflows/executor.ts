@@ -58,6 +58,8 @@ export class WorkflowExecutor {
   readonly #inbox = new Map<string, Pending[]>();
   readonly #runs = new Set<Promise<unknown>>();
   readonly #ended = new Map<string, Set<() => void>>();
+  /** Running executions' states as last committed (by version): no parse per step, and the engine steps this copy in place. */
+  readonly #states = new Map<string, { version: number; state: ExecState }>();
   #running = 0;
   #stopped = false;
   #loop: Promise<void> | undefined;
@@ -221,20 +223,30 @@ export class WorkflowExecutor {
       if (!row || row.status !== 'RUNNING') return;
       const machine = this.#machine(row.definition);
       const now = clock.now();
-      let state = JSON.parse(row.state) as ExecState;
+      const cached = this.#states.get(execution);
+      this.#states.delete(execution); // stepped in place below: dropped unless the commit succeeds
+      let state = cached?.version === row.version ? cached.state : JSON.parse(row.state) as ExecState;
       const b = new CommitBuilder();
       for (const p of batch) {
         if (p.input) {
-          const r = step(machine, state, { ...p.input, now } as StepInput);
+          const r = step(machine, state, { ...p.input, now } as StepInput, { inPlace: true });
           state = r.state;
           b.take(r, now);
         }
         b.remove.push(...p.remove);
       }
       const c = b.build(execution, row.version, state, now);
-      if (await store.workflows.commitStep(c)) return this.#after(execution, c.status, b);
+      if (await store.workflows.commitStep(c)) {
+        if (c.status === 'RUNNING') this.#remember(execution, row.version + 1, state);
+        return this.#after(execution, c.status, b);
+      }
     }
     throw new NimbusError('INTERNAL', `execution ${execution}: could not commit a step (another writer kept moving it)`);
+  }
+
+  #remember(execution: string, version: number, state: ExecState): void {
+    if (this.#states.size >= 1000) this.#states.delete(this.#states.keys().next().value!);
+    this.#states.set(execution, { version, state });
   }
 
   #after(execution: string, status: string, b: CommitBuilder): void {

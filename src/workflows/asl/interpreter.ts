@@ -35,9 +35,13 @@ export function start(machine: Machine, init: StartInput): StepResult {
   return run.finish();
 }
 
-/** Apply one input. Inputs for tasks or timers that are no longer awaited are ignored (no commands, no events). */
-export function step(machine: Machine, state: ExecState, input: StepInput): StepResult {
-  const run = new Run(machine, structuredClone(state), input.now);
+/**
+ * Apply one input. Inputs for tasks or timers that are no longer awaited are ignored (no commands, no events).
+ * `inPlace` updates `state` itself instead of a copy: for an executor that owns its copy (a large
+ * Map's state would otherwise be cloned on every step); after a throw, that copy must be dropped.
+ */
+export function step(machine: Machine, state: ExecState, input: StepInput, opts: { inPlace?: boolean } = {}): StepResult {
+  const run = new Run(machine, opts.inPlace ? state : structuredClone(state), input.now);
   run.apply(input);
   return run.finish();
 }
