@@ -4,7 +4,7 @@
 // stop; redrive from the failed state; a 1,000-item Map under MaxConcurrency 10.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startWithApp, type TestServer } from './helpers.ts';
+import { cli, startWithApp, tempDir, type TestServer } from './helpers.ts';
 
 const CHECKOUT = {
   StartAt: 'Double',
@@ -228,6 +228,30 @@ describe('workflows', () => {
     const other = await deploy({ StartAt: 'A', States: { A: { Type: 'Task', Resource: 'double', End: true } } });
     assert.equal(other.status, 200, JSON.stringify(other.body));
     assert.equal((await srv.api<Body>('DELETE', '/_nimbus/api/apps/wf-bad')).status < 300, true);
+  });
+
+  it('works from the CLI: ls, start --sync, executions, describe, history, stop', async () => {
+    const run = cli(srv, tempDir('nimbus-wf-cli-'));
+    const ls = await run('workflows', 'ls');
+    assert.equal(ls.code, 0, ls.stderr);
+    assert.match(ls.stdout, /checkout\s+wf/);
+    const started = await run('workflows', 'start', 'checkout', '--input', '{"n":3,"items":[{"n":4}]}', '--name', 'from-cli', '--sync');
+    assert.equal(started.code, 0, started.stderr);
+    assert.match(started.stdout, /status:\s+SUCCEEDED/);
+    assert.match(started.stdout, /"mapped":\[\{"n":8\}\]/);
+    const listed = await run('workflows', 'executions', 'checkout', '--status', 'succeeded');
+    assert.match(listed.stdout, /from-cli\s+SUCCEEDED/);
+    const described = await run('workflows', 'describe', 'checkout:from-cli', '--json');
+    assert.equal(JSON.parse(described.stdout).status, 'SUCCEEDED');
+    const hist = await run('workflows', 'history', 'checkout:from-cli');
+    assert.match(hist.stdout, /ExecutionStarted/);
+    assert.match(hist.stdout, /ExecutionSucceeded/);
+    await run('workflows', 'start', 'slow', '--name', 'cli-nap');
+    const stopped = await run('workflows', 'stop', 'slow:cli-nap');
+    assert.match(stopped.stdout, /status:\s+ABORTED/);
+    const missing = await run('workflows', 'describe', 'slow:ghost');
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /EXECUTION_NOT_FOUND/);
   });
 
   it('runs a 1,000-item Map under MaxConcurrency 10', async () => {
