@@ -16,7 +16,7 @@ describe('workflows store (sqlite)', () => {
   after(async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); });
 
   const exec = (id: string): NewExecution => ({
-    execution: id, workflow: 'wf', name: id, input: '{}', definition: '{}', startedAt: 1000, state: '{"s":0}', status: 'RUNNING', output: null, error: null, cause: null, stoppedAt: null,
+    execution: id, workflow: 'wf', name: id, input: '{}', definition: '{}', startedAt: 1000, trace: null, state: '{"s":0}', status: 'RUNNING', output: null, error: null, cause: null, stoppedAt: null,
     events: [{ id: 1, previousEventId: 0, type: 'ExecutionStarted', timestamp: 1000, frameId: '', details: { input: {} } }],
     add: [{ kind: 'task', ref: 't1', dueAt: 1000, data: '{}' }, { kind: 'timeout', ref: 't1', dueAt: 5000, data: '0' }, { kind: 'heartbeat', ref: 't1', dueAt: 3000, data: '2000' }],
     tokens: [{ token: `tok-${id}`, taskId: 't1' }],

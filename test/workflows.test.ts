@@ -162,6 +162,20 @@ describe('workflows', () => {
     assert.deepEqual(Object.keys(JSON.parse(failed.details.cause)).sort(), ['errorMessage', 'errorType', 'trace']);
   });
 
+  it('continues the caller\'s trace in every task invocation of the execution', async () => {
+    const traceId = 'ab'.repeat(16);
+    const res = await srv.req('/_nimbus/api/workflows/saga/executions?sync=true', { method: 'POST', body: JSON.stringify({ input: {} }), headers: { 'content-type': 'application/json', traceparent: `00-${traceId}-${'cd'.repeat(8)}-01` } });
+    assert.equal(res.status, 200);
+    let mine: Body[] = [];
+    for (let i = 0; i < 100 && mine.length < 2; i++) {
+      await new Promise((r) => setTimeout(r, 20)); // records are written behind the invocation, in batches
+      const recs = (await srv.api<Body>('GET', '/_nimbus/api/functions/step/invocations?limit=100')).body;
+      mine = (recs.invocations ?? recs).filter((r: Body) => r.traceId === traceId);
+    }
+    assert.equal(mine.length, 2, 'reserve and release');
+    assert.ok(mine.every((r: Body) => r.trigger === 'workflow'));
+  });
+
   it('waits for a task token, answered by SendTaskSuccess; an unknown token is 404', async () => {
     const r = await srv.api<Body>('POST', '/_nimbus/api/workflows/callback/executions', { input: { a: 1 } });
     assert.equal(r.status, 201);

@@ -43,6 +43,8 @@ export interface ExecutionRow extends ExecutionRecord {
   definition: string;
   /** The engine's ExecState as JSON text. */
   state: string;
+  /** The W3C traceparent the execution started with: every task invocation continues it. */
+  trace: string | null;
   /** Bumped by every commit: a commit naming an older version is refused (two writers). */
   version: number;
 }
@@ -97,6 +99,7 @@ export interface StepCommit {
 
 export interface NewExecution extends Omit<StepCommit, 'expectedVersion' | 'remove'> {
   workflow: string;
+  trace: string | null;
   name: string;
   input: string;
   definition: string;

@@ -57,7 +57,8 @@ export function workflowRoutes(exec: WorkflowExecutor, store: WorkflowsStore): A
       method: 'POST', path: `${B}/workflows/:name/executions`,
       handler: async (req, res, p, q) => {
         const b = await body(req, 'the start request');
-        const started = await exec.startExecution(p.name!, b.input, optString(b.name, 'name'));
+        const tp = req.headers.traceparent;
+        const started = await exec.startExecution(p.name!, b.input, optString(b.name, 'name') ?? undefined, typeof tp === 'string' && tp ? tp : undefined);
         if (q.get('sync') !== 'true') return sendJson(res, 201, showExecution(started));
         const t = q.get('timeout');
         if (t !== null && !/^\d+$/.test(t)) throw new NimbusError('BAD_REQUEST', `timeout: whole seconds, got "${t}"`);

@@ -13,13 +13,14 @@ export class CommitBuilder {
   /** Task ids whose invocations were scheduled in this batch (for the loop's wake-up). */
   scheduled = 0;
 
-  take(r: StepResult, now: number): void {
+  /** `trace`: the execution's traceparent, carried in each task's work item to its invocation. */
+  take(r: StepResult, now: number, trace: string | null = null): void {
     for (const e of r.events) this.events.push(toRecord(e));
     for (const c of r.commands) {
       switch (c.kind) {
         case 'invokeTask':
           this.scheduled++;
-          this.add.push({ kind: 'task', ref: c.taskId, dueAt: now, data: JSON.stringify(c) });
+          this.add.push({ kind: 'task', ref: c.taskId, dueAt: now, data: JSON.stringify(trace ? { ...c, trace } : c) });
           if (c.timeoutAt !== null) this.add.push({ kind: 'timeout', ref: c.taskId, dueAt: c.timeoutAt, data: '0' });
           // Heartbeats come with a task token (SendTaskHeartbeat): a direct invocation cannot send one.
           if (c.taskToken !== null) {

@@ -16,6 +16,7 @@ import type { FunctionRecord, Store } from '../store/types.ts';
 import type { ExecutionRecord, ExecutionRow, WorkItem, WorkRemoval } from '../store/workflows.ts';
 import type { Clock } from '../util/clock.ts';
 import { Waker } from '../util/waker.ts';
+import { newTraceparent } from '../observability/tracing.ts';
 import { type ExecState, type InvokeTaskCommand, type Json, type Machine, redrive, start, step, type StepInput, validateDefinition } from './asl/index.ts';
 import { CommitBuilder } from './commit.ts';
 import { runTask } from './tasks.ts';
@@ -78,7 +79,8 @@ export class WorkflowExecutor {
   get runningTasks(): number { return this.#running; }
 
   /** Starts an execution; it is stored (committed) before this returns. */
-  async startExecution(workflow: string, input: unknown, name: string = randomUUID()): Promise<ExecutionRecord> {
+  /** `trace`: the caller's traceparent (a new trace without): every task invocation of the execution continues it. */
+  async startExecution(workflow: string, input: unknown, name: string = randomUUID(), trace: string = newTraceparent()): Promise<ExecutionRecord> {
     const { store, clock } = this.#d;
     const wf = await store.workflows.getWorkflow(workflow);
     if (!wf) throw new NimbusError('WORKFLOW_NOT_FOUND', `no workflow named "${workflow}"`);
@@ -88,9 +90,9 @@ export class WorkflowExecutor {
     const now = clock.now();
     const r = start(this.#machine(wf.definition), { input: JSON.parse(inputText) as Json, now, executionId: id, executionName: name, stateMachineId: stateMachineArn(workflow), stateMachineName: workflow, seed: randomUUID() });
     const b = new CommitBuilder();
-    b.take(r, now);
+    b.take(r, now, trace);
     const c = b.build(id, 0, r.state, now);
-    const created = await store.workflows.createExecution({ ...c, workflow, name, input: inputText, definition: wf.definition, startedAt: now });
+    const created = await store.workflows.createExecution({ ...c, workflow, name, input: inputText, definition: wf.definition, startedAt: now, trace });
     if (!created) throw new NimbusError('EXECUTION_ALREADY_EXISTS', `workflow "${workflow}" already has an execution named "${name}"`);
     this.#after(id, c.status, b);
     return (await this.describe(id));
@@ -99,7 +101,7 @@ export class WorkflowExecutor {
   async describe(id: string): Promise<ExecutionRecord> {
     const row = await this.#d.store.workflows.getExecution(toExecutionId(id));
     if (!row) throw new NimbusError('EXECUTION_NOT_FOUND', `no execution "${id}"`);
-    const { definition: _d, state: _s, version: _v, ...rec } = row;
+    const { definition: _d, state: _s, version: _v, trace: _t, ...rec } = row;
     return rec;
   }
 
@@ -145,7 +147,7 @@ export class WorkflowExecutor {
     const now = clock.now();
     const r = redrive(this.#machine(row.definition), JSON.parse(row.state) as ExecState, { stateName: last.name, input: last.input, now, redriveCount: row.redriveCount + 1 });
     const b = new CommitBuilder();
-    b.take(r, now);
+    b.take(r, now, row.trace);
     const c = { ...b.build(row.id, row.version, r.state, now), redriveCount: row.redriveCount + 1 };
     if (!(await store.workflows.commitStep(c))) throw new NimbusError('EXECUTION_NOT_REDRIVABLE', `execution "${row.name}" changed while being redriven; try again`);
     this.#after(row.id, c.status, b);
@@ -231,7 +233,7 @@ export class WorkflowExecutor {
         if (p.input) {
           const r = step(machine, state, { ...p.input, now } as StepInput, { inPlace: true });
           state = r.state;
-          b.take(r, now);
+          b.take(r, now, row.trace);
         }
         b.remove.push(...p.remove);
       }

@@ -15,12 +15,12 @@ export type TaskOutcome =
 
 const failure = (errorType: string, errorMessage: string): TaskOutcome => ({ ok: false, error: errorType, cause: JSON.stringify({ errorMessage, errorType, trace: [] }) });
 
-export async function runTask(invoker: Invoker, functions: Map<string, FunctionRecord>, cmd: InvokeTaskCommand): Promise<TaskOutcome> {
+export async function runTask(invoker: Invoker, functions: Map<string, FunctionRecord>, cmd: InvokeTaskCommand & { trace?: string }): Promise<TaskOutcome> {
   // Qualifiers (aliases, versions) are not resolved yet: a Task runs the function's current code.
   const fn = functions.get(cmd.functionName);
   if (!fn) return failure('Lambda.ResourceNotFoundException', `Function not found: ${functionArn(cmd.functionName)}`);
   try {
-    const r = await invoker.invoke({ fn, requestId: randomUUID(), trigger: 'workflow', prepare: () => ({ kind: 'event', payload: cmd.payload }) });
+    const r = await invoker.invoke({ fn, requestId: randomUUID(), trigger: 'workflow', prepare: () => ({ kind: 'event', payload: cmd.payload }), trace: cmd.trace });
     if (r.outcome === 'success') {
       let output: Json = null;
       try { output = r.json === undefined ? null : JSON.parse(r.json) as Json; } catch { output = r.json ?? null; }

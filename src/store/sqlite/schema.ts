@@ -225,7 +225,7 @@ export const MIGRATIONS: string[] = [
    CREATE TABLE wf_executions (
      id TEXT PRIMARY KEY, workflow TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL, input TEXT NOT NULL,
      output TEXT, error TEXT, cause TEXT, definition TEXT NOT NULL, state TEXT NOT NULL, version INTEGER NOT NULL,
-     started_at INTEGER NOT NULL, stopped_at INTEGER, redrive_count INTEGER NOT NULL DEFAULT 0
+     started_at INTEGER NOT NULL, stopped_at INTEGER, redrive_count INTEGER NOT NULL DEFAULT 0, trace TEXT
    );
    CREATE INDEX wf_executions_workflow ON wf_executions(workflow, started_at);
    CREATE INDEX wf_executions_status ON wf_executions(status, started_at);

@@ -52,9 +52,9 @@ export class SqliteWorkflows implements WorkflowsStore {
   async createExecution(e: NewExecution): Promise<boolean> {
     return this.#sql.tx(() => {
       const inserted = this.#sql.run(
-        `INSERT INTO wf_executions(id, workflow, name, status, input, output, error, cause, definition, state, version, started_at, stopped_at, redrive_count)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, 0) ON CONFLICT(id) DO NOTHING`,
-        e.execution, e.workflow, e.name, e.status, e.input, e.output, e.error, e.cause, e.definition, e.state, e.startedAt, e.stoppedAt,
+        `INSERT INTO wf_executions(id, workflow, name, status, input, output, error, cause, definition, state, version, started_at, stopped_at, redrive_count, trace)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, 0, ?) ON CONFLICT(id) DO NOTHING`,
+        e.execution, e.workflow, e.name, e.status, e.input, e.output, e.error, e.cause, e.definition, e.state, e.startedAt, e.stoppedAt, e.trace,
       );
       if (inserted === 0) return false;
       this.#writeStep(e.execution, e.status, e.events, e.add, [], e.tokens);
@@ -64,7 +64,7 @@ export class SqliteWorkflows implements WorkflowsStore {
 
   async getExecution(id: string): Promise<ExecutionRow | undefined> {
     const r = this.#sql.get('SELECT * FROM wf_executions WHERE id = ?', id);
-    return r ? { ...toExecution(r), definition: String(r.definition), state: String(r.state), version: Number(r.version) } : undefined;
+    return r ? { ...toExecution(r), definition: String(r.definition), state: String(r.state), version: Number(r.version), trace: str(r.trace) } : undefined;
   }
 
   async listExecutions(q: ExecutionQuery): Promise<ExecutionRecord[]> {
