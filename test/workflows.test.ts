@@ -51,6 +51,8 @@ const CALLBACK = {
   },
 };
 
+const WIDE = { StartAt: 'Each', States: { Each: { Type: 'Map', End: true, ItemProcessor: { StartAt: 'S', States: { S: { Type: 'Task', Resource: 'narrow', End: true } } } } } };
+
 const SLOW = { StartAt: 'Sleep', States: { Sleep: { Type: 'Wait', Seconds: 3600, End: true } } };
 
 const FLAKY = {
@@ -78,6 +80,9 @@ functions:
   flaky:
     handler: src/flaky.handler
     permissions: { tables: { flags: [read] } }
+  narrow:
+    handler: src/narrow.handler
+    concurrency: { max: 2, queueTimeoutMs: 50 }
 workflows:
   checkout: { definition: ./checkout.asl.json }
   saga: { definition: ./saga.asl.yaml }
@@ -85,9 +90,11 @@ workflows:
   callback: { definition: ${JSON.stringify(CALLBACK)} }
   slow: { definition: ${JSON.stringify(SLOW)} }
   flaky: { definition: ${JSON.stringify(FLAKY)} }
+  wide: { definition: ${JSON.stringify(WIDE)} }
 `,
   'checkout.asl.json': JSON.stringify(CHECKOUT, null, 2),
   'saga.asl.yaml': JSON.stringify(SAGA), // JSON is YAML
+  'src/narrow.ts': 'export const handler = async (e: number) => { await new Promise((r) => setTimeout(r, 100)); return e + 1; };',
   'src/double.ts': 'export const handler = async (e: { n: number }) => ({ ...e, n: e.n * 2 });',
   'src/pay.ts': `class PaymentDeclined extends Error { name = 'PaymentDeclined'; }
 export const handler = async () => { throw new PaymentDeclined('card declined'); };`,
@@ -128,7 +135,7 @@ describe('workflows', () => {
 
   it('lists the deployed workflows, definitions read from .json and .yaml files', async () => {
     const r = await srv.api<Body>('GET', '/_nimbus/api/workflows');
-    assert.deepEqual(r.body.workflows.map((w: Body) => w.name), ['bigmap', 'callback', 'checkout', 'flaky', 'saga', 'slow']);
+    assert.deepEqual(r.body.workflows.map((w: Body) => w.name), ['bigmap', 'callback', 'checkout', 'flaky', 'saga', 'slow', 'wide']);
     assert.deepEqual(r.body.workflows.find((w: Body) => w.name === 'checkout').definition, CHECKOUT);
   });
 
@@ -266,6 +273,13 @@ describe('workflows', () => {
     const missing = await run('workflows', 'describe', 'slow:ghost');
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /EXECUTION_NOT_FOUND/);
+  });
+
+  it('runs a Map wider than its function\'s concurrency: throttled tasks wait their turn instead of failing', async () => {
+    const items = Array.from({ length: 30 }, (_, i) => i);
+    const e = await startSync('wide', items);
+    assert.equal(e.status, 'SUCCEEDED', JSON.stringify(e).slice(0, 300));
+    assert.deepEqual(e.output, items.map((i) => i + 1));
   });
 
   it('runs a 1,000-item Map under MaxConcurrency 10', async () => {

@@ -130,6 +130,8 @@ export interface WorkflowsStore {
   nextWorkDue(): Promise<number | undefined>;
   /** Embedded store at start: nobody else can hold a lease, so every claimed item is due again. */
   releaseWorkLeases(): Promise<void>;
+  /** Gives a claimed item back, due again at `dueAt` (a throttled invocation). */
+  releaseWork(seq: number, dueAt: number): Promise<void>;
   /** Deletes one item (a waitForTaskToken invocation that returned; the token stays). */
   removeWork(seq: number): Promise<void>;
   /** A task token's execution and taskId, if it is still awaited. */

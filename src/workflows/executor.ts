@@ -33,6 +33,7 @@ const BATCH_MAX = 500;
 /** An execution's input, a task's output sent back: AWS's 256 KB. */
 export const MAX_PAYLOAD_BYTES = 256 * 1024;
 const NAME = /^[A-Za-z0-9_-]{1,80}$/;
+const THROTTLE_RETRY_MAX_MS = 5000;
 
 export const executionArn = (workflow: string, name: string) => `arn:aws:states:local:000000000000:execution:${workflow}:${name}`;
 export const stateMachineArn = (workflow: string) => `arn:aws:states:local:000000000000:stateMachine:${workflow}`;
@@ -59,6 +60,8 @@ export class WorkflowExecutor {
   readonly #inbox = new Map<string, Pending[]>();
   readonly #runs = new Set<Promise<unknown>>();
   readonly #ended = new Map<string, Set<() => void>>();
+  /** Throttles per claimed task item (by seq), for its back-off. */
+  readonly #throttles = new Map<number, number>();
   /** Running executions' states as last committed (by version): no parse per step, and the engine steps this copy in place. */
   readonly #states = new Map<string, { version: number; state: ExecState }>();
   #running = 0;
@@ -295,6 +298,15 @@ export class WorkflowExecutor {
   async #task(w: WorkItem): Promise<void> {
     const cmd = JSON.parse(w.data) as InvokeTaskCommand;
     const out = await runTask(this.#d.invoker, this.#d.functions(), cmd);
+    if ('throttled' in out) {
+      // Not a failure (Lambda's throttles are not the state's error here): try again after a back-off.
+      if (this.#throttles.size > 10_000) this.#throttles.clear(); // entries of executions that ended meanwhile
+      const n = (this.#throttles.get(w.seq) ?? 0) + 1;
+      this.#throttles.set(w.seq, n);
+      const full = Math.min(THROTTLE_RETRY_MAX_MS, 100 * 2 ** (n - 1));
+      return this.#d.store.workflows.releaseWork(w.seq, this.#d.clock.now() + Math.round(full / 2 + Math.random() * (full / 2)));
+    }
+    this.#throttles.delete(w.seq);
     // Stopping under it: not an answer. The item stays leased and runs again at the next start.
     if (this.#stopped && (!out.ok && out.interrupted)) return;
     if (out.ok && cmd.taskToken !== null) return this.#d.store.workflows.removeWork(w.seq); // now it waits for SendTask*

@@ -1,7 +1,8 @@
 // Runs one Task state's invocation through the invoker and says what the engine should hear: the
 // function's result, or its error as Lambda reports it to Step Functions (error = errorType, cause =
 // the {"errorMessage","errorType","trace"} JSON text). Platform failures (no such function, a throttle)
-// get Lambda's exception names, so Retry/Catch on `Lambda.TooManyRequestsException` work as on AWS.
+// get Lambda's exception names. A throttle (the function at its concurrency limit) is not an answer:
+// the executor runs the task again a little later, so a wide Map proceeds at the function's pace.
 import { randomUUID } from 'node:crypto';
 import { isNimbusError } from '../errors.ts';
 import type { Invoker } from '../invoker/index.ts';
@@ -11,7 +12,8 @@ import type { InvokeTaskCommand, Json } from './asl/index.ts';
 
 export type TaskOutcome =
   | { ok: true; output: Json }
-  | { ok: false; error: string; cause: string; /** The server is stopping under it: not an answer. */ interrupted?: boolean };
+  | { ok: false; error: string; cause: string; /** The server is stopping under it: not an answer. */ interrupted?: boolean }
+  | { throttled: true };
 
 const failure = (errorType: string, errorMessage: string): TaskOutcome => ({ ok: false, error: errorType, cause: JSON.stringify({ errorMessage, errorType, trace: [] }) });
 
@@ -29,7 +31,7 @@ export async function runTask(invoker: Invoker, functions: Map<string, FunctionR
     const e = r.error ?? { errorType: 'Lambda.Unknown', errorMessage: r.outcome, trace: [] };
     return { ok: false, error: e.errorType, cause: JSON.stringify({ errorMessage: e.errorMessage, errorType: e.errorType, trace: e.trace ?? [] }), interrupted: r.outcome === 'crashed' };
   } catch (err) {
-    if (isNimbusError(err) && err.code === 'TOO_MANY_REQUESTS') return failure('Lambda.TooManyRequestsException', err.message);
+    if (isNimbusError(err) && err.code === 'TOO_MANY_REQUESTS') return { throttled: true };
     return { ...failure('Lambda.ServiceException', err instanceof Error ? err.message : String(err)), interrupted: true } as TaskOutcome;
   }
 }

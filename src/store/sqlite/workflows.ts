@@ -139,6 +139,10 @@ export class SqliteWorkflows implements WorkflowsStore {
     this.#sql.run('UPDATE wf_work SET lease_until = NULL WHERE lease_until IS NOT NULL');
   }
 
+  async releaseWork(seq: number, dueAt: number): Promise<void> {
+    this.#sql.run('UPDATE wf_work SET due_at = ?, lease_until = NULL WHERE seq = ?', dueAt, seq);
+  }
+
   async removeWork(seq: number): Promise<void> {
     this.#sql.run('DELETE FROM wf_work WHERE seq = ?', seq);
   }
