@@ -22,6 +22,8 @@ import { subscriptionArn } from './events/topics/envelope.ts';
 import { WebhookSender } from './events/topics/sender.ts';
 import { SecretService } from './services/secrets/service.ts';
 import { kvRoutes } from './services/kv/api.ts';
+import { WorkflowExecutor } from './workflows/executor.ts';
+import { workflowRoutes } from './workflows/api.ts';
 import { storageRoutes } from './services/storage/api.ts';
 import { storageSdkOps } from './services/storage/sdk.ts';
 import { StorageService } from './services/storage/service.ts';
@@ -103,6 +105,7 @@ export interface RunningServer {
   records: RecordWriter;
   queues: QueueService;
   asyncInvoker: AsyncInvoker;
+  workflows: WorkflowExecutor;
   schedules: ScheduleRunner;
   /** Rollout steps (each second; tests call tick()). */
   rollouts: RolloutRunner;
@@ -233,6 +236,8 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   };
   await registry.refresh();
   await asyncInvoker.start();
+  const workflows = new WorkflowExecutor({ store, invoker, functions: () => registry.functions, clock, logger });
+  await workflows.start();
   await sender.start();
   await schedules.sync();
   const gateway = new Gateway(registry, invoker, logger, tracing);
@@ -240,7 +245,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const rollouts = new RolloutRunner({ store, registry, scheduler, clock, logger });
   rollouts.start();
   const api = new AdminApi({ keepVersions: opts.keepVersions, store, registry, invoker, asyncInvoker, queues, triggers, schedules, topics, bus, secrets, scheduler, records, logger, token, version: VERSION, startedAt: Date.now(),
-    services: [...kvRoutes(kv), ...storageRoutes(storage), ...usageRoutes(metering, prices), ...budgetRoutes(budgets), ...versionRoutes({ store, registry, rollouts, now: () => clock.now() }), {
+    services: [...kvRoutes(kv), ...storageRoutes(storage), ...usageRoutes(metering, prices), ...budgetRoutes(budgets), ...versionRoutes({ store, registry, rollouts, now: () => clock.now() }), ...workflowRoutes(workflows, store.workflows), {
       method: 'GET', path: '/_nimbus/metrics',
       handler: async (_req, res) => {
         const { contentType, body } = await metrics.text();
@@ -279,17 +284,18 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
 
   let closing: Promise<void> | undefined;
   return {
-    url, port, dataDir, sandboxRoot: layout.root, token, tokenPath, tokenCreated, store, scheduler, records, queues, asyncInvoker, schedules, budgets, rollouts, adminEndpoints: api.endpoints,
+    url, port, dataDir, sandboxRoot: layout.root, token, tokenPath, tokenCreated, store, scheduler, records, queues, asyncInvoker, workflows, schedules, budgets, rollouts, adminEndpoints: api.endpoints,
     close() {
       closing ??= (async () => {
         await new Promise<void>((ok) => { server.close(() => ok()); server.closeAllConnections(); });
         // Stop taking new work, stop the instances (work in flight fails and stays in the store to
         // run again at the next start), then wait for everything to settle before the store closes.
-        const stopping = Promise.all([triggers.stop(), asyncInvoker.stop(), schedules.stop(), sender.stop(), tableTriggers.stop(), rollouts.stop()]);
+        const stopping = Promise.all([triggers.stop(), asyncInvoker.stop(), schedules.stop(), sender.stop(), tableTriggers.stop(), rollouts.stop(), workflows.stop()]);
         queues.close();
         await scheduler.close();
         await stopping;
         await asyncInvoker.drained();
+        await workflows.drained();
         kv.close();
         await budgets.close();
         await metering.close();

@@ -1,6 +1,7 @@
 // Test helpers: a real Nimbus server on port 0 with a fresh data dir, apps written to temp dirs and
 // deployed the way the CLI does it (esbuild bundle + PUT), and small HTTP helpers. Everything is
 // cleaned up by the returned close().
+import { inlineWorkflowDefinitions } from '../src/workflows/definition-file.ts';
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
@@ -54,7 +55,7 @@ export async function bundleApp(dir: string, manifestText: string): Promise<{ ma
     const b = await bundleFunction(dir, name, spec.handler);
     bundles[name] = { code: Buffer.from(b.code).toString('base64') };
   }
-  return { manifest, bundles };
+  return { manifest: await inlineWorkflowDefinitions(dir, manifest), bundles };
 }
 
 export async function startTestServer(opts: ServerOptions = {}): Promise<TestServer> {

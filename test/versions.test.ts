@@ -36,6 +36,19 @@ rules:
     pattern: { source: [test.ver] }
     targets:
       - function: greet:beta
+workflows:
+  pinned:
+    definition:
+      StartAt: One
+      States:
+        One: { Type: Task, Resource: "greet:1", ResultPath: $.one, Next: Live }
+        Live:
+          Type: Task
+          Resource: arn:aws:states:::lambda:invoke
+          Parameters: { FunctionName: "greet:live", Payload: {} }
+          ResultSelector: { v.$: $.Payload.v, executed.$: $.ExecutedVersion }
+          ResultPath: $.live
+          End: true
 `,
     'src/greet.ts': SOURCE,
     'src/caller.ts': "import { functions } from 'nimbus/sdk';\nexport const handler = async (e: { target: string }) => functions.invoke(e.target, {});",
@@ -92,14 +105,17 @@ describe('versions, aliases and rollouts', () => {
     assert.deepEqual([missing.status, missing.body.error.code], [404, 'VERSION_NOT_FOUND']);
     const bad = await srv.api<{ error: { code: string } }>('POST', '/_nimbus/api/functions/greet/invocations?qualifier=a%20b', {});
     assert.deepEqual([bad.status, bad.body.error.code], [400, 'BAD_REQUEST']);
+    // A workflow's Task may name a version or an alias too.
+    const wf = await srv.api<{ status: string; output: unknown }>('POST', '/_nimbus/api/workflows/pinned/executions?sync=true', { input: {} });
+    assert.deepEqual([wf.body.status, wf.body.output], ['SUCCEEDED', { one: { v: 'a', version: '1' }, live: { v: 'b', executed: '2' } }]);
     // A function invokes another's alias or version through the SDK as `name:qualifier`.
     const viaSdk = await srv.api<{ v: string; version: string }>('POST', '/_nimbus/api/functions/caller/invocations', { target: 'greet:1' });
     assert.deepEqual(viaSdk.body, { v: 'a', version: '1' });
     const badSdk = await srv.api<{ errorType: string; errorMessage: string }>('POST', '/_nimbus/api/functions/caller/invocations', { target: 'greet:no such' });
     assert.match(badSdk.body.errorMessage, /the qualifier after "greet:" must be an alias name/);
     // The invocation records say which version ran and what was asked for.
-    const recs = await srv.api<{ invocations: { version: string; qualifier: string }[] }>('GET', '/_nimbus/api/functions/greet/invocations?limit=3');
-    assert.deepEqual(recs.body.invocations.map((r) => [r.version, r.qualifier]), [['1', '1'], ['2', '$LATEST'], ['1', '1']]);
+    const recs = await srv.api<{ invocations: { version: string; qualifier: string }[] }>('GET', '/_nimbus/api/functions/greet/invocations?limit=4');
+    assert.deepEqual(recs.body.invocations.map((r) => [r.version, r.qualifier]), [['1', '1'], ['2', 'live'], ['1', '1'], ['2', '$LATEST']]);
   });
 
   it('runs the qualifier a queue trigger, a rule target or an asynchronous invoke names', async () => {

@@ -3,6 +3,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadManifest } from '../config/manifest.ts';
+import { inlineWorkflowDefinitions } from '../workflows/definition-file.ts';
 import { isNimbusError } from '../errors.ts';
 import { bundleFunction } from './bundle.ts';
 import { api, CliError, resolveTarget } from './client.ts';
@@ -74,7 +75,7 @@ export async function deploy(dirArg: string | undefined, flags: Flags): Promise<
   t0 = performance.now();
   const target = resolveTarget(flags);
   const strategy = typeof flags.strategy === 'string' ? flags.strategy : undefined;
-  const { data } = await api<DeployResponse>(target, 'PUT', `/_nimbus/api/apps/${encodeURIComponent(manifest.app)}`, { manifest, bundles, ...(strategy ? { strategy } : {}) });
+  const { data } = await api<DeployResponse>(target, 'PUT', `/_nimbus/api/apps/${encodeURIComponent(manifest.app)}`, { manifest: await inlineWorkflowDefinitions(appDir, manifest), bundles, ...(strategy ? { strategy } : {}) });
   if (flags.json) return out(JSON.stringify(data));
   if (data.status === 'unchanged') step(`✓ uploaded ${kb(total)}: app ${data.app} is unchanged, nothing to apply (${ms(t0)})`);
   else step(`✓ uploaded ${kb(total)} and applied: ${data.created.length} created, ${data.updated.length} updated, ${data.removed.length} removed (${ms(t0)})`);

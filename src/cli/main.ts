@@ -7,6 +7,7 @@ import { parseDuration } from '../util/duration.ts';
 import { CliError } from './client.ts';
 import { budgets, deploy, describeError, type Flags, init, invocations, invoke, logs, ls, rm, usage } from './commands.ts';
 import { queues } from './queues.ts';
+import { workflows } from './workflows.ts';
 import { schedules } from './schedules.ts';
 import { topics } from './topics.ts';
 import { events, rules } from './events.ts';
@@ -62,6 +63,10 @@ Usage:
   nimbus storage cp <bucket>/<key> <bucket>/<key>
   nimbus storage presign <bucket>/<key> [--put] [--expires 3600] [--content-type T]
 ${TABLES_HELP}
+  nimbus workflows ls                     list deployed workflows
+  nimbus workflows start <wf> [--input JSON | --file F] [--name N] [--sync]
+  nimbus workflows executions <wf> [--status S] [--limit N]
+  nimbus workflows describe|history|stop|redrive <executionArn | wf:name>
 
 Common flags: --json (machine output), --url URL, --token TOKEN, --data DIR (--data-dir DIR with invoke)
 The CLI finds a local server through DIR/server.json and DIR/admin-token (DIR defaults to ./.nimbus),
@@ -85,6 +90,7 @@ async function main(argv: string[]): Promise<void> {
       'content-type': { type: 'string' }, recursive: { type: 'boolean', short: 'r' }, put: { type: 'boolean' }, expires: { type: 'string' }, meta: { type: 'string', multiple: true },
       status: { type: 'string' }, 'log-retention': { type: 'string' }, 'log-max-lines': { type: 'string' }, until: { type: 'string' }, search: { type: 'string' }, by: { type: 'string' }, function: { type: 'string' }, prices: { type: 'string' },
       strategy: { type: 'string' }, qualifier: { type: 'string' }, canary: { type: 'string' }, weight: { type: 'string' }, 'keep-versions': { type: 'string' },
+      input: { type: 'string' }, sync: { type: 'boolean' }, name: { type: 'string' },
       'if-not-exists': { type: 'boolean' }, 'expected-version': { type: 'string' }, 'begins-with': { type: 'string' }, reverse: { type: 'boolean' }, cursor: { type: 'string' },
     },
   });
@@ -121,6 +127,7 @@ async function main(argv: string[]): Promise<void> {
     case 'secrets': return secrets(positionals.slice(1), flags);
     case 'tables': return tables(positionals.slice(1), flags);
     case 'storage': return storage(positionals.slice(1), flags, meta);
+    case 'workflows': return workflows(positionals.slice(1), flags);
     default: throw new CliError(`unknown command "${command}"; run \`nimbus --help\``);
   }
 }

@@ -96,6 +96,7 @@ describe('parseManifest: the example manifest', () => {
       rules: {},
       buckets: {},
       tables: {},
+      workflows: {},
     });
   });
 
@@ -159,7 +160,7 @@ describe('numeric bounds', () => {
 
 describe('unknown keys are rejected', () => {
   it('at the top level', () => {
-    assert.deepEqual(problems(errorOf(() => parseManifest(`${oneFn()}region: eu\n`))), ['(top level): unknown key "region"; allowed keys: app, functions, queues, schedules, topics, rules, buckets, tables, budget']);
+    assert.deepEqual(problems(errorOf(() => parseManifest(`${oneFn()}region: eu\n`))), ['(top level): unknown key "region"; allowed keys: app, functions, queues, schedules, topics, rules, buckets, tables, budget, workflows']);
   });
   it('in a function, naming every unknown key and the allowed ones', () => {
     assert.deepEqual(problems(errorOf(() => parseManifest(oneFn('    memroy: 256\n    runtime: node\n')))), [

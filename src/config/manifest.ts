@@ -618,6 +618,11 @@ const FunctionSchema = strict({
   }
 });
 
+/** `workflows: { name: { definition } }`: a path to a .json/.yaml/.yml file (the CLI reads it and sends it inline) or the definition itself; the server validates it as ASL. */
+const WorkflowSchema = strict({
+  definition: z.union([z.string(), z.record(z.string(), z.unknown())], { error: (i) => (i.input === undefined ? 'is required: a path to the definition (.json, .yaml, .yml) or the definition inline' : `must be a file path or a mapping (the ASL definition), got ${describe(i.input)}`) }),
+});
+
 export const ManifestSchema = strict({
   app: z.string({ error: (i) => (i.input === undefined ? 'is required: the app name' : `must be a string, got ${describe(i.input)}`) })
     .regex(APP_NAME, { error: (i) => `must be lower-case letters, digits and "-", starting with a letter, at most 63 characters, got ${JSON.stringify(i.input)}` }),
@@ -629,6 +634,7 @@ export const ManifestSchema = strict({
   buckets: z.record(z.string(), BucketSchema, { error: (i) => `must be a mapping of bucket name to its settings ({} for none), got ${describe(i.input)}` }).optional().transform((b) => b ?? {}),
   tables: z.record(z.string(), TableSchema, { error: (i) => `must be a mapping of table name to its keys, e.g. users: { partitionKey: id }, got ${describe(i.input)}` }).optional().transform((t) => t ?? {}),
   budget: BudgetSchema,
+  workflows: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,80}$/, { error: 'workflow names are 1 to 80 letters, digits, "_" and "-"' }), WorkflowSchema, { error: (i) => `must be a mapping of workflow name to { definition }, got ${describe(i.input)}` }).optional().transform((w) => w ?? {}),
 }).superRefine((m, ctx) => {
   checkRules(m, ctx);
   checkServices(m, ctx);

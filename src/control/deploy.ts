@@ -12,6 +12,7 @@ import { DEFAULT_GUARD, DEFAULT_KEEP_VERSIONS } from '../config/limits.ts';
 import { parseStrategy } from '../config/strategy.ts';
 import { describeStrategy } from '../store/sqlite/versions.ts';
 import type { RolloutStrategy } from '../store/versions.ts';
+import { desiredWorkflows } from '../workflows/deploy.ts';
 
 export const DeployRequestSchema = z.strictObject({
   manifest: z.unknown(),
@@ -162,6 +163,7 @@ export async function applyDeploy(store: Store, appName: string, body: unknown, 
   }
   for (const f of desired.functions) if (f.secrets.length) await checkSecrets?.(f.name, f.secrets);
   await checkGrants(store, desired);
+  desired.workflows = await desiredWorkflows(manifest.workflows, names, async () => (await store.listFunctions()).map((f) => f.name));
   desired.specHash = createHash('sha256').update(JSON.stringify({ manifest, code: desired.functions.map((f) => f.codeSha) })).digest('hex');
   for (const [sha, code] of codes) await store.putCode(sha, code);
   const result = await store.applyApp(desired, now);

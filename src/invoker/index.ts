@@ -46,8 +46,8 @@ export interface InvokeResult {
 export type ResolveVersion = (fn: FunctionRecord, qualifier?: string) => FunctionRecord;
 
 /** How each trigger's invocation span is kind-ed (OpenTelemetry's FaaS conventions). */
-const SPAN_KIND: Record<InvocationRecord['trigger'], SpanKindName> = { http: 'server', invoke: 'server', async: 'consumer', queue: 'consumer', table: 'consumer' };
-const FAAS_TRIGGER: Record<InvocationRecord['trigger'], string> = { http: 'http', invoke: 'other', async: 'pubsub', queue: 'pubsub', table: 'datasource' };
+const SPAN_KIND: Record<InvocationRecord['trigger'], SpanKindName> = { http: 'server', invoke: 'server', async: 'consumer', queue: 'consumer', table: 'consumer', workflow: 'internal' };
+const FAAS_TRIGGER: Record<InvocationRecord['trigger'], string> = { http: 'http', invoke: 'other', async: 'pubsub', queue: 'pubsub', table: 'datasource', workflow: 'other' };
 
 export class Invoker {
   readonly #scheduler: Scheduler;

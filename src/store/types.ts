@@ -3,6 +3,7 @@
 import type { ObjectsStore } from './objects.ts';
 import type { KvStore } from './kv.ts';
 import type { RolloutGuard, RolloutStrategy, VersionsStore } from './versions.ts';
+import type { DesiredWorkflow, WorkflowsStore } from './workflows.ts';
 
 export type PayloadVersion = '1.0' | '2.0';
 
@@ -152,6 +153,8 @@ export interface DesiredApp {
   budgets: DesiredBudget[];
   /** How each changed function's `live` alias moves to its new version (default all-at-once), and how many versions to keep. */
   rollout?: { strategies: Record<string, { strategy: RolloutStrategy; guard: RolloutGuard }>; keepVersions: number };
+  /** Validated ASL definitions (optional so DesiredApps built elsewhere stay valid). */
+  workflows?: DesiredWorkflow[];
 }
 
 /** A monthly cost threshold on the whole app (`fn` null) or on one of its functions. */
@@ -455,7 +458,7 @@ export interface InvocationRecord {
   requestId: string;
   fn: string;
   revision: number;
-  trigger: 'http' | 'invoke' | 'async' | 'queue' | 'table';
+  trigger: 'http' | 'invoke' | 'async' | 'queue' | 'table' | 'workflow';
   startedAt: number;
   durationMs: number;
   billedDurationMs: number;
@@ -508,6 +511,8 @@ export interface Store {
   readonly objects: ObjectsStore;
   /** KV tables, their items and change streams. */
   readonly kv: KvStore;
+  /** Workflow definitions, executions, history and pending work. */
+  readonly workflows: WorkflowsStore;
   close(): Promise<void>;
 
   /** Applies an app's desired state in one transaction; throws ROUTE_CONFLICT / FUNCTION_CONFLICT and changes nothing. */

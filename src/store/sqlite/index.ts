@@ -16,6 +16,7 @@ import { SqliteKv } from './kv.ts';
 import { SqliteBudgets } from './budgets.ts';
 import { SqliteVersions } from './versions.ts';
 import { DEFAULT_GUARD, DEFAULT_KEEP_VERSIONS } from '../../config/limits.ts';
+import { SqliteWorkflows } from './workflows.ts';
 
 
 export class SqliteStore implements Store {
@@ -28,6 +29,7 @@ export class SqliteStore implements Store {
   readonly #work: WorkStore;
   readonly objects: SqliteObjects;
   readonly kv: SqliteKv;
+  readonly workflows: SqliteWorkflows;
   readonly #budgets: SqliteBudgets;
   readonly versions: SqliteVersions;
 
@@ -47,6 +49,7 @@ export class SqliteStore implements Store {
     this.#work = new WorkStore(this.#m);
     this.objects = new SqliteObjects(this.#m, this.#work);
     this.kv = new SqliteKv(this.#m);
+    this.workflows = new SqliteWorkflows(this.#m);
     this.#budgets = new SqliteBudgets(this.#m);
     this.versions = new SqliteVersions(this.#m, this.#r, () => this.#bumpGeneration());
   }
@@ -141,6 +144,7 @@ export class SqliteStore implements Store {
       this.objects.applyBuckets(desired);
       this.kv.applyTables(desired, now);
       this.#budgets.apply(desired, now);
+      this.workflows.applyWorkflows(desired, now);
       this.#bumpGeneration();
       return {
         status: 'applied', created, updated, removed, routes: this.#routesOf(desired.name), queues: { names: this.#work.queuesOf(desired.name), ...queues },
@@ -183,6 +187,7 @@ export class SqliteStore implements Store {
       // Refuses (TABLE_NOT_EMPTY, BUCKET_NOT_EMPTY) while the app's tables or buckets hold data, as a deploy does.
       this.kv.dropApp(name, Date.now());
       this.objects.dropApp(name);
+      this.workflows.dropApp(name);
       const changes = this.#run('DELETE FROM apps WHERE name = ?', name);
       if (changes > 0) this.#bumpGeneration();
       return changes > 0;

@@ -267,6 +267,29 @@ export const MIGRATIONS: string[] = [
   // Asynchronous events and queue triggers may name an alias or version to run (null: live).
   `ALTER TABLE async_events ADD COLUMN qualifier TEXT;
    ALTER TABLE queue_triggers ADD COLUMN qualifier TEXT;`,
+  // Workflows: definitions per app; executions (with a copy of their definition and the engine's
+  // state); history; pending work (tasks, timers; leased when claimed); waitForTaskToken tokens.
+  `CREATE TABLE wf_definitions (name TEXT PRIMARY KEY, app TEXT NOT NULL, definition TEXT NOT NULL, updated_at INTEGER NOT NULL);
+   CREATE INDEX wf_definitions_app ON wf_definitions(app);
+   CREATE TABLE wf_executions (
+     id TEXT PRIMARY KEY, workflow TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL, input TEXT NOT NULL,
+     output TEXT, error TEXT, cause TEXT, definition TEXT NOT NULL, state TEXT NOT NULL, version INTEGER NOT NULL,
+     started_at INTEGER NOT NULL, stopped_at INTEGER, redrive_count INTEGER NOT NULL DEFAULT 0, trace TEXT
+   );
+   CREATE INDEX wf_executions_workflow ON wf_executions(workflow, started_at);
+   CREATE INDEX wf_executions_status ON wf_executions(status, started_at);
+   CREATE TABLE wf_history (
+     execution TEXT NOT NULL, id INTEGER NOT NULL, previous_id INTEGER NOT NULL, type TEXT NOT NULL, ts INTEGER NOT NULL,
+     frame TEXT NOT NULL, details TEXT NOT NULL, PRIMARY KEY (execution, id)
+   ) WITHOUT ROWID;
+   CREATE TABLE wf_work (
+     seq INTEGER PRIMARY KEY, execution TEXT NOT NULL, kind TEXT NOT NULL, ref TEXT NOT NULL,
+     due_at INTEGER NOT NULL, lease_until INTEGER, data TEXT NOT NULL
+   );
+   CREATE INDEX wf_work_due ON wf_work(due_at);
+   CREATE INDEX wf_work_ref ON wf_work(execution, ref);
+   CREATE TABLE wf_tokens (token TEXT PRIMARY KEY, execution TEXT NOT NULL, task_id TEXT NOT NULL);
+   CREATE INDEX wf_tokens_task ON wf_tokens(execution, task_id);`,
 ];
 
 export const RECORD_MIGRATIONS: string[] = [

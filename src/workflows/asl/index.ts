@@ -19,9 +19,12 @@
 //     Every input carries `now` (epoch ms); start() takes a `seed` from which all randomness derives.
 //     Inputs naming a task or timer that is no longer awaited are ignored: redelivery is harmless.
 //
+//   redrive(machine, endedState, { stateName, input, now, redriveCount }): StepResult — re-enter a
+//     top-level state of an ended execution (the executor finds the state and its input in the history).
+//
 //   STATES_ERRORS, errorMatches — the States.* error names and how ErrorEquals matches them.
 export { validateDefinition, type ValidationError, type ValidationResult } from './validate.ts';
-export { start, step, MAX_TRANSITIONS_PER_STEP } from './interpreter.ts';
+export { start, step, redrive, MAX_TRANSITIONS_PER_STEP } from './interpreter.ts';
 export type { StartInput, StepInput, StepResult, Command, InvokeTaskCommand, HistoryEvent, ExecState } from './exec-types.ts';
 export type { Machine, StateDef, Json } from './types.ts';
 export type { ResolvedResource } from './resource.ts';

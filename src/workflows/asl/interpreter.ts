@@ -35,10 +35,34 @@ export function start(machine: Machine, init: StartInput): StepResult {
   return run.finish();
 }
 
-/** Apply one input. Inputs for tasks or timers that are no longer awaited are ignored (no commands, no events). */
-export function step(machine: Machine, state: ExecState, input: StepInput): StepResult {
-  const run = new Run(machine, structuredClone(state), input.now);
+/**
+ * Apply one input. Inputs for tasks or timers that are no longer awaited are ignored (no commands, no events).
+ * `inPlace` updates `state` itself instead of a copy: for an executor that owns its copy (a large
+ * Map's state would otherwise be cloned on every step); after a throw, that copy must be dropped.
+ */
+export function step(machine: Machine, state: ExecState, input: StepInput, opts: { inPlace?: boolean } = {}): StepResult {
+  const run = new Run(machine, opts.inPlace ? state : structuredClone(state), input.now);
   run.apply(input);
+  return run.finish();
+}
+
+/**
+ * Redrive an ended (failed, timed out or aborted) execution: the top level re-enters `stateName` with
+ * `input` (what that state was entered with, from the history); nothing before it runs again. A
+ * Parallel or Map state runs again whole. The execution's TimeoutSeconds is not re-armed.
+ */
+export function redrive(machine: Machine, state: ExecState, r: { stateName: string; input: Json; now: number; redriveCount: number }): StepResult {
+  const st = structuredClone(state);
+  st.status = 'running';
+  delete st.output; delete st.error; delete st.cause;
+  st.frames = {};
+  st.waits = {};
+  const run = new Run(machine, st, r.now);
+  run.emit('ExecutionRedriven', '', { redriveCount: r.redriveCount });
+  const root: Frame = { id: 'f0', parent: null, scope: [], key: 0, mapItem: null, stateName: '', input: null, enteredTime: r.now, retries: [], wait: null };
+  st.frames.f0 = root;
+  run.enter(root, r.stateName, r.input);
+  run.drain();
   return run.finish();
 }
 

@@ -1,0 +1,335 @@
+// The durable workflow executor: starts executions, and drives them with the pure engine
+// (src/workflows/asl/) from work stored in the store — task invocations to run, timers to fire.
+//   - Every step (engine state + history events + new work + the work it consumed) is one store
+//     transaction; a caller (API, SDK) is answered after the commit.
+//   - A loop claims due work with leases and sleeps on a Waker until the next due time or a kick
+//     (no busy polling, no sleeping promises per Wait: timers are rows with a due time).
+//   - Inputs to one execution are applied one batch at a time, in order; a burst (Map iterations
+//     finishing together) folds into one commit.
+//   - A crash loses nothing committed: at restart the embedded store releases every lease, so the
+//     task that was running is invoked again (at least once) and due timers fire.
+import { randomUUID } from 'node:crypto';
+import { NimbusError } from '../errors.ts';
+import type { Invoker } from '../invoker/index.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { FunctionRecord, Store } from '../store/types.ts';
+import type { ExecutionRecord, ExecutionRow, WorkItem, WorkRemoval } from '../store/workflows.ts';
+import type { Clock } from '../util/clock.ts';
+import { Waker } from '../util/waker.ts';
+import { newTraceparent } from '../observability/tracing.ts';
+import { type ExecState, type InvokeTaskCommand, type Json, type Machine, redrive, start, step, type StepInput, validateDefinition } from './asl/index.ts';
+import { CommitBuilder } from './commit.ts';
+import { runTask } from './tasks.ts';
+
+/** Task invocations running at once on this server, over all executions (a 1,000-item Map cannot fork-bomb it). */
+export const MAX_RUNNING_TASKS = 64;
+/** Timer-like work claimed per pass. */
+const CLAIM_TIMERS = 256;
+/** A claimed item comes due again after this if its node dies holding it (cluster mode); covers the longest function timeout. */
+const LEASE_MS = 20 * 60 * 1000;
+const IDLE_WAIT_MS = 30_000;
+/** Inputs folded into one commit at most. */
+const BATCH_MAX = 500;
+/** An execution's input, a task's output sent back: AWS's 256 KB. */
+export const MAX_PAYLOAD_BYTES = 256 * 1024;
+const NAME = /^[A-Za-z0-9_-]{1,80}$/;
+const THROTTLE_RETRY_MAX_MS = 5000;
+
+export const executionArn = (workflow: string, name: string) => `arn:aws:states:local:000000000000:execution:${workflow}:${name}`;
+export const stateMachineArn = (workflow: string) => `arn:aws:states:local:000000000000:stateMachine:${workflow}`;
+/** Accepts the ARN or its short form `workflow:name`. */
+export const toExecutionId = (id: string) => (id.startsWith('arn:') ? id : `arn:aws:states:local:000000000000:execution:${id}`);
+
+type Input = StepInput extends infer S ? S extends unknown ? Omit<S, 'now'> : never : never;
+interface Pending { input: Input | null; remove: WorkRemoval[]; resolve: () => void; reject: (e: unknown) => void }
+
+export interface ExecutorDeps {
+  store: Store;
+  invoker: Invoker;
+  functions: () => Map<string, FunctionRecord>;
+  clock: Clock;
+  logger: Logger;
+  maxRunningTasks?: number;
+}
+
+export class WorkflowExecutor {
+  readonly #d: ExecutorDeps;
+  readonly #waker: Waker;
+  readonly #maxTasks: number;
+  readonly #machines = new Map<string, Machine>();
+  readonly #inbox = new Map<string, Pending[]>();
+  readonly #runs = new Set<Promise<unknown>>();
+  readonly #ended = new Map<string, Set<() => void>>();
+  /** Throttles per claimed task item (by seq), for its back-off. */
+  readonly #throttles = new Map<number, number>();
+  /** Running executions' states as last committed (by version): no parse per step, and the engine steps this copy in place. */
+  readonly #states = new Map<string, { version: number; state: ExecState }>();
+  #running = 0;
+  #stopped = false;
+  #loop: Promise<void> | undefined;
+
+  constructor(deps: ExecutorDeps) {
+    this.#d = deps;
+    this.#waker = new Waker(deps.clock);
+    this.#maxTasks = deps.maxRunningTasks ?? MAX_RUNNING_TASKS;
+  }
+
+  async start(): Promise<void> {
+    await this.#d.store.workflows.releaseWorkLeases();
+    this.#loop = this.#run();
+  }
+
+  get runningTasks(): number { return this.#running; }
+
+  /** Starts an execution; it is stored (committed) before this returns. */
+  /** `trace`: the caller's traceparent (a new trace without): every task invocation of the execution continues it. */
+  async startExecution(workflow: string, input: unknown, name: string = randomUUID(), trace: string = newTraceparent()): Promise<ExecutionRecord> {
+    const { store, clock } = this.#d;
+    const wf = await store.workflows.getWorkflow(workflow);
+    if (!wf) throw new NimbusError('WORKFLOW_NOT_FOUND', `no workflow named "${workflow}"`);
+    if (!NAME.test(name)) throw new NimbusError('BAD_REQUEST', `name: 1 to 80 letters, digits, - and _ (got "${name.slice(0, 100)}")`);
+    const inputText = checkPayload(input === undefined ? {} : input, 'input');
+    const id = executionArn(workflow, name);
+    const now = clock.now();
+    const r = start(this.#machine(wf.definition), { input: JSON.parse(inputText) as Json, now, executionId: id, executionName: name, stateMachineId: stateMachineArn(workflow), stateMachineName: workflow, seed: randomUUID() });
+    const b = new CommitBuilder();
+    b.take(r, now, trace);
+    const c = b.build(id, 0, r.state, now);
+    const created = await store.workflows.createExecution({ ...c, workflow, name, input: inputText, definition: wf.definition, startedAt: now, trace });
+    if (!created) throw new NimbusError('EXECUTION_ALREADY_EXISTS', `workflow "${workflow}" already has an execution named "${name}"`);
+    this.#after(id, c.status, b);
+    return (await this.describe(id));
+  }
+
+  async describe(id: string): Promise<ExecutionRecord> {
+    const row = await this.#d.store.workflows.getExecution(toExecutionId(id));
+    if (!row) throw new NimbusError('EXECUTION_NOT_FOUND', `no execution "${id}"`);
+    const { definition: _d, state: _s, version: _v, trace: _t, ...rec } = row;
+    return rec;
+  }
+
+  /** Resolves when the execution has ended, or after `ms`. */
+  async waitForEnd(id: string, ms: number): Promise<void> {
+    id = toExecutionId(id);
+    let done!: () => void;
+    const ended = new Promise<void>((r) => { done = r; });
+    let set = this.#ended.get(id);
+    if (!set) this.#ended.set(id, (set = new Set()));
+    set.add(done);
+    const timer = this.#d.clock.setTimeout(done, ms);
+    try {
+      const row = await this.#d.store.workflows.getExecution(id);
+      if (row && row.status === 'RUNNING') await ended;
+    } finally {
+      timer.cancel();
+      set.delete(done);
+      if (set.size === 0) this.#ended.delete(id);
+    }
+  }
+
+  async stopExecution(id: string, error?: string, cause?: string): Promise<ExecutionRecord> {
+    const rec = await this.describe(id);
+    if (rec.status === 'RUNNING') await this.#submit(rec.id, { kind: 'stop', error, cause }, []);
+    return this.describe(rec.id);
+  }
+
+  /** Re-enters the top-level state that was running when a FAILED/TIMED_OUT/ABORTED execution ended. */
+  async redrive(id: string): Promise<ExecutionRecord> {
+    const { store, clock } = this.#d;
+    const row = await store.workflows.getExecution(toExecutionId(id));
+    if (!row) throw new NimbusError('EXECUTION_NOT_FOUND', `no execution "${id}"`);
+    if (row.status === 'RUNNING' || row.status === 'SUCCEEDED') throw new NimbusError('EXECUTION_NOT_REDRIVABLE', `execution "${row.name}" is ${row.status}; only FAILED, TIMED_OUT or ABORTED executions can be redriven`);
+    let last: { name: string; input: Json } | undefined;
+    for (let after = 0; ;) {
+      const page = await store.workflows.history(row.id, after, 1000);
+      if (page.length === 0) break;
+      for (const e of page) if (e.frameId === 'f0' && e.type.endsWith('StateEntered')) last = { name: String(e.details.name), input: e.details.input as Json };
+      after = page[page.length - 1]!.id;
+    }
+    if (!last) throw new NimbusError('EXECUTION_NOT_REDRIVABLE', `execution "${row.name}" never entered a state`);
+    const now = clock.now();
+    const r = redrive(this.#machine(row.definition), JSON.parse(row.state) as ExecState, { stateName: last.name, input: last.input, now, redriveCount: row.redriveCount + 1 });
+    const b = new CommitBuilder();
+    b.take(r, now, row.trace);
+    const c = { ...b.build(row.id, row.version, r.state, now), redriveCount: row.redriveCount + 1 };
+    if (!(await store.workflows.commitStep(c))) throw new NimbusError('EXECUTION_NOT_REDRIVABLE', `execution "${row.name}" changed while being redriven; try again`);
+    this.#after(row.id, c.status, b);
+    return this.describe(row.id);
+  }
+
+  async sendTaskSuccess(token: string, output: unknown): Promise<void> {
+    const t = await this.#token(token);
+    const text = checkPayload(output === undefined ? {} : output, 'output');
+    await this.#submit(t.execution, { kind: 'taskSucceeded', taskId: t.taskId, output: JSON.parse(text) as Json }, [{ ref: t.taskId }]);
+  }
+
+  async sendTaskFailure(token: string, error = '', cause = ''): Promise<void> {
+    const t = await this.#token(token);
+    await this.#submit(t.execution, { kind: 'taskFailed', taskId: t.taskId, error, cause }, [{ ref: t.taskId }]);
+  }
+
+  async sendTaskHeartbeat(token: string): Promise<void> {
+    const t = await this.#token(token);
+    await this.#d.store.workflows.heartbeat(t.execution, t.taskId, this.#d.clock.now());
+  }
+
+  async #token(token: string): Promise<{ execution: string; taskId: string }> {
+    const t = typeof token === 'string' && token ? await this.#d.store.workflows.findToken(token) : undefined;
+    if (!t) throw new NimbusError('TASK_TOKEN_NOT_FOUND', 'no task waits on that token (it ended, timed out, or its execution stopped)');
+    return t;
+  }
+
+  #machine(definition: string): Machine {
+    let m = this.#machines.get(definition);
+    if (m) return m;
+    const v = validateDefinition(JSON.parse(definition));
+    if (!v.ok) throw new NimbusError('INTERNAL', `a stored workflow definition does not validate: ${v.errors[0]?.message}`);
+    if (this.#machines.size >= 100) this.#machines.delete(this.#machines.keys().next().value!);
+    this.#machines.set(definition, (m = v.machine));
+    return m;
+  }
+
+  /** Queues an input for an execution; resolves once it is committed. */
+  #submit(execution: string, input: Input | null, remove: WorkRemoval[]): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let list = this.#inbox.get(execution);
+      const idle = !list;
+      if (!list) this.#inbox.set(execution, (list = []));
+      list.push({ input, remove, resolve, reject });
+      if (idle) this.#track(this.#drain(execution));
+    });
+  }
+
+  #track(p: Promise<unknown>): void {
+    this.#runs.add(p);
+    void p.finally(() => this.#runs.delete(p));
+  }
+
+  async #drain(execution: string): Promise<void> {
+    // The inbox entry stays while draining, so later inputs join the next batch instead of a second drain.
+    for (;;) {
+      const list = this.#inbox.get(execution)!;
+      if (list.length === 0) { this.#inbox.delete(execution); return; }
+      const batch = list.splice(0, BATCH_MAX);
+      try {
+        await this.#apply(execution, batch);
+        for (const p of batch) p.resolve();
+      } catch (err) {
+        for (const p of batch) p.reject(err);
+      }
+    }
+  }
+
+  async #apply(execution: string, batch: Pending[]): Promise<void> {
+    const { store, clock } = this.#d;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const row: ExecutionRow | undefined = await store.workflows.getExecution(execution);
+      // Ended: its work was deleted with the last step; an answer arriving now is stale.
+      if (!row || row.status !== 'RUNNING') return;
+      const machine = this.#machine(row.definition);
+      const now = clock.now();
+      const cached = this.#states.get(execution);
+      this.#states.delete(execution); // stepped in place below: dropped unless the commit succeeds
+      let state = cached?.version === row.version ? cached.state : JSON.parse(row.state) as ExecState;
+      const b = new CommitBuilder();
+      for (const p of batch) {
+        if (p.input) {
+          const r = step(machine, state, { ...p.input, now } as StepInput, { inPlace: true });
+          state = r.state;
+          b.take(r, now, row.trace);
+        }
+        b.remove.push(...p.remove);
+      }
+      const c = b.build(execution, row.version, state, now);
+      if (await store.workflows.commitStep(c)) {
+        if (c.status === 'RUNNING') this.#remember(execution, row.version + 1, state);
+        return this.#after(execution, c.status, b);
+      }
+    }
+    throw new NimbusError('INTERNAL', `execution ${execution}: could not commit a step (another writer kept moving it)`);
+  }
+
+  #remember(execution: string, version: number, state: ExecState): void {
+    if (this.#states.size >= 1000) this.#states.delete(this.#states.keys().next().value!);
+    this.#states.set(execution, { version, state });
+  }
+
+  #after(execution: string, status: string, b: CommitBuilder): void {
+    if (b.add.length) this.#waker.kick();
+    if (status !== 'RUNNING') for (const done of this.#ended.get(execution) ?? []) done();
+  }
+
+  async #run(): Promise<void> {
+    const { store, clock, logger } = this.#d;
+    while (!this.#stopped) {
+      this.#waker.reset();
+      const room = this.#maxTasks - this.#running;
+      let items: WorkItem[] = [];
+      const now = clock.now();
+      try {
+        items = await store.workflows.claimWork(now, now + LEASE_MS, { tasks: room, timers: CLAIM_TIMERS });
+      } catch (err) {
+        if (this.#stopped) return;
+        logger.error({ err }, 'could not claim workflow work; pausing');
+      }
+      for (const w of items) this.#handle(w);
+      if (items.length && (this.#maxTasks - this.#running > 0 || items.some((w) => w.kind !== 'task'))) continue;
+      if (this.#waker.kicked || this.#stopped) continue;
+      let waitMs = IDLE_WAIT_MS;
+      if (this.#maxTasks - this.#running > 0) {
+        const next = await store.workflows.nextWorkDue().catch(() => undefined);
+        if (next !== undefined) waitMs = Math.min(IDLE_WAIT_MS, Math.max(1, next - clock.now()));
+      }
+      await this.#waker.wait(waitMs);
+    }
+  }
+
+  #handle(w: WorkItem): void {
+    const log = (err: unknown) => this.#d.logger.error({ err, execution: w.execution, kind: w.kind, ref: w.ref }, 'workflow step failed; it runs again when its lease ends');
+    if (w.kind === 'timer') this.#submit(w.execution, { kind: 'timerFired', timerId: w.ref }, [{ seq: w.seq }]).catch(log);
+    else if (w.kind === 'timeout') this.#submit(w.execution, { kind: 'taskTimedOut', taskId: w.ref }, [{ ref: w.ref }]).catch(log);
+    else if (w.kind === 'heartbeat') this.#submit(w.execution, { kind: 'heartbeatTimedOut', taskId: w.ref }, [{ ref: w.ref }]).catch(log);
+    else {
+      this.#running++;
+      this.#track(this.#task(w).catch(log).finally(() => { this.#running--; this.#waker.kick(); }));
+    }
+  }
+
+  async #task(w: WorkItem): Promise<void> {
+    const cmd = JSON.parse(w.data) as InvokeTaskCommand;
+    const out = await runTask(this.#d.invoker, this.#d.functions(), cmd);
+    if ('throttled' in out) {
+      // Not a failure (Lambda's throttles are not the state's error here): try again after a back-off.
+      if (this.#throttles.size > 10_000) this.#throttles.clear(); // entries of executions that ended meanwhile
+      const n = (this.#throttles.get(w.seq) ?? 0) + 1;
+      this.#throttles.set(w.seq, n);
+      const full = Math.min(THROTTLE_RETRY_MAX_MS, 100 * 2 ** (n - 1));
+      return this.#d.store.workflows.releaseWork(w.seq, this.#d.clock.now() + Math.round(full / 2 + Math.random() * (full / 2)));
+    }
+    this.#throttles.delete(w.seq);
+    // Stopping under it: not an answer. The item stays leased and runs again at the next start.
+    if (this.#stopped && (!out.ok && out.interrupted)) return;
+    if (out.ok && cmd.taskToken !== null) return this.#d.store.workflows.removeWork(w.seq); // now it waits for SendTask*
+    const input: Input = out.ok ? { kind: 'taskSucceeded', taskId: cmd.taskId, output: out.output, executedVersion: out.executedVersion } : { kind: 'taskFailed', taskId: cmd.taskId, error: out.error, cause: out.cause };
+    await this.#submit(w.execution, input, [{ ref: cmd.taskId }]);
+  }
+
+  /** Stops claiming; invocations in flight end (instances stop) and are answered or left for the next start. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#waker.kick();
+    await this.#loop;
+  }
+
+  async drained(): Promise<void> {
+    while (this.#runs.size) await Promise.all(this.#runs);
+  }
+}
+
+function checkPayload(value: unknown, what: string): string {
+  let text: string | undefined;
+  try { text = JSON.stringify(value); } catch { /* below */ }
+  if (text === undefined) throw new NimbusError('INVALID_EXECUTION_INPUT', `${what}: not JSON`);
+  if (Buffer.byteLength(text) > MAX_PAYLOAD_BYTES) throw new NimbusError('INVALID_EXECUTION_INPUT', `${what}: ${Buffer.byteLength(text)} bytes, over the limit of ${MAX_PAYLOAD_BYTES}`);
+  return text;
+}
