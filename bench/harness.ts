@@ -11,6 +11,11 @@ export const CONNECTIONS = 50;
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 export function start(args: string[], env: Record<string, string> = {}): Promise<{ proc: ChildProcess; url: string }> {
+  return startProcess(args, env);
+}
+
+/** A node process (same binary) that prints `listening on http://…` once ready. */
+export function startProcess(args: string[], env: Record<string, string> = {}): Promise<{ proc: ChildProcess; url: string }> {
   const proc = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   return new Promise((resolve, reject) => {
     let out = '';
@@ -35,9 +40,10 @@ export async function deploy(url: string, token: string, files: Record<string, s
 
 export interface Run { rps: number; p50: number; p99: number; cpuMsPerReq: number; errors: number }
 
-export async function load(url: string, pid: number, seconds: number): Promise<Run> {
+/** Load at full speed, or at `rate` requests/s in all; CPU is the server's whole process tree. */
+export async function load(url: string, pid: number, seconds: number, rate?: number): Promise<Run> {
   const cpu0 = treeCpuMs(pid);
-  const r = await autocannon({ url, connections: CONNECTIONS, duration: seconds });
+  const r = await autocannon({ url, connections: CONNECTIONS, duration: seconds, ...(rate ? { overallRate: rate } : {}) });
   const cpu1 = treeCpuMs(pid);
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, cpuMsPerReq: (cpu1 - cpu0) / r.requests.total, errors: r.errors + r.timeouts + r.non2xx };
 }

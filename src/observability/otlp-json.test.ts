@@ -1,0 +1,52 @@
+// Our OTLP/JSON span serialiser against the SDK's own: the same document for the same spans (times
+// within a nanosecond: float milliseconds round either way), parents, kinds, statuses and flags.
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import { type Attributes, type SpanContext, SpanStatusCode, TraceFlags } from '@opentelemetry/api';
+import { hrTimeDuration, millisToHrTime } from '@opentelemetry/core';
+import { JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { exportRequestJson, msToNanoString, type PlainSpan } from './otlp-json.ts';
+
+const resource = resourceFromAttributes({ 'service.name': 'nimbus-test' });
+
+function sdkSpan(p: PlainSpan): ReadableSpan {
+  const attributes: Attributes = {};
+  for (let i = 0; i < p.attrs.length; i += 2) attributes[p.attrs[i] as string] = p.attrs[i + 1];
+  const ctx: SpanContext = { traceId: p.traceId, spanId: p.spanId, traceFlags: TraceFlags.SAMPLED };
+  return {
+    name: p.name, kind: p.kind, spanContext: () => ctx,
+    parentSpanContext: p.parentSpanId ? { traceId: p.traceId, spanId: p.parentSpanId, traceFlags: TraceFlags.SAMPLED, isRemote: p.parentRemote } : undefined,
+    startTime: millisToHrTime(p.startMs), endTime: millisToHrTime(p.endMs), duration: hrTimeDuration(millisToHrTime(p.startMs), millisToHrTime(p.endMs)),
+    status: p.error ? { code: SpanStatusCode.ERROR, message: p.error } : { code: SpanStatusCode.UNSET }, attributes, links: [], events: [], ended: true, resource,
+    instrumentationScope: { name: 'nimbus' }, droppedAttributesCount: 0, droppedEventsCount: 0, droppedLinksCount: 0,
+  };
+}
+
+type Doc = { resourceSpans: { scopeSpans: { spans: Record<string, unknown>[] }[] }[] };
+
+it('writes the document the SDK writes for the spans Nimbus records', () => {
+  const t = 1_764_098_000_123.4567;
+  const spans: PlainSpan[] = [
+    { name: 'GET /users/{id}', kind: 1, traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', parentSpanId: '00f067aa0ba902b7', parentRemote: true, startMs: t, endMs: t + 3.25, error: '', attrs: ['http.route', '/users/{id}', 'http.response.status_code', 200, 'faas.coldstart', false, 'ratio', 0.5] },
+    { name: 'invoke fn', kind: 4, traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'c7ad6b7169203331', parentSpanId: 'b7ad6b7169203331', parentRemote: false, startMs: t + 0.5, endMs: t + 2, error: 'Error: "quoted"\nline', attrs: ['faas.invoked_name', 'fn "x"'] },
+    { name: 'handler', kind: 0, traceId: '1af7651916cd43dd8448eb211c80319c', spanId: 'd7ad6b7169203331', parentSpanId: '', parentRemote: false, startMs: 1_764_098_000_000, endMs: 1_764_098_000_000.999, error: '', attrs: [] },
+  ];
+  const ours = JSON.parse(exportRequestJson(spans, 'nimbus-test', 'nimbus')) as Doc;
+  const sdk = JSON.parse(new TextDecoder().decode(JsonTraceSerializer.serializeRequest(spans.map(sdkSpan)))) as Doc;
+  const times = (d: Doc) => d.resourceSpans[0]!.scopeSpans[0]!.spans.map((s) => [BigInt(s.startTimeUnixNano as string), BigInt(s.endTimeUnixNano as string)]);
+  for (const [[a0, a1], [b0, b1]] of times(ours).map((x, i) => [x, times(sdk)[i]!])) {
+    assert.ok(a0! - b0! <= 1n && b0! - a0! <= 1n && a1! - b1! <= 1n && b1! - a1! <= 1n, `${a0} ${b0} ${a1} ${b1}`);
+  }
+  const strip = (d: Doc) => { for (const s of d.resourceSpans[0]!.scopeSpans[0]!.spans) { delete s.startTimeUnixNano; delete s.endTimeUnixNano; } return d; };
+  assert.deepEqual(strip(ours), strip(sdk));
+});
+
+it('writes nanoseconds as decimal strings, carrying a rounded-up fraction', () => {
+  assert.equal(msToNanoString(1_764_098_000_123), '1764098000123000000');
+  assert.equal(msToNanoString(1_764_098_000_123.5), '1764098000123500000');
+  assert.equal(msToNanoString(1.9999999), '2000000');
+  assert.equal(msToNanoString(1.000001), '1000001');
+  assert.equal(msToNanoString(0.9999999999), '1000000');
+});

@@ -1,0 +1,60 @@
+// OTLP/HTTP JSON for the spans Nimbus records, written straight from their plain values. The SDK's
+// own JSON serialiser builds an object tree per span (ids, BigInt nanosecond times, attribute
+// wrappers) and then stringifies it: ~60% of the export worker's CPU at saturation. This one writes
+// the same document (same fields, hex ids, decimal-string nanosecond times, as the OTLP/JSON spec
+// has them) with string concatenation. The SDK still batches, sends, retries and times out: this
+// is only the `ISerializer` its HTTP exporter is given (span-export-worker.ts).
+
+/** A finished span as the worker keeps it (times in epoch milliseconds, attributes flat). */
+export interface PlainSpan {
+  name: string;
+  /** The API's SpanKind (INTERNAL 0 … CONSUMER 4); OTLP's is one more. */
+  kind: number;
+  traceId: string;
+  spanId: string;
+  parentSpanId: string;
+  parentRemote: boolean;
+  startMs: number;
+  endMs: number;
+  /** The error message, or '' when the span did not fail. */
+  error: string;
+  /** key, value, key, value … */
+  attrs: (string | number | boolean)[];
+}
+
+/** Nanoseconds since the epoch as a decimal string, exact to the microsecond a float of ms holds. */
+export function msToNanoString(ms: number): string {
+  let whole = Math.floor(ms);
+  let ns = Math.round((ms - whole) * 1e6);
+  if (ns >= 1e6) { whole += 1; ns -= 1e6; }
+  return `${whole}${String(ns).padStart(6, '0')}`;
+}
+
+function anyValue(v: string | number | boolean): string {
+  if (typeof v === 'string') return `{"stringValue":${JSON.stringify(v)}}`;
+  if (typeof v === 'boolean') return `{"boolValue":${v}}`;
+  return Number.isInteger(v) ? `{"intValue":${v}}` : `{"doubleValue":${Number.isFinite(v) ? v : JSON.stringify(String(v))}}`;
+}
+
+function attributes(flat: (string | number | boolean)[]): string {
+  let out = '';
+  for (let i = 0; i < flat.length; i += 2) out += `${i ? ',' : ''}{"key":${JSON.stringify(flat[i])},"value":${anyValue(flat[i + 1]!)}}`;
+  return out;
+}
+
+/** W3C sampled, "has is-remote", and "is remote" when the parent came from another process (OTLP span flags). */
+const flags = (s: PlainSpan): number => 0x101 | (s.parentSpanId && s.parentRemote ? 0x200 : 0);
+
+function span(s: PlainSpan): string {
+  return `{"traceId":"${s.traceId}","spanId":"${s.spanId}"${s.parentSpanId ? `,"parentSpanId":"${s.parentSpanId}"` : ''},"name":${JSON.stringify(s.name)},"kind":${s.kind + 1}`
+    + `,"startTimeUnixNano":"${msToNanoString(s.startMs)}","endTimeUnixNano":"${msToNanoString(s.endMs)}","attributes":[${attributes(s.attrs)}],"droppedAttributesCount":0`
+    + `,"events":[],"droppedEventsCount":0,"status":${s.error ? `{"code":2,"message":${JSON.stringify(s.error)}}` : '{"code":0}'},"links":[],"droppedLinksCount":0,"flags":${flags(s)}}`;
+}
+
+/** The ExportTraceServiceRequest for spans of one resource and one instrumentation scope. */
+export function exportRequestJson(spans: readonly PlainSpan[], serviceName: string, scopeName: string): string {
+  let body = '';
+  for (let i = 0; i < spans.length; i++) body += (i ? ',' : '') + span(spans[i]!);
+  return `{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":${JSON.stringify(serviceName)}}}],"droppedAttributesCount":0}`
+    + `,"scopeSpans":[{"scope":{"name":${JSON.stringify(scopeName)}},"spans":[${body}]}]}]}`;
+}
