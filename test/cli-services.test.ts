@@ -91,9 +91,9 @@ describe('nimbus invocations', () => {
       const all = await nimbus('invocations', 'f');
       assert.equal(all.code, 0, all.stderr);
       const lines = all.stdout.trim().split('\n');
-      assert.match(lines[0]!, /^STARTED\s+REQUEST ID\s+TRIGGER\s+OUTCOME\s+DURATION\s+BILLED\s+INIT\s+MEMORY$/);
-      assert.match(lines[1]!, /\sinvoke\s+error \(Oops\)\s/);
-      assert.match(lines[2]!, /\sinvoke\s+success\s.*\d+\.\d\d ms\s+\d+\/128 MB$/);
+      assert.match(lines[0]!, /^STARTED\s+REQUEST ID\s+TRIGGER\s+VERSION\s+OUTCOME\s+DURATION\s+BILLED\s+INIT\s+MEMORY$/);
+      assert.match(lines[1]!, /\sinvoke\s+1 \(live\)\s+error \(Oops\)\s/);
+      assert.match(lines[2]!, /\sinvoke\s+1 \(live\)\s+success\s.*\d+\.\d\d ms\s+\d+\/128 MB$/);
       const errors = await nimbus('invocations', 'f', '--status', 'error', '--json');
       assert.deepEqual((JSON.parse(errors.stdout) as { invocations: { errorType: string }[] }).invocations.map((r) => r.errorType), ['Oops']);
       assert.match((await nimbus('invocations', 'f', '--status', 'bogus')).stderr, /status: must be one of success, error/);

@@ -164,7 +164,7 @@ export async function logs(fn: string | undefined, flags: Flags): Promise<void> 
 
 interface InvocationView {
   requestId: string; trigger: string; startedAt: number; durationMs: number; billedDurationMs: number; initDurationMs: number | null;
-  memoryMb: number; maxMemoryUsedMb: number; cold: boolean; outcome: string; errorType: string | null;
+  memoryMb: number; maxMemoryUsedMb: number; cold: boolean; outcome: string; errorType: string | null; version: string; qualifier: string | null;
 }
 
 /** `nimbus invocations <fn> [--since 1h] [--status error] [--limit N]`: invocation records, newest first. */
@@ -175,8 +175,8 @@ export async function invocations(fn: string | undefined, flags: Flags): Promise
   const { data } = await api<{ invocations: InvocationView[] }>(resolveTarget(flags), 'GET', `/_nimbus/api/functions/${encodeURIComponent(fn)}/invocations?${q}`);
   if (flags.json) return out(JSON.stringify(data));
   if (data.invocations.length === 0) return out(`No invocations of ${fn}${q.size ? ' match' : ' recorded yet'}.`);
-  const rows = [['STARTED', 'REQUEST ID', 'TRIGGER', 'OUTCOME', 'DURATION', 'BILLED', 'INIT', 'MEMORY'], ...data.invocations.map((r) => [
-    new Date(r.startedAt).toISOString(), r.requestId, r.trigger, r.outcome === 'success' ? 'success' : `${r.outcome}${r.errorType ? ` (${r.errorType})` : ''}`,
+  const rows = [['STARTED', 'REQUEST ID', 'TRIGGER', 'VERSION', 'OUTCOME', 'DURATION', 'BILLED', 'INIT', 'MEMORY'], ...data.invocations.map((r) => [
+    new Date(r.startedAt).toISOString(), r.requestId, r.trigger, r.qualifier && r.qualifier !== r.version ? `${r.version} (${r.qualifier})` : r.version, r.outcome === 'success' ? 'success' : `${r.outcome}${r.errorType ? ` (${r.errorType})` : ''}`,
     `${r.durationMs.toFixed(2)} ms`, `${r.billedDurationMs} ms`, r.initDurationMs === null ? '-' : `${r.initDurationMs.toFixed(2)} ms`, `${r.maxMemoryUsedMb}/${r.memoryMb} MB`,
   ])];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
