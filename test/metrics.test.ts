@@ -71,6 +71,8 @@ describe('metrics', () => {
     assert.equal(get('nimbus_invocations_total{function="hello",trigger="invoke",outcome="success"}'), 1);
     assert.equal(get('nimbus_invocations_total{function="broken",trigger="http",outcome="error"}'), 1);
     assert.equal(get('nimbus_invocation_errors_total{function="broken",error_type="BrokenError"}'), 1);
+    assert.equal(get('nimbus_version_invocations_total{function="hello",version="1",outcome="success"}'), 4);
+    assert.equal(get('nimbus_version_invocations_total{function="broken",version="1",outcome="error"}'), 1);
     assert.equal(get('nimbus_cold_starts_total{function="hello"}'), 1);
     assert.equal(get('nimbus_invocation_duration_seconds_count{function="hello",trigger="http"}'), 3);
     assert.equal(get('nimbus_init_duration_seconds_count{function="hello"}'), 1);

@@ -22,6 +22,7 @@ export class Metrics {
   readonly registry = new Registry();
   readonly #invocations: Counter<'function' | 'trigger' | 'outcome'>;
   readonly #errors: Counter<'function' | 'error_type'>;
+  readonly #versions: Counter<'function' | 'version' | 'outcome'>;
   readonly #throttles: Counter<'function'>;
   readonly #coldStarts: Counter<'function'>;
   readonly #duration: Histogram<'function' | 'trigger'>;
@@ -35,6 +36,7 @@ export class Metrics {
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
     this.#invocations = new Counter({ name: 'nimbus_invocations_total', help: 'Invocations by function, trigger and outcome (success, error, timeout, throttled, crashed, out-of-memory, init-error).', labelNames: ['function', 'trigger', 'outcome'], registers });
+    this.#versions = new Counter({ name: 'nimbus_version_invocations_total', help: 'Invocations by function, the version that ran (the first 20 versions seen per function; later ones count as "other") and outcome: a canary\'s error rate next to the version it replaces.', labelNames: ['function', 'version', 'outcome'], registers });
     this.#errors = new Counter({ name: 'nimbus_invocation_errors_total', help: 'Failed invocations by function and error type (throttles not included).', labelNames: ['function', 'error_type'], registers });
     this.#throttles = new Counter({ name: 'nimbus_throttles_total', help: 'Invocations refused at a concurrency or capacity limit (429).', labelNames: ['function'], registers });
     this.#coldStarts = new Counter({ name: 'nimbus_cold_starts_total', help: 'Invocations that started a new instance.', labelNames: ['function'], registers });
@@ -112,6 +114,8 @@ export class Metrics {
   /** One finished (or refused) invocation, as recorded. */
   invocation(r: InvocationRecord): void {
     this.#child(`i\0${r.fn}\0${r.trigger}\0${r.outcome}`, () => this.#invocations.labels({ function: r.fn, trigger: r.trigger, outcome: r.outcome })).inc();
+    const version = this.#capped(this.#versionsSeen, r.fn, String(r.revision));
+    this.#child(`v\0${r.fn}\0${version}\0${r.outcome}`, () => this.#versions.labels({ function: r.fn, version, outcome: r.outcome })).inc();
     if (r.outcome === 'throttled') {
       this.#throttles.inc({ function: r.fn });
       return;
@@ -126,12 +130,20 @@ export class Metrics {
   // not make a new series every time. The first ERROR_TYPES_PER_FUNCTION names keep theirs.
   readonly #errorTypes = new Map<string, Set<string>>();
   #errorType(fn: string, type: string): string {
-    let seen = this.#errorTypes.get(fn);
-    if (!seen) this.#errorTypes.set(fn, (seen = new Set()));
-    if (seen.has(type)) return type;
+    return this.#capped(this.#errorTypes, fn, type);
+  }
+
+  // Versions likewise: a function deployed a thousand times keeps 20 series, not a thousand.
+  readonly #versionsSeen = new Map<string, Set<string>>();
+
+  /** `value` while fewer than ERROR_TYPES_PER_FUNCTION values were seen for `fn` (or it is one of them), else "other". */
+  #capped(seenBy: Map<string, Set<string>>, fn: string, value: string): string {
+    let seen = seenBy.get(fn);
+    if (!seen) seenBy.set(fn, (seen = new Set()));
+    if (seen.has(value)) return value;
     if (seen.size >= ERROR_TYPES_PER_FUNCTION) return 'other';
-    seen.add(type);
-    return type;
+    seen.add(value);
+    return value;
   }
 
   /** One gateway answer; `route` is the matched template or "unmatched". */
