@@ -78,14 +78,23 @@ describe('nimbus CLI', () => {
 
     // --follow prints lines written after it started, until Ctrl-C.
     const follow = spawn(process.execPath, [BIN, 'logs', 'hello', '--follow'], { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
+    // --request-id narrows the live part too.
+    const one = spawn(process.execPath, [BIN, 'logs', 'hello', '--follow', '--request-id', 'follow-me-2'], { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
     let followed = '';
+    let onlyTwo = '';
     follow.stdout!.on('data', (c) => { followed += c; });
+    one.stdout!.on('data', (c) => { onlyTwo += c; });
     await new Promise((r) => setTimeout(r, 300));
     await (await fetch(`${url}/hello`, { headers: { 'x-request-id': 'follow-me-1' } })).arrayBuffer();
-    for (let i = 0; i < 50 && !followed.includes('END RequestId: follow-me-1'); i++) await new Promise((r) => setTimeout(r, 100));
+    await (await fetch(`${url}/hello`, { headers: { 'x-request-id': 'follow-me-2' } })).arrayBuffer();
+    for (let i = 0; i < 50 && !(followed.includes('END RequestId: follow-me-2') && onlyTwo.includes('END RequestId: follow-me-2')); i++) await new Promise((r) => setTimeout(r, 100));
+    const exits = [follow, one].map((p) => new Promise((r) => p.once('exit', r)));
     follow.kill('SIGINT');
-    const followCode = await new Promise((r) => follow.once('exit', r));
+    one.kill('SIGINT');
+    const [followCode] = await Promise.all(exits);
     assert.match(followed, /follow-me-1 INFO {2}START RequestId: follow-me-1/);
+    assert.match(onlyTwo, /follow-me-2 INFO {2}START RequestId: follow-me-2/);
+    assert.ok(!onlyTwo.includes('follow-me-1'), onlyTwo);
     assert.equal(followCode, 0);
 
     const ls = await nimbus(['ls'], work);

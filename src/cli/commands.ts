@@ -134,7 +134,7 @@ export async function logs(fn: string | undefined, flags: Flags): Promise<void> 
   if (!flags.follow) return;
   // Then the live tail: server-sent events from where the lines above ended, until Ctrl-C.
   const live = new URLSearchParams({ after: String(data.cursor ?? 0) });
-  for (const k of ['level', 'q'] as const) { const v = q.get(k); if (v !== null) live.set(k, v); }
+  for (const k of ['level', 'q', 'requestId'] as const) { const v = q.get(k); if (v !== null) live.set(k, v); }
   const stop = new AbortController();
   process.once('SIGINT', () => stop.abort());
   let res: Response;

@@ -388,7 +388,7 @@ export class AdminApi {
       pumping = pumping.then(async () => {
         if (res.destroyed) return;
         for (;;) {
-          const lines = await store.queryLogs({ fn: name, afterSeq: cursor, level: level as LogLevel | undefined, text: qs.get('q') ?? undefined, limit: 500 });
+          const lines = await store.queryLogs({ fn: name, afterSeq: cursor, level: level as LogLevel | undefined, text: qs.get('q') ?? undefined, requestId: qs.get('requestId') ?? undefined, limit: 500 });
           for (const l of lines) res.write(`id: ${l.seq}\ndata: ${JSON.stringify(logView(l))}\n\n`);
           if (lines.length) cursor = lines.at(-1)!.seq!;
           // A client that stops reading is let go rather than buffered for without end (it can resume with Last-Event-ID).
@@ -414,7 +414,7 @@ export class AdminApi {
     const invocations = await this.#deps.store.listInvocations({
       fn: name, outcome: status as Outcome | undefined, sinceMs: since ? sinceToMs(since) : undefined, limit: limit ? intParam('limit', limit) : undefined,
     });
-    // Every invocation runs $LATEST until versions and aliases arrive (issue 8 fills this in).
+    // `revision` is the version that ran; `version` says it as Lambda does (a string).
     sendJson(res, 200, { invocations: invocations.map((r) => ({ ...r, version: String(r.revision) })) });
   }
 }

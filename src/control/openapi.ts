@@ -86,6 +86,7 @@ export const OPENAPI = {
         parameters: [
           { name: 'level', in: 'query', schema: { type: 'string', enum: ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'] } },
           { name: 'q', in: 'query', schema: { type: 'string' }, description: 'only lines containing this text' },
+          { name: 'requestId', in: 'query', schema: { type: 'string' }, description: 'only this request\'s lines' },
           { name: 'after', in: 'query', schema: { type: 'integer' }, description: 'start after this seq (or send Last-Event-ID); default: from now' },
         ],
         responses: { 200: { description: 'text/event-stream', content: { 'text/event-stream': { schema: { type: 'string' } } } }, 404: error },
