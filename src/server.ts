@@ -169,9 +169,12 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const triggers = new QueueTriggers({ queues, invoker, functions: () => registry.functions, clock, logger });
   const asyncInvoker = new AsyncInvoker({ store, invoker, functions: () => registry.functions, onQueueMessage: (q) => queues.notify(q), clock, logger, retryBaseMs: opts.asyncRetryBaseMs });
   /** Wakes whoever consumes a delivery that was just committed. */
+  /** Set once the workflow executor runs; before that its loop finds start items by itself when it starts. */
+  let kickWorkflows = (): void => undefined;
   const onDelivered = (d: Delivery): void => {
     if (d.to.kind === 'queue') queues.notify(d.to.name);
     else if (d.to.kind === 'function') asyncInvoker.kick();
+    else if (d.to.kind === 'workflow') kickWorkflows();
     else sender.kick();
   };
   let baseUrl = '';
@@ -238,9 +241,11 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   await asyncInvoker.start();
   const workflows = new WorkflowExecutor({ store, invoker, functions: () => registry.functions, clock, logger });
   await workflows.start();
+  kickWorkflows = () => workflows.kick();
   await sender.start();
   await schedules.sync();
   const gateway = new Gateway(registry, invoker, logger, tracing);
+  gateway.workflows = workflows;
   gateway.onResponse = (route, status) => metrics.http(route, status);
   const rollouts = new RolloutRunner({ store, registry, scheduler, clock, logger });
   rollouts.start();

@@ -638,7 +638,7 @@ describe('schedules', () => {
       'schedules.s.target: no queue "nope" in this manifest\'s queues',
     ]);
     assert.deepEqual(problems(errorOf(() => parseManifest(oneFn() + 'schedules:\n  s: { expression: rate(1 hour) }\n'))), [
-      'schedules.s.target: is required: "function:<name>" or "queue:<name>"',
+      'schedules.s.target: is required: "function:<name>", "queue:<name>" or "workflow:<name>"',
     ]);
     assert.deepEqual(problems(errorOf(() => parseManifest(oneFn('    events:\n      - schedule: { name: s, expression: rate(1 hour) }\n') + 'schedules:\n  s: { expression: rate(1 hour), target: function:f }\n'))), [
       'functions.f.events[0].schedule: the schedule name "s" is also used by schedules.s; give one a different name',

@@ -146,6 +146,11 @@ export async function applyDeploy(store: Store, appName: string, body: unknown, 
       ],
     });
   }
+  for (const [name, w] of Object.entries(manifest.workflows)) {
+    for (const ev of w.events) {
+      desired.routes.push({ method: ev.http.method, path: ev.http.path, fn: null, payload: '2.0', qualifier: null, workflow: name, syncMs: ev.http.sync ? ev.http.timeout * 1000 : null });
+    }
+  }
   for (const [name, rule] of Object.entries(manifest.rules)) {
     desired.rules.push({
       name, pattern: JSON.stringify(rule.pattern), enabled: rule.enabled,
