@@ -171,6 +171,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   /** Wakes whoever consumes a delivery that was just committed. */
   /** Set once the workflow executor runs; before that its loop finds start items by itself when it starts. */
   let kickWorkflows = (): void => undefined;
+  let executor: WorkflowExecutor | undefined;
   const onDelivered = (d: Delivery): void => {
     if (d.to.kind === 'queue') queues.notify(d.to.name);
     else if (d.to.kind === 'function') asyncInvoker.kick();
@@ -226,6 +227,10 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     queues, topics: () => topics, bus: () => bus, secrets, invoker, asyncInvoker, functions: () => registry.functions, logger, resolve: (fn, q) => registry.resolve(fn, q),
     ops: { ...kvSdkOps(kv), ...storageSdkOps(storage) },
     log: (fn, requestId, message) => records.log({ ts: Date.now(), fn, requestId, level: 'WARN', message }),
+    workflows: () => {
+      if (!executor) throw new NimbusError('INTERNAL', 'the workflow executor is not running yet');
+      return executor;
+    },
   });
   registry.onChange = () => {
     kv.invalidate();
@@ -242,6 +247,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const workflows = new WorkflowExecutor({ store, invoker, functions: () => registry.functions, clock, logger });
   await workflows.start();
   kickWorkflows = () => workflows.kick();
+  executor = workflows;
   await sender.start();
   await schedules.sync();
   const gateway = new Gateway(registry, invoker, logger, tracing);

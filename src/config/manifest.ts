@@ -511,7 +511,8 @@ const PermissionsSchema = strict({
   bus: z.array(z.literal('put', { error: (i) => `the only right on the event bus is put, got ${describe(i.input)}` }), { error: (i) => `must be [put] (may put events on the event bus), got ${describe(i.input)}` })
     .optional().transform((x) => (x && x.length > 0 ? ['put' as const] : [])),
   secrets: SecretNamesSchema,
-}).optional().transform((p) => p ?? { buckets: {}, tables: {}, queues: {}, topics: {}, functions: {}, bus: [], secrets: [] });
+  workflows: grantsOf('workflow', ['start', 'respond'], (n) => (/^[A-Za-z0-9_-]{1,80}$/.test(n) ? undefined : 'workflow names are 1 to 80 letters, digits, "_" and "-"')),
+}).optional().transform((p) => p ?? { buckets: {}, tables: {}, queues: {}, topics: {}, functions: {}, bus: [], secrets: [], workflows: {} });
 
 const HttpEvent = strict({ http: HttpEventSchema });
 const QueueEvent = strict({ queue: QueueEventSchema });

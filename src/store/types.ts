@@ -99,7 +99,11 @@ export interface Permissions {
   functions: Record<string, 'invoke'[]>;
   /** ['put']: may put events on the event bus. */
   bus: 'put'[];
+  /** start: workflows.start; respond: answer the task tokens of the workflow's executions. Absent on functions deployed before it existed, and when empty. */
+  workflows?: Record<string, WorkflowRight[]>;
 }
+
+export type WorkflowRight = 'start' | 'respond';
 
 /** An object storage bucket, owned by one app; names are unique across apps. */
 export interface DesiredBucket {

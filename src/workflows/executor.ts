@@ -173,6 +173,12 @@ export class WorkflowExecutor {
     await this.#d.store.workflows.heartbeat(t.execution, t.taskId, this.#d.clock.now());
   }
 
+  /** The workflow whose execution awaits `token` (for the SDK's grant check); undefined when nothing awaits it. */
+  async tokenWorkflow(token: unknown): Promise<string | undefined> {
+    const t = typeof token === 'string' && token ? await this.#d.store.workflows.findToken(token) : undefined;
+    return t ? (await this.#d.store.workflows.getExecution(t.execution))?.workflow : undefined;
+  }
+
   async #token(token: string): Promise<{ execution: string; taskId: string }> {
     const t = typeof token === 'string' && token ? await this.#d.store.workflows.findToken(token) : undefined;
     if (!t) throw new NimbusError('TASK_TOKEN_NOT_FOUND', 'no task waits on that token (it ended, timed out, or its execution stopped)');
