@@ -104,6 +104,20 @@ export declare const functions: {
   fn(name: string): FunctionHandle;
 };
 
+export declare const workflows: {
+  /**
+   * Starts an execution of a workflow (granted with `permissions: { workflows: { name: [start] } }`)
+   * and resolves once it is stored. Input: JSON, ≤ 256 KB (default {}); `name` is unique per workflow.
+   */
+  start(workflow: string, input?: unknown, options?: { name?: string }): Promise<{ executionArn: string; startDate: string }>;
+  /** SendTaskSuccess: the waitForTaskToken task awaiting `taskToken` succeeds with `output` (needs `respond` on its workflow). */
+  sendTaskSuccess(taskToken: string, output?: unknown): Promise<void>;
+  /** SendTaskFailure: the task fails with `error` and `cause` (Retry/Catch see `error`). */
+  sendTaskFailure(taskToken: string, error?: string, cause?: string): Promise<void>;
+  /** SendTaskHeartbeat: the task is alive; its HeartbeatSeconds start again. */
+  sendTaskHeartbeat(taskToken: string): Promise<void>;
+};
+
 /**
  * What a fetch-style handler's `env` holds besides its environment variables (and granted secrets):
  * a handle per granted resource, by name, and `bus` when it may put events.

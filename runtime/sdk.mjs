@@ -142,6 +142,48 @@ export const functions = {
   },
 };
 
+export const workflows = {
+  /**
+   * Starts an execution of a workflow (granted with permissions: { workflows: { name: [start] } })
+   * and resolves once it is stored, with its ARN.
+   * @param {string} workflow
+   * @param {unknown} [input] any JSON value, at most 256 KB (default {})
+   * @param {{ name?: string }} [options] the execution's name, unique per workflow (default a UUID)
+   * @returns {Promise<{ executionArn: string, startDate: string }>}
+   */
+  start(workflow, input, options) {
+    return bridge().call('workflows.start', { workflow, input, name: options?.name });
+  },
+  /**
+   * SendTaskSuccess: the waitForTaskToken task awaiting the token succeeds with `output`. Needs
+   * `respond` on the workflow whose execution awaits it.
+   * @param {string} taskToken
+   * @param {unknown} [output]
+   * @returns {Promise<void>}
+   */
+  async sendTaskSuccess(taskToken, output) {
+    await bridge().call('workflows.sendTaskSuccess', { taskToken, output });
+  },
+  /**
+   * SendTaskFailure: the task fails with `error` (what Retry and Catch match) and `cause`.
+   * @param {string} taskToken
+   * @param {string} [error]
+   * @param {string} [cause]
+   * @returns {Promise<void>}
+   */
+  async sendTaskFailure(taskToken, error, cause) {
+    await bridge().call('workflows.sendTaskFailure', { taskToken, error, cause });
+  },
+  /**
+   * SendTaskHeartbeat: the task is alive; its HeartbeatSeconds start again.
+   * @param {string} taskToken
+   * @returns {Promise<void>}
+   */
+  async sendTaskHeartbeat(taskToken) {
+    await bridge().call('workflows.sendTaskHeartbeat', { taskToken });
+  },
+};
+
 /**
  * What a fetch-style handler finds on `env` besides its environment variables: a handle for each
  * resource it is granted, by name. Built by the runtime from the grant names; the host still

@@ -54,6 +54,8 @@ export const ERRORS = {
   EXECUTION_ALREADY_EXISTS: { status: 409, retryable: false, summary: 'An execution of that workflow with that name exists already; names are unique per workflow.' },
   EXECUTION_NOT_REDRIVABLE: { status: 409, retryable: false, summary: 'Only a FAILED, TIMED_OUT or ABORTED execution can be redriven, and only from a state it entered.' },
   INVALID_EXECUTION_INPUT: { status: 400, retryable: false, summary: "An execution's input (or a task's output) is not JSON, or is over 256 KB." },
+  EXECUTION_FAILED: { status: 502, retryable: false, summary: 'A synchronous workflow route\'s execution ended FAILED, TIMED_OUT or ABORTED; the body has executionArn, status, executionError and executionCause.' },
+  EXECUTION_STILL_RUNNING: { status: 504, retryable: false, summary: 'A synchronous workflow route waited its timeout and the execution is still running; it carries on (executionArn in the body). Sending the request again starts another execution.' },
   TASK_TOKEN_NOT_FOUND: { status: 404, retryable: false, summary: 'No task waits on that task token: it is malformed, its task timed out or ended, or its execution stopped.' },
   PAYLOAD_TOO_LARGE: { status: 413, retryable: false, summary: 'The body is over the limit (6 MB for a synchronous invocation, 1 MB for an asynchronous one).' },
   HEADERS_TOO_LARGE: { status: 431, retryable: false, summary: 'The request headers are over the limit (16 KB).' },

@@ -169,9 +169,13 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const triggers = new QueueTriggers({ queues, invoker, functions: () => registry.functions, clock, logger });
   const asyncInvoker = new AsyncInvoker({ store, invoker, functions: () => registry.functions, onQueueMessage: (q) => queues.notify(q), clock, logger, retryBaseMs: opts.asyncRetryBaseMs });
   /** Wakes whoever consumes a delivery that was just committed. */
+  /** Set once the workflow executor runs; before that its loop finds start items by itself when it starts. */
+  let kickWorkflows = (): void => undefined;
+  let executor: WorkflowExecutor | undefined;
   const onDelivered = (d: Delivery): void => {
     if (d.to.kind === 'queue') queues.notify(d.to.name);
     else if (d.to.kind === 'function') asyncInvoker.kick();
+    else if (d.to.kind === 'workflow') kickWorkflows();
     else sender.kick();
   };
   let baseUrl = '';
@@ -223,6 +227,10 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     queues, topics: () => topics, bus: () => bus, secrets, invoker, asyncInvoker, functions: () => registry.functions, logger, resolve: (fn, q) => registry.resolve(fn, q),
     ops: { ...kvSdkOps(kv), ...storageSdkOps(storage) },
     log: (fn, requestId, message) => records.log({ ts: Date.now(), fn, requestId, level: 'WARN', message }),
+    workflows: () => {
+      if (!executor) throw new NimbusError('INTERNAL', 'the workflow executor is not running yet');
+      return executor;
+    },
   });
   registry.onChange = () => {
     kv.invalidate();
@@ -238,9 +246,12 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   await asyncInvoker.start();
   const workflows = new WorkflowExecutor({ store, invoker, functions: () => registry.functions, clock, logger });
   await workflows.start();
+  kickWorkflows = () => workflows.kick();
+  executor = workflows;
   await sender.start();
   await schedules.sync();
   const gateway = new Gateway(registry, invoker, logger, tracing);
+  gateway.workflows = workflows;
   gateway.onResponse = (route, status) => metrics.http(route, status);
   const rollouts = new RolloutRunner({ store, registry, scheduler, clock, logger });
   rollouts.start();

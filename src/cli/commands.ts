@@ -49,7 +49,7 @@ export const handler = async (event: HttpEvent) => {
 }
 
 interface DeployResponse {
-  app: string; status: 'applied' | 'unchanged'; created: string[]; updated: string[]; removed: string[]; routes: { method: string; path: string; fn: string }[];
+  app: string; status: 'applied' | 'unchanged'; created: string[]; updated: string[]; removed: string[]; routes: { method: string; path: string; fn: string | null; workflow?: string | null; syncMs?: number | null }[];
   queues?: { names: string[]; created: string[]; removed: string[] };
   buckets?: { names: string[]; created: string[]; removed: string[] };
   tables?: { names: string[]; created: string[]; removed: string[] };
@@ -88,7 +88,7 @@ export async function deploy(dirArg: string | undefined, flags: Flags): Promise<
   for (const r of data.rollouts ?? []) out(`  ${r.fn}: rollout #${r.id} from version ${r.fromVersion} to ${r.toVersion}, ${r.strategy} (nimbus rollouts ${r.fn})`);
   if (data.routes.length) {
     out('Routes:');
-    for (const r of data.routes) out(`  ${r.method.padEnd(7)} ${target.url}${r.path}  →  ${r.fn}`);
+    for (const r of data.routes) out(`  ${r.method.padEnd(7)} ${target.url}${r.path}  →  ${r.fn ?? `workflow ${r.workflow}${r.syncMs != null ? ' (sync)' : ''}`}`);
   }
 }
 

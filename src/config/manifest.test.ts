@@ -72,7 +72,7 @@ describe('parseManifest: the example manifest', () => {
           concurrency: { max: 20, queueTimeoutMs: 1000, provisioned: 0, perInstance: 1 },
           async: { retries: 2, maxEventAge: 21600 },
           secrets: [],
-          permissions: { buckets: {}, tables: {}, queues: {}, topics: {}, functions: {}, bus: [], secrets: [] },
+          permissions: { buckets: {}, tables: {}, queues: {}, topics: {}, functions: {}, bus: [], secrets: [], workflows: {} },
           events: [
             { http: { method: 'POST', path: '/users', payload: '2.0' } },
             { http: { method: 'GET', path: '/users/{id}', payload: '1.0' } },
@@ -86,7 +86,7 @@ describe('parseManifest: the example manifest', () => {
           concurrency: { max: 10, queueTimeoutMs: 1000, provisioned: 0, perInstance: 1 },
           async: { retries: 2, maxEventAge: 21600 },
           secrets: [],
-          permissions: { buckets: {}, tables: {}, queues: {}, topics: {}, functions: {}, bus: [], secrets: [] },
+          permissions: { buckets: {}, tables: {}, queues: {}, topics: {}, functions: {}, bus: [], secrets: [], workflows: {} },
           events: [{ http: { method: 'ANY', path: '/site/{proxy+}', payload: '2.0' } }],
         },
       },
@@ -423,7 +423,7 @@ describe('validateManifest', () => {
   it('validates an already-parsed value (the admin API path)', () => {
     assert.deepEqual(validateManifest({ app: 'a', functions: { f: { handler: 'src/a.h', events: [{ http: 'post /a' }] } } }).functions.f, {
       handler: 'src/a.h', memory: 128, timeout: 3, environment: {}, concurrency: { max: 10, queueTimeoutMs: 1000, provisioned: 0, perInstance: 1 }, events: [{ http: { method: 'POST', path: '/a', payload: '2.0' } }],
-      async: { retries: 2, maxEventAge: 21600 }, secrets: [], permissions: { buckets: {}, tables: {}, queues: {}, topics: {}, functions: {}, bus: [], secrets: [] },
+      async: { retries: 2, maxEventAge: 21600 }, secrets: [], permissions: { buckets: {}, tables: {}, queues: {}, topics: {}, functions: {}, bus: [], secrets: [], workflows: {} },
     });
   });
   it('names the source it was given, "manifest" by default', () => {
@@ -638,7 +638,7 @@ describe('schedules', () => {
       'schedules.s.target: no queue "nope" in this manifest\'s queues',
     ]);
     assert.deepEqual(problems(errorOf(() => parseManifest(oneFn() + 'schedules:\n  s: { expression: rate(1 hour) }\n'))), [
-      'schedules.s.target: is required: "function:<name>" or "queue:<name>"',
+      'schedules.s.target: is required: "function:<name>", "queue:<name>" or "workflow:<name>"',
     ]);
     assert.deepEqual(problems(errorOf(() => parseManifest(oneFn('    events:\n      - schedule: { name: s, expression: rate(1 hour) }\n') + 'schedules:\n  s: { expression: rate(1 hour), target: function:f }\n'))), [
       'functions.f.events[0].schedule: the schedule name "s" is also used by schedules.s; give one a different name',
@@ -747,7 +747,7 @@ functions:
     assert.deepEqual(f.secrets, ['A_KEY', 'B_KEY']);
     assert.deepEqual(f.permissions, {
       buckets: { uploads: ['read', 'write'] }, tables: { users: ['read'] }, queues: { 'other-app-queue': ['send'] }, topics: {},
-      functions: { g: ['invoke'] }, bus: ['put'], secrets: ['A_KEY', 'B_KEY'],
+      functions: { g: ['invoke'] }, bus: ['put'], secrets: ['A_KEY', 'B_KEY'], workflows: {},
     });
     assert.deepEqual(validateManifest(JSON.parse(JSON.stringify(m))), m);
   });

@@ -326,7 +326,7 @@ const TopicSchema = z.preprocess((v) => v ?? {}, strict({
 
 /** EventBridge's rule-name rule. */
 export const RULE_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
-const TARGET_KINDS = ['function', 'queue', 'topic', 'url'] as const;
+const TARGET_KINDS = ['function', 'queue', 'topic', 'url', 'workflow'] as const;
 
 /** EventBridge's RetryPolicy for an HTTP target. */
 const RetryPolicySchema = strict({
@@ -338,7 +338,7 @@ const RetryPolicySchema = strict({
 const RuleTargetSchema = z.unknown().transform((v, ctx) => {
   const raw = typeof v === 'string' && v.includes(':') ? { [v.slice(0, v.indexOf(':'))]: v.slice(v.indexOf(':') + 1) } : v;
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    ctx.addIssue({ code: 'custom', message: `a target is { function: <name> }, { queue: <name> } or { topic: <name> } (with input, inputPath or inputTransformer), or "queue:<name>", got ${describe(v)}` });
+    ctx.addIssue({ code: 'custom', message: `a target is { function: <name> }, { queue: <name> }, { topic: <name> } or { workflow: <name> } (with input, inputPath or inputTransformer), or "queue:<name>", got ${describe(v)}` });
     return z.NEVER;
   }
   let o = raw as Record<string, unknown>;
@@ -511,7 +511,8 @@ const PermissionsSchema = strict({
   bus: z.array(z.literal('put', { error: (i) => `the only right on the event bus is put, got ${describe(i.input)}` }), { error: (i) => `must be [put] (may put events on the event bus), got ${describe(i.input)}` })
     .optional().transform((x) => (x && x.length > 0 ? ['put' as const] : [])),
   secrets: SecretNamesSchema,
-}).optional().transform((p) => p ?? { buckets: {}, tables: {}, queues: {}, topics: {}, functions: {}, bus: [], secrets: [] });
+  workflows: grantsOf('workflow', ['start', 'respond'], (n) => (/^[A-Za-z0-9_-]{1,80}$/.test(n) ? undefined : 'workflow names are 1 to 80 letters, digits, "_" and "-"')),
+}).optional().transform((p) => p ?? { buckets: {}, tables: {}, queues: {}, topics: {}, functions: {}, bus: [], secrets: [], workflows: {} });
 
 const HttpEvent = strict({ http: HttpEventSchema });
 const QueueEvent = strict({ queue: QueueEventSchema });
@@ -543,14 +544,31 @@ const EventSchema = z.unknown().transform((v, ctx): EventOut => {
   return z.NEVER;
 });
 
+/** `workflow:<name>`, `{ workflow: <name> }` or the normalised `{ kind: workflow, name }`; undefined for anything else. */
+function workflowTarget(v: unknown): { kind: 'workflow'; name: string } | undefined {
+  if (typeof v === 'string' && v.startsWith('workflow:')) return { kind: 'workflow', name: v.slice('workflow:'.length) };
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+  const o = v as Record<string, unknown>;
+  if (Object.keys(o).length === 1 && typeof o.workflow === 'string') return { kind: 'workflow', name: o.workflow };
+  if (Object.keys(o).length === 2 && o.kind === 'workflow' && typeof o.name === 'string') return { kind: 'workflow', name: o.name };
+  return undefined;
+}
+
 const StandaloneScheduleSchema = strict({
   ...scheduleFields,
-  target: DestinationSchema.transform((d, ctx) => {
-    if (!d) {
-      ctx.addIssue({ code: 'custom', message: 'is required: "function:<name>" or "queue:<name>"' });
+  target: z.unknown().transform((v, ctx): { kind: 'function' | 'queue' | 'workflow'; name: string } => {
+    const wf = workflowTarget(v);
+    if (wf) return wf;
+    const d = DestinationSchema.safeParse(v);
+    if (!d.success) {
+      for (const iss of d.error.issues) ctx.addIssue({ code: 'custom', message: `${iss.message.replace(/"function:<name>"(?=,| \(|$)/, '"function:<name>" or "workflow:<name>"')}` });
       return z.NEVER;
     }
-    return d;
+    if (!d.data) {
+      ctx.addIssue({ code: 'custom', message: 'is required: "function:<name>", "queue:<name>" or "workflow:<name>"' });
+      return z.NEVER;
+    }
+    return d.data;
   }),
 }).check(checkExpression);
 
@@ -619,8 +637,47 @@ const FunctionSchema = strict({
 });
 
 /** `workflows: { name: { definition } }`: a path to a .json/.yaml/.yml file (the CLI reads it and sends it inline) or the definition itself; the server validates it as ASL. */
+/** A sync route waits at most this long by default (API Gateway's integration timeout is 29 s). */
+export const WORKFLOW_SYNC_DEFAULT_S = 30;
+export const WORKFLOW_SYNC_MAX_S = 60;
+
+/** `- http: POST /checkout` or `- http: { method, path, sync?, timeout? }` under a workflow: the request body starts an execution. */
+const WorkflowHttpSchema = z.preprocess(
+  (v) => {
+    if (typeof v !== 'string') return v;
+    const m = /^\s*(\S+)\s+(\S+)\s*$/.exec(v);
+    return m ? { method: m[1], path: m[2] } : { method: v };
+  },
+  strict({
+    method: z.string({ error: (i) => (i.input === undefined ? 'is required' : `must be a string, got ${describe(i.input)}`) })
+      .transform((s) => s.toUpperCase())
+      .pipe(z.enum(HTTP_EVENT_METHODS, { error: (i) => `must be one of ${HTTP_EVENT_METHODS.join(', ')}, got ${JSON.stringify(i.input)}` })),
+    path: z.string({ error: (i) => (i.input === undefined ? 'is required (e.g. /checkout); the short form is "METHOD /path"' : `must be a string, got ${describe(i.input)}`) })
+      .check((ctx) => {
+        const problem = httpPathProblem(ctx.value);
+        if (problem) ctx.issues.push({ code: 'custom', message: `${problem}, got ${JSON.stringify(ctx.value)}`, input: ctx.value });
+      }),
+    sync: z.boolean({ error: (i) => `must be true (answer with the execution's output) or false (answer 202 at once), got ${describe(i.input)}` }).optional().transform((x) => x ?? false),
+    timeout: intIn(1, WORKFLOW_SYNC_MAX_S, ' (seconds a sync route waits for the execution to end)', WORKFLOW_SYNC_DEFAULT_S),
+  }),
+);
+
+const WorkflowEventSchema = z.unknown().transform((v, ctx) => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || Object.keys(v).length !== 1 || !('http' in v)) {
+    ctx.addIssue({ code: 'custom', message: `a workflow's events are "- http: POST /path" or "- http: { method, path, sync }", got ${describe(v)}` });
+    return z.NEVER;
+  }
+  const r = WorkflowHttpSchema.safeParse((v as { http: unknown }).http);
+  if (!r.success) {
+    for (const iss of r.error.issues) ctx.addIssue({ code: 'custom', path: ['http', ...iss.path], message: iss.message });
+    return z.NEVER;
+  }
+  return { http: r.data };
+});
+
 const WorkflowSchema = strict({
   definition: z.union([z.string(), z.record(z.string(), z.unknown())], { error: (i) => (i.input === undefined ? 'is required: a path to the definition (.json, .yaml, .yml) or the definition inline' : `must be a file path or a mapping (the ASL definition), got ${describe(i.input)}`) }),
+  events: z.array(WorkflowEventSchema, { error: (i) => `must be a list of events, e.g. "- http: POST /checkout", got ${describe(i.input)}` }).optional().transform((e) => e ?? []),
 });
 
 export const ManifestSchema = strict({
@@ -646,16 +703,21 @@ export const ManifestSchema = strict({
   for (const name of names) {
     if (!FUNCTION_NAME.test(name)) ctx.addIssue({ code: 'custom', path: ['functions', name], message: 'function names are letters, digits, "_" and "-", starting with a letter, at most 64 characters' });
   }
-  const seen: { fn: string; method: string; path: string; norm: string }[] = [];
+  // Function and workflow routes share one route table: a method and path is declared once.
+  const seen: { owner: string; method: string; path: string; norm: string }[] = [];
+  const claim = (owner: string, at: (string | number)[], method: string, path: string) => {
+    const norm = path.replace(/\{[^}/]+\+\}/g, '{+}').replace(/\{[^}/+]+\}/g, '{}');
+    const other = seen.find((o) => o.norm === norm && (o.method === method || o.method === 'ANY' || method === 'ANY'));
+    if (other) ctx.addIssue({ code: 'custom', path: at, message: `${method} ${path} is also declared by ${other.owner} (${other.method} ${other.path})` });
+    seen.push({ owner, method, path, norm });
+  };
   for (const name of names) {
     m.functions[name]!.events.forEach((ev, i) => {
-      if (!('http' in ev)) return;
-      const { method, path } = ev.http;
-      const norm = path.replace(/\{[^}/]+\+\}/g, '{+}').replace(/\{[^}/+]+\}/g, '{}');
-      const other = seen.find((o) => o.norm === norm && (o.method === method || o.method === 'ANY' || method === 'ANY'));
-      if (other) ctx.addIssue({ code: 'custom', path: ['functions', name, 'events', i, 'http'], message: `${method} ${path} is also declared by function "${other.fn}" (${other.method} ${other.path})` });
-      seen.push({ fn: name, method, path, norm });
+      if ('http' in ev) claim(`function "${name}"`, ['functions', name, 'events', i, 'http'], ev.http.method, ev.http.path);
     });
+  }
+  for (const [name, w] of Object.entries(m.workflows)) {
+    w.events.forEach((ev, i) => claim(`workflow "${name}"`, ['workflows', name, 'events', i, 'http'], ev.http.method, ev.http.path));
   }
 });
 
@@ -751,7 +813,7 @@ export function functionScheduleName(fn: string, index: number, name: string | u
 }
 
 /** Schedule names are unique; targets exist and are of the right kind. */
-function checkSchedules(m: { functions: Record<string, { events: unknown[] }>; queues: Record<string, unknown>; schedules: Record<string, { target: { kind: string; name: string } }> }, ctx: z.RefinementCtx): void {
+function checkSchedules(m: { functions: Record<string, { events: unknown[] }>; queues: Record<string, unknown>; workflows: Record<string, unknown>; schedules: Record<string, { target: { kind: string; name: string } }> }, ctx: z.RefinementCtx): void {
   const names = new Map<string, string>();
   for (const [name, sch] of Object.entries(m.schedules)) {
     const path = ['schedules', name];
@@ -761,6 +823,7 @@ function checkSchedules(m: { functions: Record<string, { events: unknown[] }>; q
     if (t.kind === 'queue' && !Object.hasOwn(m.queues, t.name)) ctx.addIssue({ code: 'custom', path: [...path, 'target'], message: `no queue "${t.name}" in this manifest's queues` });
     else if (t.kind === 'queue' && isFifoQueue(t.name)) ctx.addIssue({ code: 'custom', path: [...path, 'target'], message: 'a FIFO queue cannot be a schedule target (use a standard queue)' });
     if (t.kind === 'function') checkFunctionRef(m.functions, t.name, [...path, 'target'], ctx);
+    if (t.kind === 'workflow' && !Object.hasOwn(m.workflows, t.name)) ctx.addIssue({ code: 'custom', path: [...path, 'target'], message: `no workflow "${t.name}" in this manifest's workflows` });
   }
   for (const [fn, spec] of Object.entries(m.functions)) {
     spec.events.forEach((ev, i) => {
@@ -782,7 +845,7 @@ function checkFunctionRef(functions: Record<string, unknown>, ref: string, path:
 }
 
 /** Rule names, and targets that exist in this manifest. */
-function checkRules(m: { functions: Record<string, unknown>; queues: Record<string, unknown>; topics: Record<string, unknown>; rules: Record<string, { targets: { kind: string; name: string }[] }> }, ctx: z.RefinementCtx): void {
+function checkRules(m: { functions: Record<string, unknown>; queues: Record<string, unknown>; topics: Record<string, unknown>; workflows: Record<string, unknown>; rules: Record<string, { targets: { kind: string; name: string }[] }> }, ctx: z.RefinementCtx): void {
   for (const [name, rule] of Object.entries(m.rules)) {
     if (!RULE_NAME.test(name)) ctx.addIssue({ code: 'custom', path: ['rules', name], message: 'rule names are letters, digits, ".", "-" and "_", at most 64 characters' });
     rule.targets.forEach((t, i) => {
@@ -794,6 +857,10 @@ function checkRules(m: { functions: Record<string, unknown>; queues: Record<stri
         return;
       }
       if (t.kind === 'function') return checkFunctionRef(m.functions, t.name, path, ctx);
+      if (t.kind === 'workflow') {
+        if (!Object.hasOwn(m.workflows, t.name)) ctx.addIssue({ code: 'custom', path, message: `no workflow "${t.name}" in this manifest's workflows` });
+        return;
+      }
       const pool = t.kind === 'queue' ? m.queues : m.topics;
       if (!Object.hasOwn(pool, t.name)) ctx.addIssue({ code: 'custom', path, message: `no ${t.kind} "${t.name}" in this manifest` });
       else if (t.kind === 'queue' && isFifoQueue(t.name)) ctx.addIssue({ code: 'custom', path, message: 'a FIFO queue cannot be a rule target yet (use a standard queue)' });

@@ -106,7 +106,11 @@ export async function applyDeploy(store: Store, appName: string, body: unknown, 
         ...(spec.async.deadLetterQueue ? { deadLetterQueue: spec.async.deadLetterQueue } : {}),
       },
       secrets: spec.secrets,
-      permissions: { buckets: spec.permissions.buckets, tables: spec.permissions.tables, queues: spec.permissions.queues, topics: spec.permissions.topics, functions: spec.permissions.functions, bus: spec.permissions.bus },
+      permissions: {
+        buckets: spec.permissions.buckets, tables: spec.permissions.tables, queues: spec.permissions.queues, topics: spec.permissions.topics, functions: spec.permissions.functions, bus: spec.permissions.bus,
+        // Only when granted: a function deployed before workflow grants existed stays unchanged on a redeploy.
+        ...(Object.keys(spec.permissions.workflows).length ? { workflows: spec.permissions.workflows } : {}),
+      },
       codeSha,
     });
     for (const ev of spec.events) {
@@ -146,6 +150,11 @@ export async function applyDeploy(store: Store, appName: string, body: unknown, 
       ],
     });
   }
+  for (const [name, w] of Object.entries(manifest.workflows)) {
+    for (const ev of w.events) {
+      desired.routes.push({ method: ev.http.method, path: ev.http.path, fn: null, payload: '2.0', qualifier: null, workflow: name, syncMs: ev.http.sync ? ev.http.timeout * 1000 : null });
+    }
+  }
   for (const [name, rule] of Object.entries(manifest.rules)) {
     desired.rules.push({
       name, pattern: JSON.stringify(rule.pattern), enabled: rule.enabled,
@@ -162,7 +171,7 @@ export async function applyDeploy(store: Store, appName: string, body: unknown, 
     });
   }
   for (const f of desired.functions) if (f.secrets.length) await checkSecrets?.(f.name, f.secrets);
-  await checkGrants(store, desired);
+  await checkGrants(store, desired, Object.keys(manifest.workflows));
   desired.workflows = await desiredWorkflows(manifest.workflows, names, async () => (await store.listFunctions()).map((f) => f.name));
   desired.specHash = createHash('sha256').update(JSON.stringify({ manifest, code: desired.functions.map((f) => f.codeSha) })).digest('hex');
   for (const [sha, code] of codes) await store.putCode(sha, code);
@@ -185,18 +194,19 @@ function policyText(policy: unknown, scope: 'MessageAttributes' | 'MessageBody')
  * another (grants may cross apps; the admin token holder deploys both). A grant naming nothing
  * is a typo that would only show up as ACCESS_DENIED or NOT_FOUND at run time.
  */
-async function checkGrants(store: Store, desired: DesiredApp): Promise<void> {
+async function checkGrants(store: Store, desired: DesiredApp, workflows: string[]): Promise<void> {
   const kinds = [
     { kind: 'buckets', code: 'BUCKET_NOT_FOUND', what: 'bucket', mine: desired.buckets.map((b) => b.name), all: async () => (await store.objects.listBuckets()).map((b) => b.name) },
     { kind: 'tables', code: 'TABLE_NOT_FOUND', what: 'table', mine: desired.tables.map((t) => t.name), all: async () => (await store.kv.listTables()).map((t) => t.name) },
     { kind: 'queues', code: 'QUEUE_NOT_FOUND', what: 'queue', mine: desired.queues.map((q) => q.name), all: async () => (await store.listQueues()).map((q) => q.name) },
     { kind: 'topics', code: 'TOPIC_NOT_FOUND', what: 'topic', mine: desired.topics.map((t) => t.name), all: async () => (await store.listTopics()).map((t) => t.name) },
     { kind: 'functions', code: 'FUNCTION_NOT_FOUND', what: 'function', mine: desired.functions.map((f) => f.name), all: async () => (await store.listFunctions()).map((f) => f.name) },
+    { kind: 'workflows', code: 'WORKFLOW_NOT_FOUND', what: 'workflow', mine: workflows, all: async () => (await store.workflows.listWorkflows()).map((w) => w.name) },
   ] as const;
   for (const k of kinds) {
     let known: Set<string> | undefined;
     for (const f of desired.functions) {
-      for (const name of Object.keys(f.permissions[k.kind])) {
+      for (const name of Object.keys(f.permissions[k.kind] ?? {})) {
         if (k.mine.includes(name)) continue;
         known ??= new Set(await k.all());
         if (!known.has(name)) {

@@ -82,7 +82,7 @@ export class Registry {
       const canary = live?.extraVersion == null ? undefined : this.#version(fn, live.extraVersion);
       if (canary) provisioned.push(canary);
     }
-    for (const r of this.routeList) pin(r.fn, r.qualifier);
+    for (const r of this.routeList) if (r.fn !== null) pin(r.fn, r.qualifier);
     for (const t of this.queueTriggers) pin(t.fn, t.qualifier);
     this.provisioned = provisioned;
     this.#scheduler.sync(this.functions, active, provisioned);

@@ -1,4 +1,4 @@
-// The gateway: HTTP ingress for function routes. Matches the route, reads the body within the
+// The gateway: HTTP ingress for function routes (and workflow routes, in ./workflow.ts). Matches the route, reads the body within the
 // synchronous payload limit, builds the event (API Gateway v2 or v1) or a fetch Request, invokes,
 // and maps the result back to HTTP. This is the hot path: it reads only in-memory state.
 import { randomUUID } from 'node:crypto';
@@ -10,6 +10,8 @@ import { invocationError, type Invoker } from '../invoker/index.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { SpanHandle, Tracing } from '../observability/tracing.ts';
 import { readBody, requestIdFrom, sendError } from '../util/http.ts';
+import { MAX_PAYLOAD_BYTES } from '../workflows/executor.ts';
+import { startFromRoute, type WorkflowStarter } from './workflow.ts';
 import { buildV1Event, buildV2Event, type HttpRequestInfo, type HttpResponse, mapV1Result, mapV2Result } from './events.ts';
 
 export class Gateway {
@@ -24,6 +26,9 @@ export class Gateway {
     this.#logger = logger;
     this.#tracing = tracing;
   }
+
+  /** Starts executions for workflow routes (set by the server once the executor runs). */
+  workflows: WorkflowStarter | undefined;
 
   /** Sees each answer: the route template ("METHOD /path/{param}", or "unmatched") and the status (the metrics). */
   onResponse: ((route: string, status: number) => void) | undefined;
@@ -47,10 +52,19 @@ export class Gateway {
         return;
       }
       route = `${match.route.method} ${match.route.path}`;
-      const fn = this.#registry.functions.get(match.route.fn);
+      const parent = typeof req.headers.traceparent === 'string' ? req.headers.traceparent : undefined;
+      if (match.route.workflow !== null) {
+        if (!this.workflows) throw new NimbusError('NOT_FOUND', `no route for ${method} ${rawPath}`);
+        span = this.#tracing.start(`${method} ${match.route.path}`, parent, 'server', { 'http.request.method': method, 'http.route': match.route.path, 'nimbus.workflow': match.route.workflow });
+        res.setHeader('x-nimbus-trace-id', span.traceId);
+        // The execution continues this request's trace: its task invocations are children of this span.
+        await startFromRoute(this.workflows, match.route, await readBody(req, MAX_PAYLOAD_BYTES), span.traceparent, res, headers);
+        return;
+      }
+      const fn = match.route.fn === null ? undefined : this.#registry.functions.get(match.route.fn);
       if (!fn) throw new NimbusError('NOT_FOUND', `no route for ${method} ${rawPath}`);
       // The request's trace context (W3C traceparent) continues here, or a trace starts.
-      span = this.#tracing.start(`${method} ${match.route.path}`, typeof req.headers.traceparent === 'string' ? req.headers.traceparent : undefined, 'server', { 'http.request.method': method, 'http.route': match.route.path, 'faas.invoked_name': fn.name });
+      span = this.#tracing.start(`${method} ${match.route.path}`, parent, 'server', { 'http.request.method': method, 'http.route': match.route.path, 'faas.invoked_name': fn.name });
       res.setHeader('x-nimbus-trace-id', span.traceId);
       const body = await readBody(req, MAX_SYNC_PAYLOAD_BYTES);
       const host = req.headers.host ?? '127.0.0.1';

@@ -19,6 +19,7 @@ import type { AsyncInvoker } from './async.ts';
 import type { Invoker } from './index.ts';
 import type { Grant, SdkOp } from './sdk-op.ts';
 import { qualifierProblem, splitQualified } from '../config/strategy.ts';
+import type { WorkflowExecutor } from '../workflows/executor.ts';
 
 export interface SdkDeps {
   queues: QueueService;
@@ -33,6 +34,8 @@ export interface SdkDeps {
   /** Operations of the service modules (storage.*, kv.*), each declaring the grants it needs. */
   ops: Record<string, SdkOp>;
   logger: Logger;
+  /** The workflow executor (it starts after the SDK is bound). */
+  workflows: () => WorkflowExecutor;
   /** Writes a line to the calling function's log stream (`nimbus logs <fn>`), under the invocation's request id when known. */
   log: (fn: string, requestId: string | null, message: string) => void;
 }
@@ -51,6 +54,12 @@ function withTrace(message: unknown, trace: string | undefined): unknown {
   if (Object.hasOwn(attrs, 'traceparent') || Object.keys(attrs).length >= 10) return message;
   return { ...m, attributes: { ...attrs, traceparent: trace } };
 }
+
+const optText = (v: unknown, field: string): string | undefined => {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') throw new NimbusError('BAD_REQUEST', `${field}: a string`);
+  return v;
+};
 
 const obj = (v: unknown): Record<string, unknown> => (typeof v === 'object' && v !== null && !Array.isArray(v) ? v as Record<string, unknown> : {});
 
@@ -112,6 +121,24 @@ export class SdkHost {
         return deps.bus().put(a.entries, trace);
       case 'functions.invoke':
         return this.#invoke(fn, a, trace);
+      case 'workflows.start': {
+        const wf = this.#allow(fn, op, 'workflows', a.workflow, 'start');
+        const name = a.name === undefined || a.name === null ? undefined : a.name;
+        if (name !== undefined && typeof name !== 'string') throw new NimbusError('BAD_REQUEST', 'workflows.start: name must be a string');
+        const e = await deps.workflows().startExecution(wf, a.input, name, trace);
+        return { executionArn: e.id, startDate: new Date(e.startedAt).toISOString() };
+      }
+      case 'workflows.sendTaskSuccess':
+      case 'workflows.sendTaskFailure':
+      case 'workflows.sendTaskHeartbeat': {
+        const exec = deps.workflows();
+        await this.#allowToken(fn, op, a.taskToken);
+        const token = a.taskToken as string;
+        if (op === 'workflows.sendTaskSuccess') await exec.sendTaskSuccess(token, a.output);
+        else if (op === 'workflows.sendTaskFailure') await exec.sendTaskFailure(token, optText(a.error, 'error'), optText(a.cause, 'cause'));
+        else await exec.sendTaskHeartbeat(token);
+        return {};
+      }
       default: {
         const service = Object.hasOwn(deps.ops, op) ? deps.ops[op] : undefined;
         if (!service) throw new NimbusError('BAD_REQUEST', `unknown SDK operation "${op}"`);
@@ -147,6 +174,23 @@ export class SdkHost {
     return { requestId: result.requestId, ok: false, errorType: result.error?.errorType ?? 'Error', errorMessage: result.error?.errorMessage ?? result.outcome };
   }
 
+  /**
+   * A task answer needs `respond` on the workflow whose execution awaits the token (looked up first,
+   * so that the refusal names the grant to add; tokens are unguessable, so this tells nothing to a
+   * function that was not handed one). An unknown token is TASK_TOKEN_NOT_FOUND only for a function
+   * that may respond to some workflow.
+   */
+  async #allowToken(fn: FunctionRecord, op: string, token: unknown): Promise<void> {
+    if (typeof token !== 'string' || token === '') throw new NimbusError('BAD_REQUEST', `${op}: a task token is required`);
+    const granted = Object.entries(fn.permissions.workflows ?? {}).filter(([, rights]) => rights.includes('respond'));
+    const wf = await this.#deps!.workflows().tokenWorkflow(token);
+    if (granted.length === 0) {
+      throw new NimbusError('ACCESS_DENIED', `function "${fn.name}" may not answer workflow tasks; grant it with permissions: { workflows: { ${wf ?? '<workflow>'}: [respond] } } in nimbus.yml`);
+    }
+    if (wf === undefined) throw new NimbusError('TASK_TOKEN_NOT_FOUND', 'no task waits on that token (it ended, timed out, or its execution stopped)');
+    this.#allowGrant(fn, { kind: 'workflows', name: wf, right: 'respond' });
+  }
+
   /** The resource name a call names, once the caller's grants allow `right` on it. */
   #allow(fn: FunctionRecord, op: string, kind: Kind, name: unknown, right: string): string {
     const singular = kind.slice(0, -1);
@@ -157,12 +201,12 @@ export class SdkHost {
 
   #allowGrant(fn: FunctionRecord, g: { kind: Kind; name: string; right: string }): void {
     // Own properties only: a resource named "constructor" or "__proto__" is granted by nothing.
-    const grants = fn.permissions[g.kind] as Record<string, string[]>;
+    const grants = (fn.permissions[g.kind] ?? {}) as Record<string, string[]>;
     const rights = Object.hasOwn(grants, g.name) && Array.isArray(grants[g.name]) ? grants[g.name] : undefined;
     if (rights?.includes(g.right)) return;
     const singular = g.kind.slice(0, -1);
     const has = rights?.length ? ` (it holds ${rights.join(', ')})` : '';
-    const to = g.right === 'send' || g.right === 'publish' ? ' to' : '';
+    const to = g.right === 'send' || g.right === 'publish' ? ' to' : g.right === 'respond' ? ' to tasks of' : '';
     throw new NimbusError('ACCESS_DENIED', `function "${fn.name}" may not ${g.right}${to} ${singular} "${g.name}"${has}; grant it with permissions: { ${g.kind}: { ${g.name}: [${[...(rights ?? []), g.right].join(', ')}] } } in nimbus.yml`);
   }
 }

@@ -46,10 +46,15 @@ export interface RouteRecord {
   method: string;
   /** As written in the manifest: `/users/{id}`, `/site/{proxy+}`. */
   path: string;
-  fn: string;
+  /** The function the route invokes; null on a workflow's route. */
+  fn: string | null;
   payload: PayloadVersion;
   /** The alias or version number the route invokes (null: `live`). */
   qualifier: string | null;
+  /** The workflow the route starts (`workflows.<name>.events`); null on a function's route. */
+  workflow: string | null;
+  /** A workflow route with `sync: true`: how long it waits for the execution's end; null answers 202 at once. */
+  syncMs: number | null;
 }
 
 export interface AppRecord {
@@ -94,7 +99,11 @@ export interface Permissions {
   functions: Record<string, 'invoke'[]>;
   /** ['put']: may put events on the event bus. */
   bus: 'put'[];
+  /** start: workflows.start; respond: answer the task tokens of the workflow's executions. Absent on functions deployed before it existed, and when empty. */
+  workflows?: Record<string, WorkflowRight[]>;
 }
+
+export type WorkflowRight = 'start' | 'respond';
 
 /** An object storage bucket, owned by one app; names are unique across apps. */
 export interface DesiredBucket {
@@ -140,7 +149,8 @@ export interface DesiredApp {
   name: string;
   specHash: string;
   functions: DesiredFunction[];
-  routes: Omit<RouteRecord, 'app'>[];
+  /** `workflow` and `syncMs` may be left out on a function's route. */
+  routes: (Omit<RouteRecord, 'app' | 'workflow' | 'syncMs'> & Partial<Pick<RouteRecord, 'workflow' | 'syncMs'>>)[];
   queues: Omit<QueueRecord, 'app'>[];
   queueTriggers: Omit<QueueTriggerRecord, 'app'>[];
   schedules: DesiredSchedule[];
@@ -191,7 +201,7 @@ export interface DesiredRule {
 
 export interface RuleTarget {
   /** `url`: an HTTP endpoint (name is the URL), delivered signed like a topic's webhook. */
-  kind: 'function' | 'queue' | 'topic' | 'url';
+  kind: 'function' | 'queue' | 'topic' | 'url' | 'workflow';
   name: string;
   /** What the target receives instead of the whole event: { input } | { inputPath } | { inputTransformer }, as validated at deploy; null for the event. */
   input: Record<string, unknown> | null;
@@ -269,7 +279,8 @@ export interface DesiredSchedule {
   expression: string;
   /** IANA zone for cron() and at(). */
   timezone: string;
-  target: Destination;
+  /** A function, a queue, or (standalone schedules) a workflow to start an execution of. */
+  target: Destination | { kind: 'workflow'; name: string };
   /** JSON text sent instead of the Scheduled Event, if set. */
   input: string | null;
   enabled: boolean;
@@ -399,7 +410,8 @@ export interface AsyncEvent {
 }
 
 /** Where a delivery goes: a destination (a function as `name` or `name:qualifier`), or a topic's webhook subscription (by id). */
-export type DeliveryTarget = Destination | { kind: 'webhook'; name: string };
+/** `workflow`: starts an execution of the workflow `name` (its input the body; its name the delivery's requestId). */
+export type DeliveryTarget = Destination | { kind: 'webhook'; name: string } | { kind: 'workflow'; name: string };
 
 /** Something durable to hand on: a queue message, an async event for a function, or a webhook delivery. */
 export interface Delivery {

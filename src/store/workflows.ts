@@ -49,8 +49,18 @@ export interface ExecutionRow extends ExecutionRecord {
   version: number;
 }
 
-/** What drives an execution: run a task, fire a timer, time a task out, or miss its heartbeat. */
-export type WorkKind = 'task' | 'timer' | 'timeout' | 'heartbeat';
+/**
+ * What drives an execution: run a task, fire a timer, time a task out, or miss its heartbeat; or
+ * `start` it — written by a rule or schedule delivery in the transaction that matched the event or
+ * fired the tick (ref START_REF, data StartRequest), turned into the execution by the executor.
+ */
+export type WorkKind = 'task' | 'timer' | 'timeout' | 'heartbeat' | 'start';
+export const START_REF = '$start';
+
+/** The data of a `start` work item. `input` is JSON text (other text is taken as a JSON string). */
+export interface StartRequest { workflow: string; name: string; input: string; trace: string | null }
+
+export const executionArn = (workflow: string, name: string) => `arn:aws:states:local:000000000000:execution:${workflow}:${name}`;
 
 export interface NewWork {
   kind: WorkKind;

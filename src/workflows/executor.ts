@@ -9,11 +9,11 @@
 //   - A crash loses nothing committed: at restart the embedded store releases every lease, so the
 //     task that was running is invoked again (at least once) and due timers fire.
 import { randomUUID } from 'node:crypto';
-import { NimbusError } from '../errors.ts';
+import { isNimbusError, NimbusError } from '../errors.ts';
 import type { Invoker } from '../invoker/index.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { FunctionRecord, Store } from '../store/types.ts';
-import type { ExecutionRecord, ExecutionRow, WorkItem, WorkRemoval } from '../store/workflows.ts';
+import { type ExecutionRecord, type ExecutionRow, executionArn, type StartRequest, type WorkItem, type WorkRemoval } from '../store/workflows.ts';
 import type { Clock } from '../util/clock.ts';
 import { Waker } from '../util/waker.ts';
 import { newTraceparent } from '../observability/tracing.ts';
@@ -35,7 +35,7 @@ export const MAX_PAYLOAD_BYTES = 256 * 1024;
 const NAME = /^[A-Za-z0-9_-]{1,80}$/;
 const THROTTLE_RETRY_MAX_MS = 5000;
 
-export const executionArn = (workflow: string, name: string) => `arn:aws:states:local:000000000000:execution:${workflow}:${name}`;
+export { executionArn };
 export const stateMachineArn = (workflow: string) => `arn:aws:states:local:000000000000:stateMachine:${workflow}`;
 /** Accepts the ARN or its short form `workflow:name`. */
 export const toExecutionId = (id: string) => (id.startsWith('arn:') ? id : `arn:aws:states:local:000000000000:execution:${id}`);
@@ -173,6 +173,12 @@ export class WorkflowExecutor {
     await this.#d.store.workflows.heartbeat(t.execution, t.taskId, this.#d.clock.now());
   }
 
+  /** The workflow whose execution awaits `token` (for the SDK's grant check); undefined when nothing awaits it. */
+  async tokenWorkflow(token: unknown): Promise<string | undefined> {
+    const t = typeof token === 'string' && token ? await this.#d.store.workflows.findToken(token) : undefined;
+    return t ? (await this.#d.store.workflows.getExecution(t.execution))?.workflow : undefined;
+  }
+
   async #token(token: string): Promise<{ execution: string; taskId: string }> {
     const t = typeof token === 'string' && token ? await this.#d.store.workflows.findToken(token) : undefined;
     if (!t) throw new NimbusError('TASK_TOKEN_NOT_FOUND', 'no task waits on that token (it ended, timed out, or its execution stopped)');
@@ -286,13 +292,37 @@ export class WorkflowExecutor {
 
   #handle(w: WorkItem): void {
     const log = (err: unknown) => this.#d.logger.error({ err, execution: w.execution, kind: w.kind, ref: w.ref }, 'workflow step failed; it runs again when its lease ends');
-    if (w.kind === 'timer') this.#submit(w.execution, { kind: 'timerFired', timerId: w.ref }, [{ seq: w.seq }]).catch(log);
+    if (w.kind === 'start') this.#track(this.#startFromWork(w).catch(log));
+    else if (w.kind === 'timer') this.#submit(w.execution, { kind: 'timerFired', timerId: w.ref }, [{ seq: w.seq }]).catch(log);
     else if (w.kind === 'timeout') this.#submit(w.execution, { kind: 'taskTimedOut', taskId: w.ref }, [{ ref: w.ref }]).catch(log);
     else if (w.kind === 'heartbeat') this.#submit(w.execution, { kind: 'heartbeatTimedOut', taskId: w.ref }, [{ ref: w.ref }]).catch(log);
     else {
       this.#running++;
       this.#track(this.#task(w).catch(log).finally(() => { this.#running--; this.#waker.kick(); }));
     }
+  }
+
+  /** Wakes the loop: a rule or schedule delivery wrote a `start` item. */
+  kick(): void {
+    this.#waker.kick();
+  }
+
+  /** A `start` item: creates the execution (named by the delivery, so a second run after a crash finds it exists) and drops the item. */
+  async #startFromWork(w: WorkItem): Promise<void> {
+    const r = JSON.parse(w.data) as StartRequest;
+    let input: unknown;
+    try { input = JSON.parse(r.input); } catch { input = r.input; }
+    try {
+      await this.startExecution(r.workflow, input, r.name, r.trace ?? undefined);
+    } catch (err) {
+      if (!isNimbusError(err)) {
+        await this.#d.store.workflows.releaseWork(w.seq, this.#d.clock.now() + 1000);
+        throw err;
+      }
+      // Exists: started before a crash. Anything else (the workflow was removed, the input is too big) cannot succeed later.
+      if (err.code !== 'EXECUTION_ALREADY_EXISTS') this.#d.logger.warn({ workflow: r.workflow, execution: r.name, code: err.code, message: err.message }, 'could not start a workflow execution for a rule or schedule; dropped');
+    }
+    await this.#d.store.workflows.removeWork(w.seq);
   }
 
   async #task(w: WorkItem): Promise<void> {

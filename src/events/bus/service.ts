@@ -1,7 +1,7 @@
 // The event bus (EventBridge-like): put-events checks each entry, wraps it in EventBridge's envelope,
 // finds the matching rules through the RuleIndex (compiled once per deploy, never a loop over every
 // rule), renders each target's input, and writes every delivery — async invocations, queue
-// messages, a topic's own fan-out — in one transaction before answering.
+// messages, a topic's own fan-out, workflow starts — in one transaction before answering.
 import { randomUUID } from 'node:crypto';
 import { QUEUE_BATCH_MAX_ENTRIES, QUEUE_MAX_MESSAGE_BYTES } from '../../config/limits.ts';
 import { NimbusError } from '../../errors.ts';
@@ -127,6 +127,8 @@ export class EventBus {
           const tr = trace ? { trace } : {};
           if (t.kind === 'function') deliveries.push({ to: { kind: 'function', name: t.name }, body, requestId: randomUUID(), ...tr });
           else if (t.kind === 'queue') deliveries.push({ to: { kind: 'queue', name: t.name }, body, ...tr });
+          // The execution's name is the delivery's request id: written with the event, started once.
+          else if (t.kind === 'workflow') deliveries.push({ to: { kind: 'workflow', name: t.name }, body, requestId: randomUUID(), ...tr });
           else if (t.kind === 'topic') deliveries.push(...await this.#deps.topics.deliveriesFor(t.name, body, trace));
           else {
             const e = this.#endpoints.get(`${name}\u0000${t.name}`);

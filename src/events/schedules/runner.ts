@@ -1,6 +1,6 @@
 // Runs the deployed schedules: one timer for the earliest next tick; at a tick, each due schedule
 // is fired through the store's compare-and-set (fireSchedule), which moves its next tick and writes
-// the delivery — an async event for a function, a message for a queue — in one transaction. So a
+// the delivery — an async event for a function, a message for a queue, a workflow's start — in one transaction. So a
 // tick fires exactly once, across restarts and (in cluster mode) across nodes: whoever moves the
 // next tick first fires it. Ticks missed while the server was down fire once, as the latest missed
 // one, at start (catchUp, the default), or are skipped.
@@ -103,7 +103,8 @@ export class ScheduleRunner {
 
   #delivery(r: ScheduleRecord, tickMs: number): Delivery {
     const body = r.input ?? JSON.stringify(scheduledEvent(r.name, tickMs));
-    return r.target.kind === 'function' ? { to: r.target, body, requestId: randomUUID() } : { to: r.target, body };
+    // A workflow's execution is named by the request id, written with the tick: the tick starts it once.
+    return r.target.kind === 'queue' ? { to: r.target, body } : { to: r.target, body, requestId: randomUUID() };
   }
 
   #arm(): void {

@@ -131,7 +131,7 @@ export class SqliteStore implements Store {
       const removed = [...before.keys()];
       for (const name of removed) this.#run('DELETE FROM functions WHERE name = ?', name);
       for (const r of desired.routes) {
-        this.#run('INSERT INTO routes(app, method, path, norm_path, fn, payload, qualifier) VALUES (?, ?, ?, ?, ?, ?, ?)', desired.name, r.method, r.path, normalizeRoutePath(r.path), r.fn, r.payload, r.qualifier);
+        this.#run('INSERT INTO routes(app, method, path, norm_path, fn, payload, qualifier, workflow, sync_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)', desired.name, r.method, r.path, normalizeRoutePath(r.path), r.fn, r.payload, r.qualifier, r.workflow ?? null, r.syncMs ?? null);
       }
       const queues = this.#work.applyQueues(desired);
       // After routes and queue triggers are in: they may pin versions.
@@ -461,7 +461,10 @@ function toFunction(row: Row): FunctionRecord {
 }
 
 function toRoute(row: Row): RouteRecord {
-  return { app: String(row.app), method: String(row.method), path: String(row.path), fn: String(row.fn), payload: String(row.payload) as PayloadVersion, qualifier: row.qualifier === null ? null : String(row.qualifier) };
+  return {
+    app: String(row.app), method: String(row.method), path: String(row.path), fn: row.fn === null ? null : String(row.fn), payload: String(row.payload) as PayloadVersion,
+    qualifier: row.qualifier === null ? null : String(row.qualifier), workflow: row.workflow === null ? null : String(row.workflow), syncMs: row.sync_ms === null ? null : Number(row.sync_ms),
+  };
 }
 
 function sameFunction(a: FunctionRecord, b: DesiredFunction): boolean {

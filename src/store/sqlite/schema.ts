@@ -290,6 +290,26 @@ export const MIGRATIONS: string[] = [
    CREATE INDEX wf_work_ref ON wf_work(execution, ref);
    CREATE TABLE wf_tokens (token TEXT PRIMARY KEY, execution TEXT NOT NULL, task_id TEXT NOT NULL);
    CREATE INDEX wf_tokens_task ON wf_tokens(execution, task_id);`,
+  // Routes may start a workflow instead of invoking a function: \`fn\` becomes nullable (a table
+  // rebuild, SQLite cannot drop NOT NULL), \`workflow\` names the workflow and \`sync_ms\` how long a
+  // synchronous route waits for the execution's end (null: answers 202 at once).
+  `CREATE TABLE routes_v2 (
+     app TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+     method TEXT NOT NULL,
+     path TEXT NOT NULL,
+     norm_path TEXT NOT NULL,
+     fn TEXT REFERENCES functions(name) ON DELETE CASCADE,
+     payload TEXT NOT NULL,
+     qualifier TEXT,
+     workflow TEXT,
+     sync_ms INTEGER,
+     PRIMARY KEY (method, norm_path),
+     CHECK ((fn IS NULL) != (workflow IS NULL))
+   );
+   INSERT INTO routes_v2(app, method, path, norm_path, fn, payload, qualifier) SELECT app, method, path, norm_path, fn, payload, qualifier FROM routes;
+   DROP TABLE routes;
+   ALTER TABLE routes_v2 RENAME TO routes;
+   CREATE INDEX routes_app ON routes(app);`,
 ];
 
 export const RECORD_MIGRATIONS: string[] = [

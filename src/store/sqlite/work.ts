@@ -9,6 +9,7 @@ import type {
 } from '../types.ts';
 import { num, type Row, type Sql, str } from './sql.ts';
 import { splitQualified } from '../../config/strategy.ts';
+import { executionArn, START_REF, type StartRequest } from '../workflows.ts';
 
 /** Digits of a FIFO sequence number (SQS's are 20 digits or more). */
 const SEQUENCE_DIGITS = 20;
@@ -421,11 +422,18 @@ export class WorkStore {
     });
   }
 
-  /** Writes one delivery (a queue message, or an async event for a function); false when its destination is gone. */
+  /** Writes one delivery (a queue message, an async event for a function, a webhook, a workflow start); false when its destination is gone. */
   #deliver(d: Delivery, now: number): boolean {
     if (d.to.kind === 'webhook') {
       if (!this.#sql.get('SELECT 1 FROM subscriptions WHERE id = ? UNION ALL SELECT 1 FROM rule_endpoints WHERE id = ?', d.to.name, d.to.name)) return false;
       this.#sql.run('INSERT INTO webhook_deliveries(subscription, message_id, body, created_at, next_at, trace) VALUES (?, ?, ?, ?, ?, ?)', d.to.name, d.requestId ?? randomUUID(), d.body, now, now, d.trace ?? null);
+      return true;
+    }
+    if (d.to.kind === 'workflow') {
+      // The execution itself is created by the executor (it runs the engine's first step); the request is durable from here.
+      if (!this.#sql.get('SELECT 1 FROM wf_definitions WHERE name = ?', d.to.name)) return false;
+      const start: StartRequest = { workflow: d.to.name, name: d.requestId ?? randomUUID(), input: d.body, trace: d.trace ?? null };
+      this.#sql.run('INSERT INTO wf_work(execution, kind, ref, due_at, lease_until, data) VALUES (?, ?, ?, ?, NULL, ?)', executionArn(start.workflow, start.name), 'start', START_REF, now, JSON.stringify(start));
       return true;
     }
     if (d.to.kind === 'queue') {
