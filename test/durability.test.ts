@@ -4,14 +4,11 @@
 // event that was acknowledged (200 / 202) must come out processed at least once; duplicates
 // (at-least-once delivery) are counted and reported.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { bundleApp, sleep, tempDir, writeApp } from './helpers.ts';
+import { ServeProcess } from './serve-process.ts';
 
-const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const MESSAGES = 10_000;
 const EVENTS = 1_000;
 
@@ -46,47 +43,10 @@ export const handler = async (event: { Records: { body: string }[] }) => {
   'src/worker.ts': 'export const handler = async (event: { id: string }) => ({ id: event.id });',
 };
 
-class Server {
-  proc!: ChildProcess;
-  url = '';
-  token = '';
-  readonly dataDir: string;
-  constructor(dataDir: string) { this.dataDir = dataDir; }
-
-  async start(): Promise<void> {
-    this.proc = spawn(process.execPath, [MAIN, 'serve', '--port', '0', '--data', this.dataDir], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NIMBUS_LOG_LEVEL: 'error' } });
-    this.url = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      this.proc.stdout!.on('data', (c) => {
-        out += c;
-        const m = /listening on (http:\/\/\S+)/.exec(out);
-        if (m) resolve(m[1]!);
-      });
-      this.proc.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${out}`)));
-    });
-    this.token = readFileSync(join(this.dataDir, 'admin-token'), 'utf8').trim();
-  }
-
-  // any: the bodies of several endpoints, read field by field below.
-  async api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
-    const res = await fetch(this.url + path, { method, body: body === undefined ? undefined : JSON.stringify(body), headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/json', ...headers } });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined };
-  }
-
-  kill9(): Promise<void> {
-    return new Promise((r) => { this.proc.once('exit', () => r()); this.proc.kill('SIGKILL'); });
-  }
-
-  stop(): Promise<void> {
-    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return Promise.resolve();
-    return new Promise((r) => { this.proc.once('exit', () => r()); this.proc.kill('SIGTERM'); });
-  }
-}
 
 describe('durability', () => {
   const dataDir = tempDir('nimbus-durable-');
-  const server = new Server(dataDir);
+  const server = new ServeProcess(dataDir);
   after(async () => {
     await server.stop();
     rmSync(dataDir, { recursive: true, force: true });

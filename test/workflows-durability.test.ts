@@ -4,14 +4,11 @@
 // kill may run again. The task in flight at the kill may run twice (at-least-once, documented).
 // Every function call is counted in a KV table by the function itself.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { bundleApp, sleep, tempDir, writeApp } from './helpers.ts';
+import { ServeProcess } from './serve-process.ts';
 
-const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const work = (key: string, ms: number) => ({ Type: 'Task', Resource: 'work', Parameters: { key, ms } });
 
 const TASKS = { StartAt: 'One', States: { One: { ...work('a1', 0), ResultPath: '$.one', Next: 'Two' }, Two: { ...work('a2', 4000), ResultPath: '$.two', Next: 'Three' }, Three: { ...work('a3', 0), ResultPath: '$.three', End: true } } };
@@ -44,47 +41,10 @@ export const handler = async (e: { key: string; ms: number }) => {
 };`,
 };
 
-class Server {
-  proc!: ChildProcess;
-  url = '';
-  token = '';
-  readonly dataDir: string;
-  constructor(dataDir: string) { this.dataDir = dataDir; }
-
-  async start(): Promise<void> {
-    this.proc = spawn(process.execPath, [MAIN, 'serve', '--port', '0', '--data', this.dataDir], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NIMBUS_LOG_LEVEL: 'error' } });
-    this.url = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      this.proc.stdout!.on('data', (c) => {
-        out += c;
-        const m = /listening on (http:\/\/\S+)/.exec(out);
-        if (m) resolve(m[1]!);
-      });
-      this.proc.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${out}`)));
-    });
-    this.token = readFileSync(join(this.dataDir, 'admin-token'), 'utf8').trim();
-  }
-
-  // any: the bodies of several endpoints, read field by field below.
-  async api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-    const res = await fetch(this.url + path, { method, body: body === undefined ? undefined : JSON.stringify(body), headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/json' } });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined };
-  }
-
-  kill9(): Promise<void> {
-    return new Promise((r) => { this.proc.once('exit', () => r()); this.proc.kill('SIGKILL'); });
-  }
-
-  stop(): Promise<void> {
-    if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode !== null) return Promise.resolve();
-    return new Promise((r) => { this.proc.once('exit', () => r()); this.proc.kill('SIGTERM'); });
-  }
-}
 
 describe('workflow durability', () => {
   const dataDir = tempDir('nimbus-wf-durable-');
-  const server = new Server(dataDir);
+  const server = new ServeProcess(dataDir);
   after(async () => {
     await server.stop();
     rmSync(dataDir, { recursive: true, force: true });

@@ -125,22 +125,31 @@ const DeploymentSchema = strict({
   }).optional().transform((r) => r ?? { errorRate: DEFAULT_GUARD.maxErrorRate, minRequests: DEFAULT_GUARD.minRequests }),
 }).optional();
 
-const HttpEventSchema = z.preprocess(
-  // Short form: `http: GET /users/{id}`.
-  (v) => {
-    if (typeof v !== 'string') return v;
-    const m = /^\s*(\S+)\s+(\S+)\s*$/.exec(v);
-    return m ? { method: m[1], path: m[2] } : { method: v };
-  },
-  strict({
+/** The short form of an HTTP event, `http: GET /users/{id}`, as the mapping it stands for. */
+function httpShortForm(v: unknown): unknown {
+  if (typeof v !== 'string') return v;
+  const m = /^\s*(\S+)\s+(\S+)\s*$/.exec(v);
+  return m ? { method: m[1], path: m[2] } : { method: v };
+}
+
+/** An HTTP event's `method` and `path` (of a function or a workflow); `example` shows a path in the message. */
+function httpRouteFields(example: string) {
+  return {
     method: z.string({ error: (i) => (i.input === undefined ? 'is required' : `must be a string, got ${describe(i.input)}`) })
       .transform((s) => s.toUpperCase())
       .pipe(z.enum(HTTP_EVENT_METHODS, { error: (i) => `must be one of ${HTTP_EVENT_METHODS.join(', ')}, got ${JSON.stringify(i.input)}` })),
-    path: z.string({ error: (i) => (i.input === undefined ? 'is required (e.g. /users/{id}); the short form is "METHOD /path"' : `must be a string, got ${describe(i.input)}`) })
+    path: z.string({ error: (i) => (i.input === undefined ? `is required (e.g. ${example}); the short form is "METHOD /path"` : `must be a string, got ${describe(i.input)}`) })
       .check((ctx) => {
         const problem = httpPathProblem(ctx.value);
         if (problem) ctx.issues.push({ code: 'custom', message: `${problem}, got ${JSON.stringify(ctx.value)}`, input: ctx.value });
       }),
+  };
+}
+
+const HttpEventSchema = z.preprocess(
+  httpShortForm,
+  strict({
+    ...httpRouteFields('/users/{id}'),
     payload: z.unknown().optional().transform((v, ctx) => {
       if (v === undefined) return '2.0' as const;
       const s = v === 1 ? '1.0' : v === 2 ? '2.0' : v;
@@ -643,20 +652,9 @@ export const WORKFLOW_SYNC_MAX_S = 60;
 
 /** `- http: POST /checkout` or `- http: { method, path, sync?, timeout? }` under a workflow: the request body starts an execution. */
 const WorkflowHttpSchema = z.preprocess(
-  (v) => {
-    if (typeof v !== 'string') return v;
-    const m = /^\s*(\S+)\s+(\S+)\s*$/.exec(v);
-    return m ? { method: m[1], path: m[2] } : { method: v };
-  },
+  httpShortForm,
   strict({
-    method: z.string({ error: (i) => (i.input === undefined ? 'is required' : `must be a string, got ${describe(i.input)}`) })
-      .transform((s) => s.toUpperCase())
-      .pipe(z.enum(HTTP_EVENT_METHODS, { error: (i) => `must be one of ${HTTP_EVENT_METHODS.join(', ')}, got ${JSON.stringify(i.input)}` })),
-    path: z.string({ error: (i) => (i.input === undefined ? 'is required (e.g. /checkout); the short form is "METHOD /path"' : `must be a string, got ${describe(i.input)}`) })
-      .check((ctx) => {
-        const problem = httpPathProblem(ctx.value);
-        if (problem) ctx.issues.push({ code: 'custom', message: `${problem}, got ${JSON.stringify(ctx.value)}`, input: ctx.value });
-      }),
+    ...httpRouteFields('/checkout'),
     sync: z.boolean({ error: (i) => `must be true (answer with the execution's output) or false (answer 202 at once), got ${describe(i.input)}` }).optional().transform((x) => x ?? false),
     timeout: intIn(1, WORKFLOW_SYNC_MAX_S, ' (seconds a sync route waits for the execution to end)', WORKFLOW_SYNC_DEFAULT_S),
   }),
