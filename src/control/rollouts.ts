@@ -12,6 +12,7 @@ import { type AliasRecord, DEFAULT_ALIAS, type RolloutRecord, type RolloutUpdate
 import type { Clock, Timer } from '../util/clock.ts';
 import { NimbusError } from '../errors.ts';
 import type { Registry } from './registry.ts';
+import { Serial } from '../util/serial.ts';
 
 export interface RolloutDeps {
   store: Store;
@@ -25,7 +26,7 @@ export interface RolloutDeps {
 export class RolloutRunner {
   readonly #deps: RolloutDeps;
   #timer: Timer | undefined;
-  #running: Promise<void> | undefined;
+  readonly #serial = new Serial();
   #stopped = false;
 
   constructor(deps: RolloutDeps) {
@@ -43,15 +44,12 @@ export class RolloutRunner {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#timer?.cancel();
-    await this.#running;
+    await this.#serial.idle();
   }
 
   /** Checks every running rollout once (one pass at a time: a call during a pass runs after it). */
   tick(now?: number): Promise<void> {
-    const run = (this.#running ?? Promise.resolve()).then(() => this.#tick(now ?? this.#deps.clock.now()));
-    const tracked = run.finally(() => { if (this.#running === tracked) this.#running = undefined; });
-    this.#running = tracked;
-    return tracked;
+    return this.#serial.run(() => this.#tick(now ?? this.#deps.clock.now()));
   }
 
   async #tick(now: number): Promise<void> {

@@ -8,6 +8,7 @@ import type { BudgetAlert, BudgetRecord, Store } from '../store/types.ts';
 import type { Clock, Timer } from '../util/clock.ts';
 import type { Logger } from './logger.ts';
 import type { Metering } from './usage.ts';
+import { Serial } from '../util/serial.ts';
 
 const CHECK_EVERY_MS = 60_000;
 export const BUDGET_EVENT_SOURCE = 'nimbus.budgets';
@@ -46,7 +47,7 @@ export class BudgetWatcher {
   readonly #deps: BudgetDeps;
   #timer: Timer | undefined;
   #closed = false;
-  #running: Promise<void> | undefined;
+  readonly #serial = new Serial();
 
   constructor(deps: BudgetDeps) {
     this.#deps = deps;
@@ -77,10 +78,7 @@ export class BudgetWatcher {
 
   /** Raises the alerts budgets have crossed since the last check (one at a time: a call during a check runs after it). */
   check(now?: number): Promise<void> {
-    const run = (this.#running ?? Promise.resolve()).then(() => this.#check(now ?? this.#deps.clock.now()));
-    const tracked = run.finally(() => { if (this.#running === tracked) this.#running = undefined; });
-    this.#running = tracked;
-    return tracked;
+    return this.#serial.run(() => this.#check(now ?? this.#deps.clock.now()));
   }
 
   async #check(now: number): Promise<void> {
@@ -118,7 +116,7 @@ export class BudgetWatcher {
   async close(): Promise<void> {
     this.#closed = true;
     this.#timer?.cancel();
-    await this.#running;
+    await this.#serial.idle();
   }
 }
 

@@ -1,0 +1,18 @@
+// One run at a time: a call made while a run is going runs after it (not merged into it), so a caller
+// that changed something just before asking sees its change. Periodic checks (rollouts, budgets)
+// use it for their timer's runs and the ones tests ask for.
+export class Serial {
+  #tail: Promise<void> | undefined;
+
+  run(fn: () => Promise<void>): Promise<void> {
+    const next = (this.#tail ?? Promise.resolve()).then(fn);
+    const tracked = next.finally(() => { if (this.#tail === tracked) this.#tail = undefined; });
+    this.#tail = tracked;
+    return tracked;
+  }
+
+  /** Settles when the runs asked for so far have ended. */
+  idle(): Promise<void> {
+    return this.#tail ?? Promise.resolve();
+  }
+}
