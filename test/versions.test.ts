@@ -240,6 +240,28 @@ describe('versions, aliases and rollouts', () => {
     assert.deepEqual((await get('/pinned')).body, { v: 'a', version: '1' });
   });
 
+  it('keeps provisioned instances for the versions an alias provisions, and none for a version invoked by number', async () => {
+    const stats = () => srv.scheduler.stats().greet!.versions;
+    const until = async (ok: () => boolean, what: string) => {
+      for (let i = 0; i < 100 && !ok(); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(ok(), `${what}: ${JSON.stringify(stats())}`);
+    };
+    assert.equal((await srv.api('PUT', '/_nimbus/api/functions/greet/aliases/warm', { version: 1, provisioned: 2 })).status, 200);
+    await until(() => stats()[1]?.provisioned === 2, 'two provisioned instances of version 1');
+    // A version invoked by number gets instances on demand, none provisioned.
+    assert.equal((await srv.api('POST', '/_nimbus/api/functions/greet/invocations?qualifier=5', {})).status, 200);
+    assert.equal(stats()[5]?.provisioned ?? 0, 0);
+    const tooMany = await srv.api<{ error: { message: string } }>('PUT', '/_nimbus/api/functions/greet/aliases/warm', { version: 1, provisioned: 11 });
+    assert.match(tooMany.body.error.message, /provisioned: at most the function's concurrency\.max \(10\)/);
+    // Moving the alias without a count keeps its count; a count of 0 lets the instances go back to on demand.
+    const moved = await srv.api<{ provisioned: number }>('PUT', '/_nimbus/api/functions/greet/aliases/warm', { version: 3 });
+    assert.equal(moved.body.provisioned, 2);
+    await until(() => stats()[3]?.provisioned === 2 && (stats()[1]?.provisioned ?? 0) === 0, 'the count followed the alias');
+    assert.equal((await srv.api('PUT', '/_nimbus/api/functions/greet/aliases/warm', { version: 3, provisioned: 0 })).status, 200);
+    await until(() => (stats()[3]?.provisioned ?? 0) === 0, 'no provisioned instances');
+    assert.equal((await srv.api('DELETE', '/_nimbus/api/functions/greet/aliases/warm')).status, 200);
+  });
+
   it('serves every request across version switches under continuous load', async () => {
     let stop = false;
     const seen = new Set<string>();

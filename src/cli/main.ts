@@ -27,7 +27,7 @@ Usage:
                                           bundle and deploy the app in dir (default .); each changed function gets a new version
   nimbus invoke <fn> [--data JSON | --file F] [--qualifier ALIAS|VERSION] [--async [--idempotency-key KEY]]
   nimbus versions <fn>                    a function's versions and where its aliases point
-  nimbus alias <fn> <alias> <version> [--canary V --weight P]
+  nimbus alias <fn> <alias> <version> [--canary V --weight P] [--provisioned N]
   nimbus rollouts <fn>                    rollouts with every step (time, weight, invocations, errors, p99) and outcome
   nimbus rollback <fn>                    point live back at once
   nimbus logs <fn> [--follow] [--since 1h] [--until 10m] [--request-id ID] [--level LEVEL] [--search TEXT]
@@ -89,7 +89,7 @@ async function main(argv: string[]): Promise<void> {
       source: { type: 'string' }, 'detail-type': { type: 'string' }, detail: { type: 'string' }, pattern: { type: 'string' }, event: { type: 'string' },
       'content-type': { type: 'string' }, recursive: { type: 'boolean', short: 'r' }, put: { type: 'boolean' }, expires: { type: 'string' }, meta: { type: 'string', multiple: true },
       status: { type: 'string' }, 'log-retention': { type: 'string' }, 'log-max-lines': { type: 'string' }, until: { type: 'string' }, search: { type: 'string' }, by: { type: 'string' }, function: { type: 'string' }, prices: { type: 'string' },
-      strategy: { type: 'string' }, qualifier: { type: 'string' }, canary: { type: 'string' }, weight: { type: 'string' }, 'keep-versions': { type: 'string' },
+      strategy: { type: 'string' }, qualifier: { type: 'string' }, canary: { type: 'string' }, weight: { type: 'string' }, provisioned: { type: 'string' }, 'keep-versions': { type: 'string' },
       input: { type: 'string' }, sync: { type: 'boolean' }, name: { type: 'string' },
       'if-not-exists': { type: 'boolean' }, 'expected-version': { type: 'string' }, 'begins-with': { type: 'string' }, reverse: { type: 'boolean' }, cursor: { type: 'string' },
     },

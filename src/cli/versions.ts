@@ -16,8 +16,9 @@ function table(rows: string[][]): void {
   for (const r of rows) out(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
 }
 
-export function aliasText(a: Pick<AliasView, 'version' | 'extraVersion' | 'extraWeight'>): string {
-  return a.extraVersion === null ? `version ${a.version}` : `version ${a.version} (${100 - a.extraWeight}%) + version ${a.extraVersion} (${a.extraWeight}%)`;
+export function aliasText(a: Pick<AliasView, 'version' | 'extraVersion' | 'extraWeight'> & { provisioned?: number | null }): string {
+  const to = a.extraVersion === null ? `version ${a.version}` : `version ${a.version} (${100 - a.extraWeight}%) + version ${a.extraVersion} (${a.extraWeight}%)`;
+  return a.provisioned == null ? to : `${to}, ${a.provisioned} provisioned`;
 }
 
 /** `nimbus versions <fn>`: every kept version, newest first, and where each alias points. */
@@ -36,7 +37,7 @@ export async function versions(fn: string | undefined, flags: Flags): Promise<vo
 /** `nimbus alias <fn> <alias> <version> [--canary V --weight P]`. */
 export async function alias(args: string[], flags: Flags): Promise<void> {
   const [fn, name, version] = args;
-  if (!fn || !name || !version) throw new CliError('usage: nimbus alias <function> <alias> <version> [--canary <version> --weight <percent>]');
+  if (!fn || !name || !version) throw new CliError('usage: nimbus alias <function> <alias> <version> [--canary <version> --weight <percent>] [--provisioned N]');
   const num = (v: string, what: string): number => {
     if (!/^\d+$/.test(v)) throw new CliError(`${what}: a version number, got "${v}"`);
     return Number(v);
@@ -48,6 +49,7 @@ export async function alias(args: string[], flags: Flags): Promise<void> {
     if (flags.weight === undefined || !(w >= 0 && w <= 100)) throw new CliError('--weight: the percentage of calls the canary version takes, 0 to 100');
     body.weight = w;
   } else if (flags.weight !== undefined) throw new CliError('--weight goes with --canary <version>');
+  if (flags.provisioned !== undefined) body.provisioned = num(String(flags.provisioned), '--provisioned');
   const { data } = await api<AliasView>(resolveTarget(flags), 'PUT', `/_nimbus/api/functions/${encodeURIComponent(fn)}/aliases/${encodeURIComponent(name)}`, body);
   out(flags.json ? JSON.stringify(data) : `${fn}:${data.name} → ${aliasText(data)}`);
 }

@@ -57,8 +57,9 @@ export class Registry {
   }
 
   /**
-   * The versions whose provisioned concurrency runs: the one `live` points to, and its canary —
-   * what the scheduler keeps initialised and what metering bills as provisioned.
+   * The versions whose provisioned concurrency runs, each once with its count in `provisioned`:
+   * `live`'s versions (the alias's count, or each version's own), and those of other aliases that
+   * set a count — what the scheduler keeps initialised and what metering bills as provisioned.
    */
   provisioned: FunctionRecord[] = [];
 
@@ -68,7 +69,14 @@ export class Registry {
    */
   #syncScheduler(): void {
     const active = new Map<string, Set<number>>();
-    const provisioned: FunctionRecord[] = [];
+    const counts = new Map<string, { v: FunctionRecord; n: number }>();
+    const provision = (fn: FunctionRecord, version: number | null, n: number | null): void => {
+      const v = version === null ? undefined : this.#version(fn, version);
+      const want = n ?? v?.provisioned ?? 0;
+      if (!v || want <= 0) return;
+      const key = `${fn.name}@${version}`;
+      counts.set(key, { v, n: Math.max(want, counts.get(key)?.n ?? 0) });
+    };
     const pin = (fn: string, q: string | null | undefined): void => { if (q && /^\d+$/.test(q)) active.get(fn)?.add(Number(q)); };
     for (const fn of this.functions.values()) {
       const set = new Set([fn.revision]);
@@ -78,10 +86,15 @@ export class Registry {
       }
       active.set(fn.name, set);
       const live = this.aliases.get(fn.name)?.get(DEFAULT_ALIAS);
-      provisioned.push(this.#version(fn, live?.version ?? fn.revision) ?? fn);
-      const canary = live?.extraVersion == null ? undefined : this.#version(fn, live.extraVersion);
-      if (canary) provisioned.push(canary);
+      if (!live) provision(fn, fn.revision, null);
+      for (const a of this.aliases.get(fn.name)?.values() ?? []) {
+        // live without a count: each version's own; another alias only with a count of its own.
+        if (a.name !== DEFAULT_ALIAS && a.provisioned === null) continue;
+        provision(fn, a.version, a.provisioned);
+        provision(fn, a.extraVersion, a.provisioned);
+      }
     }
+    const provisioned = [...counts.values()].map(({ v, n }) => (v.provisioned === n ? v : { ...v, provisioned: n }));
     for (const r of this.routeList) if (r.fn !== null) pin(r.fn, r.qualifier);
     for (const t of this.queueTriggers) pin(t.fn, t.qualifier);
     this.provisioned = provisioned;

@@ -15,6 +15,7 @@ const AliasBody = z.strictObject({
   version: z.number().int().positive(),
   additionalVersion: z.number().int().positive().nullable().optional(),
   weight: z.number().min(0).max(100).optional(),
+  provisioned: z.number().int().min(0).max(1000).nullable().optional(),
 });
 
 const json = (description: string) => ({ description, content: { 'application/json': { schema: { type: 'object' } } } });
@@ -44,20 +45,23 @@ export function versionRoutes(deps: { store: Store; registry: Registry; rollouts
         const fn = fnOf(p.name!);
         if (!isAliasName(p.alias!)) { req.resume(); throw new NimbusError('BAD_REQUEST', `alias: letters, digits, "-" and "_" (not only digits), at most 128, got ${JSON.stringify(p.alias)}`); }
         const parsed = AliasBody.safeParse(parseJsonBody(await readBody(req, 64 * 1024), 'the alias'));
-        if (!parsed.success) throw new NimbusError('BAD_REQUEST', `alias body: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')} — send { "version": 3 } or { "version": 3, "additionalVersion": 4, "weight": 10 }`);
+        if (!parsed.success) throw new NimbusError('BAD_REQUEST', `alias body: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')} — send { "version": 3 }, { "version": 3, "additionalVersion": 4, "weight": 10 } or { "version": 3, "provisioned": 2 }`);
         const b = parsed.data;
         const extra = b.additionalVersion ?? null;
         if (extra !== null && b.weight === undefined) throw new NimbusError('BAD_REQUEST', 'weight: required with additionalVersion (the percentage of calls it takes, 0 to 100)');
         if (extra === b.version) throw new NimbusError('BAD_REQUEST', 'additionalVersion: must differ from version');
         if (extra === null && b.weight !== undefined) throw new NimbusError('BAD_REQUEST', 'weight: goes with additionalVersion (the second version that takes that share)');
-        const alias = await deps.store.versions.setAlias(fn.name, p.alias!, { version: b.version, extraVersion: extra, extraWeight: extra === null ? 0 : b.weight! }, deps.now());
+        if (b.provisioned != null && b.provisioned > fn.concurrencyMax) throw new NimbusError('BAD_REQUEST', `provisioned: at most the function's concurrency.max (${fn.concurrencyMax}), got ${b.provisioned}`);
+        const alias = await deps.store.versions.setAlias(fn.name, p.alias!, {
+          version: b.version, extraVersion: extra, extraWeight: extra === null ? 0 : b.weight!, ...(b.provisioned !== undefined ? { provisioned: b.provisioned } : {}),
+        }, deps.now());
         await deps.registry.refresh();
         sendJson(res, 200, alias);
       },
       openapi: {
         summary: 'Creates or moves an alias: one version, or a second one taking `weight` percent of the calls (a canary). Moving `live` by hand ends a running rollout.',
         parameters: [fnParam, { name: 'alias', in: 'path', required: true, schema: { type: 'string' } }],
-        requestBody: { content: { 'application/json': { schema: { type: 'object', properties: { version: { type: 'integer' }, additionalVersion: { type: ['integer', 'null'] }, weight: { type: 'number', minimum: 0, maximum: 100 } }, required: ['version'] } } } },
+        requestBody: { content: { 'application/json': { schema: { type: 'object', properties: { version: { type: 'integer' }, additionalVersion: { type: ['integer', 'null'] }, weight: { type: 'number', minimum: 0, maximum: 100 }, provisioned: { type: ['integer', 'null'], minimum: 0, maximum: 1000, description: 'instances of the alias\'s versions kept initialised (null: live uses each version\'s own concurrency.provisioned; left out: unchanged)' } }, required: ['version'] } } } },
         responses: { 200: json('The alias'), 400: err, 404: err },
       },
     },

@@ -229,7 +229,10 @@ export class Scheduler {
       const fn = current.get(pool.fn.name);
       if (!fn || !active.get(pool.fn.name)?.has(pool.fn.revision) || (fn.secretsEpoch ?? 0) !== (pool.fn.secretsEpoch ?? 0)) this.#retire(pool);
     }
-    for (const fn of provisioned) if (fn.provisioned > 0) this.#pool(fn).ensureProvisioned();
+    // `provisioned` holds each version to provision once, with its count; every other pool provisions none.
+    const want = new Map(provisioned.map((f) => [poolKey(f), f]));
+    for (const [key, pool] of this.#pools) if (!want.has(key)) pool.setProvisioned(0);
+    for (const f of want.values()) if (f.provisioned > 0) this.#pool(f).setProvisioned(f.provisioned);
   }
 
   /** Each function's instances over all its versions. */

@@ -62,12 +62,29 @@ export class FunctionPool {
   #starting = 0;
   #provisioning = 0;
   #provisionBlocked = false;
+  /** Instances to keep initialised: set by the scheduler for the versions an alias provisions (0 otherwise). */
+  #provisionTarget = 0;
   #closed = false;
   #unsubscribe: (() => void) | undefined;
 
   constructor(fn: FunctionRecord, deps: PoolDeps) {
     this.fn = fn;
     this.#deps = deps;
+  }
+
+  /**
+   * How many instances of this version to keep initialised. Fewer than before: the extra provisioned
+   * instances become ordinary ones (keep-alive reaps them when idle).
+   */
+  setProvisioned(n: number): void {
+    this.#provisionTarget = n;
+    let have = 0;
+    for (const [inst, s] of this.#slots) {
+      if (!s.provisioned || inst.exited) continue;
+      if (++have <= n) continue;
+      s.provisioned = false;
+      if (s.inflight === 0) s.keepAlive = this.#deps.clock.setTimeout(() => this.#expire(inst), this.#deps.keepAliveMs);
+    }
     this.ensureProvisioned();
   }
 
@@ -267,13 +284,13 @@ export class FunctionPool {
     return this.fn.memoryMb;
   }
 
-  /** Starts provisioned instances until `concurrency.provisioned` of them are up (in the background). */
+  /** Starts provisioned instances until the target is up (in the background). */
   ensureProvisioned(): void {
     if (this.#closed) return;
     this.#provisionBlocked = false;
     let have = this.#provisioning;
     for (const [inst, s] of this.#slots) if (s.provisioned && !inst.exited) have++;
-    for (; have < this.fn.provisioned; have++) {
+    for (; have < this.#provisionTarget; have++) {
       if (!this.#reserve()) { this.#provisionBlocked = true; return; } // retried when capacity frees (#serveWaiters)
       this.#provisioning++;
       this.#startReserved(true).then(

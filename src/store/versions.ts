@@ -19,10 +19,13 @@ export interface AliasRecord {
   /** A second version taking `extraWeight` percent of the traffic (a canary), or null. */
   extraVersion: number | null;
   extraWeight: number;
+  /** Instances of the alias's versions kept initialised; null: for `live`, each version's own `concurrency.provisioned`, for others none. */
+  provisioned: number | null;
   updatedAt: number;
 }
 
-export type AliasTarget = Pick<AliasRecord, 'version' | 'extraVersion' | 'extraWeight'>;
+/** Where an alias points; `provisioned` left out keeps what the alias had. */
+export type AliasTarget = Pick<AliasRecord, 'version' | 'extraVersion' | 'extraWeight'> & { provisioned?: number | null };
 
 /** How a deploy moves `live` to a new version. */
 export type RolloutStrategy =

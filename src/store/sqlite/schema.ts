@@ -310,6 +310,8 @@ export const MIGRATIONS: string[] = [
    DROP TABLE routes;
    ALTER TABLE routes_v2 RENAME TO routes;
    CREATE INDEX routes_app ON routes(app);`,
+  // Provisioned concurrency on an alias (null: the version's own concurrency.provisioned for live, none for others).
+  `ALTER TABLE aliases ADD COLUMN provisioned INTEGER;`,
 ];
 
 export const RECORD_MIGRATIONS: string[] = [

@@ -117,9 +117,11 @@ export class SqliteVersions implements VersionsStore {
   }
 
   #setAlias(fn: string, name: string, t: AliasTarget, now: number): void {
-    this.#m.run(`INSERT INTO aliases(fn, name, version, extra_version, extra_weight, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-      ON CONFLICT(fn, name) DO UPDATE SET version = excluded.version, extra_version = excluded.extra_version, extra_weight = excluded.extra_weight, updated_at = excluded.updated_at`,
-    fn, name, t.version, t.extraVersion, t.extraVersion === null ? 0 : t.extraWeight, now);
+    const keep = t.provisioned === undefined;
+    this.#m.run(`INSERT INTO aliases(fn, name, version, extra_version, extra_weight, provisioned, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT(fn, name) DO UPDATE SET version = excluded.version, extra_version = excluded.extra_version, extra_weight = excluded.extra_weight,
+        ${keep ? '' : 'provisioned = excluded.provisioned, '}updated_at = excluded.updated_at`,
+    fn, name, t.version, t.extraVersion, t.extraVersion === null ? 0 : t.extraWeight, t.provisioned ?? null, now);
   }
 
   async deleteAlias(fn: string, name: string): Promise<boolean> {
@@ -171,7 +173,10 @@ function toVersion(r: Row): VersionRecord {
 }
 
 function toAlias(r: Row): AliasRecord {
-  return { fn: String(r.fn), name: String(r.name), version: Number(r.version), extraVersion: r.extra_version === null ? null : Number(r.extra_version), extraWeight: Number(r.extra_weight), updatedAt: Number(r.updated_at) };
+  return {
+    fn: String(r.fn), name: String(r.name), version: Number(r.version), extraVersion: r.extra_version === null ? null : Number(r.extra_version), extraWeight: Number(r.extra_weight),
+    provisioned: r.provisioned === null || r.provisioned === undefined ? null : Number(r.provisioned), updatedAt: Number(r.updated_at),
+  };
 }
 
 function toRollout(r: Row): RolloutRecord {
