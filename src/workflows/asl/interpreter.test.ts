@@ -2,7 +2,7 @@
 // retries, catches, a saga with compensations, a 1,000-item Map under MaxConcurrency and replay.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { redrive, start, validateDefinition, step, type InvokeTaskCommand, type Machine } from './index.ts';
+import { redrive, start, step, validateDefinition, type InvokeTaskCommand, type Machine } from './index.ts';
 import { runMachine, type TaskAnswer } from './test-executor.ts';
 
 function machine(def: unknown): Machine {
