@@ -46,6 +46,8 @@ describe('workflows store (sqlite)', () => {
 
   it('claims due work with a lease, releases leases at restart, pushes heartbeats, ends executions with their work', async () => {
     await store.workflows.createExecution(exec('e3'));
+    assert.equal(await store.workflows.nextWorkDue(), 1000, 'its task');
+    assert.equal(await store.workflows.nextWorkDue({ tasks: false }), 3000, 'without tasks (every slot busy): its heartbeat');
     assert.equal((await store.workflows.claimWork(1500, 100_000, { tasks: 10, timers: 0 })).some((w) => w.execution === 'e3'), true);
     assert.equal((await store.workflows.claimWork(1500, 100_000, { tasks: 10, timers: 0 })).some((w) => w.execution === 'e3'), false, 'leased');
     await store.workflows.releaseWorkLeases();

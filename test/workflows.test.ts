@@ -289,5 +289,10 @@ describe('workflows', () => {
     assert.equal(e.status, 'SUCCEEDED', JSON.stringify(e).slice(0, 500));
     assert.deepEqual(e.output, items.map((x) => x.n * 2));
     assert.ok(Date.now() - t0 < 60_000);
+    // Its 6,000-odd history events: the CLI pages through all of them (the API answers 1,000 at a time).
+    const hist = await cli(srv, tempDir('nimbus-wf-cli-'))('workflows', 'history', e.executionArn);
+    const lines = hist.stdout.trim().split('\n');
+    assert.ok(lines.length > 6000, `${lines.length} lines`);
+    assert.match(lines.at(-1)!, /ExecutionSucceeded/);
   });
 });

@@ -22,6 +22,7 @@ const USAGE: Record<string, string> = {
   redrive: 'nimbus workflows redrive <executionArn | workflow:name>',
 };
 
+const HISTORY_PAGE = 1000;
 const out = (s: string): void => { process.stdout.write(s + '\n'); };
 const exec = (id: string, rest = ''): string => `/_nimbus/api/executions/${encodeURIComponent(id)}${rest}`;
 
@@ -65,9 +66,15 @@ export async function workflows(args: (string | undefined)[], flags: Flags): Pro
       return flags.json ? out(JSON.stringify(data)) : showExecution(data);
     }
     case 'history': {
-      const { data } = await api<{ events: HistoryEvent[] }>(target, 'GET', exec(name, '/history'));
-      if (flags.json) return out(JSON.stringify(data));
-      return table([['ID', 'TIME', 'TYPE', 'STATE / DETAILS'], ...data.events.map((e) => [String(e.id), e.timestamp, e.type, summary(e)])]);
+      // The API answers a page at a time (up to 25,000 events in all): follow `after` to the end.
+      const events: HistoryEvent[] = [];
+      for (;;) {
+        const { data } = await api<{ events: HistoryEvent[] }>(target, 'GET', exec(name, `/history?after=${events.at(-1)?.id ?? 0}&limit=${HISTORY_PAGE}`));
+        events.push(...data.events);
+        if (data.events.length < HISTORY_PAGE) break;
+      }
+      if (flags.json) return out(JSON.stringify({ events }));
+      return table([['ID', 'TIME', 'TYPE', 'STATE / DETAILS'], ...events.map((e) => [String(e.id), e.timestamp, e.type, summary(e)])]);
     }
     case 'stop':
     case 'redrive': {

@@ -136,8 +136,11 @@ export interface WorkflowsStore {
   commitStep(c: StepCommit): Promise<boolean>;
   /** Claims due work: up to `tasks` task items and `timers` of the other kinds, leased until `leaseUntil`. */
   claimWork(now: number, leaseUntil: number, limits: { tasks: number; timers: number }): Promise<WorkItem[]>;
-  /** The earliest time some unleased work comes due (or a lease ends); undefined when there is none. */
-  nextWorkDue(): Promise<number | undefined>;
+  /**
+   * The earliest time some unleased work comes due (or a lease ends); undefined when there is none.
+   * `tasks: false`: leave task items out (every task slot is busy; a task ending kicks the loop).
+   */
+  nextWorkDue(opts?: { tasks?: boolean }): Promise<number | undefined>;
   /** Embedded store at start: nobody else can hold a lease, so every claimed item is due again. */
   releaseWorkLeases(): Promise<void>;
   /** Gives a claimed item back, due again at `dueAt` (a throttled invocation). */

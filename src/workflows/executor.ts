@@ -17,7 +17,7 @@ import { type ExecutionRecord, type ExecutionRow, executionArn, type StartReques
 import type { Clock } from '../util/clock.ts';
 import { Waker } from '../util/waker.ts';
 import { newTraceparent } from '../observability/tracing.ts';
-import { type ExecState, type InvokeTaskCommand, type Json, type Machine, redrive, start, step, type StepInput, validateDefinition } from './asl/index.ts';
+import { type ExecState, failExecution, type InvokeTaskCommand, type Json, type Machine, MAX_PAYLOAD_BYTES, redrive, start, step, type StepInput, validateDefinition } from './asl/index.ts';
 import { CommitBuilder } from './commit.ts';
 import { runTask } from './tasks.ts';
 
@@ -30,8 +30,11 @@ const LEASE_MS = 20 * 60 * 1000;
 const IDLE_WAIT_MS = 30_000;
 /** Inputs folded into one commit at most. */
 const BATCH_MAX = 500;
-/** An execution's input, a task's output sent back: AWS's 256 KB. */
-export const MAX_PAYLOAD_BYTES = 256 * 1024;
+/** An execution's input, a task's output sent back, a state's output: AWS's 256 KB. */
+export { MAX_PAYLOAD_BYTES };
+/** The cache of running executions' states: at most this many, and this many bytes (as JSON) in all. */
+const STATE_CACHE_ENTRIES = 1000;
+const STATE_CACHE_BYTES = 64 * 1024 * 1024;
 const NAME = /^[A-Za-z0-9_-]{1,80}$/;
 const THROTTLE_RETRY_MAX_MS = 5000;
 
@@ -41,7 +44,8 @@ export const stateMachineArn = (workflow: string) => `arn:aws:states:local:00000
 export const toExecutionId = (id: string) => (id.startsWith('arn:') ? id : `arn:aws:states:local:000000000000:execution:${id}`);
 
 type Input = StepInput extends infer S ? S extends unknown ? Omit<S, 'now'> : never : never;
-interface Pending { input: Input | null; remove: WorkRemoval[]; resolve: () => void; reject: (e: unknown) => void }
+/** `token`: an answer to a task token (SendTask*), refused when the task no longer waits on it. */
+interface Pending { input: Input | null; remove: WorkRemoval[]; token?: boolean; resolve: () => void; reject: (e: unknown) => void }
 
 export interface ExecutorDeps {
   store: Store;
@@ -63,7 +67,8 @@ export class WorkflowExecutor {
   /** Throttles per claimed task item (by seq), for its back-off. */
   readonly #throttles = new Map<number, number>();
   /** Running executions' states as last committed (by version): no parse per step, and the engine steps this copy in place. */
-  readonly #states = new Map<string, { version: number; state: ExecState }>();
+  readonly #states = new Map<string, { version: number; state: ExecState; bytes: number }>();
+  #stateBytes = 0;
   #running = 0;
   #stopped = false;
   #loop: Promise<void> | undefined;
@@ -160,12 +165,12 @@ export class WorkflowExecutor {
   async sendTaskSuccess(token: string, output: unknown): Promise<void> {
     const t = await this.#token(token);
     const text = checkPayload(output === undefined ? {} : output, 'output');
-    await this.#submit(t.execution, { kind: 'taskSucceeded', taskId: t.taskId, output: JSON.parse(text) as Json }, [{ ref: t.taskId }]);
+    await this.#submit(t.execution, { kind: 'taskSucceeded', taskId: t.taskId, output: JSON.parse(text) as Json }, [{ ref: t.taskId }], true);
   }
 
   async sendTaskFailure(token: string, error = '', cause = ''): Promise<void> {
     const t = await this.#token(token);
-    await this.#submit(t.execution, { kind: 'taskFailed', taskId: t.taskId, error, cause }, [{ ref: t.taskId }]);
+    await this.#submit(t.execution, { kind: 'taskFailed', taskId: t.taskId, error, cause }, [{ ref: t.taskId }], true);
   }
 
   async sendTaskHeartbeat(token: string): Promise<void> {
@@ -196,12 +201,12 @@ export class WorkflowExecutor {
   }
 
   /** Queues an input for an execution; resolves once it is committed. */
-  #submit(execution: string, input: Input | null, remove: WorkRemoval[]): Promise<void> {
+  #submit(execution: string, input: Input | null, remove: WorkRemoval[], token = false): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       let list = this.#inbox.get(execution);
       const idle = !list;
       if (!list) this.#inbox.set(execution, (list = []));
-      list.push({ input, remove, resolve, reject });
+      list.push({ input, remove, token, resolve, reject });
       if (idle) this.#track(this.#drain(execution));
     });
   }
@@ -218,46 +223,84 @@ export class WorkflowExecutor {
       if (list.length === 0) { this.#inbox.delete(execution); return; }
       const batch = list.splice(0, BATCH_MAX);
       try {
-        await this.#apply(execution, batch);
-        for (const p of batch) p.resolve();
+        const refused = await this.#apply(execution, batch);
+        for (const p of batch) {
+          if (refused.has(p)) p.reject(new NimbusError('TASK_TOKEN_NOT_FOUND', 'no task waits on that token (it was answered already, timed out, or its execution ended)'));
+          else p.resolve();
+        }
       } catch (err) {
         for (const p of batch) p.reject(err);
       }
     }
   }
 
-  async #apply(execution: string, batch: Pending[]): Promise<void> {
-    const { store, clock } = this.#d;
+  /**
+   * Steps the batch's inputs in order and commits them as one step. Returns the token answers it
+   * refused (their task no longer waits: answered already, timed out, or the execution ended).
+   * An exception that is not an execution error (an engine bug, a value it cannot handle) fails the
+   * execution with States.Runtime instead of leaving its work leased and the execution stuck.
+   */
+  async #apply(execution: string, batch: Pending[]): Promise<Set<Pending>> {
+    const { store, clock, logger } = this.#d;
+    let broken: { at: number; cause: string } | undefined;
     for (let attempt = 0; attempt < 5; attempt++) {
+      const refused = new Set<Pending>();
       const row: ExecutionRow | undefined = await store.workflows.getExecution(execution);
       // Ended: its work was deleted with the last step; an answer arriving now is stale.
-      if (!row || row.status !== 'RUNNING') return;
+      if (!row || row.status !== 'RUNNING') return new Set(batch.filter((p) => p.token));
       const machine = this.#machine(row.definition);
       const now = clock.now();
-      const cached = this.#states.get(execution);
-      this.#states.delete(execution); // stepped in place below: dropped unless the commit succeeds
-      let state = cached?.version === row.version ? cached.state : JSON.parse(row.state) as ExecState;
+      const cached = this.#take(execution);
+      // Stepped in place below: dropped unless the commit succeeds.
+      let state = !broken && cached?.version === row.version ? cached.state : JSON.parse(row.state) as ExecState;
       const b = new CommitBuilder();
-      for (const p of batch) {
-        if (p.input) {
-          const r = step(machine, state, { ...p.input, now } as StepInput, { inPlace: true });
-          state = r.state;
-          b.take(r, now, row.trace);
+      let i = 0;
+      try {
+        for (; i < batch.length; i++) {
+          const p = batch[i]!;
+          if (p.token && p.input && 'taskId' in p.input && (state.status !== 'running' || state.waits[p.input.taskId] === undefined)) refused.add(p);
+          else if (broken?.at === i) {
+            const r = failExecution(machine, state, { error: 'States.Runtime', cause: broken.cause, now }, { inPlace: true });
+            state = r.state;
+            b.take(r, now, row.trace);
+          } else if (p.input) {
+            const r = step(machine, state, { ...p.input, now } as StepInput, { inPlace: true });
+            state = r.state;
+            b.take(r, now, row.trace);
+          }
+          b.remove.push(...p.remove);
         }
-        b.remove.push(...p.remove);
+      } catch (err) {
+        if (broken) throw err; // failing it threw too: leave it leased for a later try
+        logger.error({ err, execution }, 'the workflow engine threw on an input; the execution fails with States.Runtime');
+        broken = { at: i, cause: `The workflow engine could not process an input: ${err instanceof Error ? err.message : String(err)}` };
+        attempt--;
+        continue;
       }
       const c = b.build(execution, row.version, state, now);
       if (await store.workflows.commitStep(c)) {
-        if (c.status === 'RUNNING') this.#remember(execution, row.version + 1, state);
-        return this.#after(execution, c.status, b);
+        if (c.status === 'RUNNING') this.#remember(execution, row.version + 1, state, c.state.length);
+        this.#after(execution, c.status, b);
+        return refused;
       }
     }
     throw new NimbusError('INTERNAL', `execution ${execution}: could not commit a step (another writer kept moving it)`);
   }
 
-  #remember(execution: string, version: number, state: ExecState): void {
-    if (this.#states.size >= 1000) this.#states.delete(this.#states.keys().next().value!);
-    this.#states.set(execution, { version, state });
+  #take(execution: string): { version: number; state: ExecState } | undefined {
+    const e = this.#states.get(execution);
+    if (!e) return undefined;
+    this.#states.delete(execution);
+    this.#stateBytes -= e.bytes;
+    return e;
+  }
+
+  /** `bytes`: the state's size as JSON (its length, near enough), so a few huge Map states cannot fill the memory. */
+  #remember(execution: string, version: number, state: ExecState, bytes: number): void {
+    if (bytes > STATE_CACHE_BYTES / 4) return;
+    while (this.#states.size && (this.#states.size >= STATE_CACHE_ENTRIES || this.#stateBytes + bytes > STATE_CACHE_BYTES)) this.#take(this.#states.keys().next().value!);
+    this.#states.set(execution, { version, state, bytes });
+    this.#stateBytes += bytes;
   }
 
   #after(execution: string, status: string, b: CommitBuilder): void {
@@ -268,6 +311,10 @@ export class WorkflowExecutor {
   async #run(): Promise<void> {
     const { store, clock, logger } = this.#d;
     while (!this.#stopped) {
+      // Yield to the event loop on every pass: a loop through Waits that end at once would otherwise
+      // run claim → step → commit → kick as promise callbacks only and starve timers and HTTP.
+      await new Promise<void>((r) => setImmediate(r));
+      if (this.#stopped) return;
       this.#waker.reset();
       const room = this.#maxTasks - this.#running;
       let items: WorkItem[] = [];
@@ -282,10 +329,10 @@ export class WorkflowExecutor {
       if (items.length && (this.#maxTasks - this.#running > 0 || items.some((w) => w.kind !== 'task'))) continue;
       if (this.#waker.kicked || this.#stopped) continue;
       let waitMs = IDLE_WAIT_MS;
-      if (this.#maxTasks - this.#running > 0) {
-        const next = await store.workflows.nextWorkDue().catch(() => undefined);
-        if (next !== undefined) waitMs = Math.min(IDLE_WAIT_MS, Math.max(1, next - clock.now()));
-      }
+      // All task slots busy: tasks wait for a kick (a task ending), but timers, timeouts, heartbeats
+      // and retries still wake the loop when they come due.
+      const next = await store.workflows.nextWorkDue({ tasks: this.#maxTasks - this.#running > 0 }).catch(() => undefined);
+      if (next !== undefined) waitMs = Math.min(IDLE_WAIT_MS, Math.max(1, next - clock.now()));
       await this.#waker.wait(waitMs);
     }
   }

@@ -8,7 +8,7 @@ import { isNimbusError } from '../errors.ts';
 import type { Invoker } from '../invoker/index.ts';
 import { functionArn } from '../invoker/async.ts';
 import type { FunctionRecord } from '../store/types.ts';
-import type { InvokeTaskCommand, Json } from './asl/index.ts';
+import { type InvokeTaskCommand, type Json, MAX_PAYLOAD_BYTES } from './asl/index.ts';
 
 export type TaskOutcome =
   | { ok: true; output: Json; executedVersion: string }
@@ -24,6 +24,9 @@ export async function runTask(invoker: Invoker, functions: Map<string, FunctionR
   try {
     const r = await invoker.invoke({ fn, qualifier: cmd.qualifier ?? undefined, requestId: randomUUID(), trigger: 'workflow', prepare: () => ({ kind: 'event', payload: cmd.payload }), trace: cmd.trace });
     if (r.outcome === 'success') {
+      const bytes = r.json === undefined ? 0 : Buffer.byteLength(r.json);
+      // AWS's limit on a task's result: the state fails with a catchable States.DataLimitExceeded.
+      if (bytes > MAX_PAYLOAD_BYTES) return { ok: false, error: 'States.DataLimitExceeded', cause: `The task '${cmd.stateName}' returned a result of ${bytes} bytes, over the limit of ${MAX_PAYLOAD_BYTES} bytes` };
       let output: Json = null;
       try { output = r.json === undefined ? null : JSON.parse(r.json) as Json; } catch { output = r.json ?? null; }
       return { ok: true, output, executedVersion: String(r.version) };

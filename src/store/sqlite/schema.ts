@@ -312,6 +312,11 @@ export const MIGRATIONS: string[] = [
    CREATE INDEX routes_app ON routes(app);`,
   // Provisioned concurrency on an alias (null: the version's own concurrency.provisioned for live, none for others).
   `ALTER TABLE aliases ADD COLUMN provisioned INTEGER;`,
+  // nextWorkDue: the earliest unleased item (all kinds, or timers only when task slots are full) and
+  // the leased ones, each from its own partial index instead of a scan of wf_work per loop pass.
+  `CREATE INDEX wf_work_free ON wf_work(due_at) WHERE lease_until IS NULL;
+   CREATE INDEX wf_work_free_timers ON wf_work(due_at) WHERE lease_until IS NULL AND kind != 'task';
+   CREATE INDEX wf_work_leased ON wf_work(lease_until) WHERE lease_until IS NOT NULL;`,
 ];
 
 export const RECORD_MIGRATIONS: string[] = [

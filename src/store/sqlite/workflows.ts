@@ -130,9 +130,15 @@ export class SqliteWorkflows implements WorkflowsStore {
     });
   }
 
-  async nextWorkDue(): Promise<number | undefined> {
-    const r = this.#sql.get('SELECT MIN(CASE WHEN lease_until IS NULL THEN due_at ELSE MAX(due_at, lease_until) END) AS at FROM wf_work');
-    return num(r?.at) ?? undefined;
+  async nextWorkDue(opts: { tasks?: boolean } = {}): Promise<number | undefined> {
+    // Each query reads one partial index (migration wf_work_free...): no scan of wf_work per loop pass.
+    const free = opts.tasks === false
+      ? this.#sql.get("SELECT MIN(due_at) AS at FROM wf_work WHERE lease_until IS NULL AND kind != 'task'")
+      : this.#sql.get('SELECT MIN(due_at) AS at FROM wf_work WHERE lease_until IS NULL');
+    // Leased items are few (running tasks, timers being applied): reading them all is cheap.
+    const leased = this.#sql.get(`SELECT MIN(MAX(due_at, lease_until)) AS at FROM wf_work WHERE lease_until IS NOT NULL${opts.tasks === false ? " AND kind != 'task'" : ''}`);
+    const times = [num(free?.at), num(leased?.at)].filter((t): t is number => t !== null && t !== undefined);
+    return times.length ? Math.min(...times) : undefined;
   }
 
   async releaseWorkLeases(): Promise<void> {

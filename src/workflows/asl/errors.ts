@@ -8,14 +8,14 @@ export const STATES_ERRORS = {
   'States.TaskFailed': 'Wildcard in Retry/Catch: matches every error except States.Timeout and States.HeartbeatTimeout.',
   'States.Timeout': 'A Task ran longer than TimeoutSeconds (in Retry/Catch it also matches States.HeartbeatTimeout), or the execution ran past its TimeoutSeconds.',
   'States.HeartbeatTimeout': 'A Task sent no heartbeat for longer than HeartbeatSeconds.',
-  'States.Runtime': 'A path or value could not be processed (InputPath/OutputPath/ItemsPath on a missing field, a Choice variable that is absent, a Wait time that is not a time). Never retried or caught.',
+  'States.Runtime': 'A path or value could not be processed (InputPath/OutputPath/ItemsPath on a missing field, a Choice variable that is absent, a Wait time that is not a time or over 99,999,999 s), the history limit, an engine failure. Retried or caught only by a Retrier/Catcher that names it (not by States.ALL).',
   'States.ResultPathMatchFailure': 'ResultPath cannot be applied to the state input (it goes through a value that is not an object).',
   'States.ParameterPathFailure': 'A `.$` field of Parameters, ResultSelector, ItemSelector or Credentials names a path that is not in the input.',
   'States.IntrinsicFailure': 'An intrinsic function got arguments it cannot work with.',
   'States.NoChoiceMatched': 'No Choice rule matched and the Choice state has no Default.',
   'States.BranchFailed': 'A Parallel branch failed without an error name of its own.',
   'States.ExceedToleratedFailureThreshold': 'More Map iterations failed than ToleratedFailureCount/Percentage allow.',
-  'States.DataLimitExceeded': 'Reserved: a payload is over the size limit the executor enforces. Never retried or caught by States.ALL.',
+  'States.DataLimitExceeded': 'A task result or a state output is over 256 KB (UTF-8 JSON). Retried or caught only by a Retrier/Catcher that names it (not by States.ALL).',
 } as const;
 
 export type StatesErrorName = keyof typeof STATES_ERRORS;

@@ -112,7 +112,7 @@ export interface Frame {
 export interface ExecState {
   v: 1;
   status: 'running' | 'succeeded' | 'failed' | 'aborted';
-  execution: { id: string; name: string; input: Json; startTime: number; roleArn: string; stateMachineId: string; stateMachineName: string };
+  execution: { id: string; name: string; input: Json; startTime: number; roleArn: string; stateMachineId: string; stateMachineName: string; /** Set by redrive(); absent before the first. */ redriveCount?: number };
   rng: [number, number, number, number];
   seq: number;
   lastEventId: number;

@@ -24,7 +24,7 @@
 //
 //   STATES_ERRORS, errorMatches — the States.* error names and how ErrorEquals matches them.
 export { validateDefinition, type ValidationError, type ValidationResult } from './validate.ts';
-export { start, step, redrive, MAX_TRANSITIONS_PER_STEP } from './interpreter.ts';
+export { start, step, redrive, failExecution, MAX_TRANSITIONS_PER_STEP, MAX_HISTORY_EVENTS, MAX_WAIT_SECONDS, MAX_PAYLOAD_BYTES } from './interpreter.ts';
 export type { StartInput, StepInput, StepResult, Command, InvokeTaskCommand, HistoryEvent, ExecState } from './exec-types.ts';
 export type { Machine, StateDef, Json } from './types.ts';
 export type { ResolvedResource } from './resource.ts';

@@ -2,7 +2,7 @@
 // retries, catches, a saga with compensations, a 1,000-item Map under MaxConcurrency and replay.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { start, step, validateDefinition, type InvokeTaskCommand, type Machine } from './index.ts';
+import { redrive, start, step, validateDefinition, type InvokeTaskCommand, type Machine } from './index.ts';
 import { runMachine, type TaskAnswer } from './test-executor.ts';
 
 function machine(def: unknown): Machine {
@@ -290,5 +290,47 @@ describe('docs', () => {
     const doc = readFileSync(new URL('../../../docs/workflows.md', import.meta.url), 'utf8');
     const rows = [...doc.matchAll(/^\| (States\.[A-Za-z]+) \|/gm)].map((m) => m[1]);
     assert.deepEqual(rows.sort(), Object.keys(STATES_ERRORS).sort());
+  });
+});
+
+describe('review fixes', () => {
+  it('a Map whose ItemSelector fails for a later item aborts the iterations already started (and is caught)', () => {
+    const m = machine({
+      StartAt: 'M',
+      States: {
+        M: { Type: 'Map', ItemSelector: { 'v.$': '$$.Map.Item.Value.x' }, Catch: [{ ErrorEquals: ['States.ALL'], Next: 'Long' }], End: true, ItemProcessor: { StartAt: 'T', States: { T: { Type: 'Task', Resource: 'f', End: true } } } },
+        Long: { Type: 'Wait', Seconds: 3600, End: true },
+      },
+    });
+    const r = start(m, { input: [{ x: 1 }, { y: 2 }], now: T0, executionId: 'e', executionName: 'e', stateMachineId: 's', stateMachineName: 's', seed: '1' });
+    // Before, the first iteration ran on (its task invoked) and its answer threw a TypeError.
+    assert.ok(!r.commands.some((c) => c.kind === 'invokeTask'), 'the started iteration does not run on');
+    assert.ok(r.events.some((e) => e.type === 'MapIterationAborted'));
+    assert.deepEqual(Object.keys(r.state.frames), ['f0']);
+    assert.equal(r.state.frames.f0!.stateName, 'Long');
+  });
+  it('a Wait of more than 99,999,999 seconds is refused at validation, and States.Runtime from SecondsPath', () => {
+    assert.equal(validateDefinition({ StartAt: 'W', States: { W: { Type: 'Wait', Seconds: 1e15, End: true } } }).ok, false);
+    const r = runMachine(one({ Type: 'Wait', SecondsPath: '$.s' }), { s: 1e16 });
+    assert.deepEqual([r.state.status, r.state.error], ['failed', 'States.Runtime']);
+  });
+  it('an explicit States.Runtime or States.DataLimitExceeded is caught; States.ALL catches neither', () => {
+    const m = (errs: string[]) => machine({ StartAt: 'P', States: { P: { Type: 'Task', Resource: 'f', InputPath: '$.nope', Catch: [{ ErrorEquals: errs, Next: 'C' }], End: true }, C: { Type: 'Pass', End: true } } });
+    assert.equal(runMachine(m(['States.Runtime']), {}).state.status, 'succeeded');
+    assert.equal(runMachine(m(['States.ALL']), {}).state.error, 'States.Runtime');
+  });
+  it('$$.Execution.RedriveCount counts redrives', () => {
+    const m = one({ Type: 'Pass', Parameters: { 'n.$': '$$.Execution.RedriveCount' } });
+    const r = runMachine(m, {});
+    assert.deepEqual(r.state.output, { n: 0 });
+    const again = redrive(m, { ...r.state, status: 'failed' }, { stateName: 'S', input: {}, now: T0, redriveCount: 2 });
+    assert.deepEqual(again.state.output, { n: 2 });
+  });
+  it('a Map too wide for the history limit fails with a message that says so; 6,000 Pass iterations fit', () => {
+    const m = one({ Type: 'Map', ItemProcessor: { StartAt: 'P', States: { P: { Type: 'Pass', End: true } } } });
+    const r = runMachine(m, Array.from({ length: 6_300 }, (_, i) => i));
+    assert.equal(r.state.error, 'States.Runtime');
+    assert.match(r.state.cause!, /25000 history events.*a Map over more items than fit/);
+    assert.equal(runMachine(m, Array.from({ length: 6_000 }, (_, i) => i)).state.status, 'succeeded');
   });
 });

@@ -13,8 +13,14 @@ import { parseFunctionRef, resolveResource } from './resource.ts';
 import { nextFloat, nextUuid, seedRng } from './rng.ts';
 import type { Json, JsonObject, Machine, StateDef } from './types.ts';
 
-/** Transitions one step may make without waiting on anything: a guard against Pass/Choice loops. */
+/** States one step may run without waiting on anything: a guard against Pass/Choice loops (and too-wide Maps). */
 export const MAX_TRANSITIONS_PER_STEP = 25_000;
+/** History events per execution, as on AWS: a loop through Waits that end at once (Seconds 0, a past time) stops here. */
+export const MAX_HISTORY_EVENTS = 25_000;
+/** The longest Wait, as on AWS (about 3 years). */
+export const MAX_WAIT_SECONDS = 99_999_999;
+/** A state's output (so the next state's input), a task's result: AWS's 256 KB, as UTF-8 JSON. */
+export const MAX_PAYLOAD_BYTES = 256 * 1024;
 const EXECUTION_TIMER = 'execution-timeout';
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -58,11 +64,23 @@ export function redrive(machine: Machine, state: ExecState, r: { stateName: stri
   st.frames = {};
   st.waits = {};
   const run = new Run(machine, st, r.now);
+  st.execution.redriveCount = r.redriveCount;
   run.emit('ExecutionRedriven', '', { redriveCount: r.redriveCount });
   const root: Frame = { id: 'f0', parent: null, scope: [], key: 0, mapItem: null, stateName: '', input: null, enteredTime: r.now, retries: [], wait: null };
   st.frames.f0 = root;
   run.enter(root, r.stateName, r.input);
   run.drain();
+  return run.finish();
+}
+
+/**
+ * Fail a running execution with `error`/`cause` (its open tasks and timers cancelled): for an
+ * executor whose step() threw something that is not an execution error (a bug, a value the engine
+ * could not handle), so the execution ends instead of staying stuck.
+ */
+export function failExecution(machine: Machine, state: ExecState, f: { error: string; cause: string; now: number }, opts: { inPlace?: boolean } = {}): StepResult {
+  const run = new Run(machine, opts.inPlace ? state : structuredClone(state), f.now);
+  if (run.st.status === 'running') run.endExecution('failed', null, f.error, f.cause, true);
   return run.finish();
 }
 
@@ -83,7 +101,17 @@ class Run {
     this.env = { random: () => nextFloat(st.rng), uuid: () => nextUuid(st.rng) };
   }
 
-  finish(): StepResult { return { state: this.st, commands: this.commands, events: this.events }; }
+  finish(): StepResult {
+    this.historyGuard();
+    return { state: this.st, commands: this.commands, events: this.events };
+  }
+
+  /** True (and the execution failed) once the history reached its limit. */
+  historyGuard(): boolean {
+    if (this.st.status !== 'running' || this.st.lastEventId < MAX_HISTORY_EVENTS) return false;
+    this.endExecution('failed', null, 'States.Runtime', `The execution reached ${MAX_HISTORY_EVENTS} history events, the most one execution may have (as on AWS): a loop that does not end (through a Wait that ends at once?), or a Map over more items than fit (each iteration takes 4 or more events)`, true);
+    return true;
+  }
 
   emit(type: string, frameId: string, details: JsonObject = {}): void {
     const id = this.st.lastEventId + 1;
@@ -161,9 +189,10 @@ class Run {
       const frame = this.st.frames[this.ready.shift()!];
       if (!frame) continue;
       if (++this.transitions > MAX_TRANSITIONS_PER_STEP) {
-        this.endExecution('failed', null, 'States.Runtime', `More than ${MAX_TRANSITIONS_PER_STEP} state transitions without waiting on a task or timer (a loop?)`, true);
+        this.endExecution('failed', null, 'States.Runtime', `More than ${MAX_TRANSITIONS_PER_STEP} states ran in one step without waiting on a task or timer: a Pass/Choice loop, or a Map or Parallel starting more iterations at once than that (set MaxConcurrency)`, true);
         return;
       }
+      if (this.historyGuard()) return;
       this.guard(frame, () => this.execute(frame));
     }
   }
@@ -191,7 +220,7 @@ class Run {
   ctx(frame: Frame, extra: JsonObject = {}): Json {
     const e = this.st.execution;
     const c: JsonObject = {
-      Execution: { Id: e.id, Input: e.input, Name: e.name, RoleArn: e.roleArn, StartTime: iso(e.startTime), RedriveCount: 0 },
+      Execution: { Id: e.id, Input: e.input, Name: e.name, RoleArn: e.roleArn, StartTime: iso(e.startTime), RedriveCount: e.redriveCount ?? 0 },
       State: { Name: frame.stateName, EnteredTime: iso(frame.enteredTime), RetryCount: frame.retries.reduce((a, b) => a + b, 0) },
       StateMachine: { Id: e.stateMachineId, Name: e.stateMachineName },
       ...extra,
@@ -212,6 +241,7 @@ class Run {
 
   /** The state finished with `output`: go to Next, or end the frame. */
   exit(frame: Frame, output: Json, next?: string): void {
+    checkSize(output, `The state '${frame.stateName}' produced an output`);
     const def = this.def(frame);
     this.emit(`${def.Type}StateExited`, frame.id, { name: frame.stateName, output });
     const target = next ?? def.Next;
@@ -266,7 +296,7 @@ class Run {
     if (def.Seconds !== undefined) fireAt = this.now + def.Seconds * 1000;
     else if (def.SecondsPath !== undefined) {
       const s = fromPath(def.SecondsPath);
-      if (typeof s !== 'number' || !Number.isInteger(s) || s < 0) throw new StatesError('States.Runtime', `Wait: SecondsPath '${def.SecondsPath}' gave ${JSON.stringify(s)}, not a non-negative integer`);
+      if (typeof s !== 'number' || !Number.isInteger(s) || s < 0 || s > MAX_WAIT_SECONDS) throw new StatesError('States.Runtime', `Wait: SecondsPath '${def.SecondsPath}' gave ${JSON.stringify(s)}, not an integer from 0 to ${MAX_WAIT_SECONDS}`);
       fireAt = this.now + s * 1000;
     } else {
       const t = def.Timestamp ?? fromPath(def.TimestampPath!);
@@ -274,6 +304,7 @@ class Run {
       if (!ts) throw new StatesError('States.Runtime', `Wait: ${JSON.stringify(t)} is not an RFC 3339 timestamp`);
       fireAt = Math.round(ts.seconds * 1000 + Number(`0.${ts.fraction || '0'}`) * 1000);
     }
+    if (!Number.isFinite(new Date(fireAt).getTime())) throw new StatesError('States.Runtime', `Wait: ${fireAt} ms is not a time`);
     const id = this.nextId('w');
     frame.wait = { kind: 'timer', id, purpose: 'wait', effective: input };
     this.st.waits[id] = frame.id;
@@ -425,6 +456,12 @@ class Run {
 
   /** A state failed: retry it, or catch it, or fail its frame. */
   stateError(frame: Frame, error: string, cause: string): void {
+    // A Map/Parallel failing while it waits on children (an ItemSelector failing for item k): the
+    // iterations already running stop, or their answers would arrive for a state that moved on.
+    if (frame.wait?.kind === 'children') {
+      this.abortChildren(frame);
+      frame.wait = null;
+    }
     const def = this.def(frame);
     const retriers = def.Retry ?? [];
     const ri = retriers.findIndex((r) => errorMatches(r.ErrorEquals, error));
@@ -435,6 +472,7 @@ class Run {
         let delay = (r.IntervalSeconds ?? 1) * (r.BackoffRate ?? 2) ** used;
         if (r.MaxDelaySeconds !== undefined) delay = Math.min(delay, r.MaxDelaySeconds);
         if (r.JitterStrategy === 'FULL') delay *= nextFloat(this.st.rng);
+        delay = Math.min(delay, MAX_WAIT_SECONDS);
         frame.retries[ri] = used + 1;
         for (let i = 0; i < ri; i++) frame.retries[i] ??= 0;
         const id = this.nextId('r');
@@ -447,7 +485,10 @@ class Run {
     const catcher = (def.Catch ?? []).find((c) => errorMatches(c.ErrorEquals, error));
     if (catcher) {
       let output: Json;
-      try { output = applyResultPath(catcher.ResultPath, frame.input, { Error: error, Cause: cause }); } catch (e) {
+      try {
+        output = applyResultPath(catcher.ResultPath, frame.input, { Error: error, Cause: cause });
+        checkSize(output, `The state '${frame.stateName}' produced an output`);
+      } catch (e) {
         if (!isStatesError(e)) throw e;
         return this.frameFailed(frame, e.error, e.causeText);
       }
@@ -504,4 +545,25 @@ class Run {
       this.commands.push({ kind: 'fail', error, cause });
     }
   }
+}
+
+/** Throws States.DataLimitExceeded when `value` is over MAX_PAYLOAD_BYTES as UTF-8 JSON. */
+export function checkSize(value: Json, what: string): void {
+  const text = JSON.stringify(value) ?? 'null';
+  // A UTF-16 unit is 1 to 3 UTF-8 bytes: count only when the length alone does not decide.
+  if (text.length * 3 <= MAX_PAYLOAD_BYTES) return;
+  const bytes = text.length > MAX_PAYLOAD_BYTES ? text.length : utf8Length(text);
+  if (bytes > MAX_PAYLOAD_BYTES) throw new StatesError('States.DataLimitExceeded', `${what} of ${bytes > text.length ? bytes : `at least ${bytes}`} bytes, over the limit of ${MAX_PAYLOAD_BYTES} bytes`);
+}
+
+function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff) { n += 4; i++; } // a surrogate pair: one 4-byte character
+    else n += 3;
+  }
+  return n;
 }

@@ -50,3 +50,10 @@ it('intrinsic calls parse nested calls, escapes, numbers, paths with brackets', 
   assert.deepEqual(c.args.slice(2), [{ kind: 'literal', value: 150 }, { kind: 'literal', value: null }, { kind: 'literal', value: true }]);
   for (const bad of ['States.Nope()', 'States.UUID(1)', "States.Format('x'", 'States.Array(,)']) assert.throws(() => parseIntrinsic(bad), bad);
 });
+
+it('ResultPath "$.__proto__" writes a field named __proto__, not the prototype', () => {
+  const w = writeReferencePath('$.__proto__', { a: 1 }, { r: 2 });
+  assert.ok(w.ok);
+  assert.equal(JSON.stringify(w.value), '{"a":1,"__proto__":{"r":2}}');
+  assert.equal(Object.getPrototypeOf(w.value), Object.prototype);
+});

@@ -285,9 +285,10 @@ export function writeReferencePath(text: string, data: Json, value: Json): { ok:
     if (sel.kind === 'name') {
       if (node !== undefined && !isObject(node)) return undefined;
       const copy: JsonObject = { ...(node ?? {}) };
-      const v = set(copy[sel.name], i + 1);
+      const v = set(Object.hasOwn(copy, sel.name) ? copy[sel.name] : undefined, i + 1);
       if (v === undefined) return undefined;
-      copy[sel.name] = v;
+      // defineProperty, not `copy[name] = v`: a name like `__proto__` is then a field, not the prototype.
+      Object.defineProperty(copy, sel.name, { value: v, enumerable: true, writable: true, configurable: true });
       return copy;
     }
     if (sel.kind === 'index' && Array.isArray(node) && sel.index < node.length) {

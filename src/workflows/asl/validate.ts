@@ -7,6 +7,7 @@ import { intrinsicError, looksLikeIntrinsic } from './intrinsics.ts';
 import { pathError } from './jsonpath.ts';
 import { parseFunctionRef, resolveResource } from './resource.ts';
 import type { Machine } from './types.ts';
+import { MAX_WAIT_SECONDS } from './interpreter.ts';
 
 export interface ValidationError {
   path: string;
@@ -267,7 +268,7 @@ class Checker {
   wait(at: string, s: Record<string, unknown>): void {
     const set = ['Seconds', 'Timestamp', 'SecondsPath', 'TimestampPath'].filter((f) => s[f] !== undefined);
     if (set.length !== 1) this.err(at, `a Wait state needs exactly one of Seconds, Timestamp, SecondsPath, TimestampPath (found ${set.length ? set.join(', ') : 'none'})`);
-    if (s.Seconds !== undefined && !isNonNegInt(s.Seconds)) this.err(`${at}.Seconds`, 'must be a non-negative integer');
+    if (s.Seconds !== undefined && (!isNonNegInt(s.Seconds) || (s.Seconds as number) > MAX_WAIT_SECONDS)) this.err(`${at}.Seconds`, `must be an integer from 0 to ${MAX_WAIT_SECONDS}`);
     if (s.Timestamp !== undefined && !parseTimestamp(s.Timestamp)) this.err(`${at}.Timestamp`, 'must be an RFC 3339 timestamp');
     for (const f of ['SecondsPath', 'TimestampPath']) if (s[f] !== undefined) this.path(`${at}.${f}`, s[f], { reference: true });
   }
