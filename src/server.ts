@@ -244,7 +244,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   };
   await registry.refresh();
   await asyncInvoker.start();
-  const workflows = new WorkflowExecutor({ store, invoker, functions: () => registry.functions, clock, logger });
+  const workflows = new WorkflowExecutor({ store, invoker, tracing, functions: () => registry.functions, clock, logger });
   await workflows.start();
   kickWorkflows = () => workflows.kick();
   executor = workflows;

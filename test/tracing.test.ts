@@ -63,6 +63,8 @@ functions:
     handler: src/worker.handler
     events:
       - table: ledger
+  stepped:
+    handler: src/worker.handler
 queues:
   work: {}
 topics:
@@ -77,6 +79,12 @@ rules:
   placed:
     pattern: { source: [shop] }
     targets: [{ function: ruled }]
+workflows:
+  flow:
+    definition:
+      StartAt: Step
+      States:
+        Step: { Type: Task, Resource: stepped, End: true }
 `,
   'src/front.ts': `import { events, functions, kv, queues, storage, topics, trace } from 'nimbus/sdk';
 export const handler = async (_e: unknown, context: { traceparent: string }) => {
@@ -146,6 +154,21 @@ describe('tracing', () => {
     // The invocation records carry the trace id.
     const { body } = await srv.api<{ invocations: { traceId: string }[] }>('GET', '/_nimbus/api/functions/worker/invocations');
     assert.equal(body.invocations[0]!.traceId, traceId);
+  });
+
+  it('gives a workflow execution a span of its own, under its caller, over its tasks', async () => {
+    const traceId = '5bf92f3577b34da6a3ce929d0e0e4736';
+    const callerSpan = '10f067aa0ba902b7';
+    const res = await srv.req('/_nimbus/api/workflows/flow/executions?sync=true', { method: 'POST', headers: { authorization: `Bearer ${srv.token}`, 'content-type': 'application/json', traceparent: `00-${traceId}-${callerSpan}-01` }, body: '{"input":{}}' });
+    assert.equal(res.status, 200);
+    const deadline = Date.now() + 10_000;
+    const find = (name: string) => otlp.spans.find((s) => s.traceId === traceId && s.name === name);
+    while ((!find('workflow flow') || !find('invoke stepped')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const execution = find('workflow flow');
+    assert.ok(execution, `spans: ${otlp.spans.filter((s) => s.traceId === traceId).map((s) => s.name).join(', ')}`);
+    assert.equal(execution.parentSpanId, callerSpan, 'the execution continues its caller');
+    assert.equal(find('invoke stepped')!.parentSpanId, execution.spanId, 'the task invocation is a child of the execution');
+    assert.deepEqual(execution.attributes.find((a) => a.key === 'nimbus.execution.status')?.value, { stringValue: 'SUCCEEDED' });
   });
 
   it('keeps an async event\'s attempts in one trace, even when its sender had none', async () => {

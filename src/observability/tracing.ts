@@ -94,6 +94,17 @@ export class Tracing {
     return this.#sampler!.shouldSample(ctx, traceId, name, kind, attrs, []).decision === SamplingDecision.RECORD_AND_SAMPLED;
   }
 
+  /**
+   * A span whose ids the caller chose and that already ended (a workflow execution: its span id is
+   * derived from the execution, so it is the same after a restart, and its tasks' spans name it as
+   * their parent). Recorded when exporting and `parent` (a traceparent) is sampled.
+   */
+  finished(name: string, parent: string, spanId: string, kind: SpanKindName, startMs: number, endMs: number, attrs: Attributes, error?: string): void {
+    const p = parseTraceparent(parent);
+    if (!this.#export || !p || !p.sampled) return;
+    this.#export.add(name, KINDS[kind], p.traceId, spanId, p.spanId, true, startMs, endMs, error ?? '', [attrs]);
+  }
+
   /** Sends what is buffered and stops (at shutdown): at most 2 s, and never an error — a collector that is down must not stop the server's shutdown. */
   async close(logger?: Logger): Promise<void> {
     await this.#export?.close(2000, logger);

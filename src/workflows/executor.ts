@@ -16,7 +16,8 @@ import type { FunctionRecord, Store } from '../store/types.ts';
 import { type ExecutionRecord, type ExecutionRow, executionArn, type StartRequest, type WorkItem, type WorkRemoval } from '../store/workflows.ts';
 import type { Clock } from '../util/clock.ts';
 import { Waker } from '../util/waker.ts';
-import { newTraceparent } from '../observability/tracing.ts';
+import { newTraceparent, type Tracing } from '../observability/tracing.ts';
+import { createHash } from 'node:crypto';
 import { type ExecState, failExecution, type InvokeTaskCommand, type Json, type Machine, MAX_PAYLOAD_BYTES, redrive, start, step, type StepInput, validateDefinition } from './asl/index.ts';
 import { CommitBuilder } from './commit.ts';
 import { runTask } from './tasks.ts';
@@ -50,6 +51,8 @@ interface Pending { input: Input | null; remove: WorkRemoval[]; token?: boolean;
 export interface ExecutorDeps {
   store: Store;
   invoker: Invoker;
+  /** Records each execution's own span (start to end), the parent of its task invocations' spans. */
+  tracing?: Tracing;
   functions: () => Map<string, FunctionRecord>;
   clock: Clock;
   logger: Logger;
@@ -98,11 +101,12 @@ export class WorkflowExecutor {
     const now = clock.now();
     const r = start(this.#machine(wf.definition), { input: JSON.parse(inputText) as Json, now, executionId: id, executionName: name, stateMachineId: stateMachineArn(workflow), stateMachineName: workflow, seed: randomUUID() });
     const b = new CommitBuilder();
-    b.take(r, now, trace);
+    b.take(r, now, runTrace(trace, id, 0));
     const c = b.build(id, 0, r.state, now);
     const created = await store.workflows.createExecution({ ...c, workflow, name, input: inputText, definition: wf.definition, startedAt: now, trace });
     if (!created) throw new NimbusError('EXECUTION_ALREADY_EXISTS', `workflow "${workflow}" already has an execution named "${name}"`);
     this.#after(id, c.status, b);
+    if (c.status !== 'RUNNING') void this.#endSpan(id);
     return (await this.describe(id));
   }
 
@@ -155,7 +159,7 @@ export class WorkflowExecutor {
     const now = clock.now();
     const r = redrive(this.#machine(row.definition), JSON.parse(row.state) as ExecState, { stateName: last.name, input: last.input, now, redriveCount: row.redriveCount + 1 });
     const b = new CommitBuilder();
-    b.take(r, now, row.trace);
+    b.take(r, now, runTrace(row.trace, row.id, row.redriveCount + 1));
     const c = { ...b.build(row.id, row.version, r.state, now), redriveCount: row.redriveCount + 1 };
     if (!(await store.workflows.commitStep(c))) throw new NimbusError('EXECUTION_NOT_REDRIVABLE', `execution "${row.name}" changed while being redriven; try again`);
     this.#after(row.id, c.status, b);
@@ -262,11 +266,11 @@ export class WorkflowExecutor {
           else if (broken?.at === i) {
             const r = failExecution(machine, state, { error: 'States.Runtime', cause: broken.cause, now }, { inPlace: true });
             state = r.state;
-            b.take(r, now, row.trace);
+            b.take(r, now, runTrace(row.trace, row.id, row.redriveCount));
           } else if (p.input) {
             const r = step(machine, state, { ...p.input, now } as StepInput, { inPlace: true });
             state = r.state;
-            b.take(r, now, row.trace);
+            b.take(r, now, runTrace(row.trace, row.id, row.redriveCount));
           }
           b.remove.push(...p.remove);
         }
@@ -281,6 +285,7 @@ export class WorkflowExecutor {
       if (await store.workflows.commitStep(c)) {
         if (c.status === 'RUNNING') this.#remember(execution, row.version + 1, state, c.state.length);
         this.#after(execution, c.status, b);
+        if (c.status !== 'RUNNING') void this.#endSpan(execution);
         return refused;
       }
     }
@@ -301,6 +306,21 @@ export class WorkflowExecutor {
     while (this.#states.size && (this.#states.size >= STATE_CACHE_ENTRIES || this.#stateBytes + bytes > STATE_CACHE_BYTES)) this.#take(this.#states.keys().next().value!);
     this.#states.set(execution, { version, state, bytes });
     this.#stateBytes += bytes;
+  }
+
+  /** The execution's span (this run of it: a redrive is another), from its start to its end. */
+  async #endSpan(execution: string): Promise<void> {
+    const tracing = this.#d.tracing;
+    if (!tracing) return;
+    try {
+      const row = await this.#d.store.workflows.getExecution(execution);
+      if (!row?.trace || row.stoppedAt === null) return;
+      tracing.finished(`workflow ${row.workflow}`, row.trace, runSpanId(row.id, row.redriveCount), 'internal', row.startedAt, row.stoppedAt,
+        { 'nimbus.workflow': row.workflow, 'nimbus.execution': row.id, 'nimbus.execution.status': row.status, 'nimbus.redrive_count': row.redriveCount },
+        row.status === 'SUCCEEDED' ? undefined : row.error ?? row.status);
+    } catch (err) {
+      this.#d.logger.warn({ err, execution }, 'could not record the execution\'s span');
+    }
   }
 
   #after(execution: string, status: string, b: CommitBuilder): void {
@@ -409,4 +429,16 @@ function checkPayload(value: unknown, what: string): string {
   if (text === undefined) throw new NimbusError('INVALID_EXECUTION_INPUT', `${what}: not JSON`);
   if (Buffer.byteLength(text) > MAX_PAYLOAD_BYTES) throw new NimbusError('INVALID_EXECUTION_INPUT', `${what}: ${Buffer.byteLength(text)} bytes, over the limit of ${MAX_PAYLOAD_BYTES}`);
   return text;
+}
+
+/** The span id of one run of an execution (its start, or a redrive): the same on every node and after a restart. */
+function runSpanId(execution: string, run: number): string {
+  return createHash('sha256').update(`${execution}#${run}`).digest('hex').slice(0, 16);
+}
+
+/** The traceparent an execution's task invocations continue: the caller's trace, the execution's span as parent. */
+function runTrace(trace: string | null, execution: string, run: number): string | null {
+  if (!trace) return null;
+  const parts = trace.split('-');
+  return parts.length === 4 ? `00-${parts[1]}-${runSpanId(execution, run)}-${parts[3]}` : trace;
 }
