@@ -252,7 +252,7 @@ describe('versions, aliases and rollouts', () => {
     assert.equal((await srv.api('POST', '/_nimbus/api/functions/greet/invocations?qualifier=5', {})).status, 200);
     assert.equal(stats()[5]?.provisioned ?? 0, 0);
     const tooMany = await srv.api<{ error: { message: string } }>('PUT', '/_nimbus/api/functions/greet/aliases/warm', { version: 1, provisioned: 11 });
-    assert.match(tooMany.body.error.message, /provisioned: at most the function's concurrency\.max \(10\)/);
+    assert.match(tooMany.body.error.message, /provisioned: at most the concurrency\.max of the versions the alias points to \(10\)/);
     // Moving the alias without a count keeps its count; a count of 0 lets the instances go back to on demand.
     const moved = await srv.api<{ provisioned: number }>('PUT', '/_nimbus/api/functions/greet/aliases/warm', { version: 3 });
     assert.equal(moved.body.provisioned, 2);

@@ -36,7 +36,7 @@ export class RolloutRunner {
   start(): void {
     const loop = (): void => {
       if (this.#stopped) return;
-      this.#timer = this.#deps.clock.setTimeout(() => void this.tick().finally(loop), this.#deps.checkEveryMs ?? ROLLOUT_CHECK_MS);
+      this.#timer = this.#deps.clock.setTimeout(() => void this.tick().catch((err: unknown) => this.#deps.logger.error({ err }, 'rollouts: a check failed')).finally(loop), this.#deps.checkEveryMs ?? ROLLOUT_CHECK_MS);
     };
     loop();
   }

@@ -51,7 +51,9 @@ export function versionRoutes(deps: { store: Store; registry: Registry; rollouts
         if (extra !== null && b.weight === undefined) throw new NimbusError('BAD_REQUEST', 'weight: required with additionalVersion (the percentage of calls it takes, 0 to 100)');
         if (extra === b.version) throw new NimbusError('BAD_REQUEST', 'additionalVersion: must differ from version');
         if (extra === null && b.weight !== undefined) throw new NimbusError('BAD_REQUEST', 'weight: goes with additionalVersion (the second version that takes that share)');
-        if (b.provisioned != null && b.provisioned > fn.concurrencyMax) throw new NimbusError('BAD_REQUEST', `provisioned: at most the function's concurrency.max (${fn.concurrencyMax}), got ${b.provisioned}`);
+        // At most what the versions the alias points to may run at once (each version keeps its own concurrency.max).
+        const max = Math.min(...[b.version, extra].filter((v): v is number => v !== null).map((v) => deps.registry.versions.get(fn.name)?.get(v)?.concurrencyMax ?? fn.concurrencyMax));
+        if (b.provisioned != null && b.provisioned > max) throw new NimbusError('BAD_REQUEST', `provisioned: at most the concurrency.max of the versions the alias points to (${max}), got ${b.provisioned}`);
         const alias = await deps.store.versions.setAlias(fn.name, p.alias!, {
           version: b.version, extraVersion: extra, extraWeight: extra === null ? 0 : b.weight!, ...(b.provisioned !== undefined ? { provisioned: b.provisioned } : {}),
         }, deps.now());

@@ -53,7 +53,7 @@ export class BudgetWatcher {
     this.#deps = deps;
     const loop = (): void => {
       if (this.#closed) return;
-      this.#timer = deps.clock.setTimeout(() => void this.check().finally(loop), CHECK_EVERY_MS);
+      this.#timer = deps.clock.setTimeout(() => void this.check().catch((err: unknown) => deps.logger.error({ err }, 'budgets: a check failed')).finally(loop), CHECK_EVERY_MS);
     };
     loop();
   }

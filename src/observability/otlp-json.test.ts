@@ -2,7 +2,7 @@
 // within a nanosecond: float milliseconds round either way), parents, kinds, statuses and flags.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { type Attributes, type SpanContext, SpanStatusCode, TraceFlags } from '@opentelemetry/api';
+import { type Attributes, type AttributeValue, type SpanContext, SpanStatusCode, TraceFlags } from '@opentelemetry/api';
 import { hrTimeDuration, millisToHrTime } from '@opentelemetry/core';
 import { JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -13,7 +13,7 @@ const resource = resourceFromAttributes({ 'service.name': 'nimbus-test' });
 
 function sdkSpan(p: PlainSpan): ReadableSpan {
   const attributes: Attributes = {};
-  for (let i = 0; i < p.attrs.length; i += 2) attributes[p.attrs[i] as string] = p.attrs[i + 1];
+  for (let i = 0; i < p.attrs.length; i += 2) attributes[p.attrs[i] as string] = p.attrs[i + 1] as AttributeValue;
   const ctx: SpanContext = { traceId: p.traceId, spanId: p.spanId, traceFlags: TraceFlags.SAMPLED };
   return {
     name: p.name, kind: p.kind, spanContext: () => ctx,
@@ -49,4 +49,15 @@ it('writes nanoseconds as decimal strings, carrying a rounded-up fraction', () =
   assert.equal(msToNanoString(1.9999999), '2000000');
   assert.equal(msToNanoString(1.000001), '1000001');
   assert.equal(msToNanoString(0.9999999999), '1000000');
+});
+
+it('writes every attribute value a collector accepts, and leaves out those it would refuse', () => {
+  const doc = JSON.parse(exportRequestJson([{ name: 's', kind: 0, traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), parentSpanId: '', parentRemote: false, startMs: 1, endMs: 2, error: '',
+    attrs: ['big', 1e21, 'nan', NaN, 'list', ['a', 1, true], 'none', null, 'undef', undefined, 'text', 'ü\u2028\u0000'] }], 'x', 'y')) as Doc;
+  assert.deepEqual(doc.resourceSpans[0]!.scopeSpans[0]!.spans[0]!.attributes, [
+    { key: 'big', value: { doubleValue: 1e21 } },
+    { key: 'nan', value: { doubleValue: 'NaN' } },
+    { key: 'list', value: { arrayValue: { values: [{ stringValue: 'a' }, { intValue: 1 }, { boolValue: true }] } } },
+    { key: 'text', value: { stringValue: 'ü\u2028\u0000' } },
+  ]);
 });

@@ -18,8 +18,8 @@ export interface PlainSpan {
   endMs: number;
   /** The error message, or '' when the span did not fail. */
   error: string;
-  /** key, value, key, value … */
-  attrs: (string | number | boolean)[];
+  /** key, value, key, value … (values as the API's Attributes hold them) */
+  attrs: unknown[];
 }
 
 /** Nanoseconds since the epoch as a decimal string, exact to the microsecond a float of ms holds. */
@@ -30,15 +30,25 @@ export function msToNanoString(ms: number): string {
   return `${whole}${String(ns).padStart(6, '0')}`;
 }
 
-function anyValue(v: string | number | boolean): string {
+/** An attribute value as OTLP's AnyValue; undefined for values an attribute cannot hold (null, objects). */
+function anyValue(v: unknown): string | undefined {
   if (typeof v === 'string') return `{"stringValue":${JSON.stringify(v)}}`;
   if (typeof v === 'boolean') return `{"boolValue":${v}}`;
-  return Number.isInteger(v) ? `{"intValue":${v}}` : `{"doubleValue":${Number.isFinite(v) ? v : JSON.stringify(String(v))}}`;
+  if (typeof v === 'number') {
+    // int64 in range as an integer; anything else (fractions, ±2^63 and beyond, NaN, ±Infinity) as a double.
+    if (Number.isInteger(v) && Math.abs(v) < 2 ** 63) return `{"intValue":${v}}`;
+    return `{"doubleValue":${Number.isFinite(v) ? v : JSON.stringify(String(v))}}`;
+  }
+  if (Array.isArray(v)) return `{"arrayValue":{"values":[${v.map((x) => anyValue(x) ?? '{}').join(',')}]}}`;
+  return undefined;
 }
 
-function attributes(flat: (string | number | boolean)[]): string {
+function attributes(flat: unknown[]): string {
   let out = '';
-  for (let i = 0; i < flat.length; i += 2) out += `${i ? ',' : ''}{"key":${JSON.stringify(flat[i])},"value":${anyValue(flat[i + 1]!)}}`;
+  for (let i = 0; i < flat.length; i += 2) {
+    const value = anyValue(flat[i + 1]);
+    if (value !== undefined) out += `${out ? ',' : ''}{"key":${JSON.stringify(flat[i])},"value":${value}}`;
+  }
   return out;
 }
 

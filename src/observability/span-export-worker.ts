@@ -3,7 +3,7 @@
 // to its OTLP/HTTP exporter, which writes them with our serialiser (otlp-json.ts). Serialising and
 // sending happen here, off the server's request thread.
 import { parentPort, workerData } from 'node:worker_threads';
-import { type Attributes, type HrTime, type SpanContext, type SpanKind, SpanStatusCode, TraceFlags } from '@opentelemetry/api';
+import { type Attributes, type AttributeValue, type HrTime, type SpanContext, type SpanKind, SpanStatusCode, TraceFlags } from '@opentelemetry/api';
 import { hrTimeDuration, millisToHrTime, setGlobalErrorHandler } from '@opentelemetry/core';
 import { OTLPExporterBase } from '@opentelemetry/otlp-exporter-base';
 import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from '@opentelemetry/otlp-exporter-base/node-http';
@@ -96,7 +96,7 @@ class FinishedSpan implements ReadableSpan {
   get status(): { code: SpanStatusCode; message?: string } { return this.plain.error ? { code: SpanStatusCode.ERROR, message: this.plain.error } : UNSET; }
   get attributes(): Attributes {
     const out: Attributes = {};
-    for (let k = 0; k < this.plain.attrs.length; k += 2) out[this.plain.attrs[k] as string] = this.plain.attrs[k + 1];
+    for (let k = 0; k < this.plain.attrs.length; k += 2) out[this.plain.attrs[k] as string] = this.plain.attrs[k + 1] as AttributeValue;
     return out;
   }
 }

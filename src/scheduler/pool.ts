@@ -77,15 +77,32 @@ export class FunctionPool {
    * instances become ordinary ones (keep-alive reaps them when idle).
    */
   setProvisioned(n: number): void {
-    this.#provisionTarget = n;
+    // Never more than the version may run at once.
+    this.#provisionTarget = Math.min(n, this.fn.concurrencyMax);
+    this.#fitProvisioned();
+    this.ensureProvisioned();
+  }
+
+  /**
+   * Marks exactly the target's number of live instances provisioned: extra ones become ordinary
+   * (keep-alive reaps them when idle), and when short, warm ordinary ones are taken first.
+   */
+  #fitProvisioned(): void {
     let have = 0;
     for (const [inst, s] of this.#slots) {
       if (!s.provisioned || inst.exited) continue;
-      if (++have <= n) continue;
+      if (++have <= this.#provisionTarget) continue;
       s.provisioned = false;
       if (s.inflight === 0) s.keepAlive = this.#deps.clock.setTimeout(() => this.#expire(inst), this.#deps.keepAliveMs);
     }
-    this.ensureProvisioned();
+    for (const [inst, s] of this.#slots) {
+      if (have >= this.#provisionTarget) break;
+      if (s.provisioned || inst.exited || !s.reserved) continue;
+      s.provisioned = true;
+      s.keepAlive?.cancel();
+      s.keepAlive = undefined;
+      have++;
+    }
   }
 
   get #perInstance(): number { return Math.max(1, this.fn.perInstance); }
@@ -294,7 +311,8 @@ export class FunctionPool {
       if (!this.#reserve()) { this.#provisionBlocked = true; return; } // retried when capacity frees (#serveWaiters)
       this.#provisioning++;
       this.#startReserved(true).then(
-        () => { this.#provisioning--; this.#serveWaiters(); },
+        // The target may have dropped while it started: it joins as an ordinary instance then.
+        () => { this.#provisioning--; this.#fitProvisioned(); this.#serveWaiters(); },
         (err: unknown) => {
           this.#provisioning--;
           this.#deps.onProvisionError(this.fn, err);

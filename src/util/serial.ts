@@ -5,7 +5,8 @@ export class Serial {
   #tail: Promise<void> | undefined;
 
   run(fn: () => Promise<void>): Promise<void> {
-    const next = (this.#tail ?? Promise.resolve()).then(fn);
+    // A run that failed does not stop the next one (its own caller has its error).
+    const next = (this.#tail ?? Promise.resolve()).catch(() => undefined).then(fn);
     const tracked = next.finally(() => { if (this.#tail === tracked) this.#tail = undefined; });
     this.#tail = tracked;
     return tracked;
@@ -13,6 +14,6 @@ export class Serial {
 
   /** Settles when the runs asked for so far have ended. */
   idle(): Promise<void> {
-    return this.#tail ?? Promise.resolve();
+    return (this.#tail ?? Promise.resolve()).catch(() => undefined);
   }
 }

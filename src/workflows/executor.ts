@@ -106,7 +106,7 @@ export class WorkflowExecutor {
     const created = await store.workflows.createExecution({ ...c, workflow, name, input: inputText, definition: wf.definition, startedAt: now, trace });
     if (!created) throw new NimbusError('EXECUTION_ALREADY_EXISTS', `workflow "${workflow}" already has an execution named "${name}"`);
     this.#after(id, c.status, b);
-    if (c.status !== 'RUNNING') void this.#endSpan(id);
+    this.#endSpan({ id, workflow, trace, redriveCount: 0, startedAt: now }, c);
     return (await this.describe(id));
   }
 
@@ -162,7 +162,9 @@ export class WorkflowExecutor {
     b.take(r, now, runTrace(row.trace, row.id, row.redriveCount + 1));
     const c = { ...b.build(row.id, row.version, r.state, now), redriveCount: row.redriveCount + 1 };
     if (!(await store.workflows.commitStep(c))) throw new NimbusError('EXECUTION_NOT_REDRIVABLE', `execution "${row.name}" changed while being redriven; try again`);
+    this.#runStarts.set(row.id, now);
     this.#after(row.id, c.status, b);
+    this.#endSpan({ ...row, redriveCount: c.redriveCount }, c);
     return this.describe(row.id);
   }
 
@@ -285,7 +287,7 @@ export class WorkflowExecutor {
       if (await store.workflows.commitStep(c)) {
         if (c.status === 'RUNNING') this.#remember(execution, row.version + 1, state, c.state.length);
         this.#after(execution, c.status, b);
-        if (c.status !== 'RUNNING') void this.#endSpan(execution);
+        this.#endSpan(row, c);
         return refused;
       }
     }
@@ -308,20 +310,23 @@ export class WorkflowExecutor {
     this.#stateBytes += bytes;
   }
 
-  /** The execution's span (this run of it: a redrive is another), from its start to its end. */
-  async #endSpan(execution: string): Promise<void> {
-    const tracing = this.#d.tracing;
-    if (!tracing) return;
-    try {
-      const row = await this.#d.store.workflows.getExecution(execution);
-      if (!row?.trace || row.stoppedAt === null) return;
-      tracing.finished(`workflow ${row.workflow}`, row.trace, runSpanId(row.id, row.redriveCount), 'internal', row.startedAt, row.stoppedAt,
-        { 'nimbus.workflow': row.workflow, 'nimbus.execution': row.id, 'nimbus.execution.status': row.status, 'nimbus.redrive_count': row.redriveCount },
-        row.status === 'SUCCEEDED' ? undefined : row.error ?? row.status);
-    } catch (err) {
-      this.#d.logger.warn({ err, execution }, 'could not record the execution\'s span');
-    }
+  /**
+   * When a commit ended a run of an execution (its start, or a redrive), that run's span: from the
+   * run's start to the commit, with what the commit wrote. Best effort: a crash between the commit
+   * and this loses the span, and a redrive's start is known only to the node that redrove it (after
+   * a restart the span starts where the execution first did).
+   */
+  #endSpan(run: { id: string; workflow: string; trace: string | null; redriveCount: number; startedAt: number }, c: { status: string; error: string | null; stoppedAt: number | null }): void {
+    if (c.status === 'RUNNING' || !this.#d.tracing || !run.trace) return;
+    const startedAt = this.#runStarts.get(run.id) ?? run.startedAt;
+    this.#runStarts.delete(run.id);
+    this.#d.tracing.finished(`workflow ${run.workflow}`, run.trace, runSpanId(run.id, run.redriveCount), 'internal', startedAt, c.stoppedAt ?? this.#d.clock.now(),
+      { 'nimbus.workflow': run.workflow, 'nimbus.execution': run.id, 'nimbus.execution.status': c.status, 'nimbus.redrive_count': run.redriveCount },
+      c.status === 'SUCCEEDED' ? undefined : c.error ?? c.status);
   }
+
+  /** When each redriven run began (this node's redrives), for its span. */
+  readonly #runStarts = new Map<string, number>();
 
   #after(execution: string, status: string, b: CommitBuilder): void {
     if (b.add.length) this.#waker.kick();

@@ -1,0 +1,69 @@
+// Provisioned counts on a version's pool, with instances that start when the test says so: a count
+// lowered while instances start, lowered then raised, above concurrency.max, and a busy instance
+// demoted by a lower count (kept until released, then reaped by keep-alive).
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import type { Instance } from '../sandbox/instance.ts';
+import type { FunctionRecord } from '../store/types.ts';
+import { ManualClock } from '../util/clock.ts';
+import { Capacity } from './capacity.ts';
+import { FunctionPool } from './pool.ts';
+
+function setup(concurrencyMax = 10) {
+  const clock = new ManualClock();
+  const capacity = new Capacity({ maxInstances: 100, memoryBudgetMb: 100_000, maxConcurrentStarts: 100 });
+  const pending: (() => void)[] = [];
+  const live = new Set<{ exited: boolean }>();
+  const fn = { name: 'f', revision: 1, memoryMb: 128, concurrencyMax, perInstance: 1, queueTimeoutMs: 1000, provisioned: 0 } as FunctionRecord;
+  const pool = new FunctionPool(fn, {
+    clock, keepAliveMs: 60_000, capacity, evictElsewhere: () => undefined, onProvisionError: () => undefined,
+    startInstance: (_f, onExit) => new Promise((resolve) => {
+      // Only what the pool touches of an instance.
+      const inst = { id: `i${live.size}`, exited: false, initMs: 0, stop: async () => { if (!inst.exited) { inst.exited = true; live.delete(inst); onExit(inst as unknown as Instance); } } };
+      live.add(inst);
+      pending.push(() => resolve(inst as unknown as Instance));
+    }),
+  });
+  const started = async () => { while (pending.length) pending.shift()!(); for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r)); };
+  return { pool, clock, started, live };
+}
+
+it('a count lowered while its instances start leaves only the new count provisioned', async () => {
+  const { pool, clock, started, live } = setup();
+  pool.setProvisioned(3);
+  pool.setProvisioned(1);
+  await started();
+  assert.equal(pool.stats.provisioned, 1);
+  clock.advance(10 * 60_000);
+  assert.equal(live.size, 1, 'the two extra instances were reaped by keep-alive');
+});
+
+it('lowered then raised, it takes the warm instances back instead of starting more', async () => {
+  const { pool, started, live } = setup();
+  pool.setProvisioned(3);
+  await started();
+  pool.setProvisioned(1);
+  pool.setProvisioned(3);
+  await started();
+  assert.deepEqual([pool.stats.provisioned, live.size], [3, 3]);
+});
+
+it('never provisions more than concurrency.max', async () => {
+  const { pool, started, live } = setup(2);
+  pool.setProvisioned(5);
+  await started();
+  assert.deepEqual([pool.stats.provisioned, live.size], [2, 2]);
+});
+
+it('a busy instance demoted by a lower count runs to the end, then keep-alive reaps it', async () => {
+  const { pool, clock, started } = setup();
+  pool.setProvisioned(1);
+  await started();
+  const lease = await pool.acquire();
+  pool.setProvisioned(0);
+  clock.advance(120_000);
+  assert.equal(lease.instance.exited, false);
+  lease.release();
+  clock.advance(120_000);
+  assert.equal(lease.instance.exited, true);
+});
