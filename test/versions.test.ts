@@ -174,6 +174,8 @@ describe('versions, aliases and rollouts', () => {
     await srv.rollouts.tick(t0 + 60_000);
     assert.equal((await live()).extraWeight, 10, 'the canary holds for its interval');
     await new Promise((r) => setTimeout(r, 50)); // invocation records are written behind the response
+    const [running] = (await srv.api<{ rollouts: (Rollout & { current: { invocations: number } })[] }>('GET', '/_nimbus/api/functions/greet/rollouts')).body.rollouts;
+    assert.equal(running!.current.invocations, three, 'a running rollout says what its new version did so far');
     await srv.rollouts.tick(t0 + 5 * 60_000);
     assert.deepEqual(await live(), { ...(await live()), version: 3, extraVersion: null });
     const [r] = await rollouts();

@@ -109,6 +109,7 @@ describe('workflow triggers', () => {
     assert.equal(body.error.executionError, 'OutOfStock');
     assert.equal(body.error.executionCause, 'nothing left');
     assert.match(body.error.executionArn, /:execution:failing:/);
+    assert.equal(res.headers.get('x-nimbus-execution-arn'), body.error.executionArn);
     const bad = await srv.req('/failing', { method: 'POST', body: '{nope' });
     assert.equal(bad.status, 400);
     assert.equal(((await bad.json()) as Body).error.code, 'INVALID_JSON');

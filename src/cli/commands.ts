@@ -45,7 +45,7 @@ export const handler = async (event: HttpEvent) => {
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name, private: true, type: 'module', version: '0.1.0' }, null, 2) + '\n');
   if (flags.json) return out(JSON.stringify({ created: dir, files: ['nimbus.yml', 'src/hello.ts', 'package.json'] }));
   out(`Created ${name}/ with nimbus.yml, src/hello.ts and package.json.`);
-  out(`Next: npx nimbus deploy ${name}   then   curl ${resolveTarget(flags).url}/${name}`);
+  out(`Next, from this folder (not inside ${name}/): npx nimbus deploy ${name}   then   curl ${resolveTarget(flags).url}/${name}`);
 }
 
 interface DeployResponse {

@@ -9,7 +9,10 @@ const out = (s: string): void => { process.stdout.write(s + '\n'); };
 interface AliasView { fn: string; name: string; version: number; extraVersion: number | null; extraWeight: number; updatedAt: number }
 interface VersionView { version: number; createdAt: string; codeSha: string; memoryMb: number; timeoutMs: number }
 interface StepView { at: number; weight: number; invocations: number; errors: number; p99Ms: number | null; note: string }
-interface RolloutView { id: number; fromVersion: number; toVersion: number; strategy: { kind: string; percent?: number; intervalMs?: number }; status: string; reason: string | null; weight: number; startedAt: number; steps: StepView[] }
+interface RolloutView {
+  id: number; fromVersion: number; toVersion: number; strategy: { kind: string; percent?: number; intervalMs?: number }; status: string; reason: string | null; weight: number;
+  startedAt: number; nextAt: number | null; steps: StepView[]; current?: { invocations: number; errors: number; p99Ms: number | null };
+}
 
 function table(rows: string[][]): void {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
@@ -63,9 +66,13 @@ export async function rollouts(fn: string | undefined, flags: Flags): Promise<vo
   for (const r of data.rollouts) {
     const s = r.strategy.kind === 'all-at-once' ? 'all-at-once' : `${r.strategy.kind} ${r.strategy.percent}% every ${(r.strategy.intervalMs ?? 0) / 1000} s`;
     out(`#${r.id}  version ${r.fromVersion} → ${r.toVersion}  ${s}  ${r.status.toUpperCase()}${r.reason ? `: ${r.reason}` : ''}`);
+    const now = r.current ? [[
+      '  now', `${r.weight}%`, String(r.current.invocations), String(r.current.errors), r.current.p99Ms === null ? '-' : `${Math.round(r.current.p99Ms * 10) / 10} ms`,
+      r.nextAt === null ? 'running' : `next step at ${new Date(r.nextAt).toISOString().replace('T', ' ').slice(0, 19)}`,
+    ]] : [];
     table([['  TIME', 'WEIGHT', 'INVOCATIONS', 'ERRORS', 'P99', 'STEP'], ...r.steps.map((st) => [
       `  ${new Date(st.at).toISOString().replace('T', ' ').slice(0, 19)}`, `${st.weight}%`, String(st.invocations), String(st.errors), st.p99Ms === null ? '-' : `${st.p99Ms} ms`, st.note,
-    ])]);
+    ]), ...now]);
     out('');
   }
 }

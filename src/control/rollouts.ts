@@ -88,6 +88,8 @@ export class RolloutRunner {
         return this.#rollBack(r, stats, `version ${r.toVersion} failed to start: ${failed.errorType}: ${failed.errorMessage}`, now);
       }
       if (this.#stopped) return false;
+      // The step is taken when the pre-warm is done (with a real clock, a moment after `now`).
+      now = Math.max(now, this.#deps.clock.now());
     }
     const s = r.strategy;
     if (s.kind === 'all-at-once') return this.#finish(r, stats, now);

@@ -83,7 +83,11 @@ export function versionRoutes(deps: { store: Store; registry: Registry; rollouts
       handler: async (req, res, p) => {
         req.resume();
         const fn = fnOf(p.name!);
-        sendJson(res, 200, { rollouts: await deps.store.versions.listRollouts({ fn: fn.name, limit: 50 }) });
+        const rollouts = await deps.store.versions.listRollouts({ fn: fn.name, limit: 50 });
+        // A running rollout also says what its new version has done so far (steps record it only when taken).
+        sendJson(res, 200, {
+          rollouts: await Promise.all(rollouts.map(async (r) => (r.status === 'running' ? { ...r, current: await deps.store.versions.versionStats(r.fn, r.toVersion, r.startedAt) } : r))),
+        });
       },
       openapi: { summary: 'The function\'s rollouts, newest first, each with every step (time, weight, the new version\'s invocations, errors and p99) and its outcome', parameters: [fnParam], responses: { 200: json('{ rollouts }'), 404: err } },
     },

@@ -20,6 +20,8 @@ export async function startFromRoute(starter: WorkflowStarter, route: RouteRecor
   const input = parseJsonBody(body, 'the request body (the execution input)');
   const started = await starter.startExecution(route.workflow!, input ?? {}, undefined, traceparent);
   const ids = { 'x-nimbus-execution-arn': started.id };
+  // On the error answers too (502 EXECUTION_FAILED, 504 EXECUTION_STILL_RUNNING), which the gateway writes.
+  res.setHeader('x-nimbus-execution-arn', started.id);
   if (route.syncMs === null) {
     sendJson(res, 202, { executionArn: started.id, startDate: new Date(started.startedAt).toISOString() }, { ...headers, ...ids });
     return;
