@@ -116,7 +116,8 @@ export class Registry {
     else {
       const alias = this.aliases.get(fn.name)?.get(qualifier);
       if (!alias) {
-        // A function deployed before versions existed has no `live` until its next deploy: its newest version.
+        // Every function gets `live` when it is created (and the migration gave existing ones theirs);
+        // should one lack it all the same, its newest version answers rather than a 404.
         if (qualifier === DEFAULT_ALIAS) return fn;
         throw new NimbusError('VERSION_NOT_FOUND', `function "${fn.name}" has no alias "${qualifier}" (nimbus versions ${fn.name} lists its versions and aliases)`);
       }

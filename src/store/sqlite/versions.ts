@@ -107,9 +107,8 @@ export class SqliteVersions implements VersionsStore {
           throw new NimbusError('VERSION_NOT_FOUND', `function "${fn}" has no version ${v} (nimbus versions ${fn} lists them)`);
         }
       }
-      if (name === DEFAULT_ALIAS && this.#m.get("SELECT 1 AS x FROM rollouts WHERE fn = ? AND alias = ? AND status = 'running'", fn, name)) {
-        this.#finish(Number(this.#m.get("SELECT id FROM rollouts WHERE fn = ? AND alias = ? AND status = 'running'", fn, name)!.id), 'superseded', 'the alias was set by hand', now);
-      }
+      const running = name === DEFAULT_ALIAS ? this.#m.get("SELECT id FROM rollouts WHERE fn = ? AND alias = ? AND status = 'running'", fn, name) : undefined;
+      if (running) this.#finish(Number(running.id), 'superseded', 'the alias was set by hand', now);
       this.#setAlias(fn, name, target, now);
       this.#bump();
       return toAlias(this.#m.get('SELECT * FROM aliases WHERE fn = ? AND name = ?', fn, name)!);
