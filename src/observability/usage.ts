@@ -1,7 +1,8 @@
 // Metering: usage per function per hour (requests, GB-seconds on demand and on provisioned
 // instances, provisioned GB-seconds, init time), and cost estimates from a price table. Invocations
 // add their share as their records are written (store.appendRecords); provisioned concurrency is
-// metered here by time, from each function's configured count, as Lambda bills it.
+// metered here by time, as Lambda bills it, from the records `functions` gives: one per version that
+// holds provisioned instances, with its count (the server passes the registry's `provisioned`).
 import type { Prices } from '../config/prices.ts';
 import { NimbusError } from '../errors.ts';
 import type { Logger } from './logger.ts';
