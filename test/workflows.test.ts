@@ -4,7 +4,8 @@
 // stop; redrive from the failed state; a 1,000-item Map under MaxConcurrency 10.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { cli, startWithApp, tempDir, type TestServer } from './helpers.ts';
+import { join } from 'node:path';
+import { cli, startWithApp, tempDir, type TestServer, writeApp } from './helpers.ts';
 
 const CHECKOUT = {
   StartAt: 'Double',
@@ -251,8 +252,14 @@ describe('workflows', () => {
     assert.equal((await srv.api<Body>('DELETE', '/_nimbus/api/apps/wf-bad')).status < 300, true);
   });
 
-  it('works from the CLI: ls, start --sync, executions, describe, history, stop', async () => {
-    const run = cli(srv, tempDir('nimbus-wf-cli-'));
+  it('works from the CLI: deploy, ls, start --sync, executions, describe, history, stop', async () => {
+    const work = tempDir('nimbus-wf-cli-');
+    const run = cli(srv, work);
+    // `nimbus deploy` names the app's workflows (a change to workflows alone creates no function).
+    const app = writeApp({ 'nimbus.yml': 'app: wf-cli\nfunctions:\n  f:\n    handler: src/f.handler\nworkflows:\n  mini: { definition: { StartAt: P, States: { P: { Type: Pass, End: true } } } }\n', 'src/f.ts': 'export const handler = async () => 1;' }, join(work, 'app'));
+    const deployed = await run('deploy', app);
+    assert.equal(deployed.code, 0, deployed.stderr);
+    assert.match(deployed.stdout, /^ {2}workflows: mini$/m);
     const ls = await run('workflows', 'ls');
     assert.equal(ls.code, 0, ls.stderr);
     assert.match(ls.stdout, /checkout\s+wf/);

@@ -54,6 +54,7 @@ interface DeployResponse {
   buckets?: { names: string[]; created: string[]; removed: string[] };
   tables?: { names: string[]; created: string[]; removed: string[] };
   rollouts?: { fn: string; id: number; fromVersion: number; toVersion: number; strategy: string }[];
+  workflows?: string[];
 }
 
 export async function deploy(dirArg: string | undefined, flags: Flags): Promise<void> {
@@ -85,6 +86,7 @@ export async function deploy(dirArg: string | undefined, flags: Flags): Promise<
   for (const [what, c] of [['buckets', data.buckets], ['tables', data.tables]] as const) {
     if (c && (c.created.length || c.removed.length)) out(`  ${what}: ${[...c.created.map((n) => `+${n}`), ...c.removed.map((n) => `-${n}`)].join(', ')}`);
   }
+  if (data.workflows?.length) out(`  workflows: ${data.workflows.join(', ')}`);
   for (const r of data.rollouts ?? []) out(`  ${r.fn}: rollout #${r.id} from version ${r.fromVersion} to ${r.toVersion}, ${r.strategy} (nimbus rollouts ${r.fn})`);
   if (data.routes.length) {
     out('Routes:');

@@ -23,6 +23,8 @@ export type DeployRequest = z.infer<typeof DeployRequestSchema>;
 
 export interface DeployResult extends ApplyResult {
   app: string;
+  /** The app's workflows after the deploy. */
+  workflows: string[];
   /** Rollouts this deploy started (functions whose `live` moves step by step). */
   rollouts: { fn: string; id: number; fromVersion: number; toVersion: number; strategy: string }[];
 }
@@ -180,6 +182,7 @@ export async function applyDeploy(store: Store, appName: string, body: unknown, 
   const started = result.status === 'applied' ? (await store.versions.listRollouts({ status: 'running' })).filter((r) => r.startedAt === now && result.updated.includes(r.fn)) : [];
   return {
     app: manifest.app, ...result,
+    workflows: Object.keys(manifest.workflows).sort(),
     rollouts: started.map((r) => ({ fn: r.fn, id: r.id, fromVersion: r.fromVersion, toVersion: r.toVersion, strategy: describeStrategy(r.strategy) })),
   };
 }
