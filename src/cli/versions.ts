@@ -3,6 +3,8 @@
 // back at once — all through the admin API (docs/versions.md).
 import { api, CliError, resolveTarget } from './client.ts';
 import type { Flags } from './commands.ts';
+import { describeStrategy } from '../config/strategy.ts';
+import type { RolloutStrategy } from '../store/versions.ts';
 
 const out = (s: string): void => { process.stdout.write(s + '\n'); };
 
@@ -10,7 +12,7 @@ interface AliasView { fn: string; name: string; version: number; extraVersion: n
 interface VersionView { version: number; createdAt: string; codeSha: string; memoryMb: number; timeoutMs: number }
 interface StepView { at: number; weight: number; invocations: number; errors: number; p99Ms: number | null; note: string }
 interface RolloutView {
-  id: number; fromVersion: number; toVersion: number; strategy: { kind: string; percent?: number; intervalMs?: number }; status: string; reason: string | null; weight: number;
+  id: number; fromVersion: number; toVersion: number; strategy: RolloutStrategy; status: string; reason: string | null; weight: number;
   startedAt: number; nextAt: number | null; steps: StepView[]; current?: { invocations: number; errors: number; p99Ms: number | null };
 }
 
@@ -64,7 +66,7 @@ export async function rollouts(fn: string | undefined, flags: Flags): Promise<vo
   if (flags.json) return out(JSON.stringify(data));
   if (data.rollouts.length === 0) return out(`No rollouts for ${fn}: deploys so far went all at once. Try nimbus deploy --strategy canary:10%:5m.`);
   for (const r of data.rollouts) {
-    const s = r.strategy.kind === 'all-at-once' ? 'all-at-once' : `${r.strategy.kind} ${r.strategy.percent}% every ${(r.strategy.intervalMs ?? 0) / 1000} s`;
+    const s = describeStrategy(r.strategy);
     out(`#${r.id}  version ${r.fromVersion} → ${r.toVersion}  ${s}  ${r.status.toUpperCase()}${r.reason ? `: ${r.reason}` : ''}`);
     const now = r.current ? [[
       '  now', `${r.weight}%`, String(r.current.invocations), String(r.current.errors), r.current.p99Ms === null ? '-' : `${Math.round(r.current.p99Ms * 10) / 10} ms`,

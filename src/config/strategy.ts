@@ -21,6 +21,11 @@ export function parseStrategy(text: string): RolloutStrategy | { problem: string
   return { kind: m[1] as 'canary' | 'linear', percent, intervalMs };
 }
 
+/** A strategy as people read it: `canary 10% every 300 s`. */
+export function describeStrategy(s: RolloutStrategy): string {
+  return s.kind === 'all-at-once' ? 'all-at-once' : `${s.kind} ${s.percent}% every ${s.intervalMs / 1000} s`;
+}
+
 /** Lambda's alias names: letters, digits, `-` and `_`, not all digits; `$LATEST` and numbers are versions. */
 const ALIAS_NAME = /^(?!\d+$)[A-Za-z0-9_-]{1,128}$/;
 

@@ -9,8 +9,7 @@ import { NimbusError } from '../errors.ts';
 import type { ApplyResult, DesiredApp, DesiredSubscription, Store } from '../store/types.ts';
 import { desiredApp } from '../store/desired.ts';
 import { DEFAULT_GUARD, DEFAULT_KEEP_VERSIONS } from '../config/limits.ts';
-import { parseStrategy } from '../config/strategy.ts';
-import { describeStrategy } from '../store/sqlite/versions.ts';
+import { describeStrategy, parseStrategy } from '../config/strategy.ts';
 import type { RolloutStrategy } from '../store/versions.ts';
 import { desiredWorkflows } from '../workflows/deploy.ts';
 

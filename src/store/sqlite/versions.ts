@@ -9,6 +9,7 @@ import {
   type RolloutStrategy, type RolloutUpdate, type VersionRecord, type VersionsStore, type VersionStats,
 } from '../versions.ts';
 import type { Row, Sql } from './sql.ts';
+import { describeStrategy } from '../../config/strategy.ts';
 
 /** What a version keeps of its function: everything but the names and counters. */
 type VersionConfig = Omit<DesiredFunction, 'name'>;
@@ -160,10 +161,6 @@ export class SqliteVersions implements VersionsStore {
     const p = this.#r.get(`SELECT duration_ms FROM invocations WHERE ${where} ORDER BY duration_ms LIMIT 1 OFFSET ?`, fn, sinceMs, version, Math.ceil(0.99 * n) - 1)!;
     return { invocations: n, errors: Number(c.errors), p99Ms: Number(p.duration_ms) };
   }
-}
-
-export function describeStrategy(s: RolloutStrategy): string {
-  return s.kind === 'all-at-once' ? 'all-at-once' : `${s.kind} ${s.percent}% every ${s.intervalMs / 1000} s`;
 }
 
 function toVersion(r: Row): VersionRecord {
