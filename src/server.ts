@@ -72,6 +72,8 @@ export interface ServerOptions {
   compileCache?: boolean;
   /** OTLP/HTTP endpoint for traces (default OTEL_EXPORTER_OTLP_ENDPOINT; none: not exported). */
   otlpEndpoint?: string;
+  /** 'http/protobuf' or 'http/json' (default OTEL_EXPORTER_OTLP_TRACES_PROTOCOL / OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf). */
+  otlpProtocol?: string;
   /** Batch delay of the trace exporter (default 5 s; tests shorten it). */
   traceExportDelayMs?: number;
   /** Versions kept per function besides those an alias or rollout names (default 10). */
@@ -158,7 +160,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   });
   const clock = opts.clock ?? systemClock;
   const registry = new Registry(store, scheduler, opts.random);
-  const tracing = new Tracing({ endpoint: opts.otlpEndpoint, exportDelayMs: opts.traceExportDelayMs, logger });
+  const tracing = new Tracing({ endpoint: opts.otlpEndpoint, protocol: opts.otlpProtocol, exportDelayMs: opts.traceExportDelayMs, logger });
   const invoker = new Invoker(scheduler, records, tracing, (fn, q) => {
     // Looked up again: a request may outlive its function's deploy (or removal) while it waits.
     const now = registry.functions.get(fn.name);

@@ -7,20 +7,35 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { decodeExportRequest } from '../src/observability/otlp-proto.ts';
 import { startWithApp, type TestServer } from './helpers.ts';
 
 interface OtlpSpan { traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number; attributes: { key: string; value: Record<string, unknown> }[]; status?: { code?: number } }
 
-/** A minimal OTLP/HTTP JSON receiver: keeps every span it is sent. */
-async function receiver(): Promise<{ url: string; spans: OtlpSpan[]; hooks: string[]; close(): Promise<void> }> {
+/** A span read from protobuf, in the shape OTLP/JSON gives it. */
+function fromProto(s: ReturnType<typeof decodeExportRequest>[number]): OtlpSpan {
+  const attributes: OtlpSpan['attributes'] = [];
+  for (let i = 0; i < s.attrs.length; i += 2) {
+    const v = s.attrs[i + 1];
+    const value = typeof v === 'string' ? { stringValue: v } : typeof v === 'boolean' ? { boolValue: v } : Number.isInteger(v) ? { intValue: v } : { doubleValue: v };
+    attributes.push({ key: s.attrs[i] as string, value });
+  }
+  return { traceId: s.traceId, spanId: s.spanId, ...(s.parentSpanId ? { parentSpanId: s.parentSpanId } : {}), name: s.name, kind: s.kind + 1, attributes, status: { code: s.error ? 2 : 0 } };
+}
+
+/** A minimal OTLP/HTTP receiver (protobuf and JSON): keeps every span it is sent, and each export's content type. */
+async function receiver(): Promise<{ url: string; spans: OtlpSpan[]; hooks: string[]; contentTypes: string[]; close(): Promise<void> }> {
   const spans: OtlpSpan[] = [];
   const hooks: string[] = [];
+  const contentTypes: string[] = [];
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       if (req.url === '/hook') hooks.push(String(req.headers.traceparent));
-      if (req.url === '/v1/traces' && /json/.test(req.headers['content-type'] ?? '')) {
+      if (req.url === '/v1/traces') contentTypes.push(req.headers['content-type'] ?? '');
+      if (req.url === '/v1/traces' && req.headers['content-type'] === 'application/x-protobuf') spans.push(...decodeExportRequest(Buffer.concat(chunks)).map(fromProto));
+      if (req.url === '/v1/traces' && req.headers['content-type'] === 'application/json') {
         const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { resourceSpans: { scopeSpans: { spans: OtlpSpan[] }[] }[] };
         for (const rs of body.resourceSpans) for (const ss of rs.scopeSpans) spans.push(...ss.spans);
       }
@@ -29,7 +44,7 @@ async function receiver(): Promise<{ url: string; spans: OtlpSpan[]; hooks: stri
     });
   });
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, spans, hooks, close: () => new Promise((ok) => server.close(() => ok())) };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, spans, hooks, contentTypes, close: () => new Promise((ok) => server.close(() => ok())) };
 }
 
 const app = (hook: string) => ({
@@ -182,6 +197,27 @@ describe('tracing', () => {
     }
     assert.equal(attempts.length, 2, 'the first attempt and one retry');
     assert.equal(attempts[0]!.traceId, attempts[1]!.traceId);
+  });
+
+  it('exports protobuf by default, and OTLP/JSON when asked', async () => {
+    assert.ok(otlp.contentTypes.length > 0 && otlp.contentTypes.every((t) => t === 'application/x-protobuf'), otlp.contentTypes.join(', '));
+    const json = await receiver();
+    const other = await startWithApp({ 'nimbus.yml': 'app: t3\nfunctions:\n  f:\n    handler: src/f.handler\n', 'src/f.ts': 'export const handler = async () => 1;' }, { otlpEndpoint: json.url, otlpProtocol: 'http/json', traceExportDelayMs: 50 });
+    try {
+      const traceId = '6bf92f3577b34da6a3ce929d0e0e4736';
+      const res = await other.req('/_nimbus/api/functions/f/invocations', { method: 'POST', headers: { authorization: `Bearer ${other.token}`, traceparent: `00-${traceId}-20f067aa0ba902b7-01` }, body: '{}' });
+      assert.equal(res.status, 200);
+      const deadline = Date.now() + 10_000;
+      while (!json.spans.some((s) => s.traceId === traceId && s.name === 'handler') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      const invoke = json.spans.find((s) => s.traceId === traceId && s.name === 'invoke f');
+      assert.ok(invoke, `spans: ${json.spans.map((s) => s.name).join(', ')}`);
+      assert.equal(invoke.parentSpanId, '20f067aa0ba902b7');
+      assert.equal(json.spans.find((s) => s.name === 'handler')!.parentSpanId, invoke.spanId);
+      assert.ok(json.contentTypes.every((t) => t === 'application/json'));
+    } finally {
+      await other.close();
+      await json.close();
+    }
   });
 
   it('shuts down promptly when the collector is down', async () => {

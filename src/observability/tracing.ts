@@ -50,8 +50,10 @@ export interface TracingOptions {
   /** Full traces URL — default from OTEL_EXPORTER_OTLP_TRACES_ENDPOINT. */
   tracesEndpoint?: string;
   serviceName?: string;
-  /** Batch export delay (default the SDK's 5 s; tests shorten it). */
+  /** Batch export delay (default OTEL_BSP_SCHEDULE_DELAY, else 5 s; tests shorten it). */
   exportDelayMs?: number;
+  /** 'http/protobuf' or 'http/json' (default from OTEL_EXPORTER_OTLP_TRACES_PROTOCOL / OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf). */
+  protocol?: string;
   logger: Logger;
 }
 
@@ -71,7 +73,7 @@ export class Tracing {
     this.exportUrl = url;
     if (!url) return;
     this.#sampler = buildSamplerFromEnv();
-    this.#export = new SpanExport({ url, serviceName: opts.serviceName || process.env.OTEL_SERVICE_NAME || 'nimbus', exportDelayMs: opts.exportDelayMs }, opts.logger);
+    this.#export = new SpanExport({ url, serviceName: opts.serviceName || process.env.OTEL_SERVICE_NAME || 'nimbus', exportDelayMs: opts.exportDelayMs, protocol: opts.protocol }, opts.logger);
     opts.logger.info({ url }, 'exporting traces with OTLP/HTTP');
   }
 
@@ -148,7 +150,7 @@ class IdSpan implements SpanHandle {
   end(): void {}
 }
 
-/** A sampled span: its ids, times and attributes, handed to the exporter's worker when it ends. */
+/** A sampled span: its ids, times and attributes, encoded for export when it ends. */
 class RecordedSpan implements SpanHandle {
   readonly #export: SpanExport;
   readonly #name: string;
@@ -156,7 +158,7 @@ class RecordedSpan implements SpanHandle {
   readonly #parentSpanId: string;
   readonly #parentRemote: boolean;
   readonly #startMs: number;
-  // The attribute objects as given (merged in the worker, not here).
+  // The attribute objects as given (a key set again later wins when the span is encoded).
   readonly #attrs: Attributes[];
   #ended = false;
   readonly traceId: string;

@@ -1,0 +1,421 @@
+// OTLP protobuf for the spans Nimbus records, written as each span ends, straight into one growing
+// buffer: no span objects, no second pass. The bytes are what the SDK's ProtobufTraceSerializer writes
+// for the same span (same fields, same order, same defaults left out; otlp-proto.test.ts compares
+// them byte for byte), so any collector that takes the SDK's exports takes these.
+//
+// The buffer holds a run of `ScopeSpans.spans` fields; exportRequest() wraps it in the resource and
+// scope an ExportTraceServiceRequest needs. decodeSpans() reads it back, for OTLP/JSON exports.
+import type { PlainSpan } from './otlp-json.ts';
+
+export type Attributes = Record<string, string | number | boolean>;
+type Value = unknown;
+
+const HEX: Record<string, number> = {};
+for (let i = 0; i < 16; i++) HEX[i.toString(16)] = i;
+
+// Wire types: 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32. A tag is (field << 3) | wire type.
+const TAG = { traceId: 0x0a, spanId: 0x12, parent: 0x22, name: 0x2a, kind: 0x30, start: 0x39, end: 0x41, attr: 0x4a, droppedAttrs: 0x50, droppedEvents: 0x60, droppedLinks: 0x70, status: 0x7a };
+
+/** The most bytes `v` can take as an AnyValue's contents (strings at 3 bytes per UTF-16 unit). */
+function valueBound(v: Value): number {
+  if (typeof v === 'string') return 3 * v.length + 6;
+  if (Array.isArray(v)) {
+    let n = 6;
+    for (const x of v) n += valueBound(x) + 6;
+    return n;
+  }
+  return 11;
+}
+
+export class SpanEncoder {
+  #buf: Buffer;
+  #at = 0;
+  /** Spans written since the last take(). */
+  count = 0;
+
+  constructor(capacity = 256 * 1024) {
+    this.#buf = Buffer.allocUnsafe(capacity);
+  }
+
+  get byteLength(): number {
+    return this.#at;
+  }
+
+  /**
+   * Appends one finished span. `kind` is the API's SpanKind (OTLP's is one more); times are epoch
+   * milliseconds; `error` is '' for a span that did not fail; a key in a later attribute object wins.
+   */
+  add(name: string, kind: number, traceId: string, spanId: string, parentSpanId: string, parentRemote: boolean, startMs: number, endMs: number, error: string, attrs: readonly Attributes[]): void {
+    // Make room once for the largest this span can be, so nothing below checks.
+    let bound = 128 + 3 * name.length + 3 * error.length;
+    for (const a of attrs) for (const k in a) bound += 3 * k.length + 16 + valueBound(a[k]);
+    if (this.#at + bound > this.#buf.length) this.#grow(this.#at + bound);
+    const b = this.#buf;
+    let p = this.#at;
+    b[p++] = 0x12; // ScopeSpans.spans
+    const spanAt = p;
+    p += 2; // the span's length: two bytes reserved (up to 16 KB), moved along if it is longer
+    b[p++] = TAG.traceId; b[p++] = 16; p = hex(b, p, traceId);
+    b[p++] = TAG.spanId; b[p++] = 8; p = hex(b, p, spanId);
+    if (parentSpanId) { b[p++] = TAG.parent; b[p++] = 8; p = hex(b, p, parentSpanId); }
+    b[p++] = TAG.name; p = string(b, p, name);
+    b[p++] = TAG.kind; b[p++] = kind + 1;
+    b[p++] = TAG.start; p = nanos(b, p, startMs);
+    b[p++] = TAG.end; p = nanos(b, p, endMs);
+    for (let i = 0; i < attrs.length; i++) {
+      const a = attrs[i]!;
+      for (const k in a) {
+        if (shadowed(attrs, i, k)) continue;
+        const v = a[k];
+        if (!isAttributeValue(v)) continue;
+        b[p++] = TAG.attr;
+        const kvAt = p++;
+        b[p++] = 0x0a; p = string(b, p, k); // KeyValue.key
+        b[p++] = 0x12; // KeyValue.value
+        const valueAt = p++;
+        p = anyValue(b, p, v);
+        p = close(b, valueAt, 1, p);
+        p = close(b, kvAt, 1, p);
+      }
+    }
+    b[p++] = TAG.droppedAttrs; b[p++] = 0;
+    b[p++] = TAG.droppedEvents; b[p++] = 0;
+    b[p++] = TAG.droppedLinks; b[p++] = 0;
+    b[p++] = TAG.status;
+    const statusAt = p++;
+    if (error) { b[p++] = 0x12; p = string(b, p, error); } // Status.message
+    b[p++] = 0x18; b[p++] = error ? 2 : 0; // Status.code: ERROR or UNSET
+    p = close(b, statusAt, 1, p);
+    // flags (field 16, fixed32): W3C sampled, "has is-remote", and "is remote" for a parent from another process.
+    b[p++] = 0x85; b[p++] = 0x01;
+    b.writeUInt32LE(0x101 | (parentSpanId && parentRemote ? 0x200 : 0), p); p += 4;
+    this.#at = close(b, spanAt, 2, p);
+    this.count++;
+  }
+
+  /** The spans written so far (a copy), leaving the encoder empty. */
+  take(): Buffer {
+    const out = Buffer.from(this.#buf.subarray(0, this.#at));
+    this.#at = 0;
+    this.count = 0;
+    return out;
+  }
+
+  #grow(need: number): void {
+    const next = Buffer.allocUnsafe(Math.max(need, 2 * this.#buf.length));
+    this.#buf.copy(next, 0, 0, this.#at);
+    this.#buf = next;
+  }
+}
+
+/** A key an attribute object later in the list sets again (the later value is the one written). */
+function shadowed(attrs: readonly Attributes[], i: number, k: string): boolean {
+  for (let j = i + 1; j < attrs.length; j++) if (Object.hasOwn(attrs[j]!, k)) return true;
+  return false;
+}
+
+/** What an attribute can hold: null, undefined and objects are left out, as the JSON serialiser does. */
+function isAttributeValue(v: Value): boolean {
+  return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' || Array.isArray(v);
+}
+
+/** Writes a lowercase hex id as bytes. */
+function hex(b: Buffer, p: number, id: string): number {
+  for (let i = 0; i < id.length; i += 2) b[p++] = (HEX[id[i]!]! << 4) | HEX[id[i + 1]!]!;
+  return p;
+}
+
+/** A length-prefixed UTF-8 string (the tag is the caller's). */
+function string(b: Buffer, p: number, s: string): number {
+  const at = p++;
+  let ascii = true;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) { ascii = false; break; }
+    b[p++] = c;
+  }
+  if (!ascii) p = at + 1 + b.write(s, at + 1, 'utf8');
+  return close(b, at, 1, p);
+}
+
+/**
+ * Writes the length of what lies between `at + reserved` and `end` as a varint at `at`, moving the
+ * contents along when the varint needs more than the bytes reserved for it. Returns the new end.
+ */
+function close(b: Buffer, at: number, reserved: number, end: number): number {
+  const len = end - at - reserved;
+  const size = len < 0x80 ? 1 : len < 0x4000 ? 2 : len < 0x200000 ? 3 : 4;
+  if (size !== reserved) {
+    b.copyWithin(at + size, at + reserved, end);
+    end += size - reserved;
+  }
+  varint(b, at, len);
+  return end;
+}
+
+/** An unsigned varint below 2^53 at `p`; returns the position after it. */
+function varint(b: Buffer, p: number, v: number): number {
+  while (v >= 0x80) {
+    b[p++] = (v % 0x80) | 0x80;
+    v = Math.floor(v / 0x80);
+  }
+  b[p++] = v;
+  return p;
+}
+
+/** An AnyValue's contents, as the SDK writes them (an int64 in range as int_value, else a double). */
+function anyValue(b: Buffer, p: number, v: Value): number {
+  if (typeof v === 'string') {
+    b[p++] = 0x0a;
+    return string(b, p, v);
+  }
+  if (typeof v === 'boolean') {
+    b[p++] = 0x10; b[p++] = v ? 1 : 0;
+    return p;
+  }
+  if (typeof v === 'number') {
+    if (Number.isInteger(v) && v >= -(2 ** 63) && v < 2 ** 63) {
+      b[p++] = 0x18;
+      if (v >= 0 && v <= Number.MAX_SAFE_INTEGER) return varint(b, p, v);
+      // A negative int64 is its two's complement, ten bytes; so is anything past 2^53, done with BigInt (rare).
+      let x = BigInt.asUintN(64, BigInt(v));
+      while (x >= 0x80n) { b[p++] = Number(x & 0x7fn) | 0x80; x >>= 7n; }
+      b[p++] = Number(x);
+      return p;
+    }
+    b[p++] = 0x21;
+    b.writeDoubleLE(v, p);
+    return p + 8;
+  }
+  if (Array.isArray(v)) {
+    b[p++] = 0x2a; // AnyValue.array_value
+    const arrayAt = p++;
+    for (const x of v) {
+      b[p++] = 0x0a; // ArrayValue.values
+      const at = p++;
+      if (isAttributeValue(x)) p = anyValue(b, p, x);
+      p = close(b, at, 1, p);
+    }
+    return close(b, arrayAt, 1, p);
+  }
+  return p;
+}
+
+/**
+ * Nanoseconds since the epoch as fixed64, exact to the microsecond a float of ms holds: the whole
+ * milliseconds and the fraction apart, so no product passes 2^53.
+ */
+function nanos(b: Buffer, p: number, ms: number): number {
+  let whole = Math.floor(ms);
+  let ns = Math.round((ms - whole) * 1e6);
+  if (ns >= 1e6) { whole += 1; ns -= 1e6; }
+  const high = Math.floor(whole / 2 ** 32);
+  const low = (whole - high * 2 ** 32) * 1e6 + ns; // < 2^32 × 10^6 < 2^52
+  const carry = Math.floor(low / 2 ** 32);
+  b.writeUInt32LE(low - carry * 2 ** 32, p);
+  b.writeUInt32LE(high * 1e6 + carry, p + 4);
+  return p + 8;
+}
+
+/** An ExportTraceServiceRequest around spans from SpanEncoder.take(): one resource (service.name) and one scope. */
+export function exportRequest(spans: Uint8Array, serviceName: string, scopeName: string): Buffer {
+  const b = Buffer.allocUnsafe(spans.length + 6 * serviceName.length + 3 * scopeName.length + 64);
+  let p = 0;
+  b[p++] = 0x0a; // ExportTraceServiceRequest.resource_spans
+  const rsAt = p; p += 4;
+  b[p++] = 0x0a; // ResourceSpans.resource
+  const resAt = p++;
+  b[p++] = 0x0a; // Resource.attributes
+  const kvAt = p++;
+  b[p++] = 0x0a; p = string(b, p, 'service.name');
+  b[p++] = 0x12;
+  const valueAt = p++;
+  b[p++] = 0x0a; p = string(b, p, serviceName);
+  p = close(b, valueAt, 1, p);
+  p = close(b, kvAt, 1, p);
+  b[p++] = 0x10; b[p++] = 0; // Resource.dropped_attributes_count
+  p = close(b, resAt, 1, p);
+  b[p++] = 0x12; // ResourceSpans.scope_spans
+  const ssAt = p; p += 4;
+  b[p++] = 0x0a; // ScopeSpans.scope
+  const scopeAt = p++;
+  b[p++] = 0x0a; p = string(b, p, scopeName);
+  p = close(b, scopeAt, 1, p);
+  // The spans themselves are copied once, after the headers are final.
+  const ssLen = p - ssAt - 4 + spans.length;
+  const head = Buffer.allocUnsafe(10);
+  const rsLen = ssAt - rsAt - 4 + varint(head, 0, ssLen) + ssLen;
+  const out = Buffer.allocUnsafe(1 + varint(head, 0, rsLen) + rsLen);
+  let o = 0;
+  out[o++] = 0x0a;
+  o = varint(out, o, rsLen);
+  o += b.copy(out, o, rsAt + 4, ssAt);
+  o = varint(out, o, ssLen);
+  o += b.copy(out, o, ssAt + 4, p);
+  out.set(spans, o);
+  return out;
+}
+
+/** The spans of an ExportTraceServiceRequest (what a receiver reads; the tests' collectors use it). */
+export function decodeExportRequest(buf: Uint8Array): PlainSpan[] {
+  const out: PlainSpan[] = [];
+  const r = new Reader(buf);
+  while (!r.done()) {
+    const tag = r.varint();
+    if (tag !== 0x0a) { r.skip(tag & 7); continue; }
+    const rs = r.sub();
+    while (!rs.done()) {
+      const t = rs.varint();
+      if (t === 0x12) out.push(...decodeSpans(rs.bytes()));
+      else rs.skip(t & 7);
+    }
+  }
+  return out;
+}
+
+/** Reads back spans SpanEncoder wrote (for an OTLP/JSON export of them), skipping a ScopeSpans' other fields. */
+export function decodeSpans(buf: Uint8Array): PlainSpan[] {
+  const r = new Reader(buf);
+  const out: PlainSpan[] = [];
+  while (!r.done()) {
+    const tag = r.varint();
+    if (tag !== 0x12) { r.skip(tag & 7); continue; }
+    out.push(span(r.sub()));
+  }
+  return out;
+}
+
+function span(r: Reader): PlainSpan {
+  const s: PlainSpan = { name: '', kind: 0, traceId: '', spanId: '', parentSpanId: '', parentRemote: false, startMs: 0, endMs: 0, error: '', attrs: [] };
+  while (!r.done()) {
+    const tag = r.varint();
+    switch (tag) {
+      case TAG.traceId: s.traceId = r.bytes().toString('hex'); break;
+      case TAG.spanId: s.spanId = r.bytes().toString('hex'); break;
+      case TAG.parent: s.parentSpanId = r.bytes().toString('hex'); break;
+      case TAG.name: s.name = r.string(); break;
+      case TAG.kind: s.kind = r.varint() - 1; break;
+      case TAG.start: s.startMs = r.nanosAsMs(); break;
+      case TAG.end: s.endMs = r.nanosAsMs(); break;
+      case TAG.attr: {
+        const kv = r.sub();
+        let key = '';
+        let value: Value;
+        while (!kv.done()) {
+          const t = kv.varint();
+          if (t === 0x0a) key = kv.string();
+          else if (t === 0x12) value = readAnyValue(kv.sub());
+          else kv.skip(t & 7);
+        }
+        s.attrs.push(key, value);
+        break;
+      }
+      case TAG.status: {
+        const st = r.sub();
+        while (!st.done()) {
+          const t = st.varint();
+          if (t === 0x12) s.error = st.string();
+          else st.skip(t & 7);
+        }
+        break;
+      }
+      case 133: s.parentRemote = (r.fixed32() & 0x200) !== 0; break; // field 16, fixed32: the flags
+      default: r.skip(tag & 7);
+    }
+  }
+  return s;
+}
+
+function readAnyValue(r: Reader): Value {
+  let value: Value;
+  while (!r.done()) {
+    const t = r.varint();
+    if (t === 0x0a) value = r.string();
+    else if (t === 0x10) value = r.varint() !== 0;
+    else if (t === 0x18) value = r.int64();
+    else if (t === 0x21) value = r.double();
+    else if (t === 0x2a) {
+      const arr = r.sub();
+      const items: Value[] = [];
+      while (!arr.done()) {
+        const at = arr.varint();
+        if (at === 0x0a) items.push(readAnyValue(arr.sub()) ?? null);
+        else arr.skip(at & 7);
+      }
+      value = items;
+    } else r.skip(t & 7);
+  }
+  return value;
+}
+
+class Reader {
+  readonly #b: Buffer;
+  #p: number;
+  readonly #end: number;
+
+  constructor(buf: Uint8Array, start = 0, end = buf.length) {
+    this.#b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+    this.#p = start;
+    this.#end = end;
+  }
+
+  done(): boolean { return this.#p >= this.#end; }
+
+  varint(): number {
+    let v = 0;
+    let scale = 1;
+    for (;;) {
+      const byte = this.#b[this.#p++]!;
+      v += (byte & 0x7f) * scale;
+      if (byte < 0x80) return v;
+      scale *= 0x80;
+    }
+  }
+
+  /** A varint int64 as a number (negative ones are two's complement, ten bytes). */
+  int64(): number {
+    let x = 0n;
+    let shift = 0n;
+    for (;;) {
+      const byte = this.#b[this.#p++]!;
+      x |= BigInt(byte & 0x7f) << shift;
+      if (byte < 0x80) return Number(BigInt.asIntN(64, x));
+      shift += 7n;
+    }
+  }
+
+  fixed32(): number { const v = this.#b.readUInt32LE(this.#p); this.#p += 4; return v; }
+  double(): number { const v = this.#b.readDoubleLE(this.#p); this.#p += 8; return v; }
+
+  nanosAsMs(): number {
+    const low = this.#b.readUInt32LE(this.#p);
+    const high = this.#b.readUInt32LE(this.#p + 4);
+    this.#p += 8;
+    const ns = (BigInt(high) << 32n) | BigInt(low);
+    return Number(ns / 1_000_000n) + Number(ns % 1_000_000n) / 1e6;
+  }
+
+  bytes(): Buffer {
+    const len = this.varint();
+    const out = this.#b.subarray(this.#p, this.#p + len);
+    this.#p += len;
+    return out;
+  }
+
+  string(): string { return this.bytes().toString('utf8'); }
+
+  sub(): Reader {
+    const len = this.varint();
+    const r = new Reader(this.#b, this.#p, this.#p + len);
+    this.#p += len;
+    return r;
+  }
+
+  skip(wire: number): void {
+    if (wire === 0) this.varint();
+    else if (wire === 1) this.#p += 8;
+    else if (wire === 2) { const len = this.varint(); this.#p += len; } // not `#p += varint()`: that adds to #p as it was before the read
+    else if (wire === 5) this.#p += 4;
+    else throw new Error(`cannot skip protobuf wire type ${wire}`);
+  }
+}
