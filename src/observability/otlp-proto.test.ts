@@ -49,6 +49,8 @@ const spans: PlainSpan[] = [
   { name: 'handler', kind: 0, traceId: '1af7651916cd43dd8448eb211c80319c', spanId: 'd7ad6b7169203331', parentSpanId: '', parentRemote: false, startMs: 1_764_098_000_000, endMs: 1_764_098_000_000.75, error: '', attrs: [] },
   // Long enough that the span's own length takes three bytes, and an attribute's two.
   { name: 'x'.repeat(300), kind: 2, traceId: 'f'.repeat(32), spanId: 'e'.repeat(16), parentSpanId: '', parentRemote: false, startMs: 1, endMs: 2, error: 'e'.repeat(20_000), attrs: ['long', 'y'.repeat(200)] },
+  // The same trace as the long span before it, whose trace id moved when its length grew: written again, not copied from the old place.
+  { name: 'after', kind: 0, traceId: 'f'.repeat(32), spanId: 'c'.repeat(16), parentSpanId: 'e'.repeat(16), parentRemote: false, startMs: 3, endMs: 4, error: '', attrs: [] },
 ];
 
 it('writes the bytes the SDK writes for the same spans', () => {

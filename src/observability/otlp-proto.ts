@@ -10,13 +10,10 @@ import type { PlainSpan } from './otlp-json.ts';
 export type Attributes = Record<string, string | number | boolean>;
 type Value = unknown;
 
-const HEX: Record<string, number> = {};
-for (let i = 0; i < 16; i++) HEX[i.toString(16)] = i;
-
 // Wire types: 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32. A tag is (field << 3) | wire type.
 const TAG = { traceId: 0x0a, spanId: 0x12, parent: 0x22, name: 0x2a, kind: 0x30, start: 0x39, end: 0x41, attr: 0x4a, droppedAttrs: 0x50, droppedEvents: 0x60, droppedLinks: 0x70, status: 0x7a };
 
-/** The most bytes `v` can take as an AnyValue's contents (strings at 3 bytes per UTF-16 unit). */
+/** The most bytes an array can take as an AnyValue's contents (strings at 3 bytes per UTF-16 unit). */
 function valueBound(v: Value): number {
   if (typeof v === 'string') return 3 * v.length + 6;
   if (Array.isArray(v)) {
@@ -30,6 +27,9 @@ function valueBound(v: Value): number {
 export class SpanEncoder {
   #buf: Buffer;
   #at = 0;
+  // The last trace id written and where its bytes are: a request's spans share one, so it is parsed once.
+  #lastTrace = '';
+  #lastTraceAt = 0;
   /** Spans written since the last take(). */
   count = 0;
 
@@ -46,28 +46,36 @@ export class SpanEncoder {
    * milliseconds; `error` is '' for a span that did not fail; a key in a later attribute object wins.
    */
   add(name: string, kind: number, traceId: string, spanId: string, parentSpanId: string, parentRemote: boolean, startMs: number, endMs: number, error: string, attrs: readonly Attributes[]): void {
-    // Make room once for the largest this span can be, so nothing below checks.
-    let bound = 128 + 3 * name.length + 3 * error.length;
-    for (const a of attrs) for (const k in a) bound += 3 * k.length + 16 + valueBound(a[k]);
-    if (this.#at + bound > this.#buf.length) this.#grow(this.#at + bound);
-    const b = this.#buf;
+    // Room for everything but the attributes, which make room for themselves one by one.
+    let b = this.#room(this.#at, 128 + 3 * (name.length + error.length));
     let p = this.#at;
     b[p++] = 0x12; // ScopeSpans.spans
     const spanAt = p;
     p += 2; // the span's length: two bytes reserved (up to 16 KB), moved along if it is longer
-    b[p++] = TAG.traceId; b[p++] = 16; p = hex(b, p, traceId);
+    b[p++] = TAG.traceId; b[p++] = 16;
+    if (traceId === this.#lastTrace) {
+      for (let i = this.#lastTraceAt, end = i + 16; i < end; i++) b[p++] = b[i]!;
+    } else {
+      this.#lastTrace = traceId;
+      this.#lastTraceAt = p;
+      p = hex(b, p, traceId);
+    }
     b[p++] = TAG.spanId; b[p++] = 8; p = hex(b, p, spanId);
     if (parentSpanId) { b[p++] = TAG.parent; b[p++] = 8; p = hex(b, p, parentSpanId); }
     b[p++] = TAG.name; p = string(b, p, name);
     b[p++] = TAG.kind; b[p++] = kind + 1;
     b[p++] = TAG.start; p = nanos(b, p, startMs);
     b[p++] = TAG.end; p = nanos(b, p, endMs);
-    for (let i = 0; i < attrs.length; i++) {
+    const last = attrs.length - 1;
+    for (let i = 0; i <= last; i++) {
       const a = attrs[i]!;
       for (const k in a) {
-        if (shadowed(attrs, i, k)) continue;
+        if (i < last && shadowed(attrs, i, k)) continue;
         const v = a[k];
-        if (!isAttributeValue(v)) continue;
+        const bound = typeof v === 'string' ? 3 * (k.length + v.length) + 24 : typeof v === 'number' || typeof v === 'boolean' ? 3 * k.length + 24 : Array.isArray(v) ? 3 * k.length + 24 + valueBound(v) : -1;
+        if (bound < 0) continue; // null, undefined, objects: not attribute values
+        // The rest of the span (its counts, status and flags) needs 32 bytes more than its error.
+        if (p + bound + 32 + 3 * error.length > b.length) b = this.#room(p, bound + 32 + 3 * error.length);
         b[p++] = TAG.attr;
         const kvAt = p++;
         b[p++] = 0x0a; p = string(b, p, k); // KeyValue.key
@@ -88,8 +96,10 @@ export class SpanEncoder {
     p = close(b, statusAt, 1, p);
     // flags (field 16, fixed32): W3C sampled, "has is-remote", and "is remote" for a parent from another process.
     b[p++] = 0x85; b[p++] = 0x01;
-    b.writeUInt32LE(0x101 | (parentSpanId && parentRemote ? 0x200 : 0), p); p += 4;
+    b[p++] = 0x01; b[p++] = parentSpanId && parentRemote ? 0x03 : 0x01; b[p++] = 0; b[p++] = 0; // 0x101 | 0x200, little-endian
     this.#at = close(b, spanAt, 2, p);
+    // A span over 16 KB moved along by a byte to fit its length, trace id and all.
+    if (this.#at !== p) this.#lastTrace = '';
     this.count++;
   }
 
@@ -97,14 +107,18 @@ export class SpanEncoder {
   take(): Buffer {
     const out = Buffer.from(this.#buf.subarray(0, this.#at));
     this.#at = 0;
+    this.#lastTrace = '';
     this.count = 0;
     return out;
   }
 
-  #grow(need: number): void {
-    const next = Buffer.allocUnsafe(Math.max(need, 2 * this.#buf.length));
-    this.#buf.copy(next, 0, 0, this.#at);
+  /** The buffer, with at least `bytes` free after `at` (what is before `at` kept). */
+  #room(at: number, bytes: number): Buffer {
+    if (at + bytes <= this.#buf.length) return this.#buf;
+    const next = Buffer.allocUnsafe(Math.max(at + bytes, 2 * this.#buf.length));
+    this.#buf.copy(next, 0, 0, at);
     this.#buf = next;
+    return next;
   }
 }
 
@@ -119,9 +133,13 @@ function isAttributeValue(v: Value): boolean {
   return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' || Array.isArray(v);
 }
 
+/** Each lowercase hex digit's value, by character code. */
+const NIBBLE = new Uint8Array(128);
+for (let i = 0; i < 16; i++) NIBBLE[i.toString(16).charCodeAt(0)] = i;
+
 /** Writes a lowercase hex id as bytes. */
 function hex(b: Buffer, p: number, id: string): number {
-  for (let i = 0; i < id.length; i += 2) b[p++] = (HEX[id[i]!]! << 4) | HEX[id[i + 1]!]!;
+  for (let i = 0; i < id.length; i += 2) b[p++] = (NIBBLE[id.charCodeAt(i)]! << 4) | NIBBLE[id.charCodeAt(i + 1)]!;
   return p;
 }
 
@@ -212,9 +230,13 @@ function nanos(b: Buffer, p: number, ms: number): number {
   const high = Math.floor(whole / 2 ** 32);
   const low = (whole - high * 2 ** 32) * 1e6 + ns; // < 2^32 × 10^6 < 2^52
   const carry = Math.floor(low / 2 ** 32);
-  b.writeUInt32LE(low - carry * 2 ** 32, p);
-  b.writeUInt32LE(high * 1e6 + carry, p + 4);
-  return p + 8;
+  return uint32(b, uint32(b, p, low - carry * 2 ** 32), high * 1e6 + carry);
+}
+
+/** A little-endian uint32 (no range checks: the callers' values fit). */
+function uint32(b: Buffer, p: number, v: number): number {
+  b[p] = v; b[p + 1] = v >>> 8; b[p + 2] = v >>> 16; b[p + 3] = v >>> 24;
+  return p + 4;
 }
 
 /** An ExportTraceServiceRequest around spans from SpanEncoder.take(): one resource (service.name) and one scope. */

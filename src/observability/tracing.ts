@@ -58,11 +58,16 @@ export interface TracingOptions {
 }
 
 // Wall-clock milliseconds with the monotonic clock's precision, as the SDK times its spans.
-const now = () => performance.timeOrigin + performance.now();
+// (timeOrigin is a getter: read once.)
+const ORIGIN = performance.timeOrigin;
+const now = () => ORIGIN + performance.now();
 
 export class Tracing {
   readonly #export: SpanExport | undefined;
   readonly #sampler: Sampler | undefined;
+  // The default sampler (parent-based, always on) and always_on record every span they are asked about:
+  // no need to ask per request.
+  readonly #alwaysSamples: boolean = false;
   /** Where spans go, or undefined when they are not exported. */
   readonly exportUrl: string | undefined;
 
@@ -73,6 +78,7 @@ export class Tracing {
     this.exportUrl = url;
     if (!url) return;
     this.#sampler = buildSamplerFromEnv();
+    this.#alwaysSamples = /^(AlwaysOnSampler$|ParentBased\{root=AlwaysOnSampler, remoteParentSampled=AlwaysOnSampler,)/.test(String(this.#sampler));
     this.#export = new SpanExport({ url, serviceName: opts.serviceName || process.env.OTEL_SERVICE_NAME || 'nimbus', exportDelayMs: opts.exportDelayMs, protocol: opts.protocol }, opts.logger);
     opts.logger.info({ url }, 'exporting traces with OTLP/HTTP');
   }
@@ -87,7 +93,7 @@ export class Tracing {
     const traceId = p?.traceId ?? randomHex(16);
     // Under a sampled span of this process every sampler the SDK reads from OTEL_TRACES_SAMPLER samples
     // (parent-based ones follow the parent; ratio ones decide by the trace id, as they did for the parent).
-    if (!local && !this.#sample(traceId, p, name, KINDS[kind], attrs)) return new IdSpan(traceId, false);
+    if (!local && !this.#alwaysSamples && !this.#sample(traceId, p, name, KINDS[kind], attrs)) return new IdSpan(traceId, false);
     return new RecordedSpan(this.#export, name, KINDS[kind], traceId, p?.spanId ?? '', !local, attrs, startTimeMs ?? now());
   }
 
