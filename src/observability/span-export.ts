@@ -15,7 +15,7 @@ import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from '@opentel
 import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import type { Logger } from './logger.ts';
 import { exportRequestJson } from './otlp-json.ts';
-import { type Attributes, decodeSpans, exportRequest, SpanEncoder } from './otlp-proto.ts';
+import { type Attributes, decodeSpans, requestHead, SpanEncoder } from './otlp-proto.ts';
 
 export type { Attributes } from './otlp-proto.ts';
 
@@ -49,7 +49,9 @@ const ERROR_EVERY_MS = 60_000;
 export class SpanExport {
   readonly #logger: Logger;
   readonly #exporter: OTLPExporterBase<EncodedSpans>;
-  readonly #encoder = new SpanEncoder();
+  readonly #encoder: SpanEncoder;
+  // Writes the request's head (resource and scope) in front of a batch's spans, for http/protobuf; none for http/json.
+  readonly #head: ((spansLength: number) => Buffer) | undefined;
   readonly #delayMs: number;
   readonly #batchSize: number;
   readonly #maxInFlight: number;
@@ -65,10 +67,13 @@ export class SpanExport {
     this.#batchSize = Math.max(1, getNumberFromEnv('OTEL_BSP_MAX_EXPORT_BATCH_SIZE') ?? 2048);
     this.#maxInFlight = Math.max(1, Math.floor((getNumberFromEnv('OTEL_BSP_MAX_QUEUE_SIZE') ?? 8192) / this.#batchSize));
     const json = (config.protocol ?? protocolFromEnv(logger)) === 'http/json';
-    // The SDK's exporter is given batches of already-encoded spans; the envelope (resource, scope) is added here.
+    if (!json) this.#head = (n) => requestHead(config.serviceName, SCOPE, n);
+    // The head's largest (a length of 2^31 takes the longest varints) is kept free in front of the spans.
+    this.#encoder = new SpanEncoder(256 * 1024, this.#head?.(2 ** 31 - 1).length ?? 0);
+    // The SDK's exporter is given batches already encoded: for protobuf the whole request, for JSON the spans to convert.
     const serializer = {
       serializeRequest: ({ bytes }: EncodedSpans): Uint8Array =>
-        json ? Buffer.from(exportRequestJson(decodeSpans(bytes), config.serviceName, SCOPE)) : exportRequest(bytes, config.serviceName, SCOPE),
+        json ? Buffer.from(exportRequestJson(decodeSpans(bytes), config.serviceName, SCOPE)) : bytes,
       deserializeResponse: json ? JsonTraceSerializer.deserializeResponse : ProtobufTraceSerializer.deserializeResponse,
     };
     const contentType = json ? 'application/json' : 'application/x-protobuf';
@@ -94,15 +99,18 @@ export class SpanExport {
     this.#timer = undefined;
     const count = this.#encoder.count;
     if (count === 0) return;
-    const bytes = this.#encoder.take();
+    const bytes = this.#encoder.take(this.#head);
     if (this.#inFlight.size >= this.#maxInFlight) {
       // The collector is slower than the spans come: drop this batch rather than grow without bound.
+      this.#encoder.recycle(bytes);
       this.#dropped += count;
       this.#reportError(`the exporter is behind: ${this.#dropped} spans dropped so far`);
       return;
     }
     const sent = new Promise<void>((done) => {
       this.#exporter.export({ bytes, count }, (result) => {
+        // Sent, or given up on after the exporter's retries: the request no longer reads the buffer.
+        this.#encoder.recycle(bytes);
         if (result.code !== ExportResultCode.SUCCESS) this.#reportError(String(result.error ?? 'export failed'));
         done();
       });
