@@ -1,0 +1,77 @@
+// The span exporter against a real OTLP/HTTP receiver: batches by size, a collector that falls behind
+// (later batches dropped and logged, nothing grows without bound), and the protocol variables.
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import { it } from 'node:test';
+import { createLogger } from './logger.ts';
+import { decodeExportRequest } from './otlp-proto.ts';
+import { protocolFromEnv, SpanExport } from './span-export.ts';
+
+function logCapture() {
+  const lines: { msg: string; err?: string; protocol?: string }[] = [];
+  const destination = new Writable({ write(chunk: Buffer, _enc, done) { lines.push(JSON.parse(chunk.toString('utf8'))); done(); } });
+  return { lines, logger: createLogger({ level: 'info', destination }) };
+}
+
+/** Runs `fn` with environment variables set, and puts them back. */
+async function withEnv<T>(vars: Record<string, string>, fn: () => Promise<T> | T): Promise<T> {
+  const before = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, vars);
+  try {
+    return await fn();
+  } finally {
+    for (const [k, v] of Object.entries(before)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
+  }
+}
+
+const span = (exp: SpanExport, i: number) =>
+  exp.add(`s${i}`, 0, '4bf92f3577b34da6a3ce929d0e0e4736', i.toString(16).padStart(16, '0'), '', false, 1_764_098_000_000 + i, 1_764_098_000_001 + i, '', [{ n: i }]);
+
+it('sends full batches, and drops what a collector that has fallen behind cannot take', async () => {
+  const held: { body: Buffer; res: ServerResponse }[] = [];
+  const server = createServer((req: IncomingMessage, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => held.push({ body: Buffer.concat(chunks), res })); // answered only when the test says
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const { lines, logger } = logCapture();
+  // Batches of 2 spans, and room for 4 spans (two batches) waiting on the collector.
+  const exp = await withEnv({ OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '2', OTEL_BSP_MAX_QUEUE_SIZE: '4' },
+    () => new SpanExport({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`, serviceName: 'test', exportDelayMs: 60_000 }, logger));
+  try {
+    for (let i = 0; i < 10; i++) span(exp, i);
+    const deadline = Date.now() + 5000;
+    while (held.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(held.length, 2, 'two batches in flight, no more');
+    assert.deepEqual(held.flatMap((h) => decodeExportRequest(h.body).map((s) => s.name)), ['s0', 's1', 's2', 's3']);
+    const dropped = lines.find((l) => l.msg === 'could not export spans');
+    assert.match(dropped?.err ?? '', /the exporter is behind: 2 spans dropped so far/, JSON.stringify(lines));
+    // Once the collector answers, the exporter takes batches again.
+    for (const h of held.splice(0)) h.res.end();
+    await new Promise((r) => setTimeout(r, 100));
+    span(exp, 10);
+    span(exp, 11);
+    while (held.length < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(decodeExportRequest(held[0]!.body).map((s) => s.name), ['s10', 's11']);
+    held[0]!.res.end();
+  } finally {
+    await exp.close(1000);
+    server.closeAllConnections();
+    await new Promise((ok) => server.close(ok));
+  }
+});
+
+it('exports with http/protobuf unless told http/json, and says so when asked for what it does not offer', async () => {
+  const { lines, logger } = logCapture();
+  const clear = { OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: '', OTEL_EXPORTER_OTLP_PROTOCOL: '' };
+  assert.equal(await withEnv(clear, () => protocolFromEnv(logger)), 'http/protobuf');
+  assert.equal(await withEnv({ ...clear, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }, () => protocolFromEnv(logger)), 'http/json');
+  assert.equal(await withEnv({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf' }, () => protocolFromEnv(logger)), 'http/protobuf', 'the traces variable wins');
+  assert.equal(lines.length, 0);
+  assert.equal(await withEnv({ ...clear, OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'grpc' }, () => protocolFromEnv(logger)), 'http/protobuf');
+  assert.equal(lines[0]?.protocol, 'grpc');
+});
