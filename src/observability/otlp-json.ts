@@ -1,11 +1,10 @@
-// OTLP/HTTP JSON for the spans Nimbus records, written straight from their plain values. The SDK's
-// own JSON serialiser builds an object tree per span (ids, BigInt nanosecond times, attribute
-// wrappers) and then stringifies it: ~60% of the export worker's CPU at saturation. This one writes
-// the same document (same fields, hex ids, decimal-string nanosecond times, as the OTLP/JSON spec
-// has them) with string concatenation. The SDK still batches, sends, retries and times out: this
-// is only the `ISerializer` its HTTP exporter is given (span-export-worker.ts).
+// OTLP/JSON for the spans Nimbus records (the http/json protocol), written straight from their plain
+// values: the same document the SDK's JSON serialiser writes (same fields, hex ids, decimal-string
+// nanosecond times, as the OTLP/JSON spec has them), by string concatenation rather than an object
+// tree with BigInt times. span-export.ts reads a batch of protobuf-encoded spans back (otlp-proto.ts)
+// and writes it with this when the collector asked for JSON.
 
-/** A finished span as the worker keeps it (times in epoch milliseconds, attributes flat). */
+/** A finished span as plain values (times in epoch milliseconds, attributes flat). */
 export interface PlainSpan {
   name: string;
   /** The API's SpanKind (INTERNAL 0 … CONSUMER 4); OTLP's is one more. */
@@ -35,8 +34,8 @@ function anyValue(v: unknown): string | undefined {
   if (typeof v === 'string') return `{"stringValue":${JSON.stringify(v)}}`;
   if (typeof v === 'boolean') return `{"boolValue":${v}}`;
   if (typeof v === 'number') {
-    // int64 in range as an integer; anything else (fractions, ±2^63 and beyond, NaN, ±Infinity) as a double.
-    if (Number.isInteger(v) && Math.abs(v) < 2 ** 63) return `{"intValue":${v}}`;
+    // int64 in range (-2^63 ≤ v < 2^63) as an integer, as the protobuf encoder does; anything else as a double.
+    if (Number.isInteger(v) && v >= -(2 ** 63) && v < 2 ** 63) return `{"intValue":${v}}`;
     return `{"doubleValue":${Number.isFinite(v) ? v : JSON.stringify(String(v))}}`;
   }
   if (Array.isArray(v)) return `{"arrayValue":{"values":[${v.map((x) => anyValue(x) ?? '{}').join(',')}]}}`;

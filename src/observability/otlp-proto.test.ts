@@ -64,11 +64,28 @@ it('reads back what it wrote, alone and inside an export request', () => {
   assert.deepEqual(decodeExportRequest(exportRequest(encode(spans), 'nimbus-test', 'nimbus')), spans);
 });
 
-it('writes a key set again later once, with its later value, and leaves out values an attribute cannot hold', () => {
+it('writes a key set again in its first place with its last value, as the SDK does, and leaves out values an attribute cannot hold', () => {
+  // null is not an attribute value by type, but the encoder must not trip on one from untyped code (the SDK ignores it).
+  const given = (): Attributes[] => [{ a: 1, b: 'first', gone: null as unknown as string, late: null as unknown as string }, { c: true, b: 'second', late: 'now' }, { a: 2, b: null as unknown as string }];
+  const s = { ...spans[2]!, attrs: [] };
+  assert.deepEqual(decodeSpans(encode([s], given))[0]!.attrs, ['a', 2, 'b', 'second', 'c', true, 'late', 'now']);
+  // The same bytes as the SDK's span whose attributes were set in that order.
+  const sdk = sdkSpan(s);
+  for (const a of given()) for (const [k, v] of Object.entries(a)) if (v !== null) sdk.attributes[k] = v;
+  assert.equal(exportRequest(encode([s], given), 'nimbus-test', 'nimbus').toString('hex'), Buffer.from(ProtobufTraceSerializer.serializeRequest([sdk])!).toString('hex'));
+});
+
+it('lets go of a buffer grown for a huge span instead of keeping it for later batches', () => {
+  const enc = new SpanEncoder(1024);
   const s = spans[2]!;
-  // null is not an attribute value by type, but the encoder must not trip on one from untyped code.
-  const chunk = encode([s], (): Attributes[] => [{ a: 1, b: 'first', gone: null as unknown as string }, { b: 'second', c: true }]);
-  assert.deepEqual(decodeSpans(chunk)[0]!.attrs, ['a', 1, 'b', 'second', 'c', true]);
+  enc.add(s.name, s.kind, s.traceId, s.spanId, '', false, 1, 2, 'e'.repeat(100_000), []);
+  const big = enc.take();
+  assert.ok(big.buffer.byteLength > 4 * 1024);
+  enc.recycle(big);
+  enc.add(s.name, s.kind, s.traceId, s.spanId, '', false, 1, 2, '', []);
+  enc.add(s.name, s.kind, s.traceId, s.spanId, '', false, 1, 2, '', []);
+  const small = enc.take();
+  assert.ok(small.buffer.byteLength <= 4 * 1024, `a batch of two small spans sits in ${small.buffer.byteLength} bytes`);
 });
 
 it('keeps nanoseconds exact near the epoch and now, carrying a rounded-up fraction', () => {

@@ -27,6 +27,7 @@ function valueBound(v: Value): number {
 export class SpanEncoder {
   #buf: Buffer;
   readonly #reserve: number;
+  readonly #capacity: number;
   #at: number;
   // Buffers handed out by take() and given back: a full batch's buffer is reused rather than a new one
   // allocated per batch (hundreds of KB outside the heap, each pushing V8 towards a full collection).
@@ -40,7 +41,8 @@ export class SpanEncoder {
   /** `reserve` bytes are kept free in front of the spans, for take()'s prefix. */
   constructor(capacity = 256 * 1024, reserve = 0) {
     this.#reserve = reserve;
-    this.#buf = Buffer.allocUnsafeSlow(Math.max(capacity, reserve + 1));
+    this.#capacity = Math.max(capacity, reserve + 1);
+    this.#buf = Buffer.allocUnsafeSlow(this.#capacity);
     this.#at = reserve;
   }
 
@@ -73,10 +75,12 @@ export class SpanEncoder {
     for (let i = 0; i <= last; i++) {
       const a = attrs[i]!;
       for (const k in a) {
-        if (i < last && shadowed(attrs, i, k)) continue;
-        const v = a[k];
-        const bound = typeof v === 'string' ? 3 * (k.length + v.length) + 24 : typeof v === 'number' || typeof v === 'boolean' ? 3 * k.length + 24 : Array.isArray(v) ? 3 * k.length + 24 + valueBound(v) : -1;
-        if (bound < 0) continue; // null, undefined, objects: not attribute values
+        let v: Value = a[k];
+        if (!isAttributeValue(v)) continue; // null, undefined, objects: left out, as the SDK ignores them
+        // A key set more than once keeps the place it was first set, with the value set last (as the SDK's spans do).
+        if (i > 0 && setIn(attrs, 0, i, k)) continue;
+        if (i < last) v = lastValue(attrs, i + 1, k, v);
+        const bound = typeof v === 'string' ? 3 * (k.length + v.length) + 24 : Array.isArray(v) ? 3 * k.length + 24 + valueBound(v) : 3 * k.length + 24;
         // The rest of the span (its counts, status and flags) needs 32 bytes more than its error.
         if (p + bound + 32 + 3 * error.length > b.length) b = this.#room(p, bound + 32 + 3 * error.length);
         b[p++] = TAG.attr;
@@ -117,7 +121,7 @@ export class SpanEncoder {
     const from = this.#reserve - (head?.length ?? 0);
     if (head) this.#buf.set(head, from);
     const out = this.#buf.subarray(from, this.#at);
-    this.#buf = this.#free.pop() ?? Buffer.allocUnsafeSlow(this.#buf.length);
+    this.#buf = this.#free.pop() ?? Buffer.allocUnsafeSlow(this.#capacity);
     this.#at = this.#reserve;
     this.#lastTrace = '';
     this.count = 0;
@@ -127,7 +131,8 @@ export class SpanEncoder {
   /** Gives back a view take() returned, once nothing reads it any more. */
   recycle(view: Buffer): void {
     // Every buffer here is allocUnsafeSlow's: its memory is its own, never a slice of Node's shared pool.
-    if (this.#free.length < 4) this.#free.push(Buffer.from(view.buffer));
+    // One grown for a huge span is let go: kept, it would hold that much memory for good.
+    if (this.#free.length < 4 && view.buffer.byteLength <= 4 * this.#capacity) this.#free.push(Buffer.from(view.buffer));
   }
 
   /** The buffer, with at least `bytes` free after `at` (what is before `at` kept). */
@@ -140,10 +145,16 @@ export class SpanEncoder {
   }
 }
 
-/** A key an attribute object later in the list sets again (the later value is the one written). */
-function shadowed(attrs: readonly Attributes[], i: number, k: string): boolean {
-  for (let j = i + 1; j < attrs.length; j++) if (Object.hasOwn(attrs[j]!, k)) return true;
+/** Whether one of attrs[from..to) gives `k` an attribute value. */
+function setIn(attrs: readonly Attributes[], from: number, to: number, k: string): boolean {
+  for (let j = from; j < to; j++) if (Object.hasOwn(attrs[j]!, k) && isAttributeValue(attrs[j]![k])) return true;
   return false;
+}
+
+/** The value attrs[from..] set last for `k`, or `v`. */
+function lastValue(attrs: readonly Attributes[], from: number, k: string, v: Value): Value {
+  for (let j = from; j < attrs.length; j++) if (Object.hasOwn(attrs[j]!, k) && isAttributeValue(attrs[j]![k])) v = attrs[j]![k];
+  return v;
 }
 
 /** What an attribute can hold: null, undefined and objects are left out, as the JSON serialiser does. */
@@ -180,7 +191,7 @@ function string(b: Buffer, p: number, s: string): number {
  */
 function close(b: Buffer, at: number, reserved: number, end: number): number {
   const len = end - at - reserved;
-  const size = len < 0x80 ? 1 : len < 0x4000 ? 2 : len < 0x200000 ? 3 : 4;
+  const size = len < 0x80 ? 1 : len < 0x4000 ? 2 : len < 0x200000 ? 3 : len < 0x10000000 ? 4 : 5;
   if (size !== reserved) {
     b.copyWithin(at + size, at + reserved, end);
     end += size - reserved;

@@ -48,8 +48,8 @@ it('sends full batches, and drops what a collector that has fallen behind cannot
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(held.length, 2, 'two batches in flight, no more');
     assert.deepEqual(held.flatMap((h) => decodeExportRequest(h.body).map((s) => s.name)), ['s0', 's1', 's2', 's3']);
-    const dropped = lines.find((l) => l.msg === 'could not export spans');
-    assert.match(dropped?.err ?? '', /the exporter is behind: 2 spans dropped so far/, JSON.stringify(lines));
+    const dropped = lines.find((l) => /behind/.test(l.msg));
+    assert.equal(dropped?.msg, 'the span exporter is behind its collector: 2 spans dropped so far', JSON.stringify(lines));
     // Once the collector answers, the exporter takes batches again.
     for (const h of held.splice(0)) h.res.end();
     await new Promise((r) => setTimeout(r, 100));
@@ -58,6 +58,8 @@ it('sends full batches, and drops what a collector that has fallen behind cannot
     while (held.length < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     assert.deepEqual(decodeExportRequest(held[0]!.body).map((s) => s.name), ['s10', 's11']);
     held[0]!.res.end();
+    await exp.close(1000);
+    assert.equal(lines.at(-1)?.msg, 'the span exporter dropped 6 spans in all: its collector was behind');
   } finally {
     await exp.close(1000);
     server.closeAllConnections();

@@ -43,6 +43,8 @@ interface EncodedSpans { bytes: Buffer; count: number }
 
 // What the SDK's tracer from getTracer('nimbus') would name.
 const SCOPE = 'nimbus';
+// The SDK exporter's own default limit of exports at once.
+const MAX_CONCURRENT_EXPORTS = 30;
 // A failed export is logged at most this often (a collector that is down would otherwise be a line per batch).
 const ERROR_EVERY_MS = 60_000;
 
@@ -58,14 +60,19 @@ export class SpanExport {
   #inFlight = new Set<Promise<void>>();
   #timer: NodeJS.Timeout | undefined;
   #dropped = 0;
+  // Failed exports and dropped batches are logged once a minute at most, each kind on its own clock.
   #lastErrorAt = -Infinity;
+  #lastDropAt = -Infinity;
   #closed = false;
 
   constructor(config: ExportConfig, logger: Logger) {
     this.#logger = logger;
     this.#delayMs = config.exportDelayMs ?? getNumberFromEnv('OTEL_BSP_SCHEDULE_DELAY') ?? 5000;
-    this.#batchSize = Math.max(1, getNumberFromEnv('OTEL_BSP_MAX_EXPORT_BATCH_SIZE') ?? 2048);
-    this.#maxInFlight = Math.max(1, Math.floor((getNumberFromEnv('OTEL_BSP_MAX_QUEUE_SIZE') ?? 8192) / this.#batchSize));
+    // As the SDK's BatchSpanProcessor: a batch is never larger than the queue.
+    const queue = Math.max(1, getNumberFromEnv('OTEL_BSP_MAX_QUEUE_SIZE') ?? 8192);
+    this.#batchSize = Math.min(queue, Math.max(1, getNumberFromEnv('OTEL_BSP_MAX_EXPORT_BATCH_SIZE') ?? 2048));
+    // Batches in flight at once: the queue's worth, and never more than the exporter lets through (its concurrencyLimit).
+    this.#maxInFlight = Math.min(MAX_CONCURRENT_EXPORTS, Math.max(1, Math.floor(queue / this.#batchSize)));
     const json = (config.protocol ?? protocolFromEnv(logger)) === 'http/json';
     if (!json) this.#head = (n) => requestHead(config.serviceName, SCOPE, n);
     // The head's largest (a length of 2^31 takes the longest varints) is kept free in front of the spans.
@@ -78,7 +85,7 @@ export class SpanExport {
     };
     const contentType = json ? 'application/json' : 'application/x-protobuf';
     this.#exporter = new OTLPExporterBase<EncodedSpans>(createOtlpHttpExportDelegate(
-      convertLegacyHttpOptions({ url: config.url }, 'TRACES', 'v1/traces', { 'Content-Type': contentType }),
+      convertLegacyHttpOptions({ url: config.url, concurrencyLimit: this.#maxInFlight }, 'TRACES', 'v1/traces', { 'Content-Type': contentType }),
       serializer, 'otlp_http_span_exporter', { name: 'span', countItems: (b: EncodedSpans) => b.count }, undefined,
     ));
   }
@@ -104,14 +111,19 @@ export class SpanExport {
       // The collector is slower than the spans come: drop this batch rather than grow without bound.
       this.#encoder.recycle(bytes);
       this.#dropped += count;
-      this.#reportError(`the exporter is behind: ${this.#dropped} spans dropped so far`);
+      if (performance.now() - this.#lastDropAt >= ERROR_EVERY_MS) {
+        this.#lastDropAt = performance.now();
+        this.#logger.warn({ dropped: this.#dropped }, `the span exporter is behind its collector: ${this.#dropped} spans dropped so far`);
+      }
       return;
     }
     const sent = new Promise<void>((done) => {
       this.#exporter.export({ bytes, count }, (result) => {
-        // Sent, or given up on after the exporter's retries: the request no longer reads the buffer.
-        this.#encoder.recycle(bytes);
-        if (result.code !== ExportResultCode.SUCCESS) this.#reportError(String(result.error ?? 'export failed'));
+        // Accepted: the collector has read the whole body, so the buffer is free again. A failed export's
+        // buffer is left to the GC: a request that failed early (an error status before the body was read,
+        // a timeout) may still be writing it.
+        if (result.code === ExportResultCode.SUCCESS) this.#encoder.recycle(bytes);
+        else this.#reportError(String(result.error ?? 'export failed'));
         done();
       });
     });
@@ -137,6 +149,7 @@ export class SpanExport {
     clearTimeout(timer);
     // The exporter's shutdown only waits for its exports: after the cap, they are left to finish or fail on their own.
     if (!finished) logger.warn({ capMs }, 'gave up exporting the last spans');
+    if (this.#dropped > 0) logger.warn({ dropped: this.#dropped }, `the span exporter dropped ${this.#dropped} spans in all: its collector was behind`);
     else await this.#exporter.shutdown();
   }
 }
