@@ -2,27 +2,9 @@
 // within a nanosecond: float milliseconds round either way), parents, kinds, statuses and flags.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { type Attributes, type AttributeValue, type SpanContext, SpanStatusCode, TraceFlags } from '@opentelemetry/api';
-import { hrTimeDuration, millisToHrTime } from '@opentelemetry/core';
 import { JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { exportRequestJson, msToNanoString, type PlainSpan } from './otlp-json.ts';
-
-const resource = resourceFromAttributes({ 'service.name': 'nimbus-test' });
-
-function sdkSpan(p: PlainSpan): ReadableSpan {
-  const attributes: Attributes = {};
-  for (let i = 0; i < p.attrs.length; i += 2) attributes[p.attrs[i] as string] = p.attrs[i + 1] as AttributeValue;
-  const ctx: SpanContext = { traceId: p.traceId, spanId: p.spanId, traceFlags: TraceFlags.SAMPLED };
-  return {
-    name: p.name, kind: p.kind, spanContext: () => ctx,
-    parentSpanContext: p.parentSpanId ? { traceId: p.traceId, spanId: p.parentSpanId, traceFlags: TraceFlags.SAMPLED, isRemote: p.parentRemote } : undefined,
-    startTime: millisToHrTime(p.startMs), endTime: millisToHrTime(p.endMs), duration: hrTimeDuration(millisToHrTime(p.startMs), millisToHrTime(p.endMs)),
-    status: p.error ? { code: SpanStatusCode.ERROR, message: p.error } : { code: SpanStatusCode.UNSET }, attributes, links: [], events: [], ended: true, resource,
-    instrumentationScope: { name: 'nimbus' }, droppedAttributesCount: 0, droppedEventsCount: 0, droppedLinksCount: 0,
-  };
-}
+import { sdkSpan } from './sdk-span.ts';
 
 type Doc = { resourceSpans: { scopeSpans: { spans: Record<string, unknown>[] }[] }[] };
 

@@ -3,29 +3,10 @@
 // decodeSpans() reads back what the encoder wrote (the http/json export goes through it).
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { type Attributes as SdkAttributes, type AttributeValue, type SpanContext, SpanStatusCode, TraceFlags } from '@opentelemetry/api';
-import { hrTimeDuration, millisToHrTime } from '@opentelemetry/core';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import type { PlainSpan } from './otlp-json.ts';
+import { sdkSpan } from './sdk-span.ts';
 import { type Attributes, decodeExportRequest, decodeSpans, exportRequest, SpanEncoder } from './otlp-proto.ts';
-
-const resource = resourceFromAttributes({ 'service.name': 'nimbus-test' });
-const scope = { name: 'nimbus' };
-
-function sdkSpan(p: PlainSpan): ReadableSpan {
-  const attributes: SdkAttributes = {};
-  for (let i = 0; i < p.attrs.length; i += 2) attributes[p.attrs[i] as string] = p.attrs[i + 1] as AttributeValue;
-  const ctx: SpanContext = { traceId: p.traceId, spanId: p.spanId, traceFlags: TraceFlags.SAMPLED };
-  return {
-    name: p.name, kind: p.kind, spanContext: () => ctx,
-    parentSpanContext: p.parentSpanId ? { traceId: p.traceId, spanId: p.parentSpanId, traceFlags: TraceFlags.SAMPLED, isRemote: p.parentRemote } : undefined,
-    startTime: millisToHrTime(p.startMs), endTime: millisToHrTime(p.endMs), duration: hrTimeDuration(millisToHrTime(p.startMs), millisToHrTime(p.endMs)),
-    status: p.error ? { code: SpanStatusCode.ERROR, message: p.error } : { code: SpanStatusCode.UNSET }, attributes, links: [], events: [], ended: true, resource,
-    instrumentationScope: scope, droppedAttributesCount: 0, droppedEventsCount: 0, droppedLinksCount: 0,
-  };
-}
 
 function encode(spans: PlainSpan[], attrs = (p: PlainSpan): Attributes[] => [Object.fromEntries(pairs(p.attrs)) as Attributes]): Buffer {
   const enc = new SpanEncoder(64); // small, so the test also grows it
