@@ -3,8 +3,9 @@
 // for the same span (same fields, same order, same defaults left out; otlp-proto.test.ts compares
 // them byte for byte), so any collector that takes the SDK's exports takes these.
 //
-// The buffer holds a run of `ScopeSpans.spans` fields; exportRequest() wraps it in the resource and
-// scope an ExportTraceServiceRequest needs. decodeSpans() reads it back, for OTLP/JSON exports.
+// The buffer holds a run of `ScopeSpans.spans` fields, with room kept in front for requestHead(): the
+// start of the ExportTraceServiceRequest (resource, scope) around them, written in place when a batch
+// is taken, so a batch goes out without a copy. decodeSpans() reads spans back, for OTLP/JSON exports.
 import type { PlainSpan } from './otlp-json.ts';
 
 export type Attributes = Record<string, string | number | boolean>;
@@ -48,7 +49,8 @@ export class SpanEncoder {
 
   /**
    * Appends one finished span. `kind` is the API's SpanKind (OTLP's is one more); times are epoch
-   * milliseconds; `error` is '' for a span that did not fail; a key in a later attribute object wins.
+   * milliseconds; `error` is '' for a span that did not fail; a key set in more than one of `attrs`
+   * keeps the place it was first set, with the value set last.
    */
   add(name: string, kind: number, traceId: string, spanId: string, parentSpanId: string, parentRemote: boolean, startMs: number, endMs: number, error: string, attrs: readonly Attributes[]): void {
     // Room for everything but the attributes, which make room for themselves one by one.

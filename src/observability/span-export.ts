@@ -1,15 +1,14 @@
 // Span export. A finished span is encoded as OTLP protobuf the moment it ends, into one buffer
 // (otlp-proto.ts: no span objects on the hot path); a full batch, or the oldest span's delay, hands
 // the bytes to the OpenTelemetry SDK's OTLP/HTTP exporter (transport, headers, compression, timeouts
-// and retries as OTEL_EXPORTER_OTLP_* configure them). Encoding costs ~1 µs of CPU per span; the
+// and retries as OTEL_EXPORTER_OTLP_* configure them). Encoding costs 1–2 µs of CPU per span; the
 // earlier design (SDK span objects in a worker thread, our JSON serialiser) cost ~7 µs per span.
 //
 // Batching follows the SDK's BatchSpanProcessor and its variables: OTEL_BSP_SCHEDULE_DELAY (5 s),
-// OTEL_BSP_MAX_EXPORT_BATCH_SIZE (here 2,048 for protobuf: the hot path ends ~25,000 spans a second
-// at saturation; 512 for http/json)
-// and OTEL_BSP_MAX_QUEUE_SIZE (8,192): spans beyond it, while exports are still in flight, are
-// dropped and counted. OTEL_EXPORTER_OTLP_TRACES_PROTOCOL / OTEL_EXPORTER_OTLP_PROTOCOL choose
-// http/protobuf (the default) or http/json.
+// OTEL_BSP_MAX_EXPORT_BATCH_SIZE (here 2,048 for protobuf, as the hot path ends ~25,000 spans a
+// second at saturation; 512 for http/json) and OTEL_BSP_MAX_QUEUE_SIZE (8,192): batches beyond it,
+// while exports are still in flight, are dropped and counted. OTEL_EXPORTER_OTLP_TRACES_PROTOCOL /
+// OTEL_EXPORTER_OTLP_PROTOCOL choose http/protobuf (the default) or http/json.
 import { ExportResultCode, getNumberFromEnv, getStringFromEnv } from '@opentelemetry/core';
 import { OTLPExporterBase } from '@opentelemetry/otlp-exporter-base';
 import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from '@opentelemetry/otlp-exporter-base/node-http';
@@ -46,7 +45,7 @@ interface EncodedSpans { bytes: Buffer; count: number }
 const SCOPE = 'nimbus';
 // The SDK exporter's own default limit of exports at once.
 const MAX_CONCURRENT_EXPORTS = 30;
-// A failed export is logged at most this often (a collector that is down would otherwise be a line per batch).
+// A failed export, or a dropped batch, is logged at most this often (a collector that is down would otherwise be a line per batch).
 const ERROR_EVERY_MS = 60_000;
 
 export class SpanExport {
@@ -149,8 +148,8 @@ export class SpanExport {
     const capped = new Promise<boolean>((ok) => { timer = setTimeout(() => ok(false), capMs); });
     const finished = await Promise.race([Promise.all(this.#inFlight).then(() => true), capped]);
     clearTimeout(timer);
-    // The exporter's shutdown only waits for its exports: after the cap, they are left to finish or fail on their own.
     if (this.#dropped > 0) logger.warn({ dropped: this.#dropped }, `the span exporter dropped ${this.#dropped} spans in all: its collector was behind`);
+    // The exporter's shutdown only waits for its exports: after the cap, they are left to finish or fail on their own.
     if (!finished) logger.warn({ capMs }, 'gave up exporting the last spans');
     else await this.#exporter.shutdown();
   }
