@@ -6,7 +6,7 @@ import { it } from 'node:test';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import type { PlainSpan } from './otlp-json.ts';
 import { sdkSpan } from './sdk-span.ts';
-import { type Attributes, decodeExportRequest, decodeSpans, exportRequest, SpanEncoder } from './otlp-proto.ts';
+import { type Attributes, decodeExportRequest, decodeSpans, exportRequest, requestHead, SpanEncoder } from './otlp-proto.ts';
 
 function encode(spans: PlainSpan[], attrs = (p: PlainSpan): Attributes[] => [Object.fromEntries(pairs(p.attrs)) as Attributes]): Buffer {
   const enc = new SpanEncoder(64); // small, so the test also grows it
@@ -35,9 +35,21 @@ const spans: PlainSpan[] = [
 ];
 
 it('writes the bytes the SDK writes for the same spans', () => {
-  const ours = exportRequest(encode(spans), 'nimbus-test', 'nimbus');
-  const sdk = Buffer.from(ProtobufTraceSerializer.serializeRequest(spans.map(sdkSpan))!);
-  assert.equal(ours.toString('hex'), sdk.toString('hex'));
+  const sdk = Buffer.from(ProtobufTraceSerializer.serializeRequest(spans.map(sdkSpan))!).toString('hex');
+  assert.equal(exportRequest(encode(spans), 'nimbus-test', 'nimbus').toString('hex'), sdk);
+  // As the exporter does it: the request's head written in the room kept in front of the spans, then
+  // a second batch in a recycled buffer.
+  const head = (n: number) => requestHead('nimbus-test', 'nimbus', n);
+  const enc = new SpanEncoder(64 * 1024, head(2 ** 31 - 1).length);
+  const buffers = new Set<ArrayBufferLike>();
+  for (let round = 0; round < 3; round++) {
+    for (const s of spans) enc.add(s.name, s.kind, s.traceId, s.spanId, s.parentSpanId, s.parentRemote, s.startMs, s.endMs, s.error, [Object.fromEntries(pairs(s.attrs)) as Attributes]);
+    const request = enc.take(head);
+    assert.equal(request.toString('hex'), sdk, `batch ${round + 1}`);
+    buffers.add(request.buffer);
+    enc.recycle(request);
+  }
+  assert.equal(buffers.size, 2, 'the first batch\'s buffer came back for the third');
 });
 
 it('reads back what it wrote, alone and inside an export request', () => {
