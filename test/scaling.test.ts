@@ -99,27 +99,60 @@ describe('spare runtime pool', () => {
 });
 
 describe('compile cache', () => {
-  it("keeps the first instance's V8 code cache and seeds later cold starts of the same code with it", async () => {
+  /**
+   * Deploys `src` and starts three instances one after the other (each while the earlier ones are
+   * busy): the first compiles lazily, the second eagerly, and the host decides between them; the
+   * third must get a copy of the cache kept for that decision before its import (a marker written
+   * into the kept cache proves the copy: the instance's own writes could not make it).
+   */
+  async function threeStarts(app: string, src: string): Promise<{ measure: { lazyBytes: number; eagerBytes: number; eager: boolean }; kept: string[]; thirdSeeded: boolean }> {
     const srv = await startTestServer({ spares: { min: 0, max: 0 } });
     try {
-      const big = `export const table = [${Array.from({ length: 3000 }, (_, i) => `(a: number) => a * ${i} + Math.sqrt(a)`).join(',\n')}];\n${READER}`;
-      await srv.deploy({ 'nimbus.yml': 'app: cc\nfunctions:\n  c:\n    handler: src/c.handler\n    concurrency: { max: 2 }\n', 'src/c.ts': big });
-      // The first instance writes its cache once its first response has gone; the host keeps it.
-      assert.equal((await srv.invoke('c', { ms: 10 })).status, 200);
-      const kept = await until('the kept cache', async () => readdirSync(join(srv.dataDir, 'code')).find((n) => n.endsWith('.cache')));
-      // Two requests at once: the idle instance takes one, a second instance starts for the other and
-      // gets a copy before its import (the marker proves the copy; its own writes could not make it).
-      const sub = readdirSync(join(srv.dataDir, 'code', kept))[0]!; // Node's per-version (and per-uid) subdirectory
-      writeFileSync(join(srv.dataDir, 'code', kept, sub, 'marker'), 'seeded');
-      const both = await Promise.all([srv.invoke('c', { ms: 300 }), srv.invoke('c', { ms: 300 })]);
-      assert.deepEqual(both.map((r) => r.status), [200, 200]);
+      await srv.deploy({ 'nimbus.yml': `app: ${app}\nfunctions:\n  c:\n    handler: src/c.handler\n    concurrency: { max: 3 }\n`, 'src/c.ts': src });
+      const code = join(srv.dataDir, 'code');
+      const starts = async (n: number): Promise<void> => {
+        const rs = await Promise.all(Array.from({ length: n }, () => srv.invoke('c', { ms: 300 })));
+        assert.deepEqual(rs.map((r) => r.status), rs.map(() => 200));
+      };
+      await starts(1);
+      await until('the lazy measure', async () => readdirSync(code).find((n) => n.endsWith('.cache')));
+      await starts(2);
+      const file = await until('the decision', async () => {
+        const f = readdirSync(code).find((n) => n.endsWith('.compile.json'));
+        return f && 'eager' in JSON.parse(readFileSync(join(code, f), 'utf8')) ? f : undefined;
+      });
+      const measure = JSON.parse(readFileSync(join(code, file), 'utf8'));
+      const keptName = `${file.slice(0, -'.compile.json'.length)}${measure.eager ? '.eager' : ''}.cache`;
+      await until('the cache kept for the decision', async () => readdirSync(code).includes(keptName) || undefined);
+      const sub = readdirSync(join(code, keptName))[0]!; // Node's per-version (and per-uid) subdirectory
+      writeFileSync(join(code, keptName, sub, 'marker'), 'seeded');
+      await starts(3);
       const ids = (await describeAll(srv)).functions.c!.instances.map((i) => i.id);
-      assert.equal(ids.length, 2);
+      assert.equal(ids.length, 3);
       const files = (id: string): string[] => readdirSync(join(srv.sandboxRoot, id, 'cache'), { recursive: true }).map(String);
-      assert.equal(ids.filter((id) => files(id).some((f) => f.endsWith('marker'))).length, 1, 'the second instance was seeded from the kept cache');
+      return { measure, kept: readdirSync(code).filter((n) => n.endsWith('.cache')).sort(), thirdSeeded: ids.filter((id) => files(id).some((f) => f.endsWith('marker'))).length === 1 };
     } finally {
       await srv.close();
     }
+  }
+
+  it('keeps a lazily compiled cache for a bundle whose code mostly does not run at start, and seeds later cold starts with it', async () => {
+    // 3,000 functions that the module's top level creates and never calls.
+    const r = await threeStarts('lazy', `export const table = [${Array.from({ length: 3000 }, (_, i) => `(a: number) => a * ${i} + Math.sqrt(a)`).join(',\n')}];\n${READER}`);
+    assert.equal(r.measure.eager, false);
+    assert.ok(r.measure.lazyBytes < 0.6 * r.measure.eagerBytes, JSON.stringify(r.measure));
+    assert.equal(r.kept.length, 1);
+    assert.ok(!r.kept[0]!.endsWith('.eager.cache'), 'no eager cache is kept');
+    assert.ok(r.thirdSeeded, 'the third instance was seeded from the lazy cache');
+  });
+
+  it('compiles a bundle whose code runs at start eagerly, keeps that cache (every function), and seeds later cold starts with it', async () => {
+    // 3,000 functions, every one called by the module's top level.
+    const fns = Array.from({ length: 3000 }, (_, i) => `function f${i}(x: number): number { let s = ${i}; for (let j = 0; j < (x & 3) + 1; j++) s = (s * 31 + j) | 0; return s; }`);
+    const r = await threeStarts('eager', `${fns.join('\n')}\nexport let sum = 0;\n${fns.map((_, i) => `sum += f${i}(${i});`).join('\n')}\n${READER}`);
+    assert.equal(r.measure.eager, true, JSON.stringify(r.measure));
+    assert.ok(r.kept.some((n) => n.endsWith('.eager.cache')), r.kept.join());
+    assert.ok(r.thirdSeeded, 'the third instance was seeded from the eager cache');
   });
 });
 

@@ -31,8 +31,13 @@ export interface Assignment {
   bundlePath: string;
   /** The host's V8 code cache for this bundle (a directory), if earlier instances made one. */
   compileCacheDir?: string;
-  /** Called once the instance has written its code cache (after its first response), so the host can keep it. */
-  onCompileCache?: (instanceCacheDir: string) => void;
+  /** Compile the bundle eagerly, so the code cache holds every function (the host decides per bundle). */
+  eagerCompile?: boolean;
+  /**
+   * Called once an instance that was not seeded has written its code cache (after its first
+   * response), so the host can keep it; with how much bytecode its start and first invocation compiled.
+   */
+  onCompileCache?: (instanceCacheDir: string, bytecodeBytes: number | undefined) => void;
   handler: string;
   exportName: string;
   env: Record<string, string>;
@@ -180,7 +185,7 @@ export class Instance {
     chmodSync(file, 0o400);
     chmodSync(this.#codeDir, 0o500);
     if (a.compileCacheDir) seedCompileCache(a.compileCacheDir, this.#cacheDir, this.#uid ?? process.getuid?.() ?? 0);
-    this.#child.send({ type: 'init', codePath: file, cacheDir: this.#cacheDir, exportName: a.exportName, handler: a.handler, env: a.env, meta: a.meta });
+    this.#child.send({ type: 'init', codePath: file, cacheDir: this.#cacheDir, eager: a.eagerCompile === true, measureCode: a.onCompileCache !== undefined && !a.compileCacheDir, exportName: a.exportName, handler: a.handler, env: a.env, meta: a.meta });
     // A module whose top-level code never finishes must not hold a request (or a queue batch) forever.
     let initTimedOut = false;
     const initTimer = setTimeout(() => { initTimedOut = true; this.kill(); }, a.initTimeoutMs);
@@ -293,7 +298,8 @@ export class Instance {
       return;
     }
     if (msg.type === 'cacheFlushed') {
-      if (this.#assignment && !this.#assignment.compileCacheDir) this.#assignment.onCompileCache?.(this.#cacheDir);
+      const b = msg.bytecodeBytes;
+      if (this.#assignment && !this.#assignment.compileCacheDir) this.#assignment.onCompileCache?.(this.#cacheDir, typeof b === 'number' && Number.isFinite(b) && b >= 0 ? b : undefined);
       return;
     }
     const waiter = this.#frameWaiter;
@@ -364,7 +370,7 @@ type RuntimeFrame =
   | { type: 'initDone'; style: 'lambda' | 'fetch'; initMs: number }
   | { type: 'initError'; error: FunctionError }
   | { type: 'crash'; error: FunctionError }
-  | { type: 'cacheFlushed' }
+  | { type: 'cacheFlushed'; bytecodeBytes?: unknown }
   | { type: 'call'; id: number; op: string; args: unknown; rid?: unknown; tp?: unknown }
   | { type: 'log'; ts: number; requestId: string | null; level: LogLevel; message: string }
   | { type: 'result'; id: number; ok: true; json: string | undefined; maxRssBytes: number }

@@ -138,11 +138,13 @@ export class Scheduler {
     const spare = this.spares.take(fn.memoryMb);
     const inst = spare ?? await this.capacity.startSlot(() => this.#boot(fn.memoryMb, fn.name));
     const booted = performance.now();
+    const cache = this.#opts.compileCache ? this.#opts.bundles.compileCache(fn.codeSha) : undefined;
     try {
       await inst.assign({
         bundlePath,
-        compileCacheDir: this.#opts.compileCache ? this.#opts.bundles.compileCache(fn.codeSha) : undefined,
-        onCompileCache: this.#opts.compileCache ? (dir) => void this.#opts.bundles.keepCompileCache(fn.codeSha, dir) : undefined,
+        compileCacheDir: cache?.dir,
+        eagerCompile: cache?.eager,
+        onCompileCache: cache ? (dir, bytecodeBytes) => void this.#opts.bundles.keepCompileCache(fn.codeSha, dir, cache.eager, bytecodeBytes) : undefined,
         handler: fn.handler,
         exportName: fn.exportName,
         initTimeoutMs: Math.max(this.#opts.initTimeoutMinMs ?? INIT_TIMEOUT_MIN_MS, fn.timeoutMs),
