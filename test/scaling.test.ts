@@ -146,6 +146,19 @@ describe('compile cache', () => {
     assert.ok(r.thirdSeeded, 'the third instance was seeded from the lazy cache');
   });
 
+  it('keeps the lazy cache of a small bundle without measuring it', async () => {
+    const srv = await startTestServer({ spares: { min: 0, max: 0 } });
+    try {
+      await srv.deploy({ 'nimbus.yml': 'app: small\nfunctions:\n  s:\n    handler: src/s.handler\n', 'src/s.ts': READER });
+      assert.equal((await srv.invoke('s', {})).status, 200);
+      const code = join(srv.dataDir, 'code');
+      await until('the kept cache', async () => readdirSync(code).find((n) => n.endsWith('.cache')));
+      assert.deepEqual(readdirSync(code).filter((n) => n.endsWith('.compile.json') || n.endsWith('.eager.cache')), []);
+    } finally {
+      await srv.close();
+    }
+  });
+
   it('compiles a bundle whose code runs at start eagerly, keeps that cache (every function), and seeds later cold starts with it', async () => {
     // 3,000 functions, every one called by the module's top level.
     const fns = Array.from({ length: 3000 }, (_, i) => `function f${i}(x: number): number { let s = ${i}; for (let j = 0; j < (x & 3) + 1; j++) s = (s * 31 + j) | 0; return s; }`);

@@ -33,6 +33,8 @@ export interface Assignment {
   compileCacheDir?: string;
   /** Compile the bundle eagerly, so the code cache holds every function (the host decides per bundle). */
   eagerCompile?: boolean;
+  /** Report, with the code cache, how much bytecode the start and first invocation compiled. */
+  measureCode?: boolean;
   /**
    * Called once an instance that was not seeded has written its code cache (after its first
    * response), so the host can keep it; with how much bytecode its start and first invocation compiled.
@@ -185,7 +187,7 @@ export class Instance {
     chmodSync(file, 0o400);
     chmodSync(this.#codeDir, 0o500);
     if (a.compileCacheDir) seedCompileCache(a.compileCacheDir, this.#cacheDir, this.#uid ?? process.getuid?.() ?? 0);
-    this.#child.send({ type: 'init', codePath: file, cacheDir: this.#cacheDir, eager: a.eagerCompile === true, measureCode: a.onCompileCache !== undefined && !a.compileCacheDir, exportName: a.exportName, handler: a.handler, env: a.env, meta: a.meta });
+    this.#child.send({ type: 'init', codePath: file, cacheDir: this.#cacheDir, eager: a.eagerCompile === true, measureCode: a.measureCode === true, exportName: a.exportName, handler: a.handler, env: a.env, meta: a.meta });
     // A module whose top-level code never finishes must not hold a request (or a queue batch) forever.
     let initTimedOut = false;
     const initTimer = setTimeout(() => { initTimedOut = true; this.kill(); }, a.initTimeoutMs);

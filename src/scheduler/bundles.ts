@@ -31,17 +31,21 @@ export class BundleCache {
    *    the bytecode of every function;
    * 3. when the first figure is at least EAGER_SHARE of the second (most of the code ran), the eager
    *    cache is kept and later instances compile eagerly; otherwise they stay lazy.
+   * Bundles under 64 KiB are not measured and stay lazy.
    * Measured (bench/tmp-style probes, import in a fresh node): the 1 MB bench bundle, which calls
    * every function at import, ran 100% of its bytecode and imports in ~21 ms with an eager cache
    * against ~43 ms with a lazy one; a 1.3 MB bundle of zod, yaml, pino, prom-client and the
    * OpenTelemetry API ran 24%, and imports in ~60 ms with an eager cache against ~42 ms.
    */
-  compileCache(sha: string): { dir: string | undefined; eager: boolean } {
+  compileCache(sha: string): { dir: string | undefined; eager: boolean; measure: boolean } {
     const m = this.#measure(sha);
     // Not yet measured eagerly (step 2) or decided eager (step 3).
     const eager = m.eager ?? m.lazyBytes !== undefined;
     const dir = join(this.#dir, `${sha}${eager ? '.eager' : ''}.cache`);
-    return { dir: existsSync(dir) ? dir : undefined, eager };
+    const seeded = existsSync(dir);
+    // Small bundles compile in a few milliseconds either way: they stay lazy, unmeasured.
+    const measure = !seeded && m.eager === undefined && (statSync(join(this.#dir, `${sha}.mjs`), { throwIfNoEntry: false })?.size ?? 0) >= MEASURE_MIN_BYTES;
+    return { dir: seeded ? dir : undefined, eager, measure };
   }
 
   /** Keeps an instance's code cache for later cold starts of the same bundle (first one wins), and records what it measured. */
@@ -101,6 +105,8 @@ export class BundleCache {
 
 /** Bytecode compiled by a bundle's lazy first start, as a share of all its bytecode, from which it is compiled eagerly. */
 const EAGER_SHARE = 0.6;
+/** Bundles smaller than this are not measured (nor compiled eagerly). */
+const MEASURE_MIN_BYTES = 64 * 1024;
 
 interface CompileMeasure { lazyBytes?: number; eagerBytes?: number; eager?: boolean }
 const num = (x: unknown): number | undefined => (typeof x === 'number' && Number.isFinite(x) ? x : undefined);

@@ -144,6 +144,7 @@ export class Scheduler {
         bundlePath,
         compileCacheDir: cache?.dir,
         eagerCompile: cache?.eager,
+        measureCode: cache?.measure,
         onCompileCache: cache ? (dir, bytecodeBytes) => void this.#opts.bundles.keepCompileCache(fn.codeSha, dir, cache.eager, bytecodeBytes) : undefined,
         handler: fn.handler,
         exportName: fn.exportName,
