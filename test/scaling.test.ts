@@ -3,7 +3,7 @@
 // is assigned), provisioned instances, the host-wide instance cap and memory budget (eviction of
 // idle instances, then 429), start limiting, and several invocations at once in one instance.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { RUNTIME_DIR } from '../src/sandbox/layout.ts';
@@ -17,6 +17,7 @@ interface Described {
   capacity: { instances: number; memoryMb: number; peakStarting: number; maxConcurrentStarts: number };
 }
 
+const treeSize = (dir: string): number => readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).reduce((n, e) => n + statSync(join(e.parentPath, e.name)).size, 0);
 const describeAll = async (srv: TestServer): Promise<Described> => (await srv.api<Described>('GET', '/_nimbus/api/instances')).body;
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
@@ -105,7 +106,7 @@ describe('compile cache', () => {
    * third must get a copy of the cache kept for that decision before its import (a marker written
    * into the kept cache proves the copy: the instance's own writes could not make it).
    */
-  async function threeStarts(app: string, src: string): Promise<{ measure: { lazyBytes: number; eagerBytes: number; eager: boolean }; kept: string[]; thirdSeeded: boolean }> {
+  async function threeStarts(app: string, src: string): Promise<{ measure: { lazyBytes: number; eagerBytes: number; eager: boolean }; kept: string[]; sizes: number[]; thirdSeeded: boolean }> {
     const srv = await startTestServer({ spares: { min: 0, max: 0 } });
     try {
       await srv.deploy({ 'nimbus.yml': `app: ${app}\nfunctions:\n  c:\n    handler: src/c.handler\n    concurrency: { max: 3 }\n`, 'src/c.ts': src });
@@ -130,7 +131,8 @@ describe('compile cache', () => {
       const ids = (await describeAll(srv)).functions.c!.instances.map((i) => i.id);
       assert.equal(ids.length, 3);
       const files = (id: string): string[] => readdirSync(join(srv.sandboxRoot, id, 'cache'), { recursive: true }).map(String);
-      return { measure, kept: readdirSync(code).filter((n) => n.endsWith('.cache')).sort(), thirdSeeded: ids.filter((id) => files(id).some((f) => f.endsWith('marker'))).length === 1 };
+      const kept = readdirSync(code).filter((n) => n.endsWith('.cache')).sort();
+      return { measure, kept, sizes: kept.map((n) => treeSize(join(code, n))), thirdSeeded: ids.filter((id) => files(id).some((f) => f.endsWith('marker'))).length === 1 };
     } finally {
       await srv.close();
     }
@@ -159,13 +161,47 @@ describe('compile cache', () => {
     }
   });
 
+  // 3,000 functions, every one called by the module's top level.
+  const fns = Array.from({ length: 3000 }, (_, i) => `function f${i}(x: number): number { let s = ${i}; for (let j = 0; j < (x & 3) + 1; j++) s = (s * 31 + j) | 0; return s; }`);
+  const RUNS_AT_START = `${fns.join('\n')}\nexport let sum = 0;\n${fns.map((_, i) => `sum += f${i}(${i});`).join('\n')}\n${READER}`;
+
   it('compiles a bundle whose code runs at start eagerly, keeps that cache (every function), and seeds later cold starts with it', async () => {
-    // 3,000 functions, every one called by the module's top level.
-    const fns = Array.from({ length: 3000 }, (_, i) => `function f${i}(x: number): number { let s = ${i}; for (let j = 0; j < (x & 3) + 1; j++) s = (s * 31 + j) | 0; return s; }`);
-    const r = await threeStarts('eager', `${fns.join('\n')}\nexport let sum = 0;\n${fns.map((_, i) => `sum += f${i}(${i});`).join('\n')}\n${READER}`);
+    const r = await threeStarts('eager', RUNS_AT_START);
     assert.equal(r.measure.eager, true, JSON.stringify(r.measure));
-    assert.ok(r.kept.some((n) => n.endsWith('.eager.cache')), r.kept.join());
+    assert.deepEqual(r.kept.map((n) => n.replace(/^[0-9a-f]+/, '')).sort(), ['.cache', '.eager.cache']);
+    // The eager cache holds the functions the lazy one does not.
+    const size = (eager: boolean): number => r.sizes[r.kept.findIndex((n) => n.endsWith('.eager.cache') === eager)]!;
+    assert.ok(size(true) > 1.5 * size(false), `the eager cache is larger: ${size(true)} vs ${size(false)} bytes`);
     assert.ok(r.thirdSeeded, 'the third instance was seeded from the eager cache');
+  });
+
+  it('keeps a bundle lazy when its eager trial instance dies before reporting', async () => {
+    const srv = await startTestServer({ spares: { min: 0, max: 0 } });
+    try {
+      await srv.deploy({ 'nimbus.yml': 'app: trial\nfunctions:\n  c:\n    handler: src/c.handler\n    concurrency: { max: 3 }\n', 'src/c.ts': RUNS_AT_START });
+      const code = join(srv.dataDir, 'code');
+      assert.equal((await srv.invoke('c', {})).status, 200);
+      const lazy = await until('the lazy cache', async () => readdirSync(code).find((n) => n.endsWith('.cache')));
+      const firstId = (await describeAll(srv)).functions.c!.instances[0]!.id;
+      // Two at once: the first instance takes one, the trial instance the other; kill the trial mid-invocation.
+      const pending = [srv.invoke('c', { ms: 2000 }), srv.invoke('c', { ms: 2000 })];
+      const trial = await until('the trial instance', async () => (await describeAll(srv)).functions.c!.instances.find((i) => i.id !== firstId && i.state === 'busy'));
+      process.kill(trial.pid, 'SIGKILL');
+      await Promise.all(pending);
+      const measure = JSON.parse(readFileSync(join(code, lazy.replace(/\.cache$/, '.compile.json')), 'utf8'));
+      assert.equal(measure.trial, true);
+      assert.equal(measure.eager, undefined);
+      // Later starts stay lazy, seeded from the lazy cache: no second trial.
+      writeFileSync(join(code, lazy, readdirSync(join(code, lazy))[0]!, 'marker'), 'seeded');
+      const rs = await Promise.all([1, 2, 3].map(() => srv.invoke('c', { ms: 300 })));
+      assert.deepEqual(rs.map((r) => r.status), [200, 200, 200]);
+      const ids = (await describeAll(srv)).functions.c!.instances.map((i) => i.id).filter((id) => id !== firstId);
+      assert.ok(ids.length >= 1);
+      for (const id of ids) assert.ok(readdirSync(join(srv.sandboxRoot, id, 'cache'), { recursive: true }).map(String).some((f) => f.endsWith('marker')), `${id} was seeded from the lazy cache`);
+      assert.equal(readdirSync(code).filter((n) => n.endsWith('.eager.cache')).length, 0);
+    } finally {
+      await srv.close();
+    }
   });
 });
 

@@ -100,6 +100,7 @@ export class Instance {
   #exitWaiters: Array<() => void> = [];
   #calls = 0;
   #frameWaiter: ((msg: RuntimeFrame) => void) | undefined;
+  #cacheReported = false;
 
   private constructor(opts: SandboxOptions) {
     this.id = opts.id;
@@ -300,6 +301,9 @@ export class Instance {
       return;
     }
     if (msg.type === 'cacheFlushed') {
+      // Once per instance: the frame can come from user code, and each one costs the host a copy.
+      if (this.#cacheReported) return;
+      this.#cacheReported = true;
       const b = msg.bytecodeBytes;
       if (this.#assignment && !this.#assignment.compileCacheDir) this.#assignment.onCompileCache?.(this.#cacheDir, typeof b === 'number' && Number.isFinite(b) && b >= 0 ? b : undefined);
       return;

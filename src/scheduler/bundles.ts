@@ -27,8 +27,8 @@ export class BundleCache {
    * more than compiling the few functions that run). So each bundle is measured once:
    * 1. its first instance compiles lazily and reports the bytecode its start and first invocation
    *    compiled; its (lazy) cache is kept;
-   * 2. the next instance not seeded by an eager cache compiles eagerly, without a cache, and reports
-   *    the bytecode of every function;
+   * 2. the next instance compiles eagerly, without a cache, and reports the bytecode of every
+   *    function (one such trial per bundle; if it never reports, the bundle stays lazy);
    * 3. when the first figure is at least EAGER_SHARE of the second (most of the code ran), the eager
    *    cache is kept and later instances compile eagerly; otherwise they stay lazy.
    * Bundles under 64 KiB are not measured and stay lazy.
@@ -38,26 +38,31 @@ export class BundleCache {
    * OpenTelemetry API ran 24%, and imports in ~60 ms with an eager cache against ~42 ms.
    */
   compileCache(sha: string): { dir: string | undefined; eager: boolean; measure: boolean } {
-    const m = this.#measure(sha);
-    // Not yet measured eagerly (step 2) or decided eager (step 3).
-    const eager = m.eager ?? m.lazyBytes !== undefined;
+    let m = this.#measure(sha);
+    // One eager trial per bundle (step 2): handed out once; starts meanwhile, and every start after a
+    // trial that never reported (its instance died: eager compilation takes more memory), stay lazy.
+    const trial = m.eager === undefined && m.lazyBytes !== undefined && !m.trial;
+    if (trial) m = this.#saveMeasure(sha, { ...m, trial: true });
+    const eager = trial || m.eager === true;
     const dir = join(this.#dir, `${sha}${eager ? '.eager' : ''}.cache`);
     const seeded = existsSync(dir);
     // Small bundles compile in a few milliseconds either way: they stay lazy, unmeasured.
-    const measure = !seeded && m.eager === undefined && (statSync(join(this.#dir, `${sha}.mjs`), { throwIfNoEntry: false })?.size ?? 0) >= MEASURE_MIN_BYTES;
+    const measure = !seeded && (trial || (m.lazyBytes === undefined && (statSync(join(this.#dir, `${sha}.mjs`), { throwIfNoEntry: false })?.size ?? 0) >= MEASURE_MIN_BYTES));
     return { dir: seeded ? dir : undefined, eager, measure };
   }
 
   /** Keeps an instance's code cache for later cold starts of the same bundle (first one wins), and records what it measured. */
   async keepCompileCache(sha: string, instanceCacheDir: string, eager: boolean, bytecodeBytes: number | undefined): Promise<void> {
     const m = this.#measure(sha);
+    const bytes = treeBytes(instanceCacheDir);
     if (bytecodeBytes !== undefined) {
       if (!eager && m.lazyBytes === undefined) this.#saveMeasure(sha, { ...m, lazyBytes: bytecodeBytes });
-      else if (eager && m.eager === undefined && m.lazyBytes !== undefined) this.#saveMeasure(sha, { ...m, eagerBytes: bytecodeBytes, eager: m.lazyBytes >= EAGER_SHARE * bytecodeBytes });
+      // An eager cache too big to keep would leave the bundle eager and uncached: the worst of both.
+      else if (eager && m.eager === undefined && m.lazyBytes !== undefined) this.#saveMeasure(sha, { ...m, eagerBytes: bytecodeBytes, eager: m.lazyBytes >= EAGER_SHARE * bytecodeBytes && bytes <= MAX_COMPILE_CACHE_BYTES });
     }
     if (eager && this.#measure(sha).eager !== true) return;
     const dir = join(this.#dir, `${sha}${eager ? '.eager' : ''}.cache`);
-    if (existsSync(dir) || treeBytes(instanceCacheDir) > MAX_COMPILE_CACHE_BYTES) return;
+    if (existsSync(dir) || bytes > MAX_COMPILE_CACHE_BYTES) return;
     const tmp = `${dir}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
     try {
       // The instance wrote this directory: take plain files and directories only, never a symlink.
@@ -75,7 +80,7 @@ export class BundleCache {
     if (!m) {
       try {
         const j = JSON.parse(readFileSync(join(this.#dir, `${sha}.compile.json`), 'utf8')) as CompileMeasure;
-        m = { lazyBytes: num(j.lazyBytes), eagerBytes: num(j.eagerBytes), eager: typeof j.eager === 'boolean' ? j.eager : undefined };
+        m = { lazyBytes: num(j.lazyBytes), eagerBytes: num(j.eagerBytes), eager: typeof j.eager === 'boolean' ? j.eager : undefined, trial: j.trial === true };
       } catch {
         m = {};
       }
@@ -84,11 +89,16 @@ export class BundleCache {
     return m;
   }
 
-  #saveMeasure(sha: string, m: CompileMeasure): void {
+  #saveMeasure(sha: string, m: CompileMeasure): CompileMeasure {
     this.#measures.set(sha, m);
     const file = join(this.#dir, `${sha}.compile.json`);
-    writeFileSync(`${file}.tmp`, JSON.stringify(m), { mode: 0o600 });
-    renameSync(`${file}.tmp`, file);
+    try {
+      writeFileSync(`${file}.tmp`, JSON.stringify(m), { mode: 0o600 });
+      renameSync(`${file}.tmp`, file);
+    } catch {
+      // A full or read-only disk: this process still knows; a restart measures again.
+    }
+    return m;
   }
 
   async path(sha: string): Promise<string> {
@@ -108,7 +118,7 @@ const EAGER_SHARE = 0.6;
 /** Bundles smaller than this are not measured (nor compiled eagerly). */
 const MEASURE_MIN_BYTES = 64 * 1024;
 
-interface CompileMeasure { lazyBytes?: number; eagerBytes?: number; eager?: boolean }
+interface CompileMeasure { lazyBytes?: number; eagerBytes?: number; eager?: boolean; trial?: boolean }
 const num = (x: unknown): number | undefined => (typeof x === 'number' && Number.isFinite(x) ? x : undefined);
 const MAX_COMPILE_CACHE_BYTES = 64 * 1024 * 1024;
 

@@ -145,7 +145,7 @@ export class Scheduler {
         compileCacheDir: cache?.dir,
         eagerCompile: cache?.eager,
         measureCode: cache?.measure,
-        onCompileCache: cache ? (dir, bytecodeBytes) => void this.#opts.bundles.keepCompileCache(fn.codeSha, dir, cache.eager, bytecodeBytes) : undefined,
+        onCompileCache: cache ? (dir, bytecodeBytes) => { this.#opts.bundles.keepCompileCache(fn.codeSha, dir, cache.eager, bytecodeBytes).catch((err: unknown) => this.#opts.logger.warn({ fn: fn.name, err }, 'could not keep the code cache')); } : undefined,
         handler: fn.handler,
         exportName: fn.exportName,
         initTimeoutMs: Math.max(this.#opts.initTimeoutMinMs ?? INIT_TIMEOUT_MIN_MS, fn.timeoutMs),
