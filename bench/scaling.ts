@@ -76,10 +76,10 @@ async function put(srv: Srv, body: Bundled): Promise<void> {
   await api(srv, 'PUT', `/_nimbus/api/apps/${(body.manifest as { app: string }).app}`, JSON.stringify(body));
 }
 
-/** One or more apps (split only when the upload would pass the server's cap) holding `fns`. */
 /**
- * `source` gives each function its own file, or (a string) one file every function's handler names:
- * esbuild writes the entry's path into the bundle, so only then do the functions share a bundle.
+ * One or more apps (split only when the upload would pass the server's cap) holding `fns`. `source`
+ * gives each function its own file, or (a string) one file every function's handler names: esbuild
+ * writes the entry's path into the bundle, so only then do the functions share a bundle.
  */
 async function deployCase(srv: Srv, app: string, fns: string[], source: ((fn: string, i: number) => string) | string, yaml = ''): Promise<number[]> {
   const shared = typeof source === 'string';

@@ -122,7 +122,8 @@ interface CompileMeasure { lazyBytes?: number; eagerBytes?: number; eager?: bool
 const num = (x: unknown): number | undefined => (typeof x === 'number' && Number.isFinite(x) ? x : undefined);
 const MAX_COMPILE_CACHE_BYTES = 64 * 1024 * 1024;
 
-function treeBytes(dir: string): number {
+/** Bytes of the files under `dir` (Infinity when it cannot be read). */
+export function treeBytes(dir: string): number {
   let n = 0;
   try {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
