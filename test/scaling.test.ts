@@ -338,3 +338,42 @@ describe('per-instance concurrency', () => {
     assert.equal((await describeAll(srv)).functions.io!.instances.length, 1);
   });
 });
+
+describe('idle memory', () => {
+  let srv: TestServer;
+  before(async () => { srv = await startTestServer({ spares: { min: 0, max: 0 } }); });
+  after(() => srv.close());
+
+  /** Private memory (USS) of a process, in MiB. */
+  function uss(pid: number): number {
+    const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(text)![1]);
+    return (kb('Private_Clean') + kb('Private_Dirty')) / 1024;
+  }
+
+  it('an instance gives back what its invocations left behind once it has been idle, and user code cannot reach the collector', async () => {
+    const code = `
+let kept: number[][] = [];
+export const handler = async (e: { fill?: boolean }) => {
+  if (e.fill) kept = Array.from({ length: 8 }, (_, k) => new Array(500_000).fill(k + 0.5));
+  else kept = [];
+  let reassigned = true;
+  try { (globalThis as Record<string, unknown>).__nimbusGc = () => {}; } catch { reassigned = false; }
+  return { gc: typeof (globalThis as Record<string, unknown>).gc, nimbusGc: typeof (globalThis as Record<string, unknown>).__nimbusGc, reassigned };
+};`;
+    const d = await srv.deploy({ 'nimbus.yml': 'app: idle\nfunctions:\n  heap:\n    handler: src/h.handler\n    memory: 256\n', 'src/h.ts': code });
+    assert.equal(d.status, 200);
+    assert.equal((await srv.invoke('heap', { fill: true })).status, 200);
+    const r = await srv.invoke<{ gc: string; nimbusGc: string; reassigned: boolean }>('heap', {});
+    assert.deepEqual(r.body, { gc: 'undefined', nimbusGc: 'undefined', reassigned: false });
+    const pid = (await describeAll(srv)).functions.heap!.instances[0]!.pid;
+    // ~32 MB of arrays, unreachable since the second invocation; nothing allocates after it, so only
+    // the runtime's idle collection (after 2 s) gives them back.
+    const busy = uss(pid);
+    assert.ok(busy > 40, `the arrays are still there right after the invocation (${busy.toFixed(1)} MiB)`);
+    const idle = await until('the idle collection', async () => { const now = uss(pid); return now < busy - 24 ? now : undefined; }, 8000);
+    assert.ok(idle < busy - 24, `idle ${idle.toFixed(1)} MiB against ${busy.toFixed(1)} MiB busy`);
+    assert.equal((await srv.invoke('heap', {})).status, 200, 'the instance serves after the collection');
+    assert.equal((await describeAll(srv)).functions.heap!.instances[0]!.pid, pid);
+  });
+});

@@ -131,6 +131,9 @@ export class Instance {
       `--allow-fs-read=${this.#cacheDir}`,
       `--allow-fs-write=${this.#cacheDir}`,
       `--max-old-space-size=${heapMb}`,
+      // For the runtime's collection when the instance goes idle (runtime/bootstrap.mjs); user code
+      // cannot reach it.
+      '--expose-gc-as=__nimbusGc',
       '--disable-warning=ExperimentalWarning',
       '--disable-warning=SecurityWarning',
       layout.bootstrapPath,
