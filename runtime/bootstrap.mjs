@@ -1,7 +1,7 @@
 // @ts-check
 // The Nimbus runtime: runs inside every sandbox process, before and around user code.
 // It imports only Node built-ins — nothing from the host's src/ — and speaks JSON frames with the
-// host over the IPC channel: host → {init | invoke | callResult}, runtime → {ready | initDone | initError | log | result | crash | call}.
+// host over the IPC channel: host → {init | invoke | callResult | collect}, runtime → {ready | initDone | initError | log | result | crash | call | collected}.
 // The permission model (--permission) confines the file system; this file closes the gaps it
 // leaves (node:sqlite opens files natively, process.kill signals any pid) before user code loads.
 import { AsyncLocalStorage } from 'node:async_hooks';
@@ -38,31 +38,27 @@ process.kill = (pid, signal) => {
 delete process._kill;
 
 // --- idle memory ---------------------------------------------------------------------------------
-// The host starts every runtime with --expose-gc-as=__nimbusGc. The runtime keeps the only reference
-// to it: user code finds the global undefined and cannot reassign it.
-const collect = typeof globalThis.__nimbusGc === 'function' ? globalThis.__nimbusGc : undefined;
-if (collect) Object.defineProperty(globalThis, '__nimbusGc', { value: undefined, writable: false });
-// After IDLE_GC_MS with no invocation running, one memory-reducing collection (V8's "last resort":
-// full collections until nothing more is freed, then the young generation shrunk and free pages
-// returned to the system). An idle hello-world instance goes from ~10.2 to ~9.6 MiB of private
-// memory, one holding a 1.3 MB npm bundle from ~29.6 to ~19.9 MiB; it costs ~10–14 ms of CPU once per
-// idle period, which no invocation pays for, and the next invocation ~0.3 ms of recompiling.
-const IDLE_GC_MS = 2000;
-let running = 0;
-/** @type {ReturnType<typeof setTimeout> | undefined} */
-let idleTimer;
-function invocationStarted() {
-  running++;
-  if (idleTimer !== undefined) clearTimeout(idleTimer);
-  idleTimer = undefined;
-}
-function invocationEnded() {
-  if (--running > 0 || !collect) return;
-  idleTimer = setTimeout(() => {
-    idleTimer = undefined;
-    collect({ type: 'major', execution: 'sync', flavor: 'last-resort' });
-  }, IDLE_GC_MS);
-  idleTimer.unref();
+/** @type {((options: object) => void) | undefined} */
+let gc;
+/**
+ * One memory-reducing garbage collection, when the host asks for it (an idle instance; see
+ * src/scheduler/idle-gc.ts): V8's "last resort", full collections until nothing more is freed, then
+ * the young generation shrunk and free pages returned to the system (~10–15 ms for a small heap).
+ * V8 hands `gc` only to contexts created while --expose-gc is set: starting every process with the
+ * flag costs each boot ~8 ms, so the first collection sets it, takes `gc` from a new context and
+ * clears it again (V8's flags are part of the code cache's key). User code never sees it.
+ */
+function collectGarbage() {
+  if (!gc) {
+    const v8 = getBuiltinModule('node:v8');
+    v8.setFlagsFromString('--expose-gc');
+    try {
+      gc = getBuiltinModule('node:vm').runInNewContext('gc');
+    } finally {
+      v8.setFlagsFromString('--no-expose-gc');
+    }
+  }
+  gc?.({ type: 'major', execution: 'sync', flavor: 'last-resort' });
 }
 
 // --- logs ----------------------------------------------------------------------------------------
@@ -302,7 +298,6 @@ function peakRss() {
 }
 
 async function invoke(msg) {
-  invocationStarted();
   lastRequestId = msg.requestId;
   let frame;
   try {
@@ -319,7 +314,6 @@ async function invoke(msg) {
   }
   frame.maxRssBytes = peakRss();
   send(frame);
-  invocationEnded();
   // The code cache is written once, after the first response has gone, so it delays no one.
   if (loaded.cacheDir && !cacheFlushed) {
     cacheFlushed = true;
@@ -358,6 +352,14 @@ process.on('message', (msg) => {
   else if (msg.type === 'invoke') void invoke(msg);
   // @ts-ignore
   else if (msg.type === 'callResult') onCallResult(msg);
+  // @ts-ignore
+  else if (msg.type === 'collect') {
+    try {
+      collectGarbage();
+    } finally {
+      send({ type: 'collected' });
+    }
+  }
   // 'warm': sent once right after 'ready', so the first message a process receives (whose path through
   // Node's IPC channel is slow the first time) is not a cold start's init.
 });

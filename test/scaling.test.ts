@@ -351,29 +351,32 @@ describe('idle memory', () => {
     return (kb('Private_Clean') + kb('Private_Dirty')) / 1024;
   }
 
-  it('an instance gives back what its invocations left behind once it has been idle, and user code cannot reach the collector', async () => {
+  it('an instance gives back what its invocations left behind once it has been idle, and user code never sees the collector', async () => {
     const code = `
+import vm from 'node:vm';
 let kept: number[][] = [];
-export const handler = async (e: { fill?: boolean }) => {
+export const handler = async (e: { fill?: boolean; hold?: boolean }) => {
   if (e.fill) kept = Array.from({ length: 8 }, (_, k) => new Array(500_000).fill(k + 0.5));
-  else kept = [];
-  let reassigned = true;
-  try { (globalThis as Record<string, unknown>).__nimbusGc = () => {}; } catch { reassigned = false; }
-  return { gc: typeof (globalThis as Record<string, unknown>).gc, nimbusGc: typeof (globalThis as Record<string, unknown>).__nimbusGc, reassigned };
+  else if (!e.hold) kept = [];
+  return { gc: typeof (globalThis as Record<string, unknown>).gc, inNewContext: vm.runInNewContext('typeof gc') };
 };`;
     const d = await srv.deploy({ 'nimbus.yml': 'app: idle\nfunctions:\n  heap:\n    handler: src/h.handler\n    memory: 256\n', 'src/h.ts': code });
     assert.equal(d.status, 200);
-    assert.equal((await srv.invoke('heap', { fill: true })).status, 200);
-    const r = await srv.invoke<{ gc: string; nimbusGc: string; reassigned: boolean }>('heap', {});
-    assert.deepEqual(r.body, { gc: 'undefined', nimbusGc: 'undefined', reassigned: false });
+    // ~32 MB of arrays, unreachable once released; nothing allocates after that, so only the
+    // collection the host asks for (after 2 s idle) gives them back. A collection V8 began on its own
+    // while they were made can finish on the next invocation: they are held through one first, and
+    // the whole is tried again if V8 freed them anyway.
+    let busy = 0;
+    for (let attempt = 0; attempt < 3 && busy <= 40; attempt++) {
+      for (const event of [{ fill: true }, { hold: true }, {}]) assert.equal((await srv.invoke('heap', event)).status, 200);
+      busy = uss((await describeAll(srv)).functions.heap!.instances[0]!.pid);
+    }
     const pid = (await describeAll(srv)).functions.heap!.instances[0]!.pid;
-    // ~32 MB of arrays, unreachable since the second invocation; nothing allocates after it, so only
-    // the runtime's idle collection (after 2 s) gives them back.
-    const busy = uss(pid);
     assert.ok(busy > 40, `the arrays are still there right after the invocation (${busy.toFixed(1)} MiB)`);
     const idle = await until('the idle collection', async () => { const now = uss(pid); return now < busy - 24 ? now : undefined; }, 8000);
     assert.ok(idle < busy - 24, `idle ${idle.toFixed(1)} MiB against ${busy.toFixed(1)} MiB busy`);
-    assert.equal((await srv.invoke('heap', {})).status, 200, 'the instance serves after the collection');
-    assert.equal((await describeAll(srv)).functions.heap!.instances[0]!.pid, pid);
+    const r = await srv.invoke<{ gc: string; inNewContext: string }>('heap', {});
+    assert.deepEqual(r.body, { gc: 'undefined', inNewContext: 'undefined' }, 'no gc for user code, in its own context or a new one');
+    assert.equal((await describeAll(srv)).functions.heap!.instances[0]!.pid, pid, 'the same instance served it');
   });
 });

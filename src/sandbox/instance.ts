@@ -72,6 +72,8 @@ const RSS_POLL_MS = 50;
 /** SDK calls one instance may have in flight. */
 const MAX_CALLS_IN_FLIGHT = 64;
 const PAGE_BYTES = 4096;
+/** How long the host waits for a runtime's garbage collection before it moves on. */
+const COLLECT_WAIT_MS = 1000;
 
 type Pending = { resolve: (o: InvokeOutcome) => void; timer: NodeJS.Timeout; requestId: string; timeoutMs: number };
 
@@ -131,9 +133,6 @@ export class Instance {
       `--allow-fs-read=${this.#cacheDir}`,
       `--allow-fs-write=${this.#cacheDir}`,
       `--max-old-space-size=${heapMb}`,
-      // For the runtime's collection when the instance goes idle (runtime/bootstrap.mjs); user code
-      // cannot reach it.
-      '--expose-gc-as=__nimbusGc',
       '--disable-warning=ExperimentalWarning',
       '--disable-warning=SecurityWarning',
       layout.bootstrapPath,
@@ -253,6 +252,31 @@ export class Instance {
   }
 
   get busy(): number { return this.#pending.size; }
+
+  /**
+   * Asks the runtime for one memory-reducing garbage collection (the scheduler sends it to idle
+   * instances only). Resolves when the runtime says it is done, when the process exits, or after
+   * COLLECT_WAIT_MS: user code can hold the runtime's event loop, and the host does not wait on it.
+   */
+  collectGarbage(): Promise<void> {
+    if (this.exited || !this.#child.connected || this.#collected) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        if (this.#collected === done) this.#collected = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, COLLECT_WAIT_MS);
+      this.#collected = done;
+      try {
+        this.#child.send({ type: 'collect' });
+      } catch {
+        done(); // the channel closed under us: the process is on its way out
+      }
+    });
+  }
+
+  #collected: (() => void) | undefined;
   get pid(): number | undefined { return this.#child.pid; }
 
   /** One interval per instance for its life; it reads /proc only while an invocation runs. */
@@ -303,6 +327,10 @@ export class Instance {
         .finally(() => { this.#calls--; });
       return;
     }
+    if (msg.type === 'collected') {
+      this.#collected?.();
+      return;
+    }
     if (msg.type === 'cacheFlushed') {
       // Once per instance: the frame can come from user code, and each one costs the host a copy.
       if (this.#cacheReported) return;
@@ -341,6 +369,7 @@ export class Instance {
       p.resolve(outcome);
     }
     this.#pending.clear();
+    this.#collected?.();
     this.#frameWaiter?.({ type: 'exited' });
     this.#frameWaiter = undefined;
     this.#cleanup();
@@ -380,6 +409,7 @@ type RuntimeFrame =
   | { type: 'initError'; error: FunctionError }
   | { type: 'crash'; error: FunctionError }
   | { type: 'cacheFlushed'; bytecodeBytes?: unknown }
+  | { type: 'collected' }
   | { type: 'call'; id: number; op: string; args: unknown; rid?: unknown; tp?: unknown }
   | { type: 'log'; ts: number; requestId: string | null; level: LogLevel; message: string }
   | { type: 'result'; id: number; ok: true; json: string | undefined; maxRssBytes: number }

@@ -12,6 +12,7 @@ import type { FunctionRecord } from '../store/types.ts';
 import type { Clock } from '../util/clock.ts';
 import type { BundleCache } from './bundles.ts';
 import { Capacity, type CapacityOptions } from './capacity.ts';
+import { IdleCollector } from './idle-gc.ts';
 import { FunctionPool, type InstanceView, type Lease, type PoolStats } from './pool.ts';
 import { SparePool } from './spares.ts';
 
@@ -59,11 +60,13 @@ export class Scheduler {
   readonly #retired = new Set<FunctionPool>();
   readonly capacity: Capacity;
   readonly spares: SparePool;
+  readonly #idle: IdleCollector;
   #closed = false;
 
   constructor(opts: SchedulerOptions) {
     this.#opts = opts;
     this.capacity = new Capacity(opts.capacity);
+    this.#idle = new IdleCollector(opts.clock);
     this.spares = new SparePool({
       ...opts.spares,
       defaultMemoryMb: DEFAULT_MEMORY_MB,
@@ -110,8 +113,9 @@ export class Scheduler {
         keepAliveMs: this.#opts.keepAliveMs,
         capacity: this.capacity,
         evictElsewhere: (mb, n, except) => this.#evict(mb, n, except),
-        startInstance: (f, onExit) => this.#start(f, onExit),
+        startInstance: (f, onExit) => this.#idle.whileStarting(() => this.#start(f, onExit)),
         onProvisionError: (f, err) => this.#opts.logger.warn({ fn: f.name, err }, 'could not start a provisioned instance'),
+        onIdle: (inst, idle) => { if (idle) this.#idle.idled(inst); else this.#idle.busy(inst); },
       });
       this.#pools.set(poolKey(fn), pool);
     }
@@ -119,7 +123,7 @@ export class Scheduler {
   }
 
   #boot(memoryMb: number, kind: string): Promise<Instance> {
-    return Instance.boot({ id: `${kind}-${randomUUID().slice(0, 13)}`, layout: this.#opts.layout, uids: this.#uids, memoryMb });
+    return this.#idle.whileStarting(() => Instance.boot({ id: `${kind}-${randomUUID().slice(0, 13)}`, layout: this.#opts.layout, uids: this.#uids, memoryMb }));
   }
 
   /** A cold start: a spare of the right size if one is ready, else a process booted now. */
@@ -262,6 +266,7 @@ export class Scheduler {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#idle.close();
     const all = [...this.#pools.values(), ...this.#retired];
     this.#pools.clear();
     await Promise.all([...all.map((p) => p.destroy()), this.spares.close()]);

@@ -34,6 +34,8 @@ export interface PoolDeps {
   evictElsewhere: (neededMb: number, neededInstances: number, except: FunctionPool) => void;
   startInstance: (fn: FunctionRecord, onExit: (inst: Instance) => void) => Promise<Instance>;
   onProvisionError: (fn: FunctionRecord, err: unknown) => void;
+  /** Told when an instance has no invocation left in flight (`true`), and when it takes one or is gone (`false`). */
+  onIdle?: (inst: Instance, idle: boolean) => void;
 }
 
 export interface PoolStats {
@@ -227,7 +229,7 @@ export class FunctionPool {
 
   #lease(inst: Instance, cold: boolean): Lease {
     const slot = this.#slots.get(inst)!;
-    slot.inflight++;
+    if (slot.inflight++ === 0) this.#deps.onIdle?.(inst, false);
     slot.lastUsed = this.#deps.clock.now();
     slot.keepAlive?.cancel();
     slot.keepAlive = undefined;
@@ -257,6 +259,7 @@ export class FunctionPool {
     if (this.#waiters.length > 0) this.#serveWaiters();
     if (slot.inflight === 0) {
       if (!slot.provisioned) slot.keepAlive = this.#deps.clock.setTimeout(() => this.#expire(inst), this.#deps.keepAliveMs);
+      this.#deps.onIdle?.(inst, true);
       this.#deps.capacity.idled();
     }
   }
@@ -273,6 +276,7 @@ export class FunctionPool {
     if (!slot) return;
     this.#slots.delete(inst);
     slot.keepAlive?.cancel();
+    this.#deps.onIdle?.(inst, false);
     if (slot.reserved) {
       slot.reserved = false;
       this.#deps.capacity.release(this.fn.memoryMb);
