@@ -206,6 +206,22 @@ describe('compile cache', () => {
   });
 });
 
+describe('compile cache off', () => {
+  let srv: TestServer;
+  before(async () => { srv = await startTestServer({ spares: { min: 0, max: 0 }, compileCache: false }); });
+  after(() => srv.close());
+
+  it('writes no code cache, in the instance or the data dir', async () => {
+    assert.equal((await srv.deploy({ 'nimbus.yml': 'app: nocc\nfunctions:\n  c:\n    handler: src/c.handler\n', 'src/c.ts': READER })).status, 200);
+    for (let i = 0; i < 2; i++) assert.equal((await srv.invoke('c', {})).status, 200);
+    await sleep(300); // a runtime writes its cache right after its first response
+    const [inst] = readdirSync(join(srv.dataDir, 'sandboxes'));
+    assert.ok(inst, 'the instance has its directory');
+    assert.deepEqual(readdirSync(join(srv.dataDir, 'sandboxes', inst, 'cache')), []);
+    assert.deepEqual(readdirSync(join(srv.dataDir, 'code')).filter((n) => n.endsWith('.cache')), []);
+  });
+});
+
 describe('provisioned concurrency', () => {
   let srv: TestServer;
   const clock = new ManualClock();

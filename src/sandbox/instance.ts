@@ -29,6 +29,8 @@ export interface SandboxOptions {
 export interface Assignment {
   /** Path of the bundle on the host; copied into the instance's own code dir. */
   bundlePath: string;
+  /** Use a V8 code cache at all (`nimbus serve --compile-cache off` says no): the runtime writes one into the instance's cache dir. */
+  compileCache?: boolean;
   /** The host's V8 code cache for this bundle (a directory), if earlier instances made one. */
   compileCacheDir?: string;
   /** Compile the bundle eagerly, so the code cache holds every function (the host decides per bundle). */
@@ -190,7 +192,7 @@ export class Instance {
     chmodSync(file, 0o400);
     chmodSync(this.#codeDir, 0o500);
     if (a.compileCacheDir) seedCompileCache(a.compileCacheDir, this.#cacheDir, this.#uid ?? process.getuid?.() ?? 0);
-    this.#child.send({ type: 'init', codePath: file, cacheDir: this.#cacheDir, eager: a.eagerCompile === true, measureCode: a.measureCode === true, exportName: a.exportName, handler: a.handler, env: a.env, meta: a.meta });
+    this.#child.send({ type: 'init', codePath: file, cacheDir: a.compileCache ? this.#cacheDir : undefined, eager: a.eagerCompile === true, measureCode: a.measureCode === true, exportName: a.exportName, handler: a.handler, env: a.env, meta: a.meta });
     // A module whose top-level code never finishes must not hold a request (or a queue batch) forever.
     let initTimedOut = false;
     const initTimer = setTimeout(() => { initTimedOut = true; this.kill(); }, a.initTimeoutMs);

@@ -146,6 +146,7 @@ export class Scheduler {
     try {
       await inst.assign({
         bundlePath,
+        compileCache: cache !== undefined,
         compileCacheDir: cache?.dir,
         eagerCompile: cache?.eager,
         measureCode: cache?.measure,
