@@ -367,7 +367,7 @@ describe('idle memory', () => {
     return (kb('Private_Clean') + kb('Private_Dirty')) / 1024;
   }
 
-  it('an instance gives back what its invocations left behind once it has been idle, and user code never sees the collector', async () => {
+  it('an instance gives back what its invocations left behind once it has been idle, and leaves no gc exposed to user code', async () => {
     const code = `
 import vm from 'node:vm';
 let kept: number[][] = [];
@@ -394,5 +394,24 @@ export const handler = async (e: { fill?: boolean; hold?: boolean }) => {
     const r = await srv.invoke<{ gc: string; inNewContext: string }>('heap', {});
     assert.deepEqual(r.body, { gc: 'undefined', inNewContext: 'undefined' }, 'no gc for user code, in its own context or a new one');
     assert.equal((await describeAll(srv)).functions.heap!.instances[0]!.pid, pid, 'the same instance served it');
+  });
+
+  it('an instance that holds up its collection is not waited on, nor asked again', async () => {
+    // User code sees the host's frames: this one spins for 1.5 s on each collection request.
+    const code = `
+let asked = 0;
+process.prependListener('message', (m: { type?: string }) => {
+  if (m?.type !== 'collect') return;
+  asked++;
+  const until = Date.now() + 1500;
+  while (Date.now() < until);
+});
+export const handler = async () => ({ asked });`;
+    assert.equal((await srv.deploy({ 'nimbus.yml': 'app: stall\nfunctions:\n  stall:\n    handler: src/s.handler\n', 'src/s.ts': code })).status, 200);
+    assert.deepEqual((await srv.invoke('stall', {})).body, { asked: 0 });
+    await sleep(3700); // idle 2 s, asked, spins 1.5 s (the host gave up after 1 s)
+    assert.deepEqual((await srv.invoke('stall', {})).body, { asked: 1 });
+    await sleep(2600); // idle 2 s again: not asked a second time
+    assert.deepEqual((await srv.invoke('stall', {})).body, { asked: 1 });
   });
 });

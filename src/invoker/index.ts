@@ -103,6 +103,10 @@ export class Invoker {
       return { requestId, style: 'lambda', outcome: 'init-error', error: failed, durationMs, billedDurationMs: Math.ceil(durationMs), initDurationMs: durationMs, cold: true, maxMemoryUsedMb: 0, traceId: span.traceId, version: fn.revision };
     }
     const inst = lease.instance;
+    // An idle instance may be in the middle of the collection the host asked of it (at most one
+    // instance on the host is): the invocation starts, and is timed and billed, once it ends.
+    const collecting = inst.collecting;
+    if (collecting) await collecting;
     const initDurationMs = lease.cold ? inst.initMs : null;
     span.setAttributes({ 'faas.coldstart': lease.cold });
     // The cold start: waiting for an instance to be made ready (a spare assigned, or a process booted) and its init.

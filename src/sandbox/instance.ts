@@ -30,7 +30,7 @@ export interface Assignment {
   /** Path of the bundle on the host; copied into the instance's own code dir. */
   bundlePath: string;
   /** Use a V8 code cache at all (`nimbus serve --compile-cache off` says no): the runtime writes one into the instance's cache dir. */
-  compileCache?: boolean;
+  compileCache: boolean;
   /** The host's V8 code cache for this bundle (a directory), if earlier instances made one. */
   compileCacheDir?: string;
   /** Compile the bundle eagerly, so the code cache holds every function (the host decides per bundle). */
@@ -259,26 +259,42 @@ export class Instance {
    * Asks the runtime for one memory-reducing garbage collection (the scheduler sends it to idle
    * instances only). Resolves when the runtime says it is done, when the process exits, or after
    * COLLECT_WAIT_MS: user code can hold the runtime's event loop, and the host does not wait on it.
+   * An instance that once let the wait run out is not asked again.
    */
   collectGarbage(): Promise<void> {
-    if (this.exited || !this.#child.connected || this.#collected) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
+    if (this.exited || !this.#child.connected || this.#collecting || this.#collectUnanswered) return this.#collecting ?? Promise.resolve();
+    let finish!: () => void;
+    const collecting = new Promise<void>((resolve) => {
+      const done = (answered: boolean): void => {
         clearTimeout(timer);
-        if (this.#collected === done) this.#collected = undefined;
+        if (this.#collectDone !== finish) return;
+        this.#collectDone = undefined;
+        this.#collecting = undefined;
+        if (!answered) this.#collectUnanswered = true;
         resolve();
       };
-      const timer = setTimeout(done, COLLECT_WAIT_MS);
-      this.#collected = done;
-      try {
-        this.#child.send({ type: 'collect' });
-      } catch {
-        done(); // the channel closed under us: the process is on its way out
-      }
+      finish = () => done(true);
+      const timer = setTimeout(() => done(false), COLLECT_WAIT_MS);
     });
+    this.#collecting = collecting;
+    this.#collectDone = finish;
+    try {
+      this.#child.send({ type: 'collect' });
+    } catch {
+      finish(); // the channel closed under us: the process is on its way out
+    }
+    return collecting;
   }
 
-  #collected: (() => void) | undefined;
+  /**
+   * While a collection runs: settles when it ends. An invocation for this instance waits for it
+   * before its clock starts, so the collection is neither billed nor counted against its timeout.
+   */
+  get collecting(): Promise<void> | undefined { return this.#collecting; }
+
+  #collecting: Promise<void> | undefined;
+  #collectDone: (() => void) | undefined;
+  #collectUnanswered = false;
   get pid(): number | undefined { return this.#child.pid; }
 
   /** One interval per instance for its life; it reads /proc only while an invocation runs. */
@@ -330,7 +346,7 @@ export class Instance {
       return;
     }
     if (msg.type === 'collected') {
-      this.#collected?.();
+      this.#collectDone?.();
       return;
     }
     if (msg.type === 'cacheFlushed') {
@@ -371,7 +387,7 @@ export class Instance {
       p.resolve(outcome);
     }
     this.#pending.clear();
-    this.#collected?.();
+    this.#collectDone?.();
     this.#frameWaiter?.({ type: 'exited' });
     this.#frameWaiter = undefined;
     this.#cleanup();

@@ -1,11 +1,11 @@
 // When the host asks idle instances to collect garbage: after they have been idle IDLE_COLLECT_MS,
-// in the order they went idle, one at a time, not while a start runs nor until CALM_MS after it,
-// and not at all for an instance that took an invocation again or is gone.
+// in the order they went idle, one at a time, not within CALM_MS of a start beginning (unless
+// overdue by MAX_DEFER_MS), and not at all for an instance that took an invocation again or is gone.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import type { Instance } from '../sandbox/instance.ts';
 import { ManualClock } from '../util/clock.ts';
-import { CALM_MS, IDLE_COLLECT_MS, IdleCollector } from './idle-gc.ts';
+import { CALM_MS, IDLE_COLLECT_MS, IdleCollector, MAX_DEFER_MS } from './idle-gc.ts';
 
 function setup() {
   const clock = new ManualClock();
@@ -57,19 +57,33 @@ it('skips an instance that took an invocation again or is gone, and counts its i
   assert.deepEqual(asked, ['a']);
 });
 
-it('waits while a start runs, and until CALM_MS after it', async () => {
+it('waits until CALM_MS after a start began', () => {
   const { clock, collector, inst, asked } = setup();
   collector.idled(inst('a'));
-  let finishStart!: () => void;
-  const start = collector.whileStarting(() => new Promise<void>((resolve) => { finishStart = resolve; }));
-  clock.advance(IDLE_COLLECT_MS + 1000);
-  assert.deepEqual(asked, [], 'not during the start');
-  finishStart();
-  await start;
-  clock.advance(CALM_MS - 1);
-  assert.deepEqual(asked, [], 'not right after it');
-  clock.advance(CALM_MS);
+  clock.advance(IDLE_COLLECT_MS - 100);
+  collector.startBegan();
+  clock.advance(100);
+  assert.deepEqual(asked, [], 'due, but a start began 100 ms ago');
+  clock.advance(CALM_MS - 101);
+  assert.deepEqual(asked, []);
+  clock.advance(1);
   assert.deepEqual(asked, ['a']);
+});
+
+it('collects an instance overdue by MAX_DEFER_MS even if starts never stop', () => {
+  const { clock, collector, inst, asked } = setup();
+  collector.idled(inst('a'));
+  clock.advance(IDLE_COLLECT_MS - 50);
+  collector.startBegan();
+  clock.advance(50);
+  for (let t = 0; t < MAX_DEFER_MS - 100; t += 100) {
+    collector.startBegan();
+    clock.advance(100);
+  }
+  assert.deepEqual(asked, [], 'a start every 100 ms keeps it waiting');
+  collector.startBegan();
+  clock.advance(100);
+  assert.deepEqual(asked, ['a'], 'until it is MAX_DEFER_MS overdue');
 });
 
 it('asks nothing once closed', () => {

@@ -1,16 +1,19 @@
 // Idle instances give memory back. V8 collects garbage only when a program allocates, so what an
 // instance's invocations left behind stays in its heap while it waits for the next one. Once an
 // instance has run nothing for IDLE_COLLECT_MS, the host asks its runtime for one memory-reducing
-// collection (~10–15 ms for a small heap, on every core V8's parallel collector can use). The host
-// decides when, not each runtime: one collection at a time on the whole host, and only once no
-// process has been starting for CALM_MS, so collections neither land on cold starts nor pile up at
-// the end of a burst.
+// collection (~10–15 ms for a small heap, on every core V8's parallel collector can use; the
+// runtime skips heaps over 64 MiB). The host decides when, not each runtime: one collection at a
+// time on the whole host, and only once no start (a cold start or a process boot) has begun for
+// CALM_MS, so that collections keep off cold starts and do not pile up at the end of a burst. A
+// host that never calms down still collects: an instance overdue by MAX_DEFER_MS goes anyway.
 import type { Instance } from '../sandbox/instance.ts';
 import type { Clock, Timer } from '../util/clock.ts';
 
 export const IDLE_COLLECT_MS = 2000;
-/** How long after the last start (a cold start or a process boot) collections wait. */
+/** How long after a start (a cold start or a process boot) began collections wait. */
 export const CALM_MS = 250;
+/** How long past its due time an instance waits for a calm host at most. */
+export const MAX_DEFER_MS = 10_000;
 
 export class IdleCollector {
   readonly #clock: Clock;
@@ -19,22 +22,15 @@ export class IdleCollector {
   #timer: Timer | undefined;
   #collecting = false;
   #closed = false;
-  #starts = 0;
-  #lastStartEnded = Number.NEGATIVE_INFINITY;
+  #lastStartBegan = Number.NEGATIVE_INFINITY;
 
   constructor(clock: Clock) {
     this.#clock = clock;
   }
 
-  /** Runs a start (a cold start or a process boot); collections wait until CALM_MS after the last one. */
-  async whileStarting<T>(start: () => Promise<T>): Promise<T> {
-    this.#starts++;
-    try {
-      return await start();
-    } finally {
-      this.#starts--;
-      this.#lastStartEnded = this.#clock.now();
-    }
+  /** A start (a cold start or a process boot) begins: collections wait CALM_MS. */
+  startBegan(): void {
+    this.#lastStartBegan = this.#clock.now();
   }
 
   /** The instance has just finished its last invocation in flight. */
@@ -73,8 +69,8 @@ export class IdleCollector {
     const [inst, at] = first.value;
     const now = this.#clock.now();
     if (at > now) return this.#arm();
-    if (this.#starts > 0) return this.#arm(CALM_MS);
-    if (this.#lastStartEnded + CALM_MS > now) return this.#arm(this.#lastStartEnded + CALM_MS - now);
+    const calmAt = this.#lastStartBegan + CALM_MS;
+    if (calmAt > now && now - at < MAX_DEFER_MS) return this.#arm(Math.min(calmAt, at + MAX_DEFER_MS) - now);
     this.#due.delete(inst);
     this.#collecting = true;
     try {

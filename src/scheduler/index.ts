@@ -113,7 +113,7 @@ export class Scheduler {
         keepAliveMs: this.#opts.keepAliveMs,
         capacity: this.capacity,
         evictElsewhere: (mb, n, except) => this.#evict(mb, n, except),
-        startInstance: (f, onExit) => this.#idle.whileStarting(() => this.#start(f, onExit)),
+        startInstance: (f, onExit) => this.#start(f, onExit),
         onProvisionError: (f, err) => this.#opts.logger.warn({ fn: f.name, err }, 'could not start a provisioned instance'),
         onIdle: (inst, idle) => { if (idle) this.#idle.idled(inst); else this.#idle.busy(inst); },
       });
@@ -123,7 +123,8 @@ export class Scheduler {
   }
 
   #boot(memoryMb: number, kind: string): Promise<Instance> {
-    return this.#idle.whileStarting(() => Instance.boot({ id: `${kind}-${randomUUID().slice(0, 13)}`, layout: this.#opts.layout, uids: this.#uids, memoryMb }));
+    this.#idle.startBegan();
+    return Instance.boot({ id: `${kind}-${randomUUID().slice(0, 13)}`, layout: this.#opts.layout, uids: this.#uids, memoryMb });
   }
 
   /** A cold start: a spare of the right size if one is ready, else a process booted now. */
@@ -140,6 +141,7 @@ export class Scheduler {
     }
     if (this.#closed) throw new NimbusError('INTERNAL', 'the server is stopping');
     const spare = this.spares.take(fn.memoryMb);
+    this.#idle.startBegan();
     const inst = spare ?? await this.capacity.startSlot(() => this.#boot(fn.memoryMb, fn.name));
     const booted = performance.now();
     const cache = this.#opts.compileCache ? this.#opts.bundles.compileCache(fn.codeSha) : undefined;

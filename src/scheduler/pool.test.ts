@@ -67,3 +67,18 @@ it('a busy instance demoted by a lower count runs to the end, then keep-alive re
   clock.advance(120_000);
   assert.equal(lease.instance.exited, true);
 });
+
+it('hands a request a warm instance that is not in the middle of an idle collection, when there is one', async () => {
+  const { pool, started } = setup(2);
+  const first = pool.acquire();
+  const second = pool.acquire();
+  await started();
+  const [a, b] = await Promise.all([first, second]);
+  a.release();
+  b.release(); // b is now the most recently used
+  (b.instance as unknown as { collecting?: Promise<void> }).collecting = new Promise(() => undefined);
+  const next = await pool.acquire();
+  assert.equal(next.instance, a.instance, 'the idle instance that is not collecting');
+  const after = await pool.acquire();
+  assert.equal(after.instance, b.instance, 'the collecting one when it is the only one with room');
+});

@@ -166,15 +166,24 @@ export class FunctionPool {
     return new NimbusError('TOO_MANY_REQUESTS', `${why} and nothing freed up within ${this.fn.queueTimeoutMs} ms; retry later${atMax ? ' or raise concurrency.max' : ''}`, { retryAfterMs: 1000 });
   }
 
-  /** The warm instance with room: fullest first (packs perInstance), then most recently used. */
+  /**
+   * The warm instance with room: one not in the middle of an idle collection first, then fullest
+   * (packs perInstance), then most recently used.
+   */
   #pickWarm(): Instance | undefined {
     let best: Instance | undefined;
     let bestSlot: Slot | undefined;
+    let bestCollecting = false;
     for (const [inst, s] of this.#slots) {
       if (inst.exited || s.inflight >= this.#perInstance) continue;
-      if (!bestSlot || s.inflight > bestSlot.inflight || (s.inflight === bestSlot.inflight && s.lastUsed >= bestSlot.lastUsed)) {
+      const collecting = inst.collecting !== undefined;
+      const better = !bestSlot
+        || (bestCollecting && !collecting)
+        || (collecting === bestCollecting && (s.inflight > bestSlot.inflight || (s.inflight === bestSlot.inflight && s.lastUsed >= bestSlot.lastUsed)));
+      if (better) {
         best = inst;
         bestSlot = s;
+        bestCollecting = collecting;
       }
     }
     return best;
@@ -224,6 +233,8 @@ export class FunctionPool {
       void inst.stop();
       throw retired('the function was redeployed while its instance started');
     }
+    // Idle until leased: a provisioned instance may wait a long time, with its init's garbage.
+    this.#deps.onIdle?.(inst, true);
     return inst;
   }
 
