@@ -206,6 +206,22 @@ describe('compile cache', () => {
   });
 });
 
+describe('bundles on disk', () => {
+  let srv: TestServer;
+  before(async () => { srv = await startTestServer({ spares: { min: 0, max: 0 } }); });
+  after(() => srv.close());
+
+  it('a deploy writes each bundle to disk, so its first cold start need not', async () => {
+    const code = join(srv.dataDir, 'code');
+    const before = new Set(readdirSync(code).filter((n) => n.endsWith('.mjs')));
+    assert.equal((await srv.deploy({ 'nimbus.yml': 'app: disk\nfunctions:\n  a:\n    handler: src/a.handler\n  b:\n    handler: src/b.handler\n', 'src/a.ts': READER, 'src/b.ts': `${READER}\nexport const other = 1;` })).status, 200);
+    const written = readdirSync(code).filter((n) => n.endsWith('.mjs') && !before.has(n));
+    assert.equal(written.length, 2, 'one file per bundle, before any invocation');
+    assert.equal((await srv.invoke('a', {})).status, 200);
+    assert.deepEqual(readdirSync(code).filter((n) => n.endsWith('.mjs') && !before.has(n)).sort(), written.sort(), 'the start used it');
+  });
+});
+
 describe('compile cache off', () => {
   let srv: TestServer;
   before(async () => { srv = await startTestServer({ spares: { min: 0, max: 0 }, compileCache: false }); });

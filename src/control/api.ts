@@ -213,7 +213,11 @@ export class AdminApi {
 
   async #deploy(req: IncomingMessage, res: ServerResponse, app: string): Promise<void> {
     const body = parseJsonBody(await readBody(req, MAX_DEPLOY_BYTES), 'the deploy body');
-    const result = await applyDeploy(this.#deps.store, app, body, Date.now(), { checkSecrets: (fn, names) => this.#deps.secrets.checkGranted(fn, names), keepVersions: this.#deps.keepVersions });
+    const result = await applyDeploy(this.#deps.store, app, body, Date.now(), {
+      checkSecrets: (fn, names) => this.#deps.secrets.checkGranted(fn, names),
+      keepVersions: this.#deps.keepVersions,
+      keepCode: (sha, bytes) => this.#deps.scheduler.keepBundle(sha, bytes),
+    });
     await this.refresh();
     sendJson(res, 200, result);
   }

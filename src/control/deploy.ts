@@ -31,6 +31,8 @@ export interface DeployResult extends ApplyResult {
 export interface DeployOptions {
   checkSecrets?: (fn: string, names: string[]) => Promise<void>;
   keepVersions?: number;
+  /** Each bundle of an applied deploy (by code hash), for the host to keep on disk before its first start. */
+  keepCode?: (sha: string, bytes: Uint8Array) => void;
 }
 
 export async function applyDeploy(store: Store, appName: string, body: unknown, now: number, opts: DeployOptions = {}): Promise<DeployResult> {
@@ -177,7 +179,10 @@ export async function applyDeploy(store: Store, appName: string, body: unknown, 
   desired.specHash = createHash('sha256').update(JSON.stringify({ manifest, code: desired.functions.map((f) => f.codeSha) })).digest('hex');
   for (const [sha, code] of codes) await store.putCode(sha, code);
   const result = await store.applyApp(desired, now);
-  if (result.status === 'applied') await store.pruneCode();
+  if (result.status === 'applied') {
+    await store.pruneCode();
+    for (const [sha, code] of codes) opts.keepCode?.(sha, code);
+  }
   const started = result.status === 'applied' ? (await store.versions.listRollouts({ status: 'running' })).filter((r) => r.startedAt === now && result.updated.includes(r.fn)) : [];
   return {
     app: manifest.app, ...result,

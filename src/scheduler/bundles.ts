@@ -106,10 +106,27 @@ export class BundleCache {
     if (existsSync(file)) return file;
     const bytes = await this.#store.getCode(sha);
     if (!bytes) throw new NimbusError('INTERNAL', `code ${sha} is missing from the store`);
+    this.#write(file, bytes);
+    return file;
+  }
+
+  /**
+   * Writes a just-deployed bundle to disk, so that its first cold start does not read it from the
+   * store and write it first (~0.3 ms of that start). Best effort: on failure, that start tries again.
+   */
+  keep(sha: string, bytes: Uint8Array): void {
+    const file = join(this.#dir, `${sha}.mjs`);
+    try {
+      if (!existsSync(file)) this.#write(file, bytes);
+    } catch {
+      // A full or read-only disk: path() writes it at the first start, and reports the error then.
+    }
+  }
+
+  #write(file: string, bytes: Uint8Array): void {
     const tmp = `${file}.${process.pid}.tmp`;
     writeFileSync(tmp, bytes, { mode: 0o600 });
     renameSync(tmp, file);
-    return file;
   }
 }
 

@@ -90,6 +90,11 @@ export class Scheduler {
     return { ...lease, release: () => { release(); this.spares.refillSoon(); } };
   }
 
+  /** Keeps a just-deployed bundle on disk, ready for its first cold start. */
+  keepBundle(sha: string, bytes: Uint8Array): void {
+    this.#opts.bundles.keep(sha, bytes);
+  }
+
   /** Starts the version's provisioned instances (at least `min`) and waits until they are initialised: a rollout pre-warms its new version. */
   async prewarm(fn: FunctionRecord, min: number): Promise<void> {
     const leases = [];
