@@ -412,6 +412,22 @@ export const handler = async (e: { fill?: boolean; hold?: boolean }) => {
     assert.equal((await describeAll(srv)).functions.heap!.instances[0]!.pid, pid, 'the same instance served it');
   });
 
+  it('a provisioned instance gives back what its init left behind, without ever being invoked', async () => {
+    // ~32 MB of arrays made by the module's top-level code, dropped 300 ms later (by then V8 is done
+    // with the collections the import set off, so nothing but the host's request frees them).
+    const code = `
+let made = Array.from({ length: 8 }, (_, k) => new Array(500_000).fill(k + 0.5));
+setTimeout(() => { made = []; }, 300);
+export const handler = async () => ({ ok: made.length });`;
+    assert.equal((await srv.deploy({ 'nimbus.yml': 'app: prov\nfunctions:\n  prov:\n    handler: src/p.handler\n    memory: 256\n    concurrency: { provisioned: 1 }\n', 'src/p.ts': code })).status, 200);
+    const inst = await until('the provisioned instance', async () => (await describeAll(srv)).functions.prov?.instances[0]);
+    await sleep(600);
+    const started = uss(inst.pid);
+    assert.ok(started > 40, `the init's arrays are still there (${started.toFixed(1)} MiB)`);
+    const idle = await until('the idle collection', async () => { const now = uss(inst.pid); return now < started - 24 ? now : undefined; }, 8000);
+    assert.ok(idle < started - 24, `idle ${idle.toFixed(1)} MiB against ${started.toFixed(1)} MiB after init`);
+  });
+
   it('an instance that holds up its collection is not waited on, nor asked again', async () => {
     // User code sees the host's frames: this one spins for 1.5 s on each collection request.
     const code = `

@@ -233,8 +233,8 @@ export class FunctionPool {
       void inst.stop();
       throw retired('the function was redeployed while its instance started');
     }
-    // Idle until leased: a provisioned instance may wait a long time, with its init's garbage.
-    this.#deps.onIdle?.(inst, true);
+    // A provisioned instance starts idle (a cold start's is leased at once), with its init's garbage.
+    if (provisioned) this.#deps.onIdle?.(inst, true);
     return inst;
   }
 
