@@ -1,7 +1,7 @@
 // Sandbox isolation: each rule is tested by a function that tries to break it.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runningAsRoot } from '../src/sandbox/layout.ts';
@@ -20,6 +20,8 @@ export const handler = async (e: any) => {
     case 'read': return attempt(() => fs.readFileSync(e.path, 'utf8'));
     case 'list': return attempt(() => fs.readdirSync(e.path).join(','));
     case 'write': return attempt(() => fs.writeFileSync(e.path, 'x'));
+    // The instance's own bundle is a hard link to the host's copy: neither writable nor re-moddable.
+    case 'own-code': return attempt(() => { try { fs.chmodSync('index.mjs', 0o666); } catch {} fs.writeFileSync('index.mjs', 'export const handler = () => "hijacked";'); return 'written'; });
     case 'tmp': return attempt(() => { fs.writeFileSync(process.env.TMPDIR + '/ok.txt', 'fine'); return fs.readFileSync(process.env.TMPDIR + '/ok.txt', 'utf8'); });
     case 'env': return { env: { ...process.env } };
     case 'child': return attempt(async () => (await import('node:child_process')).execSync('id').toString());
@@ -80,6 +82,10 @@ describe('sandbox isolation', () => {
     denied(await probe({ probe: 'write', path: join(srv.dataDir, 'evil') }), 'writing into the data dir');
     denied(await probe({ probe: 'write', path: '/tmp/nimbus-evil' }), 'writing to /tmp');
     denied(await probe({ probe: 'write', path: join(victimDir, 'tmp', 'evil') }), "writing to another instance's tmp");
+    const bundles = () => readdirSync(join(srv.dataDir, 'code')).filter((n) => n.endsWith('.mjs')).map((n) => readFileSync(join(srv.dataDir, 'code', n), 'utf8'));
+    const before = bundles();
+    denied(await probe({ probe: 'own-code' }), 'writing its own bundle (a hard link to the host\'s copy)');
+    assert.deepEqual(bundles(), before, "the host's copies of the bundles are unchanged");
   });
 
   it("sees only its own environment: no host variables, no token", async () => {

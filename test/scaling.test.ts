@@ -3,7 +3,7 @@
 // is assigned), provisioned instances, the host-wide instance cap and memory budget (eviction of
 // idle instances, then 429), start limiting, and several invocations at once in one instance.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { RUNTIME_DIR } from '../src/sandbox/layout.ts';
@@ -219,6 +219,8 @@ describe('bundles on disk', () => {
     assert.equal(written.length, 2, 'one file per bundle, before any invocation');
     assert.equal((await srv.invoke('a', {})).status, 200);
     assert.deepEqual(readdirSync(code).filter((n) => n.endsWith('.mjs') && !before.has(n)).sort(), written.sort(), 'the start used it');
+    const links = written.map((n) => statSync(join(code, n)).nlink).sort();
+    assert.deepEqual(links, [1, 2], "a's instance holds a hard link to its bundle, not a copy");
   });
 });
 

@@ -1,7 +1,7 @@
 // Bundles on the host's disk, materialised from the store on first use and kept by code hash.
 // The store holds the bytes (so cluster nodes can share them); this is each node's local copy.
 import { cp, rename, rm } from 'node:fs/promises';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NimbusError } from '../errors.ts';
 import type { Store } from '../store/types.ts';
@@ -123,9 +123,14 @@ export class BundleCache {
     }
   }
 
+  /**
+   * Read-only for everyone: instances (under uids of their own) get a hard link to this file, and
+   * nobody else can reach it (this directory is 0700).
+   */
   #write(file: string, bytes: Uint8Array): void {
     const tmp = `${file}.${process.pid}.tmp`;
-    writeFileSync(tmp, bytes, { mode: 0o600 });
+    rmSync(tmp, { force: true }); // a read-only leftover of a crashed server with this pid could not be rewritten
+    writeFileSync(tmp, bytes, { mode: 0o444 });
     renameSync(tmp, file);
   }
 }
