@@ -46,7 +46,7 @@ import { versionRoutes } from './control/versions-api.ts';
 import { usageRoutes } from './observability/usage-api.ts';
 import { DEFAULT_PRICES, type Prices } from './config/prices.ts';
 import { RecordWriter } from './observability/records.ts';
-import { prepareLayout, runningAsRoot } from './sandbox/layout.ts';
+import { prepareLayout, resetSandboxRoot, runningAsRoot } from './sandbox/layout.ts';
 import { BundleCache } from './scheduler/bundles.ts';
 import { Scheduler } from './scheduler/index.ts';
 import { openStore } from './store/index.ts';
@@ -130,8 +130,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const store = await openStore({ dataDir, database: opts.database });
   const layout = prepareLayout(dataDir);
   // Instances of an earlier run that died with it left their directories behind.
-  rmSync(layout.root, { recursive: true, force: true });
-  mkdirSync(layout.root, { recursive: true, mode: layout.isolateUids ? 0o711 : 0o700 });
+  resetSandboxRoot(layout);
   // Calls from function code (runtime SDK); bound to the services once they exist.
   const sdk = new SdkHost();
   const secrets = new SecretService(store, dataDir, opts.clock ?? systemClock);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { RUNTIME_DIR } from '../src/sandbox/layout.ts';
+import { RUNTIME_DIR, runningAsRoot } from '../src/sandbox/layout.ts';
 import { treeBytes } from '../src/scheduler/bundles.ts';
 import { ManualClock } from '../src/util/clock.ts';
 import { sleep, startTestServer, type TestServer } from './helpers.ts';
@@ -219,8 +219,28 @@ describe('bundles on disk', () => {
     assert.equal(written.length, 2, 'one file per bundle, before any invocation');
     assert.equal((await srv.invoke('a', {})).status, 200);
     assert.deepEqual(readdirSync(code).filter((n) => n.endsWith('.mjs') && !before.has(n)).sort(), written.sort(), 'the start used it');
+    // With a uid per instance (a root server), a's instance holds a hard link to its bundle; otherwise a copy.
     const links = written.map((n) => statSync(join(code, n)).nlink).sort();
-    assert.deepEqual(links, [1, 2], "a's instance holds a hard link to its bundle, not a copy");
+    assert.deepEqual(links, runningAsRoot ? [1, 2] : [1, 1]);
+    for (const n of written) {
+      const st = statSync(join(code, n));
+      assert.equal(st.mode & 0o7777, 0o444, 'read-only for everyone, the instance included');
+      assert.equal(st.uid, process.getuid!(), 'owned by the server, not by an instance');
+    }
+  });
+
+  it('works under a umask that takes away the bits others need (077)', async () => {
+    const old = process.umask(0o077);
+    let strict: TestServer | undefined;
+    try {
+      strict = await startTestServer({ spares: { min: 0, max: 0 } });
+      assert.equal((await strict.deploy({ 'nimbus.yml': 'app: um\nfunctions:\n  u:\n    handler: src/u.handler\n', 'src/u.ts': READER })).status, 200);
+      const r = await strict.invoke<{ born?: string }>('u', {});
+      assert.equal(typeof r.body.born, 'string', `the function ran: ${JSON.stringify(r.body)}`);
+    } finally {
+      process.umask(old);
+      await strict?.close();
+    }
   });
 });
 

@@ -12,10 +12,16 @@ export class ServeProcess {
   url = '';
   token = '';
   readonly dataDir: string;
-  constructor(dataDir: string) { this.dataDir = dataDir; }
+  /** Run the server as this uid (and gid), through setpriv: a server that is not root. */
+  readonly asUid: number | undefined;
+  constructor(dataDir: string, asUid?: number) { this.dataDir = dataDir; this.asUid = asUid; }
 
   async start(): Promise<void> {
-    const proc = spawn(process.execPath, [MAIN, 'serve', '--port', '0', '--data', this.dataDir], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NIMBUS_LOG_LEVEL: 'error' } });
+    const args = [MAIN, 'serve', '--port', '0', '--data', this.dataDir];
+    const env = { ...process.env, NIMBUS_LOG_LEVEL: 'error' };
+    const proc = this.asUid === undefined
+      ? spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env })
+      : spawn('setpriv', [`--reuid=${this.asUid}`, `--regid=${this.asUid}`, '--clear-groups', process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...env, HOME: this.dataDir } });
     this.proc = proc;
     this.url = await new Promise<string>((resolve, reject) => {
       let out = '';
@@ -24,7 +30,9 @@ export class ServeProcess {
         const m = /listening on (http:\/\/\S+)/.exec(out);
         if (m) resolve(m[1]!);
       });
-      proc.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${out}`)));
+      let err = '';
+      proc.stderr!.on('data', (c) => { err += c; });
+      proc.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${out}${err}`)));
     });
     this.token = readFileSync(join(this.dataDir, 'admin-token'), 'utf8').trim();
   }

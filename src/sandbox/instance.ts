@@ -184,7 +184,7 @@ export class Instance {
     this.#assignment = a;
     const started = performance.now();
     const file = join(this.#codeDir, 'index.mjs');
-    if (!linkBundle(a.bundlePath, file, this.#uid !== undefined)) {
+    if (this.#uid === undefined || !linkBundle(a.bundlePath, file)) {
       await copyFile(a.bundlePath, file);
       if (this.#uid !== undefined) chownSync(file, this.#uid, this.#uid);
       chmodSync(file, 0o400);
@@ -398,6 +398,12 @@ export class Instance {
 
   #cleanup(): void {
     try {
+      // Without per-instance uids the server owns the 0500 code dir, and could not empty it.
+      chmodSync(this.#codeDir, 0o700);
+    } catch {
+      // Gone already, or never made.
+    }
+    try {
       rmSync(this.#dir, { recursive: true, force: true });
     } catch {
       // A leftover directory is removed with the next server start's sweep.
@@ -447,15 +453,21 @@ function redactFrame(msg: RuntimeFrame, redact: (text: string) => string): void 
 }
 
 /**
- * Puts the bundle into an instance's code dir as a hard link to the host's copy: one syscall where a
- * copy took ~0.4 ms of every cold start. The host's file is read-only for everyone and owned by the
- * server, and only this instance's uid can reach the link (its directory is its own, mode 0700; the
- * host's bundle directory is 0700). Returns false where a link cannot serve (another file system,
- * or, with per-instance uids, a host copy from before bundles were written world-readable): copy then.
+ * Puts the bundle into an instance that runs under a uid of its own as a hard link to the host's
+ * copy: one syscall where a copy took ~0.4 ms of every cold start. The host's file is owned by the
+ * server and read-only for everyone (the OS keeps the instance's uid from writing or re-moding it);
+ * only this instance's uid can reach the link (its own 0700 directory), and nobody else the host's
+ * copy (a 0700 directory). Without per-instance uids the instance runs as the server's uid, which
+ * owns the host's file, so only the permission model would stand between it and every later start
+ * of that code: those instances get a copy. Returns false where a link cannot serve (another file
+ * system, a file the server does not own): copy then.
  */
-function linkBundle(from: string, to: string, otherUid: boolean): boolean {
+function linkBundle(from: string, to: string): boolean {
   try {
-    if (otherUid && (statSync(from).mode & 0o004) === 0) return false;
+    const st = statSync(from);
+    if (st.uid !== process.getuid?.()) return false;
+    // Written 0600 by an earlier version, or under a umask that took bits away.
+    if ((st.mode & 0o7777) !== 0o444) chmodSync(from, 0o444);
     linkSync(from, to);
     return true;
   } catch {

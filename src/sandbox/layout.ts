@@ -2,7 +2,7 @@
 // a uid of its own, so the OS (not only Node's permission model) keeps instances out of each other's
 // directories, the data dir and the admin token, and stops them signalling each other.
 import { createHash } from 'node:crypto';
-import { accessSync, constants, copyFileSync, cpSync, mkdirSync, statSync } from 'node:fs';
+import { accessSync, chmodSync, constants, copyFileSync, cpSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -63,8 +63,38 @@ export function prepareLayout(dataDir: string, opts: { isolateUids?: boolean } =
       runtimeDir = stage;
     }
   }
-  mkdirSync(root, { recursive: true, mode: isolateUids ? 0o711 : 0o700 });
-  return { root, nodePath, runtimeDir, bootstrapPath: join(runtimeDir, 'bootstrap.mjs'), isolateUids };
+  const layout = { root, nodePath, runtimeDir, bootstrapPath: join(runtimeDir, 'bootstrap.mjs'), isolateUids };
+  makeSandboxRoot(layout);
+  return layout;
+}
+
+/** The sandbox root, with its mode set whatever the umask: 0711 lets instance uids pass through to their own directories. */
+function makeSandboxRoot(layout: SandboxLayout): void {
+  const mode = layout.isolateUids ? 0o711 : 0o700;
+  mkdirSync(layout.root, { recursive: true, mode });
+  chmodSync(layout.root, mode);
+}
+
+/**
+ * Removes what instances of an earlier run left behind and makes the root afresh. Their code dirs
+ * are 0500: without per-instance uids the server owns them, and can only empty them once writable.
+ */
+export function resetSandboxRoot(layout: SandboxLayout): void {
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(layout.root);
+  } catch {
+    // No root yet.
+  }
+  for (const entry of entries) {
+    try {
+      chmodSync(join(layout.root, entry, 'code'), 0o700);
+    } catch {
+      // Not an instance directory.
+    }
+  }
+  rmSync(layout.root, { recursive: true, force: true });
+  makeSandboxRoot(layout);
 }
 
 function isTraversable(dir: string): boolean {

@@ -1,7 +1,7 @@
 // Bundles on the host's disk, materialised from the store on first use and kept by code hash.
 // The store holds the bytes (so cluster nodes can share them); this is each node's local copy.
 import { cp, rename, rm } from 'node:fs/promises';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NimbusError } from '../errors.ts';
 import type { Store } from '../store/types.ts';
@@ -15,6 +15,7 @@ export class BundleCache {
     this.#dir = join(dataDir, 'code');
     this.#store = store;
     mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
+    chmodSync(this.#dir, 0o700); // a directory that already existed keeps its mode otherwise
   }
 
   /**
@@ -124,13 +125,14 @@ export class BundleCache {
   }
 
   /**
-   * Read-only for everyone: instances (under uids of their own) get a hard link to this file, and
+   * Read-only for everyone: instances under uids of their own get a hard link to this file, and
    * nobody else can reach it (this directory is 0700).
    */
   #write(file: string, bytes: Uint8Array): void {
     const tmp = `${file}.${process.pid}.tmp`;
     rmSync(tmp, { force: true }); // a read-only leftover of a crashed server with this pid could not be rewritten
     writeFileSync(tmp, bytes, { mode: 0o444 });
+    chmodSync(tmp, 0o444); // whatever the umask took away
     renameSync(tmp, file);
   }
 }
