@@ -1,13 +1,13 @@
 // One sandbox instance: an OS process running runtime/bootstrap.mjs under Node's permission model,
 // with its own directory (code read-only, tmp writable), its own uid when the server is root, a heap
 // cap and an RSS watchdog from the function's memory size, and a wall-clock timeout enforced by kill.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorBody } from '../errors.ts';
 import type { LogLevel } from '../store/types.ts';
 import type { SandboxLayout, UidPool } from './layout.ts';
+import type { SandboxProcess, Spawner } from './spawner.ts';
 
 export interface FunctionError { errorType: string; errorMessage: string; trace: string[] }
 
@@ -22,6 +22,8 @@ export interface SandboxOptions {
   id: string;
   layout: SandboxLayout;
   uids: UidPool;
+  /** Starts the process (in the spawner process, beside the server's event loop). */
+  spawner: Spawner;
   memoryMb: number;
 }
 
@@ -84,7 +86,7 @@ export class Instance {
   style: 'lambda' | 'fetch' = 'lambda';
   initMs = 0;
   exited = false;
-  #child: ChildProcess;
+  #child: SandboxProcess;
   #opts: SandboxOptions;
   #assignment: Assignment | undefined;
   /** Called when a process exits before it is assigned (a spare that died). */
@@ -126,7 +128,7 @@ export class Instance {
     const heapMb = Math.max(32, Math.floor(opts.memoryMb * 0.8));
     // The allow-list names this instance's own directories only, fixed at spawn: a spare booted
     // before it knows its function can read nothing but the code later put into its code dir.
-    this.#child = spawn(layout.nodePath, [
+    this.#child = opts.spawner.spawn(layout.nodePath, [
       '--permission',
       `--allow-fs-read=${layout.runtimeDir}`,
       `--allow-fs-read=${codeDir}`,
@@ -141,14 +143,11 @@ export class Instance {
     ], {
       cwd: codeDir,
       env: { TZ: 'UTC', LANG: 'C.UTF-8', HOME: tmpDir, TMPDIR: tmpDir },
-      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-      serialization: 'advanced',
       uid: this.#uid,
       gid: this.#uid,
     });
-    this.#child.stderr!.setEncoding('utf8');
-    this.#child.stderr!.on('data', (chunk: string) => { if (this.#stderr.length < 64 * 1024) this.#stderr += chunk; });
-    this.#child.on('message', (msg) => {
+    this.#child.onStderr = (chunk: string) => { if (this.#stderr.length < 64 * 1024) this.#stderr += chunk; };
+    this.#child.onMessage = (msg) => {
       // Frames come from untrusted code (it can reach process.send): one the host cannot handle
       // ends this instance, never the server.
       try {
@@ -157,9 +156,8 @@ export class Instance {
         this.#stderr += '\nthe instance sent a malformed frame';
         this.kill();
       }
-    });
-    this.#child.on('exit', () => this.#onExit());
-    this.#child.on('error', () => this.#onExit());
+    };
+    this.#child.onExit = () => this.#onExit();
   }
 
   /** Spawns a process and waits until its runtime is up; it belongs to no function yet. */
@@ -413,7 +411,7 @@ export class Instance {
   }
 
   kill(): void {
-    if (!this.exited) this.#child.kill('SIGKILL');
+    if (!this.exited) this.#child.kill();
   }
 
   /** Kills the process and resolves when it is gone. */

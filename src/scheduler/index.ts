@@ -8,6 +8,7 @@ import { NimbusError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import { Instance, type InstanceLog } from '../sandbox/instance.ts';
 import { type SandboxLayout, UidPool } from '../sandbox/layout.ts';
+import { Spawner } from '../sandbox/spawner.ts';
 import type { FunctionRecord } from '../store/types.ts';
 import type { Clock } from '../util/clock.ts';
 import type { BundleCache } from './bundles.ts';
@@ -56,6 +57,8 @@ const poolKey = (fn: FunctionRecord): string => `${fn.name}@${fn.revision}#${fn.
 export class Scheduler {
   readonly #opts: SchedulerOptions;
   readonly #uids = new UidPool();
+  /** Starts every process (spares and instances) from a small process of its own: see spawner-process.ts. */
+  readonly #spawner = new Spawner();
   readonly #pools = new Map<string, FunctionPool>();
   readonly #retired = new Set<FunctionPool>();
   readonly capacity: Capacity;
@@ -84,8 +87,8 @@ export class Scheduler {
     if (this.#closed) throw new NimbusError('INTERNAL', 'the server is stopping');
     const lease = await this.#pool(fn).acquire();
     if (!lease.cold) return lease;
-    // Spawning a replacement spare blocks this event loop for milliseconds (fork of a large
-    // process): do it once the cold start's own invocation is answered, not while it runs.
+    // A replacement spare's boot takes a core for ~25 ms: start it once the cold start's own
+    // invocation is answered, not while it runs.
     const release = lease.release;
     return { ...lease, release: () => { release(); this.spares.refillSoon(); } };
   }
@@ -129,7 +132,7 @@ export class Scheduler {
 
   #boot(memoryMb: number, kind: string): Promise<Instance> {
     this.#idle.startBegan();
-    return Instance.boot({ id: `${kind}-${randomUUID().slice(0, 13)}`, layout: this.#opts.layout, uids: this.#uids, memoryMb });
+    return Instance.boot({ id: `${kind}-${randomUUID().slice(0, 13)}`, layout: this.#opts.layout, uids: this.#uids, spawner: this.#spawner, memoryMb });
   }
 
   /** A cold start: a spare of the right size if one is ready, else a process booted now. */
@@ -278,5 +281,6 @@ export class Scheduler {
     const all = [...this.#pools.values(), ...this.#retired];
     this.#pools.clear();
     await Promise.all([...all.map((p) => p.destroy()), this.spares.close()]);
+    await this.#spawner.close();
   }
 }

@@ -63,10 +63,10 @@ export class SparePool {
 
   /**
    * Boots replacements, shortly. The scheduler calls this once a cold start's invocation is answered:
-   * spawning a process from a large server blocks this event loop ~7 ms and the new runtime's boot
-   * takes a core for ~25 ms, so it waits REFILL_DELAY_MS for the answer to reach its client and the
-   * requests right behind it to run (measured: the first request to a function, end to end, p50
-   * 7.3 → 5.8 ms on this machine, and the request after it 6.7 → 2.0 ms).
+   * the new runtime's boot takes a core for ~25 ms, so it waits REFILL_DELAY_MS for the answer to
+   * reach its client and the requests right behind it to run (measured when the server still forked
+   * each process itself, which also held its event loop ~7 ms: the first request to a function, end
+   * to end, p50 7.3 → 5.8 ms on this machine, and the request after it 6.7 → 2.0 ms).
    */
   refillSoon(): void {
     setTimeout(() => this.#refill(), REFILL_DELAY_MS).unref();

@@ -1,0 +1,158 @@
+// Processes started through the spawner: they are the spawner's children (the server never forks),
+// they talk to the server over Node's own IPC channel on a socket the server paired, and whatever
+// happens to them or to the spawner, the server hears of it and nothing is left running.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, it } from 'node:test';
+import { type SandboxProcess, Spawner } from './spawner.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'nimbus-spawner-test-'));
+const script = join(dir, 'echo.mjs');
+writeFileSync(script, `
+process.on('message', (m) => {
+  if (m.op === 'echo') process.send({ echo: m.value, bytes: new Uint8Array([9, 8, 7]) });
+  if (m.op === 'facts') process.send({ ppid: process.ppid, env: { ...process.env } });
+  if (m.op === 'exit') { process.stderr.write('bye from the child\\n'); process.exit(m.code); }
+});
+// Like user code with a timer running: the process does not end just because its channel closed.
+if (process.argv[2] === 'stay') setInterval(() => undefined, 1000);
+process.send({ ready: true });
+`);
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function run(spawner: Spawner, ...args: string[]) {
+  const proc = spawner.spawn(process.execPath, [script, ...args], { cwd: dir, env: { ONLY: 'this' } });
+  const inbox: Record<string, unknown>[] = [];
+  let waiter: (() => void) | undefined;
+  let stderr = '';
+  proc.onMessage = (m) => { inbox.push(m as Record<string, unknown>); waiter?.(); };
+  proc.onStderr = (t) => { stderr += t; };
+  const exited = new Promise<string>((resolve) => { proc.onExit = () => resolve(stderr); });
+  const next = async (): Promise<Record<string, unknown>> => {
+    while (inbox.length === 0) await new Promise<void>((r) => { waiter = r; });
+    return inbox.shift()!;
+  };
+  return { proc, next, exited };
+}
+
+/** Running: a zombie (exited, not yet reaped by whoever its parent is now) runs nothing and holds no memory. */
+const alive = (pid: number): boolean => {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0] !== 'Z';
+  } catch {
+    return false;
+  }
+};
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+}
+
+it('starts processes as children of the spawner, with only the environment given, and carries binary values both ways', async () => {
+  const spawner = new Spawner();
+  try {
+    const { proc, next, exited } = run(spawner);
+    assert.deepEqual(await next(), { ready: true });
+    proc.send({ op: 'facts' });
+    const facts = await next() as { ppid: number; env: Record<string, string> };
+    assert.equal(facts.ppid, spawner.pid, 'forked by the spawner');
+    assert.notEqual(facts.ppid, process.pid, 'not by the server');
+    assert.deepEqual(facts.env, { ONLY: 'this' }, 'the channel variables are gone before user code runs');
+    proc.send({ op: 'echo', value: { body: new Uint8Array([1, 2, 3]), text: 'é' } });
+    const echo = await next() as { echo: { body: Uint8Array; text: string }; bytes: Uint8Array };
+    assert.ok(echo.echo.body instanceof Uint8Array);
+    assert.deepEqual([...echo.echo.body], [1, 2, 3]);
+    assert.equal(echo.echo.text, 'é');
+    assert.deepEqual([...echo.bytes], [9, 8, 7]);
+    proc.send({ op: 'exit', code: 3 });
+    assert.match(await exited, /bye from the child/, 'stderr is read before the exit is reported');
+    assert.equal(proc.exitCode, 3);
+    assert.equal(proc.connected, false);
+    assert.equal(proc.send({ op: 'echo' }), false, 'nothing is sent to a process that is gone');
+  } finally {
+    await spawner.close();
+  }
+});
+
+it('kills a process, and reports an unstartable one as exited with the reason', async () => {
+  const spawner = new Spawner();
+  try {
+    const { proc, next, exited } = run(spawner);
+    await next();
+    const pid = proc.pid!;
+    proc.kill();
+    await exited;
+    assert.equal(proc.signalCode, 'SIGKILL');
+    assert.equal(alive(pid), false);
+    const bad = spawner.spawn(join(dir, 'no-such-binary'), [], { cwd: dir, env: {} });
+    let stderr = '';
+    bad.onStderr = (t) => { stderr += t; };
+    await new Promise<void>((r) => { bad.onExit = r; });
+    assert.match(stderr, /could not be started: .*ENOENT/);
+  } finally {
+    await spawner.close();
+  }
+});
+
+it('drops a connection to its pairing socket that does not bring a nonce it is waiting for', async () => {
+  const spawner = new Spawner();
+  try {
+    const first = run(spawner);
+    await first.next();
+    // Abstract sockets are listed in /proc/net/unix: anyone on the host can find the name.
+    const name = readFileSync('/proc/net/unix', 'utf8').split('\n').map((l) => l.trim().split(/\s+/).at(-1) ?? '')
+      .find((n) => n.startsWith(`@nimbus-spawner-${process.pid}-`));
+    assert.ok(name, 'the pairing socket is listed');
+    const stranger = connect(`\0${name.slice(1)}`);
+    stranger.on('error', () => undefined);
+    await new Promise((r) => stranger.once('connect', r));
+    stranger.write(Buffer.alloc(16, 7));
+    await new Promise((r) => stranger.once('close', r));
+    const second = run(spawner);
+    assert.deepEqual(await second.next(), { ready: true }, 'starts still pair after a stranger');
+    first.proc.kill();
+    second.proc.kill();
+    await Promise.all([first.exited, second.exited]);
+  } finally {
+    await spawner.close();
+  }
+});
+
+it('reports its processes killed when the spawner dies, kills them, and starts a new spawner for the next', async () => {
+  const spawner = new Spawner();
+  try {
+    const { proc, next, exited } = run(spawner, 'stay');
+    await next();
+    const pid = proc.pid!;
+    const old = spawner.pid!;
+    process.kill(old, 'SIGKILL');
+    await exited;
+    assert.equal(proc.signalCode, 'SIGKILL');
+    await until(() => !alive(pid));
+    assert.equal(alive(pid), false, 'the orphan is killed');
+    const again = run(spawner);
+    assert.deepEqual(await again.next(), { ready: true });
+    assert.notEqual(spawner.pid, old);
+    again.proc.kill();
+    await again.exited;
+  } finally {
+    await spawner.close();
+  }
+});
+
+it('takes its processes with it when closed', async () => {
+  const spawner = new Spawner();
+  const procs: SandboxProcess[] = [];
+  for (let i = 0; i < 3; i++) {
+    const r = run(spawner, 'stay');
+    await r.next();
+    procs.push(r.proc);
+  }
+  const spawnerPid = spawner.pid!;
+  await spawner.close();
+  await until(() => procs.every((p) => !alive(p.pid!)));
+  assert.equal(alive(spawnerPid), false);
+  for (const p of procs) assert.equal(alive(p.pid!), false);
+});

@@ -1,0 +1,261 @@
+// Starts sandbox processes through the spawner process (spawner-process.ts), so that the fork behind
+// every start happens in a small process beside the server, not in the server's event loop.
+//
+// Each instance's channel is a connected pair of Unix sockets made here: the server connects to a
+// listening socket of its own (an abstract name, a random one per server) and proves the connection
+// is its own with a random nonce, keeps the accepted end, and sends the connecting end to the
+// spawner, which hands it to the new process as fd 3 and closes its copy. No bytes cross the pair
+// before the process starts, so nobody but the instance and the server ever reads from it.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { encodeFrame, FrameDecoder } from './channel.ts';
+
+const SPAWNER_PATH = fileURLToPath(new URL('./spawner-process.ts', import.meta.url));
+const NONCE_BYTES = 16;
+/** A connection to the pairing socket that has not proved itself by then is dropped. */
+const PAIRING_TIMEOUT_MS = 5000;
+
+export interface SpawnOptions { cwd: string; env: Record<string, string>; uid?: number; gid?: number }
+
+/** A sandbox process as the server sees it: its channel, its pid once known, and how it ended. */
+export class SandboxProcess {
+  pid: number | undefined;
+  exitCode: number | null = null;
+  signalCode: string | null = null;
+  exited = false;
+  /** A message from the runtime; may throw (the frame was not one the host can handle). */
+  onMessage: (msg: unknown) => void = () => undefined;
+  onStderr: (text: string) => void = () => undefined;
+  /** Called once, when the process has exited (or could not be started). */
+  onExit: () => void = () => undefined;
+  #socket: Socket | undefined;
+  #queued: Buffer[] = [];
+  #decoder = new FrameDecoder();
+  #kill: () => void;
+
+  constructor(kill: () => void) {
+    this.#kill = kill;
+  }
+
+  /** Whether messages can still be sent: the channel is (or will be) open and the process alive. */
+  get connected(): boolean {
+    return !this.exited && (this.#socket === undefined || (!this.#socket.destroyed && this.#socket.writable));
+  }
+
+  /** Sends a message to the runtime; queued until the channel is attached. False once it is closed. */
+  send(message: unknown): boolean {
+    if (!this.connected) return false;
+    const frame = encodeFrame(message);
+    if (this.#socket) this.#socket.write(frame);
+    else this.#queued.push(frame);
+    return true;
+  }
+
+  kill(): void {
+    if (this.exited) return;
+    this.killRequested = true;
+    this.#kill();
+  }
+
+  /** Set by kill(): a process not started yet is then never started. */
+  killRequested = false;
+
+  /** @internal The server's end of the channel, once paired; `rest` is what came after the nonce. */
+  attach(socket: Socket, rest: Buffer): void {
+    this.#socket = socket;
+    socket.on('data', (chunk: Buffer) => this.#read(chunk));
+    // The process's exit (from the spawner) is what ends an instance; a closed channel only stops sends.
+    socket.on('error', () => undefined);
+    socket.on('close', () => undefined);
+    for (const f of this.#queued) socket.write(f);
+    this.#queued = [];
+    if (rest.length) this.#read(rest);
+    if (this.exited) socket.destroy();
+  }
+
+  #read(chunk: Buffer): void {
+    let messages: unknown[];
+    try {
+      messages = this.#decoder.push(chunk);
+    } catch {
+      this.onStderr('\nthe instance sent a malformed frame');
+      this.kill();
+      this.#socket?.destroy();
+      return;
+    }
+    for (const m of messages) {
+      if (this.#socket?.destroyed) return;
+      this.onMessage(m);
+    }
+  }
+
+  /** @internal */
+  ended(code: number | null, signal: string | null): void {
+    if (this.exited) return;
+    this.exited = true;
+    this.exitCode = code;
+    this.signalCode = signal;
+    this.#queued = [];
+    this.#socket?.destroy();
+    this.onExit();
+  }
+}
+
+export class Spawner {
+  #proc: ChildProcess | undefined;
+  #server: Server | undefined;
+  #listening: Promise<string> | undefined;
+  #nextId = 1;
+  #procs = new Map<number, SandboxProcess>();
+  /** Pairing connections waiting for their accepted end, by nonce. */
+  #pairing = new Map<string, (socket: Socket, rest: Buffer) => void>();
+  #closed = false;
+
+  /** The spawner process's pid, once it runs. */
+  get pid(): number | undefined {
+    return this.#proc?.pid;
+  }
+
+  /** Starts a process: returns at once; its pid, channel and exit arrive as they happen. */
+  spawn(command: string, args: string[], opts: SpawnOptions): SandboxProcess {
+    const id = this.#nextId++;
+    const proc = new SandboxProcess(() => this.#send({ type: 'kill', id }));
+    this.#procs.set(id, proc);
+    this.#start(id, proc, command, args, opts).catch((err: unknown) => {
+      proc.onStderr(`\nthe process could not be started: ${(err as Error).message}`);
+      this.#ended(id, null, null);
+    });
+    return proc;
+  }
+
+  async #start(id: number, proc: SandboxProcess, command: string, args: string[], opts: SpawnOptions): Promise<void> {
+    if (this.#closed) throw new Error('the server is stopping');
+    const address = await this.#listen();
+    const nonce = randomBytes(NONCE_BYTES);
+    const key = nonce.toString('hex');
+    const accepted = new Promise<{ socket: Socket; rest: Buffer }>((resolve) => this.#pairing.set(key, (socket, rest) => resolve({ socket, rest })));
+    const ours = connect(address);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        ours.once('error', reject);
+        ours.once('connect', () => ours.write(nonce, (err) => (err ? reject(err) : resolve())));
+      });
+      const { socket, rest } = await accepted;
+      proc.attach(socket, rest);
+      if (proc.exited || proc.killRequested) {
+        ours.destroy();
+        this.#ended(id, null, 'SIGKILL');
+        return;
+      }
+      const launcher = this.#launcher();
+      // Node closes this process's copy of `ours` once it is sent.
+      launcher.send({ type: 'spawn', id, command, args, cwd: opts.cwd, env: opts.env, uid: opts.uid, gid: opts.gid }, ours);
+    } catch (err) {
+      this.#pairing.delete(key);
+      ours.destroy();
+      throw err;
+    }
+  }
+
+  #listen(): Promise<string> {
+    this.#listening ??= new Promise((resolve, reject) => {
+      const address = `\0nimbus-spawner-${process.pid}-${randomBytes(12).toString('hex')}`;
+      const server = createServer((socket) => this.#onPairing(socket));
+      server.once('error', reject);
+      server.listen(address, () => resolve(address));
+      this.#server = server;
+    });
+    return this.#listening;
+  }
+
+  /** A connection to the pairing socket: it is ours if its first bytes are a nonce we are waiting for. */
+  #onPairing(socket: Socket): void {
+    let head = Buffer.alloc(0);
+    const timer = setTimeout(() => socket.destroy(), PAIRING_TIMEOUT_MS);
+    socket.on('error', () => undefined);
+    const onData = (chunk: Buffer): void => {
+      head = Buffer.concat([head, chunk]);
+      if (head.length < NONCE_BYTES) return;
+      clearTimeout(timer);
+      socket.off('data', onData);
+      const done = this.#pairing.get(head.subarray(0, NONCE_BYTES).toString('hex'));
+      if (!done) {
+        socket.destroy();
+        return;
+      }
+      this.#pairing.delete(head.subarray(0, NONCE_BYTES).toString('hex'));
+      done(socket, head.subarray(NONCE_BYTES));
+    };
+    socket.on('data', onData);
+  }
+
+  #launcher(): ChildProcess {
+    if (this.#proc) return this.#proc;
+    const proc = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', SPAWNER_PATH], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization: 'json' });
+    proc.on('message', (msg: SpawnerMessage) => this.#onMessage(msg));
+    proc.on('error', () => undefined);
+    proc.once('exit', () => this.#lost(proc));
+    this.#proc = proc;
+    return proc;
+  }
+
+  #send(msg: object): void {
+    if (this.#proc?.connected) this.#proc.send(msg);
+  }
+
+  #onMessage(msg: SpawnerMessage): void {
+    const proc = this.#procs.get(msg.id);
+    if (!proc) return;
+    if (msg.type === 'spawned') proc.pid = msg.pid;
+    else if (msg.type === 'stderr') proc.onStderr(msg.text);
+    else if (msg.type === 'spawnError') {
+      proc.onStderr(`\nthe process could not be started: ${msg.message}`);
+      this.#ended(msg.id, null, null);
+    } else if (msg.type === 'exit') this.#ended(msg.id, msg.code, msg.signal);
+  }
+
+  #ended(id: number, code: number | null, signal: string | null): void {
+    const proc = this.#procs.get(id);
+    if (!proc) return;
+    this.#procs.delete(id);
+    proc.ended(code, signal);
+  }
+
+  /**
+   * The spawner exited. Its processes would go on without anyone to report their exits: they are
+   * killed here (by pid; they run as the server's uid or one it handed out) and reported as killed.
+   * The next start starts a new spawner.
+   */
+  #lost(proc: ChildProcess): void {
+    if (this.#proc !== proc) return;
+    this.#proc = undefined;
+    for (const [id, p] of [...this.#procs]) {
+      try {
+        if (p.pid !== undefined) process.kill(p.pid, 'SIGKILL');
+      } catch {
+        // Gone already.
+      }
+      this.#ended(id, null, 'SIGKILL');
+    }
+  }
+
+  /** Stops the spawner (its processes with it) and the pairing socket. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const proc = this.#proc;
+    if (proc && proc.exitCode === null && proc.signalCode === null) {
+      const gone = new Promise((resolve) => proc.once('exit', resolve));
+      proc.disconnect();
+      await gone;
+    }
+    this.#server?.close();
+  }
+}
+
+type SpawnerMessage =
+  | { type: 'spawned'; id: number; pid: number }
+  | { type: 'spawnError'; id: number; message: string }
+  | { type: 'stderr'; id: number; text: string }
+  | { type: 'exit'; id: number; code: number | null; signal: string | null };
