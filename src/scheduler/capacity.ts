@@ -86,10 +86,26 @@ export class Capacity {
     if (this.#listeners.size > 0) queueMicrotask(() => this.#notify());
   }
 
-  /** Runs `boot` when fewer than maxConcurrentStarts processes are booting; FIFO otherwise. */
-  async startSlot<T>(boot: () => Promise<T>): Promise<T> {
-    if (this.#starting >= this.opts.maxConcurrentStarts) await new Promise<void>((resolve) => this.#startQueue.push(resolve));
-    else this.#starting++;
+  /**
+   * Runs `boot` when fewer than maxConcurrentStarts processes are booting; FIFO otherwise. A start
+   * still queued when `signal` aborts leaves the queue and rejects with the signal's reason.
+   */
+  async startSlot<T>(boot: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    if (this.#starting >= this.opts.maxConcurrentStarts) {
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = (): void => {
+          const i = this.#startQueue.indexOf(go);
+          if (i >= 0) this.#startQueue.splice(i, 1);
+          reject(signal!.reason);
+        };
+        const go = (): void => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        };
+        this.#startQueue.push(go);
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
+    } else this.#starting++;
     this.peakStarting = Math.max(this.peakStarting, this.#starting);
     try {
       return await boot();

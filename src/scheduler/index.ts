@@ -121,7 +121,7 @@ export class Scheduler {
         keepAliveMs: this.#opts.keepAliveMs,
         capacity: this.capacity,
         evictElsewhere: (mb, n, except) => this.#evict(mb, n, except),
-        startInstance: (f, onExit) => this.#start(f, onExit),
+        startInstance: (f, onExit, signal) => this.#start(f, onExit, signal),
         onProvisionError: (f, err) => this.#opts.logger.warn({ fn: f.name, err }, 'could not start a provisioned instance'),
         onIdle: (inst, idle) => { if (idle) this.#idle.idled(inst); else this.#idle.busy(inst); },
       });
@@ -136,7 +136,7 @@ export class Scheduler {
   }
 
   /** A cold start: a spare of the right size if one is ready, else a process booted now. */
-  async #start(fn: FunctionRecord, onExit: (inst: Instance) => void): Promise<Instance> {
+  async #start(fn: FunctionRecord, onExit: (inst: Instance) => void, signal?: AbortSignal): Promise<Instance> {
     const t0 = performance.now();
     const bundlePath = await this.#opts.bundles.path(fn.codeSha);
     let secrets: Record<string, string> = {};
@@ -148,9 +148,11 @@ export class Scheduler {
       throw Object.assign(new Error(message), { functionError: { errorType: 'Runtime.SecretsUnavailable', errorMessage: message, trace: [] } });
     }
     if (this.#closed) throw new NimbusError('INTERNAL', 'the server is stopping');
+    // Nobody waits for this start any more (an instance freed up first): leave the spare for others.
+    signal?.throwIfAborted();
     const spare = this.spares.take(fn.memoryMb);
     this.#idle.startBegan();
-    const inst = spare ?? await this.capacity.startSlot(() => this.#boot(fn.memoryMb, fn.name));
+    const inst = spare ?? await this.capacity.startSlot(() => this.#boot(fn.memoryMb, fn.name), signal);
     const booted = performance.now();
     const cache = this.#opts.compileCache ? this.#opts.bundles.compileCache(fn.codeSha) : undefined;
     try {

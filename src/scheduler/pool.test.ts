@@ -82,3 +82,87 @@ it('hands a request a warm instance that is not in the middle of an idle collect
   const after = await pool.acquire();
   assert.equal(after.instance, b.instance, 'the collecting one when it is the only one with room');
 });
+
+/** Starts that go through the host's start slots as the scheduler's do, and boot when the test says so. */
+function setupStarts(maxConcurrentStarts: number) {
+  const clock = new ManualClock();
+  const capacity = new Capacity({ maxInstances: 100, memoryBudgetMb: 100_000, maxConcurrentStarts });
+  const booting: { finish: () => void; fail: (err: Error) => void }[] = [];
+  let begun = 0;
+  const fn = { name: 'f', revision: 1, memoryMb: 128, concurrencyMax: 10, perInstance: 1, queueTimeoutMs: 1000, provisioned: 0 } as FunctionRecord;
+  const pool = new FunctionPool(fn, {
+    clock, keepAliveMs: 60_000, capacity, evictElsewhere: () => undefined, onProvisionError: () => undefined,
+    startInstance: (_f, onExit, signal) => capacity.startSlot(() => new Promise<Instance>((resolve, reject) => {
+      begun++;
+      const inst = { id: `i${begun}`, exited: false, initMs: 0, stop: async () => { if (!inst.exited) { inst.exited = true; onExit(inst as unknown as Instance); } } };
+      booting.push({ finish: () => resolve(inst as unknown as Instance), fail: reject });
+    }), signal),
+  });
+  const settle = async () => { for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r)); };
+  return { pool, clock, capacity, booting, begun: () => begun, settle };
+}
+
+it('a request waiting on a start takes an instance that frees up first, and its start, not begun yet, is withdrawn', async () => {
+  const { pool, capacity, booting, begun, settle } = setupStarts(1);
+  const first = pool.acquire();
+  await settle();
+  booting.shift()!.finish();
+  const a = await first;
+  assert.equal(a.cold, true);
+  // Another function's process boots in the host's one start slot.
+  let elsewhereDone!: () => void;
+  const elsewhere = capacity.startSlot(() => new Promise<void>((r) => { elsewhereDone = r; }));
+  const second = pool.acquire(); // its start waits for that slot
+  await settle();
+  a.release();
+  const b = await second;
+  assert.equal(b.instance, a.instance, 'the freed instance served it');
+  assert.equal(b.cold, false);
+  elsewhereDone();
+  await elsewhere;
+  await settle();
+  assert.equal(begun(), 1, 'the queued start never booted');
+  assert.equal(pool.stats.starting, 0);
+  assert.equal(capacity.usage.instances, 1, 'the withdrawn start gave its reservation back');
+});
+
+it('a start already booting when its request was served elsewhere leaves an idle instance for the next request', async () => {
+  const { pool, clock, booting, begun, settle } = setupStarts(10);
+  const first = pool.acquire();
+  const second = pool.acquire();
+  await settle();
+  assert.equal(begun(), 2);
+  booting.shift()!.finish();
+  const a = await first;
+  a.release();
+  const b = await second;
+  assert.equal(b.instance, a.instance);
+  booting.shift()!.finish();
+  await settle();
+  assert.deepEqual([pool.stats.busy, pool.stats.idle, pool.stats.starting], [1, 1, 0]);
+  const c = await pool.acquire();
+  assert.notEqual(c.instance, a.instance, 'the next request takes the instance that finished booting');
+  assert.equal(c.cold, false);
+  c.release();
+  b.release();
+  clock.advance(60_000);
+  assert.equal(pool.stats.idle, 0, 'keep-alive reaps both');
+});
+
+it('a request that owns a start is not throttled however long the start takes, and a failed start fails its own request', async () => {
+  const { pool, clock, booting, settle } = setupStarts(1);
+  let settled = false;
+  const first = pool.acquire().finally(() => { settled = true; });
+  const second = pool.acquire();
+  await settle();
+  clock.advance(5_000); // five times queueTimeoutMs
+  await settle();
+  assert.equal(settled, false);
+  booting.shift()!.fail(new Error('init failed'));
+  await assert.rejects(first, /init failed/);
+  await settle();
+  booting.shift()!.finish(); // the second request's own start, which began once the slot freed
+  const b = await second;
+  assert.equal(b.cold, true);
+  assert.deepEqual([pool.stats.starting, pool.stats.waiting], [0, 0]);
+});

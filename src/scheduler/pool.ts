@@ -15,7 +15,15 @@ export interface Lease {
   release(): void;
 }
 
-interface Waiter { resolve: (lease: Lease) => void; reject: (err: unknown) => void; timer: Timer }
+/**
+ * A request without an instance yet. It either queues (at a limit: `timer` then ends it with a 429)
+ * or owns a start under way (no timer: a start is not a throttle). Whichever comes first serves it,
+ * its own start or an instance that frees up meanwhile; a start whose owner was served elsewhere
+ * passes to the oldest request that has none, or is cancelled if it has not begun.
+ */
+interface Waiter { resolve: (lease: Lease) => void; reject: (err: unknown) => void; timer: Timer | undefined; start: PendingStart | undefined }
+
+interface PendingStart { owner: Waiter | undefined; abort: AbortController }
 
 interface Slot {
   inflight: number;
@@ -32,7 +40,8 @@ export interface PoolDeps {
   capacity: Capacity;
   /** Asks the scheduler to free `neededMb` by stopping idle instances of other functions. */
   evictElsewhere: (neededMb: number, neededInstances: number, except: FunctionPool) => void;
-  startInstance: (fn: FunctionRecord, onExit: (inst: Instance) => void) => Promise<Instance>;
+  /** Starts an instance; `signal` withdraws a start still queued for a start slot (it then rejects). */
+  startInstance: (fn: FunctionRecord, onExit: (inst: Instance) => void, signal?: AbortSignal) => Promise<Instance>;
   onProvisionError: (fn: FunctionRecord, err: unknown) => void;
   /** Told when an instance has no invocation left in flight (`true`), and when it takes one or is gone (`false`). */
   onIdle?: (inst: Instance, idle: boolean) => void;
@@ -121,7 +130,7 @@ export class FunctionPool {
       if (s.provisioned) provisioned++;
       inflight += s.inflight;
     }
-    return { busy, idle, provisioned, starting: this.#starting, waiting: this.#waiters.length, inflight };
+    return { busy, idle, provisioned, starting: this.#starting, waiting: this.#waiters.filter((w) => !w.start).length, inflight };
   }
 
   /** Each live instance: its id (also its log stream and sandbox directory name) and state. */
@@ -138,23 +147,18 @@ export class FunctionPool {
     if (this.#closed) return Promise.reject(retired('the function was redeployed while the request waited'));
     const warm = this.#pickWarm();
     if (warm) return Promise.resolve(this.#lease(warm, false));
-    if (this.#waiters.length === 0 && this.#canStart()) return this.#startFor();
-    return this.#wait();
-  }
-
-  /** Queues the request (FIFO) until an instance or room frees up; 429 after queueTimeoutMs. */
-  #wait(): Promise<Lease> {
     return new Promise((resolve, reject) => {
-      const waiter: Waiter = {
-        resolve,
-        reject,
-        timer: this.#deps.clock.setTimeout(() => {
+      const waiter: Waiter = { resolve, reject, timer: undefined, start: undefined };
+      this.#waiters.push(waiter);
+      this.#serveWaiters();
+      // Neither an instance nor a start for it: it queues (FIFO) until one frees up; 429 after queueTimeoutMs.
+      if (!waiter.start && this.#waiters.includes(waiter)) {
+        waiter.timer = this.#deps.clock.setTimeout(() => {
           const i = this.#waiters.indexOf(waiter);
           if (i >= 0) this.#waiters.splice(i, 1);
           reject(this.#throttled());
-        }, this.fn.queueTimeoutMs),
-      };
-      this.#waiters.push(waiter);
+        }, this.fn.queueTimeoutMs);
+      }
     });
   }
 
@@ -200,22 +204,57 @@ export class FunctionPool {
     return ok;
   }
 
-  /** Starts an instance for a request: a cold start. Waits instead when the host is at capacity. */
-  #startFor(): Promise<Lease> {
-    // The host is full: queue like a request at the function's own limit.
-    if (!this.#reserve()) return this.#wait();
-    return this.#startReserved(false).then((inst) => {
-      const lease = this.#lease(inst, true);
-      this.#serveWaiters(); // perInstance > 1: the new instance has room for those who queued meanwhile
-      return lease;
-    });
+  /**
+   * Starts an instance for the waiter (capacity already reserved): a cold start. The new instance
+   * goes to whoever owns the start when it is up, or waits idle if nobody does any more.
+   */
+  #launch(owner: Waiter): void {
+    const start: PendingStart = { owner, abort: new AbortController() };
+    owner.start = start;
+    owner.timer?.cancel();
+    owner.timer = undefined;
+    this.#startReserved(false, start.abort.signal).then(
+      (inst) => {
+        const w = start.owner;
+        if (w) {
+          this.#dequeue(w);
+          w.resolve(this.#lease(inst, true));
+        } else this.#idled(inst, this.#slots.get(inst)!);
+        this.#serveWaiters(); // perInstance > 1: the new instance has room for those who queued meanwhile
+      },
+      (err: unknown) => {
+        const w = start.owner;
+        if (w) {
+          this.#dequeue(w);
+          w.reject(err);
+        }
+        this.#serveWaiters();
+      },
+    );
   }
 
-  async #startReserved(provisioned: boolean): Promise<Instance> {
+  #dequeue(w: Waiter): void {
+    const i = this.#waiters.indexOf(w);
+    if (i >= 0) this.#waiters.splice(i, 1);
+    w.start = undefined;
+  }
+
+  /** The waiter was served by another instance: its start passes to the oldest waiter without one, else is withdrawn if it has not begun. */
+  #handOver(start: PendingStart): void {
+    const next = this.#waiters.find((w) => !w.start);
+    start.owner = next;
+    if (next) {
+      next.start = start;
+      next.timer?.cancel();
+      next.timer = undefined;
+    } else start.abort.abort();
+  }
+
+  async #startReserved(provisioned: boolean, signal?: AbortSignal): Promise<Instance> {
     this.#starting++;
     let inst: Instance;
     try {
-      inst = await this.#deps.startInstance(this.fn, (i) => this.#onExit(i));
+      inst = await this.#deps.startInstance(this.fn, (i) => this.#onExit(i), signal);
     } catch (err) {
       this.#starting--;
       this.#deps.capacity.release(this.fn.memoryMb);
@@ -268,11 +307,14 @@ export class FunctionPool {
       return;
     }
     if (this.#waiters.length > 0) this.#serveWaiters();
-    if (slot.inflight === 0) {
-      if (!slot.provisioned) slot.keepAlive = this.#deps.clock.setTimeout(() => this.#expire(inst), this.#deps.keepAliveMs);
-      this.#deps.onIdle?.(inst, true);
-      this.#deps.capacity.idled();
-    }
+    if (slot.inflight === 0) this.#idled(inst, slot);
+  }
+
+  /** The instance has nothing in flight: keep-alive starts (unless provisioned), and it may be collected or evicted. */
+  #idled(inst: Instance, slot: Slot): void {
+    if (!slot.provisioned) slot.keepAlive = this.#deps.clock.setTimeout(() => this.#expire(inst), this.#deps.keepAliveMs);
+    this.#deps.onIdle?.(inst, true);
+    this.#deps.capacity.idled();
   }
 
   #expire(inst: Instance): void {
@@ -336,23 +378,28 @@ export class FunctionPool {
     }
   }
 
-  /** Capacity freed: hand waiters a warm instance or start one, oldest waiter first. */
+  /**
+   * Hands waiters a warm instance, oldest first, and starts instances for those without one while
+   * the function's limit and the host's capacity allow (a request, or capacity freed).
+   */
   #serveWaiters(): void {
     if (this.#closed) return;
     while (this.#waiters.length > 0) {
       const warm = this.#pickWarm();
-      if (warm) {
-        const waiter = this.#waiters.shift()!;
-        waiter.timer.cancel();
-        waiter.resolve(this.#lease(warm, false));
-        continue;
-      }
-      if (!this.#canStart() || !this.#reserve()) break;
+      if (!warm) break;
       const waiter = this.#waiters.shift()!;
-      waiter.timer.cancel();
-      this.#startReserved(false).then((inst) => { waiter.resolve(this.#lease(inst, true)); this.#serveWaiters(); }, waiter.reject);
+      waiter.timer?.cancel();
+      const start = waiter.start;
+      waiter.start = undefined;
+      if (start) this.#handOver(start);
+      waiter.resolve(this.#lease(warm, false));
     }
-    if (this.#waiters.length === 0) {
+    for (const waiter of this.#waiters) {
+      if (waiter.start) continue;
+      if (!this.#canStart() || !this.#reserve()) break;
+      this.#launch(waiter);
+    }
+    if (this.#waiters.every((w) => w.start)) {
       this.ensureProvisioned();
       if (this.#waiters.length === 0 && !this.#provisionBlocked) {
         this.#unsubscribe?.();
@@ -366,7 +413,8 @@ export class FunctionPool {
     this.#closed = true;
     this.#unsubscribe?.();
     for (const w of this.#waiters.splice(0)) {
-      w.timer.cancel();
+      w.timer?.cancel();
+      if (w.start) w.start.owner = undefined;
       w.reject(retired('the function was removed or redeployed while the request waited'));
     }
     const stops: Promise<void>[] = [];
