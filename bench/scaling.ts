@@ -144,13 +144,20 @@ function big(fn: string, seed: number): string {
 }
 
 // Answers "<instance id> <epoch ms when the handler started>".
-const BURST_SRC = `const id = Math.random().toString(36).slice(2);
+const burstSrc = (holdMs: number): string => `const id = Math.random().toString(36).slice(2);
 export const handler = async () => {
   const started = Date.now();
-  await new Promise((r) => setTimeout(r, ${HOLD_MS}));
+  await new Promise((r) => setTimeout(r, ${holdMs}));
   return { statusCode: 200, headers: { 'content-type': 'text/plain' }, body: id + ' ' + started };
 };
 `;
+const BURST_SRC = burstSrc(HOLD_MS);
+/**
+ * The same burst with a handler that holds each request this long: no instance frees up before
+ * every request has one, so it measures 100 instances starting (the 200 ms burst reuses the
+ * instances that finish first for the requests still waiting on a start).
+ */
+const HOLD_LONG_MS = 5000;
 
 // --- the admin API's view ------------------------------------------------------------------------
 
@@ -364,6 +371,10 @@ async function main(): Promise<void> {
       await spareSteady(on);
       const b = await burst(`${on.url}/burst`);
       process.stderr.write(`burst: all ${BURST} in ${ms(b.allMs)} ms, ${b.non200} non-200, ${b.distinct} instances\n`);
+      await deployCase(on, 'burstlong', ['burstlong'], () => burstSrc(HOLD_LONG_MS), `    timeout: 30\n    concurrency: { max: ${BURST} }\n`);
+      await spareSteady(on);
+      const bLong = await burst(`${on.url}/burstlong`);
+      process.stderr.write(`burst holding ${HOLD_LONG_MS} ms: all ${BURST} handlers started by ${ms(Math.max(...bLong.handlerStarts))} ms, ${bLong.non200} non-200, ${bLong.distinct} instances\n`);
       const capacity = (await describe(on)).capacity;
       await sleep(IDLE_MS);
       const d = await describe(on);
@@ -375,12 +386,12 @@ async function main(): Promise<void> {
         memRow('spare runtimes (unassigned)', d.spares.instances.map((s) => s.pid)),
         memRow('the server process itself', [on.proc.pid!]),
       ];
-      return { helloWait, helloB2b, bigWait, bigB2b, bigCached, b, capacity, memRows };
+      return { helloWait, helloB2b, bigWait, bigB2b, bigCached, b, bLong, capacity, memRows };
     } finally {
       await stop(on);
     }
   })();
-  const { helloWait, helloB2b, bigWait, bigB2b, bigCached, b, capacity: peak, memRows } = pooled;
+  const { helloWait, helloB2b, bigWait, bigB2b, bigCached, b, bLong, capacity: peak, memRows } = pooled;
 
   // Spare pool off.
   const off = await serve(['--max-spares', '0']);
@@ -431,6 +442,10 @@ async function main(): Promise<void> {
   ]);
   const hs = b.handlerStarts;
   process.stdout.write(`handlers started (ms after the requests were sent): first ${ms(Math.min(...hs))}, median ${ms(median(hs))}, last ${ms(Math.max(...hs))}; starts at once: peak ${peak.peakStarting} (limit --max-starts ${peak.maxConcurrentStarts}); fetch opened ${bare.sockets} sockets for ${BURST} requests in the baseline\n`);
+  process.stdout.write(`A request waiting on a start takes an instance that frees up first (its start, if not begun, is withdrawn): hence fewer than ${BURST} instances above.\n`);
+  const hl = bLong.handlerStarts;
+  process.stdout.write(`Each request its own instance (the same burst, handler holding ${HOLD_LONG_MS / 1000} s, so nothing frees up): all ${BURST} handlers running ${ms(Math.max(...hl))} ms after the requests were sent `
+    + `(first ${ms(Math.min(...hl))}, median ${ms(median(hl))}); ${bLong.distinct} distinct instances, ${bLong.non200} non-200\n`);
 
   table('Idle instance memory from /proc/<pid>/smaps_rollup (USS = Private_Clean + Private_Dirty)', memRows);
   process.stdout.write(`target: idle instance USS ≤ 10 MiB (first row: hello-world instances, idle ≥ ${IDLE_MS / 1000} s)\n`);
