@@ -41,7 +41,15 @@ export const handler = async (e: { op: string }) => {
     const missing = await b.get('sdk/none');
     let refused = '';
     try { await b.put('sdk/hello.json', 'x', { ifNoneMatch: true }); } catch (err) { refused = (err as Error).name; }
-    return { etag: put.etag, json: got!.json(), text: part!.text(), meta: got!.metadata, copyEtag: copy.etag, keys: list.contents.map((c) => c.key), missing, refused, isDate: got!.lastModified instanceof Date };
+    // Every byte value, from a Uint8Array and from a Buffer, whole and in a range.
+    const all = new Uint8Array(256).map((_, i) => i);
+    const binPut = await b.put('bin/all.bin', all);
+    await b.put('bin/buf.bin', Buffer.from(all.subarray(250)));
+    const bin = (await b.get('bin/all.bin'))!;
+    const binPart = (await b.get('bin/all.bin', { range: { start: 254 } }))!;
+    const buf = (await b.get('bin/buf.bin'))!;
+    const binary = { size: binPut.size, isBytes: bin.body instanceof Uint8Array, same: bin.body.length === 256 && bin.body.every((v, i) => v === i), part: [...binPart.body], buf: [...buf.body] };
+    return { etag: put.etag, json: got!.json(), text: part!.text(), meta: got!.metadata, copyEtag: copy.etag, keys: list.contents.map((c) => c.key), missing, refused, isDate: got!.lastModified instanceof Date, binary };
   }
   if (e.op === 'presign') return (await b.presign('sdk/hello.json', { expiresIn: 60 })).url;
   return null;
@@ -91,6 +99,7 @@ describe('object storage end to end', () => {
     assert.deepEqual(r.body, {
       etag: r.body.etag, json: { hi: 1 }, text: '"hi"', meta: { by: 'writer' }, copyEtag: r.body.etag, keys: ['sdk/copy.json', 'sdk/hello.json'],
       missing: null, refused: 'PRECONDITION_FAILED', isDate: true,
+      binary: { size: 256, isBytes: true, same: true, part: [254, 255], buf: [250, 251, 252, 253, 254, 255] },
     });
     const denied = await srv.invoke<{ read: number; errors: string[] }>('reader');
     assert.deepEqual(denied.body, { read: Buffer.byteLength('{"hi":1}'), errors: ['ACCESS_DENIED', 'ACCESS_DENIED', 'ACCESS_DENIED'] });

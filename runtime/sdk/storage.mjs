@@ -7,6 +7,7 @@
 // One call moves at most 6 MB of object bytes (they cross the instance's IPC channel whole); read
 // bigger objects in ranges, and hand out presigned URLs to upload or download them directly.
 
+import { Buffer } from 'node:buffer';
 import { bridge } from './bridge.mjs';
 
 const SDK_MAX_BYTES = 6 * 1024 * 1024;
@@ -23,10 +24,12 @@ const decoder = new TextDecoder();
  * @returns {import('./storage.d.ts').StoredObject}
  */
 function withBody(o) {
-  const raw = o.body;
-  const body = raw instanceof Uint8Array ? new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength) : new Uint8Array(0);
+  // Bytes cross the runtime's channel (JSON) as base64.
+  const { bodyBase64, ...rest } = o;
+  const raw = typeof bodyBase64 === 'string' ? Buffer.from(bodyBase64, 'base64') : undefined;
+  const body = raw ? new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength) : new Uint8Array(0);
   return {
-    ...info(o),
+    ...info(rest),
     body,
     text() { return decoder.decode(body); },
     json() { return JSON.parse(decoder.decode(body)); },
@@ -54,7 +57,9 @@ class Bucket {
     if (typeof size === 'number' && size > SDK_MAX_BYTES) {
       throw Object.assign(new Error(`the object is ${size} bytes; one SDK call moves at most ${SDK_MAX_BYTES} (6 MB): hand out a presigned PUT URL for bigger objects`), { name: 'ENTITY_TOO_LARGE', code: 'ENTITY_TOO_LARGE' });
     }
-    return info(await bridge().call('storage.put', { bucket: this.name, key, body, contentType, metadata, ifNoneMatch, ifMatch }));
+    // Bytes cross the runtime's channel (JSON) as base64; a string goes as it is.
+    const bytes = body instanceof Uint8Array ? { bodyBase64: Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('base64') } : { body };
+    return info(await bridge().call('storage.put', { bucket: this.name, key, ...bytes, contentType, metadata, ifNoneMatch, ifMatch }));
   }
 
   /**

@@ -34,7 +34,7 @@ function start(req: SpawnRequest, channel: Socket | undefined): void {
     // NODE_CHANNEL_FD, and removes both variables from process.env before any other code runs.
     child = spawn(req.command, req.args, {
       cwd: req.cwd,
-      env: { ...req.env, NODE_CHANNEL_FD: '3', NODE_CHANNEL_SERIALIZATION_MODE: 'advanced' },
+      env: { ...req.env, NODE_CHANNEL_FD: '3', NODE_CHANNEL_SERIALIZATION_MODE: 'json' },
       stdio: ['ignore', 'ignore', 'pipe', channel],
       uid: req.uid,
       gid: req.gid,

@@ -13,7 +13,7 @@ const dir = mkdtempSync(join(tmpdir(), 'nimbus-spawner-test-'));
 const script = join(dir, 'echo.mjs');
 writeFileSync(script, `
 process.on('message', (m) => {
-  if (m.op === 'echo') process.send({ echo: m.value, bytes: new Uint8Array([9, 8, 7]) });
+  if (m.op === 'echo') process.send({ echo: m.value, from: 'child ✓' });
   if (m.op === 'facts') process.send({ ppid: process.ppid, env: { ...process.env } });
   if (m.op === 'exit') { process.stderr.write('bye from the child\\n'); process.exit(m.code); }
 });
@@ -50,7 +50,7 @@ async function until(cond: () => boolean): Promise<void> {
   for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
 }
 
-it('starts processes as children of the spawner, with only the environment given, and carries binary values both ways', async () => {
+it('starts processes as children of the spawner, with only the environment given, and carries messages both ways', async () => {
   const spawner = new Spawner();
   try {
     const { proc, next, exited } = run(spawner);
@@ -60,12 +60,10 @@ it('starts processes as children of the spawner, with only the environment given
     assert.equal(facts.ppid, spawner.pid, 'forked by the spawner');
     assert.notEqual(facts.ppid, process.pid, 'not by the server');
     assert.deepEqual(facts.env, { ONLY: 'this' }, 'the channel variables are gone before user code runs');
-    proc.send({ op: 'echo', value: { body: new Uint8Array([1, 2, 3]), text: 'é' } });
-    const echo = await next() as { echo: { body: Uint8Array; text: string }; bytes: Uint8Array };
-    assert.ok(echo.echo.body instanceof Uint8Array);
-    assert.deepEqual([...echo.echo.body], [1, 2, 3]);
-    assert.equal(echo.echo.text, 'é');
-    assert.deepEqual([...echo.bytes], [9, 8, 7]);
+    const big = 'x'.repeat(3 * 1024 * 1024); // many reads on either side
+    proc.send({ op: 'echo', value: { text: 'é 🎉\nline two', list: [1, null, { a: true }], big } });
+    const echo = await next() as { echo: { text: string; list: unknown[]; big: string }; from: string };
+    assert.deepEqual(echo, { echo: { text: 'é 🎉\nline two', list: [1, null, { a: true }], big }, from: 'child ✓' });
     proc.send({ op: 'exit', code: 3 });
     assert.match(await exited, /bye from the child/, 'stderr is read before the exit is reported');
     assert.equal(proc.exitCode, 3);

@@ -31,7 +31,7 @@ export class SandboxProcess {
   /** Called once, when the process has exited (or could not be started). */
   onExit: () => void = () => undefined;
   #socket: Socket | undefined;
-  #queued: Buffer[] = [];
+  #queued: string[] = [];
   #decoder = new FrameDecoder();
   #kill: () => void;
 

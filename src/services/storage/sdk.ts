@@ -1,6 +1,6 @@
 // Object storage for function code (`storage.bucket(name)` in nimbus/sdk): the operations the SDK
 // host runs once it has checked the grants each declares. Arguments come from untrusted code over
-// the instance's IPC channel (advanced serialization: bodies arrive as Uint8Arrays), so every one
+// the instance's IPC channel (JSON: bytes travel as base64, `bodyBase64`), so every one
 // is checked here; bodies are capped at SDK_MAX_OBJECT_BYTES (bigger objects go by presigned URL).
 import { NimbusError } from '../../errors.ts';
 import { objectView as view } from './api.ts';
@@ -58,7 +58,7 @@ export function storageSdkOps(svc: StorageService): Record<string, SdkOp> {
     'storage.put': {
       needs: (a) => [write(bucketArg(a))],
       run: async (a, fn, call) => {
-        const body = a.body;
+        const body = typeof a.bodyBase64 === 'string' ? Buffer.from(a.bodyBase64, 'base64') : a.body;
         if (typeof body !== 'string' && !(body instanceof Uint8Array)) throw bad('body: must be a string or a Uint8Array (a Buffer is one)');
         const inm = a.ifNoneMatch;
         if (inm !== undefined && inm !== null && inm !== true && inm !== false && inm !== '*') throw bad('ifNoneMatch: true (or "*") writes only when the key is free');
@@ -73,7 +73,7 @@ export function storageSdkOps(svc: StorageService): Record<string, SdkOp> {
       run: async (a) => {
         const got = await svc.getBytes(bucketArg(a), keyArg(a), rangeArg(a.range));
         if (!got) return null;
-        return { ...view(got.info), body: new Uint8Array(got.body.buffer, got.body.byteOffset, got.body.byteLength), ...(got.range ? { range: got.range } : {}) };
+        return { ...view(got.info), bodyBase64: Buffer.from(got.body.buffer, got.body.byteOffset, got.body.byteLength).toString('base64'), ...(got.range ? { range: got.range } : {}) };
       },
     },
     'storage.head': {
