@@ -22,6 +22,9 @@ export const handler = async (event: { kind?: string; body?: string }) => {
   if (e.kind === 'throw') { class PaymentDeclined extends Error { name = 'PaymentDeclined'; } throw new PaymentDeclined('card declined'); }
   return { id };
 };`,
+  'src/big.ts': `
+const id = Math.random().toString(36).slice(2);
+export const handler = async (e: { mb: number }) => ({ id, pad: 'x'.repeat(Math.round(e.mb * 1024 * 1024)) });`,
   'src/badimport.ts': `throw new Error('cannot connect at import');\nexport const handler = async () => 'never';`,
   'src/noexport.js': `exports.other = async () => 'x';`,
 };
@@ -51,6 +54,9 @@ functions:
       - http: GET /badimport
   noexport:
     handler: src/noexport.handler
+  big:
+    handler: src/big.handler
+    memory: 1024
 `;
 
 describe('limits and failures', () => {
@@ -78,6 +84,18 @@ describe('limits and failures', () => {
     assert.equal(http.status, 200);
     const next = (await srv.invoke<{ id: string }>('slow', { ms: 1 })).body.id;
     assert.notEqual(next, first, 'the timed-out instance was replaced');
+  });
+
+  it('fails a response over 6 MB with Function.ResponseSizeTooLarge, and one over the channel limit (64 MiB) too, without harm to the server', async () => {
+    const over = await srv.invoke<{ errorType: string; errorMessage: string }>('big', { mb: 7 });
+    assert.equal(over.body.errorType, 'Function.ResponseSizeTooLarge');
+    const warm = (await srv.invoke<{ id: string }>('big', { mb: 0 })).body.id;
+    // The host stops reading at 64 MiB and stops the instance; the next request gets a fresh one.
+    const huge = await srv.invoke<{ errorType: string; errorMessage: string }>('big', { mb: 80 });
+    assert.equal(huge.body.errorType, 'Function.ResponseSizeTooLarge');
+    assert.match(huge.body.errorMessage, /more than 64 MiB/);
+    const after = (await srv.invoke<{ id: string }>('big', { mb: 0 })).body.id;
+    assert.notEqual(after, warm);
   });
 
   it('reports a thrown error as Lambda error object on invoke and 502 FUNCTION_ERROR on HTTP', async () => {

@@ -14,6 +14,8 @@ export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
 const NEWLINE = 0x0a;
 
+export class FrameTooLarge extends Error {}
+
 /** One message as the text that goes on the channel. */
 export function encodeFrame(message: unknown): string {
   return JSON.stringify(message) + '\n';
@@ -42,7 +44,7 @@ export class FrameDecoder {
     if (start < chunk.length) {
       this.#chunks.push(chunk.subarray(start));
       this.#size += chunk.length - start;
-      if (this.#size > MAX_FRAME_BYTES) throw new Error(`a frame of more than ${MAX_FRAME_BYTES} bytes is over the channel's limit`);
+      if (this.#size > MAX_FRAME_BYTES) throw new FrameTooLarge(`a frame of more than ${MAX_FRAME_BYTES} bytes is over the channel's limit`);
     }
     return out;
   }

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { errorBody } from '../errors.ts';
 import type { LogLevel } from '../store/types.ts';
 import type { SandboxLayout, UidPool } from './layout.ts';
+import { MAX_FRAME_BYTES } from './channel.ts';
 import type { SandboxProcess, Spawner } from './spawner.ts';
 
 export interface FunctionError { errorType: string; errorMessage: string; trace: string[] }
@@ -101,7 +102,7 @@ export class Instance {
   #stderr = '';
   #maxRss = 0;
   #rssTimer: NodeJS.Timeout | undefined;
-  #killedFor: 'timeout' | 'out-of-memory' | undefined;
+  #killedFor: 'timeout' | 'out-of-memory' | 'oversize' | undefined;
   #timedOutId: number | undefined;
   #exitWaiters: Array<() => void> = [];
   #calls = 0;
@@ -158,6 +159,10 @@ export class Instance {
       }
     };
     this.#child.onExit = () => this.#onExit();
+    this.#child.onBadFrame = (oversize) => {
+      if (oversize) this.#killedFor ??= 'oversize';
+      else this.#stderr += '\nthe instance sent a malformed frame';
+    };
   }
 
   /** Spawns a process and waits until its runtime is up; it belongs to no function yet. */
@@ -375,6 +380,9 @@ export class Instance {
         outcome = { ok: false, kind: 'crashed', error: { errorType: 'Runtime.ExitError', errorMessage: 'the instance was stopped because another invocation running in it timed out', trace: [] }, maxRssBytes: this.#maxRss };
       } else if (this.#killedFor === 'timeout') {
         outcome = { ok: false, kind: 'timeout', error: { errorType: 'Sandbox.Timedout', errorMessage: `Task timed out after ${(p.timeoutMs / 1000).toFixed(2)} seconds`, trace: [] }, maxRssBytes: this.#maxRss };
+      } else if (this.#killedFor === 'oversize') {
+        // A response (or a log line, or an SDK call's arguments) far over any limit: the host stops reading it.
+        outcome = { ok: false, kind: 'error', error: { errorType: 'Function.ResponseSizeTooLarge', errorMessage: `the function sent the host a message of more than ${MAX_FRAME_BYTES / (1024 * 1024)} MiB (its response, a log line or an SDK call); the instance was stopped. A response may be at most 6 MB.`, trace: [] }, maxRssBytes: this.#maxRss };
       } else if (oom) {
         outcome = { ok: false, kind: 'out-of-memory', error: { errorType: 'Runtime.OutOfMemory', errorMessage: `Runtime exited: the instance used more than its ${this.#opts.memoryMb} MB of memory`, trace: [] }, maxRssBytes: Math.max(this.#maxRss, this.#opts.memoryMb * 1024 * 1024) };
       } else {

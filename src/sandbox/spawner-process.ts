@@ -19,9 +19,12 @@ interface SpawnRequest { type: 'spawn'; id: number; command: string; args: strin
 type Request = SpawnRequest | { type: 'kill'; id: number };
 
 const children = new Map<number, ChildProcess>();
+// A send can race the server's disconnect (EPIPE): with a callback the error goes there, not to an
+// 'error' event that would end this process before it has killed its children.
 const send = (msg: object): void => {
-  if (process.connected) process.send!(msg);
+  if (process.connected) process.send!(msg, undefined, {}, () => undefined);
 };
+process.on('error', () => undefined);
 
 function start(req: SpawnRequest, channel: Socket | undefined): void {
   if (!channel) {

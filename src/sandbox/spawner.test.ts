@@ -2,10 +2,10 @@
 // they talk to the server over Node's own IPC channel on a socket the server paired, and whatever
 // happens to them or to the spawner, the server hears of it and nothing is left running.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, it } from 'node:test';
 import { type SandboxProcess, Spawner } from './spawner.ts';
 
@@ -99,11 +99,13 @@ it('drops a connection to its pairing socket that does not bring a nonce it is w
   try {
     const first = run(spawner);
     await first.next();
-    // Abstract sockets are listed in /proc/net/unix: anyone on the host can find the name.
-    const name = readFileSync('/proc/net/unix', 'utf8').split('\n').map((l) => l.trim().split(/\s+/).at(-1) ?? '')
-      .find((n) => n.startsWith(`@nimbus-spawner-${process.pid}-`));
-    assert.ok(name, 'the pairing socket is listed');
-    const stranger = connect(`\0${name.slice(1)}`);
+    // The listening socket is listed in /proc/net/unix (by its inode, one of this process's fds).
+    const inodes = new Set(readdirSync('/proc/self/fd').map((fd) => { try { return /socket:\[(\d+)\]/.exec(readlinkSync(`/proc/self/fd/${fd}`))?.[1]; } catch { return undefined; } }));
+    const name = readFileSync('/proc/net/unix', 'utf8').split('\n').map((l) => l.trim().split(/\s+/))
+      .find((f) => f.length >= 8 && inodes.has(f[6]!) && f[7]!.includes('nimbus-spawner-'))?.[7];
+    assert.ok(name, 'the pairing socket is found');
+    assert.equal(statSync(dirname(name)).mode & 0o777, 0o700, 'in a directory only the server uid can enter');
+    const stranger = connect(name);
     stranger.on('error', () => undefined);
     await new Promise((r) => stranger.once('connect', r));
     stranger.write(Buffer.alloc(16, 7));
@@ -153,4 +155,21 @@ it('takes its processes with it when closed', async () => {
   await until(() => procs.every((p) => !alive(p.pid!)));
   assert.equal(alive(spawnerPid), false);
   for (const p of procs) assert.equal(alive(p.pid!), false);
+});
+
+it('closed while starts are on their way, leaves nothing running and starts no spawner after', async () => {
+  // Each delay lands close() at another step: pairing, the spawn request, the child booting.
+  for (const delay of [-1, 0, 2, 4, 8, 16, 32]) {
+    const spawner = new Spawner();
+    const started = [run(spawner, 'stay'), run(spawner, 'stay')];
+    if (delay >= 0) await new Promise((r) => setTimeout(r, delay));
+    await spawner.close();
+    await Promise.all(started.map((s) => s.exited));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(spawner.pid, undefined, `no spawner after close (close after ${delay} ms)`);
+    const left = readdirSync('/proc').filter((p) => /^\d+$/.test(p) && alive(Number(p))).filter((p) => {
+      try { return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(script); } catch { return false; }
+    });
+    assert.deepEqual(left, [], `no process left running (close after ${delay} ms)`);
+  }
 });

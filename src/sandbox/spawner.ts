@@ -2,20 +2,26 @@
 // every start happens in a small process beside the server, not in the server's event loop.
 //
 // Each instance's channel is a connected pair of Unix sockets made here: the server connects to a
-// listening socket of its own (an abstract name, a random one per server) and proves the connection
-// is its own with a random nonce, keeps the accepted end, and sends the connecting end to the
-// spawner, which hands it to the new process as fd 3 and closes its copy. No bytes cross the pair
-// before the process starts, so nobody but the instance and the server ever reads from it.
+// listening socket of its own (in a 0700 directory of its own, so no other uid can connect) and
+// proves the connection is its own with a random nonce, keeps the accepted end, and sends the
+// connecting end to the spawner, which hands it to the new process as fd 3 and closes its copy.
+// No bytes cross the pair before the process starts (the server writes nothing to an instance
+// before its `ready` frame), so nobody but the instance and the server ever reads from it.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { encodeFrame, FrameDecoder } from './channel.ts';
+import { encodeFrame, FrameDecoder, FrameTooLarge } from './channel.ts';
 
 const SPAWNER_PATH = fileURLToPath(new URL('./spawner-process.ts', import.meta.url));
 const NONCE_BYTES = 16;
 /** A connection to the pairing socket that has not proved itself by then is dropped. */
 const PAIRING_TIMEOUT_MS = 5000;
+/** Connections that have not proved themselves yet, at most: more are dropped at once. */
+const PAIRING_MAX_PENDING = 64;
 
 export interface SpawnOptions { cwd: string; env: Record<string, string>; uid?: number; gid?: number }
 
@@ -30,6 +36,8 @@ export class SandboxProcess {
   onStderr: (text: string) => void = () => undefined;
   /** Called once, when the process has exited (or could not be started). */
   onExit: () => void = () => undefined;
+  /** The runtime wrote something the host cannot read (the process is then killed): a line over MAX_FRAME_BYTES, or not JSON. */
+  onBadFrame: (oversize: boolean) => void = () => undefined;
   #socket: Socket | undefined;
   #queued: string[] = [];
   #decoder = new FrameDecoder();
@@ -79,8 +87,8 @@ export class SandboxProcess {
     let messages: unknown[];
     try {
       messages = this.#decoder.push(chunk);
-    } catch {
-      this.onStderr('\nthe instance sent a malformed frame');
+    } catch (err) {
+      this.onBadFrame(err instanceof FrameTooLarge);
       this.kill();
       this.#socket?.destroy();
       return;
@@ -107,11 +115,17 @@ export class Spawner {
   #proc: ChildProcess | undefined;
   #server: Server | undefined;
   #listening: Promise<string> | undefined;
+  #dir: string | undefined;
   #nextId = 1;
   #procs = new Map<number, SandboxProcess>();
+  /** What each process was started as (its /proc cmdline), to recognise it by pid. */
+  #cmdlines = new Map<number, string>();
   /** Pairing connections waiting for their accepted end, by nonce. */
   #pairing = new Map<string, (socket: Socket, rest: Buffer) => void>();
+  #unproven = 0;
   #closed = false;
+  /** Aborted by close(): whatever a start still waits for (the listening socket, its pairing) fails. */
+  #stopping = new AbortController();
 
   /** The spawner process's pid, once it runs. */
   get pid(): number | undefined {
@@ -123,6 +137,7 @@ export class Spawner {
     const id = this.#nextId++;
     const proc = new SandboxProcess(() => this.#send({ type: 'kill', id }));
     this.#procs.set(id, proc);
+    this.#cmdlines.set(id, [command, ...args, ''].join('\0'));
     this.#start(id, proc, command, args, opts).catch((err: unknown) => {
       proc.onStderr(`\nthe process could not be started: ${(err as Error).message}`);
       this.#ended(id, null, null);
@@ -131,39 +146,61 @@ export class Spawner {
   }
 
   async #start(id: number, proc: SandboxProcess, command: string, args: string[], opts: SpawnOptions): Promise<void> {
-    if (this.#closed) throw new Error('the server is stopping');
+    this.#openOrThrow();
     const address = await this.#listen();
+    this.#openOrThrow();
     const nonce = randomBytes(NONCE_BYTES);
     const key = nonce.toString('hex');
-    const accepted = new Promise<{ socket: Socket; rest: Buffer }>((resolve) => this.#pairing.set(key, (socket, rest) => resolve({ socket, rest })));
     const ours = connect(address);
+    let fail!: (err: Error) => void;
+    const onStop = (): void => fail(new Error('the server is stopping'));
     try {
-      await new Promise<void>((resolve, reject) => {
-        ours.once('error', reject);
-        ours.once('connect', () => ours.write(nonce, (err) => (err ? reject(err) : resolve())));
+      const { socket, rest } = await new Promise<{ socket: Socket; rest: Buffer }>((resolve, reject) => {
+        fail = (err) => {
+          this.#pairing.delete(key);
+          reject(err);
+        };
+        this.#pairing.set(key, (socket, rest) => resolve({ socket, rest }));
+        this.#stopping.signal.addEventListener('abort', onStop, { once: true });
+        ours.on('error', fail);
+        // Dropped unproven (the server's loop was held past PAIRING_TIMEOUT_MS), or refused.
+        ours.once('close', () => fail(new Error('the channel connection closed before it was paired')));
+        ours.once('connect', () => ours.write(nonce));
       });
-      const { socket, rest } = await accepted;
       proc.attach(socket, rest);
+      this.#openOrThrow();
       if (proc.exited || proc.killRequested) {
         ours.destroy();
         this.#ended(id, null, 'SIGKILL');
         return;
       }
-      const launcher = this.#launcher();
       // Node closes this process's copy of `ours` once it is sent.
-      launcher.send({ type: 'spawn', id, command, args, cwd: opts.cwd, env: opts.env, uid: opts.uid, gid: opts.gid }, ours);
+      this.#launcher().send({ type: 'spawn', id, command, args, cwd: opts.cwd, env: opts.env, uid: opts.uid, gid: opts.gid }, ours);
     } catch (err) {
-      this.#pairing.delete(key);
       ours.destroy();
       throw err;
+    } finally {
+      this.#stopping.signal.removeEventListener('abort', onStop);
     }
   }
 
+  #openOrThrow(): void {
+    if (this.#closed) throw new Error('the server is stopping');
+  }
+
   #listen(): Promise<string> {
-    this.#listening ??= new Promise((resolve, reject) => {
-      const address = `\0nimbus-spawner-${process.pid}-${randomBytes(12).toString('hex')}`;
+    this.#listening ??= new Promise<string>((resolve, reject) => {
+      // A socket file in a 0700 directory: only the server's uid can connect (instances as root run
+      // under uids of their own). The nonce is what keeps out a process of the same uid.
+      this.#dir ??= mkdtempSync(join(tmpdir(), 'nimbus-spawner-'));
+      const address = join(this.#dir, 'pair.sock');
       const server = createServer((socket) => this.#onPairing(socket));
-      server.once('error', reject);
+      server.once('error', (err) => {
+        this.#listening = undefined; // the next start tries again
+        reject(err);
+      });
+      // Closed before it listens: the callback below never comes.
+      this.#stopping.signal.addEventListener('abort', () => reject(new Error('the server is stopping')), { once: true });
       server.listen(address, () => resolve(address));
       this.#server = server;
     });
@@ -172,13 +209,26 @@ export class Spawner {
 
   /** A connection to the pairing socket: it is ours if its first bytes are a nonce we are waiting for. */
   #onPairing(socket: Socket): void {
-    let head = Buffer.alloc(0);
-    const timer = setTimeout(() => socket.destroy(), PAIRING_TIMEOUT_MS);
     socket.on('error', () => undefined);
+    if (this.#unproven >= PAIRING_MAX_PENDING) {
+      socket.destroy();
+      return;
+    }
+    this.#unproven++;
+    let head = Buffer.alloc(0);
+    let proven = false;
+    const settle = (): void => {
+      if (proven) return;
+      proven = true;
+      this.#unproven--;
+      clearTimeout(timer);
+    };
+    const timer = setTimeout(() => { settle(); socket.destroy(); }, PAIRING_TIMEOUT_MS);
+    socket.once('close', settle);
     const onData = (chunk: Buffer): void => {
       head = Buffer.concat([head, chunk]);
       if (head.length < NONCE_BYTES) return;
-      clearTimeout(timer);
+      settle();
       socket.off('data', onData);
       const done = this.#pairing.get(head.subarray(0, NONCE_BYTES).toString('hex'));
       if (!done) {
@@ -193,6 +243,7 @@ export class Spawner {
 
   #launcher(): ChildProcess {
     if (this.#proc) return this.#proc;
+    this.#openOrThrow();
     const proc = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', SPAWNER_PATH], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization: 'json' });
     proc.on('message', (msg: SpawnerMessage) => this.#onMessage(msg));
     proc.on('error', () => undefined);
@@ -220,30 +271,43 @@ export class Spawner {
     const proc = this.#procs.get(id);
     if (!proc) return;
     this.#procs.delete(id);
+    this.#cmdlines.delete(id);
     proc.ended(code, signal);
   }
 
   /**
-   * The spawner exited. Its processes would go on without anyone to report their exits: they are
-   * killed here (by pid; they run as the server's uid or one it handed out) and reported as killed.
-   * The next start starts a new spawner.
+   * The spawner exited. If the server closed it, it killed and reaped its processes first. If it
+   * died, its processes would go on without anyone to report their exits: each pid that still runs
+   * what was started under it (its /proc cmdline; a pid can be reused once the spawner reaped it) is
+   * killed here. Either way they are reported killed, and the next start starts a new spawner.
    */
   #lost(proc: ChildProcess): void {
     if (this.#proc !== proc) return;
     this.#proc = undefined;
     for (const [id, p] of [...this.#procs]) {
-      try {
-        if (p.pid !== undefined) process.kill(p.pid, 'SIGKILL');
-      } catch {
-        // Gone already.
+      if (!this.#closed && p.pid !== undefined && this.#runs(p.pid, this.#cmdlines.get(id))) {
+        try {
+          process.kill(p.pid, 'SIGKILL');
+        } catch {
+          // Gone meanwhile.
+        }
       }
       this.#ended(id, null, 'SIGKILL');
+    }
+  }
+
+  #runs(pid: number, cmdline: string | undefined): boolean {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8') === cmdline;
+    } catch {
+      return false;
     }
   }
 
   /** Stops the spawner (its processes with it) and the pairing socket. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#stopping.abort();
     const proc = this.#proc;
     if (proc && proc.exitCode === null && proc.signalCode === null) {
       const gone = new Promise((resolve) => proc.once('exit', resolve));
@@ -251,6 +315,7 @@ export class Spawner {
       await gone;
     }
     this.#server?.close();
+    if (this.#dir) rmSync(this.#dir, { recursive: true, force: true });
   }
 }
 

@@ -124,6 +124,8 @@ export class Scheduler {
         startInstance: (f, onExit, signal) => this.#start(f, onExit, signal),
         onProvisionError: (f, err) => this.#opts.logger.warn({ fn: f.name, err }, 'could not start a provisioned instance'),
         onIdle: (inst, idle) => { if (idle) this.#idle.idled(inst); else this.#idle.busy(inst); },
+        // It may have taken a spare; a cold lease refills when it is released (acquire), this one never is.
+        onStartUnclaimed: () => this.spares.refillSoon(),
       });
       this.#pools.set(poolKey(fn), pool);
     }

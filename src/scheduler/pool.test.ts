@@ -166,3 +166,19 @@ it('a request that owns a start is not throttled however long the start takes, a
   assert.equal(b.cold, true);
   assert.deepEqual([pool.stats.starting, pool.stats.waiting], [0, 0]);
 });
+
+it('a closed pool withdraws its starts still queued for a start slot, so the live version starts first', async () => {
+  const { pool, capacity, begun, settle } = setupStarts(1);
+  let elsewhereDone!: () => void;
+  const elsewhere = capacity.startSlot(() => new Promise<void>((r) => { elsewhereDone = r; }));
+  const waiting = pool.acquire(); // queued behind the other process's boot
+  await settle();
+  const closed = pool.close();
+  await assert.rejects(waiting, /redeployed/);
+  elsewhereDone();
+  await elsewhere;
+  await closed;
+  await settle();
+  assert.equal(begun(), 0, 'its start never booted');
+  assert.equal(capacity.usage.instances, 0);
+});

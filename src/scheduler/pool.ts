@@ -45,6 +45,8 @@ export interface PoolDeps {
   onProvisionError: (fn: FunctionRecord, err: unknown) => void;
   /** Told when an instance has no invocation left in flight (`true`), and when it takes one or is gone (`false`). */
   onIdle?: (inst: Instance, idle: boolean) => void;
+  /** A cold start finished with nobody waiting for it any more (its request was served by another instance). */
+  onStartUnclaimed?: () => void;
 }
 
 export interface PoolStats {
@@ -219,7 +221,10 @@ export class FunctionPool {
         if (w) {
           this.#dequeue(w);
           w.resolve(this.#lease(inst, true));
-        } else this.#idled(inst, this.#slots.get(inst)!);
+        } else {
+          this.#idled(inst, this.#slots.get(inst)!);
+          this.#deps.onStartUnclaimed?.();
+        }
         this.#serveWaiters(); // perInstance > 1: the new instance has room for those who queued meanwhile
       },
       (err: unknown) => {
@@ -414,7 +419,11 @@ export class FunctionPool {
     this.#unsubscribe?.();
     for (const w of this.#waiters.splice(0)) {
       w.timer?.cancel();
-      if (w.start) w.start.owner = undefined;
+      if (w.start) {
+        // Still queued for a start slot: the live version's starts go first.
+        w.start.owner = undefined;
+        w.start.abort.abort();
+      }
       w.reject(retired('the function was removed or redeployed while the request waited'));
     }
     const stops: Promise<void>[] = [];
