@@ -193,7 +193,8 @@ export class Spawner {
       // A socket file in a 0700 directory: only the server's uid can connect (instances as root run
       // under uids of their own). The nonce is what keeps out a process of the same uid.
       this.#dir ??= mkdtempSync(join(tmpdir(), 'nimbus-spawner-'));
-      const address = join(this.#dir, 'pair.sock');
+      // A name of its own per attempt: a failed listen may leave its file behind.
+      const address = join(this.#dir, `pair-${randomBytes(4).toString('hex')}.sock`);
       const server = createServer((socket) => this.#onPairing(socket));
       server.once('error', (err) => {
         this.#listening = undefined; // the next start tries again
