@@ -148,14 +148,23 @@ describe('compile cache', () => {
     assert.ok(r.thirdSeeded, 'the third instance was seeded from the lazy cache');
   });
 
-  it('keeps the lazy cache of a small bundle without measuring it', async () => {
+  it('keeps the lazy cache of a bundle under 64 KiB without measuring it, and gives one under 32 KiB no cache at all', async () => {
     const srv = await startTestServer({ spares: { min: 0, max: 0 } });
     try {
-      await srv.deploy({ 'nimbus.yml': 'app: small\nfunctions:\n  s:\n    handler: src/s.handler\n', 'src/s.ts': READER });
-      assert.equal((await srv.invoke('s', {})).status, 200);
+      // ~40 KB: 400 small functions the handler never calls.
+      const pad = Array.from({ length: 400 }, (_, i) => `export function pad${i}(x: number): number { let s = ${i}; for (let j = 0; j < (x & 3) + 1; j++) s = (s * 31 + j) | 0; return s; }`).join('\n');
+      await srv.deploy({ 'nimbus.yml': 'app: small\nfunctions:\n  s:\n    handler: src/s.handler\n  tiny:\n    handler: src/tiny.handler\n', 'src/s.ts': `${pad}\n${READER}`, 'src/tiny.ts': READER });
       const code = join(srv.dataDir, 'code');
+      const sizes = readdirSync(code).filter((n) => n.endsWith('.mjs')).map((n) => statSync(join(code, n)).size).sort((a, b) => a - b);
+      assert.ok(sizes[0]! < 32 * 1024 && sizes[1]! >= 32 * 1024 && sizes[1]! < 64 * 1024, `bundle sizes ${sizes.join(', ')}`);
+      assert.equal((await srv.invoke('tiny', {})).status, 200);
+      assert.equal((await srv.invoke('s', {})).status, 200);
       await until('the kept cache', async () => readdirSync(code).find((n) => n.endsWith('.cache')));
+      await sleep(300); // the tiny bundle's instance answered first: a cache of its own would be here by now
+      assert.equal(readdirSync(code).filter((n) => n.endsWith('.cache')).length, 1, 'one cache: the 40 KB bundle\'s');
       assert.deepEqual(readdirSync(code).filter((n) => n.endsWith('.compile.json') || n.endsWith('.eager.cache')), []);
+      const tinyInstance = (await describeAll(srv)).functions.tiny!.instances[0]!.id;
+      assert.deepEqual(readdirSync(join(srv.sandboxRoot, tinyInstance, 'cache')), [], 'the tiny bundle\'s instance wrote no cache');
     } finally {
       await srv.close();
     }
