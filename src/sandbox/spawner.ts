@@ -39,7 +39,6 @@ export class SandboxProcess {
   /** The runtime wrote something the host cannot read (the process is then killed): a line over MAX_FRAME_BYTES, or not JSON. */
   onBadFrame: (oversize: boolean) => void = () => undefined;
   #socket: Socket | undefined;
-  #queued: string[] = [];
   #decoder = new FrameDecoder();
   #kill: () => void;
 
@@ -47,17 +46,18 @@ export class SandboxProcess {
     this.#kill = kill;
   }
 
-  /** Whether messages can still be sent: the channel is (or will be) open and the process alive. */
+  /**
+   * Whether messages can be sent: the channel is open and the process alive. The channel is paired
+   * before the process is started, so it is open by the time the runtime's first frame arrives.
+   */
   get connected(): boolean {
-    return !this.exited && (this.#socket === undefined || (!this.#socket.destroyed && this.#socket.writable));
+    return !this.exited && this.#socket !== undefined && !this.#socket.destroyed && this.#socket.writable;
   }
 
-  /** Sends a message to the runtime; queued until the channel is attached. False once it is closed. */
+  /** Sends a message to the runtime; false (and nothing sent) when the channel is not open. */
   send(message: unknown): boolean {
     if (!this.connected) return false;
-    const frame = encodeFrame(message);
-    if (this.#socket) this.#socket.write(frame);
-    else this.#queued.push(frame);
+    this.#socket!.write(encodeFrame(message));
     return true;
   }
 
@@ -76,9 +76,6 @@ export class SandboxProcess {
     socket.on('data', (chunk: Buffer) => this.#read(chunk));
     // The process's exit (from the spawner) is what ends an instance; a closed channel only stops sends.
     socket.on('error', () => undefined);
-    socket.on('close', () => undefined);
-    for (const f of this.#queued) socket.write(f);
-    this.#queued = [];
     if (rest.length) this.#read(rest);
     if (this.exited) socket.destroy();
   }
@@ -105,7 +102,6 @@ export class SandboxProcess {
     this.exited = true;
     this.exitCode = code;
     this.signalCode = signal;
-    this.#queued = [];
     this.#socket?.destroy();
     this.onExit();
   }
