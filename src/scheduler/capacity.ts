@@ -91,6 +91,7 @@ export class Capacity {
    * still queued when `signal` aborts leaves the queue and rejects with the signal's reason.
    */
   async startSlot<T>(boot: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    signal?.throwIfAborted();
     if (this.#starting >= this.opts.maxConcurrentStarts) {
       await new Promise<void>((resolve, reject) => {
         const onAbort = (): void => {
