@@ -159,7 +159,14 @@ function sdkCall(op, args) {
     calls.set(id, { resolve, reject });
     // The invocation it belongs to, so a refused call's log line carries its request id.
     const store = als.getStore();
-    send({ type: 'call', id, op, args, rid: store?.requestId, tp: store?.trace });
+    try {
+      send({ type: 'call', id, op, args, rid: store?.requestId, tp: store?.trace });
+    } catch (err) {
+      // The channel carries JSON: a BigInt or a circular value cannot cross it.
+      calls.delete(id);
+      const message = `the arguments of ${op} cannot be sent to the host (${err instanceof Error ? err.message : String(err)}); pass values JSON can hold`;
+      reject(Object.assign(new Error(message), { name: 'BAD_REQUEST', code: 'BAD_REQUEST' }));
+    }
   });
 }
 function onCallResult(msg) {

@@ -63,7 +63,11 @@ type Call = { op: string; args: unknown[] };
 export const handler = async (e: Call) => {
   const [ns, method] = e.op.split('.') as [string, string];
   try {
-    const value = await (sdk as unknown as Record<string, Record<string, (...a: unknown[]) => Promise<unknown>>>)[ns]![method]!(...e.args);
+    // Values an event cannot carry, by name: a circular object and a BigInt.
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    const args = e.args.map((a) => (a === '$circular' ? circular : a === '$bigint' ? 10n : a));
+    const value = await (sdk as unknown as Record<string, Record<string, (...a: unknown[]) => Promise<unknown>>>)[ns]![method]!(...args);
     return { ok: true, value };
   } catch (err) {
     return { ok: false, name: (err as Error).name, message: (err as Error).message, requestId: (err as { requestId?: string }).requestId };
@@ -197,6 +201,12 @@ describe('permissions', () => {
       assert.deepEqual([q.body.ok, q.body.name], [false, 'ACCESS_DENIED'], name);
       const t = await srv.invoke<{ ok: boolean; name: string }>('both', { kind: 'table', name, method: 'get', args: [{ id: 'a' }] });
       assert.deepEqual([t.body.ok, t.body.name], [false, 'ACCESS_DENIED'], name);
+    }
+    // What cannot cross the instance's channel (JSON) is refused in the instance, with the call named.
+    for (const bad of ['$circular', '$bigint']) {
+      const r = await srv.invoke<{ ok: boolean; name: string; message: string }>('granted', { op: 'queues.send', args: ['inbox', bad] });
+      assert.deepEqual([r.body.ok, r.body.name], [false, 'BAD_REQUEST'], bad);
+      assert.match(r.body.message, /the arguments of queues\.send cannot be sent to the host/);
     }
   });
 
