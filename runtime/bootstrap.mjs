@@ -135,12 +135,23 @@ process.on('unhandledRejection', (err) => crash('Runtime.UnhandledPromiseRejecti
 
 /** Lambda's error object. The type is the error's name (or its class name), `Error` for plain errors. */
 function toError(err) {
-  if (err instanceof Error) {
-    const ctor = err.constructor?.name;
-    const errorType = err.name && err.name !== 'Error' ? err.name : (ctor && ctor !== 'Object' ? ctor : 'Error');
-    return { errorType, errorMessage: err.message, trace: (err.stack ?? '').split('\n') };
+  // Whatever user code threw goes to the host as JSON: only strings, however odd the error (a BigInt
+  // name, a message that contains itself, a getter that throws).
+  try {
+    if (err instanceof Error) {
+      const ctor = err.constructor?.name;
+      const errorType = err.name && err.name !== 'Error' ? text(err.name) : (ctor && ctor !== 'Object' ? text(ctor) : 'Error');
+      return { errorType, errorMessage: text(err.message), trace: typeof err.stack === 'string' ? err.stack.split('\n') : [] };
+    }
+    return { errorType: 'Error', errorMessage: typeof err === 'string' ? err : safeJson(err) ?? text(err), trace: [] };
+  } catch {
+    return { errorType: 'Error', errorMessage: 'the function threw a value that could not be read', trace: [] };
   }
-  return { errorType: 'Error', errorMessage: typeof err === 'string' ? err : safeJson(err) ?? String(err), trace: [] };
+}
+
+function text(value) {
+  if (typeof value === 'string') return value;
+  try { return String(value); } catch { return '[a value that could not be printed]'; }
 }
 
 function safeJson(value) {

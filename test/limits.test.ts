@@ -20,6 +20,7 @@ export const handler = async (event: { kind?: string; body?: string }) => {
   if (e.kind === 'heap') { const keep: unknown[] = []; for (;;) keep.push(new Array(100000).fill({ x: Math.random() })); }
   if (e.kind === 'buffers') { const keep: Buffer[] = []; for (;;) { keep.push(Buffer.alloc(8 * 1024 * 1024, 1)); await new Promise((r) => setImmediate(r)); } }
   if (e.kind === 'throw') { class PaymentDeclined extends Error { name = 'PaymentDeclined'; } throw new PaymentDeclined('card declined'); }
+  if (e.kind === 'odd-error') { const self: Record<string, unknown> = {}; self.self = self; const err = new Error('x'); Object.defineProperty(err, 'name', { value: 10n }); Object.defineProperty(err, 'message', { value: self }); Object.defineProperty(err, 'stack', { value: 7 }); throw err; }
   return { id };
 };`,
   'src/big.ts': `
@@ -96,6 +97,13 @@ describe('limits and failures', () => {
     assert.match(huge.body.errorMessage, /more than 64 MiB/);
     const after = (await srv.invoke<{ id: string }>('big', { mb: 0 })).body.id;
     assert.notEqual(after, warm);
+  });
+
+  it('reports an error whose name and message are not strings as strings, and keeps the instance', async () => {
+    const before = (await srv.invoke<{ id: string }>('crash', { kind: 'none' })).body.id;
+    const r = await srv.invoke<{ errorType: string; errorMessage: string; trace: string[] }>('crash', { kind: 'odd-error' });
+    assert.deepEqual(r.body, { errorType: '10', errorMessage: '[object Object]', trace: [] });
+    assert.equal((await srv.invoke<{ id: string }>('crash', { kind: 'none' })).body.id, before);
   });
 
   it('reports a thrown error as Lambda error object on invoke and 502 FUNCTION_ERROR on HTTP', async () => {

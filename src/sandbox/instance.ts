@@ -216,6 +216,7 @@ export class Instance {
       this.kill();
       throw Object.assign(new Error(done.error.errorMessage), { functionError: done.error });
     }
+    if (this.#killedFor === 'oversize') throw this.#startError('Runtime.ExitError', `the module sent the host a message of more than ${MAX_FRAME_BYTES / (1024 * 1024)} MiB during init; the instance was stopped`);
     // What the module printed to stderr may hold the function's secrets.
     const hint = this.#stderrHint();
     throw this.#startError('Runtime.ExitError', `the runtime exited during init${a.redact ? a.redact(hint) : hint}`);
@@ -338,7 +339,15 @@ export class Instance {
     }
     if (msg.type === 'call') {
       const a = this.#assignment;
-      const reply = (frame: Record<string, unknown>) => { if (!this.exited && this.#child.connected) this.#child.send({ type: 'callResult', id: msg.id, ...frame }); };
+      const reply = (frame: Record<string, unknown>) => {
+        if (this.exited || !this.#child.connected) return;
+        try {
+          this.#child.send({ type: 'callResult', id: msg.id, ...frame });
+        } catch {
+          // A result JSON cannot carry (no operation returns one today): the call fails, the server carries on.
+          this.#child.send({ type: 'callResult', id: msg.id, ok: false, error: { code: 'INTERNAL', message: `the result of ${String(msg.op)} could not be sent to the function` } });
+        }
+      };
       if (!a) return reply({ ok: false, error: { code: 'BAD_REQUEST', message: 'no function is loaded' } });
       // One instance cannot flood the host (every call is a durable write shared with every app).
       if (this.#calls >= MAX_CALLS_IN_FLIGHT) return reply({ ok: false, error: { code: 'TOO_MANY_REQUESTS', message: `at most ${MAX_CALLS_IN_FLIGHT} SDK calls at once per instance; await some before making more` } });
