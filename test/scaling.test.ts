@@ -259,7 +259,11 @@ describe('compile cache off', () => {
   after(() => srv.close());
 
   it('writes no code cache, in the instance or the data dir', async () => {
-    assert.equal((await srv.deploy({ 'nimbus.yml': 'app: nocc\nfunctions:\n  c:\n    handler: src/c.handler\n', 'src/c.ts': READER })).status, 200);
+    // Over 32 KiB: a bundle that would get a cache were the cache on.
+    const pad = Array.from({ length: 400 }, (_, i) => `export function pad${i}(x: number): number { let s = ${i}; for (let j = 0; j < (x & 3) + 1; j++) s = (s * 31 + j) | 0; return s; }`).join('\n');
+    assert.equal((await srv.deploy({ 'nimbus.yml': 'app: nocc\nfunctions:\n  c:\n    handler: src/c.handler\n', 'src/c.ts': `${pad}\n${READER}` })).status, 200);
+    const bundle = readdirSync(join(srv.dataDir, 'code')).find((n) => n.endsWith('.mjs'))!;
+    assert.ok(statSync(join(srv.dataDir, 'code', bundle)).size >= 32 * 1024);
     for (let i = 0; i < 2; i++) assert.equal((await srv.invoke('c', {})).status, 200);
     await sleep(300); // a runtime writes its cache right after its first response
     const [inst] = readdirSync(join(srv.dataDir, 'sandboxes'));

@@ -32,7 +32,8 @@ export class BundleCache {
    *    function (one such trial per bundle; if it never reports, the bundle stays lazy);
    * 3. when the first figure is at least EAGER_SHARE of the second (most of the code ran), the eager
    *    cache is kept and later instances compile eagerly; otherwise they stay lazy.
-   * Bundles under 64 KiB are not measured and stay lazy.
+   * Bundles under 64 KiB are not measured and stay lazy; bundles under COMPILE_CACHE_MIN_BYTES
+   * (32 KiB) get no cache at all (undefined).
    * Measured (bench/tmp-style probes, import in a fresh node): the 1 MB bench bundle, which calls
    * every function at import, ran 100% of its bytecode and imports in ~21 ms with an eager cache
    * against ~43 ms with a lazy one; a 1.3 MB bundle of zod, yaml, pino, prom-client and the
