@@ -2,7 +2,8 @@
 // they talk to the server over Node's own IPC channel on a socket the server paired, and whatever
 // happens to them or to the spawner, the server hears of it and nothing is left running.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -171,5 +172,27 @@ it('closed while starts are on their way, leaves nothing running and starts no s
       try { return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(script); } catch { return false; }
     });
     assert.deepEqual(left, [], `no process left running (close after ${delay} ms)`);
+  }
+});
+
+it('removes the pairing directories of servers that are gone (killed before they could), and no other', async () => {
+  const deadPid = spawnSync(process.execPath, ['-e', '0']).pid!;
+  const stale = join(tmpdir(), `nimbus-spawner-${deadPid}-testgone`);
+  const live = join(tmpdir(), `nimbus-spawner-${process.pid}-testlive`);
+  for (const d of [stale, live]) {
+    mkdirSync(d, { recursive: true });
+    writeFileSync(join(d, 'pair-0.sock'), '');
+  }
+  const spawner = new Spawner();
+  try {
+    const r = run(spawner);
+    await r.next();
+    assert.equal(existsSync(stale), false, 'the directory of a pid that no longer runs is removed');
+    assert.equal(existsSync(live), true, 'the directory of a running server stays');
+    r.proc.kill();
+    await r.exited;
+  } finally {
+    await spawner.close();
+    rmSync(live, { recursive: true, force: true });
   }
 });

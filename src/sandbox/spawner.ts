@@ -9,7 +9,7 @@
 // before its `ready` frame), so nobody but the instance and the server ever reads from it.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +22,42 @@ const NONCE_BYTES = 16;
 const PAIRING_TIMEOUT_MS = 5000;
 /** Connections that have not proved themselves yet, at most: more are dropped at once. */
 const PAIRING_MAX_PENDING = 64;
+/** The pairing socket's directory under the temp dir: `nimbus-spawner-<server pid>-<random>`. */
+const DIR_PREFIX = 'nimbus-spawner-';
+
+/**
+ * Removes the pairing directories of servers that are gone (a server killed with SIGKILL cannot
+ * remove its own): those of this uid whose pid no longer runs. A directory whose pid was reused
+ * by another process stays, harmlessly, until that one is gone too.
+ */
+function sweepStaleDirs(): void {
+  const uid = process.getuid?.();
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir()).filter((n) => n.startsWith(DIR_PREFIX));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(/^nimbus-spawner-(\d+)-/.exec(name)?.[1]);
+    if (!Number.isInteger(pid) || pid <= 0 || pidRuns(pid)) continue;
+    const dir = join(tmpdir(), name);
+    try {
+      if (statSync(dir).uid === uid) rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // Gone already, or not ours to remove.
+    }
+  }
+}
+
+function pidRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 export interface SpawnOptions { cwd: string; env: Record<string, string>; uid?: number; gid?: number }
 
@@ -188,7 +224,10 @@ export class Spawner {
     this.#listening ??= new Promise<string>((resolve, reject) => {
       // A socket file in a 0700 directory: only the server's uid can connect (instances as root run
       // under uids of their own). The nonce is what keeps out a process of the same uid.
-      this.#dir ??= mkdtempSync(join(tmpdir(), 'nimbus-spawner-'));
+      if (!this.#dir) {
+        sweepStaleDirs();
+        this.#dir = mkdtempSync(join(tmpdir(), `${DIR_PREFIX}${process.pid}-`));
+      }
       // A name of its own per attempt: a failed listen may leave its file behind.
       const address = join(this.#dir, `pair-${randomBytes(4).toString('hex')}.sock`);
       const server = createServer((socket) => this.#onPairing(socket));
