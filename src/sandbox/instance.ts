@@ -282,11 +282,8 @@ export class Instance {
     });
     this.#collecting = collecting;
     this.#collectDone = finish;
-    try {
-      this.#child.send({ type: 'collect' });
-    } catch {
-      finish(); // the channel closed under us: the process is on its way out
-    }
+    // The channel closed under us: the process is on its way out.
+    if (!this.#child.send({ type: 'collect' })) finish();
     return collecting;
   }
 
@@ -390,8 +387,8 @@ export class Instance {
       } else if (this.#killedFor === 'timeout') {
         outcome = { ok: false, kind: 'timeout', error: { errorType: 'Sandbox.Timedout', errorMessage: `Task timed out after ${(p.timeoutMs / 1000).toFixed(2)} seconds`, trace: [] }, maxRssBytes: this.#maxRss };
       } else if (this.#killedFor === 'oversize') {
-        // A response (or a log line, or an SDK call's arguments) far over any limit: the host stops reading it.
-        outcome = { ok: false, kind: 'error', error: { errorType: 'Function.ResponseSizeTooLarge', errorMessage: `the function sent the host a message of more than ${MAX_FRAME_BYTES / (1024 * 1024)} MiB (its response, a log line or an SDK call); the instance was stopped. A response may be at most 6 MB.`, trace: [] }, maxRssBytes: this.#maxRss };
+        // A response (or an SDK call's arguments) far over any limit: the host stops reading it. (Log lines are cut at 256 KB by the runtime.)
+        outcome = { ok: false, kind: 'error', error: { errorType: 'Function.ResponseSizeTooLarge', errorMessage: `the function sent the host a message of more than ${MAX_FRAME_BYTES / (1024 * 1024)} MiB (its response or an SDK call's arguments); the instance was stopped. A response may be at most 6 MB.`, trace: [] }, maxRssBytes: this.#maxRss };
       } else if (oom) {
         outcome = { ok: false, kind: 'out-of-memory', error: { errorType: 'Runtime.OutOfMemory', errorMessage: `Runtime exited: the instance used more than its ${this.#opts.memoryMb} MB of memory`, trace: [] }, maxRssBytes: Math.max(this.#maxRss, this.#opts.memoryMb * 1024 * 1024) };
       } else {
