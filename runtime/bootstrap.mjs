@@ -322,6 +322,13 @@ function peakRss() {
 }
 
 async function invoke(msg) {
+  // Sent with init, built for the handler style the host expected: the host sends it again if it guessed wrong.
+  if (msg.style && loaded && msg.style !== loaded.style) {
+    send({ type: 'skipped', id: msg.id });
+    return;
+  }
+  // An invocation sent with init gets its deadline when it starts.
+  msg.deadline ??= Date.now() + msg.timeoutMs;
   lastRequestId = msg.requestId;
   let frame;
   try {
@@ -369,11 +376,17 @@ async function warmUp() {
   loaded = undefined;
 }
 
+/** The init under way: an invocation the host sent right behind it waits for it (and is dropped if init failed: the host stops the process). */
+let initializing;
+
 process.on('message', (msg) => {
   // @ts-ignore -- frames come from the host, shaped as above.
-  if (msg.type === 'init') void init(msg);
+  if (msg.type === 'init') initializing = init(msg);
   // @ts-ignore
-  else if (msg.type === 'invoke') void invoke(msg);
+  else if (msg.type === 'invoke') {
+    if (loaded || !initializing) void invoke(msg);
+    else void initializing.then(() => { if (loaded) return invoke(msg); });
+  }
   // @ts-ignore
   else if (msg.type === 'callResult') onCallResult(msg);
   // @ts-ignore

@@ -76,7 +76,7 @@ export class Gateway {
         routePath: match.route.path, pathParameters: match.params, host, scheme: 'http', localPort: req.socket.localPort,
       };
       const result = await this.#invoker.invoke({
-        fn, qualifier: match.route.qualifier ?? undefined, requestId, trigger: 'http', trace: span,
+        fn, qualifier: match.route.qualifier ?? undefined, requestId, trigger: 'http', trace: span, styled: true,
         prepare: (style) => style === 'fetch'
           ? { kind: 'fetch', payload: { method, url: `http://${host}${url}`, headers: pairs.filter(([k]) => !/^(host|connection|content-length|transfer-encoding)$/i.test(k)), bodyB64: body.toString('base64') } }
           : { kind: 'event', payload: match.route.payload === '1.0' ? buildV1Event(info) : buildV2Event(info) },

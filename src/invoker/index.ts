@@ -5,8 +5,8 @@
 import { MAX_SYNC_PAYLOAD_BYTES } from '../config/limits.ts';
 import { isNimbusError, NimbusError } from '../errors.ts';
 import type { RecordWriter } from '../observability/records.ts';
-import type { FunctionError } from '../sandbox/instance.ts';
-import type { Scheduler } from '../scheduler/index.ts';
+import type { FunctionError, InvokeOutcome } from '../sandbox/instance.ts';
+import type { FirstInvocation, Scheduler } from '../scheduler/index.ts';
 import type { FunctionRecord, InvocationRecord, LogLevel, Outcome } from '../store/types.ts';
 import type { SpanHandle, SpanKindName, Tracing } from '../observability/tracing.ts';
 import { DEFAULT_ALIAS } from '../store/versions.ts';
@@ -19,8 +19,10 @@ export interface InvokeRequest {
   qualifier?: string;
   requestId: string;
   trigger: InvocationRecord['trigger'];
-  /** Builds what the instance receives, once its handler style (lambda or fetch) is known. */
+  /** Builds what the instance receives for a handler of that style (lambda or fetch). */
   prepare: (style: 'lambda' | 'fetch') => { kind: 'event' | 'fetch'; payload: unknown };
+  /** `prepare` builds a different payload per style (an HTTP request); otherwise it is the same for both. */
+  styled?: boolean;
   /** The caller's trace context (a traceparent, or the caller's span in this process): the invocation's span is its child. A new trace without. */
   trace?: string | SpanHandle;
 }
@@ -41,6 +43,9 @@ export interface InvokeResult {
   /** The version that ran. */
   version: number;
 }
+
+// (A getter: read once.)
+const TIME_ORIGIN = performance.timeOrigin;
 
 /** Which version of a function a qualifier names, by the configuration loaded now (the registry's resolve). */
 export type ResolveVersion = (fn: FunctionRecord, qualifier?: string) => FunctionRecord;
@@ -73,11 +78,28 @@ export class Invoker {
     const startedAt = Date.now();
     const t0 = performance.now();
     const span = this.#tracing.start(`invoke ${fn.name}`, req.trace, SPAN_KIND[req.trigger], { 'faas.invoked_name': fn.name, 'faas.trigger': FAAS_TRIGGER[req.trigger], 'faas.invocation_id': requestId, 'nimbus.trigger': req.trigger });
+    // If a cold start of its own serves this request, the invocation is sent with init (built for the
+    // style the host expects) and starts, with its START line and its clock, when init ends.
+    let handler: SpanHandle | undefined;
+    let h0 = 0;
+    const begin = (h: SpanHandle): SpanHandle => {
+      h0 = performance.now();
+      this.#line(fn.name, requestId, 'INFO', `START RequestId: ${requestId} Version: ${fn.revision}`);
+      return h;
+    };
+    const first: FirstInvocation = {
+      build: (style) => {
+        const f = req.prepare(style);
+        handler = this.#tracing.start('handler', span, 'internal');
+        return { frame: { requestId, kind: f.kind, payload: f.payload, timeoutMs: fn.timeoutMs, trace: handler.traceparent }, styled: req.styled === true };
+      },
+      onStart: () => { if (handler) begin(handler).setStartTime(TIME_ORIGIN + h0); },
+    };
     let lease;
     try {
       for (let attempt = 1; ; attempt++) {
         try {
-          lease = await this.#scheduler.acquire(fn);
+          lease = await this.#scheduler.acquire(fn, first);
           break;
         } catch (err) {
           // A deploy closed the version's pool under this request: run the version live now.
@@ -110,12 +132,17 @@ export class Invoker {
     const initDurationMs = lease.cold ? inst.initMs : null;
     span.setAttributes({ 'faas.coldstart': lease.cold });
     // The cold start: waiting for an instance to be made ready (a spare assigned, or a process booted) and its init.
-    if (lease.cold) this.#tracing.start('cold start', span, 'internal', { 'faas.coldstart': true, 'nimbus.init_ms': initDurationMs ?? 0 }, startedAt).end(undefined, startedAt + (performance.now() - t0));
-    this.#line(fn.name, requestId, 'INFO', `START RequestId: ${requestId} Version: ${fn.revision}`);
-    const frame = req.prepare(inst.style);
-    const handler = this.#tracing.start('handler', span, 'internal');
-    const h0 = performance.now();
-    const out = await inst.invoke({ requestId, kind: frame.kind, payload: frame.payload, timeoutMs: fn.timeoutMs, trace: handler.traceparent });
+    // (With the invocation sent along, init's end is when it started.)
+    const sent = lease.cold ? inst.takeFirst(requestId) : undefined;
+    if (lease.cold) this.#tracing.start('cold start', span, 'internal', { 'faas.coldstart': true, 'nimbus.init_ms': initDurationMs ?? 0 }, startedAt).end(undefined, startedAt + ((sent ? h0 : performance.now()) - t0));
+    // Undefined: none was sent, or the runtime skipped it (its handler is of the other style).
+    let out: InvokeOutcome | undefined = sent ? await sent : undefined;
+    if (!out) {
+      const frame = req.prepare(inst.style);
+      if (handler) h0 = performance.now(); // skipped: sent again now
+      else handler = begin(this.#tracing.start('handler', span, 'internal'));
+      out = await inst.invoke({ requestId, kind: frame.kind, payload: frame.payload, timeoutMs: fn.timeoutMs, trace: handler.traceparent });
+    }
     const durationMs = performance.now() - h0;
     lease.release();
     const billedDurationMs = Math.max(1, Math.ceil(durationMs));
@@ -146,7 +173,7 @@ export class Invoker {
       ...(initDurationMs !== null ? [`Init Duration: ${initDurationMs.toFixed(2)} ms`] : []),
       ...(outcome !== 'success' ? [`Status: ${outcome}`] : []),
     ].join('\t'));
-    handler.end(error?.errorType);
+    handler?.end(error?.errorType);
     span.setAttributes({ 'nimbus.outcome': outcome });
     span.end(outcome === 'success' ? undefined : error?.errorType ?? outcome);
     this.#record(req, startedAt, durationMs, initDurationMs, lease.cold, maxMemoryUsedMb, outcome, error?.errorType ?? null, span.traceId, lease.provisioned);

@@ -40,6 +40,8 @@ export interface SpanHandle {
   /** This span as a parent for the next hop. */
   readonly traceparent: string;
   setAttributes(attrs: Attributes): void;
+  /** Moves the span's start (epoch ms): it was made before the work it times began. */
+  setStartTime(ms: number): void;
   /** Ends the span; `error` marks it failed with that description. */
   end(error?: string, endTimeMs?: number): void;
 }
@@ -153,6 +155,7 @@ class IdSpan implements SpanHandle {
   }
 
   setAttributes(): void {}
+  setStartTime(): void {}
   end(): void {}
 }
 
@@ -163,7 +166,7 @@ class RecordedSpan implements SpanHandle {
   readonly #kind: SpanKind;
   readonly #parentSpanId: string;
   readonly #parentRemote: boolean;
-  readonly #startMs: number;
+  #startMs: number;
   // The attribute objects as given (a key set again later wins when the span is encoded).
   readonly #attrs: Attributes[];
   #ended = false;
@@ -189,6 +192,10 @@ class RecordedSpan implements SpanHandle {
 
   setAttributes(attrs: Attributes): void {
     if (!this.#ended) this.#attrs.push(attrs);
+  }
+
+  setStartTime(ms: number): void {
+    this.#startMs = ms;
   }
 
   end(error?: string, endTimeMs?: number): void {

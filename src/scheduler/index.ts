@@ -14,10 +14,10 @@ import type { Clock } from '../util/clock.ts';
 import type { BundleCache } from './bundles.ts';
 import { Capacity, type CapacityOptions } from './capacity.ts';
 import { IdleCollector } from './idle-gc.ts';
-import { FunctionPool, type InstanceView, type Lease, type PoolStats } from './pool.ts';
+import { type FirstInvocation, FunctionPool, type InstanceView, type Lease, type PoolStats } from './pool.ts';
 import { SparePool } from './spares.ts';
 
-export type { Lease } from './pool.ts';
+export type { FirstInvocation, Lease } from './pool.ts';
 
 export interface SchedulerOptions {
   layout: SandboxLayout;
@@ -53,6 +53,8 @@ export interface FunctionInstanceStats extends PoolStats {
 }
 
 const poolKey = (fn: FunctionRecord): string => `${fn.name}@${fn.revision}#${fn.secretsEpoch ?? 0}`;
+/** Handler styles learnt from inits, per bundle and export: at most this many kept. */
+const MAX_STYLES = 4096;
 
 export class Scheduler {
   readonly #opts: SchedulerOptions;
@@ -64,6 +66,8 @@ export class Scheduler {
   readonly capacity: Capacity;
   readonly spares: SparePool;
   readonly #idle: IdleCollector;
+  /** Each bundle export's handler style, as its instances' inits found it (what a cold start's invocation is built for). */
+  readonly #styles = new Map<string, 'lambda' | 'fetch'>();
   #closed = false;
 
   constructor(opts: SchedulerOptions) {
@@ -82,10 +86,11 @@ export class Scheduler {
     this.spares.start();
   }
 
-  async acquire(fn: FunctionRecord): Promise<Lease> {
+  /** An instance of the version; `first` is the invocation, sent with init if a cold start of its own serves it (the lease's instance then has it: Instance.takeFirst). */
+  async acquire(fn: FunctionRecord, first?: FirstInvocation): Promise<Lease> {
     // After close, nothing may start a process (work still queued in memory stays in the store).
     if (this.#closed) throw new NimbusError('INTERNAL', 'the server is stopping');
-    const lease = await this.#pool(fn).acquire();
+    const lease = await this.#pool(fn).acquire(first);
     if (!lease.cold) return lease;
     // A replacement spare's boot takes a core for ~25 ms: start it once the cold start's own
     // invocation is answered, not while it runs.
@@ -121,7 +126,7 @@ export class Scheduler {
         keepAliveMs: this.#opts.keepAliveMs,
         capacity: this.capacity,
         evictElsewhere: (mb, n, except) => this.#evict(mb, n, except),
-        startInstance: (f, onExit, signal) => this.#start(f, onExit, signal),
+        startInstance: (f, onExit, signal, bind) => this.#start(f, onExit, signal, bind),
         onProvisionError: (f, err) => this.#opts.logger.warn({ fn: f.name, err }, 'could not start a provisioned instance'),
         onIdle: (inst, idle) => { if (idle) this.#idle.idled(inst); else this.#idle.busy(inst); },
         // It may have taken a spare; a cold lease refills when it is released (acquire), this one never is.
@@ -138,7 +143,7 @@ export class Scheduler {
   }
 
   /** A cold start: a spare of the right size if one is ready, else a process booted now. */
-  async #start(fn: FunctionRecord, onExit: (inst: Instance) => void, signal?: AbortSignal): Promise<Instance> {
+  async #start(fn: FunctionRecord, onExit: (inst: Instance) => void, signal?: AbortSignal, bind?: () => FirstInvocation | undefined): Promise<Instance> {
     const t0 = performance.now();
     const bundlePath = await this.#opts.bundles.path(fn.codeSha);
     let secrets: Record<string, string> = {};
@@ -157,6 +162,12 @@ export class Scheduler {
     const inst = spare ?? await this.capacity.startSlot(() => this.#boot(fn.memoryMb, fn.name), signal);
     const booted = performance.now();
     const cache = this.#opts.compileCache ? this.#opts.bundles.compileCache(fn.codeSha) : undefined;
+    // The request this start is for: its invocation goes right behind init, built for the style this
+    // bundle's handler had before (a guess the first time: the runtime skips it if wrong, and it is sent again).
+    const styleKey = `${fn.codeSha}:${fn.exportName}`;
+    const first = bind?.();
+    const style = this.#styles.get(styleKey) ?? (fn.exportName === 'default' ? 'fetch' : 'lambda');
+    const built = first?.build(style);
     try {
       await inst.assign({
         bundlePath,
@@ -198,10 +209,14 @@ export class Scheduler {
           onExit(i);
           this.#opts.logger.debug({ fn: fn.name, instance: i.id }, 'instance exited');
         },
-      });
+      }, first && built ? { frame: built.frame, style: built.styled ? style : undefined, onStart: () => first.onStart() } : undefined);
     } catch (err) {
       this.spares.refillSoon();
       throw err;
+    }
+    if (!this.#styles.has(styleKey)) {
+      if (this.#styles.size >= MAX_STYLES) this.#styles.delete(this.#styles.keys().next().value!);
+      this.#styles.set(styleKey, inst.style);
     }
     // Init duration: what this cold start waited for, boot included when no spare was ready.
     if (!spare) inst.initMs += booted - t0;

@@ -7,7 +7,7 @@ import type { Instance } from '../sandbox/instance.ts';
 import type { FunctionRecord } from '../store/types.ts';
 import { ManualClock } from '../util/clock.ts';
 import { Capacity } from './capacity.ts';
-import { FunctionPool } from './pool.ts';
+import { type FirstInvocation, FunctionPool } from './pool.ts';
 
 function setup(concurrencyMax = 10) {
   const clock = new ManualClock();
@@ -88,19 +88,24 @@ function setupStarts(maxConcurrentStarts: number) {
   const clock = new ManualClock();
   const capacity = new Capacity({ maxInstances: 100, memoryBudgetMb: 100_000, maxConcurrentStarts });
   const booting: { finish: () => void; fail: (err: Error) => void }[] = [];
+  /** What each start sent with init (the scheduler binds a start once its process is ready, as here). */
+  const sent: (FirstInvocation | undefined)[] = [];
   let begun = 0;
   const fn = { name: 'f', revision: 1, memoryMb: 128, concurrencyMax: 10, perInstance: 1, queueTimeoutMs: 1000, provisioned: 0 } as FunctionRecord;
   const pool = new FunctionPool(fn, {
     clock, keepAliveMs: 60_000, capacity, evictElsewhere: () => undefined, onProvisionError: () => undefined,
-    startInstance: (_f, onExit, signal) => capacity.startSlot(() => new Promise<Instance>((resolve, reject) => {
+    startInstance: (_f, onExit, signal, bind) => capacity.startSlot(() => new Promise<Instance>((resolve, reject) => {
       begun++;
+      sent.push(bind?.());
       const inst = { id: `i${begun}`, exited: false, initMs: 0, stop: async () => { if (!inst.exited) { inst.exited = true; onExit(inst as unknown as Instance); } } };
       booting.push({ finish: () => resolve(inst as unknown as Instance), fail: reject });
     }), signal),
   });
   const settle = async () => { for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r)); };
-  return { pool, clock, capacity, booting, begun: () => begun, settle };
+  return { pool, clock, capacity, booting, sent, begun: () => begun, settle };
 }
+
+const invocation = (requestId: string): FirstInvocation => ({ build: () => ({ frame: { requestId, kind: 'event', payload: {}, timeoutMs: 1000 }, styled: false }), onStart: () => undefined });
 
 it('a request waiting on a start takes an instance that frees up first, and its start, not begun yet, is withdrawn', async () => {
   const { pool, capacity, booting, begun, settle } = setupStarts(1);
@@ -181,4 +186,43 @@ it('a closed pool withdraws its starts still queued for a start slot, so the liv
   await settle();
   assert.equal(begun(), 0, 'its start never booted');
   assert.equal(capacity.usage.instances, 0);
+});
+
+it('a request whose start sent its invocation with init is answered by that start, not by an instance that frees up', async () => {
+  const { pool, booting, sent, settle } = setupStarts(2);
+  const first = pool.acquire(invocation('r1'));
+  await settle();
+  booting.shift()!.finish();
+  const a = await first;
+  const second = pool.acquire(invocation('r2'));
+  await settle();
+  assert.equal(sent[1]?.build('lambda').frame.requestId, 'r2', 'its start sent its invocation');
+  a.release();
+  await settle();
+  assert.deepEqual([pool.stats.idle, pool.stats.starting], [1, 1], 'the freed instance stays idle: the invocation runs in the new one');
+  const third = await pool.acquire(invocation('r3'));
+  assert.equal(third.instance, a.instance, 'the next request takes it');
+  booting.shift()!.finish();
+  const b = await second;
+  assert.notEqual(b.instance, a.instance);
+  assert.equal(b.cold, true);
+  assert.equal(sent.length, 2, 'no start for the third request');
+});
+
+it('a pool closed while a start that sent its invocation runs answers that request from it, then stops the instance', async () => {
+  const { pool, booting, begun, settle } = setupStarts(2);
+  const plain = pool.acquire(); // a request without an invocation to send: its start is not bound
+  const bound = pool.acquire(invocation('r1'));
+  await settle();
+  assert.equal(begun(), 2);
+  const closed = pool.close();
+  await assert.rejects(plain, /redeployed/);
+  for (const b of booting.splice(0)) b.finish();
+  await closed;
+  const lease = await bound;
+  assert.equal(lease.cold, true);
+  assert.equal(lease.instance.exited, false);
+  lease.release();
+  await settle();
+  assert.equal(lease.instance.exited, true, 'stopped once its invocation was answered');
 });

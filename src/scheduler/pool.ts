@@ -3,7 +3,7 @@
 // within the host's capacity, a bounded FIFO wait when at a limit (then 429), provisioned
 // instances kept initialised at all times, and keep-alive then exit for the rest.
 import { NimbusError } from '../errors.ts';
-import type { Instance } from '../sandbox/instance.ts';
+import type { Instance, InvokeFrame } from '../sandbox/instance.ts';
 import type { FunctionRecord } from '../store/types.ts';
 import type { Clock, Timer } from '../util/clock.ts';
 import type { Capacity } from './capacity.ts';
@@ -16,14 +16,29 @@ export interface Lease {
 }
 
 /**
+ * A request's own invocation, which its cold start sends right behind init (Instance.assign's
+ * `first`). The pool only carries it: the start is then bound to that request (see PendingStart).
+ */
+export interface FirstInvocation {
+  /** The frame for a handler of `style`; `styled`: the payload depends on the style (an HTTP request). */
+  build(style: 'lambda' | 'fetch'): { frame: InvokeFrame; styled: boolean };
+  /** Init has ended: the invocation runs now. */
+  onStart(): void;
+}
+
+/**
  * A request without an instance yet. It either queues (at a limit: `timer` then ends it with a 429)
  * or owns a start under way (no timer: a start is not a throttle). Whichever comes first serves it,
  * its own start or an instance that frees up meanwhile; a start whose owner was served elsewhere
  * passes to the oldest request that has none, or is cancelled if it has not begun.
  */
-interface Waiter { resolve: (lease: Lease) => void; reject: (err: unknown) => void; timer: Timer | undefined; start: PendingStart | undefined }
+interface Waiter { resolve: (lease: Lease) => void; reject: (err: unknown) => void; timer: Timer | undefined; start: PendingStart | undefined; first: FirstInvocation | undefined }
 
-interface PendingStart { owner: Waiter | undefined; abort: AbortController }
+/**
+ * A start under way. Once it has sent its owner's invocation with init (`bound`), it is that
+ * request's for good: the request takes no other instance, and the start is not handed over.
+ */
+interface PendingStart { owner: Waiter | undefined; abort: AbortController; bound: boolean }
 
 interface Slot {
   inflight: number;
@@ -40,8 +55,12 @@ export interface PoolDeps {
   capacity: Capacity;
   /** Asks the scheduler to free `neededMb` by stopping idle instances of other functions. */
   evictElsewhere: (neededMb: number, neededInstances: number, except: FunctionPool) => void;
-  /** Starts an instance; `signal` withdraws a start still queued for a start slot (it then rejects). */
-  startInstance: (fn: FunctionRecord, onExit: (inst: Instance) => void, signal?: AbortSignal) => Promise<Instance>;
+  /**
+   * Starts an instance; `signal` withdraws a start still queued for a start slot (it then rejects).
+   * `bind`, called once the process is ready for init, binds the start to its owner and gives the
+   * owner's invocation to send with init (undefined: the owner has none, or there is no owner).
+   */
+  startInstance: (fn: FunctionRecord, onExit: (inst: Instance) => void, signal?: AbortSignal, bind?: () => FirstInvocation | undefined) => Promise<Instance>;
   onProvisionError: (fn: FunctionRecord, err: unknown) => void;
   /** Told when an instance has no invocation left in flight (`true`), and when it takes one or is gone (`false`). */
   onIdle?: (inst: Instance, idle: boolean) => void;
@@ -145,12 +164,13 @@ export class FunctionPool {
     return out;
   }
 
-  acquire(): Promise<Lease> {
+  /** An instance for one invocation; `first` is sent with init if the request's own cold start serves it. */
+  acquire(first?: FirstInvocation): Promise<Lease> {
     if (this.#closed) return Promise.reject(retired('the function was redeployed while the request waited'));
     const warm = this.#pickWarm();
     if (warm) return Promise.resolve(this.#lease(warm, false));
     return new Promise((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, timer: undefined, start: undefined };
+      const waiter: Waiter = { resolve, reject, timer: undefined, start: undefined, first };
       this.#waiters.push(waiter);
       this.#serveWaiters();
       // Neither an instance nor a start for it: it queues (FIFO) until one frees up; 429 after queueTimeoutMs.
@@ -211,11 +231,16 @@ export class FunctionPool {
    * goes to whoever owns the start when it is up, or waits idle if nobody does any more.
    */
   #launch(owner: Waiter): void {
-    const start: PendingStart = { owner, abort: new AbortController() };
+    const start: PendingStart = { owner, abort: new AbortController(), bound: false };
     owner.start = start;
     owner.timer?.cancel();
     owner.timer = undefined;
-    this.#startReserved(false, start.abort.signal).then(
+    const bind = (): FirstInvocation | undefined => {
+      const first = start.owner?.first;
+      if (first) start.bound = true;
+      return first;
+    };
+    this.#startReserved(false, start, bind).then(
       (inst) => {
         const w = start.owner;
         if (w) {
@@ -255,11 +280,11 @@ export class FunctionPool {
     } else start.abort.abort();
   }
 
-  async #startReserved(provisioned: boolean, signal?: AbortSignal): Promise<Instance> {
+  async #startReserved(provisioned: boolean, start?: PendingStart, bind?: () => FirstInvocation | undefined): Promise<Instance> {
     this.#starting++;
     let inst: Instance;
     try {
-      inst = await this.#deps.startInstance(this.fn, (i) => this.#onExit(i), signal);
+      inst = await this.#deps.startInstance(this.fn, (i) => this.#onExit(i), start?.abort.signal, bind);
     } catch (err) {
       this.#starting--;
       this.#deps.capacity.release(this.fn.memoryMb);
@@ -273,7 +298,8 @@ export class FunctionPool {
       this.#onExit(inst);
       throw Object.assign(new Error('the instance exited right after init'), { functionError: { errorType: 'Runtime.ExitError', errorMessage: 'the instance exited right after init', trace: [] } });
     }
-    if (this.#closed) {
+    // A bound start's invocation is running already: it is answered here, and the instance stops after it.
+    if (this.#closed && !start?.bound) {
       void inst.stop();
       throw retired('the function was redeployed while its instance started');
     }
@@ -390,9 +416,12 @@ export class FunctionPool {
   #serveWaiters(): void {
     if (this.#closed) return;
     while (this.#waiters.length > 0) {
+      // Oldest first, but not a request whose start has sent its invocation already.
+      const i = this.#waiters.findIndex((w) => !w.start?.bound);
+      if (i < 0) break;
       const warm = this.#pickWarm();
       if (!warm) break;
-      const waiter = this.#waiters.shift()!;
+      const waiter = this.#waiters.splice(i, 1)[0]!;
       waiter.timer?.cancel();
       const start = waiter.start;
       waiter.start = undefined;
@@ -418,6 +447,11 @@ export class FunctionPool {
     this.#closed = true;
     this.#unsubscribe?.();
     for (const w of this.#waiters.splice(0)) {
+      // Its invocation runs in the instance starting for it: it is answered there.
+      if (w.start?.bound) {
+        this.#waiters.push(w);
+        continue;
+      }
       w.timer?.cancel();
       if (w.start) {
         // Still queued for a start slot: the live version's starts go first.
