@@ -1,7 +1,7 @@
 // @ts-check
 // The Nimbus runtime: runs inside every sandbox process, before and around user code.
 // It imports only Node built-ins — nothing from the host's src/ — and speaks JSON frames with the
-// host over the IPC channel: host → {init | invoke | callResult | collect}, runtime → {ready | initDone | initError | log | result | crash | call | collected}.
+// host over the IPC channel: host → {warm | init | invoke | callResult | collect}, runtime → {ready | initDone | initError | log | result | skipped | crash | cacheFlushed | call | collected}.
 // The permission model (--permission) confines the file system; this file closes the gaps it
 // leaves (node:sqlite opens files natively, process.kill signals any pid) before user code loads.
 import { AsyncLocalStorage } from 'node:async_hooks';

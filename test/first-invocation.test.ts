@@ -76,7 +76,8 @@ describe('the invocation a cold start sends with init', () => {
     const report = lines.at(-1)!.message;
     const duration = Number(/\tDuration: ([\d.]+) ms/.exec(report)?.[1]);
     const init = Number(/Init Duration: ([\d.]+) ms/.exec(report)?.[1]);
-    assert.ok(duration >= 300 && duration < 650, `Duration ${duration} ms is the handler's 300 ms, not init's`);
+    // (A 300 ms timer may fire a little early, and the host's clock starts when it hears initDone.)
+    assert.ok(duration >= 250 && duration < 650, `Duration ${duration} ms is the handler's 300 ms, not init's`);
     assert.ok(init >= 700, `Init Duration ${init} ms`);
   });
 });

@@ -224,6 +224,8 @@ export class Instance {
       throw Object.assign(new Error(message), { functionError: { errorType: 'Runtime.InitTimeout', errorMessage: message, trace: [] } });
     }
     if (done.type === 'initDone') {
+      // The frame can come from user code (its top level can call process.send): the host keeps the style it names.
+      if (done.style !== 'lambda' && done.style !== 'fetch') throw this.#startError('Runtime.ExitError', 'the runtime sent a malformed initDone frame');
       this.style = done.style;
       // Init duration as Lambda reports it: for a spare, the module's import and top-level code.
       this.initMs = performance.now() - started;
@@ -383,6 +385,7 @@ export class Instance {
       // The runtime's handler style is not the one the frame sent with init was built for.
       const p = this.#first?.id === msg.id ? this.#pending.get(msg.id) : undefined;
       if (!p) return;
+      this.#firstStarts(); // (user code can send this frame before initDone)
       this.#pending.delete(msg.id);
       clearTimeout(p.timer);
       p.resolve(undefined);
@@ -391,6 +394,8 @@ export class Instance {
     if (msg.type === 'result') {
       const p = this.#pending.get(msg.id);
       if (!p) return;
+      // A result for the invocation sent with init that came before initDone (user code can send one): it started, at the latest, now.
+      if (this.#first?.id === msg.id) this.#firstStarts();
       this.#pending.delete(msg.id);
       clearTimeout(p.timer);
       const maxRssBytes = Math.max(msg.maxRssBytes, this.#maxRss);

@@ -214,10 +214,8 @@ export class Scheduler {
       this.spares.refillSoon();
       throw err;
     }
-    if (!this.#styles.has(styleKey)) {
-      if (this.#styles.size >= MAX_STYLES) this.#styles.delete(this.#styles.keys().next().value!);
-      this.#styles.set(styleKey, inst.style);
-    }
+    if (!this.#styles.has(styleKey) && this.#styles.size >= MAX_STYLES) this.#styles.delete(this.#styles.keys().next().value!);
+    this.#styles.set(styleKey, inst.style);
     // Init duration: what this cold start waited for, boot included when no spare was ready.
     if (!spare) inst.initMs += booted - t0;
     this.#opts.logger.debug({ fn: fn.name, instance: inst.id, initMs: inst.initMs, spare: Boolean(spare) }, 'instance started');

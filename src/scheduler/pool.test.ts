@@ -226,3 +226,15 @@ it('a pool closed while a start that sent its invocation runs answers that reque
   await settle();
   assert.equal(lease.instance.exited, true, 'stopped once its invocation was answered');
 });
+
+it('a server stopping while a start that sent its invocation runs fails that request as stopping, not with the start', async () => {
+  const { pool, booting, settle } = setupStarts(1);
+  const bound = pool.acquire(invocation('r1'));
+  await settle();
+  const destroyed = pool.destroy();
+  booting.shift()!.finish();
+  await assert.rejects(bound, /redeployed/);
+  await destroyed;
+  await settle();
+  assert.deepEqual([pool.stats.idle, pool.stats.busy, pool.stats.starting], [0, 0, 0], 'the instance that finished starting was stopped');
+});

@@ -97,6 +97,8 @@ export class FunctionPool {
   /** Instances to keep initialised: set by the scheduler for the versions an alias provisions (0 otherwise). */
   #provisionTarget = 0;
   #closed = false;
+  /** Closed for a server shutdown (destroy), not a retire: nothing is answered from a starting instance then. */
+  #stopping = false;
   #unsubscribe: (() => void) | undefined;
 
   constructor(fn: FunctionRecord, deps: PoolDeps) {
@@ -298,8 +300,9 @@ export class FunctionPool {
       this.#onExit(inst);
       throw Object.assign(new Error('the instance exited right after init'), { functionError: { errorType: 'Runtime.ExitError', errorMessage: 'the instance exited right after init', trace: [] } });
     }
-    // A bound start's invocation is running already: it is answered here, and the instance stops after it.
-    if (this.#closed && !start?.bound) {
+    // A bound start's invocation is running already: it is answered here, and the instance stops after
+    // it. Unless the server is stopping: then its request was failed (its work, if stored, is kept).
+    if (this.#closed && !(start?.bound && start.owner)) {
       void inst.stop();
       throw retired('the function was redeployed while its instance started');
     }
@@ -447,8 +450,8 @@ export class FunctionPool {
     this.#closed = true;
     this.#unsubscribe?.();
     for (const w of this.#waiters.splice(0)) {
-      // Its invocation runs in the instance starting for it: it is answered there.
-      if (w.start?.bound) {
+      // A retire: its invocation runs in the instance starting for it, and is answered there.
+      if (w.start?.bound && !this.#stopping) {
         this.#waiters.push(w);
         continue;
       }
@@ -472,6 +475,7 @@ export class FunctionPool {
 
   /** Stops everything, busy instances included (server shutdown). */
   async destroy(): Promise<void> {
+    this.#stopping = true;
     await this.close();
     await Promise.all([...this.#slots.keys()].map((i) => i.stop()));
   }

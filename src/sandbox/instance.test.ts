@@ -1,0 +1,60 @@
+// The invocation a cold start sends right behind init, at the instance: it runs once init ends, its
+// clock starts then, and one built for the other handler style is skipped (the caller sends it again).
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, it } from 'node:test';
+import { type Assignment, Instance } from './instance.ts';
+import { prepareLayout, UidPool } from './layout.ts';
+import { Spawner } from './spawner.ts';
+
+const data = mkdtempSync(join(tmpdir(), 'nimbus-instance-test-'));
+const layout = prepareLayout(data, { isolateUids: false });
+const spawner = new Spawner();
+const uids = new UidPool();
+after(async () => {
+  await spawner.close();
+  rmSync(data, { recursive: true, force: true });
+});
+
+/** A Lambda-style handler as the default export: the host's first guess for `default` is fetch style. */
+const bundle = join(data, 'lambda-default.mjs');
+writeFileSync(bundle, 'let calls = 0;\nexport default async (event) => ({ event, calls: ++calls });\n');
+
+function assignment(): Assignment {
+  return {
+    bundlePath: bundle, compileCache: false, handler: 'index.default', exportName: 'default', env: {}, initTimeoutMs: 5000,
+    meta: { functionName: 'f', functionVersion: '1', memoryMb: 128, invokedFunctionArn: 'arn:f', logStreamName: 's' },
+    onLog: () => undefined, onCall: () => Promise.reject(new Error('no SDK here')), onExit: () => undefined,
+  };
+}
+
+const frame = (requestId: string) => ({ requestId, kind: 'event' as const, payload: { n: 1 }, timeoutMs: 2000 });
+
+it('runs the invocation sent with init once init ends, and starts its clock then', async () => {
+  const inst = await Instance.boot({ id: 'first-1', layout, uids, spawner, memoryMb: 128 });
+  const events: string[] = [];
+  await inst.assign(assignment(), { frame: frame('r1'), onStart: () => events.push('started') });
+  events.push('assigned');
+  assert.deepEqual(events, ['started', 'assigned'], 'its clock started as init ended');
+  assert.equal(inst.takeFirst('someone-else'), undefined, 'only the request it was sent for gets it');
+  const out = await inst.takeFirst('r1');
+  assert.ok(out?.ok);
+  assert.deepEqual(JSON.parse(out.json!), { event: { n: 1 }, calls: 1 });
+  assert.equal(inst.takeFirst('r1'), undefined, 'taken once');
+  await inst.stop();
+});
+
+it('skips an invocation sent with init for the other handler style; sent again, it runs once', async () => {
+  const inst = await Instance.boot({ id: 'first-2', layout, uids, spawner, memoryMb: 128 });
+  let started = 0;
+  await inst.assign(assignment(), { frame: { ...frame('r2'), kind: 'fetch' }, style: 'fetch', onStart: () => { started++; } });
+  assert.equal(inst.style, 'lambda');
+  assert.equal(await inst.takeFirst('r2'), undefined, 'skipped');
+  assert.equal(started, 1);
+  const out = await inst.invoke(frame('r2'));
+  assert.ok(out.ok);
+  assert.deepEqual(JSON.parse(out.json!), { event: { n: 1 }, calls: 1 }, 'the skipped frame never reached the handler');
+  await inst.stop();
+});
