@@ -237,12 +237,7 @@ export class FunctionPool {
     owner.start = start;
     owner.timer?.cancel();
     owner.timer = undefined;
-    const bind = (): FirstInvocation | undefined => {
-      const first = start.owner?.first;
-      if (first) start.bound = true;
-      return first;
-    };
-    this.#startReserved(false, start, bind).then(
+    this.#startReserved(false, start).then(
       (inst) => {
         const w = start.owner;
         if (w) {
@@ -282,7 +277,13 @@ export class FunctionPool {
     } else start.abort.abort();
   }
 
-  async #startReserved(provisioned: boolean, start?: PendingStart, bind?: () => FirstInvocation | undefined): Promise<Instance> {
+  async #startReserved(provisioned: boolean, start?: PendingStart): Promise<Instance> {
+    // Binds the start to whoever owns it when its process is ready, if they have an invocation to send.
+    const bind = start && ((): FirstInvocation | undefined => {
+      const first = start.owner?.first;
+      if (first) start.bound = true;
+      return first;
+    });
     this.#starting++;
     let inst: Instance;
     try {
