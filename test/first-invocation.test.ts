@@ -4,7 +4,7 @@
 // count from init's end, and the START line comes before what the handler prints.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startWithApp, type TestServer } from './helpers.ts';
+import { oneFunctionApp, sleep, startWithApp, type TestServer } from './helpers.ts';
 
 const APP = {
   'nimbus.yml': `app: first
@@ -80,4 +80,19 @@ describe('the invocation a cold start sends with init', () => {
     assert.ok(duration >= 250 && duration < 650, `Duration ${duration} ms is the handler's 300 ms, not init's`);
     assert.ok(init >= 700, `Init Duration ${init} ms`);
   });
+});
+
+it('a server stopping while a start carries its invocation through init (after a deploy retired the version) fails it as stopping, not as an init error', async () => {
+  // Init takes 3 s: the server stops in the middle of it.
+  const app = (v: number) => oneFunctionApp({ source: `const until = Date.now() + 3000;\nwhile (Date.now() < until) { /* init work */ }\nexport const handler = async () => ({ v: ${v} });\n` });
+  const srv = await startWithApp(app(1));
+  const fn = (await srv.store.getFunction('fn'))!;
+  const first = { build: () => ({ frame: { requestId: 'r1', kind: 'event' as const, payload: {}, timeoutMs: 5000 }, styled: false }), onStart: () => undefined };
+  const acquired = srv.scheduler.acquire(fn, first).then(() => undefined, (err: unknown) => err as Error & { functionError?: unknown });
+  await sleep(300);
+  assert.equal((await srv.deploy(app(2))).status, 200, 'the deploy retires the version whose start is in init');
+  await srv.close();
+  const err = await acquired;
+  assert.equal(err?.functionError, undefined, 'not recorded as the function failing to initialise');
+  assert.match(err?.message ?? '', /the server is stopping/);
 });

@@ -21,10 +21,16 @@ after(async () => {
 /** A Lambda-style handler as the default export: the host's first guess for `default` is fetch style. */
 const bundle = join(data, 'lambda-default.mjs');
 writeFileSync(bundle, 'let calls = 0;\nexport default async (event) => ({ event, calls: ++calls });\n');
+/** The same, with a top level that takes 300 ms. */
+const slowBundle = join(data, 'slow-init.mjs');
+writeFileSync(slowBundle, 'const until = Date.now() + 300;\nwhile (Date.now() < until) { /* init work */ }\nlet calls = 0;\nexport default async (event) => ({ event, calls: ++calls });\n');
+/** A top level that sends, as user code can, a result for the invocation the host sent with init before init ends. */
+const fakeBundle = join(data, 'fake-result.mjs');
+writeFileSync(fakeBundle, "process.send({ type: 'result', id: 1, ok: true, json: '\"made up\"', maxRssBytes: 0 });\nexport default async () => 'real';\n");
 
-function assignment(): Assignment {
+function assignment(bundlePath = bundle): Assignment {
   return {
-    bundlePath: bundle, compileCache: false, handler: 'index.default', exportName: 'default', env: {}, initTimeoutMs: 5000,
+    bundlePath, compileCache: false, handler: 'index.default', exportName: 'default', env: {}, initTimeoutMs: 5000,
     meta: { functionName: 'f', functionVersion: '1', memoryMb: 128, invokedFunctionArn: 'arn:f', logStreamName: 's' },
     onLog: () => undefined, onCall: () => Promise.reject(new Error('no SDK here')), onExit: () => undefined,
   };
@@ -35,9 +41,12 @@ const frame = (requestId: string) => ({ requestId, kind: 'event' as const, paylo
 it('runs the invocation sent with init once init ends, and starts its clock then', async () => {
   const inst = await Instance.boot({ id: 'first-1', layout, uids, spawner, memoryMb: 128 });
   const events: string[] = [];
-  await inst.assign(assignment(), { frame: frame('r1'), onStart: () => events.push('started') });
+  const t0 = performance.now();
+  let startedAfter = 0;
+  await inst.assign(assignment(slowBundle), { frame: frame('r1'), onStart: () => { startedAfter = performance.now() - t0; events.push('started'); } });
   events.push('assigned');
   assert.deepEqual(events, ['started', 'assigned'], 'its clock started as init ended');
+  assert.ok(startedAfter >= 290, `its clock started after the 300 ms of init (${startedAfter.toFixed(0)} ms), not when it was sent`);
   assert.equal(inst.takeFirst('someone-else'), undefined, 'only the request it was sent for gets it');
   const out = await inst.takeFirst('r1');
   assert.ok(out?.ok);
@@ -56,5 +65,15 @@ it('skips an invocation sent with init for the other handler style; sent again, 
   const out = await inst.invoke(frame('r2'));
   assert.ok(out.ok);
   assert.deepEqual(JSON.parse(out.json!), { event: { n: 1 }, calls: 1 }, 'the skipped frame never reached the handler');
+  await inst.stop();
+});
+
+it('a result for the invocation sent with init that comes before init ends (sent by user code) still starts its clock first', async () => {
+  const inst = await Instance.boot({ id: 'first-3', layout, uids, spawner, memoryMb: 128 });
+  let started = 0;
+  await inst.assign(assignment(fakeBundle), { frame: frame('r3'), onStart: () => { started++; } });
+  const out = await inst.takeFirst('r3');
+  assert.equal(started, 1, 'its START line and clock came before its outcome');
+  assert.ok(out?.ok);
   await inst.stop();
 });

@@ -211,6 +211,8 @@ export class Scheduler {
         },
       }, first && built ? { frame: built.frame, style: built.styled ? style : undefined, onStart: () => first.onStart() } : undefined);
     } catch (err) {
+      // Stopped by the server's shutdown (its processes are killed): not the function's init failing.
+      if (this.#closed) throw new NimbusError('INTERNAL', 'the server is stopping');
       this.spares.refillSoon();
       throw err;
     }

@@ -227,7 +227,7 @@ it('a pool closed while a start that sent its invocation runs answers that reque
   assert.equal(lease.instance.exited, true, 'stopped once its invocation was answered');
 });
 
-it('a server stopping while a start that sent its invocation runs fails that request as stopping, not with the start', async () => {
+it('a pool destroyed (server shutdown) while a start that sent its invocation runs fails that request as retired (the scheduler then says it is stopping), and stops the instance', async () => {
   const { pool, booting, settle } = setupStarts(1);
   const bound = pool.acquire(invocation('r1'));
   await settle();
