@@ -82,10 +82,9 @@ export class Invoker {
     // style the host expects) and starts, with its START line and its clock, when init ends.
     let handler: SpanHandle | undefined;
     let h0 = 0;
-    const begin = (h: SpanHandle): SpanHandle => {
+    const begin = (): void => {
       h0 = performance.now();
       this.#line(fn.name, requestId, 'INFO', `START RequestId: ${requestId} Version: ${fn.revision}`);
-      return h;
     };
     const first: FirstInvocation = {
       build: (style) => {
@@ -93,7 +92,10 @@ export class Invoker {
         handler = this.#tracing.start('handler', span, 'internal');
         return { frame: { requestId, kind: f.kind, payload: f.payload, timeoutMs: fn.timeoutMs, trace: handler.traceparent }, styled: req.styled === true };
       },
-      onStart: () => { if (handler) begin(handler).setStartTime(TIME_ORIGIN + h0); },
+      onStart: () => {
+        begin();
+        handler?.setStartTime(TIME_ORIGIN + h0);
+      },
     };
     let lease;
     try {
@@ -140,7 +142,10 @@ export class Invoker {
     if (!out) {
       const frame = req.prepare(inst.style);
       if (handler) h0 = performance.now(); // skipped: sent again now
-      else handler = begin(this.#tracing.start('handler', span, 'internal'));
+      else {
+        handler = this.#tracing.start('handler', span, 'internal');
+        begin();
+      }
       out = await inst.invoke({ requestId, kind: frame.kind, payload: frame.payload, timeoutMs: fn.timeoutMs, trace: handler.traceparent });
     }
     const durationMs = performance.now() - h0;

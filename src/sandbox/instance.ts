@@ -93,7 +93,7 @@ const PAGE_BYTES = 4096;
 /** How long the host waits for a runtime's garbage collection before it moves on. */
 const COLLECT_WAIT_MS = 1000;
 
-type Pending = { resolve: (o: InvokeOutcome | undefined) => void; timer: NodeJS.Timeout | undefined; requestId: string; timeoutMs: number };
+type Pending = { resolve: (o: InvokeOutcome) => void; timer: NodeJS.Timeout | undefined; requestId: string; timeoutMs: number };
 
 export class Instance {
   readonly id: string;
@@ -121,8 +121,8 @@ export class Instance {
   #calls = 0;
   #frameWaiter: ((msg: RuntimeFrame) => void) | undefined;
   #cacheReported = false;
-  /** The invocation sent with init: its clock starts when init ends (`onStart`, once); its outcome is taken once. */
-  #first: { id: number; requestId: string; onStart: (() => void) | undefined; outcome: Promise<InvokeOutcome | undefined> | undefined } | undefined;
+  /** The invocation sent with init: its clock starts when init ends (`onStart`, once); its outcome is taken once; `skip` resolves it undefined. */
+  #first: { id: number; requestId: string; onStart: (() => void) | undefined; outcome: Promise<InvokeOutcome | undefined> | undefined; skip: () => void } | undefined;
 
   private constructor(opts: SandboxOptions) {
     this.id = opts.id;
@@ -265,8 +265,7 @@ export class Instance {
         resolve({ ok: false, kind: 'crashed', error: { errorType: 'Runtime.ExitError', errorMessage: 'the instance is gone', trace: [] }, maxRssBytes: 0 });
         return;
       }
-      // Only the invocation sent with init can be skipped (resolved undefined): this one never is.
-      this.#pending.set(id, { resolve: (o) => { if (o) resolve(o); }, timer: this.#timeout(id, frame.timeoutMs), requestId: frame.requestId, timeoutMs: frame.timeoutMs });
+      this.#pending.set(id, { resolve, timer: this.#timeout(id, frame.timeoutMs), requestId: frame.requestId, timeoutMs: frame.timeoutMs });
       this.#startRssWatch();
       this.#child.send({ type: 'invoke', id, requestId: frame.requestId, kind: frame.kind, payload: frame.payload, deadline: Date.now() + frame.timeoutMs, trace: frame.trace });
     });
@@ -284,10 +283,12 @@ export class Instance {
   #sendFirst(first: FirstInvoke): void {
     const id = this.#nextId++;
     const { frame } = first;
+    let skip!: () => void;
     const outcome = new Promise<InvokeOutcome | undefined>((resolve) => {
       this.#pending.set(id, { resolve, timer: undefined, requestId: frame.requestId, timeoutMs: frame.timeoutMs });
+      skip = () => resolve(undefined);
     });
-    this.#first = { id, requestId: frame.requestId, onStart: first.onStart, outcome };
+    this.#first = { id, requestId: frame.requestId, onStart: first.onStart, outcome, skip };
     // `timeoutMs`: the runtime sets the deadline when it starts the handler.
     this.#child.send({ type: 'invoke', id, requestId: frame.requestId, kind: frame.kind, payload: frame.payload, timeoutMs: frame.timeoutMs, trace: frame.trace, style: first.style });
   }
@@ -383,12 +384,13 @@ export class Instance {
     }
     if (msg.type === 'skipped') {
       // The runtime's handler style is not the one the frame sent with init was built for.
-      const p = this.#first?.id === msg.id ? this.#pending.get(msg.id) : undefined;
-      if (!p) return;
+      const f = this.#first;
+      const p = f?.id === msg.id ? this.#pending.get(msg.id) : undefined;
+      if (!f || !p) return;
       this.#firstStarts(); // (user code can send this frame before initDone)
       this.#pending.delete(msg.id);
       clearTimeout(p.timer);
-      p.resolve(undefined);
+      f.skip();
       return;
     }
     if (msg.type === 'result') {
