@@ -8,7 +8,8 @@ import type { Registry } from '../control/registry.ts';
 import { NimbusError } from '../errors.ts';
 import { invocationError, type Invoker } from '../invoker/index.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { SpanHandle, Tracing } from '../observability/tracing.ts';
+import type { RouteRecord } from '../store/types.ts';
+import { ShapeCache, type SpanHandle, type Tracing } from '../observability/tracing.ts';
 import { readBody, requestIdFrom, sendError } from '../util/http.ts';
 import { MAX_PAYLOAD_BYTES } from '../workflows/executor.ts';
 import { startFromRoute, type WorkflowStarter } from './workflow.ts';
@@ -19,12 +20,16 @@ export class Gateway {
   readonly #invoker: Invoker;
   readonly #logger: Logger;
   readonly #tracing: Tracing;
+  // The server span's shape, by route and request method (a route of ANY takes several).
+  readonly #shapes: ShapeCache<RouteRecord>;
 
   constructor(registry: Registry, invoker: Invoker, logger: Logger, tracing: Tracing) {
     this.#registry = registry;
     this.#invoker = invoker;
     this.#logger = logger;
     this.#tracing = tracing;
+    this.#shapes = new ShapeCache((route, method) =>
+      tracing.shape(`${method} ${route.path}`, 'server', { 'http.request.method': method, 'http.route': route.path, 'faas.invoked_name': route.fn ?? '' }));
   }
 
   /** Starts executions for workflow routes (set by the server once the executor runs). */
@@ -64,7 +69,7 @@ export class Gateway {
       const fn = match.route.fn === null ? undefined : this.#registry.functions.get(match.route.fn);
       if (!fn) throw new NimbusError('NOT_FOUND', `no route for ${method} ${rawPath}`);
       // The request's trace context (W3C traceparent) continues here, or a trace starts.
-      span = this.#tracing.start(`${method} ${match.route.path}`, parent, 'server', { 'http.request.method': method, 'http.route': match.route.path, 'faas.invoked_name': fn.name });
+      span = this.#tracing.startShaped(this.#shapes.get(match.route, method), parent);
       res.setHeader('x-nimbus-trace-id', span.traceId);
       const body = await readBody(req, MAX_SYNC_PAYLOAD_BYTES);
       const host = req.headers.host ?? '127.0.0.1';

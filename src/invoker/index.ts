@@ -8,7 +8,7 @@ import type { RecordWriter } from '../observability/records.ts';
 import type { FunctionError, InvokeOutcome } from '../sandbox/instance.ts';
 import type { FirstInvocation, Scheduler } from '../scheduler/index.ts';
 import type { FunctionRecord, InvocationRecord, LogLevel, Outcome } from '../store/types.ts';
-import type { SpanHandle, SpanKindName, Tracing } from '../observability/tracing.ts';
+import { ShapeCache, type SpanHandle, type SpanKindName, type SpanShape, type Tracing } from '../observability/tracing.ts';
 import { DEFAULT_ALIAS } from '../store/versions.ts';
 import { isRetired } from '../scheduler/pool.ts';
 
@@ -54,17 +54,31 @@ export type ResolveVersion = (fn: FunctionRecord, qualifier?: string) => Functio
 const SPAN_KIND: Record<InvocationRecord['trigger'], SpanKindName> = { http: 'server', invoke: 'server', async: 'consumer', queue: 'consumer', table: 'consumer', workflow: 'internal' };
 const FAAS_TRIGGER: Record<InvocationRecord['trigger'], string> = { http: 'http', invoke: 'other', async: 'pubsub', queue: 'pubsub', table: 'datasource', workflow: 'other' };
 
+// Attributes every invocation span is given one of (made once: the hot path sets them on each span).
+const COLD = { 'faas.coldstart': true };
+const WARM = { 'faas.coldstart': false };
+const OUTCOME = Object.fromEntries((['success', 'error', 'timeout', 'throttled', 'crashed', 'out-of-memory', 'init-error'] satisfies Outcome[])
+  .map((o) => [o, { 'nimbus.outcome': o }])) as Record<Outcome, { 'nimbus.outcome': Outcome }>;
+
 export class Invoker {
   readonly #scheduler: Scheduler;
   readonly #records: RecordWriter;
   readonly #tracing: Tracing;
   readonly #resolve: ResolveVersion;
+  // The invoke span's shape, by function version and trigger; the handler span's.
+  readonly #shapes: ShapeCache<FunctionRecord>;
+  readonly #handlerShape: SpanShape;
 
   constructor(scheduler: Scheduler, records: RecordWriter, tracing: Tracing, resolve: ResolveVersion = (fn) => fn) {
     this.#scheduler = scheduler;
     this.#records = records;
     this.#tracing = tracing;
     this.#resolve = resolve;
+    this.#shapes = new ShapeCache((fn, trigger) => {
+      const t = trigger as InvocationRecord['trigger'];
+      return tracing.shape(`invoke ${fn.name}`, SPAN_KIND[t], { 'faas.invoked_name': fn.name, 'faas.trigger': FAAS_TRIGGER[t], 'nimbus.trigger': t });
+    });
+    this.#handlerShape = tracing.shape('handler', 'internal');
   }
 
   #line(fn: string, requestId: string, level: LogLevel, message: string): void {
@@ -77,7 +91,7 @@ export class Invoker {
     const { requestId } = req;
     const startedAt = Date.now();
     const t0 = performance.now();
-    const span = this.#tracing.start(`invoke ${fn.name}`, req.trace, SPAN_KIND[req.trigger], { 'faas.invoked_name': fn.name, 'faas.trigger': FAAS_TRIGGER[req.trigger], 'faas.invocation_id': requestId, 'nimbus.trigger': req.trigger });
+    const span = this.#tracing.startShaped(this.#shapes.get(fn, req.trigger), req.trace, { 'faas.invocation_id': requestId });
     // If a cold start of its own serves this request, the invocation is sent with init (built for the
     // style the host expects) and starts, with its START line and its clock, when init ends.
     let handler: SpanHandle | undefined;
@@ -89,7 +103,7 @@ export class Invoker {
     const first: FirstInvocation = {
       build: (style) => {
         const f = req.prepare(style);
-        handler = this.#tracing.start('handler', span, 'internal');
+        handler = this.#tracing.startShaped(this.#handlerShape, span);
         return { frame: { requestId, kind: f.kind, payload: f.payload, timeoutMs: fn.timeoutMs, trace: handler.traceparent }, styled: req.styled === true };
       },
       onStart: () => {
@@ -132,7 +146,7 @@ export class Invoker {
     const collecting = inst.collecting;
     if (collecting) await collecting;
     const initDurationMs = lease.cold ? inst.initMs : null;
-    span.setAttributes({ 'faas.coldstart': lease.cold });
+    span.setAttributes(lease.cold ? COLD : WARM);
     // The cold start: waiting for an instance to be made ready (a spare assigned, or a process booted) and its init.
     // (With the invocation sent along, init's end is when it started.)
     const sent = lease.cold ? inst.takeFirst(requestId) : undefined;
@@ -143,7 +157,7 @@ export class Invoker {
       const frame = req.prepare(inst.style);
       if (handler) h0 = performance.now(); // skipped: sent again now
       else {
-        handler = this.#tracing.start('handler', span, 'internal');
+        handler = this.#tracing.startShaped(this.#handlerShape, span);
         begin();
       }
       out = await inst.invoke({ requestId, kind: frame.kind, payload: frame.payload, timeoutMs: fn.timeoutMs, trace: handler.traceparent });
@@ -179,7 +193,7 @@ export class Invoker {
       ...(outcome !== 'success' ? [`Status: ${outcome}`] : []),
     ].join('\t'));
     handler?.end(error?.errorType);
-    span.setAttributes({ 'nimbus.outcome': outcome });
+    span.setAttributes(OUTCOME[outcome]);
     span.end(outcome === 'success' ? undefined : error?.errorType ?? outcome);
     this.#record(req, startedAt, durationMs, initDurationMs, lease.cold, maxMemoryUsedMb, outcome, error?.errorType ?? null, span.traceId, lease.provisioned);
     return { requestId, style: inst.style, outcome, json, error, durationMs, billedDurationMs, initDurationMs, cold: lease.cold, maxMemoryUsedMb, traceId: span.traceId, version: fn.revision };

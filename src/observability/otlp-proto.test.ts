@@ -6,7 +6,7 @@ import { it } from 'node:test';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import type { PlainSpan } from './otlp-json.ts';
 import { sdkSpan } from './sdk-span.ts';
-import { type Attributes, decodeExportRequest, decodeSpans, exportRequest, requestHead, SpanEncoder } from './otlp-proto.ts';
+import { type Attributes, decodeExportRequest, decodeSpans, encodeShape, exportRequest, requestHead, SpanEncoder } from './otlp-proto.ts';
 
 function encode(spans: PlainSpan[], attrs = (p: PlainSpan): Attributes[] => [Object.fromEntries(pairs(p.attrs)) as Attributes]): Buffer {
   const enc = new SpanEncoder(64); // small, so the test also grows it
@@ -66,6 +66,33 @@ it('writes a key set again in its first place with its last value, as the SDK do
   const sdk = sdkSpan(s);
   for (const a of given()) for (const [k, v] of Object.entries(a)) if (v !== null) sdk.attributes[k] = v;
   assert.equal(exportRequest(encode([s], given), 'nimbus-test', 'nimbus').toString('hex'), Buffer.from(ProtobufTraceSerializer.serializeRequest([sdk])!).toString('hex'));
+});
+
+it('writes the same bytes from a shape (its name, kind and first attributes encoded once), and writes them anew when a later set changes one', () => {
+  const first: Attributes = { 'http.request.method': 'GET', 'http.route': '/users/{id}', skipped: null as unknown as string, 'ünïcode': 'naïve ✓' };
+  const cases: Attributes[][] = [
+    [first],
+    [first, { 'http.response.status_code': 200 }, { 'faas.coldstart': false }],
+    // A later set of one of the shape's own keys: its first place, its last value (not the shape's bytes).
+    [first, { 'http.route': '/other' }, { 'http.response.status_code': 404 }],
+    [{}],
+  ];
+  for (const attrs of cases) {
+    const shape = encodeShape(spans[0]!.name, 1, attrs[0]!);
+    const write = (withShape: boolean) => {
+      const enc = new SpanEncoder(64);
+      const s = spans[0]!;
+      // Twice: the second span under the same trace (its trace id copied from the first).
+      for (let i = 0; i < 2; i++) enc.add(s.name, 1, s.traceId, s.spanId, s.parentSpanId, s.parentRemote, s.startMs, s.endMs, '', attrs, withShape ? shape : undefined);
+      return enc.take().toString('hex');
+    };
+    assert.equal(write(true), write(false), JSON.stringify(attrs));
+  }
+  // And they read back as set.
+  const enc = new SpanEncoder(64);
+  const s = spans[0]!;
+  enc.add(s.name, 1, s.traceId, s.spanId, '', false, 1, 2, '', cases[2]!, encodeShape(s.name, 1, first));
+  assert.deepEqual(decodeSpans(enc.take())[0]!.attrs, ['http.request.method', 'GET', 'http.route', '/other', 'ünïcode', 'naïve ✓', 'http.response.status_code', 404]);
 });
 
 it('lets go of a buffer grown for a huge span instead of keeping it for later batches', () => {

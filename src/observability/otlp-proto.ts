@@ -50,9 +50,10 @@ export class SpanEncoder {
   /**
    * Appends one finished span. `kind` is the API's SpanKind (OTLP's is one more); times are epoch
    * milliseconds; `error` is '' for a span that did not fail; a key set in more than one of `attrs`
-   * keeps the place it was first set, with the value set last.
+   * keeps the place it was first set, with the value set last. `shape`, when given, is
+   * encodeShape(name, kind, attrs[0]): its bytes are copied rather than written again.
    */
-  add(name: string, kind: number, traceId: string, spanId: string, parentSpanId: string, parentRemote: boolean, startMs: number, endMs: number, error: string, attrs: readonly Attributes[]): void {
+  add(name: string, kind: number, traceId: string, spanId: string, parentSpanId: string, parentRemote: boolean, startMs: number, endMs: number, error: string, attrs: readonly Attributes[], shape?: EncodedShape): void {
     // Room for everything but the attributes, which make room for themselves one by one.
     let b = this.#room(this.#at, 128 + 3 * (name.length + error.length));
     let p = this.#at;
@@ -69,12 +70,19 @@ export class SpanEncoder {
     }
     b[p++] = TAG.spanId; b[p++] = 8; p = hex(b, p, spanId);
     if (parentSpanId) { b[p++] = TAG.parent; b[p++] = 8; p = hex(b, p, parentSpanId); }
-    b[p++] = TAG.name; p = string(b, p, name);
-    b[p++] = TAG.kind; b[p++] = kind + 1;
+    if (shape) p = copy(b, p, shape.head);
+    else p = nameAndKind(b, p, name, kind);
     b[p++] = TAG.start; p = nanos(b, p, startMs);
     b[p++] = TAG.end; p = nanos(b, p, endMs);
+    let from = 0;
+    // The shape's attributes as encoded, unless a later set changes one of them (then all are written here).
+    if (shape && attrs.length > 0 && !overridden(attrs)) {
+      if (p + shape.attrs.length + 32 + 3 * error.length > b.length) b = this.#room(p, shape.attrs.length + 32 + 3 * error.length);
+      p = copy(b, p, shape.attrs);
+      from = 1;
+    }
     const last = attrs.length - 1;
-    for (let i = 0; i <= last; i++) {
+    for (let i = from; i <= last; i++) {
       const a = attrs[i]!;
       for (const k in a) {
         let v: Value = a[k];
@@ -82,17 +90,10 @@ export class SpanEncoder {
         // A key set more than once keeps the place it was first set, with the value set last (as the SDK's spans do).
         if (i > 0 && setIn(attrs, 0, i, k)) continue;
         if (i < last) v = lastValue(attrs, i + 1, k, v);
-        const bound = typeof v === 'string' ? 3 * (k.length + v.length) + 24 : Array.isArray(v) ? 3 * k.length + 24 + valueBound(v) : 3 * k.length + 24;
+        const bound = attributeBound(k, v);
         // The rest of the span (its counts, status and flags) needs 32 bytes more than its error.
         if (p + bound + 32 + 3 * error.length > b.length) b = this.#room(p, bound + 32 + 3 * error.length);
-        b[p++] = TAG.attr;
-        const kvAt = p++;
-        b[p++] = 0x0a; p = string(b, p, k); // KeyValue.key
-        b[p++] = 0x12; // KeyValue.value
-        const valueAt = p++;
-        p = anyValue(b, p, v);
-        p = close(b, valueAt, 1, p);
-        p = close(b, kvAt, 1, p);
+        p = attribute(b, p, k, v);
       }
     }
     b[p++] = TAG.droppedAttrs; b[p++] = 0;
@@ -145,6 +146,71 @@ export class SpanEncoder {
     this.#buf = next;
     return next;
   }
+}
+
+/**
+ * The parts of a span that many spans share — its name and kind, and the attributes it starts with —
+ * encoded once, for add() to copy (the gateway's span of a route, the invoke span of a function).
+ */
+export interface EncodedShape {
+  /** The name and kind fields. */
+  readonly head: Uint8Array;
+  /** The attributes' fields. */
+  readonly attrs: Uint8Array;
+}
+
+/** encodeShape()'s bytes are what add() writes for the same name, kind and first attributes. */
+export function encodeShape(name: string, kind: number, attrs: Attributes): EncodedShape {
+  const b = Buffer.alloc(64 + 3 * name.length);
+  const head = Buffer.from(b.subarray(0, nameAndKind(b, 0, name, kind)));
+  const parts: Buffer[] = [];
+  for (const k in attrs) {
+    const v: Value = attrs[k];
+    if (!isAttributeValue(v)) continue;
+    const out = Buffer.alloc(attributeBound(k, v));
+    parts.push(out.subarray(0, attribute(out, 0, k, v)));
+  }
+  return { head, attrs: Buffer.concat(parts) };
+}
+
+/** The name and kind fields. */
+function nameAndKind(b: Buffer, p: number, name: string, kind: number): number {
+  b[p++] = TAG.name; p = string(b, p, name);
+  b[p++] = TAG.kind; b[p++] = kind + 1;
+  return p;
+}
+
+/** The most bytes attribute() writes for `k` and `v`. */
+function attributeBound(k: string, v: Value): number {
+  return typeof v === 'string' ? 3 * (k.length + v.length) + 24 : Array.isArray(v) ? 3 * k.length + 24 + valueBound(v) : 3 * k.length + 24;
+}
+
+/** One attribute: a span's KeyValue field. */
+function attribute(b: Buffer, p: number, k: string, v: Value): number {
+  b[p++] = TAG.attr;
+  const kvAt = p++;
+  b[p++] = 0x0a; p = string(b, p, k); // KeyValue.key
+  b[p++] = 0x12; // KeyValue.value
+  const valueAt = p++;
+  p = anyValue(b, p, v);
+  p = close(b, valueAt, 1, p);
+  return close(b, kvAt, 1, p);
+}
+
+/** Copies `bytes` to `p` (a loop: the shapes are short, shorter than a native copy's call costs). */
+function copy(b: Buffer, p: number, bytes: Uint8Array): number {
+  for (let i = 0; i < bytes.length; i++) b[p++] = bytes[i]!;
+  return p;
+}
+
+/** Whether attrs[1..] give a key of attrs[0] another attribute value. */
+function overridden(attrs: readonly Attributes[]): boolean {
+  const first = attrs[0]!;
+  for (let j = 1; j < attrs.length; j++) {
+    const a = attrs[j]!;
+    for (const k in a) if (Object.hasOwn(first, k) && isAttributeValue(first[k]) && isAttributeValue(a[k])) return true;
+  }
+  return false;
 }
 
 /** Whether one of attrs[from..to) gives `k` an attribute value. */

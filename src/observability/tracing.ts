@@ -11,6 +11,7 @@ import { ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
 import { buildSamplerFromEnv } from '@opentelemetry/sdk-trace-base/build/src/config.js';
 import { type Sampler, SamplingDecision } from '@opentelemetry/sdk-trace-base';
 import type { Logger } from './logger.ts';
+import { type EncodedShape, encodeShape } from './otlp-proto.ts';
 import { type Attributes, SpanExport } from './span-export.ts';
 
 export type { Attributes } from './span-export.ts';
@@ -46,6 +47,44 @@ export interface SpanHandle {
   end(error?: string, endTimeMs?: number): void;
 }
 
+/**
+ * What many spans share — a name, a kind and the attributes they start with (a route's server spans,
+ * a function's invoke spans) — made once with Tracing.shape(), so that a recorded span's export
+ * copies their bytes instead of encoding them again.
+ */
+export class SpanShape {
+  readonly name: string;
+  readonly kind: SpanKind;
+  readonly attrs: Attributes;
+  /** The shape's OTLP bytes, when spans are exported. */
+  readonly encoded: EncodedShape | undefined;
+
+  constructor(name: string, kind: SpanKind, attrs: Attributes, encoded: EncodedShape | undefined) {
+    this.name = name;
+    this.kind = kind;
+    this.attrs = attrs;
+    this.encoded = encoded;
+  }
+}
+
+/** Shapes kept by an owner (a route, a function version) and a key, made on first use and let go with their owner. */
+export class ShapeCache<O extends object> {
+  readonly #byOwner = new WeakMap<O, Map<string, SpanShape>>();
+  readonly #make: (owner: O, key: string) => SpanShape;
+
+  constructor(make: (owner: O, key: string) => SpanShape) {
+    this.#make = make;
+  }
+
+  get(owner: O, key: string): SpanShape {
+    let shapes = this.#byOwner.get(owner);
+    if (!shapes) this.#byOwner.set(owner, shapes = new Map());
+    let shape = shapes.get(key);
+    if (!shape) shapes.set(key, shape = this.#make(owner, key));
+    return shape;
+  }
+}
+
 export interface TracingOptions {
   /** OTLP/HTTP base URL (…/v1/traces is added) — default from OTEL_EXPORTER_OTLP_ENDPOINT. */
   endpoint?: string;
@@ -58,6 +97,9 @@ export interface TracingOptions {
   protocol?: string;
   logger: Logger;
 }
+
+// The shape of spans that are not recorded (their name and attributes are never read).
+const UNRECORDED = new SpanShape('', SpanKind.INTERNAL, {}, undefined);
 
 // Wall-clock milliseconds with the monotonic clock's precision, as the SDK times its spans.
 // (timeOrigin is a getter: read once.)
@@ -85,8 +127,19 @@ export class Tracing {
     opts.logger.info({ url }, 'exporting traces with OTLP/HTTP');
   }
 
+  /** A shape for spans that share a name, a kind and first attributes (kept by the caller, e.g. in a ShapeCache). */
+  shape(name: string, kind: SpanKindName, attrs: Attributes = {}): SpanShape {
+    return new SpanShape(name, KINDS[kind], attrs, this.#export ? encodeShape(name, KINDS[kind], attrs) : undefined);
+  }
+
   /** Starts a span: a child of `parent` (a traceparent, or a span of this process), or the root of a new trace. */
   start(name: string, parent: string | SpanHandle | undefined, kind: SpanKindName, attrs: Attributes = {}, startTimeMs?: number): SpanHandle {
+    // (Not exporting: no span is recorded, so none needs its shape.)
+    return this.startShaped(this.#export ? new SpanShape(name, KINDS[kind], attrs, undefined) : UNRECORDED, parent, undefined, startTimeMs);
+  }
+
+  /** Starts a span of a shape, with `attrs` besides the shape's own. */
+  startShaped(shape: SpanShape, parent: string | SpanHandle | undefined, attrs?: Attributes, startTimeMs?: number): SpanHandle {
     // A span of ours is its own parsed context: no need to format and parse it again on the hot path.
     const local = typeof parent === 'object';
     const p = local ? parent : parseTraceparent(parent);
@@ -95,13 +148,13 @@ export class Tracing {
     const traceId = p?.traceId ?? randomHex(16);
     // Under a sampled span of this process every sampler the SDK reads from OTEL_TRACES_SAMPLER samples
     // (parent-based ones follow the parent; ratio ones decide by the trace id, as they did for the parent).
-    if (!local && !this.#alwaysSamples && !this.#sample(traceId, p, name, KINDS[kind], attrs)) return new IdSpan(traceId, false);
-    return new RecordedSpan(this.#export, name, KINDS[kind], traceId, p?.spanId ?? '', !local, attrs, startTimeMs ?? now());
+    if (!local && !this.#alwaysSamples && !this.#sample(traceId, p, shape, attrs)) return new IdSpan(traceId, false);
+    return new RecordedSpan(this.#export, shape, traceId, p?.spanId ?? '', !local, attrs, startTimeMs ?? now());
   }
 
-  #sample(traceId: string, p: ParsedTraceparent | undefined, name: string, kind: SpanKind, attrs: Attributes): boolean {
+  #sample(traceId: string, p: ParsedTraceparent | undefined, shape: SpanShape, attrs: Attributes | undefined): boolean {
     const ctx = p ? trace.setSpanContext(ROOT_CONTEXT, { traceId: p.traceId, spanId: p.spanId, traceFlags: 1, isRemote: true }) : ROOT_CONTEXT;
-    return this.#sampler!.shouldSample(ctx, traceId, name, kind, attrs, []).decision === SamplingDecision.RECORD_AND_SAMPLED;
+    return this.#sampler!.shouldSample(ctx, traceId, shape.name, shape.kind, attrs ? { ...shape.attrs, ...attrs } : shape.attrs, []).decision === SamplingDecision.RECORD_AND_SAMPLED;
   }
 
   /**
@@ -165,27 +218,25 @@ class IdSpan implements SpanHandle {
 /** A sampled span: its ids, times and attributes, encoded for export when it ends. */
 class RecordedSpan implements SpanHandle {
   readonly #export: SpanExport;
-  readonly #name: string;
-  readonly #kind: SpanKind;
+  readonly #shape: SpanShape;
   readonly #parentSpanId: string;
   readonly #parentRemote: boolean;
   #startMs: number;
-  // The attribute objects as given (a key set again later wins when the span is encoded).
+  // The attribute objects as given, the shape's first (a key set again later wins when the span is encoded).
   readonly #attrs: Attributes[];
   #ended = false;
   readonly traceId: string;
   readonly spanId: string;
   readonly sampled = true;
 
-  constructor(exp: SpanExport, name: string, kind: SpanKind, traceId: string, parentSpanId: string, parentRemote: boolean, attrs: Attributes, startMs: number) {
+  constructor(exp: SpanExport, shape: SpanShape, traceId: string, parentSpanId: string, parentRemote: boolean, attrs: Attributes | undefined, startMs: number) {
     this.#export = exp;
-    this.#name = name;
-    this.#kind = kind;
+    this.#shape = shape;
     this.traceId = traceId;
     this.spanId = randomHex(8);
     this.#parentSpanId = parentSpanId;
     this.#parentRemote = parentRemote;
-    this.#attrs = [attrs];
+    this.#attrs = attrs ? [shape.attrs, attrs] : [shape.attrs];
     this.#startMs = startMs;
   }
 
@@ -204,6 +255,7 @@ class RecordedSpan implements SpanHandle {
   end(error?: string, endTimeMs?: number): void {
     if (this.#ended) return;
     this.#ended = true;
-    this.#export.add(this.#name, this.#kind, this.traceId, this.spanId, this.#parentSpanId, this.#parentRemote, this.#startMs, endTimeMs ?? now(), error ?? '', this.#attrs);
+    const s = this.#shape;
+    this.#export.add(s.name, s.kind, this.traceId, this.spanId, this.#parentSpanId, this.#parentRemote, this.#startMs, endTimeMs ?? now(), error ?? '', this.#attrs, s.encoded);
   }
 }
