@@ -55,10 +55,17 @@ const SPAN_KIND: Record<InvocationRecord['trigger'], SpanKindName> = { http: 'se
 const FAAS_TRIGGER: Record<InvocationRecord['trigger'], string> = { http: 'http', invoke: 'other', async: 'pubsub', queue: 'pubsub', table: 'datasource', workflow: 'other' };
 
 // Attributes every invocation span is given one of (made once: the hot path sets them on each span).
-const COLD = { 'faas.coldstart': true };
-const WARM = { 'faas.coldstart': false };
-const OUTCOME = Object.fromEntries((['success', 'error', 'timeout', 'throttled', 'crashed', 'out-of-memory', 'init-error'] satisfies Outcome[])
-  .map((o) => [o, { 'nimbus.outcome': o }])) as Record<Outcome, { 'nimbus.outcome': Outcome }>;
+const COLD = Object.freeze({ 'faas.coldstart': true });
+const WARM = Object.freeze({ 'faas.coldstart': false });
+const OUTCOME: { readonly [O in Outcome]: Readonly<{ 'nimbus.outcome': O }> } = {
+  success: Object.freeze({ 'nimbus.outcome': 'success' }),
+  error: Object.freeze({ 'nimbus.outcome': 'error' }),
+  timeout: Object.freeze({ 'nimbus.outcome': 'timeout' }),
+  throttled: Object.freeze({ 'nimbus.outcome': 'throttled' }),
+  crashed: Object.freeze({ 'nimbus.outcome': 'crashed' }),
+  'out-of-memory': Object.freeze({ 'nimbus.outcome': 'out-of-memory' }),
+  'init-error': Object.freeze({ 'nimbus.outcome': 'init-error' }),
+};
 
 export class Invoker {
   readonly #scheduler: Scheduler;
@@ -66,7 +73,7 @@ export class Invoker {
   readonly #tracing: Tracing;
   readonly #resolve: ResolveVersion;
   // The invoke span's shape, by function version and trigger; the handler span's.
-  readonly #shapes: ShapeCache<FunctionRecord>;
+  readonly #shapes: ShapeCache<FunctionRecord, InvocationRecord['trigger']>;
   readonly #handlerShape: SpanShape;
 
   constructor(scheduler: Scheduler, records: RecordWriter, tracing: Tracing, resolve: ResolveVersion = (fn) => fn) {
@@ -74,10 +81,8 @@ export class Invoker {
     this.#records = records;
     this.#tracing = tracing;
     this.#resolve = resolve;
-    this.#shapes = new ShapeCache((fn, trigger) => {
-      const t = trigger as InvocationRecord['trigger'];
-      return tracing.shape(`invoke ${fn.name}`, SPAN_KIND[t], { 'faas.invoked_name': fn.name, 'faas.trigger': FAAS_TRIGGER[t], 'nimbus.trigger': t });
-    });
+    this.#shapes = new ShapeCache((fn, trigger) =>
+      tracing.shape(`invoke ${fn.name}`, SPAN_KIND[trigger], { 'faas.invoked_name': fn.name, 'faas.trigger': FAAS_TRIGGER[trigger], 'nimbus.trigger': trigger }));
     this.#handlerShape = tracing.shape('handler', 'internal');
   }
 

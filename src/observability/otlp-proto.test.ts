@@ -76,17 +76,22 @@ it('writes the same bytes from a shape (its name, kind and first attributes enco
     // A later set of one of the shape's own keys: its first place, its last value (not the shape's bytes).
     [first, { 'http.route': '/other' }, { 'http.response.status_code': 404 }],
     [{}],
+    // A key attrs[0] only inherits, set later: the later value is written where it is set, as without the shape.
+    [Object.create({ inherited: 'x' }) as Attributes, { inherited: 'y' }],
   ];
   for (const attrs of cases) {
-    const shape = encodeShape(spans[0]!.name, 1, attrs[0]!);
-    const write = (withShape: boolean) => {
-      const enc = new SpanEncoder(64);
-      const s = spans[0]!;
-      // Twice: the second span under the same trace (its trace id copied from the first).
-      for (let i = 0; i < 2; i++) enc.add(s.name, 1, s.traceId, s.spanId, s.parentSpanId, s.parentRemote, s.startMs, s.endMs, '', attrs, withShape ? shape : undefined);
-      return enc.take().toString('hex');
-    };
-    assert.equal(write(true), write(false), JSON.stringify(attrs));
+    // Short and long names (a span over 16 KB moves along to fit its length), with and without an error.
+    for (const [name, error] of [[spans[0]!.name, ''], [spans[0]!.name, 'Error: boom'], ['n'.repeat(20_000), 'e'.repeat(300)]] as const) {
+      const shape = encodeShape(name, 1, attrs[0]!);
+      const write = (withShape: boolean) => {
+        const enc = new SpanEncoder(64);
+        const s = spans[0]!;
+        // Twice: the second span under the same trace (its trace id copied from the first).
+        for (let i = 0; i < 2; i++) enc.add(name, 1, s.traceId, s.spanId, s.parentSpanId, s.parentRemote, s.startMs, s.endMs, error, attrs, withShape ? shape : undefined);
+        return enc.take().toString('hex');
+      };
+      assert.equal(write(true), write(false), `${JSON.stringify(attrs)}, a name of ${name.length}, error ${JSON.stringify(error.slice(0, 20))}`);
+    }
   }
   // And they read back as set.
   const enc = new SpanEncoder(64);

@@ -55,7 +55,7 @@ export class SpanEncoder {
    */
   add(name: string, kind: number, traceId: string, spanId: string, parentSpanId: string, parentRemote: boolean, startMs: number, endMs: number, error: string, attrs: readonly Attributes[], shape?: EncodedShape): void {
     // Room for everything but the attributes, which make room for themselves one by one.
-    let b = this.#room(this.#at, 128 + 3 * (name.length + error.length));
+    let b = this.#room(this.#at, 128 + (shape ? shape.head.length : 3 * name.length) + 3 * error.length);
     let p = this.#at;
     b[p++] = 0x12; // ScopeSpans.spans
     const spanAt = p;
@@ -203,13 +203,10 @@ function copy(b: Buffer, p: number, bytes: Uint8Array): number {
   return p;
 }
 
-/** Whether attrs[1..] give a key of attrs[0] another attribute value. */
+/** Whether attrs[1..] give a key of attrs[0] another attribute value (the test the generic path makes, key by key). */
 function overridden(attrs: readonly Attributes[]): boolean {
   const first = attrs[0]!;
-  for (let j = 1; j < attrs.length; j++) {
-    const a = attrs[j]!;
-    for (const k in a) if (Object.hasOwn(first, k) && isAttributeValue(first[k]) && isAttributeValue(a[k])) return true;
-  }
+  for (const k in first) if (isAttributeValue(first[k]) && setIn(attrs, 1, attrs.length, k)) return true;
   return false;
 }
 

@@ -68,15 +68,15 @@ export class SpanShape {
 }
 
 /** Shapes kept by an owner (a route, a function version) and a key, made on first use and let go with their owner. */
-export class ShapeCache<O extends object> {
-  readonly #byOwner = new WeakMap<O, Map<string, SpanShape>>();
-  readonly #make: (owner: O, key: string) => SpanShape;
+export class ShapeCache<O extends object, K extends string = string> {
+  readonly #byOwner = new WeakMap<O, Map<K, SpanShape>>();
+  readonly #make: (owner: O, key: K) => SpanShape;
 
-  constructor(make: (owner: O, key: string) => SpanShape) {
+  constructor(make: (owner: O, key: K) => SpanShape) {
     this.#make = make;
   }
 
-  get(owner: O, key: string): SpanShape {
+  get(owner: O, key: K): SpanShape {
     let shapes = this.#byOwner.get(owner);
     if (!shapes) this.#byOwner.set(owner, shapes = new Map());
     let shape = shapes.get(key);
@@ -127,8 +127,12 @@ export class Tracing {
     opts.logger.info({ url }, 'exporting traces with OTLP/HTTP');
   }
 
-  /** A shape for spans that share a name, a kind and first attributes (kept by the caller, e.g. in a ShapeCache). */
+  /**
+   * A shape for spans that share a name, a kind and first attributes (kept by the caller, e.g. in a
+   * ShapeCache). `attrs` is frozen: its encoding is made now.
+   */
   shape(name: string, kind: SpanKindName, attrs: Attributes = {}): SpanShape {
+    Object.freeze(attrs);
     return new SpanShape(name, KINDS[kind], attrs, this.#export ? encodeShape(name, KINDS[kind], attrs) : undefined);
   }
 
