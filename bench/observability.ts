@@ -4,20 +4,20 @@
 // /_nimbus/metrics every second, as Prometheus would. Metrics, records and logs are always kept
 // (they are not optional). Target: ≤ 5% throughput loss.
 //
-// Each of BENCH_ROUNDS (default 5) rounds starts a fresh pair of servers, so that one process's luck
+// Each of BENCH_ROUNDS (default 8) rounds starts a fresh pair of servers, so that one process's luck
 // on this machine (where it lands, what it shares a cache with: ±10% between two identical servers)
 // does not decide the whole run; it loads each for BENCH_SECONDS (default 8) s at 50 connections,
 // then again at a fixed rate (BENCH_RATE, default 5,000 req/s), where CPU per request is what
 // observability costs without the servers fighting the load generator for the two cores. Which of
-// the pair starts first, and which is loaded first, alternate. Figures are medians of the rounds,
-// and of the per-round ratios.
+// the pair starts first, and which is loaded first, alternate (a multiple of 4 rounds takes each
+// order both ways equally). Figures are medians of the rounds, and of the per-round ratios.
 import autocannon from 'autocannon';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CONNECTIONS, deploy, HELLO, load, median, type Run, start, startProcess } from './harness.ts';
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 8);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const RATE = Number(process.env.BENCH_RATE ?? 5000);
 
@@ -27,9 +27,15 @@ async function startServer(env: Record<string, string>): Promise<Server> {
   const dir = mkdtempSync(join(tmpdir(), 'nimbus-bench-obs-'));
   const s = await start(['bin/nimbus.mjs', 'serve', '--port', '0', '--data', dir], { NIMBUS_LOG_LEVEL: 'warn', OTEL_EXPORTER_OTLP_ENDPOINT: '', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '', ...env });
   const token = readFileSync(join(dir, 'admin-token'), 'utf8').trim();
-  await deploy(s.url, token, { 'nimbus.yml': 'app: bench\nfunctions:\n  hello:\n    handler: src/hello.handler\n    events:\n      - http: GET /hello\n', 'src/hello.ts': HELLO });
-  await autocannon({ url: `${s.url}/hello`, connections: CONNECTIONS, duration: 2 });
-  return { ...s, dir, token };
+  const server = { ...s, dir, token };
+  try {
+    await deploy(s.url, token, { 'nimbus.yml': 'app: bench\nfunctions:\n  hello:\n    handler: src/hello.handler\n    events:\n      - http: GET /hello\n', 'src/hello.ts': HELLO });
+    await autocannon({ url: `${s.url}/hello`, connections: CONNECTIONS, duration: 2 });
+  } catch (err) {
+    await stop(server);
+    throw err;
+  }
+  return server;
 }
 
 async function stop(s: Server): Promise<void> {
@@ -48,20 +54,15 @@ async function main(): Promise<void> {
   const fixed: { off: Run; on: Run }[] = [];
   try {
     for (let i = 0; i < ROUNDS; i++) {
-      // Which of the pair starts first alternates too (every other pair of rounds, so that start order and
-      // load order each take both ways): with "on" always started second, the loss measured ~4 points lower
-      // than with it started first (16 rounds at 3d8e587, medians 11.5% and 16.2%).
-      let off: Server;
-      let on: Server;
-      if (Math.floor(i / 2) % 2) {
-        on = await startServer({ OTEL_EXPORTER_OTLP_ENDPOINT: sink.url });
-        off = await startServer({});
-      } else {
-        off = await startServer({});
-        on = await startServer({ OTEL_EXPORTER_OTLP_ENDPOINT: sink.url });
-      }
-      const scraper = setInterval(() => void fetch(`${on.url}/_nimbus/metrics`, { headers: { authorization: `Bearer ${on.token}` } }).then((r) => r.text()).catch(() => undefined), 1000);
+      // Which of the pair starts first alternates too, every other pair of rounds, so that start order and
+      // load order each take both ways in every four rounds (until 1906a41 "on" always started second).
+      const started: Server[] = [];
+      let scraper: NodeJS.Timeout | undefined;
       try {
+        const onFirst = Math.floor(i / 2) % 2 === 1;
+        for (const traced of onFirst ? [true, false] : [false, true]) started.push(await startServer(traced ? { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url } : {}));
+        const [on, off] = onFirst ? [started[0]!, started[1]!] : [started[1]!, started[0]!];
+        scraper = setInterval(() => void fetch(`${on.url}/_nimbus/metrics`, { headers: { authorization: `Bearer ${on.token}` } }).then((r) => r.text()).catch(() => undefined), 1000);
         const pair = async (rate?: number) => {
           const [first, second] = i % 2 ? [on, off] : [off, on];
           const x = await load(`${first.url}/hello`, first.proc.pid!, SECONDS, rate);
@@ -76,7 +77,7 @@ async function main(): Promise<void> {
           + `at ${RATE} req/s CPU ms/req off ${f.off.cpuMsPerReq.toFixed(3)}, on ${f.on.cpuMsPerReq.toFixed(3)} (+${cpuMore(f).toFixed(1)}%)\n`);
       } finally {
         clearInterval(scraper);
-        await Promise.all([stop(off), stop(on)]);
+        await Promise.all(started.map(stop));
       }
     }
     const m = (runs: typeof saturated, side: 'off' | 'on', k: keyof Run) => median(runs.map((r) => r[side][k]));
