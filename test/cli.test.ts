@@ -69,7 +69,15 @@ describe('nimbus CLI', () => {
     const inv = await nimbus(['invoke', 'hello', '--data', '{"rawPath":"/direct","queryStringParameters":{"name":"CLI"}}'], work);
     assert.equal(inv.code, 0, inv.stderr);
     assert.equal(JSON.parse(JSON.parse(inv.stdout).body).message, 'Hello, CLI!');
-    assert.match(inv.stderr, /RequestId: \S+/);
+    assert.match(inv.stderr, /RequestId: \S+ {2}Version: 1 {2}TraceId: [0-9a-f]{32}/);
+    // --json carries the same, and the trace id is the one the invocation's record has.
+    const invJson = await nimbus(['invoke', 'hello', '--json'], work);
+    assert.equal(invJson.code, 0, invJson.stderr);
+    const j = JSON.parse(invJson.stdout) as { requestId: string; version: number; traceId: string; result: unknown };
+    assert.equal(j.version, 1);
+    assert.match(j.traceId, /^[0-9a-f]{32}$/);
+    const records = JSON.parse((await nimbus(['invocations', 'hello', '--json'], work)).stdout) as { invocations: { requestId: string; traceId: string }[] };
+    assert.equal(records.invocations.find((r) => r.requestId === j.requestId)?.traceId, j.traceId);
 
     const logs = await nimbus(['logs', 'hello'], work);
     assert.equal(logs.code, 0, logs.stderr);
