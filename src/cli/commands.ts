@@ -111,12 +111,13 @@ export async function invoke(fn: string | undefined, flags: Flags): Promise<void
   }
   const { headers, data } = await api<unknown>(resolveTarget(flags), 'POST', `/_nimbus/api/functions/${encodeURIComponent(fn)}/invocations${qs}`, payload);
   const failed = headers.get('x-nimbus-function-error');
+  const requestId = headers.get('x-nimbus-request-id');
   const version = Number(headers.get('x-nimbus-executed-version'));
   const traceId = headers.get('x-nimbus-trace-id') ?? undefined;
-  if (flags.json) out(JSON.stringify({ requestId: headers.get('x-nimbus-request-id'), version, traceId, error: failed ? data : undefined, result: failed ? undefined : data }));
+  if (flags.json) out(JSON.stringify({ requestId, version, traceId, error: failed ? data : undefined, result: failed ? undefined : data }));
   else {
     out(JSON.stringify(data, null, 2));
-    err(`RequestId: ${headers.get('x-nimbus-request-id')}  Version: ${version}${traceId ? `  TraceId: ${traceId}` : ''}${failed ? `  (function error: ${headers.get('x-nimbus-error-type')})` : ''}`);
+    err(`RequestId: ${requestId}  Version: ${version}${traceId ? `  TraceId: ${traceId}` : ''}${failed ? `  (function error: ${headers.get('x-nimbus-error-type')})` : ''}`);
   }
   if (failed) process.exitCode = 1;
 }
