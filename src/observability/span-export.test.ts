@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import { it } from 'node:test';
 import { createLogger } from './logger.ts';
 import { decodeExportRequest } from './otlp-proto.ts';
-import { protocolFromEnv, SpanExport } from './span-export.ts';
+import { type EndedSpan, protocolFromEnv, SpanExport } from './span-export.ts';
 
 function logCapture() {
   const lines: { msg: string; err?: string; protocol?: string }[] = [];
@@ -64,6 +64,67 @@ it('sends full batches, and drops what a collector that has fallen behind cannot
     await exp.close(1000);
     server.closeAllConnections();
     await new Promise((ok) => server.close(ok));
+  }
+});
+
+/** A receiver that answers every export at once and keeps the span names of each. */
+async function receiver() {
+  const batches: string[][] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => { batches.push(decodeExportRequest(Buffer.concat(chunks)).map((s) => s.name)); res.end(); });
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`;
+  const until = async (n: number) => {
+    const deadline = Date.now() + 5000;
+    while (batches.flat().length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  };
+  const close = async () => {
+    server.closeAllConnections();
+    await new Promise((ok) => server.close(ok));
+  };
+  return { batches, url, until, close };
+}
+
+/** An ended span as tracing.ts hands them over: encoded when the exporter says. */
+const ended = (i: number): EndedSpan => ({
+  encode: (encoder) => encoder.add(`e${i}`, 0, '4bf92f3577b34da6a3ce929d0e0e4736', i.toString(16).padStart(16, '0'), '', false, 1_764_098_000_000 + i, 1_764_098_000_001 + i, '', [{ n: i }]),
+});
+
+it('ended spans are encoded in runs, and every one is sent: by a full batch, after the delay, or at close', async () => {
+  const r = await receiver();
+  const { logger } = logCapture();
+  const names = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => `e${from + k}`);
+  try {
+    // Batches of 50: a run is never longer than a batch, and a batch never grows past its size.
+    const small = await withEnv({ OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '50' }, () => new SpanExport({ url: r.url, serviceName: 'test', exportDelayMs: 60_000 }, logger));
+    for (let i = 0; i < 120; i++) small.end(ended(i));
+    await r.until(100);
+    assert.deepEqual(r.batches, [names(0, 50), names(50, 100)], 'two full batches at once; the other 20 wait for the delay');
+    await small.close(1000);
+    assert.deepEqual(r.batches[2], names(100, 120), 'close() sends the spans not yet encoded');
+    r.batches.length = 0;
+
+    // The default batch (2,048): fewer spans than a run still go out when the delay is up.
+    const quick = new SpanExport({ url: r.url, serviceName: 'test', exportDelayMs: 50 }, logger);
+    for (let i = 0; i < 3; i++) quick.end(ended(i));
+    await r.until(3);
+    assert.deepEqual(r.batches, [names(0, 3)]);
+    // ... and so do 300 (two runs and some), as one batch, with spans added at once in between.
+    r.batches.length = 0;
+    for (let i = 0; i < 300; i++) {
+      quick.end(ended(i));
+      if (i === 150) quick.add('now', 0, '4bf92f3577b34da6a3ce929d0e0e4736', 'ffffffffffffffff', '', false, 1_764_098_000_000, 1_764_098_000_001, '', []);
+    }
+    await r.until(301);
+    assert.equal(r.batches.length, 1);
+    assert.deepEqual([...r.batches[0]!].sort(), [...names(0, 300), 'now'].sort());
+    await quick.close(1000);
+    assert.equal(r.batches.length, 1, 'nothing left to send at close');
+  } finally {
+    await r.close();
   }
 });
 

@@ -1,8 +1,8 @@
-// Span export. A finished span is encoded as OTLP protobuf the moment it ends, into one buffer
-// (otlp-proto.ts: no span objects on the hot path); a full batch, or the oldest span's delay, hands
-// the bytes to the OpenTelemetry SDK's OTLP/HTTP exporter (transport, headers, compression, timeouts
-// and retries as OTEL_EXPORTER_OTLP_* configure them). Encoding costs 1–2 µs of CPU per span; the
-// earlier design (SDK span objects in a worker thread, our JSON serialiser) cost ~7 µs per span.
+// Span export. Finished spans are encoded as OTLP protobuf into one buffer (otlp-proto.ts: no SDK
+// span objects on the hot path), in runs of up to RUN_LENGTH as they end; a full batch, or the oldest
+// span's delay, hands the bytes to the OpenTelemetry SDK's OTLP/HTTP exporter (transport, headers,
+// compression, timeouts and retries as OTEL_EXPORTER_OTLP_* configure them). Encoding costs 1–2 µs of
+// CPU per span; the earlier design (SDK span objects in a worker thread, our JSON serialiser) cost ~7 µs.
 //
 // Batching follows the SDK's BatchSpanProcessor and its variables: OTEL_BSP_SCHEDULE_DELAY (5 s),
 // OTEL_BSP_MAX_EXPORT_BATCH_SIZE (here 2,048 for protobuf, as the hot path ends ~25,000 spans a
@@ -38,6 +38,12 @@ export function protocolFromEnv(logger: Logger): Protocol {
   return 'http/protobuf';
 }
 
+/** A span that has ended, waiting to be encoded (tracing.ts's recorded spans). */
+export interface EndedSpan {
+  /** Writes the span into `encoder` (SpanEncoder.add). */
+  encode(encoder: SpanEncoder): void;
+}
+
 /** A batch of encoded spans, as the SDK's exporter is given it. */
 interface EncodedSpans { bytes: Buffer; count: number }
 
@@ -45,6 +51,11 @@ interface EncodedSpans { bytes: Buffer; count: number }
 const SCOPE = 'nimbus';
 // The SDK exporter's own default limit of exports at once.
 const MAX_CONCURRENT_EXPORTS = 30;
+// Ended spans wait to be encoded this many at a time. A span encoded on its own, between one request's
+// work and the next, found the encoder's code and data cold: in a server at full speed, encoding each
+// span as it ended cost the request thread 2–4 µs per request more than encoding them in runs
+// (docs/performance.md, "Observability on vs off").
+const RUN_LENGTH = 128;
 // A failed export, or a dropped batch, is logged at most this often (a collector that is down would otherwise be a line per batch).
 const ERROR_EVERY_MS = 60_000;
 
@@ -56,6 +67,9 @@ export class SpanExport {
   readonly #head: ((spansLength: number) => Buffer) | undefined;
   readonly #delayMs: number;
   readonly #batchSize: number;
+  readonly #runLength: number;
+  // Spans ended and not yet encoded (at most #runLength).
+  #ended: EndedSpan[] = [];
   readonly #maxInFlight: number;
   #inFlight = new Set<Promise<void>>();
   #timer: NodeJS.Timeout | undefined;
@@ -73,6 +87,7 @@ export class SpanExport {
     const queue = Math.max(1, getNumberFromEnv('OTEL_BSP_MAX_QUEUE_SIZE') ?? 8192);
     // http/json converts a batch on this thread when it is sent (~7 µs a span): the SDK's default of 512 keeps that pause ~4 ms.
     this.#batchSize = Math.min(queue, Math.max(1, getNumberFromEnv('OTEL_BSP_MAX_EXPORT_BATCH_SIZE') ?? (json ? 512 : 2048)));
+    this.#runLength = Math.min(RUN_LENGTH, this.#batchSize);
     // Batches in flight at once: the queue's worth, and never more than the exporter lets through (its concurrencyLimit).
     this.#maxInFlight = Math.min(MAX_CONCURRENT_EXPORTS, Math.max(1, Math.floor(queue / this.#batchSize)));
     if (!json) this.#head = (n) => requestHead(config.serviceName, SCOPE, n);
@@ -91,18 +106,49 @@ export class SpanExport {
     ));
   }
 
-  /** Encodes a finished span into the current batch (SpanEncoder.add); a full batch goes to the exporter. */
+  /**
+   * Takes a span that has ended, to be encoded with the next run of them (or the batch's delay, or
+   * close(), whichever comes first). The span must not change any more: its attributes are read then.
+   */
+  end(span: EndedSpan): void {
+    if (this.#closed) return;
+    this.#ended.push(span);
+    if (this.#ended.length >= this.#runLength) this.#encodeEnded();
+    this.#armTimer();
+  }
+
+  /** Encodes a finished span into the current batch at once (SpanEncoder.add); a full batch goes to the exporter. */
   add(name: string, kind: number, traceId: string, spanId: string, parentSpanId: string, parentRemote: boolean, startMs: number, endMs: number, error: string, attrs: readonly Attributes[], shape?: EncodedShape): void {
     if (this.#closed) return;
     this.#encoder.add(name, kind, traceId, spanId, parentSpanId, parentRemote, startMs, endMs, error, attrs, shape);
-    if (this.#encoder.count >= this.#batchSize) this.#flush();
-    else if (!this.#timer) {
-      this.#timer = setTimeout(() => this.#flush(), this.#delayMs);
-      this.#timer.unref();
+    if (this.#encoder.count >= this.#batchSize) this.#send();
+    this.#armTimer();
+  }
+
+  /** The oldest span waits at most the batch delay. */
+  #armTimer(): void {
+    if (this.#timer || (this.#ended.length === 0 && this.#encoder.count === 0)) return;
+    this.#timer = setTimeout(() => this.#flush(), this.#delayMs);
+    this.#timer.unref();
+  }
+
+  #encodeEnded(): void {
+    const spans = this.#ended;
+    this.#ended = [];
+    for (const span of spans) {
+      span.encode(this.#encoder);
+      if (this.#encoder.count >= this.#batchSize) this.#send();
     }
   }
 
+  /** Sends every span there is. */
   #flush(): void {
+    this.#encodeEnded();
+    this.#send();
+  }
+
+  /** Sends the spans encoded so far as a batch. */
+  #send(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     const count = this.#encoder.count;

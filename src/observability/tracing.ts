@@ -11,8 +11,8 @@ import { ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
 import { buildSamplerFromEnv } from '@opentelemetry/sdk-trace-base/build/src/config.js';
 import { type Sampler, SamplingDecision } from '@opentelemetry/sdk-trace-base';
 import type { Logger } from './logger.ts';
-import { type EncodedShape, encodeShape } from './otlp-proto.ts';
-import { type Attributes, SpanExport } from './span-export.ts';
+import { type EncodedShape, encodeShape, type SpanEncoder } from './otlp-proto.ts';
+import { type Attributes, type EndedSpan, SpanExport } from './span-export.ts';
 
 export type { Attributes } from './span-export.ts';
 
@@ -219,13 +219,15 @@ class IdSpan implements SpanHandle {
   end(): void {}
 }
 
-/** A sampled span: its ids, times and attributes, encoded for export when it ends. */
-class RecordedSpan implements SpanHandle {
+/** A sampled span: its ids, times and attributes, encoded for export after it ends. */
+class RecordedSpan implements SpanHandle, EndedSpan {
   readonly #export: SpanExport;
   readonly #shape: SpanShape;
   readonly #parentSpanId: string;
   readonly #parentRemote: boolean;
   #startMs: number;
+  #endMs = 0;
+  #error = '';
   // The attribute objects as given, the shape's first (a key set again later wins when the span is encoded).
   readonly #attrs: Attributes[];
   #ended = false;
@@ -253,13 +255,19 @@ class RecordedSpan implements SpanHandle {
   }
 
   setStartTime(ms: number): void {
-    this.#startMs = ms;
+    if (!this.#ended) this.#startMs = ms;
   }
 
   end(error?: string, endTimeMs?: number): void {
     if (this.#ended) return;
     this.#ended = true;
+    this.#endMs = endTimeMs ?? now();
+    this.#error = error ?? '';
+    this.#export.end(this);
+  }
+
+  encode(encoder: SpanEncoder): void {
     const s = this.#shape;
-    this.#export.add(s.name, s.kind, this.traceId, this.spanId, this.#parentSpanId, this.#parentRemote, this.#startMs, endTimeMs ?? now(), error ?? '', this.#attrs, s.encoded);
+    encoder.add(s.name, s.kind, this.traceId, this.spanId, this.#parentSpanId, this.#parentRemote, this.#startMs, this.#endMs, this.#error, this.#attrs, s.encoded);
   }
 }
