@@ -1,5 +1,5 @@
-// OTLP protobuf for the spans Nimbus records, written as each span ends, straight into one growing
-// buffer: no span objects, no second pass. The bytes are what the SDK's ProtobufTraceSerializer writes
+// OTLP protobuf for the spans Nimbus records, written (in runs, after they end: span-export.ts) straight
+// into one growing buffer: no SDK span objects, no second pass. The bytes are what the SDK's ProtobufTraceSerializer writes
 // for the same span (same fields, same order, same defaults left out; otlp-proto.test.ts compares
 // them byte for byte), so any collector that takes the SDK's exports takes these.
 //

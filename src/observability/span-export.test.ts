@@ -88,26 +88,44 @@ async function receiver() {
   return { batches, url, until, close };
 }
 
-/** An ended span as tracing.ts hands them over: encoded when the exporter says. */
+/** An ended span as tracing.ts hands them over: encoded when the exporter says (each encoding counted in `encoded`). */
+const encoded = { count: 0 };
 const ended = (i: number): EndedSpan => ({
-  encode: (encoder) => encoder.add(`e${i}`, 0, '4bf92f3577b34da6a3ce929d0e0e4736', i.toString(16).padStart(16, '0'), '', false, 1_764_098_000_000 + i, 1_764_098_000_001 + i, '', [{ n: i }]),
+  encode: (encoder) => {
+    encoded.count++;
+    encoder.add(`e${i}`, 0, '4bf92f3577b34da6a3ce929d0e0e4736', i.toString(16).padStart(16, '0'), '', false, 1_764_098_000_000 + i, 1_764_098_000_001 + i, '', [{ n: i }]);
+  },
 });
+const names = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => `e${from + k}`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-it('ended spans are encoded in runs, and every one is sent: by a full batch, after the delay, or at close', async () => {
+it('ended spans are encoded in runs of 128, and every one is sent: by a full batch, after the delay, or at close', async () => {
   const r = await receiver();
   const { logger } = logCapture();
-  const names = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => `e${from + k}`);
   try {
-    // Batches of 50: a run is never longer than a batch, and a batch never grows past its size.
+    // Batches of 200: a batch that fills midway through a run is sent at once, at exactly its size.
+    const exp = await withEnv({ OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '200' }, () => new SpanExport({ url: r.url, serviceName: 'test', exportDelayMs: 60_000 }, logger));
+    encoded.count = 0;
+    for (let i = 0; i < 127; i++) exp.end(ended(i));
+    assert.equal(encoded.count, 0, 'nothing is encoded before a run is complete');
+    exp.end(ended(127));
+    assert.equal(encoded.count, 128, 'the 128th span encodes the run');
+    for (let i = 128; i < 300; i++) exp.end(ended(i));
+    await r.until(200);
+    assert.deepEqual(r.batches, [names(0, 200)], 'one full batch at once; the other 100 wait for the delay');
+    await exp.close(1000);
+    assert.deepEqual(r.batches[1], names(200, 300), 'close() sends the spans not yet encoded');
+    r.batches.length = 0;
+
+    // Batches of 50: a run is never longer than a batch.
     const small = await withEnv({ OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '50' }, () => new SpanExport({ url: r.url, serviceName: 'test', exportDelayMs: 60_000 }, logger));
     for (let i = 0; i < 120; i++) small.end(ended(i));
     await r.until(100);
-    assert.deepEqual(r.batches, [names(0, 50), names(50, 100)], 'two full batches at once; the other 20 wait for the delay');
+    assert.deepEqual(r.batches, [names(0, 50), names(50, 100)]);
     await small.close(1000);
-    assert.deepEqual(r.batches[2], names(100, 120), 'close() sends the spans not yet encoded');
     r.batches.length = 0;
 
-    // The default batch (2,048): fewer spans than a run still go out when the delay is up.
+    // The default batch (2,048): fewer spans than a run still go out when the delay is up ...
     const quick = new SpanExport({ url: r.url, serviceName: 'test', exportDelayMs: 50 }, logger);
     for (let i = 0; i < 3; i++) quick.end(ended(i));
     await r.until(3);
@@ -124,6 +142,43 @@ it('ended spans are encoded in runs, and every one is sent: by a full batch, aft
     await quick.close(1000);
     assert.equal(r.batches.length, 1, 'nothing left to send at close');
   } finally {
+    await r.close();
+  }
+});
+
+it('a span waits at most the batch delay, even when a batch fills and is sent while it waits', async () => {
+  const r = await receiver();
+  const { logger } = logCapture();
+  const exporters: SpanExport[] = [];
+  try {
+    const make = () => withEnv({ OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '200' }, () => new SpanExport({ url: r.url, serviceName: 'test', exportDelayMs: 1000 }, logger));
+    // A batch fills midway through a run: the rest of the run keeps the first span's deadline.
+    const runs = await make();
+    exporters.push(runs);
+    let t0 = performance.now();
+    for (let i = 0; i < 100; i++) runs.end(ended(i));
+    await sleep(700);
+    for (let i = 100; i < 256; i++) runs.end(ended(i));
+    await r.until(256);
+    assert.deepEqual(r.batches, [names(0, 200), names(200, 256)]);
+    let waited = performance.now() - t0;
+    assert.ok(waited < 1500, `the last 56 spans went out ${waited.toFixed(0)} ms after the first ended (delay 1,000 ms)`);
+    r.batches.length = 0;
+
+    // A batch filled by spans added at once, while ended ones wait to be encoded: those keep their deadline too.
+    const mixed = await make();
+    exporters.push(mixed);
+    t0 = performance.now();
+    for (let i = 0; i < 50; i++) mixed.end(ended(i));
+    await sleep(700);
+    for (let i = 0; i < 200; i++) mixed.add(`a${i}`, 0, '4bf92f3577b34da6a3ce929d0e0e4736', 'ffffffffffffffff', '', false, 1_764_098_000_000, 1_764_098_000_001, '', []);
+    await r.until(250);
+    assert.equal(r.batches.length, 2);
+    assert.deepEqual(r.batches[1], names(0, 50));
+    waited = performance.now() - t0;
+    assert.ok(waited < 1500, `the 50 ended spans went out ${waited.toFixed(0)} ms after they ended (delay 1,000 ms)`);
+  } finally {
+    for (const e of exporters) await e.close(1000);
     await r.close();
   }
 });

@@ -1,7 +1,11 @@
-// Trace context parsing, ids-only spans, and the OpenTelemetry SDK's sampler settings being honoured.
+// Trace context parsing, ids-only spans, the OpenTelemetry SDK's sampler settings being honoured, and a
+// recorded span exported as it was when it ended.
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { it } from 'node:test';
 import { silentLogger } from './logger.ts';
+import { decodeExportRequest } from './otlp-proto.ts';
 import { newTraceparent, parseTraceparent, Tracing } from './tracing.ts';
 
 it('parses W3C traceparents, and refuses the malformed, the all-zero and version ff', () => {
@@ -33,5 +37,37 @@ it('exporting, honours OTEL_TRACES_SAMPLER (always_off: spans are not sampled, a
     await t.close();
   } finally {
     delete process.env.OTEL_TRACES_SAMPLER;
+  }
+});
+
+it('exporting, a span is what it was when it ended: later sets and start times are ignored, its end time is kept', async () => {
+  const bodies: Buffer[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => { bodies.push(Buffer.concat(chunks)); res.end(); });
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  try {
+    const t = new Tracing({ logger: silentLogger, endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, exportDelayMs: 60_000, protocol: 'http/protobuf' });
+    const span = t.start('request', undefined, 'server', { 'http.route': '/a' }, 1_764_098_000_000);
+    span.setAttributes({ 'http.response.status_code': 200 });
+    span.end();
+    const endedBy = performance.timeOrigin + performance.now();
+    // Encoding waits for a run of spans, the delay or close(): none of this may reach the export.
+    span.setAttributes({ 'http.response.status_code': 500, late: true });
+    span.setStartTime(1_764_098_999_000);
+    span.end('too late');
+    await new Promise((r) => setTimeout(r, 30));
+    await t.close();
+    const [s] = bodies.flatMap((b) => decodeExportRequest(b));
+    assert.ok(s, 'the span was exported');
+    assert.deepEqual(s.attrs, ['http.route', '/a', 'http.response.status_code', 200]);
+    assert.equal(s.startMs, 1_764_098_000_000);
+    assert.equal(s.error, '');
+    assert.ok(s.endMs <= endedBy, `ended at ${s.endMs}, read at ${endedBy}: the end time is the one end() took`);
+  } finally {
+    server.closeAllConnections();
+    await new Promise((ok) => server.close(ok));
   }
 });

@@ -40,6 +40,7 @@ export interface SpanHandle {
   readonly sampled: boolean;
   /** This span as a parent for the next hop. */
   readonly traceparent: string;
+  /** Adds attributes (ignored once the span has ended). The object is read when the span is encoded, after it ends: don't change it. */
   setAttributes(attrs: Attributes): void;
   /** Moves the span's start (epoch ms): it was made before the work it times began. */
   setStartTime(ms: number): void;
