@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { decodeExportRequest } from '../src/observability/otlp-proto.ts';
 import { startWithApp, type TestServer } from './helpers.ts';
 
-interface OtlpSpan { traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number; attributes: { key: string; value: Record<string, unknown> }[]; status?: { code?: number } }
+interface OtlpSpan { traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number; attributes: { key: string; value: Record<string, unknown> }[]; status?: { code?: number }; startMs?: number; endMs?: number }
 
 /** A span read from protobuf, in the shape OTLP/JSON gives it. */
 function fromProto(s: ReturnType<typeof decodeExportRequest>[number]): OtlpSpan {
@@ -20,7 +20,7 @@ function fromProto(s: ReturnType<typeof decodeExportRequest>[number]): OtlpSpan 
     const value = typeof v === 'string' ? { stringValue: v } : typeof v === 'boolean' ? { boolValue: v } : Number.isInteger(v) ? { intValue: v } : { doubleValue: v };
     attributes.push({ key: s.attrs[i] as string, value });
   }
-  return { traceId: s.traceId, spanId: s.spanId, ...(s.parentSpanId ? { parentSpanId: s.parentSpanId } : {}), name: s.name, kind: s.kind + 1, attributes, status: { code: s.error ? 2 : 0 } };
+  return { traceId: s.traceId, spanId: s.spanId, ...(s.parentSpanId ? { parentSpanId: s.parentSpanId } : {}), name: s.name, kind: s.kind + 1, attributes, status: { code: s.error ? 2 : 0 }, startMs: s.startMs, endMs: s.endMs };
 }
 
 /** A minimal OTLP/HTTP receiver (protobuf and JSON): keeps every span it is sent, and each export's content type. */
@@ -150,7 +150,12 @@ describe('tracing', () => {
     const handler = otlp.spans.find((s) => s.name === 'handler' && s.parentSpanId === front!.spanId)!;
     assert.ok(handler, 'a handler span under the invocation');
     assert.equal(seen.fromContext.split('-')[2], handler.spanId, 'user code sees the handler span');
-    assert.ok(otlp.spans.some((s) => s.name === 'cold start' && s.parentSpanId === front!.spanId), 'the cold start is a span of its own');
+    const cold = otlp.spans.find((s) => s.name === 'cold start' && s.parentSpanId === front!.spanId);
+    assert.ok(cold, 'the cold start is a span of its own');
+    // Children lie within their invocation's span (the cold start once began up to 1 ms before it: a whole-ms clock).
+    for (const child of [cold, handler]) {
+      assert.ok(child.startMs! >= front!.startMs! && child.endMs! <= front!.endMs!, `${child.name} ${child.startMs}–${child.endMs} within ${front!.startMs}–${front!.endMs}`);
+    }
     // Every hop — queue, async invoke, topic, event bus, storage notification, table stream — is a child of front's handler span.
     for (const hop of hops) {
       const [s] = named(hop);

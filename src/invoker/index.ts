@@ -96,7 +96,9 @@ export class Invoker {
     const { requestId } = req;
     const startedAt = Date.now();
     const t0 = performance.now();
-    const span = this.#tracing.startShaped(this.#shapes.get(fn, req.trigger), req.trace, { 'faas.invocation_id': requestId });
+    // The spans' clock (high resolution): the cold start and init spans start with the invocation's, not before it.
+    const t0Ms = TIME_ORIGIN + t0;
+    const span = this.#tracing.startShaped(this.#shapes.get(fn, req.trigger), req.trace, { 'faas.invocation_id': requestId }, t0Ms);
     // If a cold start of its own serves this request, the invocation is sent with init (built for the
     // style the host expects) and starts, with its START line and its clock, when init ends.
     let handler: SpanHandle | undefined;
@@ -138,7 +140,7 @@ export class Invoker {
       }
       // The module threw at import, or the handler export is missing: Lambda's Runtime.* init errors.
       const durationMs = performance.now() - t0;
-      this.#tracing.start('init', span, 'internal', { 'faas.coldstart': true }, startedAt).end(failed.errorType, startedAt + durationMs);
+      this.#tracing.start('init', span, 'internal', { 'faas.coldstart': true }, t0Ms).end(failed.errorType, t0Ms + durationMs);
       span.setAttributes({ 'faas.coldstart': true });
       span.end(failed.errorType);
       this.#line(fn.name, requestId, 'ERROR', `INIT_REPORT Init Duration: ${durationMs.toFixed(2)} ms\tPhase: init\tStatus: error\tError Type: ${failed.errorType}\n${failed.errorMessage}`);
@@ -155,7 +157,7 @@ export class Invoker {
     // The cold start: waiting for an instance to be made ready (a spare assigned, or a process booted) and its init.
     // (With the invocation sent along, init's end is when it started.)
     const sent = lease.cold ? inst.takeFirst(requestId) : undefined;
-    if (lease.cold) this.#tracing.start('cold start', span, 'internal', { 'faas.coldstart': true, 'nimbus.init_ms': initDurationMs ?? 0 }, startedAt).end(undefined, startedAt + ((sent ? h0 : performance.now()) - t0));
+    if (lease.cold) this.#tracing.start('cold start', span, 'internal', { 'faas.coldstart': true, 'nimbus.init_ms': initDurationMs ?? 0 }, t0Ms).end(undefined, t0Ms + ((sent ? h0 : performance.now()) - t0));
     // Undefined: none was sent, or the runtime skipped it (its handler is of the other style).
     let out: InvokeOutcome | undefined = sent ? await sent : undefined;
     if (!out) {
