@@ -19,6 +19,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { RecordWriter } from '../observability/records.ts';
 import type { Scheduler } from '../scheduler/index.ts';
 import type { FunctionRecord, LogEntry, LogLevel, Outcome, Store } from '../store/types.ts';
+import { LOG_LEVELS } from '../store/types.ts';
 import { parseJsonBody, readBody, requestIdFrom, sendError, sendJson } from '../util/http.ts';
 import { sinceToMs } from '../util/duration.ts';
 import { jsonText } from '../util/json.ts';
@@ -56,9 +57,10 @@ export interface ApiDeps {
 type Params = Record<string, string | undefined>;
 type Handler = (req: IncomingMessage, res: ServerResponse, params: Params, query: URLSearchParams) => Promise<void>;
 
-/** A live tail whose client has this much unread is closed. */
+/** A live tail whose client has this much unread waits for it to read, and is closed if it has not within the timeout. */
 const TAIL_MAX_BUFFERED_BYTES = 1024 * 1024;
-const LEVELS = new Set(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL']);
+const TAIL_DRAIN_TIMEOUT_MS = 30_000;
+const LEVELS: ReadonlySet<string> = new Set(LOG_LEVELS);
 const OUTCOMES = new Set(['success', 'error', 'timeout', 'throttled', 'crashed', 'out-of-memory', 'init-error']);
 
 export class AdminApi {
@@ -358,6 +360,9 @@ export class AdminApi {
     const after = qs.get('after');
     const limit = qs.get('limit');
     const until = qs.get('until');
+    // Every line there is when this answers, shown or not (filtered out, past the limit, outside the time
+    // range), is behind the cursor, so following from it starts now — unless paging on with `after`.
+    const newest = after ? undefined : (await this.#deps.store.queryLogs({ fn: name, limit: 1 })).at(-1)?.seq;
     const logs = await this.#deps.store.queryLogs({
       fn: name,
       requestId: qs.get('requestId') ?? undefined,
@@ -368,7 +373,8 @@ export class AdminApi {
       afterSeq: after ? intParam('after', after) : undefined,
       limit: limit ? intParam('limit', limit) : undefined,
     });
-    const cursor = logs.length ? logs[logs.length - 1]!.seq : (after ? Number(after) : undefined);
+    const last = logs.at(-1)?.seq;
+    const cursor = after ? last ?? Number(after) : newest === undefined ? last : Math.max(newest, last ?? 0);
     sendJson(res, 200, { logs: logs.map(logView), cursor });
   }
 
@@ -395,8 +401,9 @@ export class AdminApi {
           const lines = await store.queryLogs({ fn: name, afterSeq: cursor, level: level as LogLevel | undefined, text: qs.get('q') ?? undefined, requestId: qs.get('requestId') ?? undefined, limit: 500 });
           for (const l of lines) res.write(`id: ${l.seq}\ndata: ${JSON.stringify(logView(l))}\n\n`);
           if (lines.length) cursor = lines.at(-1)!.seq!;
-          // A client that stops reading is let go rather than buffered for without end (it can resume with Last-Event-ID).
-          if (res.writableLength > TAIL_MAX_BUFFERED_BYTES) return void res.destroy();
+          // Past the cap, wait for the client to read (a long backlog from an old cursor); one that stops
+          // reading is let go rather than buffered for without end (it can resume with Last-Event-ID).
+          if (res.writableLength > TAIL_MAX_BUFFERED_BYTES && !(await drained(res, TAIL_DRAIN_TIMEOUT_MS))) return void res.destroy();
           if (lines.length < 500) return;
         }
       }).catch((err: unknown) => { this.#deps.logger.warn({ err }, 'log stream failed'); res.destroy(); });
@@ -460,6 +467,24 @@ function scheduleView(s: Awaited<ReturnType<ScheduleRunner['describe']>>[number]
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{1,128}$/;
 /** A batch of 10 messages of 256 KB, as JSON. */
 const MAX_QUEUE_REQUEST_BYTES = 4 * 1024 * 1024;
+
+/** Whether `res` drained (its client read what was written) within `ms`; false once it is closed. */
+function drained(res: ServerResponse, ms: number): Promise<boolean> {
+  if (res.destroyed) return Promise.resolve(false);
+  return new Promise((done) => {
+    const finish = (ok: boolean) => {
+      clearTimeout(timer);
+      res.off('drain', onDrain);
+      res.off('close', onClose);
+      done(ok);
+    };
+    const onDrain = () => finish(true);
+    const onClose = () => finish(false);
+    const timer = setTimeout(() => finish(false), ms);
+    res.on('drain', onDrain);
+    res.on('close', onClose);
+  });
+}
 
 function header(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];

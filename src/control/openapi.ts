@@ -66,11 +66,11 @@ export const OPENAPI = {
     '/_nimbus/api/functions/{name}/logs': {
       parameters: [nameParam('name', 'function name')],
       get: {
-        summary: 'Log lines, oldest first; poll with `after=<cursor>` to follow',
+        summary: 'Log lines, oldest first; poll with `after=<cursor>` to follow (the cursor is past every line there was, matching or not)',
         parameters: [
           { name: 'since', in: 'query', schema: { type: 'string' } },
           { name: 'requestId', in: 'query', schema: { type: 'string' } },
-          { name: 'level', in: 'query', schema: { type: 'string', enum: ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'] } },
+          { name: 'level', in: 'query', schema: { type: 'string', enum: ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'] }, description: 'this level and the more severe ones' },
           { name: 'after', in: 'query', schema: { type: 'integer' }, description: 'only lines after this cursor' },
           { name: 'limit', in: 'query', schema: { type: 'integer', maximum: 10000 } },
           { name: 'until', in: 'query', schema: { type: 'string' }, description: 'before this time (a duration back from now, or an ISO time); with since, a range' },
@@ -84,7 +84,7 @@ export const OPENAPI = {
       get: {
         summary: 'Live tail as server-sent events: one event per new line (data = the line as GET .../logs gives it, id = its seq); a comment every 15 s',
         parameters: [
-          { name: 'level', in: 'query', schema: { type: 'string', enum: ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'] } },
+          { name: 'level', in: 'query', schema: { type: 'string', enum: ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'] }, description: 'this level and the more severe ones' },
           { name: 'q', in: 'query', schema: { type: 'string' }, description: 'only lines containing this text' },
           { name: 'requestId', in: 'query', schema: { type: 'string' }, description: 'only this request\'s lines' },
           { name: 'after', in: 'query', schema: { type: 'integer' }, description: 'start after this seq (or send Last-Event-ID); default: from now' },

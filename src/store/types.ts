@@ -439,6 +439,8 @@ export interface ApplyResult {
 }
 
 export type LogLevel = 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'FATAL';
+/** The levels, least severe first. */
+export const LOG_LEVELS: readonly LogLevel[] = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'];
 
 export interface LogEntry {
   /** Assigned by the store; increases with insertion order (a cursor for --follow). */
@@ -453,6 +455,7 @@ export interface LogEntry {
 export interface LogQuery {
   fn?: string;
   requestId?: string;
+  /** Lines of this level or more severe (WARN: WARN, ERROR and FATAL). */
   level?: LogLevel;
   sinceMs?: number;
   /** Only entries with seq greater than this. */

@@ -8,6 +8,7 @@ import type {
   LogEntry, LogLevel, LogQuery, NewMessage, Outcome, PayloadVersion, Permissions, UsageRow, QueueRecord, QueueStats, QueueTriggerRecord, ReceiptResult,
   ReceivedMessage, RouteRecord, RuleEndpoint, RuleRecord, ScheduleRecord, SentMessage, Store, TopicRecord, WebhookDelivery,
 } from '../types.ts';
+import { LOG_LEVELS } from '../types.ts';
 import { MIGRATIONS, RECORD_MIGRATIONS } from './schema.ts';
 import { type Row, Sql } from './sql.ts';
 import { WorkStore } from './work.ts';
@@ -293,7 +294,11 @@ export class SqliteStore implements Store {
     const params: SQLInputValue[] = [];
     if (q.fn !== undefined) { where.push('fn = ?'); params.push(q.fn); }
     if (q.requestId !== undefined) { where.push('request_id = ?'); params.push(q.requestId); }
-    if (q.level !== undefined) { where.push('level = ?'); params.push(q.level); }
+    if (q.level !== undefined) {
+      const levels = LOG_LEVELS.slice(LOG_LEVELS.indexOf(q.level));
+      where.push(`level IN (${levels.map(() => '?').join(', ')})`);
+      params.push(...levels);
+    }
     if (q.sinceMs !== undefined) { where.push('ts >= ?'); params.push(q.sinceMs); }
     if (q.afterSeq !== undefined) { where.push('seq > ?'); params.push(q.afterSeq); }
     if (q.untilMs !== undefined) { where.push('ts < ?'); params.push(q.untilMs); }
