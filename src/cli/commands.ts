@@ -126,7 +126,11 @@ interface LogLine { seq: number; time: string; requestId: string | null; level: 
 
 export async function logs(fn: string | undefined, flags: Flags): Promise<void> {
   if (!fn) throw new CliError('usage: nimbus logs <function> [--follow] [--since 1h] [--request-id ID] [--level ERROR]');
+  if (flags.follow && typeof flags.until === 'string') throw new CliError('--until and --follow do not go together: --follow prints lines as they come, after --until\'s range');
   const target = resolveTarget(flags);
+  // Ctrl-C ends a follow quietly, whenever it comes (before the first lines too).
+  const stop = new AbortController();
+  if (flags.follow) process.once('SIGINT', () => stop.abort());
   const q = new URLSearchParams();
   for (const [flag, param] of [['since', 'since'], ['until', 'until'], ['request-id', 'requestId'], ['level', 'level'], ['limit', 'limit'], ['search', 'q']] as const) {
     if (typeof flags[flag] === 'string') q.set(param, flags[flag] as string);
@@ -140,8 +144,7 @@ export async function logs(fn: string | undefined, flags: Flags): Promise<void> 
   // Then the live tail: server-sent events from where the lines above ended, until Ctrl-C.
   const live = new URLSearchParams({ after: String(data.cursor ?? 0) });
   for (const k of ['level', 'q', 'requestId'] as const) { const v = q.get(k); if (v !== null) live.set(k, v); }
-  const stop = new AbortController();
-  process.once('SIGINT', () => stop.abort());
+  if (stop.signal.aborted) return;
   let res: Response;
   try {
     res = await fetch(`${target.url}/_nimbus/api/functions/${encodeURIComponent(fn)}/logs/stream?${live}`, { headers: target.token ? { authorization: `Bearer ${target.token}` } : {}, signal: stop.signal });

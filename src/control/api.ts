@@ -374,12 +374,13 @@ export class AdminApi {
       limit: limit ? intParam('limit', limit) : undefined,
     });
     const last = logs.at(-1)?.seq;
-    const cursor = after ? last ?? Number(after) : newest === undefined ? last : Math.max(newest, last ?? 0);
+    // (A function without lines yet: 0, so that following starts from its first.)
+    const cursor = after ? last ?? Number(after) : Math.max(newest ?? 0, last ?? 0);
     sendJson(res, 200, { logs: logs.map(logView), cursor });
   }
 
   /**
-   * Live tail as server-sent events: each new line (matching `level` / `q`) is an event whose data
+   * Live tail as server-sent events: each new line (of `level` or more severe, containing `q`, of `requestId`) is an event whose data
    * is the line as GET .../logs answers it, with its seq as the event id; a comment every 15 s keeps
    * idle connections open. Starts after `after` (or Last-Event-ID), else at the newest line.
    */
@@ -393,26 +394,40 @@ export class AdminApi {
     let cursor = from !== undefined ? intParam('after', from) : (await store.queryLogs({ fn: name, limit: 1 })).at(-1)?.seq ?? 0;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     res.write(': tailing ' + name + '\n\n');
-    let pumping: Promise<void> = Promise.resolve();
-    const pump = (): void => {
-      pumping = pumping.then(async () => {
-        if (res.destroyed) return;
-        for (;;) {
-          const lines = await store.queryLogs({ fn: name, afterSeq: cursor, level: level as LogLevel | undefined, text: qs.get('q') ?? undefined, requestId: qs.get('requestId') ?? undefined, limit: 500 });
-          for (const l of lines) res.write(`id: ${l.seq}\ndata: ${JSON.stringify(logView(l))}\n\n`);
-          if (lines.length) cursor = lines.at(-1)!.seq!;
-          // Past the cap, wait for the client to read (a long backlog from an old cursor); one that stops
-          // reading is let go rather than buffered for without end (it can resume with Last-Event-ID).
-          if (res.writableLength > TAIL_MAX_BUFFERED_BYTES && !(await drained(res, TAIL_DRAIN_TIMEOUT_MS))) return void res.destroy();
-          if (lines.length < 500) return;
-        }
-      }).catch((err: unknown) => { this.#deps.logger.warn({ err }, 'log stream failed'); res.destroy(); });
+    // One pump at a time: a wake-up while it runs makes it go round once more, rather than queueing up.
+    let running = false;
+    let again = false;
+    const pump = async (): Promise<void> => {
+      if (running) { again = true; return; }
+      running = true;
+      try {
+        do {
+          again = false;
+          for (;;) {
+            if (res.destroyed) return;
+            const lines = await store.queryLogs({ fn: name, afterSeq: cursor, level: level as LogLevel | undefined, text: qs.get('q') ?? undefined, requestId: qs.get('requestId') ?? undefined, limit: 500 });
+            for (const l of lines) {
+              res.write(`id: ${l.seq}\ndata: ${JSON.stringify(logView(l))}\n\n`);
+              cursor = l.seq!;
+              // Past the cap (a long backlog from an old cursor, or huge lines), wait for the client to read:
+              // at most the cap and one line are buffered. One that stops reading is let go (it can resume with Last-Event-ID).
+              if (res.writableLength > TAIL_MAX_BUFFERED_BYTES && !(await drained(res, TAIL_DRAIN_TIMEOUT_MS))) return void res.destroy();
+            }
+            if (lines.length < 500) break;
+          }
+        } while (again);
+      } catch (err) {
+        this.#deps.logger.warn({ err }, 'log stream failed');
+        res.destroy();
+      } finally {
+        running = false;
+      }
     };
     // Only flushes that wrote this function's lines wake this tail.
-    const unsubscribe = this.#deps.records.onFlush((fns) => { if (fns.has(name)) pump(); });
+    const unsubscribe = this.#deps.records.onFlush((fns) => { if (fns.has(name)) void pump(); });
     const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
     res.on('close', () => { unsubscribe(); clearInterval(heartbeat); });
-    pump();
+    void pump();
   }
 
   async #invocations(res: ServerResponse, name: string, qs: URLSearchParams): Promise<void> {
