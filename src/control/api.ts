@@ -362,7 +362,7 @@ export class AdminApi {
     const until = qs.get('until');
     // Every line there is when this answers, shown or not (filtered out, past the limit, outside the time
     // range), is behind the cursor, so following from it starts now — unless paging on with `after`.
-    const newest = after ? undefined : (await this.#deps.store.queryLogs({ fn: name, limit: 1 })).at(-1)?.seq;
+    const newest = after ? undefined : await this.#newestLogSeq(name);
     const logs = await this.#deps.store.queryLogs({
       fn: name,
       requestId: qs.get('requestId') ?? undefined,
@@ -379,6 +379,11 @@ export class AdminApi {
     sendJson(res, 200, { logs: logs.map(logView), cursor });
   }
 
+  /** The seq of the function's newest log line, if it has any. */
+  async #newestLogSeq(fn: string): Promise<number | undefined> {
+    return (await this.#deps.store.queryLogs({ fn, limit: 1 })).at(-1)?.seq;
+  }
+
   /**
    * Live tail as server-sent events: each new line (of `level` or more severe, containing `q`, of `requestId`) is an event whose data
    * is the line as GET .../logs answers it, with its seq as the event id; a comment every 15 s keeps
@@ -391,7 +396,7 @@ export class AdminApi {
     const from = qs.get('after') ?? header(req, 'last-event-id');
     const store = this.#deps.store;
     await this.#deps.records.flush();
-    let cursor = from !== undefined ? intParam('after', from) : (await store.queryLogs({ fn: name, limit: 1 })).at(-1)?.seq ?? 0;
+    let cursor = from !== undefined ? intParam('after', from) : await this.#newestLogSeq(name) ?? 0;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     res.write(': tailing ' + name + '\n\n');
     // One pump at a time: a wake-up while it runs makes it go round once more, rather than queueing up.
