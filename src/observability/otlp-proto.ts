@@ -1,7 +1,8 @@
-// OTLP protobuf for the spans Nimbus records, written (in runs, after they end: span-export.ts) straight
-// into one growing buffer: no SDK span objects, no second pass. The bytes are what the SDK's ProtobufTraceSerializer writes
-// for the same span (same fields, same order, same defaults left out; otlp-proto.test.ts compares
-// them byte for byte), so any collector that takes the SDK's exports takes these.
+// OTLP protobuf for the spans Nimbus records, written (in runs, after they end: span-export.ts)
+// straight into one growing buffer: no SDK span objects, no second pass. The bytes are what the SDK's
+// ProtobufTraceSerializer writes for the same span (same fields, same order, same defaults left out;
+// otlp-proto.test.ts compares them byte for byte), so any collector that takes the SDK's exports
+// takes these.
 //
 // The buffer holds a run of `ScopeSpans.spans` fields, with room kept in front for requestHead(): the
 // start of the ExportTraceServiceRequest (resource, scope) around them, written in place when a batch
