@@ -1,6 +1,9 @@
 // npm run bench — the gateway's hot path and cold starts, each next to a baseline measured in the
 // same run. Prints a table with ratios; nothing here is a test. Run it on a quiet machine and quote
 // medians: BENCH_ROUNDS (default 3) rounds of BENCH_SECONDS (default 10) s at 50 connections each.
+// Two baselines: bare node:http (what the targets are set against), and bare node:http that hands each
+// request to one of 10 child processes and back (bench/hop-server.ts), the least that any design with
+// a process per instance can cost on this machine.
 import autocannon from 'autocannon';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +17,7 @@ const COLD_FUNCTIONS = Number(process.env.BENCH_COLD ?? 40);
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'nimbus-bench-'));
   const bare = await start(['bench/bare-server.ts']);
+  const hop = await start(['bench/hop-server.ts']);
   const nimbus = await start(['bin/nimbus.mjs', 'serve', '--port', '0', '--data', dataDir], { NIMBUS_LOG_LEVEL: 'warn' });
   try {
     const { readFileSync } = await import('node:fs');
@@ -22,14 +26,16 @@ async function main(): Promise<void> {
     // Warm-up: instances started, JIT warm, on both sides.
     await autocannon({ url: `${nimbus.url}/hello`, connections: CONNECTIONS, duration: 2 });
     await autocannon({ url: `${bare.url}/hello`, connections: CONNECTIONS, duration: 2 });
-    const runs: { bare: Run; nimbus: Run }[] = [];
+    await autocannon({ url: `${hop.url}/hello`, connections: CONNECTIONS, duration: 2 });
+    const runs: { bare: Run; hop: Run; nimbus: Run }[] = [];
     for (let i = 0; i < ROUNDS; i++) {
       const b = await load(`${bare.url}/hello`, bare.proc.pid!, SECONDS);
+      const h = await load(`${hop.url}/hello`, hop.proc.pid!, SECONDS);
       const n = await load(`${nimbus.url}/hello`, nimbus.proc.pid!, SECONDS);
-      runs.push({ bare: b, nimbus: n });
-      process.stderr.write(`round ${i + 1}/${ROUNDS}: bare ${b.rps.toFixed(0)} req/s, nimbus ${n.rps.toFixed(0)} req/s\n`);
+      runs.push({ bare: b, hop: h, nimbus: n });
+      process.stderr.write(`round ${i + 1}/${ROUNDS}: bare ${b.rps.toFixed(0)} req/s, bare + process hop ${h.rps.toFixed(0)} req/s, nimbus ${n.rps.toFixed(0)} req/s\n`);
     }
-    const m = (side: 'bare' | 'nimbus', k: keyof Run) => median(runs.map((r) => r[side][k]));
+    const m = (side: 'bare' | 'hop' | 'nimbus', k: keyof Run) => median(runs.map((r) => r[side][k]));
 
     // Cold starts: the first request to each of many never-invoked functions (distinct code each).
     const fns = Array.from({ length: COLD_FUNCTIONS }, (_, i) => `cold${i}`);
@@ -45,20 +51,24 @@ async function main(): Promise<void> {
       cold.push(performance.now() - t0);
     }
 
-    const rows: [string, string, string, string][] = [
-      ['', 'bare node:http', 'Nimbus gateway', 'Nimbus / bare'],
-      ['requests/s (median)', m('bare', 'rps').toFixed(0), m('nimbus', 'rps').toFixed(0), `${((m('nimbus', 'rps') / m('bare', 'rps')) * 100).toFixed(0)}%  (target ≥ 50%)`],
-      ['CPU ms per request (process tree)', m('bare', 'cpuMsPerReq').toFixed(3), m('nimbus', 'cpuMsPerReq').toFixed(3), `${(m('nimbus', 'cpuMsPerReq') / m('bare', 'cpuMsPerReq')).toFixed(2)}×  (target ≤ 2×)`],
-      ['latency p50 ms', m('bare', 'p50').toFixed(1), m('nimbus', 'p50').toFixed(1), ''],
-      ['latency p99 ms', m('bare', 'p99').toFixed(1), m('nimbus', 'p99').toFixed(1), '(target p99 ≤ 10 ms)'],
-      ['errors (all rounds)', String(runs.reduce((n, r) => n + r.bare.errors, 0)), String(runs.reduce((n, r) => n + r.nimbus.errors, 0)), ''],
+    const rps = (side: 'hop' | 'nimbus') => `${((m(side, 'rps') / m('bare', 'rps')) * 100).toFixed(0)}%`;
+    const cpu = (side: 'hop' | 'nimbus') => `${(m(side, 'cpuMsPerReq') / m('bare', 'cpuMsPerReq')).toFixed(2)}×`;
+    const errors = (side: 'bare' | 'hop' | 'nimbus') => String(runs.reduce((n, r) => n + r[side].errors, 0));
+    const rows: string[][] = [
+      ['', 'bare node:http', 'bare + process hop', 'Nimbus gateway', 'hop / bare', 'Nimbus / bare'],
+      ['requests/s (median)', m('bare', 'rps').toFixed(0), m('hop', 'rps').toFixed(0), m('nimbus', 'rps').toFixed(0), rps('hop'), `${rps('nimbus')}  (target ≥ 50%)`],
+      ['CPU ms per request (process tree)', m('bare', 'cpuMsPerReq').toFixed(3), m('hop', 'cpuMsPerReq').toFixed(3), m('nimbus', 'cpuMsPerReq').toFixed(3), cpu('hop'), `${cpu('nimbus')}  (target ≤ 2×)`],
+      ['latency p50 ms', m('bare', 'p50').toFixed(1), m('hop', 'p50').toFixed(1), m('nimbus', 'p50').toFixed(1), '', ''],
+      ['latency p99 ms', m('bare', 'p99').toFixed(1), m('hop', 'p99').toFixed(1), m('nimbus', 'p99').toFixed(1), '', '(target p99 ≤ 10 ms)'],
+      ['errors (all rounds)', errors('bare'), errors('hop'), errors('nimbus'), '', ''],
     ];
-    const w = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]!.length)));
+    const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
     process.stdout.write(`\nHot path: ${CONNECTIONS} connections, ${ROUNDS} rounds × ${SECONDS} s, medians\n`);
     for (const r of rows) process.stdout.write(r.map((c, i) => c.padEnd(w[i]!)).join('  ') + '\n');
     process.stdout.write(`\nCold start (first request to ${COLD_FUNCTIONS} never-invoked functions, end to end over HTTP): p50 ${pct(cold, 50).toFixed(1)} ms, p99 ${pct(cold, 99).toFixed(1)} ms\n`);
   } finally {
     bare.proc.kill();
+    hop.proc.kill();
     nimbus.proc.kill('SIGTERM');
     await new Promise((r) => nimbus.proc.once('exit', r));
     rmSync(dataDir, { recursive: true, force: true });
