@@ -74,7 +74,7 @@ async function main(): Promise<void> {
         saturated.push(s);
         fixed.push(f);
         process.stderr.write(`round ${i + 1}/${ROUNDS}: saturated off ${s.off.rps.toFixed(0)} req/s, on ${s.on.rps.toFixed(0)} (${pctLoss(s).toFixed(1)}% lost); `
-          + `at ${RATE} req/s CPU ms/req off ${f.off.cpuMsPerReq.toFixed(3)}, on ${f.on.cpuMsPerReq.toFixed(3)} (+${cpuMore(f).toFixed(1)}%)\n`);
+          + `at ${RATE} req/s CPU ms/req off ${f.off.cpuMsPerReq.toFixed(3)}, on ${f.on.cpuMsPerReq.toFixed(3)} (${signed(cpuMore(f))}%)\n`);
       } finally {
         clearInterval(scraper);
         await Promise.all(started.map(stop));
@@ -83,11 +83,11 @@ async function main(): Promise<void> {
     const m = (runs: typeof saturated, side: 'off' | 'on', k: keyof Run) => median(runs.map((r) => r[side][k]));
     process.stdout.write(`\nObservability on vs off: ${CONNECTIONS} connections, ${ROUNDS} rounds (a fresh pair of servers each) × ${SECONDS} s, medians\n`);
     process.stdout.write(`saturated: requests/s   off ${m(saturated, 'off', 'rps').toFixed(0)}   on ${m(saturated, 'on', 'rps').toFixed(0)}   loss ${median(saturated.map(pctLoss)).toFixed(1)}% (median of rounds; target ≤ 5%)\n`);
-    process.stdout.write(`saturated: CPU ms/req   off ${m(saturated, 'off', 'cpuMsPerReq').toFixed(3)}   on ${m(saturated, 'on', 'cpuMsPerReq').toFixed(3)}   +${median(saturated.map(cpuMore)).toFixed(1)}%\n`);
+    process.stdout.write(`saturated: CPU ms/req   off ${m(saturated, 'off', 'cpuMsPerReq').toFixed(3)}   on ${m(saturated, 'on', 'cpuMsPerReq').toFixed(3)}   ${signed(median(saturated.map(cpuMore)))}%\n`);
     process.stdout.write(`saturated: latency p99  off ${m(saturated, 'off', 'p99').toFixed(1)} ms   on ${m(saturated, 'on', 'p99').toFixed(1)} ms\n`);
-    process.stdout.write(`at ${RATE} req/s: CPU ms/req  off ${m(fixed, 'off', 'cpuMsPerReq').toFixed(3)}   on ${m(fixed, 'on', 'cpuMsPerReq').toFixed(3)}   +${median(fixed.map(cpuMore)).toFixed(1)}%; `
+    process.stdout.write(`at ${RATE} req/s: CPU ms/req  off ${m(fixed, 'off', 'cpuMsPerReq').toFixed(3)}   on ${m(fixed, 'on', 'cpuMsPerReq').toFixed(3)}   ${signed(median(fixed.map(cpuMore)))}%; `
       + `p99 off ${m(fixed, 'off', 'p99').toFixed(1)} ms, on ${m(fixed, 'on', 'p99').toFixed(1)} ms\n`);
-    process.stdout.write(`per-round loss, saturated: ${saturated.map((r) => pctLoss(r).toFixed(1)).join(', ')} %; CPU at ${RATE} req/s: ${fixed.map((r) => `+${cpuMore(r).toFixed(1)}`).join(', ')} %\n`);
+    process.stdout.write(`per-round loss, saturated: ${saturated.map((r) => pctLoss(r).toFixed(1)).join(', ')} %; CPU at ${RATE} req/s: ${fixed.map((r) => signed(cpuMore(r))).join(', ')} %\n`);
     process.stdout.write(`OTLP export requests received: ${await (await fetch(sink.url)).text()}\n`);
   } finally {
     sink.proc.kill('SIGTERM');
@@ -96,5 +96,6 @@ async function main(): Promise<void> {
 
 const pctLoss = (r: { off: Run; on: Run }) => (1 - r.on.rps / r.off.rps) * 100;
 const cpuMore = (r: { off: Run; on: Run }) => (r.on.cpuMsPerReq / r.off.cpuMsPerReq - 1) * 100;
+const signed = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(1)}`;
 
 await main();
