@@ -48,6 +48,10 @@ describe('usage and cost', () => {
       assert.match(r.stdout, /^work\s+4\s+1\s+0\s+1\s+\d+\.\d{3}\s+0\.000\s+\d+\.\d\d s\s+\$0\.0+[1-9]\d$/m);
       assert.match(r.stdout, /^TOTAL\s+5\s+1\s+0\s+2\s/m);
       assert.match(r.stdout, /Prices: AWS Lambda x86 list price, us-east-1 \(an estimate, for comparison\)\.$/m);
+      // A function with nothing recorded (here one that does not exist) gets a sentence, not a table of zeros.
+      const none = await cli(srv, work)('usage', '--function', 'nosuch');
+      assert.equal(none.code, 0, none.stderr);
+      assert.match(none.stdout, /^No usage of nosuch recorded from \d{4}-\d\d-\d\dT[\d:.]+Z to \d{4}-\d\d-\d\dT[\d:.]+Z\.$/m);
     } finally {
       rmSync(work, { recursive: true, force: true });
     }

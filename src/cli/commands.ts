@@ -199,6 +199,8 @@ export async function usage(flags: Flags): Promise<void> {
   for (const flag of ['since', 'by', 'function'] as const) if (typeof flags[flag] === 'string') q.set(flag, flags[flag] as string);
   const { data } = await api<{ since: string; until: string; by: string; prices: { currency: string; source: string }; lines: UsageLineView[]; total: Omit<UsageLineView, 'key'> }>(resolveTarget(flags), 'GET', `/_nimbus/api/usage?${q}`);
   if (flags.json) return out(JSON.stringify(data));
+  // Nothing recorded (a function that never ran in the range, or a name that does not exist): say so, not a table of zeros.
+  if (data.lines.length === 0) return out(`No usage${typeof flags.function === 'string' ? ` of ${flags.function}` : ''} recorded from ${data.since} to ${data.until}.`);
   const money = (n: number): string => moneyText(n, data.prices.currency);
   const gbs = (n: number): string => n.toFixed(n < 10 ? 3 : 1);
   const row = (key: string, l: Omit<UsageLineView, 'key'>): string[] => [
