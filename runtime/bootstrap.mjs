@@ -3,9 +3,10 @@
 // It imports only Node built-ins — nothing from the host's src/ — and speaks JSON frames with the
 // host over the IPC channel: host → {warm | init | invoke | callResult | collect}, runtime → {ready | initDone | initError | log | result | skipped | crash | cacheFlushed | call | collected}.
 // The permission model (--permission) confines the file system; this file closes the gaps it
-// leaves (node:sqlite opens files natively, process.kill signals any pid) before user code loads.
+// leaves (node:sqlite opens files natively, process.kill signals any pid, node:v8 changes V8's
+// flags) before user code loads.
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { enableCompileCache, flushCompileCache, registerHooks } from 'node:module';
+import { enableCompileCache, flushCompileCache, registerHooks, syncBuiltinESMExports } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { format } from 'node:util';
 
@@ -19,16 +20,41 @@ function denied(what) {
 }
 
 // --- hardening, before any user code -----------------------------------------------------------
+const getBuiltinModule = process.getBuiltinModule.bind(process);
+/** @type {((flags: string) => void) | undefined} node:v8's own setFlagsFromString, once v8Module() has run. */
+let v8SetFlags;
+/**
+ * node:v8, with setFlagsFromString taken away from user code: with it, code could switch on V8's
+ * testing flags in the running process (--allow-natives-syntax gives it V8's internal functions).
+ * The module is patched when first asked for, by anyone (loading it costs ~0.4 MiB, so instances
+ * that never use it don't), and before user code can hold it: every way to it passes here.
+ */
+function v8Module() {
+  const v8 = getBuiltinModule('node:v8');
+  if (!v8SetFlags) {
+    v8SetFlags = v8.setFlagsFromString;
+    v8.setFlagsFromString = () => { throw denied('changing V8 flags (node:v8 setFlagsFromString)'); };
+    // Should its ESM face exist already, import { setFlagsFromString } from 'node:v8' reads the patched one too.
+    syncBuiltinESMExports();
+  }
+  return v8;
+}
+/** Changes V8's flags, for the runtime alone (code caches, idle collections). */
+function setV8Flags(/** @type {string} */ flags) {
+  v8Module();
+  v8SetFlags?.(flags);
+}
+const isV8 = (/** @type {string} */ id) => id === 'v8' || id === 'node:v8';
 registerHooks({
   resolve(specifier, context, next) {
     if (FORBIDDEN_BUILTINS.has(specifier)) throw denied(specifier);
+    if (isV8(specifier)) v8Module();
     return next(specifier, context);
   },
 });
-const getBuiltinModule = process.getBuiltinModule.bind(process);
 process.getBuiltinModule = (id) => {
   if (FORBIDDEN_BUILTINS.has(id)) throw denied(id);
-  return getBuiltinModule(id);
+  return isV8(id) ? v8Module() : getBuiltinModule(id);
 };
 process.kill = (pid, signal) => {
   if (pid === process.pid) return process.reallyExit(signal === 0 ? 0 : 128), true;
@@ -50,18 +76,16 @@ let gc;
  * V8 hands `gc` only to contexts created while --expose-gc is set: starting every process with the
  * flag costs each boot ~8 ms, so the first collection sets it, takes `gc` from a new context and
  * clears it again (V8's flags are part of the code cache's key). This keeps `gc` out of user code's
- * way; it is no boundary (user code can reach V8's flags through node:v8 itself), and all it could
- * do with it is slow its own instance.
+ * way, though all it could do with it is slow its own instance.
  */
 function collectGarbage() {
   if (memoryUsage.call(process).heapUsed > COLLECT_MAX_HEAP_BYTES) return;
   if (!gc) {
-    const v8 = getBuiltinModule('node:v8');
-    v8.setFlagsFromString('--expose-gc');
+    setV8Flags('--expose-gc');
     try {
       gc = getBuiltinModule('node:vm').runInNewContext('gc');
     } finally {
-      v8.setFlagsFromString('--no-expose-gc');
+      setV8Flags('--no-expose-gc');
     }
   }
   gc?.({ type: 'major', execution: 'sync', flavor: 'last-resort' });
@@ -204,9 +228,9 @@ async function init(msg) {
   // what its first instance compiled), compiling eagerly puts every function in it. The flag is part
   // of the cache's key, so it is set for writing and reading alike, and only around this import.
   // node:v8 is loaded only here, for large bundles: loading it costs every instance ~0.4 MiB.
-  const v8 = msg.cacheDir && (msg.eager || msg.measureCode) ? getBuiltinModule('node:v8') : undefined;
+  const v8 = msg.cacheDir && (msg.eager || msg.measureCode) ? v8Module() : undefined;
   const eager = Boolean(v8 && msg.eager);
-  if (eager) v8.setFlagsFromString('--no-lazy');
+  if (eager) setV8Flags('--no-lazy');
   if (v8 && msg.measureCode) bytecodeBefore = v8.getHeapCodeStatistics().bytecode_and_metadata_size;
   let mod;
   try {
@@ -215,7 +239,7 @@ async function init(msg) {
     send({ type: 'initError', error: toError(err) });
     return;
   } finally {
-    if (eager) v8.setFlagsFromString('--lazy');
+    if (eager) setV8Flags('--lazy');
   }
   let exp = mod[msg.exportName];
   // CommonJS sources bundle to `export default module.exports`.
@@ -352,7 +376,7 @@ async function invoke(msg) {
       flushCompileCache();
       // How much bytecode the module's start and first invocation compiled (a heap walk, ~1 ms):
       // against the bundle's size, it tells the host how much of the code runs.
-      send({ type: 'cacheFlushed', bytecodeBytes: loaded.measureCode ? getBuiltinModule('node:v8').getHeapCodeStatistics().bytecode_and_metadata_size - bytecodeBefore : undefined });
+      send({ type: 'cacheFlushed', bytecodeBytes: loaded.measureCode ? v8Module().getHeapCodeStatistics().bytecode_and_metadata_size - bytecodeBefore : undefined });
     });
   }
 }

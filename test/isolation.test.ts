@@ -33,6 +33,14 @@ export const handler = async (e: any) => {
     case 'sqlite-import': return attempt(async () => { const m = await import(sqlite); return new m.DatabaseSync(e.path); });
     case 'sqlite-builtin': return attempt(() => new ((process as any).getBuiltinModule(sqlite).DatabaseSync)(e.path));
     case 'sqlite-require': return attempt(() => createRequire(import.meta.url)(sqlite));
+    // Each way to node:v8's setFlagsFromString; then whether V8's internal functions (%Name) became callable.
+    case 'v8-flags-import': return attempt(async () => (await import('node:v8')).setFlagsFromString(e.flags));
+    case 'v8-flags-default': return attempt(async () => (await import('v8')).default.setFlagsFromString(e.flags));
+    case 'v8-flags-require': return attempt(() => createRequire(import.meta.url)('v8').setFlagsFromString(e.flags));
+    case 'v8-flags-builtin': return attempt(() => (process as any).getBuiltinModule('node:v8').setFlagsFromString(e.flags));
+    case 'exit': process.exit(3);
+    case 'v8-natives': return attempt(() => new Function('return %GetOptimizationStatus(function () {})')());
+    case 'v8-serialize': return attempt(async () => { const v8 = await import('node:v8'); return v8.deserialize(v8.serialize({ n: 42 })).n; });
     case 'symlink': return attempt(() => { fs.symlinkSync(e.target, process.env.TMPDIR + '/link'); return fs.readFileSync(process.env.TMPDIR + '/link', 'utf8'); });
     case 'uid': return { uid: process.getuid!(), gid: process.getgid!() };
   }
@@ -122,6 +130,21 @@ describe('sandbox isolation', () => {
     denied(await probe({ probe: 'sqlite-import', path }), 'import("node:sqlite")');
     denied(await probe({ probe: 'sqlite-builtin', path }), 'process.getBuiltinModule("node:sqlite")');
     denied(await probe({ probe: 'sqlite-require', path }), 'require("node:sqlite")');
+  });
+
+  it("cannot change V8's flags (which could switch on V8's internal functions), and node:v8 works otherwise", async () => {
+    const flags = '--allow-natives-syntax';
+    for (const way of ['import', 'default', 'require', 'builtin']) {
+      // Each way first thing in a new instance (this one exits), so that no other way has loaded node:v8 before it.
+      await srv.invoke('probe', { probe: 'exit' });
+      const a = await probe({ probe: `v8-flags-${way}`, flags });
+      denied(a, `setFlagsFromString by ${way}`);
+      assert.equal(a.code, 'ERR_ACCESS_DENIED', JSON.stringify(a));
+    }
+    const natives = await probe({ probe: 'v8-natives' });
+    denied(natives, 'a V8 internal function');
+    assert.equal(natives.code, 'SyntaxError', JSON.stringify(natives));
+    assert.deepEqual(await probe({ probe: 'v8-serialize' }), { allowed: true, value: '42' });
   });
 
   it('cannot follow a symlink out of its directories', async () => {
