@@ -120,7 +120,8 @@ export class SparePool {
       this.#ready.set(mb, list);
       return true;
     }, (err: unknown) => {
-      this.#opts.logger.warn({ err, memoryMb: mb }, 'could not boot a spare runtime');
+      // At shutdown a boot in flight fails as its process is stopped: nothing to report.
+      if (!this.#closed) this.#opts.logger.warn({ err, memoryMb: mb }, 'could not boot a spare runtime');
       return false;
     }).then((booted) => {
       this.#booting.set(mb, (this.#booting.get(mb) ?? 1) - 1);
