@@ -2,8 +2,9 @@
 // same run. Prints a table with ratios; nothing here is a test. Run it on a quiet machine and quote
 // medians: BENCH_ROUNDS (default 3) rounds of BENCH_SECONDS (default 10) s at 50 connections each.
 // Two baselines: bare node:http (what the targets are set against), and bare node:http that hands each
-// request to one of 10 child processes and back (bench/hop-server.ts), the least that any design with
-// a process per instance can cost on this machine.
+// request to one of 10 child processes and back (bench/hop-server.ts): what a gateway in front of
+// instance processes costs before it does anything else (HOP_AHEAD=n: with n requests queued in each
+// busy child; see bench/hop-server.ts).
 import autocannon from 'autocannon';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,10 +17,12 @@ const COLD_FUNCTIONS = Number(process.env.BENCH_COLD ?? 40);
 
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'nimbus-bench-'));
-  const bare = await start(['bench/bare-server.ts']);
-  const hop = await start(['bench/hop-server.ts']);
-  const nimbus = await start(['bin/nimbus.mjs', 'serve', '--port', '0', '--data', dataDir], { NIMBUS_LOG_LEVEL: 'warn' });
+  const started: Awaited<ReturnType<typeof start>>[] = [];
   try {
+    // Each kept as it starts, so that one failing to start does not leave the others running.
+    const bare = await start(['bench/bare-server.ts']).then((s) => (started.push(s), s));
+    const hop = await start(['bench/hop-server.ts']).then((s) => (started.push(s), s));
+    const nimbus = await start(['bin/nimbus.mjs', 'serve', '--port', '0', '--data', dataDir], { NIMBUS_LOG_LEVEL: 'warn' }).then((s) => (started.push(s), s));
     const { readFileSync } = await import('node:fs');
     const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
     await deploy(nimbus.url, token, { 'nimbus.yml': 'app: bench\nfunctions:\n  hello:\n    handler: src/hello.handler\n    concurrency: { max: 10 }\n    events:\n      - http: GET /hello\n', 'src/hello.ts': HELLO });
@@ -55,7 +58,7 @@ async function main(): Promise<void> {
     const cpu = (side: 'hop' | 'nimbus') => `${(m(side, 'cpuMsPerReq') / m('bare', 'cpuMsPerReq')).toFixed(2)}×`;
     const errors = (side: 'bare' | 'hop' | 'nimbus') => String(runs.reduce((n, r) => n + r[side].errors, 0));
     const rows: string[][] = [
-      ['', 'bare node:http', 'bare + process hop', 'Nimbus gateway', 'hop / bare', 'Nimbus / bare'],
+      ['', 'bare node:http', `bare + process hop${process.env.HOP_AHEAD ? ` (HOP_AHEAD=${process.env.HOP_AHEAD})` : ''}`, 'Nimbus gateway', 'hop / bare', 'Nimbus / bare'],
       ['requests/s (median)', m('bare', 'rps').toFixed(0), m('hop', 'rps').toFixed(0), m('nimbus', 'rps').toFixed(0), rps('hop'), `${rps('nimbus')}  (target ≥ 50%)`],
       ['CPU ms per request (process tree)', m('bare', 'cpuMsPerReq').toFixed(3), m('hop', 'cpuMsPerReq').toFixed(3), m('nimbus', 'cpuMsPerReq').toFixed(3), cpu('hop'), `${cpu('nimbus')}  (target ≤ 2×)`],
       ['latency p50 ms', m('bare', 'p50').toFixed(1), m('hop', 'p50').toFixed(1), m('nimbus', 'p50').toFixed(1), '', ''],
@@ -67,10 +70,11 @@ async function main(): Promise<void> {
     for (const r of rows) process.stdout.write(r.map((c, i) => c.padEnd(w[i]!)).join('  ') + '\n');
     process.stdout.write(`\nCold start (first request to ${COLD_FUNCTIONS} never-invoked functions, end to end over HTTP): p50 ${pct(cold, 50).toFixed(1)} ms, p99 ${pct(cold, 99).toFixed(1)} ms\n`);
   } finally {
-    bare.proc.kill();
-    hop.proc.kill();
-    nimbus.proc.kill('SIGTERM');
-    await new Promise((r) => nimbus.proc.once('exit', r));
+    await Promise.all(started.map((s) => new Promise((r) => {
+      if (s.proc.exitCode !== null || s.proc.signalCode !== null) return r(undefined);
+      s.proc.once('exit', r);
+      s.proc.kill('SIGTERM');
+    })));
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
