@@ -226,6 +226,19 @@ describe('versions, aliases and rollouts', () => {
       const inv = await run('invoke', 'greet', '--qualifier', '5');
       assert.equal(inv.code, 0, inv.stderr);
       assert.match(inv.stderr, /Version: 5/);
+      // Asynchronous too: the event runs the version asked for, and an unknown one is refused.
+      const later = await run('invoke', 'greet', '--async', '--qualifier', '5', '--json');
+      assert.equal(later.code, 0, later.stderr);
+      const { requestId } = JSON.parse(later.stdout) as { requestId: string };
+      let ran: { version: number | string; qualifier: string | null } | undefined;
+      for (let i = 0; i < 100 && !ran; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        ran = (await srv.api<{ invocations: { requestId: string; version: number | string; qualifier: string | null }[] }>('GET', '/_nimbus/api/functions/greet/invocations')).body.invocations.find((x) => x.requestId === requestId);
+      }
+      assert.deepEqual([String(ran?.version), ran?.qualifier], ['5', '5']);
+      const unknown = await run('invoke', 'greet', '--async', '--qualifier', 'nope');
+      assert.notEqual(unknown.code, 0);
+      assert.match(unknown.stderr, /VERSION_NOT_FOUND/);
     } finally {
       rmSync(work, { recursive: true, force: true });
     }

@@ -106,7 +106,7 @@ export async function invoke(fn: string | undefined, flags: Flags): Promise<void
   }
   if (flags.async) {
     const headers: Record<string, string> = { 'x-nimbus-invocation-type': 'Event', ...(typeof key === 'string' ? { 'x-nimbus-idempotency-key': key } : {}) };
-    const { data } = await api<{ requestId: string; duplicate?: boolean }>(resolveTarget(flags), 'POST', `/_nimbus/api/functions/${encodeURIComponent(fn)}/invocations`, payload, headers);
+    const { data } = await api<{ requestId: string; duplicate?: boolean }>(resolveTarget(flags), 'POST', `/_nimbus/api/functions/${encodeURIComponent(fn)}/invocations${qs}`, payload, headers);
     return out(flags.json ? JSON.stringify(data) : `Accepted: RequestId ${data.requestId}${data.duplicate ? ' (duplicate: not run again)' : ''}`);
   }
   const { headers, data } = await api<unknown>(resolveTarget(flags), 'POST', `/_nimbus/api/functions/${encodeURIComponent(fn)}/invocations${qs}`, payload);
