@@ -108,6 +108,23 @@ describe('asynchronous invocation', () => {
     assert.equal(inv.body.invocations.length, 0);
   });
 
+  it('an event for a version that is gone is dead-lettered with why (404 VERSION_NOT_FOUND), not as expired', async () => {
+    // As a rule target naming an alias that does not exist yet, or a version collected since, would store it.
+    await srv.store.enqueueAsync({ requestId: 'gone-version', fn: 'flaky', payload: '{"n":9}', qualifier: 'later' }, Date.now(), 60_000);
+    srv.asyncInvoker.kick();
+    const [f] = await srv.take('failures', 1);
+    const record = JSON.parse(f!.body);
+    assert.equal(record.requestContext.requestId, 'gone-version');
+    assert.equal(record.requestContext.condition, 'RetriesExhausted');
+    assert.deepEqual(record.responseContext, { statusCode: 404, executedVersion: 'later' });
+    assert.equal(record.responsePayload.errorType, 'VERSION_NOT_FOUND');
+    assert.match(record.responsePayload.errorMessage, /later/);
+    const [d] = await srv.take('dlq', 1);
+    assert.equal(d!.messageAttributes.RequestID!.StringValue, 'gone-version');
+    assert.equal(d!.messageAttributes.ErrorCode!.StringValue, '404');
+    assert.match(d!.messageAttributes.ErrorMessage!.StringValue!, /^VERSION_NOT_FOUND: .*later/);
+  });
+
   it('runs an event once per idempotency key and returns the first request id', async () => {
     const a = await invokeAsync('ok', { n: 100 }, { 'x-nimbus-idempotency-key': 'order-1' });
     const b = await invokeAsync('ok', { n: 100 }, { 'x-nimbus-idempotency-key': 'order-1' });

@@ -12,6 +12,7 @@ import type { Clock } from '../util/clock.ts';
 import { Waker } from '../util/waker.ts';
 import type { Invoker, InvokeResult } from './index.ts';
 import { newTraceparent } from '../observability/tracing.ts';
+import type { FunctionError } from '../sandbox/instance.ts';
 
 /** Events claimed and held by this node at most (running or waiting for their function's limit). */
 const MAX_HELD = 256;
@@ -203,7 +204,7 @@ export class AsyncInvoker {
       if (isNimbusError(err) && err.code === 'VERSION_NOT_FOUND') {
         // The alias or version it names is gone: no retry can run it.
         logger.warn({ fn: fn.name, requestId: ev.requestId, qualifier: ev.qualifier }, `async event not run: ${err.message}`);
-        await this.#settle(ev, fn, payload, 'RetriesExhausted', undefined, ev.attempts);
+        await this.#settle(ev, fn, payload, 'RetriesExhausted', undefined, ev.attempts, { statusCode: err.status, qualifier: ev.qualifier ?? '', error: { errorType: err.code, errorMessage: err.message, trace: [] } });
         return;
       }
       throw err;
@@ -225,16 +226,17 @@ export class AsyncInvoker {
     return Math.round(full / 2 + Math.random() * (full / 2));
   }
 
-  async #settle(ev: AsyncEvent, fn: FunctionRecord, payload: unknown, condition: Condition, result: InvokeResult | undefined, invokeCount: number): Promise<void> {
+  /** `notRun`: the event could not be run at all (the version it names is gone): why, as the invoke API would answer. */
+  async #settle(ev: AsyncEvent, fn: FunctionRecord, payload: unknown, condition: Condition, result: InvokeResult | undefined, invokeCount: number, notRun?: NotRun): Promise<void> {
     const deliveries: Delivery[] = [];
     const dest = condition === 'Success' ? fn.async.onSuccess : fn.async.onFailure;
     // Destinations and the dead-letter queue continue the event's trace.
-    if (dest) deliveries.push({ ...destinationDelivery(dest, destinationRecord(ev, fn, payload, condition, result, invokeCount)), ...(ev.trace ? { trace: ev.trace } : {}) });
+    if (dest) deliveries.push({ ...destinationDelivery(dest, destinationRecord(ev, fn, payload, condition, result, invokeCount, notRun)), ...(ev.trace ? { trace: ev.trace } : {}) });
     if (condition !== 'Success' && fn.async.deadLetterQueue) {
-      const error = result?.error;
+      const error = result?.error ?? notRun?.error;
       const attributes: Record<string, MessageAttribute> = {
         RequestID: { DataType: 'String', StringValue: ev.requestId },
-        ErrorCode: { DataType: 'Number', StringValue: condition === 'EventAgeExceeded' ? '0' : '200' },
+        ErrorCode: { DataType: 'Number', StringValue: String(notRun?.statusCode ?? (condition === 'EventAgeExceeded' ? 0 : 200)) },
         ErrorMessage: { DataType: 'String', StringValue: error ? `${error.errorType}: ${error.errorMessage}`.slice(0, 1000) : 'Event age exceeded; the event was not run' },
       };
       deliveries.push({ to: { kind: 'queue', name: fn.async.deadLetterQueue }, body: ev.payload, attributes, ...(ev.trace ? { trace: ev.trace } : {}) });
@@ -274,7 +276,10 @@ export function functionArn(name: string): string {
   return `arn:aws:lambda:local:000000000000:function:${name}`;
 }
 
-function destinationRecord(ev: AsyncEvent, fn: FunctionRecord, payload: unknown, condition: Condition, result: InvokeResult | undefined, invokeCount: number): DestinationRecord {
+/** Why an async event could not be run at all: the invoke API's status and error, and the qualifier it named. */
+interface NotRun { statusCode: number; qualifier: string; error: FunctionError }
+
+function destinationRecord(ev: AsyncEvent, fn: FunctionRecord, payload: unknown, condition: Condition, result: InvokeResult | undefined, invokeCount: number, notRun?: NotRun): DestinationRecord {
   const record: DestinationRecord = {
     version: '1.0',
     timestamp: new Date().toISOString(),
@@ -284,6 +289,9 @@ function destinationRecord(ev: AsyncEvent, fn: FunctionRecord, payload: unknown,
   if (result) {
     record.responseContext = { statusCode: 200, executedVersion: String(result.version), ...(result.outcome !== 'success' ? { functionError: 'Unhandled' as const } : {}) };
     record.responsePayload = result.outcome === 'success' ? (result.json === undefined ? null : JSON.parse(result.json)) : result.error;
+  } else if (notRun) {
+    record.responseContext = { statusCode: notRun.statusCode, executedVersion: notRun.qualifier };
+    record.responsePayload = notRun.error;
   }
   return record;
 }
