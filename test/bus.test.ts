@@ -91,7 +91,7 @@ export const handler = async () => events.put([{ source: 'shop', detailType: 'Or
     assert.equal(r.body.failedEntryCount, 3);
     assert.match((r.body.entries[3] as { errorMessage: string }).errorMessage, /sources beginning with "aws\." are reserved/);
     assert.match((r.body.entries[1] as { errorMessage: string }).errorMessage, /entries\[1\]\.source: required/);
-    assert.match((r.body.entries[2] as { errorMessage: string }).errorMessage, /detail: not valid JSON/);
+    assert.match((r.body.entries[2] as { errorMessage: string }).errorMessage, /detail: must be a JSON object, or JSON text of one; this text is not valid JSON/);
     assert.equal((await put(Array.from({ length: 11 }, () => ({ source: 's', detailType: 'd' })))).status, 400);
   });
 

@@ -95,6 +95,10 @@ describe('nimbus queues and invoke --async', () => {
     const bad = await nimbus('events', 'test-pattern', '--pattern', '{"source":"shop"}', '--event', '{}');
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /^nimbus: INVALID_PATTERN: /);
+    // JSON, but not an object: said so, not "not valid JSON".
+    const scalar = await nimbus('events', 'put', '--source', 'shop', '--detail-type', 'OrderPlaced', '--detail', '"str"');
+    assert.equal(scalar.code, 1);
+    assert.match(scalar.stderr, /--detail must be a JSON object/);
   });
 
   it('queues ls shows each queue with its type, dead-letter queue and triggers', async () => {

@@ -20,7 +20,10 @@ export async function events(args: (string | undefined)[], flags: Flags): Promis
   if (sub === 'put') {
     if (typeof flags.source !== 'string' || typeof flags['detail-type'] !== 'string') throw new CliError('usage: nimbus events put --source S --detail-type T [--detail JSON | --file F]');
     const detailText = typeof flags.detail === 'string' ? flags.detail : typeof flags.file === 'string' ? readFileSync(flags.file, 'utf8') : '{}';
-    const entry = { source: flags.source, detailType: flags['detail-type'], detail: json(typeof flags.detail === 'string' ? 'detail' : 'file', detailText) };
+    const detailFlag = typeof flags.detail === 'string' ? 'detail' : 'file';
+    const detail = json(detailFlag, detailText);
+    if (typeof detail !== 'object' || detail === null || Array.isArray(detail)) throw new CliError(`--${detailFlag} must be a JSON object, e.g. '{"orderId":"o-1"}'`);
+    const entry = { source: flags.source, detailType: flags['detail-type'], detail };
     const { data } = await api<{ failedEntryCount: number; entries: ({ eventId: string } | { errorCode: string; errorMessage: string })[] }>(target, 'POST', '/_nimbus/api/events', { entries: [entry] });
     if (flags.json) return out(JSON.stringify(data));
     const r = data.entries[0]!;

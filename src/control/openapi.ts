@@ -48,7 +48,7 @@ export const OPENAPI = {
           { name: 'X-Amz-Invocation-Type', in: 'header', schema: { type: 'string', enum: ['RequestResponse', 'Event'] }, description: 'Lambda\'s name for the same header; X-Nimbus-Invocation-Type wins when both are sent' },
           { name: 'X-Nimbus-Idempotency-Key', in: 'header', schema: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$' }, description: 'asynchronous only: the same key for the same function within 24 hours is not run again' },
           { name: 'X-Request-Id', in: 'header', schema: { type: 'string' }, description: 'choose the request id (1-128 characters of A-Z a-z 0-9 . _ : -)' },
-          { name: 'qualifier', in: 'query', schema: { type: 'string' }, description: 'synchronous only: an alias, a version number or $LATEST (default: the live alias); the version that ran is in X-Nimbus-Executed-Version' },
+          { name: 'qualifier', in: 'query', schema: { type: 'string' }, description: 'an alias, a version number or $LATEST (default: the live alias), for synchronous and asynchronous invokes; a synchronous answer carries the version that ran in X-Nimbus-Executed-Version' },
         ],
         requestBody: { content: { 'application/json': { schema: {} } } },
         responses: { 200: json({}, 'The function result, or its error object'), 202: json({ $ref: '#/components/schemas/AsyncAccepted' }, 'Asynchronous: the event is stored'), 400: error, 404: error, 413: error, 429: error },

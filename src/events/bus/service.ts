@@ -164,7 +164,7 @@ export class EventBus {
     const detailType = str(e.detailType ?? (e as Record<string, unknown>)['detail-type'], 'detailType', 128);
     let detail: unknown = e.detail ?? {};
     if (typeof detail === 'string') {
-      try { detail = JSON.parse(detail); } catch { throw new NimbusError('BAD_REQUEST', `${where}.detail: not valid JSON`); }
+      try { detail = JSON.parse(detail); } catch { throw new NimbusError('BAD_REQUEST', `${where}.detail: must be a JSON object, or JSON text of one; this text is not valid JSON`); }
     }
     if (typeof detail !== 'object' || detail === null || Array.isArray(detail)) throw new NimbusError('BAD_REQUEST', `${where}.detail: must be a JSON object`);
     let time = new Date(this.#deps.clock.now());
