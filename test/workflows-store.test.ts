@@ -29,6 +29,25 @@ describe('workflows store (sqlite)', () => {
     await assert.rejects(store.applyApp(desiredApp('b', { specHash: '3', workflows: [{ name: 'wf', definition: '{}' }] }), 3), { code: 'WORKFLOW_CONFLICT' });
   });
 
+  it('a workflow removed from its app leaves with its executions, history, work and tokens; a new one of that name starts clean', async () => {
+    await store.applyApp(desiredApp('gone', { specHash: '1', workflows: [{ name: 'ghost', definition: '{"v":1}' }] }), 1);
+    await store.workflows.createExecution({ ...exec('ghost-e'), workflow: 'ghost' });
+    await store.workflows.createExecution({ ...exec('ghost-f'), workflow: 'ghost', status: 'FAILED' });
+    await store.applyApp(desiredApp('gone', { specHash: '2', workflows: [] }), 2);
+    for (const id of ['ghost-e', 'ghost-f']) {
+      assert.equal(await store.workflows.getExecution(id), undefined);
+      assert.deepEqual(await store.workflows.history(id, 0, 10), []);
+    }
+    assert.equal(await store.workflows.findToken('tok-ghost-e'), undefined);
+    assert.equal((await store.workflows.claimWork(10_000, 100_000, { tasks: 10, timers: 10 })).some((w) => w.execution.startsWith('ghost-')), false);
+    // Another app's workflow of the same name: none of the old executions, and their names are free.
+    await store.applyApp(desiredApp('other', { specHash: '3', workflows: [{ name: 'ghost', definition: '{"v":2}' }] }), 3);
+    assert.equal(await store.workflows.createExecution({ ...exec('ghost-e'), workflow: 'ghost' }), true);
+    // Deleting the app takes its workflows' executions too.
+    await store.deleteApp('other');
+    assert.equal(await store.workflows.getExecution('ghost-e'), undefined);
+  });
+
   it('creates once, commits whole steps, and refuses a stale version', async () => {
     assert.equal(await store.workflows.createExecution(exec('e1')), true);
     assert.equal(await store.workflows.createExecution(exec('e1')), false);

@@ -105,6 +105,8 @@ export class WorkflowExecutor {
     const c = b.build(id, 0, r.state, now);
     const created = await store.workflows.createExecution({ ...c, workflow, name, input: inputText, definition: wf.definition, startedAt: now, trace });
     if (!created) throw new NimbusError('EXECUTION_ALREADY_EXISTS', `workflow "${workflow}" already has an execution named "${name}"`);
+    // A state kept for an execution of this id that went with its removed workflow is not this one's.
+    this.#take(id);
     this.#after(id, c.status, b);
     this.#endSpan({ id, workflow, trace, redriveCount: 0, startedAt: now }, c);
     return (await this.describe(id));

@@ -32,11 +32,26 @@ export class SqliteWorkflows implements WorkflowsStore {
       }
       before.delete(w.name);
     }
-    for (const name of before.keys()) sql.run('DELETE FROM wf_definitions WHERE name = ?', name);
+    for (const name of before.keys()) this.#drop(name);
   }
 
   dropApp(app: string): void {
-    this.#sql.run('DELETE FROM wf_definitions WHERE app = ?', app);
+    for (const r of this.#sql.all('SELECT name FROM wf_definitions WHERE app = ?', app)) this.#drop(String(r.name));
+  }
+
+  /**
+   * A workflow leaves with its executions, their history, work and tokens: running ones stop where
+   * they are. (Execution ids are the workflow's name and the execution's: kept, they would pass to
+   * the next workflow of that name, whatever its app.)
+   */
+  #drop(workflow: string): void {
+    const sql = this.#sql;
+    const ids = 'SELECT id FROM wf_executions WHERE workflow = ?';
+    sql.run(`DELETE FROM wf_history WHERE execution IN (${ids})`, workflow);
+    sql.run(`DELETE FROM wf_work WHERE execution IN (${ids})`, workflow);
+    sql.run(`DELETE FROM wf_tokens WHERE execution IN (${ids})`, workflow);
+    sql.run('DELETE FROM wf_executions WHERE workflow = ?', workflow);
+    sql.run('DELETE FROM wf_definitions WHERE name = ?', workflow);
   }
 
   async listWorkflows(app?: string): Promise<WorkflowRecord[]> {
