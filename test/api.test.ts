@@ -63,7 +63,9 @@ describe('admin API', () => {
     const big = JSON.stringify({ s: 'x'.repeat(6 * 1024 * 1024) });
     const viaApi = await srv.req('/_nimbus/api/functions/talker/invocations', { method: 'POST', body: big });
     assert.equal(viaApi.status, 413);
-    assert.equal((await viaApi.json()).error.code, 'PAYLOAD_TOO_LARGE');
+    const tooBig = await viaApi.json() as { error: { code: string; message: string } };
+    assert.equal(tooBig.error.code, 'PAYLOAD_TOO_LARGE');
+    assert.match(tooBig.error.message, /\(6 MB\)$/);
     const viaRoute = await srv.req('/talk', { method: 'POST', body: big });
     assert.equal(viaRoute.status, 413);
     assert.equal((await srv.invoke<{ echoed: number }>('talker', { n: 5 })).body.echoed, 5, 'still serving');

@@ -98,6 +98,10 @@ describe('workflow triggers', () => {
     });
     assert.equal(done.status, 'SUCCEEDED');
     assert.deepEqual(done.output, { n: 0 });
+    // An execution's input is at most 256 KB, and the error says so in those units.
+    const big = await srv.req('/checkout/async', { method: 'POST', body: JSON.stringify({ s: 'x'.repeat(300 * 1024) }) });
+    assert.equal(big.status, 413);
+    assert.match((await big.json() as { error: { message: string } }).error.message, /over the limit of 262144 bytes \(256 KB\)$/);
   });
 
   it('a failed execution is a 502 EXECUTION_FAILED with its error and cause; bad JSON is a 400', async () => {

@@ -614,6 +614,10 @@ queues:
     assert.deepEqual(problems(errorOf(() => parseManifest(oneFn() + 'queues:\n  "bad name": {}\n'))), [
       'queues.bad name: queue names are letters, digits, "-" and "_", at most 80 characters, ending in ".fifo" for a FIFO queue',
     ]);
+    // A workflow's name is the key: the problem is said of the name, not of its definition.
+    assert.deepEqual(problems(errorOf(() => parseManifest(oneFn() + 'workflows:\n  "bad name!": { definition: { StartAt: A, States: { A: { Type: Succeed } } } }\n'))), [
+      'workflows.bad name!: workflow names are 1 to 80 letters, digits, "_" and "-"',
+    ]);
   });
 });
 

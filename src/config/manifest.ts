@@ -689,7 +689,7 @@ export const ManifestSchema = strict({
   buckets: z.record(z.string(), BucketSchema, { error: (i) => `must be a mapping of bucket name to its settings ({} for none), got ${describe(i.input)}` }).optional().transform((b) => b ?? {}),
   tables: z.record(z.string(), TableSchema, { error: (i) => `must be a mapping of table name to its keys, e.g. users: { partitionKey: id }, got ${describe(i.input)}` }).optional().transform((t) => t ?? {}),
   budget: BudgetSchema,
-  workflows: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,80}$/, { error: 'workflow names are 1 to 80 letters, digits, "_" and "-"' }), WorkflowSchema, { error: (i) => `must be a mapping of workflow name to { definition }, got ${describe(i.input)}` }).optional().transform((w) => w ?? {}),
+  workflows: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,80}$/, { error: 'workflow names are 1 to 80 letters, digits, "_" and "-"' }), WorkflowSchema, { error: (i) => (i.code === 'invalid_key' ? 'workflow names are 1 to 80 letters, digits, "_" and "-"' : `must be a mapping of workflow name to { definition }, got ${describe(i.input)}`) }).optional().transform((w) => w ?? {}),
 }).superRefine((m, ctx) => {
   checkRules(m, ctx);
   checkServices(m, ctx);

@@ -49,7 +49,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 }
 
 function tooLarge(limit: number): NimbusError {
-  return new NimbusError('PAYLOAD_TOO_LARGE', `the request body is over the limit of ${limit} bytes (${(limit / 1024 / 1024).toFixed(0)} MB)`);
+  return new NimbusError('PAYLOAD_TOO_LARGE', `the request body is over the limit of ${limit} bytes (${limit >= 1024 * 1024 ? `${+(limit / 1024 / 1024).toFixed(1)} MB` : `${+(limit / 1024).toFixed(1)} KB`})`);
 }
 
 export function parseJsonBody(body: Buffer, what: string): unknown {

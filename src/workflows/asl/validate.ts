@@ -90,7 +90,7 @@ class Checker {
       for (const f of Object.keys(r)) if (!allowed.includes(f)) this.err(`${p}${key(f)}`, `unknown field in ${what}`);
       const ee = r.ErrorEquals;
       if (!Array.isArray(ee) || ee.length === 0 || !ee.every((e) => typeof e === 'string' && e.length > 0)) {
-        this.err(`${p}.ErrorEquals`, 'ErrorEquals must be a non-empty array of error names');
+        this.err(`${p}.ErrorEquals`, 'must be a non-empty array of error names');
       } else if (ee.includes('States.ALL')) {
         if (ee.length !== 1) this.err(`${p}.ErrorEquals`, 'States.ALL must appear alone in ErrorEquals');
         if (i !== list.length - 1) this.err(`${p}.ErrorEquals`, `States.ALL must be in the last ${what} entry`);
