@@ -56,6 +56,15 @@ process.getBuiltinModule = (id) => {
   if (FORBIDDEN_BUILTINS.has(id)) throw denied(id);
   return isV8(id) ? v8Module() : getBuiltinModule(id);
 };
+// Hooks registered later run first: user code's own hook could resolve a made-up name to node:sqlite
+// or node:v8 and never reach the one above. So nobody registers another (module.register needs a
+// worker thread, refused by the permission model anyway).
+{
+  const nodeModule = getBuiltinModule('node:module');
+  nodeModule.registerHooks = () => { throw denied('registering module hooks'); };
+  nodeModule.register = () => { throw denied('registering module hooks'); };
+  syncBuiltinESMExports();
+}
 process.kill = (pid, signal) => {
   if (pid === process.pid) return process.reallyExit(signal === 0 ? 0 : 128), true;
   throw denied('signalling other processes');

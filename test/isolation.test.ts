@@ -39,6 +39,14 @@ export const handler = async (e: any) => {
     case 'v8-flags-require': return attempt(() => createRequire(import.meta.url)('v8').setFlagsFromString(e.flags));
     case 'v8-flags-builtin': return attempt(() => (process as any).getBuiltinModule('node:v8').setFlagsFromString(e.flags));
     case 'exit': process.exit(3);
+    // A hook of its own, which would run before the runtime's: it resolves a made-up name to the module.
+    case 'hook': return attempt(async () => {
+      const { registerHooks } = await import('node:module');
+      registerHooks({ resolve: (s: string, c: unknown, next: (s: string, c: unknown) => unknown) => (s === 'innocent' ? { url: e.target, shortCircuit: true } : next(s, c)) });
+      const m = await import(['inno', 'cent'].join(''));
+      return e.target === 'node:v8' ? (m.setFlagsFromString ?? m.default.setFlagsFromString)(e.flags) : new m.DatabaseSync(e.path);
+    });
+    case 'hook-require': return attempt(() => (createRequire(import.meta.url)('node:module') as any).registerHooks({ resolve: (s: string, c: unknown, next: (s: string, c: unknown) => unknown) => next(s, c) }));
     case 'v8-natives': return attempt(() => new Function('return %GetOptimizationStatus(function () {})')());
     case 'v8-serialize': return attempt(async () => { const v8 = await import('node:v8'); return v8.deserialize(v8.serialize({ n: 42 })).n; });
     case 'symlink': return attempt(() => { fs.symlinkSync(e.target, process.env.TMPDIR + '/link'); return fs.readFileSync(process.env.TMPDIR + '/link', 'utf8'); });
@@ -132,7 +140,7 @@ describe('sandbox isolation', () => {
     denied(await probe({ probe: 'sqlite-require', path }), 'require("node:sqlite")');
   });
 
-  it("cannot change V8's flags (which could switch on V8's internal functions), and node:v8 works otherwise", async () => {
+  it("cannot change V8's flags (which could switch on V8's internal functions) or register module hooks, and node:v8 works otherwise", async () => {
     const flags = '--allow-natives-syntax';
     for (const way of ['import', 'default', 'require', 'builtin']) {
       // Each way first thing in a new instance (this one exits), so that no other way has loaded node:v8 before it.
@@ -141,6 +149,13 @@ describe('sandbox isolation', () => {
       denied(a, `setFlagsFromString by ${way}`);
       assert.equal(a.code, 'ERR_ACCESS_DENIED', JSON.stringify(a));
     }
+    for (const target of ['node:v8', 'node:' + 'sqlite']) {
+      await srv.invoke('probe', { probe: 'exit' }); // a new instance, where nothing has loaded node:v8 yet
+      const a = await probe({ probe: 'hook', target, flags, path: join(srv.dataDir, 'nimbus.db') });
+      denied(a, `a module hook of its own resolving to ${target}`);
+      assert.equal(a.code, 'ERR_ACCESS_DENIED', JSON.stringify(a));
+    }
+    denied(await probe({ probe: 'hook-require' }), 'module.registerHooks through require');
     const natives = await probe({ probe: 'v8-natives' });
     denied(natives, 'a V8 internal function');
     assert.equal(natives.code, 'SyntaxError', JSON.stringify(natives));
