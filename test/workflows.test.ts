@@ -252,6 +252,30 @@ describe('workflows', () => {
     assert.equal((await srv.api<Body>('DELETE', '/_nimbus/api/apps/wf-bad')).status < 300, true);
   });
 
+  it('removing a workflow takes its executions: one made again under the same name is new, and the old one\'s task in flight does not end it', async () => {
+    const manifest = (withWorkflow: boolean) => ({
+      'nimbus.yml': `app: wf-gone\nfunctions:\n  sleeper:\n    handler: src/sleeper.handler\n    timeout: 10\n${withWorkflow ? 'workflows:\n  reborn: { definition: { StartAt: S, States: { S: { Type: Task, Resource: sleeper, End: true } } } }\n' : ''}`,
+      'src/sleeper.ts': 'export const handler = async (e: { ms: number; tag: string }) => { await new Promise((r) => setTimeout(r, e.ms)); return { tag: e.tag }; };',
+    });
+    assert.equal((await srv.deploy(manifest(true))).status, 200);
+    const start = (input: unknown) => srv.api<Body>('POST', '/_nimbus/api/workflows/reborn/executions', { name: 'order-1', input });
+    const old = await start({ ms: 1500, tag: 'OLD' });
+    assert.equal(old.status, 201, JSON.stringify(old.body));
+    await new Promise((r) => setTimeout(r, 400)); // its task is running
+    assert.equal((await srv.deploy(manifest(false))).status, 200);
+    assert.equal((await srv.api<Body>('GET', `/_nimbus/api/executions/${encodeURIComponent(old.body.executionArn)}`)).status, 404, 'gone with its workflow');
+    assert.equal((await srv.deploy(manifest(true))).status, 200);
+    assert.deepEqual((await srv.api<Body>('GET', '/_nimbus/api/workflows/reborn/executions')).body.executions, [], 'none of the old executions');
+    const again = await start({ ms: 3000, tag: 'NEW' });
+    assert.equal(again.status, 201, 'the name is free again');
+    // The old task ends ~1.1 s from now: its answer is for the removed execution, not this one.
+    await new Promise((r) => setTimeout(r, 1800));
+    assert.equal((await srv.api<Body>('GET', `/_nimbus/api/executions/${encodeURIComponent(again.body.executionArn)}`)).body.status, 'RUNNING');
+    const done = await waitStatus(again.body.executionArn, 'SUCCEEDED');
+    assert.deepEqual(done.output, { tag: 'NEW' });
+    assert.equal((await srv.api<Body>('DELETE', '/_nimbus/api/apps/wf-gone')).status < 300, true);
+  });
+
   it('works from the CLI: deploy, ls, start --sync, executions, describe, history, stop', async () => {
     const work = tempDir('nimbus-wf-cli-');
     const run = cli(srv, work);

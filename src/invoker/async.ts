@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { ASYNC_RETRY_BASE_MS, IDEMPOTENCY_WINDOW_MS } from '../config/limits.ts';
 import { isNimbusError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
+import { DEFAULT_ALIAS } from '../store/versions.ts';
 import type { AsyncEvent, Delivery, Destination, FunctionRecord, MessageAttribute, Store } from '../store/types.ts';
 import type { Clock } from '../util/clock.ts';
 import { Waker } from '../util/waker.ts';
@@ -204,7 +205,7 @@ export class AsyncInvoker {
       if (isNimbusError(err) && err.code === 'VERSION_NOT_FOUND') {
         // The alias or version it names is gone: no retry can run it.
         logger.warn({ fn: fn.name, requestId: ev.requestId, qualifier: ev.qualifier }, `async event not run: ${err.message}`);
-        await this.#settle(ev, fn, payload, 'RetriesExhausted', undefined, ev.attempts, { statusCode: err.status, qualifier: ev.qualifier ?? '', error: { errorType: err.code, errorMessage: err.message, trace: [] } });
+        await this.#settle(ev, fn, payload, 'RetriesExhausted', undefined, ev.attempts, { statusCode: err.status, qualifier: ev.qualifier ?? DEFAULT_ALIAS, error: { errorType: err.code, errorMessage: err.message, trace: [] } });
         return;
       }
       throw err;

@@ -74,6 +74,11 @@ export interface NewWork {
 export interface WorkItem extends NewWork {
   seq: number;
   execution: string;
+  /**
+   * When its execution started, as the item was claimed (undefined for a `start` item): what the item
+   * produces is for that execution, not for a later one of the same id (its workflow removed and made again).
+   */
+  executionStartedAt?: number;
 }
 
 /** Work to delete: one item by seq, or every item (of a kind) for a task/timer id, with its task token. */

@@ -46,7 +46,8 @@ export const toExecutionId = (id: string) => (id.startsWith('arn:') ? id : `arn:
 
 type Input = StepInput extends infer S ? S extends unknown ? Omit<S, 'now'> : never : never;
 /** `token`: an answer to a task token (SendTask*), refused when the task no longer waits on it. */
-interface Pending { input: Input | null; remove: WorkRemoval[]; token?: boolean; resolve: () => void; reject: (e: unknown) => void }
+/** `startedAt`: the execution the input is for (claimed work); dropped when the execution of that id now is a later one. */
+interface Pending { input: Input | null; remove: WorkRemoval[]; token?: boolean; startedAt?: number; resolve: () => void; reject: (e: unknown) => void }
 
 export interface ExecutorDeps {
   store: Store;
@@ -209,12 +210,12 @@ export class WorkflowExecutor {
   }
 
   /** Queues an input for an execution; resolves once it is committed. */
-  #submit(execution: string, input: Input | null, remove: WorkRemoval[], token = false): Promise<void> {
+  #submit(execution: string, input: Input | null, remove: WorkRemoval[], token = false, startedAt?: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       let list = this.#inbox.get(execution);
       const idle = !list;
       if (!list) this.#inbox.set(execution, (list = []));
-      list.push({ input, remove, token, resolve, reject });
+      list.push({ input, remove, token, startedAt, resolve, reject });
       if (idle) this.#track(this.#drain(execution));
     });
   }
@@ -256,6 +257,12 @@ export class WorkflowExecutor {
       const row: ExecutionRow | undefined = await store.workflows.getExecution(execution);
       // Ended: its work was deleted with the last step; an answer arriving now is stale.
       if (!row || row.status !== 'RUNNING') return new Set(batch.filter((p) => p.token));
+      // Answers for an earlier execution of this id (its workflow was removed, and made again): neither
+      // stepped nor allowed to remove this execution's work.
+      if (batch.some((p) => p.startedAt !== undefined && p.startedAt !== row.startedAt)) {
+        batch = batch.filter((p) => p.startedAt === undefined || p.startedAt === row.startedAt);
+        if (batch.length === 0) return new Set();
+      }
       const machine = this.#machine(row.definition);
       const now = clock.now();
       const cached = this.#take(execution);
@@ -367,9 +374,9 @@ export class WorkflowExecutor {
   #handle(w: WorkItem): void {
     const log = (err: unknown) => this.#d.logger.error({ err, execution: w.execution, kind: w.kind, ref: w.ref }, 'workflow step failed; it runs again when its lease ends');
     if (w.kind === 'start') this.#track(this.#startFromWork(w).catch(log));
-    else if (w.kind === 'timer') this.#submit(w.execution, { kind: 'timerFired', timerId: w.ref }, [{ seq: w.seq }]).catch(log);
-    else if (w.kind === 'timeout') this.#submit(w.execution, { kind: 'taskTimedOut', taskId: w.ref }, [{ ref: w.ref }]).catch(log);
-    else if (w.kind === 'heartbeat') this.#submit(w.execution, { kind: 'heartbeatTimedOut', taskId: w.ref }, [{ ref: w.ref }]).catch(log);
+    else if (w.kind === 'timer') this.#submit(w.execution, { kind: 'timerFired', timerId: w.ref }, [{ seq: w.seq }], false, w.executionStartedAt).catch(log);
+    else if (w.kind === 'timeout') this.#submit(w.execution, { kind: 'taskTimedOut', taskId: w.ref }, [{ ref: w.ref }], false, w.executionStartedAt).catch(log);
+    else if (w.kind === 'heartbeat') this.#submit(w.execution, { kind: 'heartbeatTimedOut', taskId: w.ref }, [{ ref: w.ref }], false, w.executionStartedAt).catch(log);
     else {
       this.#running++;
       this.#track(this.#task(w).catch(log).finally(() => { this.#running--; this.#waker.kick(); }));
@@ -415,7 +422,7 @@ export class WorkflowExecutor {
     if (this.#stopped && (!out.ok && out.interrupted)) return;
     if (out.ok && cmd.taskToken !== null) return this.#d.store.workflows.removeWork(w.seq); // now it waits for SendTask*
     const input: Input = out.ok ? { kind: 'taskSucceeded', taskId: cmd.taskId, output: out.output, executedVersion: out.executedVersion } : { kind: 'taskFailed', taskId: cmd.taskId, error: out.error, cause: out.cause };
-    await this.#submit(w.execution, input, [{ ref: cmd.taskId }]);
+    await this.#submit(w.execution, input, [{ ref: cmd.taskId }], false, w.executionStartedAt);
   }
 
   /** Stops claiming; invocations in flight end (instances stop) and are answered or left for the next start. */

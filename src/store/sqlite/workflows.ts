@@ -1,14 +1,15 @@
 // Workflows in the embedded store: definitions per app (replaced by each deploy), executions with
 // the engine's state, history events, pending work (tasks and timers, leased when claimed) and task
 // tokens. Everything lives in the main file (synchronous=FULL): a step is acknowledged only after
-// its commit. Executions keep running when their workflow is redeployed or removed: each carries a
-// copy of the definition it started with.
+// its commit. Executions keep running when their workflow is redeployed (each carries a copy of the
+// definition it started with); a workflow removed takes its executions with it.
 import { NimbusError } from '../../errors.ts';
 import type { DesiredApp } from '../types.ts';
 import type {
   ExecutionQuery, ExecutionRecord, ExecutionRow, ExecutionStatus, HistoryRecord, NewExecution, NewWork, StepCommit, WorkflowRecord, WorkflowsStore, WorkItem, WorkKind, WorkRemoval,
 } from '../workflows.ts';
 import { type Row, type Sql, num, str } from './sql.ts';
+import { executionArn } from '../workflows.ts';
 
 export class SqliteWorkflows implements WorkflowsStore {
   readonly #sql: Sql;
@@ -51,6 +52,9 @@ export class SqliteWorkflows implements WorkflowsStore {
     sql.run(`DELETE FROM wf_work WHERE execution IN (${ids})`, workflow);
     sql.run(`DELETE FROM wf_tokens WHERE execution IN (${ids})`, workflow);
     sql.run('DELETE FROM wf_executions WHERE workflow = ?', workflow);
+    // Starts a rule or schedule asked for and not yet made: they would start the next workflow of this name.
+    const prefix = executionArn(workflow, '');
+    sql.run("DELETE FROM wf_work WHERE kind = 'start' AND substr(execution, 1, length(?)) = ?", prefix, prefix);
     sql.run('DELETE FROM wf_definitions WHERE name = ?', workflow);
   }
 
@@ -138,10 +142,14 @@ export class SqliteWorkflows implements WorkflowsStore {
   async claimWork(now: number, leaseUntil: number, limits: { tasks: number; timers: number }): Promise<WorkItem[]> {
     return this.#sql.tx(() => {
       const pick = (kinds: string, limit: number) => limit <= 0 ? [] : this.#sql.all(
-        `SELECT * FROM wf_work WHERE kind ${kinds} AND due_at <= ? AND (lease_until IS NULL OR lease_until <= ?) ORDER BY due_at, seq LIMIT ?`, now, now, limit);
+        `SELECT w.*, (SELECT started_at FROM wf_executions e WHERE e.id = w.execution) AS execution_started_at FROM wf_work w
+         WHERE w.kind ${kinds} AND w.due_at <= ? AND (w.lease_until IS NULL OR w.lease_until <= ?) ORDER BY w.due_at, w.seq LIMIT ?`, now, now, limit);
       const rows = [...pick("= 'task'", limits.tasks), ...pick("!= 'task'", limits.timers)];
       for (const r of rows) this.#sql.run('UPDATE wf_work SET lease_until = ? WHERE seq = ?', leaseUntil, Number(r.seq));
-      return rows.map((r) => ({ seq: Number(r.seq), execution: String(r.execution), kind: String(r.kind) as WorkKind, ref: String(r.ref), dueAt: Number(r.due_at), data: String(r.data) }));
+      return rows.map((r) => ({
+        seq: Number(r.seq), execution: String(r.execution), kind: String(r.kind) as WorkKind, ref: String(r.ref), dueAt: Number(r.due_at), data: String(r.data),
+        ...(r.execution_started_at === null ? {} : { executionStartedAt: Number(r.execution_started_at) }),
+      }));
     });
   }
 
