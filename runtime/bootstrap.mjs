@@ -49,7 +49,12 @@ registerHooks({
   resolve(specifier, context, next) {
     if (FORBIDDEN_BUILTINS.has(specifier)) throw denied(specifier);
     if (isV8(specifier)) v8Module();
-    return next(specifier, context);
+    // What a name resolves to, too: a package's "imports" map, or an overridden Module._resolveFilename,
+    // can turn a name of user code's choosing into a built-in.
+    const resolved = next(specifier, context);
+    if (resolved.url === 'node:sqlite') throw denied(specifier);
+    if (resolved.url === 'node:v8') v8Module();
+    return resolved;
   },
 });
 process.getBuiltinModule = (id) => {

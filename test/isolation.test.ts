@@ -47,6 +47,21 @@ export const handler = async (e: any) => {
       return e.target === 'node:v8' ? (m.setFlagsFromString ?? m.default.setFlagsFromString)(e.flags) : new m.DatabaseSync(e.path);
     });
     case 'hook-require': return attempt(() => (createRequire(import.meta.url)('node:module') as any).registerHooks({ resolve: (s: string, c: unknown, next: (s: string, c: unknown) => unknown) => next(s, c) }));
+    // Built-ins by another name, through Node's own resolution: a package "imports" map, an overridden Module._resolveFilename.
+    case 'v8-imports': return attempt(async () => {
+      const d = process.env.TMPDIR;
+      fs.writeFileSync(d + '/package.json', JSON.stringify({ imports: { '#v': 'v8' } }));
+      fs.writeFileSync(d + '/v.mjs', "export * from '#v';");
+      (await import(d + '/v.mjs')).setFlagsFromString(e.flags);
+      return new Function('return %GetOptimizationStatus(function () {})')();
+    });
+    case 'v8-resolvefilename': return attempt(() => {
+      const M: any = createRequire(import.meta.url)('node:module');
+      const o = M._resolveFilename;
+      M._resolveFilename = function (r: string, ...a: unknown[]) { return r === 'innocent' ? 'v8' : o.call(this, r, ...a); };
+      createRequire(import.meta.url)('innocent').setFlagsFromString(e.flags);
+      return new Function('return %GetOptimizationStatus(function () {})')();
+    });
     case 'v8-natives': return attempt(() => new Function('return %GetOptimizationStatus(function () {})')());
     case 'v8-serialize': return attempt(async () => { const v8 = await import('node:v8'); return v8.deserialize(v8.serialize({ n: 42 })).n; });
     case 'symlink': return attempt(() => { fs.symlinkSync(e.target, process.env.TMPDIR + '/link'); return fs.readFileSync(process.env.TMPDIR + '/link', 'utf8'); });
@@ -156,6 +171,10 @@ describe('sandbox isolation', () => {
       assert.equal(a.code, 'ERR_ACCESS_DENIED', JSON.stringify(a));
     }
     denied(await probe({ probe: 'hook-require' }), 'module.registerHooks through require');
+    for (const way of ['v8-resolvefilename', 'v8-imports']) {
+      await srv.invoke('probe', { probe: 'exit' });
+      denied(await probe({ probe: way, flags }), way);
+    }
     const natives = await probe({ probe: 'v8-natives' });
     denied(natives, 'a V8 internal function');
     assert.equal(natives.code, 'SyntaxError', JSON.stringify(natives));
