@@ -48,9 +48,8 @@ const isV8 = (/** @type {string} */ id) => id === 'v8' || id === 'node:v8';
 registerHooks({
   resolve(specifier, context, next) {
     if (FORBIDDEN_BUILTINS.has(specifier)) throw denied(specifier);
-    if (isV8(specifier)) v8Module();
-    // What a name resolves to, too: a package's "imports" map, or an overridden Module._resolveFilename,
-    // can turn a name of user code's choosing into a built-in.
+    // What a name resolves to, not only the name: a package's "imports" map, or an overridden
+    // Module._resolveFilename, can turn a name of user code's choosing into a built-in.
     const resolved = next(specifier, context);
     if (resolved.url === 'node:sqlite') throw denied(specifier);
     if (resolved.url === 'node:v8') v8Module();

@@ -5,11 +5,11 @@
 // definition it started with); a workflow removed takes its executions with it.
 import { NimbusError } from '../../errors.ts';
 import type { DesiredApp } from '../types.ts';
-import type {
-  ExecutionQuery, ExecutionRecord, ExecutionRow, ExecutionStatus, HistoryRecord, NewExecution, NewWork, StepCommit, WorkflowRecord, WorkflowsStore, WorkItem, WorkKind, WorkRemoval,
+import {
+  executionArn, type ExecutionQuery, type ExecutionRecord, type ExecutionRow, type ExecutionStatus, type HistoryRecord, type NewExecution, type NewWork, type StepCommit,
+  type WorkflowRecord, type WorkflowsStore, type WorkItem, type WorkKind, type WorkRemoval,
 } from '../workflows.ts';
 import { type Row, type Sql, num, str } from './sql.ts';
-import { executionArn } from '../workflows.ts';
 
 export class SqliteWorkflows implements WorkflowsStore {
   readonly #sql: Sql;
@@ -49,12 +49,12 @@ export class SqliteWorkflows implements WorkflowsStore {
     const sql = this.#sql;
     const ids = 'SELECT id FROM wf_executions WHERE workflow = ?';
     sql.run(`DELETE FROM wf_history WHERE execution IN (${ids})`, workflow);
-    sql.run(`DELETE FROM wf_work WHERE execution IN (${ids})`, workflow);
     sql.run(`DELETE FROM wf_tokens WHERE execution IN (${ids})`, workflow);
-    sql.run('DELETE FROM wf_executions WHERE workflow = ?', workflow);
-    // Starts a rule or schedule asked for and not yet made: they would start the next workflow of this name.
+    sql.run(`DELETE FROM wf_work WHERE execution IN (${ids})`, workflow);
+    // Starts a rule or schedule asked for and not made yet (no execution row): they would start the next workflow of this name.
     const prefix = executionArn(workflow, '');
     sql.run("DELETE FROM wf_work WHERE kind = 'start' AND substr(execution, 1, length(?)) = ?", prefix, prefix);
+    sql.run('DELETE FROM wf_executions WHERE workflow = ?', workflow);
     sql.run('DELETE FROM wf_definitions WHERE name = ?', workflow);
   }
 
