@@ -13,6 +13,7 @@ functions:
     handler: src/index.handler
     events:
       - schedule: { name: nightly, expression: "cron(0 2 * * ? *)", timezone: Europe/London }
+      - schedule: { name: leapless, expression: "cron(0 0 31 2 ? *)" }
   drain:
     handler: src/index.handler
     events:
@@ -59,6 +60,8 @@ describe('nimbus queues and invoke --async', () => {
     assert.equal(ls.code, 0, ls.stderr);
     assert.match(ls.stdout, /^SCHEDULE\s+APP\s+EXPRESSION\s+TARGET\s+NEXT FIRE \(UTC\)\s+LAST FIRED$/m);
     assert.match(ls.stdout, /^nightly\s+qcli\s+cron\(0 2 \* \* \? \*\) Europe\/London\s+function:work\s+\d{4}-\d\d-\d\dT0[12]:00:00\.000Z\s+-$/m);
+    // A cron that selects no date there is (31 February) says so, not that it is done.
+    assert.match(ls.stdout, /^leapless\s+qcli\s+cron\(0 0 31 2 \? \*\)\s+function:work\s+never \(no time matches\)\s+-$/m);
     const off = await nimbus('schedules', 'disable', 'nightly');
     assert.equal(off.stdout.trim(), 'Disabled nightly; nothing fires until it is enabled again.');
     assert.match((await nimbus('schedules')).stdout, /^nightly\s.*\sdisabled\s+-$/m);

@@ -18,7 +18,8 @@ export async function schedules(args: string[], flags: Flags): Promise<void> {
     if (data.schedules.length === 0) return out('No schedules. Add `- schedule: rate(5 minutes)` to a function\'s events, or a `schedules:` section (docs/schedules.md).');
     const rows = [['SCHEDULE', 'APP', 'EXPRESSION', 'TARGET', 'NEXT FIRE (UTC)', 'LAST FIRED'], ...data.schedules.map((s) => [
       s.name, s.app, `${s.expression}${s.timezone !== 'UTC' ? ` ${s.timezone}` : ''}`, `${s.target.kind}:${s.target.name}`,
-      s.enabled ? (s.nextFireAt ?? 'none (done)') : 'disabled', s.lastFiredAt ?? '-',
+      // No next time: an at() that has fired, or a cron that selects no time from now on (31 February, past years).
+      s.enabled ? (s.nextFireAt ?? (s.expression.startsWith('at(') ? 'none (done)' : 'never (no time matches)')) : 'disabled', s.lastFiredAt ?? '-',
     ])];
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
     for (const r of rows) out(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
