@@ -1,0 +1,184 @@
+// npm run bench:instructions — what observability costs the server, counted in instructions rather than
+// timed: the hot path (GET /hello) on two servers, "off" (no span export) and "on" (every span exported
+// with OTLP/HTTP to a receiver), each run under valgrind's callgrind. Counts are the same from run to run
+// whatever else the machine is doing, which timings on this machine are not (bench:observability's
+// rounds range over ±15%), so a change to the span path can be judged here before it is timed there.
+//
+// Each server is warmed (BENCH_WARM requests, default 30,000), its counters zeroed, then loaded with
+// BENCH_REQUESTS (default 10,000) at 10 connections; its whole process is counted (every thread; the
+// sandboxed instances are not). V8 compiles on the main thread (--no-concurrent-recompilation) so that
+// tiering finishes within the warm-up. JIT code is named from V8's perf map (--perf-basic-prof).
+//
+// Read with care: under valgrind the server runs ~50× slower, so work done on a timer (usage sampling,
+// record pruning, the WAL checkpoint) is spread over ~50× fewer requests than at full speed, and lands
+// in one server's window and not the other's. The per-function rows of the request path are the
+// reliable part; the totals include that timer work. Needs valgrind (Debian package `valgrind`).
+import autocannon from 'autocannon';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { deploy, HELLO, startProcess } from './harness.ts';
+
+const WARM = Number(process.env.BENCH_WARM ?? 30_000);
+const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 10_000);
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+interface Counted { costs: Map<string, number>; requests: number }
+
+async function countServer(mode: 'off' | 'on', sinkUrl: string, work: string): Promise<Counted> {
+  const dir = mkdtempSync(join(work, `data-${mode}-`));
+  const out = join(work, `callgrind.${mode}`);
+  const env: Record<string, string> = { ...process.env as Record<string, string>, NIMBUS_LOG_LEVEL: 'warn', OTEL_EXPORTER_OTLP_ENDPOINT: mode === 'on' ? sinkUrl : '', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '' };
+  const proc = spawn('valgrind', ['--tool=callgrind', '--dump-instr=yes', '--smc-check=all-non-file', '--trace-children=no', `--callgrind-out-file=${out}`,
+    process.execPath, '--perf-basic-prof', '--no-concurrent-recompilation', '--no-concurrent-sparkplug', 'bin/nimbus.mjs', 'serve', '--port', '0', '--data', dir],
+  { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env });
+  try {
+    const url = await listening(proc);
+    const token = readFileSync(join(dir, 'admin-token'), 'utf8').trim();
+    await deploy(url, token, { 'nimbus.yml': 'app: bench\nfunctions:\n  hello:\n    handler: src/hello.handler\n    events:\n      - http: GET /hello\n', 'src/hello.ts': HELLO });
+    await autocannon({ url: `${url}/hello`, connections: 10, amount: WARM });
+    execFileSync('callgrind_control', ['-z', String(proc.pid)], { stdio: 'ignore' });
+    const r = await autocannon({ url: `${url}/hello`, connections: 10, amount: REQUESTS });
+    if (r.non2xx || r.errors) throw new Error(`${mode}: ${r.non2xx} non-2xx answers, ${r.errors} errors`);
+    execFileSync('callgrind_control', ['-d', String(proc.pid)], { stdio: 'ignore' });
+    const dump = readdirSync(work).filter((f) => f.startsWith(`callgrind.${mode}.`)).map((f) => join(work, f))[0];
+    if (!dump) throw new Error(`${mode}: callgrind wrote no dump`);
+    return { costs: attribute(parseCallgrind(readFileSync(dump, 'utf8')), perfMap(proc.pid!)), requests: r.requests.total };
+  } finally {
+    proc.kill('SIGKILL');
+    rmSync(`/tmp/perf-${proc.pid}.map`, { force: true });
+  }
+}
+
+function listening(proc: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    proc.stdout!.on('data', (c) => {
+      out += c;
+      const m = /listening on (http:\/\/\S+)/i.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    let err = '';
+    proc.stderr!.on('data', (c) => { err = (err + c).slice(-2000); });
+    proc.once('exit', (code) => reject(new Error(`the server under valgrind exited with ${code}: ${err}`)));
+  });
+}
+
+/** Self cost per (function, instruction address) from a callgrind dump made with --dump-instr=yes. */
+function parseCallgrind(text: string): Map<string, Map<number, number>> {
+  const byFn = new Map<string, Map<number, number>>();
+  const names = new Map<string, string>();
+  let fn = '?';
+  let addr = 0;
+  let skipNext = false;
+  const name = (spec: string): string => {
+    const m = /^\((\d+)\)(?: (.*))?$/.exec(spec);
+    if (!m) return spec;
+    if (m[2] !== undefined) names.set(m[1]!, m[2]);
+    return names.get(m[1]!) ?? spec;
+  };
+  for (const line of text.split('\n')) {
+    if (line.startsWith('fn=')) { fn = name(line.slice(3)); continue; }
+    if (line.startsWith('cfn=')) { name(line.slice(4)); continue; }
+    if (line.startsWith('calls=')) { skipNext = true; continue; }
+    const c = line[0];
+    if (c === undefined || !(c === '+' || c === '-' || c === '*' || (c >= '0' && c <= '9'))) continue;
+    // "positions: instr line": an address (absolute, relative or the same), a line, then the cost.
+    const [pos, , cost] = line.split(' ');
+    addr = pos!.startsWith('0x') ? parseInt(pos!, 16) : pos![0] === '+' ? addr + Number(pos!.slice(1)) : pos![0] === '-' ? addr - Number(pos!.slice(1)) : pos === '*' ? addr : Number(pos);
+    // The line after calls= is the call's inclusive cost, not the caller's own.
+    if (skipNext) { skipNext = false; continue; }
+    if (cost === undefined) continue;
+    let m = byFn.get(fn);
+    if (!m) byFn.set(fn, m = new Map());
+    m.set(addr, (m.get(addr) ?? 0) + Number(cost));
+  }
+  return byFn;
+}
+
+interface JitCode { start: number; end: number; name: string }
+
+function perfMap(pid: number): JitCode[] {
+  const file = `/tmp/perf-${pid}.map`;
+  if (!existsSync(file)) return [];
+  const codes: JitCode[] = [];
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const m = /^([0-9a-f]+) ([0-9a-f]+) (.*)$/.exec(line);
+    if (m) codes.push({ start: parseInt(m[1]!, 16), end: parseInt(m[1]!, 16) + parseInt(m[2]!, 16), name: m[3]!.replace(/0x[0-9a-f]+/g, '') });
+  }
+  return codes.sort((a, b) => a.start - b.start);
+}
+
+/** Costs by function: JIT code by its JavaScript name (V8's perf map), the rest by callgrind's. */
+function attribute(byFn: Map<string, Map<number, number>>, codes: JitCode[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [fn, byAddr] of byFn) {
+    for (const [addr, cost] of byAddr) {
+      let lo = 0;
+      let hi = codes.length - 1;
+      let hit: JitCode | undefined;
+      while (lo <= hi) {
+        const mid = (lo + hi) >> 1;
+        if (codes[mid]!.start <= addr) { hit = codes[mid]; lo = mid + 1; } else hi = mid - 1;
+      }
+      const key = hit && addr < hit.end ? `JS ${hit.name}` : fn.replace(/0x[0-9a-f]+/g, 'ADDR');
+      out.set(key, (out.get(key) ?? 0) + cost);
+    }
+  }
+  return out;
+}
+
+function category(k: string): string {
+  if (k.includes('observability/otlp-proto')) return 'span encoder (otlp-proto.ts)';
+  if (k.includes('observability/tracing') || k.includes('observability/span-export')) return 'spans (tracing.ts, span-export.ts)';
+  if (k.includes('@opentelemetry')) return 'OpenTelemetry SDK';
+  if (k.startsWith('JS JS:') && k.includes('/src/')) return 'Nimbus, other';
+  if (k.startsWith('JS JS:') && k.includes('node_modules')) return 'other packages';
+  if (k.startsWith('JS JS:')) return 'Node.js core (JavaScript)';
+  if (k.startsWith('JS ')) return 'V8 builtins';
+  if (/sqlite|^btree|^vdbe|^wal|^getCell|^balance|^pcache/i.test(k)) return 'SQLite';
+  if (/compiler::|maglev|turboshaft|Compil/i.test(k)) return 'V8 compiler';
+  if (/Scaveng|heap::|Heap::|MarkCompact|Marking|Sweep|IterateObjectCache|BodyDescriptor/.test(k)) return 'V8 garbage collector';
+  if (k.includes('v8::')) return 'V8, other';
+  if (k.includes('node::') || k.includes('uv_') || k.includes('uv__')) return 'Node.js and libuv (C++)';
+  return 'other native code';
+}
+
+async function main(): Promise<void> {
+  try {
+    execFileSync('valgrind', ['--version'], { stdio: 'ignore' });
+  } catch {
+    process.stderr.write('bench:instructions needs valgrind (apt-get install valgrind)\n');
+    process.exit(1);
+  }
+  const work = mkdtempSync(join(tmpdir(), 'nimbus-bench-instr-'));
+  // The OTLP receiver: reads and discards.
+  const sink = await startProcess(['-e', `const s = require('node:http').createServer((q, r) => { q.on('data', () => {}); q.on('end', () => { r.writeHead(200, { 'content-type': 'application/json' }); r.end('{}'); }); });
+    s.listen(0, '127.0.0.1', () => console.log('listening on http://127.0.0.1:' + s.address().port));`]);
+  try {
+    process.stderr.write(`counting two servers under callgrind (${WARM} requests of warm-up, ${REQUESTS} counted; several minutes)…\n`);
+    const [off, on] = await Promise.all([countServer('off', sink.url, work), countServer('on', sink.url, work)]);
+    const per = (c: Counted, k: string) => (c.costs.get(k) ?? 0) / c.requests;
+    const total = (c: Counted) => [...c.costs.values()].reduce((a, b) => a + b, 0) / c.requests;
+    const row = (d: number, a: number, b: number, label: string) => `${d >= 0 ? '+' : ''}${d.toFixed(0).padStart(8)} ${a.toFixed(0).padStart(9)} ${b.toFixed(0).padStart(9)}  ${label}`;
+    process.stdout.write(`\nObservability off vs on, instructions per request (the server's whole process; callgrind)\n`);
+    process.stdout.write(`total: off ${total(off).toFixed(0)}, on ${total(on).toFixed(0)} (${((total(on) / total(off) - 1) * 100).toFixed(1)}%; includes timer work, see the head of this file)\n\n`);
+    const byCat = (c: Counted) => { const m = new Map<string, number>(); for (const [k, v] of c.costs) m.set(category(k), (m.get(category(k)) ?? 0) + v / c.requests); return m; };
+    const co = byCat(off);
+    const cn = byCat(on);
+    process.stdout.write(`${'on − off'.padStart(9)} ${'off'.padStart(9)} ${'on'.padStart(9)}  by kind of code\n`);
+    for (const k of [...new Set([...co.keys(), ...cn.keys()])].sort((a, b) => ((cn.get(b) ?? 0) - (co.get(b) ?? 0)) - ((cn.get(a) ?? 0) - (co.get(a) ?? 0)))) {
+      process.stdout.write(`${row((cn.get(k) ?? 0) - (co.get(k) ?? 0), co.get(k) ?? 0, cn.get(k) ?? 0, k)}\n`);
+    }
+    process.stdout.write(`\n${'on − off'.padStart(9)} ${'off'.padStart(9)} ${'on'.padStart(9)}  the 25 functions that grew most\n`);
+    const keys = [...new Set([...off.costs.keys(), ...on.costs.keys()])].sort((a, b) => (per(on, b) - per(off, b)) - (per(on, a) - per(off, a)));
+    for (const k of keys.slice(0, 25)) process.stdout.write(`${row(per(on, k) - per(off, k), per(off, k), per(on, k), k.slice(0, 120))}\n`);
+  } finally {
+    sink.proc.kill('SIGTERM');
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+await main();
