@@ -170,6 +170,14 @@ describe('tracing', () => {
     const attr = (s: OtlpSpan, key: string) => s.attributes.find((a) => a.key === key)?.value;
     assert.deepEqual(attr(worker!, 'faas.trigger'), { stringValue: 'pubsub' });
     assert.deepEqual(attr(front!, 'faas.coldstart'), { boolValue: true });
+    // What is known only when a span ends (the answer's status, the invocation's outcome) is on it, next
+    // to what it started with.
+    assert.deepEqual(attr(gateway, 'http.response.status_code'), { intValue: 200 });
+    assert.deepEqual(attr(gateway, 'http.route'), { stringValue: '/orders' });
+    assert.deepEqual(attr(front!, 'nimbus.outcome'), { stringValue: 'success' });
+    assert.deepEqual(attr(front!, 'faas.invoked_name'), { stringValue: 'front' });
+    assert.match(String(attr(front!, 'faas.invocation_id')?.stringValue), /^[0-9a-f-]{36}$/);
+    assert.deepEqual(attr(worker!, 'faas.coldstart'), { boolValue: true });
 
     // The invocation records carry the trace id.
     const { body } = await srv.api<{ invocations: { traceId: string }[] }>('GET', '/_nimbus/api/functions/worker/invocations');

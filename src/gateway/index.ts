@@ -22,6 +22,9 @@ export class Gateway {
   readonly #tracing: Tracing;
   // The server span's shape, by route and request method (a route of ANY takes several).
   readonly #shapes: ShapeCache<RouteRecord>;
+  // And the shape it ends with, by method and status: the status (http.response.status_code) is copied
+  // with the shape's bytes rather than encoded per span.
+  readonly #endShapes: ShapeCache<RouteRecord>;
 
   constructor(registry: Registry, invoker: Invoker, logger: Logger, tracing: Tracing) {
     this.#registry = registry;
@@ -30,6 +33,10 @@ export class Gateway {
     this.#tracing = tracing;
     this.#shapes = new ShapeCache((route, method) =>
       tracing.shape(`${method} ${route.path}`, 'server', { 'http.request.method': method, 'http.route': route.path, 'faas.invoked_name': route.fn ?? '' }));
+    this.#endShapes = new ShapeCache((route, key) => {
+      const [method, status] = key.split(' ') as [string, string];
+      return tracing.shape(`${method} ${route.path}`, 'server', { 'http.request.method': method, 'http.route': route.path, 'faas.invoked_name': route.fn ?? '', 'http.response.status_code': Number(status) });
+    });
   }
 
   /** Starts executions for workflow routes (set by the server once the executor runs). */
@@ -43,12 +50,15 @@ export class Gateway {
     const headers = { 'x-request-id': requestId };
     let route = 'unmatched';
     let span: SpanHandle | undefined;
+    // The function route the span is shaped by, and the method (none for a workflow route's span).
+    let shapedBy: RouteRecord | undefined;
+    let method = '';
     try {
       const url = req.url ?? '/';
       const q = url.indexOf('?');
       const rawPath = q < 0 ? url : url.slice(0, q);
       const rawQuery = q < 0 ? '' : url.slice(q + 1);
-      const method = req.method ?? 'GET';
+      method = req.method ?? 'GET';
       const match = this.#registry.routes.match(method, rawPath);
       if (match === undefined) throw new NimbusError('NOT_FOUND', `no route for ${method} ${rawPath}`);
       if (match === 'method-not-allowed') {
@@ -70,6 +80,7 @@ export class Gateway {
       if (!fn) throw new NimbusError('NOT_FOUND', `no route for ${method} ${rawPath}`);
       // The request's trace context (W3C traceparent) continues here, or a trace starts.
       span = this.#tracing.startShaped(this.#shapes.get(match.route, method), parent);
+      shapedBy = match.route;
       res.setHeader('x-nimbus-trace-id', span.traceId);
       const body = await readBody(req, MAX_SYNC_PAYLOAD_BYTES);
       const host = req.headers.host ?? '127.0.0.1';
@@ -101,7 +112,8 @@ export class Gateway {
     } finally {
       this.onResponse?.(route, res.statusCode);
       if (span) {
-        span.setAttributes({ 'http.response.status_code': res.statusCode });
+        if (shapedBy && span.recorded) span.setShape(this.#endShapes.get(shapedBy, `${method} ${res.statusCode}`));
+        else span.setAttributes({ 'http.response.status_code': res.statusCode });
         span.end(res.statusCode >= 500 ? `HTTP ${res.statusCode}` : undefined);
       }
     }

@@ -54,18 +54,16 @@ export type ResolveVersion = (fn: FunctionRecord, qualifier?: string) => Functio
 const SPAN_KIND: Record<InvocationRecord['trigger'], SpanKindName> = { http: 'server', invoke: 'server', async: 'consumer', queue: 'consumer', table: 'consumer', workflow: 'internal' };
 const FAAS_TRIGGER: Record<InvocationRecord['trigger'], string> = { http: 'http', invoke: 'other', async: 'pubsub', queue: 'pubsub', table: 'datasource', workflow: 'other' };
 
-// Attributes every invocation span is given one of (made once: the hot path sets them on each span).
-const COLD = Object.freeze({ 'faas.coldstart': true });
-const WARM = Object.freeze({ 'faas.coldstart': false });
-const OUTCOME: { readonly [O in Outcome]: Readonly<{ 'nimbus.outcome': O }> } = {
-  success: Object.freeze({ 'nimbus.outcome': 'success' }),
-  error: Object.freeze({ 'nimbus.outcome': 'error' }),
-  timeout: Object.freeze({ 'nimbus.outcome': 'timeout' }),
-  throttled: Object.freeze({ 'nimbus.outcome': 'throttled' }),
-  crashed: Object.freeze({ 'nimbus.outcome': 'crashed' }),
-  'out-of-memory': Object.freeze({ 'nimbus.outcome': 'out-of-memory' }),
-  'init-error': Object.freeze({ 'nimbus.outcome': 'init-error' }),
-};
+// (Every outcome: the type checker holds this list to the Outcome type.)
+const OUTCOMES = Object.keys({ success: 1, error: 1, timeout: 1, throttled: 1, crashed: 1, 'out-of-memory': 1, 'init-error': 1 } satisfies Record<Outcome, 1>) as Outcome[];
+const TRIGGERS = Object.keys(SPAN_KIND) as InvocationRecord['trigger'][];
+
+// An invocation span ends with the shape of its trigger, cold or warm, and outcome: those attributes
+// (faas.coldstart, nimbus.outcome) are copied with the shape's bytes rather than encoded per span. The
+// keys are made once, so that the hot path looks a shape up without building a string.
+type EndKey = `${InvocationRecord['trigger']} ${'cold' | 'warm'} ${Outcome}`;
+const END_KEY = Object.fromEntries(TRIGGERS.map((t) => [t, [false, true].map((cold) =>
+  Object.fromEntries(OUTCOMES.map((o) => [o, `${t} ${cold ? 'cold' : 'warm'} ${o}`])))])) as Record<InvocationRecord['trigger'], Record<Outcome, EndKey>[]>;
 
 export class Invoker {
   readonly #scheduler: Scheduler;
@@ -75,6 +73,7 @@ export class Invoker {
   // The invoke span's shape, by function version and trigger; the handler span's.
   readonly #shapes: ShapeCache<FunctionRecord, InvocationRecord['trigger']>;
   readonly #handlerShape: SpanShape;
+  readonly #endShapes: ShapeCache<FunctionRecord, EndKey>;
 
   constructor(scheduler: Scheduler, records: RecordWriter, tracing: Tracing, resolve: ResolveVersion = (fn) => fn) {
     this.#scheduler = scheduler;
@@ -84,6 +83,10 @@ export class Invoker {
     this.#shapes = new ShapeCache((fn, trigger) =>
       tracing.shape(`invoke ${fn.name}`, SPAN_KIND[trigger], { 'faas.invoked_name': fn.name, 'faas.trigger': FAAS_TRIGGER[trigger], 'nimbus.trigger': trigger }));
     this.#handlerShape = tracing.shape('handler', 'internal');
+    this.#endShapes = new ShapeCache((fn, key) => {
+      const [trigger, cold, outcome] = key.split(' ') as [InvocationRecord['trigger'], string, Outcome];
+      return tracing.shape(`invoke ${fn.name}`, SPAN_KIND[trigger], { 'faas.invoked_name': fn.name, 'faas.trigger': FAAS_TRIGGER[trigger], 'nimbus.trigger': trigger, 'faas.coldstart': cold === 'cold', 'nimbus.outcome': outcome });
+    });
   }
 
   #line(fn: string, requestId: string, level: LogLevel, message: string): void {
@@ -153,7 +156,6 @@ export class Invoker {
     const collecting = inst.collecting;
     if (collecting) await collecting;
     const initDurationMs = lease.cold ? inst.initMs : null;
-    span.setAttributes(lease.cold ? COLD : WARM);
     // The cold start: waiting for an instance to be made ready (a spare assigned, or a process booted) and its init.
     // (With the invocation sent along, init's end is when it started.)
     const sent = lease.cold ? inst.takeFirst(requestId) : undefined;
@@ -200,7 +202,7 @@ export class Invoker {
       ...(outcome !== 'success' ? [`Status: ${outcome}`] : []),
     ].join('\t'));
     handler?.end(error?.errorType);
-    span.setAttributes(OUTCOME[outcome]);
+    if (span.recorded) span.setShape(this.#endShapes.get(fn, END_KEY[req.trigger][lease.cold ? 1 : 0]![outcome]));
     span.end(outcome === 'success' ? undefined : error?.errorType ?? outcome);
     this.#record(req, startedAt, durationMs, initDurationMs, lease.cold, maxMemoryUsedMb, outcome, error?.errorType ?? null, span.traceId, lease.provisioned);
     return { requestId, style: inst.style, outcome, json, error, durationMs, billedDurationMs, initDurationMs, cold: lease.cold, maxMemoryUsedMb, traceId: span.traceId, version: fn.revision };

@@ -71,3 +71,41 @@ it('exporting, a span is what it was when it ended: later sets and start times a
     await new Promise((ok) => server.close(ok));
   }
 });
+
+it('exporting, a span given another shape before it ends takes its name, kind and first attributes, and keeps what was set since; ids-only spans ignore it', async () => {
+  const bodies: Buffer[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => { bodies.push(Buffer.concat(chunks)); res.end(); });
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  try {
+    const t = new Tracing({ logger: silentLogger, endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, exportDelayMs: 60_000, protocol: 'http/protobuf' });
+    const started = t.shape('GET /a', 'server', { 'http.route': '/a' });
+    const ended = t.shape('GET /a', 'server', { 'http.route': '/a', 'http.response.status_code': 404 });
+    const span = t.startShaped(started, undefined, { 'faas.invocation_id': 'r1' });
+    assert.equal(span.recorded, true);
+    span.setShape(ended);
+    span.end();
+    // Too late: the span has ended.
+    span.setShape(t.shape('other', 'internal', { late: true }));
+    const other = t.startShaped(started, undefined);
+    other.setShape(t.shape('renamed', 'client', {}));
+    other.end();
+    await t.close();
+    const spans = bodies.flatMap((b) => decodeExportRequest(b));
+    assert.equal(spans.length, 2);
+    assert.deepEqual(spans[0]!.attrs, ['http.route', '/a', 'http.response.status_code', 404, 'faas.invocation_id', 'r1']);
+    assert.equal(spans[0]!.name, 'GET /a');
+    assert.deepEqual([spans[1]!.name, spans[1]!.kind, spans[1]!.attrs], ['renamed', 2, []]); // 2: the API's SpanKind.CLIENT
+    // Without an endpoint nothing is recorded, and a shape changes nothing.
+    const ids = new Tracing({ logger: silentLogger, endpoint: '', tracesEndpoint: '' }).startShaped(started, undefined);
+    assert.equal(ids.recorded, false);
+    ids.setShape(ended);
+    ids.end();
+  } finally {
+    server.closeAllConnections();
+    await new Promise((ok) => server.close(ok));
+  }
+});

@@ -36,12 +36,21 @@ const KINDS: Record<SpanKindName, SpanKind> = { server: SpanKind.SERVER, interna
 export interface SpanHandle {
   readonly traceId: string;
   readonly spanId: string;
-  /** Whether this span is recorded (its traceparent's flags are 01). */
+  /** Whether this span is sampled (its traceparent's flags are 01). */
   readonly sampled: boolean;
+  /** Whether this span is recorded for export (sampled, and spans are exported). */
+  readonly recorded: boolean;
   /** This span as a parent for the next hop. */
   readonly traceparent: string;
   /** Adds attributes (ignored once the span has ended). The object is read when the span is encoded, after it ends: don't change it. */
   setAttributes(attrs: Attributes): void;
+  /**
+   * Gives the span another shape before it ends: its name, kind and first attributes become the
+   * shape's, and the attributes set since stay. For what is known only at the end (an answer's status,
+   * an invocation's outcome): a shape holding it is copied as encoded, where an attribute set per span
+   * is encoded per span. Ignored once the span has ended.
+   */
+  setShape(shape: SpanShape): void;
   /** Moves the span's start (epoch ms): it was made before the work it times began. */
   setStartTime(ms: number): void;
   /** Ends the span; `error` marks it failed with that description. */
@@ -206,6 +215,7 @@ class IdSpan implements SpanHandle {
   readonly traceId: string;
   readonly spanId: string;
   readonly sampled: boolean;
+  readonly recorded = false;
   readonly traceparent: string;
 
   constructor(traceId: string | undefined, sampled: boolean) {
@@ -216,6 +226,7 @@ class IdSpan implements SpanHandle {
   }
 
   setAttributes(): void {}
+  setShape(): void {}
   setStartTime(): void {}
   end(): void {}
 }
@@ -223,7 +234,7 @@ class IdSpan implements SpanHandle {
 /** A sampled span: its ids, times and attributes, encoded for export after it ends. */
 class RecordedSpan implements SpanHandle, EndedSpan {
   readonly #export: SpanExport;
-  readonly #shape: SpanShape;
+  #shape: SpanShape;
   readonly #parentSpanId: string;
   readonly #parentRemote: boolean;
   #startMs: number;
@@ -235,6 +246,7 @@ class RecordedSpan implements SpanHandle, EndedSpan {
   readonly traceId: string;
   readonly spanId: string;
   readonly sampled = true;
+  readonly recorded = true;
 
   constructor(exp: SpanExport, shape: SpanShape, traceId: string, parentSpanId: string, parentRemote: boolean, attrs: Attributes | undefined, startMs: number) {
     this.#export = exp;
@@ -253,6 +265,12 @@ class RecordedSpan implements SpanHandle, EndedSpan {
 
   setAttributes(attrs: Attributes): void {
     if (!this.#ended) this.#attrs.push(attrs);
+  }
+
+  setShape(shape: SpanShape): void {
+    if (this.#ended) return;
+    this.#shape = shape;
+    this.#attrs[0] = shape.attrs;
   }
 
   setStartTime(ms: number): void {
