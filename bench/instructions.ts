@@ -1,18 +1,21 @@
 // npm run bench:instructions — what observability costs the server, counted in instructions rather than
 // timed: the hot path (GET /hello) on two servers, "off" (no span export) and "on" (every span exported
-// with OTLP/HTTP to a receiver), each run under valgrind's callgrind. Counts are the same from run to run
-// whatever else the machine is doing, which timings on this machine are not (bench:observability's
-// rounds range over ±15%), so a change to the span path can be judged here before it is timed there.
+// with OTLP/HTTP to a receiver; unlike bench:observability, nobody scrapes metrics), each run under
+// valgrind's callgrind. The request path's counts repeat from run to run whatever else the machine is
+// doing, which timings on this machine do not (bench:observability's rounds range over 25 points and
+// more), so a change to the span path can be judged here before it is timed there.
 //
 // Each server is warmed (BENCH_WARM requests, default 30,000), its counters zeroed, then loaded with
 // BENCH_REQUESTS (default 10,000) at 10 connections; its whole process is counted (every thread; the
 // sandboxed instances are not). V8 compiles on the main thread (--no-concurrent-recompilation) so that
 // tiering finishes within the warm-up. JIT code is named from V8's perf map (--perf-basic-prof).
 //
-// Read with care: under valgrind the server runs ~50× slower, so work done on a timer (usage sampling,
-// record pruning, the WAL checkpoint) is spread over ~50× fewer requests than at full speed, and lands
+// Read with care: under valgrind the server runs ~70× slower, so work done on a timer (usage sampling,
+// record pruning, the WAL checkpoint) is spread over ~70× fewer requests than at full speed, and lands
 // in one server's window and not the other's. The per-function rows of the request path are the
-// reliable part; the totals include that timer work. Needs valgrind (Debian package `valgrind`).
+// reliable part; the totals include that timer work. V8's perf map is append-only: where a code address
+// was reused, a row can carry the wrong JavaScript name, and JIT code it does not name is counted as
+// such. A function's rows at V8's tiers are added together. Needs valgrind (Debian package `valgrind`).
 import autocannon from 'autocannon';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -47,7 +50,14 @@ async function countServer(mode: 'off' | 'on', sinkUrl: string, work: string): P
     if (!dump) throw new Error(`${mode}: callgrind wrote no dump`);
     return { costs: attribute(parseCallgrind(readFileSync(dump, 'utf8')), perfMap(proc.pid!)), requests: r.requests.total };
   } finally {
-    proc.kill('SIGKILL');
+    // SIGTERM first: valgrind removes its vgdb pipes (callgrind_control's) when it exits in order.
+    const exited = new Promise((r) => proc.once('exit', r));
+    if (proc.exitCode === null && proc.signalCode === null) {
+      proc.kill('SIGTERM');
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    }
     rmSync(`/tmp/perf-${proc.pid}.map`, { force: true });
   }
 }
@@ -85,11 +95,12 @@ function parseCallgrind(text: string): Map<string, Map<number, number>> {
     if (line.startsWith('calls=')) { skipNext = true; continue; }
     const c = line[0];
     if (c === undefined || !(c === '+' || c === '-' || c === '*' || (c >= '0' && c <= '9'))) continue;
+    // The line after calls= is the call's inclusive cost, not the caller's own; callgrind writes its
+    // position without making it the one the next line is relative to.
+    if (skipNext) { skipNext = false; continue; }
     // "positions: instr line": an address (absolute, relative or the same), a line, then the cost.
     const [pos, , cost] = line.split(' ');
     addr = pos!.startsWith('0x') ? parseInt(pos!, 16) : pos![0] === '+' ? addr + Number(pos!.slice(1)) : pos![0] === '-' ? addr - Number(pos!.slice(1)) : pos === '*' ? addr : Number(pos);
-    // The line after calls= is the call's inclusive cost, not the caller's own.
-    if (skipNext) { skipNext = false; continue; }
     if (cost === undefined) continue;
     let m = byFn.get(fn);
     if (!m) byFn.set(fn, m = new Map());
@@ -106,7 +117,9 @@ function perfMap(pid: number): JitCode[] {
   const codes: JitCode[] = [];
   for (const line of readFileSync(file, 'utf8').split('\n')) {
     const m = /^([0-9a-f]+) ([0-9a-f]+) (.*)$/.exec(line);
-    if (m) codes.push({ start: parseInt(m[1]!, 16), end: parseInt(m[1]!, 16) + parseInt(m[2]!, 16), name: m[3]!.replace(/0x[0-9a-f]+/g, '') });
+    // Names carry V8's tier ("JS:*'add …" optimised, "+" Maglev, "^" baseline, "~" interpreted): dropped, so a
+    // function's rows add up whatever tier ran it.
+    if (m) codes.push({ start: parseInt(m[1]!, 16), end: parseInt(m[1]!, 16) + parseInt(m[2]!, 16), name: m[3]!.replace(/0x[0-9a-f]+/g, '').replace(/^JS:[*+^~]?'?/, 'JS:') });
   }
   return codes.sort((a, b) => a.start - b.start);
 }
@@ -123,7 +136,7 @@ function attribute(byFn: Map<string, Map<number, number>>, codes: JitCode[]): Ma
         const mid = (lo + hi) >> 1;
         if (codes[mid]!.start <= addr) { hit = codes[mid]; lo = mid + 1; } else hi = mid - 1;
       }
-      const key = hit && addr < hit.end ? `JS ${hit.name}` : fn.replace(/0x[0-9a-f]+/g, 'ADDR');
+      const key = hit && addr < hit.end ? `JS ${hit.name}` : /^0x[0-9a-f]+$/.test(fn) ? 'unnamed code (mostly JIT code the perf map misses)' : fn.replace(/0x[0-9a-f]+/g, 'ADDR');
       out.set(key, (out.get(key) ?? 0) + cost);
     }
   }
@@ -138,6 +151,7 @@ function category(k: string): string {
   if (k.startsWith('JS JS:') && k.includes('node_modules')) return 'other packages';
   if (k.startsWith('JS JS:')) return 'Node.js core (JavaScript)';
   if (k.startsWith('JS ')) return 'V8 builtins';
+  if (k.startsWith('unnamed code')) return k;
   if (/sqlite|^btree|^vdbe|^wal|^getCell|^balance|^pcache/i.test(k)) return 'SQLite';
   if (/compiler::|maglev|turboshaft|Compil/i.test(k)) return 'V8 compiler';
   if (/Scaveng|heap::|Heap::|MarkCompact|Marking|Sweep|IterateObjectCache|BodyDescriptor/.test(k)) return 'V8 garbage collector';
@@ -159,7 +173,11 @@ async function main(): Promise<void> {
     s.listen(0, '127.0.0.1', () => console.log('listening on http://127.0.0.1:' + s.address().port));`]);
   try {
     process.stderr.write(`counting two servers under callgrind (${WARM} requests of warm-up, ${REQUESTS} counted; several minutes)…\n`);
-    const [off, on] = await Promise.all([countServer('off', sink.url, work), countServer('on', sink.url, work)]);
+    // Both to the end, so that one failing does not leave the other running when the folder goes.
+    const settled = await Promise.allSettled([countServer('off', sink.url, work), countServer('on', sink.url, work)]);
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const [off, on] = settled.map((r) => (r as PromiseFulfilledResult<Counted>).value) as [Counted, Counted];
     const per = (c: Counted, k: string) => (c.costs.get(k) ?? 0) / c.requests;
     const total = (c: Counted) => [...c.costs.values()].reduce((a, b) => a + b, 0) / c.requests;
     const row = (d: number, a: number, b: number, label: string) => `${d >= 0 ? '+' : ''}${d.toFixed(0).padStart(8)} ${a.toFixed(0).padStart(9)} ${b.toFixed(0).padStart(9)}  ${label}`;
