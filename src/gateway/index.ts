@@ -15,6 +15,9 @@ import { MAX_PAYLOAD_BYTES } from '../workflows/executor.ts';
 import { startFromRoute, type WorkflowStarter } from './workflow.ts';
 import { buildV1Event, buildV2Event, type HttpRequestInfo, type HttpResponse, mapV1Result, mapV2Result } from './events.ts';
 
+// A route's end shapes (method and status pairs) at most.
+const END_SHAPES = 64;
+
 export class Gateway {
   readonly #registry: Registry;
   readonly #invoker: Invoker;
@@ -23,7 +26,8 @@ export class Gateway {
   // The server span's shape, by route and request method (a route of ANY takes several).
   readonly #shapes: ShapeCache<RouteRecord>;
   // And the shape it ends with, by method and status: the status (http.response.status_code) is copied
-  // with the shape's bytes rather than encoded per span.
+  // with the shape's bytes rather than encoded per span. A function picks its statuses and, on an ANY
+  // route, a client its method: past END_SHAPES a route's further pairs set the status per span.
   readonly #endShapes: ShapeCache<RouteRecord>;
 
   constructor(registry: Registry, invoker: Invoker, logger: Logger, tracing: Tracing) {
@@ -112,7 +116,8 @@ export class Gateway {
     } finally {
       this.onResponse?.(route, res.statusCode);
       if (span) {
-        if (shapedBy && span.recorded) span.setShape(this.#endShapes.get(shapedBy, `${method} ${res.statusCode}`));
+        const shape = shapedBy && span.recorded ? this.#endShapes.find(shapedBy, `${method} ${res.statusCode}`, END_SHAPES) : undefined;
+        if (shape) span.setShape(shape);
         else span.setAttributes({ 'http.response.status_code': res.statusCode });
         span.end(res.statusCode >= 500 ? `HTTP ${res.statusCode}` : undefined);
       }

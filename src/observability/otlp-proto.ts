@@ -93,7 +93,7 @@ export class SpanEncoder {
       // The rest of the span (its counts, status and flags) needs 32 bytes more than its error.
       if (p + bound + 32 + 3 * error.length > b.length) b = this.#room(p, bound + 32 + 3 * error.length);
       p = attribute(b, p, k, v);
-      // (Let go: a value is not kept alive until the next span.)
+      // (Let go: a value is not kept alive until the next span. Keys are the code's own constants.)
       VALUES[j] = undefined;
     }
     b[p++] = TAG.droppedAttrs; b[p++] = 0;
@@ -213,10 +213,11 @@ const VALUES: Value[] = [];
 
 /**
  * Collects the attributes of attrs[from..] into KEYS and VALUES, each key once: in the order keys are
- * first set, with the value set last; values an attribute cannot hold are left out. Returns the count.
- * A span has a handful of keys, and keys from object literals compare by pointer: a linear search costs
- * less than the Object.hasOwn() of every key in every other set that this replaced (~2,500 instructions
- * a request on the hot path; `npm run bench:instructions`).
+ * first set, with the value set last; values an attribute cannot hold are left out. Keys are those a
+ * for-in gives (an inherited enumerable one counts as set, with or without a shape). Returns the count. A span has a handful of keys, and keys from object literals
+ * compare by pointer: a linear search costs less than the Object.hasOwn() of every key in every other
+ * set that this replaced (~2,500 instructions a request on the hot path; `npm run bench:instructions`).
+ * Not reentrant: attribute objects are plain data (a getter that encoded another span would clobber it).
  */
 function gather(attrs: readonly Attributes[], from: number): number {
   let n = 0;

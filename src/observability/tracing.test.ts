@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { it } from 'node:test';
 import { silentLogger } from './logger.ts';
 import { decodeExportRequest } from './otlp-proto.ts';
-import { newTraceparent, parseTraceparent, Tracing } from './tracing.ts';
+import { newTraceparent, parseTraceparent, ShapeCache, Tracing } from './tracing.ts';
 
 it('parses W3C traceparents, and refuses the malformed, the all-zero and version ff', () => {
   assert.deepEqual(parseTraceparent('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'), { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', sampled: true });
@@ -108,4 +108,18 @@ it('exporting, a span given another shape before it ends takes its name, kind an
     server.closeAllConnections();
     await new Promise((ok) => server.close(ok));
   }
+});
+
+it('a shape cache makes a shape once per owner and key, and find() stops making them at its bound', () => {
+  const t = new Tracing({ logger: silentLogger, endpoint: '', tracesEndpoint: '' });
+  let made = 0;
+  const cache = new ShapeCache<object>((_owner, key) => (made++, t.shape(key, 'server')));
+  const a = {};
+  assert.equal(cache.get(a, 'x'), cache.get(a, 'x'));
+  assert.equal(made, 1);
+  assert.ok(cache.find(a, 'y', 2));
+  assert.equal(cache.find(a, 'z', 2), undefined, 'the owner holds two: no third');
+  assert.equal(cache.find(a, 'x', 2), cache.get(a, 'x'), 'one it holds is still found');
+  assert.ok(cache.find({}, 'z', 2), 'another owner has its own bound');
+  assert.equal(made, 3);
 });
