@@ -40,7 +40,8 @@ it('exporting, honours OTEL_TRACES_SAMPLER (always_off: spans are not sampled, a
   }
 });
 
-it('exporting, a span is what it was when it ended: later sets and start times are ignored, its end time is kept', async () => {
+/** Runs `fn` with a Tracing that exports to a receiver of this test's, which keeps the request bodies. */
+async function withReceiver(fn: (t: Tracing, bodies: Buffer[]) => Promise<void>): Promise<void> {
   const bodies: Buffer[] = [];
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -49,7 +50,15 @@ it('exporting, a span is what it was when it ended: later sets and start times a
   });
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
   try {
-    const t = new Tracing({ logger: silentLogger, endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, exportDelayMs: 60_000, protocol: 'http/protobuf' });
+    await fn(new Tracing({ logger: silentLogger, endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, exportDelayMs: 60_000, protocol: 'http/protobuf' }), bodies);
+  } finally {
+    server.closeAllConnections();
+    await new Promise((ok) => server.close(ok));
+  }
+}
+
+it('exporting, a span is what it was when it ended: later sets and start times are ignored, its end time is kept', async () => {
+  await withReceiver(async (t, bodies) => {
     const span = t.start('request', undefined, 'server', { 'http.route': '/a' }, 1_764_098_000_000);
     span.setAttributes({ 'http.response.status_code': 200 });
     span.end();
@@ -66,22 +75,11 @@ it('exporting, a span is what it was when it ended: later sets and start times a
     assert.equal(s.startMs, 1_764_098_000_000);
     assert.equal(s.error, '');
     assert.ok(s.endMs <= endedBy, `ended at ${s.endMs}, read at ${endedBy}: the end time is the one end() took`);
-  } finally {
-    server.closeAllConnections();
-    await new Promise((ok) => server.close(ok));
-  }
+  });
 });
 
 it('exporting, a span given another shape before it ends takes its name, kind and first attributes, and keeps what was set since; ids-only spans ignore it', async () => {
-  const bodies: Buffer[] = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => { bodies.push(Buffer.concat(chunks)); res.end(); });
-  });
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  try {
-    const t = new Tracing({ logger: silentLogger, endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, exportDelayMs: 60_000, protocol: 'http/protobuf' });
+  await withReceiver(async (t, bodies) => {
     const started = t.shape('GET /a', 'server', { 'http.route': '/a' });
     const ended = t.shape('GET /a', 'server', { 'http.route': '/a', 'http.response.status_code': 404 });
     const span = t.startShaped(started, undefined, { 'faas.invocation_id': 'r1' });
@@ -104,10 +102,7 @@ it('exporting, a span given another shape before it ends takes its name, kind an
     assert.equal(ids.recorded, false);
     ids.setShape(ended);
     ids.end();
-  } finally {
-    server.closeAllConnections();
-    await new Promise((ok) => server.close(ok));
-  }
+  });
 });
 
 it('a shape cache makes a shape once per owner and key, and find() stops making them at its bound', () => {
