@@ -9,7 +9,7 @@ import { NimbusError } from '../errors.ts';
 import { invocationError, type Invoker } from '../invoker/index.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { RouteRecord } from '../store/types.ts';
-import { ShapeCache, type SpanHandle, type Tracing } from '../observability/tracing.ts';
+import { type Attributes, ShapeCache, type SpanHandle, type Tracing } from '../observability/tracing.ts';
 import { readBody, requestIdFrom, sendError } from '../util/http.ts';
 import { MAX_PAYLOAD_BYTES } from '../workflows/executor.ts';
 import { startFromRoute, type WorkflowStarter } from './workflow.ts';
@@ -35,11 +35,12 @@ export class Gateway {
     this.#invoker = invoker;
     this.#logger = logger;
     this.#tracing = tracing;
-    this.#shapes = new ShapeCache((route, method) =>
-      tracing.shape(`${method} ${route.path}`, 'server', { 'http.request.method': method, 'http.route': route.path, 'faas.invoked_name': route.fn ?? '' }));
+    const shape = (route: RouteRecord, method: string, more?: Attributes) =>
+      tracing.shape(`${method} ${route.path}`, 'server', { 'http.request.method': method, 'http.route': route.path, 'faas.invoked_name': route.fn ?? '', ...more });
+    this.#shapes = new ShapeCache((route, method) => shape(route, method));
     this.#endShapes = new ShapeCache((route, key) => {
       const [method, status] = key.split(' ') as [string, string];
-      return tracing.shape(`${method} ${route.path}`, 'server', { 'http.request.method': method, 'http.route': route.path, 'faas.invoked_name': route.fn ?? '', 'http.response.status_code': Number(status) });
+      return shape(route, method, { 'http.response.status_code': Number(status) });
     });
   }
 

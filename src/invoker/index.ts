@@ -8,7 +8,7 @@ import type { RecordWriter } from '../observability/records.ts';
 import type { FunctionError, InvokeOutcome } from '../sandbox/instance.ts';
 import type { FirstInvocation, Scheduler } from '../scheduler/index.ts';
 import type { FunctionRecord, InvocationRecord, LogLevel, Outcome } from '../store/types.ts';
-import { ShapeCache, type SpanHandle, type SpanKindName, type SpanShape, type Tracing } from '../observability/tracing.ts';
+import { type Attributes, ShapeCache, type SpanHandle, type SpanKindName, type SpanShape, type Tracing } from '../observability/tracing.ts';
 import { DEFAULT_ALIAS } from '../store/versions.ts';
 import { isRetired } from '../scheduler/pool.ts';
 
@@ -80,12 +80,13 @@ export class Invoker {
     this.#records = records;
     this.#tracing = tracing;
     this.#resolve = resolve;
-    this.#shapes = new ShapeCache((fn, trigger) =>
-      tracing.shape(`invoke ${fn.name}`, SPAN_KIND[trigger], { 'faas.invoked_name': fn.name, 'faas.trigger': FAAS_TRIGGER[trigger], 'nimbus.trigger': trigger }));
+    const shape = (fn: FunctionRecord, trigger: InvocationRecord['trigger'], more?: Attributes) =>
+      tracing.shape(`invoke ${fn.name}`, SPAN_KIND[trigger], { 'faas.invoked_name': fn.name, 'faas.trigger': FAAS_TRIGGER[trigger], 'nimbus.trigger': trigger, ...more });
+    this.#shapes = new ShapeCache((fn, trigger) => shape(fn, trigger));
     this.#handlerShape = tracing.shape('handler', 'internal');
     this.#endShapes = new ShapeCache((fn, key) => {
       const [trigger, cold, outcome] = key.split(' ') as [InvocationRecord['trigger'], string, Outcome];
-      return tracing.shape(`invoke ${fn.name}`, SPAN_KIND[trigger], { 'faas.invoked_name': fn.name, 'faas.trigger': FAAS_TRIGGER[trigger], 'nimbus.trigger': trigger, 'faas.coldstart': cold === 'cold', 'nimbus.outcome': outcome });
+      return shape(fn, trigger, { 'faas.coldstart': cold === 'cold', 'nimbus.outcome': outcome });
     });
   }
 

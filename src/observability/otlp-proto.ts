@@ -214,9 +214,10 @@ const VALUES: Value[] = [];
 /**
  * Collects the attributes of attrs[from..] into KEYS and VALUES, each key once: in the order keys are
  * first set, with the value set last; values an attribute cannot hold are left out. Keys are those a
- * for-in gives (an inherited enumerable one counts as set, with or without a shape). Returns the count. A span has a handful of keys, and keys from object literals
- * compare by pointer: a linear search costs less than the Object.hasOwn() of every key in every other
- * set that this replaced (~2,500 instructions a request on the hot path; `npm run bench:instructions`).
+ * for-in gives (an inherited enumerable one counts as set, with or without a shape). Returns the count.
+ * A span has a handful of keys, and keys from object literals compare by pointer: a linear search
+ * costs less than the Object.hasOwn() of every key in every other set that this replaced (~2,500
+ * instructions a request on the hot path; `npm run bench:instructions`).
  * Not reentrant: attribute objects are plain data (a getter that encoded another span would clobber it).
  */
 function gather(attrs: readonly Attributes[], from: number): number {
