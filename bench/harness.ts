@@ -14,9 +14,9 @@ export function start(args: string[], env: Record<string, string> = {}): Promise
   return startProcess(args, env);
 }
 
-/** A node process (same binary) that prints `listening on http://…` once ready. */
-export function startProcess(args: string[], env: Record<string, string> = {}): Promise<{ proc: ChildProcess; url: string }> {
-  const proc = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+/** A process (node, the same binary, unless `command` says otherwise) that prints `listening on http://…` once ready. */
+export function startProcess(args: string[], env: Record<string, string> = {}, command = process.execPath): Promise<{ proc: ChildProcess; url: string }> {
+  const proc = spawn(command, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   return new Promise((resolve, reject) => {
     let out = '';
     proc.stdout!.on('data', (c) => {
@@ -26,6 +26,13 @@ export function startProcess(args: string[], env: Record<string, string> = {}): 
     });
     proc.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
   });
+}
+
+/** An OTLP receiver in a process of its own: reads and discards what it is sent; a GET says how many exports came. */
+export function startOtlpSink(): Promise<{ proc: ChildProcess; url: string }> {
+  return startProcess(['-e', `let n = 0; const s = require('node:http').createServer((q, r) => { if (q.method === 'GET') { r.end(String(n)); return; }
+    q.on('data', () => {}); q.on('end', () => { n++; r.writeHead(200, { 'content-type': 'application/json' }); r.end('{}'); }); });
+    s.listen(0, '127.0.0.1', () => console.log('listening on http://127.0.0.1:' + s.address().port));`]);
 }
 
 export const HELLO = `export const handler = async (event: { rawPath: string }) => ({ statusCode: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ message: 'Hello, world!', path: event.rawPath }) });`;

@@ -17,28 +17,25 @@
 // was reused, a row can carry the wrong JavaScript name, and JIT code it does not name is counted as
 // such. A function's rows at V8's tiers are added together. Needs valgrind (Debian package `valgrind`).
 import autocannon from 'autocannon';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { deploy, HELLO, startProcess } from './harness.ts';
+import { deploy, HELLO, startOtlpSink, startProcess } from './harness.ts';
 
 const WARM = Number(process.env.BENCH_WARM ?? 30_000);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 10_000);
-const root = fileURLToPath(new URL('..', import.meta.url));
 
 interface Counted { costs: Map<string, number>; requests: number }
 
 async function countServer(mode: 'off' | 'on', sinkUrl: string, work: string): Promise<Counted> {
   const dir = mkdtempSync(join(work, `data-${mode}-`));
   const out = join(work, `callgrind.${mode}`);
-  const env: Record<string, string> = { ...process.env as Record<string, string>, NIMBUS_LOG_LEVEL: 'warn', OTEL_EXPORTER_OTLP_ENDPOINT: mode === 'on' ? sinkUrl : '', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '' };
-  const proc = spawn('valgrind', ['--tool=callgrind', '--dump-instr=yes', '--smc-check=all-non-file', '--trace-children=no', `--callgrind-out-file=${out}`,
-    process.execPath, '--perf-basic-prof', '--no-concurrent-recompilation', '--no-concurrent-sparkplug', 'bin/nimbus.mjs', 'serve', '--port', '0', '--data', dir],
-  { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env });
+  const env = { NIMBUS_LOG_LEVEL: 'warn', OTEL_EXPORTER_OTLP_ENDPOINT: mode === 'on' ? sinkUrl : '', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '' };
+  // (valgrind's own lines go to stderr; --log-file would hide why a server did not start.)
+  const { proc, url } = await startProcess(['--tool=callgrind', '--dump-instr=yes', '--smc-check=all-non-file', '--trace-children=no', `--callgrind-out-file=${out}`,
+    process.execPath, '--perf-basic-prof', '--no-concurrent-recompilation', '--no-concurrent-sparkplug', 'bin/nimbus.mjs', 'serve', '--port', '0', '--data', dir], env, 'valgrind');
   try {
-    const url = await listening(proc);
     const token = readFileSync(join(dir, 'admin-token'), 'utf8').trim();
     await deploy(url, token, { 'nimbus.yml': 'app: bench\nfunctions:\n  hello:\n    handler: src/hello.handler\n    events:\n      - http: GET /hello\n', 'src/hello.ts': HELLO });
     await autocannon({ url: `${url}/hello`, connections: 10, amount: WARM });
@@ -60,20 +57,6 @@ async function countServer(mode: 'off' | 'on', sinkUrl: string, work: string): P
     }
     rmSync(`/tmp/perf-${proc.pid}.map`, { force: true });
   }
-}
-
-function listening(proc: ChildProcess): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    proc.stdout!.on('data', (c) => {
-      out += c;
-      const m = /listening on (http:\/\/\S+)/i.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    let err = '';
-    proc.stderr!.on('data', (c) => { err = (err + c).slice(-2000); });
-    proc.once('exit', (code) => reject(new Error(`the server under valgrind exited with ${code}: ${err}`)));
-  });
 }
 
 /** Self cost per (function, instruction address) from a callgrind dump made with --dump-instr=yes. */
@@ -168,9 +151,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const work = mkdtempSync(join(tmpdir(), 'nimbus-bench-instr-'));
-  // The OTLP receiver: reads and discards.
-  const sink = await startProcess(['-e', `const s = require('node:http').createServer((q, r) => { q.on('data', () => {}); q.on('end', () => { r.writeHead(200, { 'content-type': 'application/json' }); r.end('{}'); }); });
-    s.listen(0, '127.0.0.1', () => console.log('listening on http://127.0.0.1:' + s.address().port));`]);
+  const sink = await startOtlpSink();
   try {
     process.stderr.write(`counting two servers under callgrind (${WARM} requests of warm-up, ${REQUESTS} counted; several minutes)…\n`);
     // Both to the end, so that one failing does not leave the other running when the folder goes.

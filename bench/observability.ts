@@ -15,7 +15,7 @@ import autocannon from 'autocannon';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CONNECTIONS, deploy, HELLO, load, median, type Run, start, startProcess } from './harness.ts';
+import { CONNECTIONS, deploy, HELLO, load, median, type Run, start, startOtlpSink } from './harness.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 8);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
@@ -45,11 +45,7 @@ async function stop(s: Server): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  // The OTLP receiver: a child process that reads and discards, and counts export requests.
-  const sinkCode = `let n = 0; const s = require('node:http').createServer((q, r) => { if (q.method === 'GET') { r.end(String(n)); return; }
-    q.on('data', () => {}); q.on('end', () => { n++; r.writeHead(200, { 'content-type': 'application/json' }); r.end('{}'); }); });
-    s.listen(0, '127.0.0.1', () => console.log('listening on http://127.0.0.1:' + s.address().port));`;
-  const sink = await startProcess(['-e', sinkCode]);
+  const sink = await startOtlpSink();
   const saturated: { off: Run; on: Run }[] = [];
   const fixed: { off: Run; on: Run }[] = [];
   try {

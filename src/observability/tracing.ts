@@ -96,8 +96,9 @@ export class ShapeCache<O extends object, K extends string = string> {
 
   /** As get(), but undefined rather than a new shape once the owner holds `max` (for keys a caller does not bound). */
   find(owner: O, key: K, max: number): SpanShape | undefined {
-    const shape = this.#byOwner.get(owner)?.get(key);
-    if (shape || (this.#byOwner.get(owner)?.size ?? 0) >= max) return shape;
+    const shapes = this.#byOwner.get(owner);
+    const shape = shapes?.get(key);
+    if (shape || (shapes?.size ?? 0) >= max) return shape;
     return this.get(owner, key);
   }
 }
