@@ -6,11 +6,11 @@ import { it } from 'node:test';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import type { PlainSpan } from './otlp-json.ts';
 import { sdkSpan } from './sdk-span.ts';
-import { type Attributes, decodeExportRequest, decodeSpans, encodeShape, exportRequest, requestHead, SpanEncoder } from './otlp-proto.ts';
+import { type Attributes, decodeExportRequest, decodeSpans, encodeShape, exportRequest, idsFromHex, requestHead, SpanEncoder } from './otlp-proto.ts';
 
 function encode(spans: PlainSpan[], attrs = (p: PlainSpan): Attributes[] => [Object.fromEntries(pairs(p.attrs)) as Attributes]): Buffer {
   const enc = new SpanEncoder(64); // small, so the test also grows it
-  for (const s of spans) enc.add(s.name, s.kind, s.traceId, s.spanId, s.parentSpanId, s.parentRemote, s.startMs, s.endMs, s.error, attrs(s));
+  for (const s of spans) enc.add(s.name, s.kind, idsFromHex(s.traceId, s.spanId, s.parentSpanId, s.parentRemote), s.startMs, s.endMs, s.error, attrs(s));
   assert.equal(enc.count, spans.length);
   return enc.take();
 }
@@ -30,7 +30,7 @@ const spans: PlainSpan[] = [
   { name: 'handler', kind: 0, traceId: '1af7651916cd43dd8448eb211c80319c', spanId: 'd7ad6b7169203331', parentSpanId: '', parentRemote: false, startMs: 1_764_098_000_000, endMs: 1_764_098_000_000.75, error: '', attrs: [] },
   // Long enough that the span's own length takes three bytes, and an attribute's two.
   { name: 'x'.repeat(300), kind: 2, traceId: 'f'.repeat(32), spanId: 'e'.repeat(16), parentSpanId: '', parentRemote: false, startMs: 1, endMs: 2, error: 'e'.repeat(20_000), attrs: ['long', 'y'.repeat(200)] },
-  // The same trace as the long span before it, whose trace id moved when its length grew: written again, not copied from the old place.
+  // After the long span, which moved along to fit its length: this one starts where that one ends.
   { name: 'after', kind: 0, traceId: 'f'.repeat(32), spanId: 'c'.repeat(16), parentSpanId: 'e'.repeat(16), parentRemote: false, startMs: 3, endMs: 4, error: '', attrs: [] },
 ];
 
@@ -43,7 +43,7 @@ it('writes the bytes the SDK writes for the same spans', () => {
   const enc = new SpanEncoder(64 * 1024, head(2 ** 31 - 1).length);
   const buffers = new Set<ArrayBufferLike>();
   for (let round = 0; round < 3; round++) {
-    for (const s of spans) enc.add(s.name, s.kind, s.traceId, s.spanId, s.parentSpanId, s.parentRemote, s.startMs, s.endMs, s.error, [Object.fromEntries(pairs(s.attrs)) as Attributes]);
+    for (const s of spans) enc.add(s.name, s.kind, idsFromHex(s.traceId, s.spanId, s.parentSpanId, s.parentRemote), s.startMs, s.endMs, s.error, [Object.fromEntries(pairs(s.attrs)) as Attributes]);
     const request = enc.take(head);
     assert.equal(request.toString('hex'), sdk, `batch ${round + 1}`);
     buffers.add(request.buffer);
@@ -86,8 +86,8 @@ it('writes the same bytes from a shape (its name, kind and first attributes enco
       const write = (withShape: boolean) => {
         const enc = new SpanEncoder(64);
         const s = spans[0]!;
-        // Twice: the second span under the same trace (its trace id copied from the first).
-        for (let i = 0; i < 2; i++) enc.add(name, 1, s.traceId, s.spanId, s.parentSpanId, s.parentRemote, s.startMs, s.endMs, error, attrs, withShape ? shape : undefined);
+        // Twice: the second span after the first in the same buffer.
+        for (let i = 0; i < 2; i++) enc.add(name, 1, idsFromHex(s.traceId, s.spanId, s.parentSpanId, s.parentRemote), s.startMs, s.endMs, error, attrs, withShape ? shape : undefined);
         return enc.take().toString('hex');
       };
       assert.equal(write(true), write(false), `${JSON.stringify(attrs)}, a name of ${name.length}, error ${JSON.stringify(error.slice(0, 20))}`);
@@ -96,19 +96,19 @@ it('writes the same bytes from a shape (its name, kind and first attributes enco
   // And they read back as set.
   const enc = new SpanEncoder(64);
   const s = spans[0]!;
-  enc.add(s.name, 1, s.traceId, s.spanId, '', false, 1, 2, '', cases[2]!, encodeShape(s.name, 1, first));
+  enc.add(s.name, 1, idsFromHex(s.traceId, s.spanId, '', false), 1, 2, '', cases[2]!, encodeShape(s.name, 1, first));
   assert.deepEqual(decodeSpans(enc.take())[0]!.attrs, ['http.request.method', 'GET', 'http.route', '/other', 'ünïcode', 'naïve ✓', 'http.response.status_code', 404]);
 });
 
 it('lets go of a buffer grown for a huge span instead of keeping it for later batches', () => {
   const enc = new SpanEncoder(1024);
   const s = spans[2]!;
-  enc.add(s.name, s.kind, s.traceId, s.spanId, '', false, 1, 2, 'e'.repeat(100_000), []);
+  enc.add(s.name, s.kind, idsFromHex(s.traceId, s.spanId, '', false), 1, 2, 'e'.repeat(100_000), []);
   const big = enc.take();
   assert.ok(big.buffer.byteLength > 4 * 1024);
   enc.recycle(big);
-  enc.add(s.name, s.kind, s.traceId, s.spanId, '', false, 1, 2, '', []);
-  enc.add(s.name, s.kind, s.traceId, s.spanId, '', false, 1, 2, '', []);
+  enc.add(s.name, s.kind, idsFromHex(s.traceId, s.spanId, '', false), 1, 2, '', []);
+  enc.add(s.name, s.kind, idsFromHex(s.traceId, s.spanId, '', false), 1, 2, '', []);
   const small = enc.take();
   assert.ok(small.buffer.byteLength <= 4 * 1024, `a batch of two small spans sits in ${small.buffer.byteLength} bytes`);
 });

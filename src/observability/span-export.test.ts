@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { it } from 'node:test';
 import { createLogger } from './logger.ts';
-import { decodeExportRequest } from './otlp-proto.ts';
+import { decodeExportRequest, idsFromHex } from './otlp-proto.ts';
 import { type EndedSpan, protocolFromEnv, SpanExport } from './span-export.ts';
 
 function logCapture() {
@@ -27,7 +27,7 @@ async function withEnv<T>(vars: Record<string, string>, fn: () => Promise<T> | T
 }
 
 const span = (exp: SpanExport, i: number) =>
-  exp.add(`s${i}`, 0, '4bf92f3577b34da6a3ce929d0e0e4736', i.toString(16).padStart(16, '0'), '', false, 1_764_098_000_000 + i, 1_764_098_000_001 + i, '', [{ n: i }]);
+  exp.add(`s${i}`, 0, idsFromHex('4bf92f3577b34da6a3ce929d0e0e4736', i.toString(16).padStart(16, '0'), '', false), 1_764_098_000_000 + i, 1_764_098_000_001 + i, '', [{ n: i }]);
 
 it('sends full batches, and drops what a collector that has fallen behind cannot take', async () => {
   const held: { body: Buffer; res: ServerResponse }[] = [];
@@ -93,7 +93,7 @@ const encoded = { count: 0 };
 const ended = (i: number): EndedSpan => ({
   encode: (encoder) => {
     encoded.count++;
-    encoder.add(`e${i}`, 0, '4bf92f3577b34da6a3ce929d0e0e4736', i.toString(16).padStart(16, '0'), '', false, 1_764_098_000_000 + i, 1_764_098_000_001 + i, '', [{ n: i }]);
+    encoder.add(`e${i}`, 0, idsFromHex('4bf92f3577b34da6a3ce929d0e0e4736', i.toString(16).padStart(16, '0'), '', false), 1_764_098_000_000 + i, 1_764_098_000_001 + i, '', [{ n: i }]);
   },
 });
 const names = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => `e${from + k}`);
@@ -134,7 +134,7 @@ it('ended spans are encoded in runs of 128, and every one is sent: by a full bat
     r.batches.length = 0;
     for (let i = 0; i < 300; i++) {
       quick.end(ended(i));
-      if (i === 150) quick.add('now', 0, '4bf92f3577b34da6a3ce929d0e0e4736', 'ffffffffffffffff', '', false, 1_764_098_000_000, 1_764_098_000_001, '', []);
+      if (i === 150) quick.add('now', 0, idsFromHex('4bf92f3577b34da6a3ce929d0e0e4736', 'ffffffffffffffff', '', false), 1_764_098_000_000, 1_764_098_000_001, '', []);
     }
     await r.until(301);
     assert.equal(r.batches.length, 1);
@@ -171,7 +171,7 @@ it('a span waits at most the batch delay, even when a batch fills and is sent wh
     t0 = performance.now();
     for (let i = 0; i < 50; i++) mixed.end(ended(i));
     await sleep(700);
-    for (let i = 0; i < 200; i++) mixed.add(`a${i}`, 0, '4bf92f3577b34da6a3ce929d0e0e4736', 'ffffffffffffffff', '', false, 1_764_098_000_000, 1_764_098_000_001, '', []);
+    for (let i = 0; i < 200; i++) mixed.add(`a${i}`, 0, idsFromHex('4bf92f3577b34da6a3ce929d0e0e4736', 'ffffffffffffffff', '', false), 1_764_098_000_000, 1_764_098_000_001, '', []);
     await r.until(250);
     assert.equal(r.batches.length, 2);
     assert.deepEqual(r.batches[1], names(0, 50));

@@ -15,7 +15,7 @@ import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from '@opentel
 import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import type { Logger } from './logger.ts';
 import { exportRequestJson } from './otlp-json.ts';
-import { type Attributes, decodeSpans, type EncodedShape, requestHead, SpanEncoder } from './otlp-proto.ts';
+import { type Attributes, decodeSpans, type EncodedShape, requestHead, SpanEncoder, type SpanIds } from './otlp-proto.ts';
 
 export type { Attributes } from './otlp-proto.ts';
 
@@ -118,9 +118,9 @@ export class SpanExport {
   }
 
   /** Encodes a finished span into the current batch at once (SpanEncoder.add); a full batch goes to the exporter. */
-  add(name: string, kind: number, traceId: string, spanId: string, parentSpanId: string, parentRemote: boolean, startMs: number, endMs: number, error: string, attrs: readonly Attributes[], shape?: EncodedShape): void {
+  add(name: string, kind: number, ids: SpanIds, startMs: number, endMs: number, error: string, attrs: readonly Attributes[], shape?: EncodedShape): void {
     if (this.#closed) return;
-    this.#encoder.add(name, kind, traceId, spanId, parentSpanId, parentRemote, startMs, endMs, error, attrs, shape);
+    this.#encoder.add(name, kind, ids, startMs, endMs, error, attrs, shape);
     if (this.#encoder.count >= this.#batchSize) this.#send(this.#ended.length > 0);
     this.#armTimer();
   }

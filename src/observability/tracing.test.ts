@@ -118,3 +118,36 @@ it('a shape cache makes a shape once per owner and key, and find() stops making 
   assert.ok(cache.find({}, 'z', 2), 'another owner has its own bound');
   assert.equal(made, 3);
 });
+
+it('exporting, every span carries the ids its handle shows: its trace, its own, its parent\'s (ours or another process\'s), across many refills of the id pool', async () => {
+  await withReceiver(async (t, bodies) => {
+    const want = new Map<string, { traceId: string; parentSpanId: string; parentRemote: boolean }>();
+    const shape = t.shape('child', 'internal');
+    // 400 requests of three spans take ~10,000 bytes of ids (the pool is refilled every 4,096), under a
+    // new trace, a remote parent, or a parent of ours started before the pool was refilled.
+    let kept = t.start('kept', undefined, 'server');
+    want.set(kept.spanId, { traceId: kept.traceId, parentSpanId: '', parentRemote: false });
+    for (let i = 0; i < 400; i++) {
+      const remote = i % 3 === 1 ? `00-${(i + 1).toString(16).padStart(32, 'a')}-${(i + 1).toString(16).padStart(16, 'b')}-01` : undefined;
+      const root = t.start('root', remote, 'server');
+      want.set(root.spanId, { traceId: remote ? remote.slice(3, 35) : root.traceId, parentSpanId: remote ? remote.slice(36, 52) : '', parentRemote: remote !== undefined });
+      const child = t.startShaped(shape, root);
+      const grandchild = t.start('grandchild', i % 50 === 49 ? kept : child, 'internal');
+      want.set(child.spanId, { traceId: root.traceId, parentSpanId: root.spanId, parentRemote: false });
+      want.set(grandchild.spanId, { traceId: i % 50 === 49 ? kept.traceId : root.traceId, parentSpanId: i % 50 === 49 ? kept.spanId : child.spanId, parentRemote: false });
+      grandchild.end();
+      child.end();
+      root.end();
+      if (i % 50 === 49) {
+        kept.end();
+        kept = t.start('kept', undefined, 'server');
+        want.set(kept.spanId, { traceId: kept.traceId, parentSpanId: '', parentRemote: false });
+      }
+    }
+    kept.end();
+    await t.close();
+    const spans = bodies.flatMap((b) => decodeExportRequest(b));
+    assert.equal(spans.length, want.size);
+    for (const s of spans) assert.deepEqual({ traceId: s.traceId, parentSpanId: s.parentSpanId, parentRemote: s.parentRemote }, want.get(s.spanId), `span ${s.name} ${s.spanId}`);
+  });
+});

@@ -6,12 +6,14 @@
 // A hop carries its context as a `traceparent` string (00-<trace id>-<span id>-<flags>): in HTTP
 // headers, in a queue message attribute, in the invoke frame to the runtime.
 import { randomFillSync } from 'node:crypto';
+// (Imported: the global `performance` is a getter, called on every use.)
+import { performance } from 'node:perf_hooks';
 import { ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
 // The SDK's own reading of OTEL_TRACES_SAMPLER / _ARG (not on the package's index; the version is pinned).
 import { buildSamplerFromEnv } from '@opentelemetry/sdk-trace-base/build/src/config.js';
 import { type Sampler, SamplingDecision } from '@opentelemetry/sdk-trace-base';
 import type { Logger } from './logger.ts';
-import { type EncodedShape, encodeShape, type SpanEncoder } from './otlp-proto.ts';
+import { type EncodedShape, encodeShape, idsFromHex, type SpanEncoder, type SpanIds } from './otlp-proto.ts';
 import { type Attributes, type EndedSpan, SpanExport } from './span-export.ts';
 
 export type { Attributes } from './span-export.ts';
@@ -168,10 +170,16 @@ export class Tracing {
     // Not exporting, or under an unsampled parent: the ids alone carry the context on, and nothing is recorded.
     if (!this.#export || (p && !p.sampled)) return new IdSpan(p?.traceId, p ? p.sampled : true);
     const traceId = p?.traceId ?? randomHex(16);
+    // The parent's ids as bytes, for the encoder to copy: a span of ours has them; another process's are
+    // parsed once here. (A sampled span of ours is a RecordedSpan when spans are exported.) A new trace's
+    // id is in the pool, just made.
+    const parentIds = !p ? undefined : parent instanceof RecordedSpan ? parent : idsFromHex(p.traceId, p.spanId, '', false);
+    const traceView = parentIds ? parentIds.traceView : poolView;
+    const traceAt = parentIds ? parentIds.traceAt : poolAt - 16;
     // Under a sampled span of this process every sampler the SDK reads from OTEL_TRACES_SAMPLER samples
     // (parent-based ones follow the parent; ratio ones decide by the trace id, as they did for the parent).
     if (!local && !this.#alwaysSamples && !this.#sample(traceId, p, shape, attrs)) return new IdSpan(traceId, false);
-    return new RecordedSpan(this.#export, shape, traceId, p?.spanId ?? '', !local, attrs, startTimeMs ?? now());
+    return new RecordedSpan(this.#export, shape, traceId, traceView, traceAt, parentIds?.spanView, parentIds?.spanAt ?? 0, !local, attrs, startTimeMs ?? now());
   }
 
   #sample(traceId: string, p: ParsedTraceparent | undefined, shape: SpanShape, attrs: Attributes | undefined): boolean {
@@ -187,7 +195,7 @@ export class Tracing {
   finished(name: string, parent: string, spanId: string, kind: SpanKindName, startMs: number, endMs: number, attrs: Attributes, error?: string): void {
     const p = parseTraceparent(parent);
     if (!this.#export || !p || !p.sampled) return;
-    this.#export.add(name, KINDS[kind], p.traceId, spanId, p.spanId, true, startMs, endMs, error ?? '', [attrs]);
+    this.#export.add(name, KINDS[kind], idsFromHex(p.traceId, spanId, p.spanId, true), startMs, endMs, error ?? '', [attrs]);
   }
 
   /** Sends what is buffered and stops (at shutdown): at most 2 s, and never an error — a collector that is down must not stop the server's shutdown. */
@@ -198,14 +206,20 @@ export class Tracing {
 
 // Ids come from a pool of random bytes refilled 4 KB at a time (a randomBytes() call per id cost 16% of
 // the server's CPU on the hot path: a request takes four ids), written out as hex once per refill: an
-// id is a slice of that string (V8 makes a view of it, not a copy; ~4× cheaper than hex per id).
-const POOL = Buffer.alloc(4096);
+// id is a slice of that string (V8 makes a view of it, not a copy; ~4× cheaper than hex per id). Each
+// refill is a new buffer: a recorded span keeps where its ids' bytes are in it, for the encoder to copy
+// (parsing them back from hex cost ~850 instructions an id, ~6,000 a request).
+const POOL_BYTES = 4096;
+let pool = Buffer.allocUnsafeSlow(POOL_BYTES);
+let poolView = new DataView(pool.buffer, 0, POOL_BYTES);
 let poolHex = '';
-let poolAt = POOL.length;
+let poolAt = POOL_BYTES;
 function randomHex(bytes: number): string {
-  if (poolAt + bytes > POOL.length) {
-    randomFillSync(POOL);
-    poolHex = POOL.toString('hex');
+  if (poolAt + bytes > POOL_BYTES) {
+    pool = Buffer.allocUnsafeSlow(POOL_BYTES);
+    poolView = new DataView(pool.buffer, 0, POOL_BYTES);
+    randomFillSync(pool);
+    poolHex = pool.toString('hex');
     poolAt = 0;
   }
   const hex = poolHex.slice(2 * poolAt, 2 * (poolAt + bytes));
@@ -240,11 +254,9 @@ class IdSpan implements SpanHandle {
 }
 
 /** A sampled span: its ids, times and attributes, encoded for export after it ends. */
-class RecordedSpan implements SpanHandle, EndedSpan {
+class RecordedSpan implements SpanHandle, EndedSpan, SpanIds {
   readonly #export: SpanExport;
   #shape: SpanShape;
-  readonly #parentSpanId: string;
-  readonly #parentRemote: boolean;
   #startMs: number;
   #endMs = 0;
   #error = '';
@@ -255,14 +267,27 @@ class RecordedSpan implements SpanHandle, EndedSpan {
   readonly spanId: string;
   readonly sampled = true;
   readonly recorded = true;
+  // SpanIds: the span's own id is in the pool it was made from; its trace's and parent's are its parent's, or parsed.
+  readonly traceView: DataView;
+  readonly traceAt: number;
+  readonly spanView: DataView;
+  readonly spanAt: number;
+  readonly parentView: DataView | undefined;
+  readonly parentAt: number;
+  readonly parentRemote: boolean;
 
-  constructor(exp: SpanExport, shape: SpanShape, traceId: string, parentSpanId: string, parentRemote: boolean, attrs: Attributes | undefined, startMs: number) {
+  constructor(exp: SpanExport, shape: SpanShape, traceId: string, traceView: DataView, traceAt: number, parentView: DataView | undefined, parentAt: number, parentRemote: boolean, attrs: Attributes | undefined, startMs: number) {
     this.#export = exp;
     this.#shape = shape;
     this.traceId = traceId;
     this.spanId = randomHex(8);
-    this.#parentSpanId = parentSpanId;
-    this.#parentRemote = parentRemote;
+    this.spanView = poolView;
+    this.spanAt = poolAt - 8;
+    this.traceView = traceView;
+    this.traceAt = traceAt;
+    this.parentView = parentView;
+    this.parentAt = parentAt;
+    this.parentRemote = parentRemote;
     this.#attrs = attrs ? [shape.attrs, attrs] : [shape.attrs];
     this.#startMs = startMs;
   }
@@ -295,6 +320,6 @@ class RecordedSpan implements SpanHandle, EndedSpan {
 
   encode(encoder: SpanEncoder): void {
     const s = this.#shape;
-    encoder.add(s.name, s.kind, this.traceId, this.spanId, this.#parentSpanId, this.#parentRemote, this.#startMs, this.#endMs, this.#error, this.#attrs, s.encoded);
+    encoder.add(s.name, s.kind, this, this.#startMs, this.#endMs, this.#error, this.#attrs, s.encoded);
   }
 }
