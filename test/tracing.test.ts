@@ -150,6 +150,11 @@ describe('tracing', () => {
     const handler = otlp.spans.find((s) => s.name === 'handler' && s.parentSpanId === front!.spanId)!;
     assert.ok(handler, 'a handler span under the invocation');
     assert.equal(seen.fromContext.split('-')[2], handler.spanId, 'user code sees the handler span');
+    // The handler span is the invocation's Duration, to the microsecond (spans carry whole nanoseconds).
+    const { body: records } = await srv.api<{ invocations: { traceId: string; durationMs: number }[] }>('GET', '/_nimbus/api/functions/front/invocations?limit=10');
+    const record = records.invocations.find((r) => r.traceId === traceId);
+    assert.ok(record, 'the invocation was recorded');
+    assert.ok(Math.abs(handler.endMs! - handler.startMs! - record.durationMs) < 0.001, `handler span ${handler.endMs! - handler.startMs!} ms, Duration ${record.durationMs} ms`);
     const cold = otlp.spans.find((s) => s.name === 'cold start' && s.parentSpanId === front!.spanId);
     assert.ok(cold, 'the cold start is a span of its own');
     // Children lie within their invocation's span (the cold start once began up to 1 ms before it: a whole-ms clock).

@@ -114,7 +114,8 @@ export class Invoker {
     const first: FirstInvocation = {
       build: (style) => {
         const f = req.prepare(style);
-        handler = this.#tracing.startShaped(this.#handlerShape, span);
+        // (Its start is the invocation's for now: onStart() moves it to when the handler starts.)
+        handler = this.#tracing.startShaped(this.#handlerShape, span, undefined, t0Ms);
         return { frame: { requestId, kind: f.kind, payload: f.payload, timeoutMs: fn.timeoutMs, trace: handler.traceparent }, styled: req.styled === true };
       },
       onStart: () => {
@@ -165,10 +166,12 @@ export class Invoker {
     let out: InvokeOutcome | undefined = sent ? await sent : undefined;
     if (!out) {
       const frame = req.prepare(inst.style);
-      if (handler) h0 = performance.now(); // skipped: sent again now
-      else {
-        handler = this.#tracing.startShaped(this.#handlerShape, span);
+      if (handler) { // skipped: sent again now
+        h0 = performance.now();
+        handler.setStartTime(TIME_ORIGIN + h0);
+      } else {
         begin();
+        handler = this.#tracing.startShaped(this.#handlerShape, span, undefined, TIME_ORIGIN + h0);
       }
       out = await inst.invoke({ requestId, kind: frame.kind, payload: frame.payload, timeoutMs: fn.timeoutMs, trace: handler.traceparent });
     }
@@ -202,7 +205,8 @@ export class Invoker {
       ...(initDurationMs !== null ? [`Init Duration: ${initDurationMs.toFixed(2)} ms`] : []),
       ...(outcome !== 'success' ? [`Status: ${outcome}`] : []),
     ].join('\t'));
-    handler?.end(error?.errorType);
+    // The handler span is the Duration the REPORT line gives and the invocation is billed for.
+    handler?.end(error?.errorType, TIME_ORIGIN + h0 + durationMs);
     if (span.recorded) span.setShape(this.#endShapes.get(fn, END_KEY[req.trigger][lease.cold ? 1 : 0]![outcome]));
     span.end(outcome === 'success' ? undefined : error?.errorType ?? outcome);
     this.#record(req, startedAt, durationMs, initDurationMs, lease.cold, maxMemoryUsedMb, outcome, error?.errorType ?? null, span.traceId, lease.provisioned);
