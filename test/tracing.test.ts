@@ -179,6 +179,7 @@ describe('tracing', () => {
     // to what it started with.
     assert.deepEqual(attr(gateway, 'http.response.status_code'), { intValue: 200 });
     assert.deepEqual(attr(gateway, 'http.route'), { stringValue: '/orders' });
+    assert.deepEqual(attr(gateway, 'http.request.method'), { stringValue: 'POST' });
     assert.deepEqual(attr(front!, 'nimbus.outcome'), { stringValue: 'success' });
     assert.deepEqual(attr(front!, 'faas.invoked_name'), { stringValue: 'front' });
     assert.match(String(attr(front!, 'faas.invocation_id')?.stringValue), /^[0-9a-f-]{36}$/);

@@ -2,7 +2,7 @@
 // synchronous payload limit, builds the event (API Gateway v2 or v1) or a fetch Request, invokes,
 // and maps the result back to HTTP. This is the hot path: it reads only in-memory state.
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type IncomingMessage, METHODS, type ServerResponse } from 'node:http';
 import { MAX_SYNC_PAYLOAD_BYTES } from '../config/limits.ts';
 import type { Registry } from '../control/registry.ts';
 import { NimbusError } from '../errors.ts';
@@ -17,6 +17,13 @@ import { buildV1Event, buildV2Event, type HttpRequestInfo, type HttpResponse, ma
 
 // A route's end shapes (method and status pairs) at most.
 const END_SHAPES = 64;
+// An end shape's key: status × 64 + the method's place in node:http's METHODS (the methods its parser
+// accepts), a number, so that the hot path looks a shape up without building a string.
+const METHOD_INDEX = new Map(METHODS.map((m, i) => [m, i]));
+const endKey = (method: string, status: number): number | undefined => {
+  const i = METHOD_INDEX.get(method);
+  return i === undefined ? undefined : status * 64 + i;
+};
 
 export class Gateway {
   readonly #registry: Registry;
@@ -28,7 +35,7 @@ export class Gateway {
   // And the shape it ends with, by method and status: the status (http.response.status_code) is copied
   // with the shape's bytes rather than encoded per span. A function picks its statuses and, on an ANY
   // route, a client its method: past END_SHAPES a route's further pairs set the status per span.
-  readonly #endShapes: ShapeCache<RouteRecord>;
+  readonly #endShapes: ShapeCache<RouteRecord, number>;
 
   constructor(registry: Registry, invoker: Invoker, logger: Logger, tracing: Tracing) {
     this.#registry = registry;
@@ -38,10 +45,7 @@ export class Gateway {
     const shape = (route: RouteRecord, method: string, more?: Attributes) =>
       tracing.shape(`${method} ${route.path}`, 'server', { 'http.request.method': method, 'http.route': route.path, 'faas.invoked_name': route.fn ?? '', ...more });
     this.#shapes = new ShapeCache((route, method) => shape(route, method));
-    this.#endShapes = new ShapeCache((route, key) => {
-      const [method, status] = key.split(' ') as [string, string];
-      return shape(route, method, { 'http.response.status_code': Number(status) });
-    });
+    this.#endShapes = new ShapeCache((route, key) => shape(route, METHODS[key % 64]!, { 'http.response.status_code': Math.floor(key / 64) }));
   }
 
   /** Starts executions for workflow routes (set by the server once the executor runs). */
@@ -117,7 +121,8 @@ export class Gateway {
     } finally {
       this.onResponse?.(route, res.statusCode);
       if (span) {
-        const shape = shapedBy && span.recorded ? this.#endShapes.find(shapedBy, `${method} ${res.statusCode}`, END_SHAPES) : undefined;
+        const key = shapedBy && span.recorded ? endKey(method, res.statusCode) : undefined;
+        const shape = shapedBy && key !== undefined ? this.#endShapes.find(shapedBy, key, END_SHAPES) : undefined;
         if (shape) span.setShape(shape);
         else span.setAttributes({ 'http.response.status_code': res.statusCode });
         span.end(res.statusCode >= 500 ? `HTTP ${res.statusCode}` : undefined);

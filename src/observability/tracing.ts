@@ -80,7 +80,7 @@ export class SpanShape {
 }
 
 /** Shapes kept by an owner (a route, a function version) and a key, made on first use and let go with their owner. */
-export class ShapeCache<O extends object, K extends string = string> {
+export class ShapeCache<O extends object, K extends string | number = string> {
   readonly #byOwner = new WeakMap<O, Map<K, SpanShape>>();
   readonly #make: (owner: O, key: K) => SpanShape;
 
