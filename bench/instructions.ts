@@ -16,15 +16,18 @@
 // reliable part; the totals include that timer work. V8's perf map is append-only: where a code address
 // was reused, a row can carry the wrong JavaScript name, and JIT code it does not name is counted as
 // such. A function's rows at V8's tiers are added together. Needs valgrind (Debian package `valgrind`).
+// BENCH_KEEP=1 keeps the two callgrind dumps and perf maps, for callgrind_annotate or a script of one's own.
 import autocannon from 'autocannon';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deploy, HELLO, startOtlpSink, startProcess } from './harness.ts';
 
 const WARM = Number(process.env.BENCH_WARM ?? 30_000);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 10_000);
+// Set, the dumps and perf maps are kept (and their folder printed) for a closer look than the summary's.
+const KEEP = process.env.BENCH_KEEP === '1';
 
 interface Counted { costs: Map<string, number>; requests: number }
 
@@ -55,7 +58,8 @@ async function countServer(mode: 'off' | 'on', sinkUrl: string, work: string): P
       await exited;
       clearTimeout(timer);
     }
-    rmSync(`/tmp/perf-${proc.pid}.map`, { force: true });
+    if (KEEP) renameSync(`/tmp/perf-${proc.pid}.map`, join(work, `perf-${mode}.map`));
+    else rmSync(`/tmp/perf-${proc.pid}.map`, { force: true });
   }
 }
 
@@ -176,7 +180,8 @@ async function main(): Promise<void> {
     for (const k of keys.slice(0, 25)) process.stdout.write(`${row(per(on, k) - per(off, k), per(off, k), per(on, k), k.slice(0, 120))}\n`);
   } finally {
     sink.proc.kill('SIGTERM');
-    rmSync(work, { recursive: true, force: true });
+    if (KEEP) process.stderr.write(`callgrind dumps and perf maps kept in ${work}\n`);
+    else rmSync(work, { recursive: true, force: true });
   }
 }
 
