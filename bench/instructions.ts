@@ -19,7 +19,7 @@
 // BENCH_KEEP=1 keeps the two callgrind dumps and perf maps, for callgrind_annotate or a script of one's own.
 import autocannon from 'autocannon';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deploy, HELLO, startOtlpSink, startProcess } from './harness.ts';
@@ -58,8 +58,9 @@ async function countServer(mode: 'off' | 'on', sinkUrl: string, work: string): P
       await exited;
       clearTimeout(timer);
     }
-    if (KEEP) renameSync(`/tmp/perf-${proc.pid}.map`, join(work, `perf-${mode}.map`));
-    else rmSync(`/tmp/perf-${proc.pid}.map`, { force: true });
+    // (Kept by a copy, not a rename: the work folder may be on another filesystem; a missing map is no error here.)
+    if (KEEP && existsSync(`/tmp/perf-${proc.pid}.map`)) copyFileSync(`/tmp/perf-${proc.pid}.map`, join(work, `perf-${mode}.map`));
+    rmSync(`/tmp/perf-${proc.pid}.map`, { force: true });
   }
 }
 

@@ -205,6 +205,22 @@ describe('tracing', () => {
     assert.deepEqual(execution.attributes.find((a) => a.key === 'nimbus.execution.status')?.value, { stringValue: 'SUCCEEDED' });
   });
 
+  it('a warm invocation\'s handler span is its Duration too', async () => {
+    // front has served the first test: this one finds its instance warm.
+    const traceId = '5bf92f3577b34da6a3ce929d0e0e4736';
+    const res = await srv.req('/orders', { method: 'POST', headers: { traceparent: `00-${traceId}-10f067aa0ba902b7-01` }, body: '{}' });
+    assert.equal(res.status, 200);
+    const deadline = Date.now() + 10_000;
+    const handler = () => otlp.spans.find((s) => s.traceId === traceId && s.name === 'handler' && s.parentSpanId === otlp.spans.find((f) => f.traceId === traceId && f.name === 'invoke front')?.spanId);
+    while (!handler() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const span = handler();
+    assert.ok(span, 'a handler span under the invocation');
+    const { body } = await srv.api<{ invocations: { traceId: string; durationMs: number; cold: boolean }[] }>('GET', '/_nimbus/api/functions/front/invocations?limit=10');
+    const record = body.invocations.find((r) => r.traceId === traceId);
+    assert.equal(record?.cold, false, 'a warm invocation');
+    assert.ok(Math.abs(span.endMs! - span.startMs! - record.durationMs) < 0.001, `handler span ${span.endMs! - span.startMs!} ms, Duration ${record.durationMs} ms`);
+  });
+
   it('keeps an async event\'s attempts in one trace, even when its sender had none', async () => {
     const a = await fetch(`${srv.url}/_nimbus/api/functions/flaky/invocations`, { method: 'POST', headers: { authorization: `Bearer ${srv.token}`, 'x-nimbus-invocation-type': 'Event' }, body: '{}' });
     const { requestId } = await a.json() as { requestId: string };

@@ -22,7 +22,8 @@ const END_SHAPES = 64;
 const METHOD_INDEX = new Map(METHODS.map((m, i) => [m, i]));
 const endKey = (method: string, status: number): number | undefined => {
   const i = METHOD_INDEX.get(method);
-  return i === undefined ? undefined : status * 64 + i;
+  // (Past 64 methods, were node:http ever to accept so many, the status is set per span instead.)
+  return i === undefined || i >= 64 ? undefined : status * 64 + i;
 };
 
 export class Gateway {

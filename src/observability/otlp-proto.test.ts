@@ -27,6 +27,8 @@ const spans: PlainSpan[] = [
   { name: 'GET /users/{id}', kind: 1, traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', parentSpanId: '00f067aa0ba902b7', parentRemote: true, startMs: t, endMs: t + 3.5, error: '',
     attrs: ['http.route', '/users/{id}', 'http.response.status_code', 200, 'faas.coldstart', false, 'ratio', 0.5, 'neg', -42, 'huge', 2 ** 60, 'list', ['a', 1, true, 2.5], 'ü', 'naïve — ✓ 😀'] },
   { name: 'invoke fn', kind: 4, traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'c7ad6b7169203331', parentSpanId: 'b7ad6b7169203331', parentRemote: false, startMs: t + 0.5, endMs: t + 2, error: 'Error: "quoted"\nline', attrs: ['faas.invoked_name', 'fn "x"'] },
+  // Strings over 16 characters are written natively: non-ASCII ones too, as name, error and attribute.
+  { name: 'naïve — ✓ 😀 naïve — ✓ 😀', kind: 0, traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'c8ad6b7169203331', parentSpanId: 'c7ad6b7169203331', parentRemote: false, startMs: t + 1, endMs: t + 1.5, error: 'Fehler: Größe überschritten ✗', attrs: ['ünïcode.key.longer.than.16', 'naïve — ✓ 😀'.repeat(3)] },
   { name: 'handler', kind: 0, traceId: '1af7651916cd43dd8448eb211c80319c', spanId: 'd7ad6b7169203331', parentSpanId: '', parentRemote: false, startMs: 1_764_098_000_000, endMs: 1_764_098_000_000.75, error: '', attrs: [] },
   // Long enough that the span's own length takes three bytes, and an attribute's two.
   { name: 'x'.repeat(300), kind: 2, traceId: 'f'.repeat(32), spanId: 'e'.repeat(16), parentSpanId: '', parentRemote: false, startMs: 1, endMs: 2, error: 'e'.repeat(20_000), attrs: ['long', 'y'.repeat(200)] },

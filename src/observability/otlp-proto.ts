@@ -58,30 +58,31 @@ export class SpanEncoder {
   add(name: string, kind: number, ids: SpanIds, startMs: number, endMs: number, error: string, attrs: readonly Attributes[], shape?: EncodedShape): void {
     // Room for everything but the attributes, which make room for themselves one by one.
     let b = this.#room(this.#at, 128 + (shape ? shape.head.length : 3 * name.length) + 3 * error.length);
-    let v = this.#view;
+    let dv = this.#view;
     let p = this.#at;
     b[p++] = 0x12; // ScopeSpans.spans
     const spanAt = p;
-    // The span's length: one byte kept for a span that surely takes less than 128 (a shape's alone:
-    // 72 bytes and its own at most), else two (up to 16 KB); close() moves the span along if it guessed wrong.
+    // The span's length: one byte when the span is only its shape's bytes and at most 72 more (ids, times,
+    // tail), and that is under 128; else two (up to 16 KB). close() moves the span when its length
+    // takes another number of bytes (only ever after two are kept: the one-byte case is a sure bound).
     const reserved = shape && attrs.length === 1 && !error && 72 + shape.head.length + shape.attrs.length < 0x80 ? 1 : 2;
     p += reserved;
     // The ids, with their tags and lengths.
-    v.setUint16(p, TAG.traceId | (16 << 8), true);
-    copyWords(v, p + 2, ids.traceView, ids.traceAt, 4);
-    v.setUint16(p + 18, TAG.spanId | (8 << 8), true);
-    copyWords(v, p + 20, ids.spanView, ids.spanAt, 2);
+    dv.setUint16(p, TAG.traceId | (16 << 8), true);
+    copyWords(dv, p + 2, ids.traceView, ids.traceAt, 4);
+    dv.setUint16(p + 18, TAG.spanId | (8 << 8), true);
+    copyWords(dv, p + 20, ids.spanView, ids.spanAt, 2);
     p += 28;
     const parent = ids.parentView;
     if (parent) {
-      v.setUint16(p, TAG.parent | (8 << 8), true);
-      copyWords(v, p + 2, parent, ids.parentAt, 2);
+      dv.setUint16(p, TAG.parent | (8 << 8), true);
+      copyWords(dv, p + 2, parent, ids.parentAt, 2);
       p += 10;
     }
     if (shape) p = copy(b, p, shape.head);
     else p = nameAndKind(b, p, name, kind);
-    b[p++] = TAG.start; p = nanos(v, p, startMs);
-    b[p++] = TAG.end; p = nanos(v, p, endMs);
+    b[p++] = TAG.start; p = nanos(dv, p, startMs);
+    b[p++] = TAG.end; p = nanos(dv, p, endMs);
     // The attributes, each key once: in the place it was first set, with the value set last (as the SDK's
     // spans keep them). The shape's are copied as encoded, unless a later set gives one of its keys again.
     let n: number;
@@ -106,18 +107,18 @@ export class SpanEncoder {
     // The counts of what was dropped (none), the status and the flags (field 16, fixed32: W3C sampled,
     // "has is-remote", and "is remote" for a parent from another process: 0x101 | 0x200).
     const flags = parent && ids.parentRemote ? 0x03 : 0x01;
-    v = this.#view;
+    dv = this.#view;
     if (!error) {
       // 50 00 60 00 70 00: dropped_attributes, _events, _links_count 0; 7a 02 18 00: a Status of code
       // UNSET; 85 01 01 <flags> 00 00.
-      v.setUint32(p, 0x00600050, true);
-      v.setUint32(p + 4, 0x027a0070, true);
-      v.setUint32(p + 8, 0x01850018, true);
-      v.setUint32(p + 12, 0x0001 | (flags << 8), true);
+      dv.setUint32(p, 0x00600050, true);
+      dv.setUint32(p + 4, 0x027a0070, true);
+      dv.setUint32(p + 8, 0x01850018, true);
+      dv.setUint32(p + 12, 0x0001 | (flags << 8), true);
       p += 16;
     } else {
-      v.setUint32(p, 0x00600050, true);
-      v.setUint16(p + 4, 0x0070, true);
+      dv.setUint32(p, 0x00600050, true);
+      dv.setUint16(p + 4, 0x0070, true);
       p += 6;
       b[p++] = TAG.status;
       const statusAt = p++;
@@ -174,9 +175,9 @@ function viewOf(b: Uint8Array): DataView {
 /**
  * Where a span's ids are: the trace id's 16 bytes at traceAt, the span id's 8 at spanAt, the parent's
  * 8 at parentAt (parentView undefined for a root span). The encoder copies them; a recorded span
- * points at the random bytes its ids were made from (tracing.ts), so no hex is parsed per span.
+ * (tracing.ts) is one, pointing at the random bytes its ids were made from, so no hex is parsed per span.
  */
-export interface SpanIds {
+export class SpanIds {
   readonly traceView: DataView;
   readonly traceAt: number;
   readonly spanView: DataView;
@@ -185,6 +186,16 @@ export interface SpanIds {
   readonly parentAt: number;
   /** Whether the parent is another process's span (the flags say so). */
   readonly parentRemote: boolean;
+
+  constructor(traceView: DataView, traceAt: number, spanView: DataView, spanAt: number, parentView: DataView | undefined, parentAt: number, parentRemote: boolean) {
+    this.traceView = traceView;
+    this.traceAt = traceAt;
+    this.spanView = spanView;
+    this.spanAt = spanAt;
+    this.parentView = parentView;
+    this.parentAt = parentAt;
+    this.parentRemote = parentRemote;
+  }
 }
 
 /** SpanIds from lowercase hex ids ('' for no parent), as a traceparent carries them. */
@@ -194,7 +205,7 @@ export function idsFromHex(traceId: string, spanId: string, parentSpanId: string
   hex(b, 16, spanId);
   if (parentSpanId) hex(b, 24, parentSpanId);
   const v = viewOf(b);
-  return { traceView: v, traceAt: 0, spanView: v, spanAt: 16, parentView: parentSpanId ? v : undefined, parentAt: 24, parentRemote };
+  return new SpanIds(v, 0, v, 16, parentSpanId ? v : undefined, 24, parentRemote);
 }
 
 /**
@@ -315,12 +326,13 @@ function hex(b: Buffer, p: number, id: string): number {
 
 // Buffer's own UTF-8 write, without write()'s argument parsing (~200 instructions a call): undocumented,
 // and on Buffer.prototype since Node's first releases (protobufjs writes strings with it too).
-type NodeBuffer = Buffer & { utf8Write(s: string, offset: number): number };
+type NodeBuffer = Buffer & { utf8Write(s: string, offset: number, length: number): number };
 
 /** A length-prefixed UTF-8 string (the tag is the caller's). */
 function string(b: Buffer, p: number, s: string): number {
-  // A long one natively (fewer instructions past ~16 characters, most of all for a string V8 must flatten first).
-  if (s.length > 16) return close(b, p, 1, p + 1 + (b as NodeBuffer).utf8Write(s, p + 1));
+  // A long one natively: fewer instructions for a string V8 must flatten first (a request id), about
+  // even for a flat one. (The length is given: Node 22.7.0 once broke the default.)
+  if (s.length > 16) return close(b, p, 1, p + 1 + (b as NodeBuffer).utf8Write(s, p + 1, b.length - p - 1));
   const at = p++;
   let ascii = true;
   for (let i = 0; i < s.length; i++) {

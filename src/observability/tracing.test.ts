@@ -151,3 +151,15 @@ it('exporting, every span carries the ids its handle shows: its trace, its own, 
     for (const s of spans) assert.deepEqual({ traceId: s.traceId, parentSpanId: s.parentSpanId, parentRemote: s.parentRemote }, want.get(s.spanId), `span ${s.name} ${s.spanId}`);
   });
 });
+
+it('exporting, new traces one after another keep their ids when one\'s trace id ends a pool of ids and its span id starts the next', async () => {
+  await withReceiver(async (t, bodies) => {
+    // Each takes 24 bytes of the 4,096 a pool holds (16 for the trace, 8 for the span): 400 in a row
+    // reach the case wherever the pool starts.
+    const made = Array.from({ length: 400 }, () => t.start('root', undefined, 'server'));
+    for (const s of made) s.end();
+    await t.close();
+    const spans = bodies.flatMap((b) => decodeExportRequest(b));
+    assert.deepEqual(spans.map((s) => [s.traceId, s.spanId, s.parentSpanId]), made.map((s) => [s.traceId, s.spanId, '']));
+  });
+});

@@ -13,7 +13,7 @@ import { ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
 import { buildSamplerFromEnv } from '@opentelemetry/sdk-trace-base/build/src/config.js';
 import { type Sampler, SamplingDecision } from '@opentelemetry/sdk-trace-base';
 import type { Logger } from './logger.ts';
-import { type EncodedShape, encodeShape, idsFromHex, type SpanEncoder, type SpanIds } from './otlp-proto.ts';
+import { type EncodedShape, encodeShape, idsFromHex, type SpanEncoder, SpanIds } from './otlp-proto.ts';
 import { type Attributes, type EndedSpan, SpanExport } from './span-export.ts';
 
 export type { Attributes } from './span-export.ts';
@@ -170,16 +170,18 @@ export class Tracing {
     // Not exporting, or under an unsampled parent: the ids alone carry the context on, and nothing is recorded.
     if (!this.#export || (p && !p.sampled)) return new IdSpan(p?.traceId, p ? p.sampled : true);
     const traceId = p?.traceId ?? randomHex(16);
-    // The parent's ids as bytes, for the encoder to copy: a span of ours has them; another process's are
-    // parsed once here. (A sampled span of ours is a RecordedSpan when spans are exported.) A new trace's
-    // id is in the pool, just made.
-    const parentIds = !p ? undefined : parent instanceof RecordedSpan ? parent : idsFromHex(p.traceId, p.spanId, '', false);
-    const traceView = parentIds ? parentIds.traceView : poolView;
-    const traceAt = parentIds ? parentIds.traceAt : poolAt - 16;
+    // A new trace's id bytes are in the pool, just made (read now: the span's own id may take a new pool).
+    const newTraceView = poolView;
+    const newTraceAt = poolAt - 16;
     // Under a sampled span of this process every sampler the SDK reads from OTEL_TRACES_SAMPLER samples
     // (parent-based ones follow the parent; ratio ones decide by the trace id, as they did for the parent).
     if (!local && !this.#alwaysSamples && !this.#sample(traceId, p, shape, attrs)) return new IdSpan(traceId, false);
-    return new RecordedSpan(this.#export, shape, traceId, traceView, traceAt, parentIds?.spanView, parentIds?.spanAt ?? 0, !local, attrs, startTimeMs ?? now());
+    // The parent's ids as bytes, for the encoder to copy: a span of ours has them; another process's are
+    // parsed once here. (A sampled span of ours is a RecordedSpan when spans are exported.)
+    const parentIds = !p ? undefined : parent instanceof RecordedSpan ? parent : idsFromHex(p.traceId, p.spanId, '', false);
+    const traceView = parentIds ? parentIds.traceView : newTraceView;
+    const traceAt = parentIds ? parentIds.traceAt : newTraceAt;
+    return new RecordedSpan(this.#export, shape, traceId, traceView, traceAt, parentIds?.spanView, parentIds?.spanAt ?? 0, p !== undefined && !local, attrs, startTimeMs ?? now());
   }
 
   #sample(traceId: string, p: ParsedTraceparent | undefined, shape: SpanShape, attrs: Attributes | undefined): boolean {
@@ -211,13 +213,13 @@ export class Tracing {
 // (parsing them back from hex cost ~850 instructions an id, ~6,000 a request).
 const POOL_BYTES = 4096;
 let pool = Buffer.allocUnsafeSlow(POOL_BYTES);
-let poolView = new DataView(pool.buffer, 0, POOL_BYTES);
+let poolView = new DataView(pool.buffer, pool.byteOffset, POOL_BYTES);
 let poolHex = '';
 let poolAt = POOL_BYTES;
 function randomHex(bytes: number): string {
   if (poolAt + bytes > POOL_BYTES) {
     pool = Buffer.allocUnsafeSlow(POOL_BYTES);
-    poolView = new DataView(pool.buffer, 0, POOL_BYTES);
+    poolView = new DataView(pool.buffer, pool.byteOffset, POOL_BYTES);
     randomFillSync(pool);
     poolHex = pool.toString('hex');
     poolAt = 0;
@@ -253,8 +255,11 @@ class IdSpan implements SpanHandle {
   end(): void {}
 }
 
-/** A sampled span: its ids, times and attributes, encoded for export after it ends. */
-class RecordedSpan implements SpanHandle, EndedSpan, SpanIds {
+/**
+ * A sampled span: its ids, times and attributes, encoded for export after it ends. As SpanIds, its own
+ * id is in the pool it was made from; its trace's and parent's are its parent's, or parsed.
+ */
+class RecordedSpan extends SpanIds implements SpanHandle, EndedSpan {
   readonly #export: SpanExport;
   #shape: SpanShape;
   #startMs: number;
@@ -267,27 +272,14 @@ class RecordedSpan implements SpanHandle, EndedSpan, SpanIds {
   readonly spanId: string;
   readonly sampled = true;
   readonly recorded = true;
-  // SpanIds: the span's own id is in the pool it was made from; its trace's and parent's are its parent's, or parsed.
-  readonly traceView: DataView;
-  readonly traceAt: number;
-  readonly spanView: DataView;
-  readonly spanAt: number;
-  readonly parentView: DataView | undefined;
-  readonly parentAt: number;
-  readonly parentRemote: boolean;
 
   constructor(exp: SpanExport, shape: SpanShape, traceId: string, traceView: DataView, traceAt: number, parentView: DataView | undefined, parentAt: number, parentRemote: boolean, attrs: Attributes | undefined, startMs: number) {
+    const spanId = randomHex(8);
+    super(traceView, traceAt, poolView, poolAt - 8, parentView, parentAt, parentRemote);
     this.#export = exp;
     this.#shape = shape;
     this.traceId = traceId;
-    this.spanId = randomHex(8);
-    this.spanView = poolView;
-    this.spanAt = poolAt - 8;
-    this.traceView = traceView;
-    this.traceAt = traceAt;
-    this.parentView = parentView;
-    this.parentAt = parentAt;
-    this.parentRemote = parentRemote;
+    this.spanId = spanId;
     this.#attrs = attrs ? [shape.attrs, attrs] : [shape.attrs];
     this.#startMs = startMs;
   }
