@@ -2,8 +2,8 @@
 // span objects on the hot path), in runs of up to RUN_LENGTH as they end; a full batch, or the oldest
 // span's delay, hands the bytes to the OpenTelemetry SDK's OTLP/HTTP exporter (transport, headers,
 // compression, timeouts and retries as OTEL_EXPORTER_OTLP_* configure them). Encoding a request's three
-// spans counts ~5,000 instructions (under 1 µs a span; docs/performance.md); the earlier design (SDK span
-// objects in a worker thread, our JSON serialiser) cost ~7 µs a span.
+// spans counts ~5,000 instructions (docs/performance.md, "Counted in instructions"); the earlier
+// design (SDK span objects in a worker thread, our JSON serialiser) cost ~7 µs a span.
 //
 // Batching follows the SDK's BatchSpanProcessor and its variables: OTEL_BSP_SCHEDULE_DELAY (5 s),
 // OTEL_BSP_MAX_EXPORT_BATCH_SIZE (here 2,048 for protobuf, as the hot path ends ~25,000 spans a
