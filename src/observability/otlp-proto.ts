@@ -177,7 +177,7 @@ function viewOf(b: Uint8Array): DataView {
  * 8 at parentAt (parentView undefined for a root span). The encoder copies them; a recorded span
  * (tracing.ts) is one, pointing at the random bytes its ids were made from, so no hex is parsed per span.
  */
-export class SpanIds {
+export interface SpanIds {
   readonly traceView: DataView;
   readonly traceAt: number;
   readonly spanView: DataView;
@@ -186,16 +186,6 @@ export class SpanIds {
   readonly parentAt: number;
   /** Whether the parent is another process's span (the flags say so). */
   readonly parentRemote: boolean;
-
-  constructor(traceView: DataView, traceAt: number, spanView: DataView, spanAt: number, parentView: DataView | undefined, parentAt: number, parentRemote: boolean) {
-    this.traceView = traceView;
-    this.traceAt = traceAt;
-    this.spanView = spanView;
-    this.spanAt = spanAt;
-    this.parentView = parentView;
-    this.parentAt = parentAt;
-    this.parentRemote = parentRemote;
-  }
 }
 
 /** SpanIds from lowercase hex ids ('' for no parent), as a traceparent carries them. */
@@ -205,7 +195,7 @@ export function idsFromHex(traceId: string, spanId: string, parentSpanId: string
   hex(b, 16, spanId);
   if (parentSpanId) hex(b, 24, parentSpanId);
   const v = viewOf(b);
-  return new SpanIds(v, 0, v, 16, parentSpanId ? v : undefined, 24, parentRemote);
+  return { traceView: v, traceAt: 0, spanView: v, spanAt: 16, parentView: parentSpanId ? v : undefined, parentAt: 24, parentRemote };
 }
 
 /**
