@@ -28,8 +28,8 @@ function valueBound(v: Value): number {
 
 export class SpanEncoder {
   #buf: Buffer;
-  // The same bytes as a DataView, for the fields of fixed size: a DataView writes four bytes at a time
-  // where a Buffer writes one (~20 instructions a byte in a loop).
+  // The same bytes as a DataView (kept with it by #use()), for the fields of fixed size: a DataView writes
+  // four bytes at a time where a Buffer writes one (~20 instructions a byte in a loop).
   #view: DataView;
   readonly #reserve: number;
   readonly #capacity: number;
@@ -143,8 +143,7 @@ export class SpanEncoder {
     const from = this.#reserve - (head?.length ?? 0);
     if (head) this.#buf.set(head, from);
     const out = this.#buf.subarray(from, this.#at);
-    this.#buf = this.#free.pop() ?? Buffer.allocUnsafeSlow(this.#capacity);
-    this.#view = viewOf(this.#buf);
+    this.#use(this.#free.pop() ?? Buffer.allocUnsafeSlow(this.#capacity));
     this.#at = this.#reserve;
     this.count = 0;
     return out;
@@ -162,13 +161,19 @@ export class SpanEncoder {
     if (at + bytes <= this.#buf.length) return this.#buf;
     const next = Buffer.allocUnsafeSlow(Math.max(at + bytes, 2 * this.#buf.length));
     this.#buf.copy(next, 0, 0, at);
-    this.#buf = next;
-    this.#view = viewOf(next);
-    return next;
+    return this.#use(next);
+  }
+
+  /** Writes into `b` from now on. */
+  #use(b: Buffer): Buffer {
+    this.#buf = b;
+    this.#view = viewOf(b);
+    return b;
   }
 }
 
-function viewOf(b: Uint8Array): DataView {
+/** A DataView of the same bytes as `b`. */
+export function viewOf(b: Uint8Array): DataView {
   return new DataView(b.buffer, b.byteOffset, b.byteLength);
 }
 

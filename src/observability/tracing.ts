@@ -13,7 +13,7 @@ import { ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
 import { buildSamplerFromEnv } from '@opentelemetry/sdk-trace-base/build/src/config.js';
 import { type Sampler, SamplingDecision } from '@opentelemetry/sdk-trace-base';
 import type { Logger } from './logger.ts';
-import { type EncodedShape, encodeShape, idsFromHex, type SpanEncoder, type SpanIds } from './otlp-proto.ts';
+import { type EncodedShape, encodeShape, idsFromHex, type SpanEncoder, type SpanIds, viewOf } from './otlp-proto.ts';
 import { type Attributes, type EndedSpan, SpanExport } from './span-export.ts';
 
 export type { Attributes } from './span-export.ts';
@@ -213,13 +213,13 @@ export class Tracing {
 // (parsing them back from hex cost ~850 instructions an id, ~6,000 a request).
 const POOL_BYTES = 4096;
 let pool = Buffer.allocUnsafeSlow(POOL_BYTES);
-let poolView = new DataView(pool.buffer, pool.byteOffset, POOL_BYTES);
+let poolView = viewOf(pool);
 let poolHex = '';
 let poolAt = POOL_BYTES;
 function randomHex(bytes: number): string {
   if (poolAt + bytes > POOL_BYTES) {
     pool = Buffer.allocUnsafeSlow(POOL_BYTES);
-    poolView = new DataView(pool.buffer, pool.byteOffset, POOL_BYTES);
+    poolView = viewOf(pool);
     randomFillSync(pool);
     poolHex = pool.toString('hex');
     poolAt = 0;
