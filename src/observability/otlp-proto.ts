@@ -88,7 +88,7 @@ export class SpanEncoder {
     let n: number;
     if (shape && attrs.length > 0) {
       n = gather(attrs, 1);
-      if (overlaps(shape.keys, n)) n = gather(attrs, 0);
+      if (n > 0 && overlaps(shape.keys, n)) n = gather(attrs, 0);
       else {
         if (p + shape.attrs.length + 32 + 3 * error.length > b.length) b = this.#room(p, shape.attrs.length + 32 + 3 * error.length);
         p = copy(b, p, shape.attrs);
