@@ -6,8 +6,8 @@
 //
 // Each of BENCH_ROUNDS (default 8) rounds starts a fresh pair of servers, so that one process's luck
 // on this machine (where it lands, what it shares a cache with: ±10% between two identical servers)
-// does not decide the whole run; it loads each for BENCH_SECONDS (default 8) s at 50 connections,
-// then again at a fixed rate (BENCH_RATE, default 5,000 req/s), where CPU per request is what
+// does not decide the whole run; it loads each for BENCH_SECONDS (default 8) s at 50 connections, in
+// BENCH_SLICES (default 4) slices taken in turn, then again at a fixed rate (BENCH_RATE, default 5,000 req/s), where CPU per request is what
 // observability costs without the servers fighting the load generator for the two cores. Which of
 // the pair starts first, and which is loaded first, alternate (a multiple of 4 rounds takes each
 // order both ways equally). Figures are medians of the rounds, and of the per-round ratios.
@@ -20,6 +20,10 @@ import { CONNECTIONS, deploy, HELLO, load, median, type Run, start, startOtlpSin
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 8);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const RATE = Number(process.env.BENCH_RATE ?? 5000);
+// Each side's load in a round is cut into this many slices, taken in turn (off, on, on, off, …), so
+// that the two are measured close together in time: what else the machine is doing changes over
+// seconds, and a round of one 8 s load each put a minute's drift between the two.
+const SLICES = Math.max(1, Number(process.env.BENCH_SLICES ?? 4));
 
 type Server = Awaited<ReturnType<typeof start>> & { dir: string; token: string };
 
@@ -60,10 +64,14 @@ async function main(): Promise<void> {
         const [on, off] = onFirst ? [started[0]!, started[1]!] : [started[1]!, started[0]!];
         scraper = setInterval(() => void fetch(`${on.url}/_nimbus/metrics`, { headers: { authorization: `Bearer ${on.token}` } }).then((r) => r.text()).catch(() => undefined), 1000);
         const pair = async (rate?: number) => {
-          const [first, second] = i % 2 ? [on, off] : [off, on];
-          const x = await load(`${first.url}/hello`, first.proc.pid!, SECONDS, rate);
-          const y = await load(`${second.url}/hello`, second.proc.pid!, SECONDS, rate);
-          return i % 2 ? { off: y, on: x } : { off: x, on: y };
+          const slices: { off: Run[]; on: Run[] } = { off: [], on: [] };
+          for (let k = 0; k < SLICES; k++) {
+            for (const side of (i + k) % 2 ? ['on', 'off'] as const : ['off', 'on'] as const) {
+              const s = side === 'on' ? on : off;
+              slices[side].push(await load(`${s.url}/hello`, s.proc.pid!, SECONDS / SLICES, rate));
+            }
+          }
+          return { off: joined(slices.off), on: joined(slices.on) };
         };
         const s = await pair();
         const f = await pair(RATE);
@@ -88,6 +96,18 @@ async function main(): Promise<void> {
   } finally {
     sink.proc.kill('SIGTERM');
   }
+}
+
+/** One side's slices as one load: their mean rate, CPU per request over all their requests, the median slice's latencies. */
+function joined(runs: Run[]): Run {
+  const requests = runs.reduce((a, r) => a + r.rps, 0);
+  return {
+    rps: requests / runs.length,
+    cpuMsPerReq: runs.reduce((a, r) => a + r.cpuMsPerReq * r.rps, 0) / requests,
+    p50: median(runs.map((r) => r.p50)),
+    p99: median(runs.map((r) => r.p99)),
+    errors: runs.reduce((a, r) => a + r.errors, 0),
+  };
 }
 
 const pctLoss = (r: { off: Run; on: Run }) => (1 - r.on.rps / r.off.rps) * 100;
