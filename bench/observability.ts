@@ -7,8 +7,9 @@
 // Each of BENCH_ROUNDS (default 8) rounds starts a fresh pair of servers, so that one process's luck
 // on this machine (where it lands, what it shares a cache with: ±10% between two identical servers)
 // does not decide the whole run; it loads each for BENCH_SECONDS (default 8) s at 50 connections, in
-// BENCH_SLICES (default 4) slices taken in turn, then again at a fixed rate (BENCH_RATE, default 5,000 req/s), where CPU per request is what
-// observability costs without the servers fighting the load generator for the two cores. Which of
+// BENCH_SLICES (default 4) slices taken in turn, then again at a fixed rate (BENCH_RATE, default
+// 5,000 req/s), where CPU per request is what observability costs without the servers fighting the
+// load generator for the two cores. Which of
 // the pair starts first, and which is loaded first, alternate (a multiple of 4 rounds takes each
 // order both ways equally). Figures are medians of the rounds, and of the per-round ratios.
 import autocannon from 'autocannon';
@@ -21,8 +22,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 8);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const RATE = Number(process.env.BENCH_RATE ?? 5000);
 // Each side's load in a round is cut into this many slices, taken in turn (off, on, on, off, …), so
-// that the two are measured close together in time: what else the machine is doing changes over
-// seconds, and a round of one 8 s load each put a minute's drift between the two.
+// that the two are measured seconds apart: what else the machine is doing changes over seconds, and
+// one 8 s load each, one after the other, let it change between the two (docs/performance.md, run 12).
 const SLICES = Math.max(1, Number(process.env.BENCH_SLICES ?? 4));
 
 type Server = Awaited<ReturnType<typeof start>> & { dir: string; token: string };
@@ -100,10 +101,11 @@ async function main(): Promise<void> {
 
 /** One side's slices as one load: their mean rate, CPU per request over all their requests, the median slice's latencies. */
 function joined(runs: Run[]): Run {
-  const requests = runs.reduce((a, r) => a + r.rps, 0);
+  // The slices are of one length: a slice's share of the requests is its share of the summed rates.
+  const rates = runs.reduce((a, r) => a + r.rps, 0);
   return {
-    rps: requests / runs.length,
-    cpuMsPerReq: runs.reduce((a, r) => a + r.cpuMsPerReq * r.rps, 0) / requests,
+    rps: rates / runs.length,
+    cpuMsPerReq: runs.reduce((a, r) => a + r.cpuMsPerReq * r.rps, 0) / rates,
     p50: median(runs.map((r) => r.p50)),
     p99: median(runs.map((r) => r.p99)),
     errors: runs.reduce((a, r) => a + r.errors, 0),
