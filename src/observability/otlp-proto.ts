@@ -111,14 +111,14 @@ export class SpanEncoder {
     if (!error) {
       // 50 00 60 00 70 00: dropped_attributes, _events, _links_count 0; 7a 02 18 00: a Status of code
       // UNSET; 85 01 01 <flags> 00 00.
-      dv.setUint32(p, 0x00600050, true);
-      dv.setUint32(p + 4, 0x027a0070, true);
+      dv.setUint32(p, TAG.droppedAttrs | (TAG.droppedEvents << 16), true);
+      dv.setUint32(p + 4, TAG.droppedLinks | (TAG.status << 16) | (2 << 24), true);
       dv.setUint32(p + 8, 0x01850018, true);
       dv.setUint32(p + 12, 0x0001 | (flags << 8), true);
       p += 16;
     } else {
-      dv.setUint32(p, 0x00600050, true);
-      dv.setUint16(p + 4, 0x0070, true);
+      dv.setUint32(p, TAG.droppedAttrs | (TAG.droppedEvents << 16), true);
+      dv.setUint16(p + 4, TAG.droppedLinks, true);
       p += 6;
       b[p++] = TAG.status;
       const statusAt = p++;
