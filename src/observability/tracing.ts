@@ -212,13 +212,13 @@ export class Tracing {
 // refill is a new buffer: a recorded span keeps where its ids' bytes are in it, for the encoder to copy
 // (parsing them back from hex cost ~850 instructions an id, ~6,000 a request).
 const POOL_BYTES = 4096;
-let pool = Buffer.allocUnsafeSlow(POOL_BYTES);
-let poolView = viewOf(pool);
+// (Empty until the first id is asked for.)
+let poolView: DataView = new DataView(new ArrayBuffer(0));
 let poolHex = '';
 let poolAt = POOL_BYTES;
 function randomHex(bytes: number): string {
   if (poolAt + bytes > POOL_BYTES) {
-    pool = Buffer.allocUnsafeSlow(POOL_BYTES);
+    const pool = Buffer.allocUnsafeSlow(POOL_BYTES);
     poolView = viewOf(pool);
     randomFillSync(pool);
     poolHex = pool.toString('hex');
