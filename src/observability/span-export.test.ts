@@ -193,3 +193,43 @@ it('exports with http/protobuf unless told http/json, and says so when asked for
   assert.equal(await withEnv({ ...clear, OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'grpc' }, () => protocolFromEnv(logger)), 'http/protobuf');
   assert.equal(lines[0]?.protocol, 'grpc');
 });
+
+it('sends with the OTEL_EXPORTER_OTLP_* variables as they were when the exporter was made, from its own thread', async () => {
+  const seen: { header: string | undefined; names: string[] }[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => { seen.push({ header: req.headers['x-tenant'] as string | undefined, names: decodeExportRequest(Buffer.concat(chunks)).map((s) => s.name) }); res.end(); });
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const { lines, logger } = logCapture();
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`;
+  // Read when the exporter is made: they are gone again before its first batch.
+  const exp = await withEnv({ OTEL_EXPORTER_OTLP_HEADERS: 'x-tenant=acme' }, () => new SpanExport({ url, serviceName: 'test', exportDelayMs: 60_000 }, logger));
+  try {
+    for (let i = 0; i < 3; i++) span(exp, i);
+    await exp.close(2000);
+    assert.deepEqual(seen, [{ header: 'acme', names: ['s0', 's1', 's2'] }], JSON.stringify(lines));
+  } finally {
+    server.closeAllConnections();
+    await new Promise((ok) => server.close(ok));
+  }
+});
+
+it('close() gives up on a collector that never answers after its cap, and says so', async () => {
+  const server = createServer(() => {}); // reads nothing, answers nothing
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const { lines, logger } = logCapture();
+  const exp = new SpanExport({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`, serviceName: 'test', exportDelayMs: 60_000 }, logger);
+  try {
+    span(exp, 0);
+    const t0 = performance.now();
+    await exp.close(300);
+    const took = performance.now() - t0;
+    assert.ok(took < 1500, `close() took ${took.toFixed(0)} ms with a cap of 300`);
+    assert.ok(lines.some((l) => l.msg === 'gave up exporting the last spans'), JSON.stringify(lines));
+  } finally {
+    server.closeAllConnections();
+    await new Promise((ok) => server.close(ok));
+  }
+});

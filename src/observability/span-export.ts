@@ -1,22 +1,21 @@
 // Span export. Finished spans are encoded as OTLP protobuf into one buffer (otlp-proto.ts: no SDK
 // span objects on the hot path), in runs of up to RUN_LENGTH as they end; a full batch, or the oldest
-// span's delay, hands the bytes to the OpenTelemetry SDK's OTLP/HTTP exporter (transport, headers,
-// compression, timeouts and retries as OTEL_EXPORTER_OTLP_* configure them). Encoding a request's three
+// span's delay, hands the buffer to a worker thread where the OpenTelemetry SDK's OTLP/HTTP exporter
+// sends it (export-worker.ts: transport, headers, compression, timeouts and retries as
+// OTEL_EXPORTER_OTLP_* configure them; why a thread is said there). Encoding a request's three
 // spans counts ~5,000 instructions (docs/performance.md, "Counted in instructions"); the earlier
 // design (SDK span objects in a worker thread, our JSON serialiser) cost ~7 µs a span.
 //
 // Batching follows the SDK's BatchSpanProcessor and its variables: OTEL_BSP_SCHEDULE_DELAY (5 s),
 // OTEL_BSP_MAX_EXPORT_BATCH_SIZE (here 2,048 for protobuf, as the hot path ends ~25,000 spans a
-// second at saturation; 512 for http/json) and OTEL_BSP_MAX_QUEUE_SIZE (8,192): batches beyond it,
+// second at saturation; 512, the SDK's default, for http/json) and OTEL_BSP_MAX_QUEUE_SIZE (8,192): batches beyond it,
 // while exports are still in flight, are dropped and counted. OTEL_EXPORTER_OTLP_TRACES_PROTOCOL /
 // OTEL_EXPORTER_OTLP_PROTOCOL choose http/protobuf (the default) or http/json.
-import { ExportResultCode, getNumberFromEnv, getStringFromEnv } from '@opentelemetry/core';
-import { OTLPExporterBase } from '@opentelemetry/otlp-exporter-base';
-import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from '@opentelemetry/otlp-exporter-base/node-http';
-import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import { Worker } from 'node:worker_threads';
+import { getNumberFromEnv, getStringFromEnv } from '@opentelemetry/core';
+import type { ExportWorkerInit, ExportWorkerReply, ExportWorkerRequest } from './export-worker.ts';
 import type { Logger } from './logger.ts';
-import { exportRequestJson } from './otlp-json.ts';
-import { type Attributes, decodeSpans, type EncodedShape, requestHead, SpanEncoder, type SpanIds } from './otlp-proto.ts';
+import { type Attributes, type EncodedShape, requestHead, SpanEncoder, type SpanIds } from './otlp-proto.ts';
 
 export type { Attributes } from './otlp-proto.ts';
 
@@ -45,9 +44,6 @@ export interface EndedSpan {
   encode(encoder: SpanEncoder): void;
 }
 
-/** A batch of encoded spans, as the SDK's exporter is given it. */
-interface EncodedSpans { bytes: Buffer; count: number }
-
 // What the SDK's tracer from getTracer('nimbus') would name.
 const SCOPE = 'nimbus';
 // The SDK exporter's own default limit of exports at once.
@@ -62,7 +58,16 @@ const ERROR_EVERY_MS = 60_000;
 
 export class SpanExport {
   readonly #logger: Logger;
-  readonly #exporter: OTLPExporterBase<EncodedSpans>;
+  // The transport: a worker thread with the SDK's exporter (export-worker.ts), started with the exporter
+  // (it takes a few hundred ms to be ready: batches wait for it, counted against the queue, and at full
+  // speed a batch fills every ~80 ms), and started again with the next batch should it die.
+  readonly #workerInit: ExportWorkerInit;
+  // The environment as it was when this exporter was made (the SDK's exporter reads its variables there).
+  readonly #env: NodeJS.ProcessEnv;
+  #worker: Worker | undefined;
+  #nextId = 0;
+  // Batches sent to the worker and not yet answered, by id.
+  readonly #replies = new Map<number, (reply: ExportWorkerReply) => void>();
   readonly #encoder: SpanEncoder;
   // Writes the request's head (resource and scope) in front of a batch's spans, for http/protobuf; none for http/json.
   readonly #head: ((spansLength: number) => Buffer) | undefined;
@@ -86,7 +91,7 @@ export class SpanExport {
     this.#delayMs = config.exportDelayMs ?? getNumberFromEnv('OTEL_BSP_SCHEDULE_DELAY') ?? 5000;
     // As the SDK's BatchSpanProcessor: a batch is never larger than the queue.
     const queue = Math.max(1, getNumberFromEnv('OTEL_BSP_MAX_QUEUE_SIZE') ?? 8192);
-    // http/json converts a batch on this thread when it is sent (~7 µs a span): the SDK's default of 512 keeps that pause ~4 ms.
+    // http/json: the SDK's default of 512 (a batch is converted in the export thread, ~7 µs a span).
     this.#batchSize = Math.min(queue, Math.max(1, getNumberFromEnv('OTEL_BSP_MAX_EXPORT_BATCH_SIZE') ?? (json ? 512 : 2048)));
     this.#runLength = Math.min(RUN_LENGTH, this.#batchSize);
     // Batches in flight at once: the queue's worth, and never more than the exporter lets through (its concurrencyLimit).
@@ -94,17 +99,9 @@ export class SpanExport {
     if (!json) this.#head = (n) => requestHead(config.serviceName, SCOPE, n);
     // The head's largest (a length of 2^31 takes the longest varints) is kept free in front of the spans.
     this.#encoder = new SpanEncoder(256 * 1024, this.#head?.(2 ** 31 - 1).length ?? 0);
-    // The SDK's exporter is given batches already encoded: for protobuf the whole request, for JSON the spans to convert.
-    const serializer = {
-      serializeRequest: ({ bytes }: EncodedSpans): Uint8Array =>
-        json ? Buffer.from(exportRequestJson(decodeSpans(bytes), config.serviceName, SCOPE)) : bytes,
-      deserializeResponse: json ? JsonTraceSerializer.deserializeResponse : ProtobufTraceSerializer.deserializeResponse,
-    };
-    const contentType = json ? 'application/json' : 'application/x-protobuf';
-    this.#exporter = new OTLPExporterBase<EncodedSpans>(createOtlpHttpExportDelegate(
-      convertLegacyHttpOptions({ url: config.url, concurrencyLimit: this.#maxInFlight }, 'TRACES', 'v1/traces', { 'Content-Type': contentType }),
-      serializer, 'otlp_http_span_exporter', { name: 'span', countItems: (b: EncodedSpans) => b.count }, undefined,
-    ));
+    this.#workerInit = { url: config.url, serviceName: config.serviceName, scope: SCOPE, json, concurrencyLimit: this.#maxInFlight };
+    this.#env = { ...process.env };
+    this.#startWorker();
   }
 
   /**
@@ -178,18 +175,46 @@ export class SpanExport {
       }
       return;
     }
-    const sent = new Promise<void>((done) => {
-      this.#exporter.export({ bytes, count }, (result) => {
-        // Accepted: the collector has read the whole body, so the buffer is free again. A failed export's
-        // buffer is left to the GC: a request that failed early (an error status before the body was read,
-        // a timeout) may still be writing it.
-        if (result.code === ExportResultCode.SUCCESS) this.#encoder.recycle(bytes);
-        else this.#reportError(String(result.error ?? 'export failed'));
-        done();
-      });
+    // The buffer goes to the worker (transferred: take() gave it up, the encoder writes in another), and
+    // comes back when the batch is sent; a failed batch's stays there.
+    const sent = this.#ask({ id: 0, buffer: bytes.buffer as ArrayBuffer, offset: bytes.byteOffset, length: bytes.length, count }, [bytes.buffer as ArrayBuffer]).then((reply) => {
+      if (reply.ok) this.#encoder.recycle(Buffer.from(reply.buffer));
+      else this.#reportError(reply.error);
     });
     this.#inFlight.add(sent);
     void sent.then(() => this.#inFlight.delete(sent));
+  }
+
+  /** Sends `message` (its id set here) to the worker, starting one if none runs; resolves with its reply. */
+  #ask(message: ExportWorkerRequest, transfer: ArrayBuffer[] = []): Promise<ExportWorkerReply> {
+    const worker = this.#worker ?? this.#startWorker();
+    const id = message.id = this.#nextId++;
+    return new Promise((resolve) => {
+      this.#replies.set(id, resolve);
+      worker.postMessage(message, transfer);
+    });
+  }
+
+  #startWorker(): Worker {
+    const worker = new Worker(new URL('./export-worker.ts', import.meta.url), { workerData: this.#workerInit, env: this.#env });
+    // (It must not keep the process alive: close() waits for what matters.)
+    worker.unref();
+    worker.on('message', (reply: ExportWorkerReply) => {
+      const resolve = this.#replies.get(reply.id);
+      this.#replies.delete(reply.id);
+      resolve?.(reply);
+    });
+    // A worker that died takes its batches with it (failed, and logged); the next batch starts another.
+    const died = (why: string) => {
+      if (this.#worker !== worker) return;
+      this.#worker = undefined;
+      for (const [id, resolve] of this.#replies) resolve({ id, ok: false, error: why });
+      this.#replies.clear();
+    };
+    worker.on('error', (err) => died(`the export thread failed: ${String(err)}`));
+    worker.on('exit', (code) => died(`the export thread exited (code ${code})`));
+    this.#worker = worker;
+    return worker;
   }
 
   #reportError(message: string): void {
@@ -209,8 +234,13 @@ export class SpanExport {
     const finished = await Promise.race([Promise.all(this.#inFlight).then(() => true), capped]);
     clearTimeout(timer);
     if (this.#dropped > 0) logger.warn({ dropped: this.#dropped }, `the span exporter dropped ${this.#dropped} spans in all: its collector was behind`);
-    // The exporter's shutdown only waits for its exports: after the cap, they are left to finish or fail on their own.
     if (!finished) logger.warn({ capMs }, 'gave up exporting the last spans');
-    else await this.#exporter.shutdown();
+    // Every batch answered, the SDK's exporter has nothing left to do; past the cap, what is still being
+    // sent is given up with the thread (and its answers no longer awaited).
+    const worker = this.#worker;
+    this.#worker = undefined;
+    this.#replies.clear();
+    this.#inFlight.clear();
+    await worker?.terminate();
   }
 }

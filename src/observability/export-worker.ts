@@ -1,0 +1,64 @@
+// The span exporter's transport, in a worker thread of its own (started by span-export.ts): batches
+// arrive encoded, their buffers transferred rather than copied; the OpenTelemetry SDK's OTLP/HTTP
+// exporter sends them (transport, headers, compression, timeouts and retries as the OTEL_EXPORTER_OTLP_*
+// variables configure them, read from the environment the server had when the exporter was made); a
+// sent batch's buffer goes back to be written again.
+//
+// Why a thread: the SDK sends through node:http and node:stream, the code the server's own requests
+// run through. From the request thread, sending cost that thread the sending itself and more: the
+// exporter's requests, streams and sockets reach the type feedback V8 optimises that shared code by
+// (counted, the request path's rows came to ~2,300 instructions a request less with batches not sent
+// at all; docs/performance.md). A worker has its own heap and feedback, and runs on the other core
+// when it is free. For http/json, the conversion (~7 µs a span) is done here too.
+import { parentPort, workerData } from 'node:worker_threads';
+import { ExportResultCode } from '@opentelemetry/core';
+import { OTLPExporterBase } from '@opentelemetry/otlp-exporter-base';
+import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from '@opentelemetry/otlp-exporter-base/node-http';
+import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import { exportRequestJson } from './otlp-json.ts';
+import { decodeSpans } from './otlp-proto.ts';
+
+/** What the worker is started with. */
+export interface ExportWorkerInit {
+  url: string;
+  serviceName: string;
+  /** The instrumentation scope's name. */
+  scope: string;
+  json: boolean;
+  /** Exports at once, at most (the SDK exporter's concurrencyLimit). */
+  concurrencyLimit: number;
+}
+
+/** A batch to send: its bytes are `length` bytes at `offset` in `buffer`, which was transferred. */
+export interface ExportWorkerRequest { id: number; buffer: ArrayBuffer; offset: number; length: number; count: number }
+
+/** A batch's outcome (a sent one's buffer transferred back). */
+export type ExportWorkerReply = { id: number; ok: true; buffer: ArrayBuffer } | { id: number; ok: false; error: string };
+
+interface EncodedSpans { bytes: Buffer; count: number }
+
+const init = workerData as ExportWorkerInit;
+const port = parentPort!;
+
+// The SDK's exporter is given batches already encoded: for protobuf the whole request, for JSON the spans to convert.
+const serializer = {
+  serializeRequest: ({ bytes }: EncodedSpans): Uint8Array =>
+    init.json ? Buffer.from(exportRequestJson(decodeSpans(bytes), init.serviceName, init.scope)) : bytes,
+  deserializeResponse: init.json ? JsonTraceSerializer.deserializeResponse : ProtobufTraceSerializer.deserializeResponse,
+};
+const exporter = new OTLPExporterBase<EncodedSpans>(createOtlpHttpExportDelegate(
+  convertLegacyHttpOptions({ url: init.url, concurrencyLimit: init.concurrencyLimit }, 'TRACES', 'v1/traces', { 'Content-Type': init.json ? 'application/json' : 'application/x-protobuf' }),
+  serializer, 'otlp_http_span_exporter', { name: 'span', countItems: (b: EncodedSpans) => b.count }, undefined,
+));
+
+// (No shutdown: the server stops the thread once every batch is answered, when the exporter has nothing left to do.)
+port.on('message', (m: ExportWorkerRequest) => {
+  const bytes = Buffer.from(m.buffer, m.offset, m.length);
+  exporter.export({ bytes, count: m.count }, (result) => {
+    // Accepted: the collector has read the whole body, so the buffer is free again. A failed export's
+    // buffer stays here for the GC: a request that failed early (an error status before the body was
+    // read, a timeout) may still be writing it.
+    if (result.code === ExportResultCode.SUCCESS) port.postMessage({ id: m.id, ok: true, buffer: m.buffer } satisfies ExportWorkerReply, [m.buffer]);
+    else port.postMessage({ id: m.id, ok: false, error: String(result.error ?? 'export failed') } satisfies ExportWorkerReply);
+  });
+});
