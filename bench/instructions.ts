@@ -7,8 +7,10 @@
 //
 // Each server is warmed (BENCH_WARM requests, default 30,000), its counters zeroed, then loaded with
 // BENCH_REQUESTS (default 10,000) at 10 connections; its whole process is counted (every thread; the
-// sandboxed instances are not). V8 compiles on the main thread (--no-concurrent-recompilation) so that
-// tiering finishes within the warm-up. JIT code is named from V8's perf map (--perf-basic-prof).
+// sandboxed instances are not), the request thread apart: it is the one a request waits for, and the
+// bottleneck at full speed (the span export's worker thread, V8's and libuv's are "the other threads").
+// V8 compiles on the main thread (--no-concurrent-recompilation) so that tiering finishes within the
+// warm-up. JIT code is named from V8's perf map (--perf-basic-prof).
 //
 // Read with care: under valgrind the server runs ~70× slower, so work done on a timer (usage sampling,
 // record pruning, the WAL checkpoint) is spread over ~70× fewer requests than at full speed, and lands
@@ -16,7 +18,7 @@
 // reliable part; the totals include that timer work. V8's perf map is append-only: where a code address
 // was reused, a row can carry the wrong JavaScript name, and JIT code it does not name is counted as
 // such. A function's rows at V8's tiers are added together. Needs valgrind (Debian package `valgrind`).
-// BENCH_KEEP=1 keeps the two callgrind dumps and perf maps, for callgrind_annotate or a script of one's own.
+// BENCH_KEEP=1 keeps the callgrind dumps (a file per thread) and perf maps, for callgrind_annotate or a script of one's own.
 import autocannon from 'autocannon';
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -29,14 +31,16 @@ const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 10_000);
 // Set, the dumps and perf maps are kept (and their folder printed) for a closer look than the summary's.
 const KEEP = process.env.BENCH_KEEP === '1';
 
-interface Counted { costs: Map<string, number>; requests: number }
+// `costs` are the request thread's (the main thread, where the server's JavaScript runs); `others`, the
+// instructions of every other thread (V8's, libuv's, the span export's worker) in all.
+interface Counted { costs: Map<string, number>; others: number; requests: number }
 
 async function countServer(mode: 'off' | 'on', sinkUrl: string, work: string): Promise<Counted> {
   const dir = mkdtempSync(join(work, `data-${mode}-`));
   const out = join(work, `callgrind.${mode}`);
   const env = { NIMBUS_LOG_LEVEL: 'warn', OTEL_EXPORTER_OTLP_ENDPOINT: mode === 'on' ? sinkUrl : '', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '' };
   // (valgrind's own lines go to stderr; --log-file would hide why a server did not start.)
-  const { proc, url } = await startProcess(['--tool=callgrind', '--dump-instr=yes', '--smc-check=all-non-file', '--trace-children=no', `--callgrind-out-file=${out}`,
+  const { proc, url } = await startProcess(['--tool=callgrind', '--dump-instr=yes', '--separate-threads=yes', '--smc-check=all-non-file', '--trace-children=no', `--callgrind-out-file=${out}`,
     process.execPath, '--perf-basic-prof', '--no-concurrent-recompilation', '--no-concurrent-sparkplug', 'bin/nimbus.mjs', 'serve', '--port', '0', '--data', dir], env, 'valgrind');
   try {
     const token = readFileSync(join(dir, 'admin-token'), 'utf8').trim();
@@ -46,9 +50,13 @@ async function countServer(mode: 'off' | 'on', sinkUrl: string, work: string): P
     const r = await autocannon({ url: `${url}/hello`, connections: 10, amount: REQUESTS });
     if (r.non2xx || r.errors) throw new Error(`${mode}: ${r.non2xx} non-2xx answers, ${r.errors} errors`);
     execFileSync('callgrind_control', ['-d', String(proc.pid)], { stdio: 'ignore' });
-    const dump = readdirSync(work).filter((f) => f.startsWith(`callgrind.${mode}.`)).map((f) => join(work, f))[0];
-    if (!dump) throw new Error(`${mode}: callgrind wrote no dump`);
-    return { costs: attribute(parseCallgrind(readFileSync(dump, 'utf8')), perfMap(proc.pid!)), requests: r.requests.total };
+    // The dump of the counted window, a file per thread: callgrind.<mode>.1-01 is the main thread's.
+    const dumps = readdirSync(work).filter((f) => f.startsWith(`callgrind.${mode}.1-`));
+    const main = dumps.find((f) => f.endsWith('-01'));
+    if (!main) throw new Error(`${mode}: callgrind wrote no dump of the main thread`);
+    let others = 0;
+    for (const f of dumps) if (f !== main) for (const byAddr of parseCallgrind(readFileSync(join(work, f), 'utf8')).values()) for (const c of byAddr.values()) others += c;
+    return { costs: attribute(parseCallgrind(readFileSync(join(work, main), 'utf8')), perfMap(proc.pid!)), others, requests: r.requests.total };
   } finally {
     // SIGTERM first: valgrind removes its vgdb pipes (callgrind_control's) when it exits in order.
     const exited = new Promise((r) => proc.once('exit', r));
@@ -167,8 +175,12 @@ async function main(): Promise<void> {
     const per = (c: Counted, k: string) => (c.costs.get(k) ?? 0) / c.requests;
     const total = (c: Counted) => [...c.costs.values()].reduce((a, b) => a + b, 0) / c.requests;
     const row = (d: number, a: number, b: number, label: string) => `${d >= 0 ? '+' : ''}${d.toFixed(0).padStart(8)} ${a.toFixed(0).padStart(9)} ${b.toFixed(0).padStart(9)}  ${label}`;
-    process.stdout.write(`\nObservability off vs on, instructions per request (the server's whole process; callgrind)\n`);
-    process.stdout.write(`total: off ${total(off).toFixed(0)}, on ${total(on).toFixed(0)} (${((total(on) / total(off) - 1) * 100).toFixed(1)}%; includes timer work, see the head of this file)\n\n`);
+    const whole = (c: Counted) => total(c) + c.others / c.requests;
+    process.stdout.write(`\nObservability off vs on, instructions per request (callgrind)\n`);
+    process.stdout.write(`the request thread: off ${total(off).toFixed(0)}, on ${total(on).toFixed(0)} (${((total(on) / total(off) - 1) * 100).toFixed(1)}%; includes timer work, see the head of this file)\n`);
+    process.stdout.write(`the other threads:  off ${(off.others / off.requests).toFixed(0)}, on ${(on.others / on.requests).toFixed(0)}\n`);
+    process.stdout.write(`the whole process:  off ${whole(off).toFixed(0)}, on ${whole(on).toFixed(0)} (${((whole(on) / whole(off) - 1) * 100).toFixed(1)}%)\n\n`);
+    process.stdout.write(`the request thread, by function:\n`);
     const byCat = (c: Counted) => { const m = new Map<string, number>(); for (const [k, v] of c.costs) m.set(category(k), (m.get(category(k)) ?? 0) + v / c.requests); return m; };
     const co = byCat(off);
     const cn = byCat(on);
