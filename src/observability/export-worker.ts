@@ -54,11 +54,16 @@ const exporter = new OTLPExporterBase<EncodedSpans>(createOtlpHttpExportDelegate
 // (No shutdown: the server stops the thread once every batch is answered, when the exporter has nothing left to do.)
 port.on('message', (m: ExportWorkerRequest) => {
   const bytes = Buffer.from(m.buffer, m.offset, m.length);
-  exporter.export({ bytes, count: m.count }, (result) => {
-    // Accepted: the collector has read the whole body, so the buffer is free again. A failed export's
-    // buffer stays here for the GC: a request that failed early (an error status before the body was
-    // read, a timeout) may still be writing it.
-    if (result.code === ExportResultCode.SUCCESS) port.postMessage({ id: m.id, ok: true, buffer: m.buffer } satisfies ExportWorkerReply, [m.buffer]);
-    else port.postMessage({ id: m.id, ok: false, error: String(result.error ?? 'export failed') } satisfies ExportWorkerReply);
-  });
+  try {
+    exporter.export({ bytes, count: m.count }, (result) => {
+      // Accepted: the collector has read the whole body, so the buffer is free again. A failed export's
+      // buffer stays here for the GC: a request that failed early (an error status before the body was
+      // read, a timeout) may still be writing it.
+      if (result.code === ExportResultCode.SUCCESS) port.postMessage({ id: m.id, ok: true, buffer: m.buffer } satisfies ExportWorkerReply, [m.buffer]);
+      else port.postMessage({ id: m.id, ok: false, error: String(result.error ?? 'export failed') } satisfies ExportWorkerReply);
+    });
+  } catch (err) {
+    // (A batch that cannot even be serialised costs that batch, not the thread and the others in flight.)
+    port.postMessage({ id: m.id, ok: false, error: String(err) } satisfies ExportWorkerReply);
+  }
 });

@@ -1,10 +1,16 @@
 // The span exporter against a real OTLP/HTTP receiver: batches by size, a collector that falls behind
 // (later batches dropped and logged, nothing grows without bound), and the protocol variables.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { syncBuiltinESMExports } from 'node:module';
 import { Writable } from 'node:stream';
 import { it } from 'node:test';
+import workerThreads from 'node:worker_threads';
 import { createLogger } from './logger.ts';
 import { decodeExportRequest, idsFromHex } from './otlp-proto.ts';
 import { type EndedSpan, protocolFromEnv, SpanExport } from './span-export.ts';
@@ -231,5 +237,86 @@ it('close() gives up on a collector that never answers after its cap, and says s
   } finally {
     server.closeAllConnections();
     await new Promise((ok) => server.close(ok));
+  }
+});
+
+it('a thread that dies takes its batches with it, logged; the next batch starts another, with the variables the exporter was made with; after three deaths in a row, exporting stops', async () => {
+  // Every thread the exporter starts, to kill them.
+  const started: workerThreads.Worker[] = [];
+  const Original = workerThreads.Worker;
+  workerThreads.Worker = class extends Original {
+    constructor(...args: ConstructorParameters<typeof Original>) {
+      super(...args);
+      started.push(this);
+    }
+  };
+  syncBuiltinESMExports();
+  let hold = false;
+  const seen: { header: string | undefined; names: string[] }[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => { seen.push({ header: req.headers['x-tenant'] as string | undefined, names: decodeExportRequest(Buffer.concat(chunks)).map((s) => s.name) }); if (!hold) res.end(); });
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const { lines, logger } = logCapture();
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`;
+  const exp = await withEnv({ OTEL_EXPORTER_OTLP_HEADERS: 'x-tenant=acme', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '1' }, () => new SpanExport({ url, serviceName: 'test', exportDelayMs: 60_000 }, logger));
+  const until = async (ok: () => boolean) => {
+    const deadline = Date.now() + 5000;
+    while (!ok() && Date.now() < deadline) await sleep(10);
+  };
+  try {
+    // A batch in flight when its thread dies fails, and says why.
+    hold = true;
+    span(exp, 0);
+    await until(() => seen.length === 1);
+    await started[0]!.terminate();
+    await until(() => lines.some((l) => l.msg === 'could not export spans'));
+    assert.match(lines.find((l) => l.msg === 'could not export spans')?.err ?? '', /the export thread exited/, JSON.stringify(lines));
+    // The next batch starts another thread, which sends with the variables as they were.
+    hold = false;
+    span(exp, 1);
+    await until(() => seen.length === 2);
+    assert.equal(started.length, 2);
+    assert.deepEqual(seen[1], { header: 'acme', names: ['s1'] });
+    // Three deaths in a row (no batch sent in between): no fourth thread, and nothing more is sent.
+    hold = true;
+    for (let i = 2; i < 5; i++) {
+      span(exp, i);
+      await until(() => seen.length === i + 1);
+      await started.at(-1)!.terminate();
+      await sleep(20);
+    }
+    assert.equal(started.length, 4);
+    span(exp, 5);
+    await sleep(200);
+    assert.equal(started.length, 4, 'no thread is started after three deaths in a row');
+    assert.equal(seen.length, 5);
+  } finally {
+    workerThreads.Worker = Original;
+    syncBuiltinESMExports();
+    await exp.close(500);
+    server.closeAllConnections();
+    await new Promise((ok) => server.close(ok));
+  }
+});
+
+it('an exporter never closed does not keep the process alive', () => {
+  // A process that exports a span and is left to end on its own: it must, once its work is done.
+  const code = `import { SpanExport } from ${JSON.stringify(new URL('./span-export.ts', import.meta.url).href)};
+import { idsFromHex } from ${JSON.stringify(new URL('./otlp-proto.ts', import.meta.url).href)};
+import { createLogger } from ${JSON.stringify(new URL('./logger.ts', import.meta.url).href)};
+const exp = new SpanExport({ url: 'http://127.0.0.1:9/v1/traces', serviceName: 'test', exportDelayMs: 10 }, createLogger({ level: 'silent' }));
+exp.add('s', 0, idsFromHex('4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b7', '', false), 1, 2, '', []);`;
+  // (From a file: a script given with -e ends differently.)
+  const dir = mkdtempSync(join(tmpdir(), 'nimbus-span-export-'));
+  try {
+    writeFileSync(join(dir, 'left.mjs'), code);
+    const r = spawnSync(process.execPath, [join(dir, 'left.mjs')], { timeout: 20_000, encoding: 'utf8' });
+    assert.equal(r.signal, null, `the process had to be killed: ${r.stderr}`);
+    assert.equal(r.status, 0, r.stderr);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -53,6 +53,8 @@ const MAX_CONCURRENT_EXPORTS = 30;
 // spans take ~0.5 µs each in a loop: encoded alone, between one request's work and the next, they
 // likely find the encoder's code and data cold; docs/performance.md, "Observability on vs off").
 const RUN_LENGTH = 128;
+// Export threads that may die in a row (without a batch sent in between) before exporting stops.
+const MAX_DEATHS = 3;
 // A failed export, or a dropped batch, is logged at most this often (a collector that is down would otherwise be a line per batch).
 const ERROR_EVERY_MS = 60_000;
 
@@ -65,6 +67,10 @@ export class SpanExport {
   // The environment as it was when this exporter was made (the SDK's exporter reads its variables there).
   readonly #env: NodeJS.ProcessEnv;
   #worker: Worker | undefined;
+  // Threads that died in a row without a batch sent in between: past MAX_DEATHS none is started again
+  // (one that cannot even load would otherwise be started, and fail, for every batch).
+  #deaths = 0;
+  #deathReason = '';
   #nextId = 0;
   // Batches sent to the worker and not yet answered, by id.
   readonly #replies = new Map<number, (reply: ExportWorkerReply) => void>();
@@ -178,41 +184,55 @@ export class SpanExport {
     // The buffer goes to the worker (transferred: take() gave it up, the encoder writes in another), and
     // comes back when the batch is sent; a failed batch's stays there.
     const sent = this.#ask({ id: 0, buffer: bytes.buffer as ArrayBuffer, offset: bytes.byteOffset, length: bytes.length, count }, [bytes.buffer as ArrayBuffer]).then((reply) => {
-      if (reply.ok) this.#encoder.recycle(Buffer.from(reply.buffer));
-      else this.#reportError(reply.error);
+      if (reply.ok) {
+        this.#deaths = 0;
+        this.#encoder.recycle(Buffer.from(reply.buffer));
+      } else this.#reportError(reply.error);
     });
     this.#inFlight.add(sent);
     void sent.then(() => this.#inFlight.delete(sent));
   }
 
-  /** Sends `message` (its id set here) to the worker, starting one if none runs; resolves with its reply. */
+  /** Sends `message` (its id set here) to the worker, starting one if none runs; resolves with its reply (never rejects). */
   #ask(message: ExportWorkerRequest, transfer: ArrayBuffer[] = []): Promise<ExportWorkerReply> {
-    const worker = this.#worker ?? this.#startWorker();
     const id = message.id = this.#nextId++;
+    if (this.#deaths >= MAX_DEATHS) return Promise.resolve({ id, ok: false, error: `spans are no longer exported: the export thread died ${this.#deaths} times in a row (last: ${this.#deathReason})` });
     return new Promise((resolve) => {
-      this.#replies.set(id, resolve);
-      worker.postMessage(message, transfer);
+      try {
+        const worker = this.#worker ?? this.#startWorker();
+        this.#replies.set(id, resolve);
+        worker.postMessage(message, transfer);
+      } catch (err) {
+        this.#replies.delete(id);
+        resolve({ id, ok: false, error: `could not hand the batch to the export thread: ${String(err)}` });
+      }
     });
   }
 
   #startWorker(): Worker {
     const worker = new Worker(new URL('./export-worker.ts', import.meta.url), { workerData: this.#workerInit, env: this.#env });
-    // (It must not keep the process alive: close() waits for what matters.)
-    worker.unref();
     worker.on('message', (reply: ExportWorkerReply) => {
       const resolve = this.#replies.get(reply.id);
       this.#replies.delete(reply.id);
       resolve?.(reply);
     });
-    // A worker that died takes its batches with it (failed, and logged); the next batch starts another.
+    // A worker that died takes its batches with it (failed, and logged); the next batch starts another,
+    // up to MAX_DEATHS in a row.
     const died = (why: string) => {
       if (this.#worker !== worker) return;
       this.#worker = undefined;
+      this.#deaths++;
+      this.#deathReason = why;
       for (const [id, resolve] of this.#replies) resolve({ id, ok: false, error: why });
       this.#replies.clear();
+      void worker.terminate();
     };
     worker.on('error', (err) => died(`the export thread failed: ${String(err)}`));
+    worker.on('messageerror', (err) => died(`an answer from the export thread could not be read: ${String(err)}`));
     worker.on('exit', (code) => died(`the export thread exited (code ${code})`));
+    // It must not keep the process alive (close() waits for what matters). After the listeners: adding
+    // the first 'message' listener refs a worker again.
+    worker.unref();
     this.#worker = worker;
     return worker;
   }
