@@ -283,9 +283,37 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   });
   server.keepAliveTimeout = 65_000;
 
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      await new Promise<void>((ok) => { server.close(() => ok()); server.closeAllConnections(); });
+      // Stop taking new work, stop the instances (work in flight fails and stays in the store to
+      // run again at the next start), then wait for everything to settle before the store closes.
+      const stopping = Promise.all([triggers.stop(), asyncInvoker.stop(), schedules.stop(), sender.stop(), tableTriggers.stop(), rollouts.stop(), workflows.stop()]);
+      queues.close();
+      await scheduler.close();
+      await stopping;
+      await asyncInvoker.drained();
+      await workflows.drained();
+      kv.close();
+      await budgets.close();
+      await metering.close();
+      await tracing.close(logger);
+      await records.close();
+      await store.close();
+      rmSync(join(dataDir, 'server.json'), { force: true });
+    })();
+    return closing;
+  };
+
   await new Promise<void>((ok, fail) => {
     server.once('error', fail);
     server.listen(opts.port ?? DEFAULT_PORT, opts.host ?? DEFAULT_HOST, () => { server.off('error', fail); ok(); });
+  }).catch(async (err: unknown) => {
+    // A port in use, say: what was started (the spawner and its instances, timers, the span export's
+    // thread, the store) is stopped, so that the caller (\`nimbus serve\`) can end with the error.
+    await close();
+    throw err;
   });
   const port = (server.address() as AddressInfo).port;
   const host = opts.host ?? DEFAULT_HOST;
@@ -294,29 +322,8 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   writeFileSync(join(dataDir, 'server.json'), JSON.stringify({ url, pid: process.pid }) + '\n', { mode: 0o600 });
   logger.info({ url, dataDir, store: store.kind, isolateUids: layout.isolateUids }, 'nimbus listening');
 
-  let closing: Promise<void> | undefined;
   return {
     url, port, dataDir, sandboxRoot: layout.root, token, tokenPath, tokenCreated, store, scheduler, records, queues, asyncInvoker, workflows, schedules, budgets, rollouts, adminEndpoints: api.endpoints,
-    close() {
-      closing ??= (async () => {
-        await new Promise<void>((ok) => { server.close(() => ok()); server.closeAllConnections(); });
-        // Stop taking new work, stop the instances (work in flight fails and stays in the store to
-        // run again at the next start), then wait for everything to settle before the store closes.
-        const stopping = Promise.all([triggers.stop(), asyncInvoker.stop(), schedules.stop(), sender.stop(), tableTriggers.stop(), rollouts.stop(), workflows.stop()]);
-        queues.close();
-        await scheduler.close();
-        await stopping;
-        await asyncInvoker.drained();
-        await workflows.drained();
-        kv.close();
-        await budgets.close();
-        await metering.close();
-        await tracing.close(logger);
-        await records.close();
-        await store.close();
-        rmSync(join(dataDir, 'server.json'), { force: true });
-      })();
-      return closing;
-    },
+    close,
   };
 }

@@ -4,8 +4,13 @@
 // deliveries, a storage notification, a table change stream and a webhook.
 // Spans are exported with OTLP/HTTP to a receiver this test runs, and checked parent by parent.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { decodeExportRequest } from '../src/observability/otlp-proto.ts';
 import { startWithApp, type TestServer } from './helpers.ts';
@@ -261,6 +266,22 @@ describe('tracing', () => {
     const t0 = Date.now();
     await down.close();
     assert.ok(Date.now() - t0 < 5000, `close took ${Date.now() - t0} ms`);
+  });
+
+  it('a server that cannot listen (a port in use) exits with the error: nothing it started, the span export thread among them, holds the process', async () => {
+    const busy = createServer();
+    await new Promise<void>((ok) => busy.listen(0, '127.0.0.1', ok));
+    const dir = mkdtempSync(join(tmpdir(), 'nimbus-busy-'));
+    try {
+      const r = spawnSync(process.execPath, [fileURLToPath(new URL('../bin/nimbus.mjs', import.meta.url)), 'serve', '--port', String((busy.address() as AddressInfo).port), '--data', dir],
+        { env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:1' }, timeout: 30_000, encoding: 'utf8' });
+      assert.equal(r.signal, null, `the server had to be killed: ${r.stderr}`);
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, /EADDRINUSE|in use/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await new Promise((ok) => busy.close(ok));
+    }
   });
 
   it('starts a new trace without (or with a malformed) traceparent', async () => {
