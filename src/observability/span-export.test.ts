@@ -222,18 +222,32 @@ it('sends with the OTEL_EXPORTER_OTLP_* variables as they were when the exporter
   }
 });
 
-it('close() gives up on a collector that never answers after its cap, and says so', async () => {
+it('close() gives up on a collector that never answers after its cap, says so, and stops the export thread', async () => {
   const server = createServer(() => {}); // reads nothing, answers nothing
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
   const { lines, logger } = logCapture();
+  const started: workerThreads.Worker[] = [];
+  const Original = workerThreads.Worker;
+  workerThreads.Worker = class extends Original {
+    constructor(...args: ConstructorParameters<typeof Original>) {
+      super(...args);
+      started.push(this);
+    }
+  };
+  syncBuiltinESMExports();
   const exp = new SpanExport({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`, serviceName: 'test', exportDelayMs: 60_000 }, logger);
+  workerThreads.Worker = Original;
+  syncBuiltinESMExports();
   try {
+    const exited = new Promise((ok) => started[0]!.once('exit', ok));
     span(exp, 0);
     const t0 = performance.now();
     await exp.close(300);
     const took = performance.now() - t0;
     assert.ok(took < 1500, `close() took ${took.toFixed(0)} ms with a cap of 300`);
     assert.ok(lines.some((l) => l.msg === 'gave up exporting the last spans'), JSON.stringify(lines));
+    assert.equal(started.length, 1);
+    assert.ok(await Promise.race([exited.then(() => true), sleep(2000).then(() => false)]), 'the export thread is stopped');
   } finally {
     server.closeAllConnections();
     await new Promise((ok) => server.close(ok));
