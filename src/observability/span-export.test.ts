@@ -222,10 +222,8 @@ it('sends with the OTEL_EXPORTER_OTLP_* variables as they were when the exporter
   }
 });
 
-it('close() gives up on a collector that never answers after its cap, says so, and stops the export thread', async () => {
-  const server = createServer(() => {}); // reads nothing, answers nothing
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  const { lines, logger } = logCapture();
+/** Keeps every worker thread started until restore() (span-export.ts's Worker is node:worker_threads' export, swapped here). */
+function trackThreads(): { started: workerThreads.Worker[]; restore(): void } {
   const started: workerThreads.Worker[] = [];
   const Original = workerThreads.Worker;
   workerThreads.Worker = class extends Original {
@@ -235,9 +233,23 @@ it('close() gives up on a collector that never answers after its cap, says so, a
     }
   };
   syncBuiltinESMExports();
+  return {
+    started,
+    restore() {
+      workerThreads.Worker = Original;
+      syncBuiltinESMExports();
+    },
+  };
+}
+
+it('close() gives up on a collector that never answers after its cap, says so, and stops the export thread', async () => {
+  const server = createServer(() => {}); // reads nothing, answers nothing
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const { lines, logger } = logCapture();
+  const threads = trackThreads();
+  const started = threads.started;
   const exp = new SpanExport({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`, serviceName: 'test', exportDelayMs: 60_000 }, logger);
-  workerThreads.Worker = Original;
-  syncBuiltinESMExports();
+  threads.restore();
   try {
     const exited = new Promise((ok) => started[0]!.once('exit', ok));
     span(exp, 0);
@@ -256,15 +268,8 @@ it('close() gives up on a collector that never answers after its cap, says so, a
 
 it('a thread that dies takes its batches with it, logged; the next batch starts another, with the variables the exporter was made with; after three deaths in a row, exporting stops', async () => {
   // Every thread the exporter starts, to kill them.
-  const started: workerThreads.Worker[] = [];
-  const Original = workerThreads.Worker;
-  workerThreads.Worker = class extends Original {
-    constructor(...args: ConstructorParameters<typeof Original>) {
-      super(...args);
-      started.push(this);
-    }
-  };
-  syncBuiltinESMExports();
+  const threads = trackThreads();
+  const started = threads.started;
   let hold = false;
   const seen: { header: string | undefined; names: string[] }[] = [];
   const server = createServer((req, res) => {
@@ -308,8 +313,7 @@ it('a thread that dies takes its batches with it, logged; the next batch starts 
     assert.equal(started.length, 4, 'no thread is started after three deaths in a row');
     assert.equal(seen.length, 5);
   } finally {
-    workerThreads.Worker = Original;
-    syncBuiltinESMExports();
+    threads.restore();
     await exp.close(500);
     server.closeAllConnections();
     await new Promise((ok) => server.close(ok));
