@@ -187,14 +187,18 @@ export class SpanExport {
       if (reply.ok) {
         this.#deaths = 0;
         this.#encoder.recycle(Buffer.from(reply.buffer));
-      } else this.#reportError(reply.error);
+        return;
+      }
+      // Never handed over (no thread to take it): the buffer is still ours to reuse.
+      if (bytes.buffer.byteLength > 0) this.#encoder.recycle(bytes);
+      this.#reportError(reply.error);
     });
     this.#inFlight.add(sent);
     void sent.then(() => this.#inFlight.delete(sent));
   }
 
   /** Sends `message` (its id set here) to the worker, starting one if none runs; resolves with its reply (never rejects). */
-  #ask(message: ExportWorkerRequest, transfer: ArrayBuffer[] = []): Promise<ExportWorkerReply> {
+  #ask(message: ExportWorkerRequest, transfer: ArrayBuffer[]): Promise<ExportWorkerReply> {
     const id = message.id = this.#nextId++;
     if (this.#deaths >= MAX_DEATHS) return Promise.resolve({ id, ok: false, error: `spans are no longer exported: the export thread died ${this.#deaths} times in a row (last: ${this.#deathReason})` });
     return new Promise((resolve) => {
