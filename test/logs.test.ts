@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { startWithApp, type TestServer } from './helpers.ts';
+import { rmSync } from 'node:fs';
+import { startTestServer, startWithApp, tempDir, type TestServer } from './helpers.ts';
 
 const APP = {
   'nimbus.yml': 'app: logged\nfunctions:\n  talk:\n    handler: src/talk.handler\n',
@@ -167,6 +168,74 @@ describe('function logs', () => {
       assert.equal(lines, 1500, 'every backlog line arrived, none dropped with the connection');
     } finally {
       await big.close();
+    }
+  });
+});
+
+describe('nimbus logs --follow across a server restart', () => {
+  it('takes the tail up again where it was cut off: no line lost, none printed twice, the outage said on stderr', async () => {
+    const dataDir = tempDir();
+    let srv = await startWithApp(APP, { dataDir });
+    const port = new URL(srv.url).port;
+    const p = spawn(process.execPath, [new URL('../bin/nimbus.mjs', import.meta.url).pathname, 'logs', 'talk', '--follow', '--search', 'paid'], {
+      env: { ...process.env, NIMBUS_URL: srv.url, NIMBUS_TOKEN: srv.token },
+    });
+    try {
+      let out = '';
+      let err = '';
+      p.stdout.on('data', (c) => { out += c; });
+      p.stderr.on('data', (c) => { err += c; });
+      const waitFor = async (what: () => boolean, label: string) => {
+        const deadline = Date.now() + 15_000;
+        while (!what() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        assert.ok(what(), `waited for ${label}; stdout: ${out}; stderr: ${err}`);
+      };
+      await new Promise((r) => setTimeout(r, 600));
+      await srv.invoke('talk', { tag: 'before-restart' });
+      await waitFor(() => out.includes('before-restart'), 'the first line');
+      await srv.close();
+      await waitFor(() => /cut off/.test(err), 'the outage to be said');
+      // Written while nothing was following: the tail, back, must print it.
+      srv = await startWithApp(APP, { dataDir, port: Number(port) });
+      await srv.invoke('talk', { tag: 'while-away' });
+      await waitFor(() => out.includes('while-away'), 'the line written during the outage');
+      await srv.invoke('talk', { tag: 'after-restart' });
+      await waitFor(() => out.includes('after-restart'), 'the line after');
+      p.kill('SIGINT');
+      const code = await new Promise((r) => p.on('close', r));
+      assert.deepEqual(out.trim().split('\n').map((l) => /"tag":"([^"]+)"/.exec(l)?.[1]), ['before-restart', 'while-away', 'after-restart'], out);
+      assert.match(err, /The live tail was cut off \(.+\): trying again until it is back \(Ctrl-C to stop\)\./);
+      assert.match(err, /The live tail is back: going on after line \d+\./);
+      assert.equal(err.match(/cut off/g)!.length, 1, `one outage, said once: ${err}`);
+      assert.equal(code, 0);
+    } finally {
+      p.kill('SIGKILL');
+      await srv.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('ends with the error when the function is gone once the server is back, rather than trying for ever', async () => {
+    const dataDir = tempDir();
+    let srv = await startWithApp(APP, { dataDir });
+    const port = Number(new URL(srv.url).port);
+    const p = spawn(process.execPath, [new URL('../bin/nimbus.mjs', import.meta.url).pathname, 'logs', 'talk', '--follow'], {
+      env: { ...process.env, NIMBUS_URL: srv.url, NIMBUS_TOKEN: srv.token },
+    });
+    try {
+      let err = '';
+      p.stderr.on('data', (c) => { err += c; });
+      await new Promise((r) => setTimeout(r, 600));
+      assert.equal((await srv.api('DELETE', '/_nimbus/api/apps/logged')).status, 200);
+      await srv.close();
+      srv = await startTestServer({ dataDir, port });
+      const code = await Promise.race([new Promise((r) => p.on('close', r)), new Promise((r) => setTimeout(() => r('still running'), 15_000))]);
+      assert.equal(code, 1, err);
+      assert.match(err, /the live tail failed: HTTP 404 .*talk/);
+    } finally {
+      p.kill('SIGKILL');
+      await srv.close();
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });

@@ -6,7 +6,7 @@ import { loadManifest } from '../config/manifest.ts';
 import { inlineWorkflowDefinitions } from '../workflows/definition-file.ts';
 import { isNimbusError } from '../errors.ts';
 import { bundleFunction } from './bundle.ts';
-import { api, CliError, resolveTarget } from './client.ts';
+import { api, CliError, resolveTarget, type Target } from './client.ts';
 
 export interface Flags {
   json?: boolean; url?: string; token?: string; data?: string;
@@ -142,31 +142,74 @@ export async function logs(fn: string | undefined, flags: Flags): Promise<void> 
   print(data.logs);
   if (!flags.follow) return;
   // Then the live tail: server-sent events from where the lines above ended, until Ctrl-C.
-  const live = new URLSearchParams({ after: String(data.cursor ?? 0) });
+  await follow(target, fn, q, data.cursor ?? 0, stop.signal, print);
+}
+
+// A live tail that lost its connection tries again after this long, doubling up to the cap.
+const FOLLOW_RETRY_MS = 250;
+const FOLLOW_RETRY_MAX_MS = 5000;
+
+/**
+ * Prints a function's new log lines as the server streams them (after line `after`), until `signal`.
+ * A stream that ends or breaks (the server restarted, or let go of a reader too slow for it) is taken
+ * up again from the last line printed, so no line is lost or printed twice; the outage is said once
+ * on stderr. An answer of 4xx (the function was deleted, the token is refused) ends the tail with it.
+ */
+async function follow(target: Target, fn: string, q: URLSearchParams, after: number, signal: AbortSignal, print: (lines: LogLine[]) => void): Promise<void> {
+  const live = new URLSearchParams();
   for (const k of ['level', 'q', 'requestId'] as const) { const v = q.get(k); if (v !== null) live.set(k, v); }
-  if (stop.signal.aborted) return;
-  let res: Response;
-  try {
-    res = await fetch(`${target.url}/_nimbus/api/functions/${encodeURIComponent(fn)}/logs/stream?${live}`, { headers: target.token ? { authorization: `Bearer ${target.token}` } : {}, signal: stop.signal });
-  } catch (e) {
-    if (stop.signal.aborted) return;
-    throw new CliError(`cannot reach the Nimbus server at ${target.url} (${(e as Error).message})`);
-  }
-  if (!res.ok || !res.body) throw new CliError(`the live tail failed: HTTP ${res.status} ${await res.text()}`);
-  let buffered = '';
-  try {
-    for await (const chunk of res.body.pipeThrough(new TextDecoderStream())) {
-      buffered += chunk;
-      let end: number;
-      while ((end = buffered.indexOf('\n\n')) >= 0) {
-        const event = buffered.slice(0, end);
-        buffered = buffered.slice(end + 2);
-        const data = event.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
-        if (data) print([JSON.parse(data) as LogLine]);
+  let retryMs = FOLLOW_RETRY_MS;
+  // Whether the tail is cut off (and that was said).
+  let lost = false;
+  while (!signal.aborted) {
+    let why: string;
+    try {
+      live.set('after', String(after));
+      const res = await fetch(`${target.url}/_nimbus/api/functions/${encodeURIComponent(fn)}/logs/stream?${live}`, { headers: target.token ? { authorization: `Bearer ${target.token}` } : {}, signal });
+      if (res.status >= 400 && res.status < 500) throw new CliError(`the live tail failed: HTTP ${res.status} ${await res.text()}`);
+      if (!res.ok || !res.body) {
+        why = `HTTP ${res.status}`;
+        await res.body?.cancel();
+      } else {
+        if (lost) err(`The live tail is back: going on after line ${after}.`);
+        lost = false;
+        retryMs = FOLLOW_RETRY_MS;
+        let buffered = '';
+        for await (const chunk of res.body.pipeThrough(new TextDecoderStream())) {
+          buffered += chunk;
+          let end: number;
+          while ((end = buffered.indexOf('\n\n')) >= 0) {
+            const event = buffered.slice(0, end);
+            buffered = buffered.slice(end + 2);
+            const data = event.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+            if (!data) continue;
+            let line: LogLine;
+            try {
+              line = JSON.parse(data) as LogLine;
+            } catch {
+              throw new CliError(`the live tail sent an event that is not a log line: ${data.slice(0, 200)}`);
+            }
+            print([line]);
+            after = line.seq;
+          }
+        }
+        why = 'the server closed the stream';
       }
+    } catch (e) {
+      if (signal.aborted) return;
+      if (e instanceof CliError) throw e;
+      // (fetch says "fetch failed"; the cause says why: ECONNREFUSED, ECONNRESET, ...)
+      const cause = (e as Error & { cause?: { code?: string } }).cause?.code;
+      why = `${(e as Error).message}${cause ? `: ${cause}` : ''}`;
     }
-  } catch (e) {
-    if (!stop.signal.aborted) throw e;
+    if (!lost) err(`The live tail was cut off (${why}): trying again until it is back (Ctrl-C to stop).`);
+    lost = true;
+    await new Promise<void>((resolve) => {
+      const done = (): void => { clearTimeout(timer); signal.removeEventListener('abort', done); resolve(); };
+      const timer = setTimeout(done, retryMs);
+      signal.addEventListener('abort', done, { once: true });
+    });
+    retryMs = Math.min(2 * retryMs, FOLLOW_RETRY_MAX_MS);
   }
 }
 
