@@ -2,6 +2,7 @@
 // by default and JSON with --json; errors are one line on stderr and a non-zero exit.
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { loadManifest } from '../config/manifest.ts';
 import { inlineWorkflowDefinitions } from '../workflows/definition-file.ts';
 import { isNimbusError } from '../errors.ts';
@@ -204,11 +205,8 @@ async function follow(target: Target, fn: string, q: URLSearchParams, after: num
     }
     if (!lost) err(`The live tail was cut off (${why}): trying again until it is back (Ctrl-C to stop).`);
     lost = true;
-    await new Promise<void>((resolve) => {
-      const done = (): void => { clearTimeout(timer); signal.removeEventListener('abort', done); resolve(); };
-      const timer = setTimeout(done, retryMs);
-      signal.addEventListener('abort', done, { once: true });
-    });
+    // (Ctrl-C ends the wait at once: the rejection is the abort, and the loop stops on it.)
+    await sleep(retryMs, undefined, { signal }).catch(() => undefined);
     retryMs = Math.min(2 * retryMs, FOLLOW_RETRY_MAX_MS);
   }
 }
