@@ -18,6 +18,12 @@ const APP = {
 };`,
 };
 
+const BIN = new URL('../bin/nimbus.mjs', import.meta.url).pathname;
+
+/** `nimbus logs talk <args>` against `srv`, left running (a follow ends with SIGINT). */
+const spawnLogs = (srv: TestServer, ...args: string[]) =>
+  spawn(process.execPath, [BIN, 'logs', 'talk', ...args], { env: { ...process.env, NIMBUS_URL: srv.url, NIMBUS_TOKEN: srv.token } });
+
 interface Line { seq: number; level: string; message: string; requestId: string | null; fields?: Record<string, unknown> }
 
 describe('function logs', () => {
@@ -93,9 +99,7 @@ describe('function logs', () => {
     // --since is inclusive and times are whole milliseconds: the line and the response can share one.
     await new Promise((r) => setTimeout(r, 20));
     const since = new Date().toISOString();
-    const p = spawn(process.execPath, [new URL('../bin/nimbus.mjs', import.meta.url).pathname, 'logs', 'talk', '--follow', '--search', 'paid', '--since', since], {
-      env: { ...process.env, NIMBUS_URL: srv.url, NIMBUS_TOKEN: srv.token },
-    });
+    const p = spawnLogs(srv, '--follow', '--search', 'paid', '--since', since);
     let out = '';
     p.stdout.on('data', (c) => { out += c; });
     const waitFor = async (text: string) => {
@@ -117,7 +121,7 @@ describe('function logs', () => {
   });
 
   it('nimbus logs refuses --until with --follow', () => {
-    const r = spawnSync(process.execPath, [new URL('../bin/nimbus.mjs', import.meta.url).pathname, 'logs', 'talk', '--follow', '--until', '10m'], {
+    const r = spawnSync(process.execPath, [BIN, 'logs', 'talk', '--follow', '--until', '10m'], {
       env: { ...process.env, NIMBUS_URL: srv.url, NIMBUS_TOKEN: srv.token }, encoding: 'utf8',
     });
     assert.notEqual(r.status, 0);
@@ -177,9 +181,7 @@ describe('nimbus logs --follow across a server restart', () => {
     const dataDir = tempDir();
     let srv = await startWithApp(APP, { dataDir });
     const port = new URL(srv.url).port;
-    const p = spawn(process.execPath, [new URL('../bin/nimbus.mjs', import.meta.url).pathname, 'logs', 'talk', '--follow', '--search', 'paid'], {
-      env: { ...process.env, NIMBUS_URL: srv.url, NIMBUS_TOKEN: srv.token },
-    });
+    const p = spawnLogs(srv, '--follow', '--search', 'paid');
     try {
       let out = '';
       let err = '';
@@ -219,9 +221,7 @@ describe('nimbus logs --follow across a server restart', () => {
     const dataDir = tempDir();
     let srv = await startWithApp(APP, { dataDir });
     const port = Number(new URL(srv.url).port);
-    const p = spawn(process.execPath, [new URL('../bin/nimbus.mjs', import.meta.url).pathname, 'logs', 'talk', '--follow'], {
-      env: { ...process.env, NIMBUS_URL: srv.url, NIMBUS_TOKEN: srv.token },
-    });
+    const p = spawnLogs(srv, '--follow');
     try {
       let err = '';
       p.stderr.on('data', (c) => { err += c; });
