@@ -221,15 +221,23 @@ describe('nimbus logs --follow across a server restart', () => {
     const dataDir = tempDir();
     let srv = await startWithApp(APP, { dataDir });
     const port = Number(new URL(srv.url).port);
+    // A line to print first: once it is out, the command's first query is done, and the server may go.
+    await srv.invoke('talk', { tag: 'existing' });
     const p = spawnLogs(srv, '--follow');
+    // (Listened for from the start: a command that ended early must not be waited for in vain.)
+    const closed = new Promise((r) => p.on('close', r));
     try {
+      let out = '';
       let err = '';
+      p.stdout.on('data', (c) => { out += c; });
       p.stderr.on('data', (c) => { err += c; });
-      await new Promise((r) => setTimeout(r, 600));
+      const deadline = Date.now() + 15_000;
+      while (!out.includes('existing') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.match(out, /existing/, err);
       assert.equal((await srv.api('DELETE', '/_nimbus/api/apps/logged')).status, 200);
       await srv.close();
       srv = await startTestServer({ dataDir, port });
-      const code = await Promise.race([new Promise((r) => p.on('close', r)), new Promise((r) => setTimeout(() => r('still running'), 15_000))]);
+      const code = await Promise.race([closed, new Promise((r) => setTimeout(() => r('still running'), 15_000))]);
       assert.equal(code, 1, err);
       assert.match(err, /the live tail failed: HTTP 404 .*talk/);
     } finally {
