@@ -1,22 +1,24 @@
-// The span exporter's transport, in a worker thread of its own (started by span-export.ts): batches
-// arrive encoded, their buffers transferred rather than copied; the OpenTelemetry SDK's OTLP/HTTP
-// exporter sends them (transport, headers, compression, timeouts and retries as the OTEL_EXPORTER_OTLP_*
-// variables configure them, read from the environment the server had when the exporter was made); a
-// sent batch's buffer goes back to be written again.
+// The span exporter's encoding and transport, in a worker thread of its own (started by span-export.ts):
+// batches arrive as SpanRecorder's records, their buffers transferred rather than copied; SpanEncoder
+// writes them as OTLP protobuf, and the OpenTelemetry SDK's OTLP/HTTP exporter sends them (transport,
+// headers, compression, timeouts and retries as the OTEL_EXPORTER_OTLP_* variables configure them, read
+// from the environment the server had when the exporter was made); the records' buffer goes back to be
+// written again.
 //
 // Why a thread: the SDK sends through node:http and node:stream, the code the server's own requests
 // run through. From the request thread, sending cost that thread the sending itself and more: the
 // exporter's requests, streams and sockets reach the type feedback V8 optimises that shared code by
 // (counted, the request path's rows came to ~2,300 instructions a request less with batches not sent
 // at all; docs/performance.md). A worker has its own heap and feedback, and runs on the other core
-// when it is free. For http/json, the conversion (~7 µs a span) is done here too.
+// when it is free. The protobuf is written here too (~5,000 instructions a request, counted on the
+// request thread when it wrote it), and for http/json the conversion (~7 µs a span).
 import { parentPort, workerData } from 'node:worker_threads';
 import { ExportResultCode } from '@opentelemetry/core';
 import { OTLPExporterBase } from '@opentelemetry/otlp-exporter-base';
 import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from '@opentelemetry/otlp-exporter-base/node-http';
 import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { exportRequestJson } from './otlp-json.ts';
-import { decodeSpans } from './otlp-proto.ts';
+import { decodeSpans, requestHead, SpanEncoder } from './otlp-proto.ts';
 
 /** What the worker is started with. */
 export interface ExportWorkerInit {
@@ -29,16 +31,21 @@ export interface ExportWorkerInit {
   concurrencyLimit: number;
 }
 
-/** A batch to send: its bytes are `length` bytes at `offset` in `buffer`, which was transferred. */
+/** A batch to send: its records (SpanRecorder.take()) are `length` bytes at `offset` in `buffer`, which was transferred. */
 export interface ExportWorkerRequest { id: number; buffer: ArrayBuffer; offset: number; length: number; count: number }
 
-/** A batch's outcome (a sent one's buffer transferred back). */
-export type ExportWorkerReply = { id: number; ok: true; buffer: ArrayBuffer } | { id: number; ok: false; error: string };
+/** A batch's outcome, with the records' buffer transferred back once they are encoded (none if the thread died first). */
+export type ExportWorkerReply = { id: number; ok: true; buffer: ArrayBuffer } | { id: number; ok: false; error: string; buffer?: ArrayBuffer };
 
 interface EncodedSpans { bytes: Buffer; count: number }
 
 const init = workerData as ExportWorkerInit;
 const port = parentPort!;
+
+// The request's head (resource and scope) is written in front of a batch's spans, for http/protobuf; its
+// largest (a length of 2^31 takes the longest varints) is kept free there.
+const head = init.json ? undefined : (n: number) => requestHead(init.serviceName, init.scope, n);
+const encoder = new SpanEncoder(256 * 1024, head?.(2 ** 31 - 1).length ?? 0);
 
 // The SDK's exporter is given batches already encoded: for protobuf the whole request, for JSON the spans to convert.
 const serializer = {
@@ -53,17 +60,28 @@ const exporter = new OTLPExporterBase<EncodedSpans>(createOtlpHttpExportDelegate
 
 // (No shutdown: the server stops the thread once every batch is answered, when the exporter has nothing left to do.)
 port.on('message', (m: ExportWorkerRequest) => {
-  const bytes = Buffer.from(m.buffer, m.offset, m.length);
+  let bytes: Buffer;
+  try {
+    encoder.addRecords(Buffer.from(m.buffer, m.offset, m.length));
+    bytes = encoder.take(head);
+  } catch (err) {
+    // (A batch that cannot be encoded costs that batch, not the thread and the others in flight.)
+    encoder.take();
+    port.postMessage({ id: m.id, ok: false, error: String(err), buffer: m.buffer } satisfies ExportWorkerReply, [m.buffer]);
+    return;
+  }
   try {
     exporter.export({ bytes, count: m.count }, (result) => {
-      // Accepted: the collector has read the whole body, so the buffer is free again. A failed export's
-      // buffer stays here for the GC: a request that failed early (an error status before the body was
-      // read, a timeout) may still be writing it.
-      if (result.code === ExportResultCode.SUCCESS) port.postMessage({ id: m.id, ok: true, buffer: m.buffer } satisfies ExportWorkerReply, [m.buffer]);
-      else port.postMessage({ id: m.id, ok: false, error: String(result.error ?? 'export failed') } satisfies ExportWorkerReply);
+      // Accepted: the collector has read the whole body, so the protobuf's buffer is free again. A failed
+      // export's stays here for the GC: a request that failed early (an error status before the body was
+      // read, a timeout) may still be writing it. The records were done with once encoded.
+      if (result.code === ExportResultCode.SUCCESS) {
+        encoder.recycle(bytes);
+        port.postMessage({ id: m.id, ok: true, buffer: m.buffer } satisfies ExportWorkerReply, [m.buffer]);
+      } else port.postMessage({ id: m.id, ok: false, error: String(result.error ?? 'export failed'), buffer: m.buffer } satisfies ExportWorkerReply, [m.buffer]);
     });
   } catch (err) {
     // (A batch that cannot even be serialised costs that batch, not the thread and the others in flight.)
-    port.postMessage({ id: m.id, ok: false, error: String(err) } satisfies ExportWorkerReply);
+    port.postMessage({ id: m.id, ok: false, error: String(err), buffer: m.buffer } satisfies ExportWorkerReply, [m.buffer]);
   }
 });

@@ -1,15 +1,37 @@
-// Our OTLP protobuf span encoder against the SDK's own serialiser: the same bytes for the same spans
-// (resource, scope, ids, parents, kinds, times, attributes of every type, statuses, flags), and
-// decodeSpans() reads back what the encoder wrote (the http/json export goes through it).
+// Our OTLP protobuf span encoding (spans recorded on the request thread, encoded from their records in
+// the export thread) against the SDK's own serialiser: the same bytes for the same spans (resource,
+// scope, ids, parents, kinds, times, attributes of every type, statuses, flags), and decodeSpans() reads
+// back what the encoder wrote (the http/json export goes through it).
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import type { PlainSpan } from './otlp-json.ts';
 import { sdkSpan } from './sdk-span.ts';
-import { type Attributes, decodeExportRequest, decodeSpans, encodeShape, exportRequest, idsFromHex, requestHead, SpanEncoder } from './otlp-proto.ts';
+import { type Attributes, decodeExportRequest, decodeSpans, type EncodedShape, encodeShape, exportRequest, idsFromHex, requestHead, SpanEncoder, type SpanIds, SpanRecorder } from './otlp-proto.ts';
+
+/** Both halves, as the exporter runs them: spans recorded (the request thread's), then encoded from a batch of records (the export thread's). */
+class Pipeline {
+  readonly recorder: SpanRecorder;
+  readonly encoder: SpanEncoder;
+  constructor(capacity: number, reserve = 0) {
+    this.recorder = new SpanRecorder(capacity);
+    this.encoder = new SpanEncoder(capacity, reserve);
+  }
+  get count() { return this.recorder.count; }
+  add(name: string, kind: number, ids: SpanIds, startMs: number, endMs: number, error: string, attrs: readonly Attributes[], shape?: EncodedShape) {
+    this.recorder.add(name, kind, ids, startMs, endMs, error, attrs, shape);
+  }
+  take(prefix?: (spansLength: number) => Uint8Array): Buffer {
+    const records = this.recorder.take();
+    this.encoder.addRecords(records);
+    this.recorder.recycle(records);
+    return this.encoder.take(prefix);
+  }
+  recycle(b: Buffer) { this.encoder.recycle(b); }
+}
 
 function encode(spans: PlainSpan[], attrs = (p: PlainSpan): Attributes[] => [Object.fromEntries(pairs(p.attrs)) as Attributes]): Buffer {
-  const enc = new SpanEncoder(64); // small, so the test also grows it
+  const enc = new Pipeline(64); // small, so the test also grows it
   for (const s of spans) enc.add(s.name, s.kind, idsFromHex(s.traceId, s.spanId, s.parentSpanId, s.parentRemote), s.startMs, s.endMs, s.error, attrs(s));
   assert.equal(enc.count, spans.length);
   return enc.take();
@@ -42,7 +64,7 @@ it('writes the bytes the SDK writes for the same spans', () => {
   // As the exporter does it: the request's head written in the room kept in front of the spans, then
   // a second batch in a recycled buffer.
   const head = (n: number) => requestHead('nimbus-test', 'nimbus', n);
-  const enc = new SpanEncoder(64 * 1024, head(2 ** 31 - 1).length);
+  const enc = new Pipeline(64 * 1024, head(2 ** 31 - 1).length);
   const buffers = new Set<ArrayBufferLike>();
   for (let round = 0; round < 3; round++) {
     for (const s of spans) enc.add(s.name, s.kind, idsFromHex(s.traceId, s.spanId, s.parentSpanId, s.parentRemote), s.startMs, s.endMs, s.error, [Object.fromEntries(pairs(s.attrs)) as Attributes]);
@@ -86,7 +108,7 @@ it('writes the same bytes from a shape (its name, kind and first attributes enco
     for (const [name, error] of [[spans[0]!.name, ''], [spans[0]!.name, 'Error: boom'], ['n'.repeat(20_000), 'e'.repeat(300)]] as const) {
       const shape = encodeShape(name, 1, attrs[0]!);
       const write = (withShape: boolean) => {
-        const enc = new SpanEncoder(64);
+        const enc = new Pipeline(64);
         const s = spans[0]!;
         // Twice: the second span after the first in the same buffer.
         for (let i = 0; i < 2; i++) enc.add(name, 1, idsFromHex(s.traceId, s.spanId, s.parentSpanId, s.parentRemote), s.startMs, s.endMs, error, attrs, withShape ? shape : undefined);
@@ -96,23 +118,63 @@ it('writes the same bytes from a shape (its name, kind and first attributes enco
     }
   }
   // And they read back as set.
-  const enc = new SpanEncoder(64);
+  const enc = new Pipeline(64);
   const s = spans[0]!;
   enc.add(s.name, 1, idsFromHex(s.traceId, s.spanId, '', false), 1, 2, '', cases[2]!, encodeShape(s.name, 1, first));
   assert.deepEqual(decodeSpans(enc.take())[0]!.attrs, ['http.request.method', 'GET', 'http.route', '/other', 'ünïcode', 'naïve ✓', 'http.response.status_code', 404]);
 });
 
-it('lets go of a buffer grown for a huge span instead of keeping it for later batches', () => {
+it('lets go of a buffer grown for a huge span instead of keeping it for later batches, in both halves', () => {
+  const rec = new SpanRecorder(1024);
   const enc = new SpanEncoder(1024);
   const s = spans[2]!;
-  enc.add(s.name, s.kind, idsFromHex(s.traceId, s.spanId, '', false), 1, 2, 'e'.repeat(100_000), []);
+  const add = (error: string) => rec.add(s.name, s.kind, idsFromHex(s.traceId, s.spanId, '', false), 1, 2, error, []);
+  add('e'.repeat(100_000));
+  const bigRecords = rec.take();
+  enc.addRecords(bigRecords);
   const big = enc.take();
-  assert.ok(big.buffer.byteLength > 4 * 1024);
+  assert.ok(bigRecords.buffer.byteLength > 4 * 1024 && big.buffer.byteLength > 4 * 1024);
+  rec.recycle(bigRecords);
   enc.recycle(big);
-  enc.add(s.name, s.kind, idsFromHex(s.traceId, s.spanId, '', false), 1, 2, '', []);
-  enc.add(s.name, s.kind, idsFromHex(s.traceId, s.spanId, '', false), 1, 2, '', []);
+  add('');
+  add('');
+  const records = rec.take();
+  enc.addRecords(records);
   const small = enc.take();
-  assert.ok(small.buffer.byteLength <= 4 * 1024, `a batch of two small spans sits in ${small.buffer.byteLength} bytes`);
+  for (const [what, b] of [['records', records], ['protobuf', small]] as const) assert.ok(b.buffer.byteLength <= 4 * 1024, `a batch of two small spans' ${what} sit in ${b.buffer.byteLength} bytes`);
+});
+
+it('names a batch\'s shapes in its own table (a shape again in the next batch, or in another recorder\'s), and refuses a record naming a shape its batch lacks', () => {
+  const ids = idsFromHex(spans[0]!.traceId, spans[0]!.spanId, '', false);
+  const shapes = { a: { attrs: { x: 1 }, shape: encodeShape('a', 1, { x: 1 }) }, b: { attrs: { y: 'two' }, shape: encodeShape('b', 2, { y: 'two' }) } };
+  const add = (rec: SpanRecorder, name: 'a' | 'b') => rec.add(name, 1, ids, 1, 2, '', [shapes[name].attrs], shapes[name].shape);
+  const enc = new SpanEncoder(1024);
+  const read = (records: Buffer) => {
+    enc.addRecords(records);
+    return decodeSpans(enc.take()).map((x) => [x.name, ...x.attrs]);
+  };
+  const [r1, r2] = [new SpanRecorder(1024), new SpanRecorder(1024)];
+  add(r1, 'a');
+  add(r1, 'b');
+  add(r1, 'a');
+  assert.deepEqual(read(r1.take()), [['a', 'x', 1], ['b', 'y', 'two'], ['a', 'x', 1]]);
+  // b first now: where a was in the last batch's table, b is in this one's.
+  add(r1, 'b');
+  add(r1, 'a');
+  assert.deepEqual(read(r1.take()), [['b', 'y', 'two'], ['a', 'x', 1]]);
+  // Two recorders taking turns with the same shapes.
+  add(r2, 'a');
+  add(r1, 'a');
+  add(r2, 'b');
+  add(r1, 'b');
+  add(r2, 'a');
+  assert.deepEqual(read(r2.take()), [['a', 'x', 1], ['b', 'y', 'two'], ['a', 'x', 1]]);
+  assert.deepEqual(read(r1.take()), [['a', 'x', 1], ['b', 'y', 'two']]);
+  // A batch whose table was cut to none.
+  add(r1, 'a');
+  const records = r1.take();
+  records.writeUInt32LE(0, records.length - 4);
+  assert.throws(() => enc.addRecords(records), /a span record names shape 0 of a batch that holds 0/);
 });
 
 it('keeps nanoseconds exact near the epoch and now, carrying a rounded-up fraction', () => {

@@ -1,12 +1,10 @@
-// OTLP protobuf for the spans Nimbus records, written (in runs, after they end: span-export.ts)
-// straight into one growing buffer: no SDK span objects, no second pass. The bytes are what the SDK's
-// ProtobufTraceSerializer writes for the same span (same fields, same order, same defaults left out;
-// otlp-proto.test.ts compares them byte for byte), so any collector that takes the SDK's exports
-// takes these.
-//
-// The buffer holds a run of `ScopeSpans.spans` fields, with room kept in front for requestHead(): the
-// start of the ExportTraceServiceRequest (resource, scope) around them, written in place when a batch
-// is taken, so a batch goes out without a copy. decodeSpans() reads spans back, for OTLP/JSON exports.
+// OTLP protobuf for the spans Nimbus records, in two halves. On the request thread, SpanRecorder writes
+// each finished span (in runs, after they end: span-export.ts) as a record of fixed fields into one
+// growing buffer; in the export thread, SpanEncoder writes the protobuf from a batch of records: no SDK
+// span objects, and the request thread does the least it can (docs/performance.md). The bytes are what
+// the SDK's ProtobufTraceSerializer writes for the same span (same fields, same order, same defaults
+// left out; otlp-proto.test.ts compares them byte for byte), so any collector that takes the SDK's
+// exports takes these. decodeSpans() reads spans back, for OTLP/JSON exports.
 import type { PlainSpan } from './otlp-json.ts';
 
 export type Attributes = Record<string, string | number | boolean>;
@@ -26,16 +24,175 @@ function valueBound(v: Value): number {
   return 11;
 }
 
-export class SpanEncoder {
+// A span's record, as SpanRecorder writes it and SpanEncoder reads it (little-endian; offsets from the
+// record's start): its length (u32), its shape's index in the batch's table (u16, NO_SHAPE for none), flags
+// (u8: PARENT, REMOTE, OWN_ATTRS), the trace, span and parent ids (16, 8 and 8 bytes), the start and end
+// (f64, epoch ms); then, without a shape, its name and kind fields (u32 length, bytes); its attributes
+// (u32 length, KeyValue fields); its error (u32 length, UTF-8; none for a span that did not fail).
+const R = { shape: 4, flags: 6, trace: 8, span: 24, parent: 32, start: 40, end: 48, rest: 56 };
+const NO_SHAPE = 0xffff;
+// The span has a parent; the parent is another process's span; the attributes are all of the span's
+// (the shape's are not copied: a later set gave one of its keys again).
+const PARENT = 1;
+const REMOTE = 2;
+const OWN_ATTRS = 4;
+
+/**
+ * The request thread's half of export: a finished span as a record of fixed fields, its attributes
+ * beyond its shape's already encoded, in one growing buffer. take() gives a batch of them, with a table
+ * of the shapes they name, to SpanEncoder (in the export thread), which writes the OTLP protobuf: the
+ * framing, lengths, nanoseconds and copies of shapes are not the request thread's work.
+ */
+export class SpanRecorder {
   #buf: Buffer;
   // The same bytes as a DataView (kept with it by #use()), for the fields of fixed size: a DataView writes
   // four bytes at a time where a Buffer writes one (~20 instructions a byte in a loop).
   #view: DataView;
+  readonly #capacity: number;
+  #at = 0;
+  // The shapes this batch's records name, each at the index its `slot` says (while it is there).
+  #shapes: EncodedShape[] = [];
+  // Buffers handed out by take() and given back: a full batch's buffer is reused rather than a new one
+  // allocated per batch (hundreds of KB outside the heap, each pushing V8 towards a full collection).
+  readonly #free: Buffer[] = [];
+  /** Spans written since the last take(). */
+  count = 0;
+
+  constructor(capacity = 256 * 1024) {
+    this.#capacity = Math.max(capacity, 64);
+    this.#buf = Buffer.allocUnsafeSlow(this.#capacity);
+    this.#view = viewOf(this.#buf);
+  }
+
+  /**
+   * Records one finished span. `kind` is the API's SpanKind (OTLP's is one more); times are epoch
+   * milliseconds; `error` is '' for a span that did not fail; a key set in more than one of `attrs`
+   * keeps the place it was first set, with the value set last. `shape`, when given, is
+   * encodeShape(name, kind, attrs[0]): the record names it instead of holding its fields.
+   */
+  add(name: string, kind: number, ids: SpanIds, startMs: number, endMs: number, error: string, attrs: readonly Attributes[], shape?: EncodedShape): void {
+    let si = NO_SHAPE;
+    if (shape) {
+      si = shape.slot;
+      if (this.#shapes[si] !== shape) {
+        si = this.#shapes.length;
+        // (A batch naming 65,535 shapes writes the rest in full.)
+        if (si < NO_SHAPE) this.#shapes.push(shape), shape.slot = si;
+        else shape = undefined, si = NO_SHAPE;
+      }
+    }
+    // Room for everything but the attributes, which make room for themselves one by one.
+    let b = this.#room(this.#at, R.rest + 12 + (shape ? 0 : 3 * name.length + 8) + 3 * error.length);
+    let dv = this.#view;
+    const r = this.#at;
+    let flags = 0;
+    copyWords(dv, r + R.trace, ids.traceView, ids.traceAt, 4);
+    copyWords(dv, r + R.span, ids.spanView, ids.spanAt, 2);
+    const parent = ids.parentView;
+    if (parent) {
+      flags = ids.parentRemote ? PARENT | REMOTE : PARENT;
+      copyWords(dv, r + R.parent, parent, ids.parentAt, 2);
+    }
+    dv.setFloat64(r + R.start, startMs, true);
+    dv.setFloat64(r + R.end, endMs, true);
+    let p = r + R.rest;
+    if (!shape) {
+      const end = nameAndKind(b, p + 4, name, kind);
+      dv.setUint32(p, end - p - 4, true);
+      p = end;
+    }
+    // The attributes, each key once: in the place it was first set, with the value set last (as the SDK's
+    // spans keep them). The shape's are copied by the encoder, unless a later set gives one of its keys again.
+    let n: number;
+    if (shape && attrs.length > 0) {
+      n = gather(attrs, 1);
+      if (n > 0 && overlaps(shape.keys, n)) n = gather(attrs, 0), flags |= OWN_ATTRS;
+    } else n = gather(attrs, 0), flags |= OWN_ATTRS;
+    const attrsAt = p;
+    p += 4;
+    for (let j = 0; j < n; j++) {
+      const k = KEYS[j]!;
+      const v = VALUES[j];
+      const bound = attributeBound(k, v);
+      // The error comes after (its length and bytes).
+      if (p + bound + 4 + 3 * error.length > b.length) b = this.#room(p, bound + 4 + 3 * error.length);
+      p = attribute(b, p, k, v);
+      // (Let go: a value is not kept alive until the next span. Keys are the code's own constants.)
+      VALUES[j] = undefined;
+    }
+    dv = this.#view;
+    dv.setUint32(attrsAt, p - attrsAt - 4, true);
+    const errorLength = error ? (b as NodeBuffer).utf8Write(error, p + 4, b.length - p - 4) : 0;
+    dv.setUint32(p, errorLength, true);
+    p += 4 + errorLength;
+    dv.setUint32(r, p - r, true);
+    dv.setUint16(r + R.shape, si, true);
+    b[r + R.flags] = flags;
+    this.#at = p;
+    this.count++;
+  }
+
+  /**
+   * The records written since the last take(), then the table of the shapes they name (each its name
+   * and kind fields and its attributes' fields, a u32 length before each), then where that table
+   * starts and how many it holds (u32 each): a view of the recorder's buffer, the caller's until it is
+   * given back with recycle(). The recorder goes on in another buffer.
+   */
+  take(): Buffer {
+    const shapes = this.#shapes;
+    let bytes = 8;
+    for (const s of shapes) bytes += 8 + s.head.length + s.attrs.length;
+    const b = this.#room(this.#at, bytes);
+    const tableAt = this.#at;
+    let p = tableAt;
+    for (const s of shapes) {
+      b.writeUInt32LE(s.head.length, p);
+      p = copy(b, p + 4, s.head);
+      b.writeUInt32LE(s.attrs.length, p);
+      p = copy(b, p + 4, s.attrs);
+    }
+    b.writeUInt32LE(tableAt, p);
+    b.writeUInt32LE(shapes.length, p + 4);
+    const out = b.subarray(0, p + 8);
+    this.#use(this.#free.pop() ?? Buffer.allocUnsafeSlow(this.#capacity));
+    this.#at = 0;
+    this.#shapes = [];
+    this.count = 0;
+    return out;
+  }
+
+  /** Gives back a view take() returned, once nothing reads it any more. */
+  recycle(view: Buffer): void {
+    reuse(this.#free, view, this.#capacity);
+  }
+
+  /** The buffer, with at least `bytes` free after `at` (what is before `at` kept). */
+  #room(at: number, bytes: number): Buffer {
+    if (at + bytes <= this.#buf.length) return this.#buf;
+    return this.#use(grown(this.#buf, at, bytes));
+  }
+
+  /** Writes into `b` from now on. */
+  #use(b: Buffer): Buffer {
+    this.#buf = b;
+    this.#view = viewOf(b);
+    return b;
+  }
+}
+
+/**
+ * The export thread's half: OTLP protobuf written from SpanRecorder's records, into one growing buffer
+ * holding a run of `ScopeSpans.spans` fields, with room kept in front for requestHead() (the start of
+ * the ExportTraceServiceRequest around them, written in place when a batch is taken, so a batch goes
+ * out without a copy).
+ */
+export class SpanEncoder {
+  #buf: Buffer;
+  #view: DataView;
   readonly #reserve: number;
   readonly #capacity: number;
   #at: number;
-  // Buffers handed out by take() and given back: a full batch's buffer is reused rather than a new one
-  // allocated per batch (hundreds of KB outside the heap, each pushing V8 towards a full collection).
+  // Buffers handed out by take() and given back (as SpanRecorder's).
   readonly #free: Buffer[] = [];
   /** Spans written since the last take(). */
   count = 0;
@@ -49,86 +206,90 @@ export class SpanEncoder {
     this.#at = reserve;
   }
 
-  /**
-   * Appends one finished span. `kind` is the API's SpanKind (OTLP's is one more); times are epoch
-   * milliseconds; `error` is '' for a span that did not fail; a key set in more than one of `attrs`
-   * keeps the place it was first set, with the value set last. `shape`, when given, is
-   * encodeShape(name, kind, attrs[0]): its bytes are copied rather than written again.
-   */
-  add(name: string, kind: number, ids: SpanIds, startMs: number, endMs: number, error: string, attrs: readonly Attributes[], shape?: EncodedShape): void {
-    // Room for everything but the attributes, which make room for themselves one by one.
-    let b = this.#room(this.#at, 128 + (shape ? shape.head.length : 3 * name.length) + 3 * error.length);
-    let dv = this.#view;
-    let p = this.#at;
-    b[p++] = 0x12; // ScopeSpans.spans
-    const spanAt = p;
-    // The span's length: one byte when the span is only its shape's bytes and at most 72 more (ids, times,
-    // tail), and that is under 128; else two (up to 16 KB). close() moves the span when its length
-    // takes another number of bytes (only ever after two are kept: the one-byte case is a sure bound).
-    const reserved = shape && attrs.length === 1 && !error && 72 + shape.head.length + shape.attrs.length < 0x80 ? 1 : 2;
-    p += reserved;
-    // The ids, with their tags and lengths.
-    dv.setUint16(p, TAG.traceId | (16 << 8), true);
-    copyWords(dv, p + 2, ids.traceView, ids.traceAt, 4);
-    dv.setUint16(p + 18, TAG.spanId | (8 << 8), true);
-    copyWords(dv, p + 20, ids.spanView, ids.spanAt, 2);
-    p += 28;
-    const parent = ids.parentView;
-    if (parent) {
-      dv.setUint16(p, TAG.parent | (8 << 8), true);
-      copyWords(dv, p + 2, parent, ids.parentAt, 2);
-      p += 10;
+  /** Writes every span of a batch SpanRecorder.take() gave. A record that names a shape the batch does not hold is an error (nothing of it written). */
+  addRecords(records: Uint8Array): void {
+    const rb = Buffer.isBuffer(records) ? records : Buffer.from(records.buffer, records.byteOffset, records.byteLength);
+    const rv = viewOf(rb);
+    const tableAt = rv.getUint32(rb.length - 8, true);
+    const count = rv.getUint32(rb.length - 4, true);
+    const heads: Buffer[] = [];
+    const attrs: Buffer[] = [];
+    for (let i = 0, p = tableAt; i < count; i++) {
+      const h = rv.getUint32(p, true);
+      heads.push(rb.subarray(p + 4, p += 4 + h));
+      const a = rv.getUint32(p, true);
+      attrs.push(rb.subarray(p + 4, p += 4 + a));
     }
-    if (shape) p = copy(b, p, shape.head);
-    else p = nameAndKind(b, p, name, kind);
-    b[p++] = TAG.start; p = nanos(dv, p, startMs);
-    b[p++] = TAG.end; p = nanos(dv, p, endMs);
-    // The attributes, each key once: in the place it was first set, with the value set last (as the SDK's
-    // spans keep them). The shape's are copied as encoded, unless a later set gives one of its keys again.
-    let n: number;
-    if (shape && attrs.length > 0) {
-      n = gather(attrs, 1);
-      if (n > 0 && overlaps(shape.keys, n)) n = gather(attrs, 0);
-      else {
-        if (p + shape.attrs.length + 32 + 3 * error.length > b.length) b = this.#room(p, shape.attrs.length + 32 + 3 * error.length);
-        p = copy(b, p, shape.attrs);
-      }
-    } else n = gather(attrs, 0);
-    for (let j = 0; j < n; j++) {
-      const k = KEYS[j]!;
-      const v = VALUES[j];
-      const bound = attributeBound(k, v);
-      // The rest of the span (its counts, status and flags) needs 32 bytes more than its error.
-      if (p + bound + 32 + 3 * error.length > b.length) b = this.#room(p, bound + 32 + 3 * error.length);
-      p = attribute(b, p, k, v);
-      // (Let go: a value is not kept alive until the next span. Keys are the code's own constants.)
-      VALUES[j] = undefined;
+    for (let r = 0; r < tableAt; r += rv.getUint32(r, true)) this.#add(rb, rv, r, heads, attrs);
+  }
+
+  #add(rb: Buffer, rv: DataView, r: number, heads: Buffer[], shapeAttrs: Buffer[]): void {
+    const si = rv.getUint16(r + R.shape, true);
+    const flags = rb[r + R.flags]!;
+    let p = r + R.rest;
+    let head: Buffer;
+    if (si === NO_SHAPE) {
+      const n = rv.getUint32(p, true);
+      head = rb.subarray(p + 4, p += 4 + n);
+    } else {
+      if (si >= heads.length) throw new Error(`a span record names shape ${si} of a batch that holds ${heads.length}`);
+      head = heads[si]!;
     }
+    const sa = si === NO_SHAPE || flags & OWN_ATTRS ? EMPTY : shapeAttrs[si]!;
+    const attrsLength = rv.getUint32(p, true);
+    const attrsAt = p + 4;
+    p = attrsAt + attrsLength;
+    const errorLength = rv.getUint32(p, true);
+    const errorAt = p + 4;
+    // Every length is known: the span's is written once, in as many bytes as it takes.
+    const statusLength = 1 + varintSize(errorLength) + errorLength + 2;
+    const tail = errorLength ? 6 + 1 + varintSize(statusLength) + statusLength + 6 : 16;
+    const spanLength = 28 + (flags & PARENT ? 10 : 0) + head.length + 18 + sa.length + attrsLength + tail;
+    const b = this.#room(this.#at, 6 + spanLength);
+    const dv = this.#view;
+    let q = this.#at;
+    b[q++] = 0x12; // ScopeSpans.spans
+    q = varint(b, q, spanLength);
+    const spanAt = q;
+    dv.setUint16(q, TAG.traceId | (16 << 8), true);
+    copyWords(dv, q + 2, rv, r + R.trace, 4);
+    dv.setUint16(q + 18, TAG.spanId | (8 << 8), true);
+    copyWords(dv, q + 20, rv, r + R.span, 2);
+    q += 28;
+    if (flags & PARENT) {
+      dv.setUint16(q, TAG.parent | (8 << 8), true);
+      copyWords(dv, q + 2, rv, r + R.parent, 2);
+      q += 10;
+    }
+    q = copy(b, q, head);
+    b[q++] = TAG.start; q = nanos(dv, q, rv.getFloat64(r + R.start, true));
+    b[q++] = TAG.end; q = nanos(dv, q, rv.getFloat64(r + R.end, true));
+    q = copy(b, q, sa);
+    if (attrsLength > 0) q += rb.copy(b, q, attrsAt, attrsAt + attrsLength);
     // The counts of what was dropped (none), the status and the flags (field 16, fixed32: W3C sampled,
     // "has is-remote", and "is remote" for a parent from another process: 0x101 | 0x200).
-    const flags = parent && ids.parentRemote ? 0x03 : 0x01;
-    dv = this.#view;
-    if (!error) {
+    const spanFlags = flags & REMOTE ? 0x03 : 0x01;
+    if (!errorLength) {
       // 50 00 60 00 70 00: dropped_attributes, _events, _links_count 0; 7a 02 18 00: a Status of code
       // UNSET; 85 01 01 <flags> 00 00.
-      dv.setUint32(p, TAG.droppedAttrs | (TAG.droppedEvents << 16), true);
-      dv.setUint32(p + 4, TAG.droppedLinks | (TAG.status << 16) | (2 << 24), true);
-      dv.setUint32(p + 8, 0x01850018, true);
-      dv.setUint32(p + 12, 0x0001 | (flags << 8), true);
-      p += 16;
+      dv.setUint32(q, TAG.droppedAttrs | (TAG.droppedEvents << 16), true);
+      dv.setUint32(q + 4, TAG.droppedLinks | (TAG.status << 16) | (2 << 24), true);
+      dv.setUint32(q + 8, 0x01850018, true);
+      dv.setUint32(q + 12, 0x0001 | (spanFlags << 8), true);
+      q += 16;
     } else {
-      dv.setUint32(p, TAG.droppedAttrs | (TAG.droppedEvents << 16), true);
-      dv.setUint16(p + 4, TAG.droppedLinks, true);
-      p += 6;
-      b[p++] = TAG.status;
-      const statusAt = p++;
-      b[p++] = 0x12; p = string(b, p, error); // Status.message
-      b[p++] = 0x18; b[p++] = 2; // Status.code: ERROR
-      p = close(b, statusAt, 1, p);
-      b[p++] = 0x85; b[p++] = 0x01;
-      b[p++] = 0x01; b[p++] = flags; b[p++] = 0; b[p++] = 0;
+      dv.setUint32(q, TAG.droppedAttrs | (TAG.droppedEvents << 16), true);
+      dv.setUint16(q + 4, TAG.droppedLinks, true);
+      q += 6;
+      b[q++] = TAG.status; q = varint(b, q, statusLength);
+      b[q++] = 0x12; q = varint(b, q, errorLength); // Status.message
+      q += rb.copy(b, q, errorAt, errorAt + errorLength);
+      b[q++] = 0x18; b[q++] = 2; // Status.code: ERROR
+      b[q++] = 0x85; b[q++] = 0x01;
+      b[q++] = 0x01; b[q++] = spanFlags; b[q++] = 0; b[q++] = 0;
     }
-    this.#at = close(b, spanAt, reserved, p);
+    if (q - spanAt !== spanLength) throw new Error(`a span record came to ${q - spanAt} bytes where ${spanLength} were counted`);
+    this.#at = q;
     this.count++;
   }
 
@@ -151,25 +312,39 @@ export class SpanEncoder {
 
   /** Gives back a view take() returned, once nothing reads it any more. */
   recycle(view: Buffer): void {
-    // Every buffer here is allocUnsafeSlow's: its memory is its own, never a slice of Node's shared pool.
-    // One grown for a huge span is let go: kept, it would hold that much memory for good.
-    if (this.#free.length < 4 && view.buffer.byteLength <= 4 * this.#capacity) this.#free.push(Buffer.from(view.buffer));
+    reuse(this.#free, view, this.#capacity);
   }
 
-  /** The buffer, with at least `bytes` free after `at` (what is before `at` kept). */
   #room(at: number, bytes: number): Buffer {
     if (at + bytes <= this.#buf.length) return this.#buf;
-    const next = Buffer.allocUnsafeSlow(Math.max(at + bytes, 2 * this.#buf.length));
-    this.#buf.copy(next, 0, 0, at);
-    return this.#use(next);
+    return this.#use(grown(this.#buf, at, bytes));
   }
 
-  /** Writes into `b` from now on. */
   #use(b: Buffer): Buffer {
     this.#buf = b;
     this.#view = viewOf(b);
     return b;
   }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** A new buffer of at least `at + bytes` (twice the old one's size at least), holding the old one's first `at` bytes. */
+function grown(old: Buffer, at: number, bytes: number): Buffer {
+  const next = Buffer.allocUnsafeSlow(Math.max(at + bytes, 2 * old.length));
+  old.copy(next, 0, 0, at);
+  return next;
+}
+
+/** Keeps a given-back buffer for reuse: at most four, and not one grown past four times `capacity` (kept, it would hold that much memory for good). */
+function reuse(free: Buffer[], view: Buffer, capacity: number): void {
+  // Every buffer here is allocUnsafeSlow's: its memory is its own, never a slice of Node's shared pool.
+  if (free.length < 4 && view.buffer.byteLength <= 4 * capacity) free.push(Buffer.from(view.buffer));
+}
+
+/** How many bytes varint() takes for `v`. */
+function varintSize(v: number): number {
+  return v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : 5;
 }
 
 /** A DataView of the same bytes as `b`. */
@@ -214,6 +389,8 @@ export interface EncodedShape {
   readonly attrs: Uint8Array;
   /** Their keys (those whose value an attribute can hold), in order. */
   readonly keys: readonly string[];
+  /** Where the recorder last put it in a batch's table of shapes (SpanRecorder's; it checks the index still holds this shape). */
+  slot: number;
 }
 
 /** encodeShape()'s bytes are what add() writes for the same name, kind and first attributes. */
@@ -230,7 +407,7 @@ export function encodeShape(name: string, kind: number, attrs: Attributes): Enco
     keys.push(k);
   }
   // (Not frozen: TurboFan reads a frozen array's elements through a call, ~100 instructions each.)
-  return { head, attrs: Buffer.concat(parts), keys };
+  return { head, attrs: Buffer.concat(parts), keys, slot: 0 };
 }
 
 /** The name and kind fields. */
@@ -345,7 +522,7 @@ function string(b: Buffer, p: number, s: string): number {
  */
 function close(b: Buffer, at: number, reserved: number, end: number): number {
   const len = end - at - reserved;
-  const size = len < 0x80 ? 1 : len < 0x4000 ? 2 : len < 0x200000 ? 3 : len < 0x10000000 ? 4 : 5;
+  const size = varintSize(len);
   if (size !== reserved) {
     b.copyWithin(at + size, at + reserved, end);
     end += size - reserved;

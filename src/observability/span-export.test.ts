@@ -94,12 +94,12 @@ async function receiver() {
   return { batches, url, until, close };
 }
 
-/** An ended span as tracing.ts hands them over: encoded when the exporter says (each encoding counted in `encoded`). */
+/** An ended span as tracing.ts hands them over: recorded when the exporter says (each counted in `encoded`). */
 const encoded = { count: 0 };
 const ended = (i: number): EndedSpan => ({
-  encode: (encoder) => {
+  record: (recorder) => {
     encoded.count++;
-    encoder.add(`e${i}`, 0, idsFromHex('4bf92f3577b34da6a3ce929d0e0e4736', i.toString(16).padStart(16, '0'), '', false), 1_764_098_000_000 + i, 1_764_098_000_001 + i, '', [{ n: i }]);
+    recorder.add(`e${i}`, 0, idsFromHex('4bf92f3577b34da6a3ce929d0e0e4736', i.toString(16).padStart(16, '0'), '', false), 1_764_098_000_000 + i, 1_764_098_000_001 + i, '', [{ n: i }]);
   },
 });
 const names = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => `e${from + k}`);

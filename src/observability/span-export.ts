@@ -1,10 +1,11 @@
-// Span export. Finished spans are encoded as OTLP protobuf into one buffer (otlp-proto.ts: no SDK
-// span objects on the hot path), in runs of up to RUN_LENGTH as they end; a full batch, or the oldest
-// span's delay, hands the buffer to a worker thread where the OpenTelemetry SDK's OTLP/HTTP exporter
-// sends it (export-worker.ts: transport, headers, compression, timeouts and retries as
-// OTEL_EXPORTER_OTLP_* configure them; why a thread is said there). Encoding a request's three
-// spans counts ~5,000 instructions (docs/performance.md, "Counted in instructions"); the earlier
-// design (SDK span objects in a worker thread, our JSON serialiser) cost ~7 µs a span.
+// Span export. Finished spans are written as compact records into one buffer (otlp-proto.ts'
+// SpanRecorder: no SDK span objects on the hot path), in runs of up to RUN_LENGTH as they end; a full
+// batch, or the oldest span's delay, hands the buffer to a worker thread, which encodes the records as
+// OTLP protobuf (SpanEncoder) and sends them with the OpenTelemetry SDK's OTLP/HTTP exporter
+// (export-worker.ts: transport, headers, compression, timeouts and retries as OTEL_EXPORTER_OTLP_*
+// configure them; why a thread is said there). Encoding a request's three spans on the request thread
+// counted ~5,000 instructions (docs/performance.md, "Counted in instructions"); the earlier design (SDK
+// span objects in a worker thread, our JSON serialiser) cost ~7 µs a span.
 //
 // Batching follows the SDK's BatchSpanProcessor and its variables: OTEL_BSP_SCHEDULE_DELAY (5 s),
 // OTEL_BSP_MAX_EXPORT_BATCH_SIZE (here 2,048 for protobuf, as the hot path ends ~25,000 spans a
@@ -15,7 +16,7 @@ import { Worker } from 'node:worker_threads';
 import { getNumberFromEnv, getStringFromEnv } from '@opentelemetry/core';
 import type { ExportWorkerInit, ExportWorkerReply, ExportWorkerRequest } from './export-worker.ts';
 import type { Logger } from './logger.ts';
-import { type Attributes, type EncodedShape, requestHead, SpanEncoder, type SpanIds } from './otlp-proto.ts';
+import { type Attributes, type EncodedShape, SpanRecorder, type SpanIds } from './otlp-proto.ts';
 
 export type { Attributes } from './otlp-proto.ts';
 
@@ -38,20 +39,21 @@ export function protocolFromEnv(logger: Logger): Protocol {
   return 'http/protobuf';
 }
 
-/** A span that has ended, waiting to be encoded (tracing.ts's recorded spans). */
+/** A span that has ended, waiting to be recorded (tracing.ts's recorded spans). */
 export interface EndedSpan {
-  /** Writes the span into `encoder` (SpanEncoder.add). */
-  encode(encoder: SpanEncoder): void;
+  /** Writes the span into `recorder` (SpanRecorder.add). */
+  record(recorder: SpanRecorder): void;
 }
 
 // What the SDK's tracer from getTracer('nimbus') would name.
 const SCOPE = 'nimbus';
 // The SDK exporter's own default limit of exports at once.
 const MAX_CONCURRENT_EXPORTS = 30;
-// Ended spans wait to be encoded this many at a time. In a server at full speed, encoding each span as
-// it ended cost the request thread 1.6–4.5 µs per request more than encoding them in runs (the same
-// spans take ~0.5 µs each in a loop: encoded alone, between one request's work and the next, they
-// likely find the encoder's code and data cold; docs/performance.md, "Observability on vs off").
+// Ended spans wait to be recorded this many at a time. In a server at full speed, encoding each span as
+// it ended (when the request thread still wrote the protobuf) cost that thread 1.6–4.5 µs per request
+// more than encoding them in runs (the same spans took ~0.5 µs each in a loop: encoded alone, between
+// one request's work and the next, they likely found the encoder's code and data cold;
+// docs/performance.md, "Observability on vs off").
 const RUN_LENGTH = 128;
 // Export threads that may die in a row (without a batch sent in between) before exporting stops.
 const MAX_DEATHS = 3;
@@ -74,13 +76,11 @@ export class SpanExport {
   #nextId = 0;
   // Batches sent to the worker and not yet answered, by id.
   readonly #replies = new Map<number, (reply: ExportWorkerReply) => void>();
-  readonly #encoder: SpanEncoder;
-  // Writes the request's head (resource and scope) in front of a batch's spans, for http/protobuf; none for http/json.
-  readonly #head: ((spansLength: number) => Buffer) | undefined;
+  readonly #recorder: SpanRecorder;
   readonly #delayMs: number;
   readonly #batchSize: number;
   readonly #runLength: number;
-  // Spans ended and not yet encoded (at most #runLength).
+  // Spans ended and not yet recorded (at most #runLength).
   #ended: EndedSpan[] = [];
   readonly #maxInFlight: number;
   #inFlight = new Set<Promise<void>>();
@@ -102,65 +102,63 @@ export class SpanExport {
     this.#runLength = Math.min(RUN_LENGTH, this.#batchSize);
     // Batches in flight at once: the queue's worth, and never more than the exporter lets through (its concurrencyLimit).
     this.#maxInFlight = Math.min(MAX_CONCURRENT_EXPORTS, Math.max(1, Math.floor(queue / this.#batchSize)));
-    if (!json) this.#head = (n) => requestHead(config.serviceName, SCOPE, n);
-    // The head's largest (a length of 2^31 takes the longest varints) is kept free in front of the spans.
-    this.#encoder = new SpanEncoder(256 * 1024, this.#head?.(2 ** 31 - 1).length ?? 0);
+    this.#recorder = new SpanRecorder(256 * 1024);
     this.#workerInit = { url: config.url, serviceName: config.serviceName, scope: SCOPE, json, concurrencyLimit: this.#maxInFlight };
     this.#env = { ...process.env };
     this.#startWorker();
   }
 
   /**
-   * Takes a span that has ended, to be encoded with the next run of them (or the batch's delay, or
+   * Takes a span that has ended, to be recorded with the next run of them (or the batch's delay, or
    * close(), whichever comes first). The span must not change any more: its attributes are read then.
    */
   end(span: EndedSpan): void {
     if (this.#closed) return;
     this.#ended.push(span);
-    if (this.#ended.length >= this.#runLength) this.#encodeEnded();
+    if (this.#ended.length >= this.#runLength) this.#recordEnded();
     this.#armTimer();
   }
 
-  /** Encodes a finished span into the current batch at once (SpanEncoder.add); a full batch goes to the exporter. */
+  /** Records a finished span into the current batch at once (SpanRecorder.add); a full batch goes to the exporter. */
   add(name: string, kind: number, ids: SpanIds, startMs: number, endMs: number, error: string, attrs: readonly Attributes[], shape?: EncodedShape): void {
     if (this.#closed) return;
-    this.#encoder.add(name, kind, ids, startMs, endMs, error, attrs, shape);
-    if (this.#encoder.count >= this.#batchSize) this.#send(this.#ended.length > 0);
+    this.#recorder.add(name, kind, ids, startMs, endMs, error, attrs, shape);
+    if (this.#recorder.count >= this.#batchSize) this.#send(this.#ended.length > 0);
     this.#armTimer();
   }
 
   /** The oldest span waits at most the batch delay. */
   #armTimer(): void {
-    if (this.#timer || (this.#ended.length === 0 && this.#encoder.count === 0)) return;
+    if (this.#timer || (this.#ended.length === 0 && this.#recorder.count === 0)) return;
     this.#timer = setTimeout(() => this.#flush(), this.#delayMs);
     this.#timer.unref();
   }
 
-  #encodeEnded(): void {
+  #recordEnded(): void {
     const spans = this.#ended;
     this.#ended = [];
     for (let i = 0; i < spans.length; i++) {
-      // One span that cannot be encoded (or a batch that cannot be sent) costs that span or batch, not the
+      // One span that cannot be recorded (or a batch that cannot be sent) costs that span or batch, not the
       // rest of the run, and never the request whose span happened to end the run.
       try {
-        spans[i]!.encode(this.#encoder);
+        spans[i]!.record(this.#recorder);
         // A batch full midway: the spans after it keep the oldest one's deadline.
-        if (this.#encoder.count >= this.#batchSize) this.#send(i < spans.length - 1);
+        if (this.#recorder.count >= this.#batchSize) this.#send(i < spans.length - 1);
       } catch (err) {
-        this.#reportError(`could not encode or send a span: ${String(err)}`);
+        this.#reportError(`could not record or send a span: ${String(err)}`);
       }
     }
   }
 
   /** Sends every span there is. */
   #flush(): void {
-    this.#encodeEnded();
+    this.#recordEnded();
     this.#send();
   }
 
   /**
-   * Sends the spans encoded so far as a batch. The timer (the oldest waiting span's deadline) is kept
-   * when `othersWait`: spans ended before this batch filled are still to be encoded, and must not wait
+   * Sends the spans recorded so far as a batch. The timer (the oldest waiting span's deadline) is kept
+   * when `othersWait`: spans ended before this batch filled are still to be recorded, and must not wait
    * a whole delay more.
    */
   #send(othersWait = false): void {
@@ -168,12 +166,12 @@ export class SpanExport {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
-    const count = this.#encoder.count;
+    const count = this.#recorder.count;
     if (count === 0) return;
-    const bytes = this.#encoder.take(this.#head);
+    const bytes = this.#recorder.take();
     if (this.#inFlight.size >= this.#maxInFlight) {
       // The collector is slower than the spans come: drop this batch rather than grow without bound.
-      this.#encoder.recycle(bytes);
+      this.#recorder.recycle(bytes);
       this.#dropped += count;
       if (performance.now() - this.#lastDropAt >= ERROR_EVERY_MS) {
         this.#lastDropAt = performance.now();
@@ -181,17 +179,14 @@ export class SpanExport {
       }
       return;
     }
-    // The buffer goes to the worker (transferred: take() gave it up, the encoder writes in another), and
-    // comes back when the batch is sent; a failed batch's stays there.
+    // The records go to the worker (transferred: take() gave them up, the recorder writes in another
+    // buffer), and come back with the batch's outcome, to be written again.
     const sent = this.#ask({ id: 0, buffer: bytes.buffer as ArrayBuffer, offset: bytes.byteOffset, length: bytes.length, count }, [bytes.buffer as ArrayBuffer]).then((reply) => {
-      if (reply.ok) {
-        this.#deaths = 0;
-        this.#encoder.recycle(Buffer.from(reply.buffer));
-        return;
-      }
+      if (reply.buffer) this.#recorder.recycle(Buffer.from(reply.buffer));
       // Never handed over (no thread to take it): the buffer is still ours to reuse.
-      if (bytes.buffer.byteLength > 0) this.#encoder.recycle(bytes);
-      this.#reportError(reply.error);
+      else if (bytes.buffer.byteLength > 0) this.#recorder.recycle(bytes);
+      if (reply.ok) this.#deaths = 0;
+      else this.#reportError(reply.error);
     });
     this.#inFlight.add(sent);
     void sent.then(() => this.#inFlight.delete(sent));

@@ -13,7 +13,7 @@ import { ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
 import { buildSamplerFromEnv } from '@opentelemetry/sdk-trace-base/build/src/config.js';
 import { type Sampler, SamplingDecision } from '@opentelemetry/sdk-trace-base';
 import type { Logger } from './logger.ts';
-import { type EncodedShape, encodeShape, idsFromHex, type SpanEncoder, type SpanIds, viewOf } from './otlp-proto.ts';
+import { type EncodedShape, encodeShape, idsFromHex, type SpanIds, type SpanRecorder, viewOf } from './otlp-proto.ts';
 import { type Attributes, type EndedSpan, SpanExport } from './span-export.ts';
 
 export type { Attributes } from './span-export.ts';
@@ -324,8 +324,8 @@ class RecordedSpan implements SpanHandle, EndedSpan, SpanIds {
     this.#export.end(this);
   }
 
-  encode(encoder: SpanEncoder): void {
+  record(recorder: SpanRecorder): void {
     const s = this.#shape;
-    encoder.add(s.name, s.kind, this, this.#startMs, this.#endMs, this.#error, this.#attrs, s.encoded);
+    recorder.add(s.name, s.kind, this, this.#startMs, this.#endMs, this.#error, this.#attrs, s.encoded);
   }
 }
