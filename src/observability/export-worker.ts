@@ -29,6 +29,8 @@ export interface ExportWorkerInit {
   json: boolean;
   /** Exports at once, at most (the SDK exporter's concurrencyLimit). */
   concurrencyLimit: number;
+  /** The protobuf buffer's first size, in bytes (a full batch's, about). */
+  capacity: number;
 }
 
 /** A batch to send: its records (SpanRecorder.take()) are `length` bytes at `offset` in `buffer`, which was transferred. */
@@ -45,7 +47,7 @@ const port = parentPort!;
 // The request's head (resource and scope) is written in front of a batch's spans, for http/protobuf; its
 // largest (a length of 2^31 takes the longest varints) is kept free there.
 const head = init.json ? undefined : (n: number) => requestHead(init.serviceName, init.scope, n);
-const encoder = new SpanEncoder(256 * 1024, head?.(2 ** 31 - 1).length ?? 0);
+const encoder = new SpanEncoder(init.capacity, head?.(2 ** 31 - 1).length ?? 0);
 
 // The SDK's exporter is given batches already encoded: for protobuf the whole request, for JSON the spans to convert.
 const serializer = {

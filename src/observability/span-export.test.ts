@@ -131,7 +131,7 @@ it('ended spans are encoded in runs of 128, and every one is sent: by a full bat
     await small.close(1000);
     r.batches.length = 0;
 
-    // The default batch (2,048): fewer spans than a run still go out when the delay is up ...
+    // The default batch (8,192): fewer spans than a run still go out when the delay is up ...
     const quick = new SpanExport({ url: r.url, serviceName: 'test', exportDelayMs: 50 }, logger);
     for (let i = 0; i < 3; i++) quick.end(ended(i));
     await r.until(3);
