@@ -140,7 +140,7 @@ function attribute(byFn: Map<string, Map<number, number>>, codes: JitCode[]): Ma
 }
 
 function category(k: string): string {
-  if (k.includes('observability/otlp-proto')) return 'span encoder (otlp-proto.ts)';
+  if (k.includes('observability/otlp-proto')) return 'span records and encoder (otlp-proto.ts)';
   if (k.includes('observability/tracing') || k.includes('observability/span-export')) return 'spans (tracing.ts, span-export.ts)';
   if (k.includes('@opentelemetry')) return 'OpenTelemetry SDK';
   if (k.startsWith('JS JS:') && k.includes('/src/')) return 'Nimbus, other';

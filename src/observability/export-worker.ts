@@ -68,7 +68,7 @@ port.on('message', (m: ExportWorkerRequest) => {
     bytes = encoder.take(head);
   } catch (err) {
     // (A batch that cannot be encoded costs that batch, not the thread and the others in flight.)
-    encoder.take();
+    encoder.recycle(encoder.take());
     port.postMessage({ id: m.id, ok: false, error: String(err), buffer: m.buffer } satisfies ExportWorkerReply, [m.buffer]);
     return;
   }

@@ -144,7 +144,7 @@ it('lets go of a buffer grown for a huge span instead of keeping it for later ba
   for (const [what, b] of [['records', records], ['protobuf', small]] as const) assert.ok(b.buffer.byteLength <= 4 * 1024, `a batch of two small spans' ${what} sit in ${b.buffer.byteLength} bytes`);
 });
 
-it('names a batch\'s shapes in its own table (a shape again in the next batch, or in another recorder\'s), and refuses a record naming a shape its batch lacks', () => {
+it('names a batch\'s shapes in its own table (a shape again in the next batch, or in another recorder\'s), and refuses a record naming a shape its batch lacks, or of a length it cannot have', () => {
   const ids = idsFromHex(spans[0]!.traceId, spans[0]!.spanId, '', false);
   const shapes = { a: { attrs: { x: 1 }, shape: encodeShape('a', 1, { x: 1 }) }, b: { attrs: { y: 'two' }, shape: encodeShape('b', 2, { y: 'two' }) } };
   const add = (rec: SpanRecorder, name: 'a' | 'b') => rec.add(name, 1, ids, 1, 2, '', [shapes[name].attrs], shapes[name].shape);
@@ -175,6 +175,11 @@ it('names a batch\'s shapes in its own table (a shape again in the next batch, o
   const records = r1.take();
   records.writeUInt32LE(0, records.length - 4);
   assert.throws(() => enc.addRecords(records), /a span record names shape 0 of a batch that holds 0/);
+  // A record whose length was cut to none (it would otherwise be read again and again).
+  add(r1, 'a');
+  const cut = r1.take();
+  cut.writeUInt32LE(0, 0);
+  assert.throws(() => enc.addRecords(cut), /a span record of 0 bytes at 0 does not fit/);
 });
 
 it('keeps nanoseconds exact near the epoch and now, carrying a rounded-up fraction', () => {

@@ -220,7 +220,11 @@ export class SpanEncoder {
       const a = rv.getUint32(p, true);
       attrs.push(rb.subarray(p + 4, p += 4 + a));
     }
-    for (let r = 0; r < tableAt; r += rv.getUint32(r, true)) this.#add(rb, rv, r, heads, attrs);
+    for (let r = 0, length = 0; r < tableAt; r += length) {
+      length = rv.getUint32(r, true);
+      if (length < R.rest + 8 || r + length > tableAt) throw new Error(`a span record of ${length} bytes at ${r} does not fit its batch's ${tableAt}`);
+      this.#add(rb, rv, r, heads, attrs);
+    }
   }
 
   #add(rb: Buffer, rv: DataView, r: number, heads: Buffer[], shapeAttrs: Buffer[]): void {

@@ -44,7 +44,7 @@ export interface SpanHandle {
   readonly recorded: boolean;
   /** This span as a parent for the next hop. */
   readonly traceparent: string;
-  /** Adds attributes (ignored once the span has ended). The object is read when the span is encoded, after it ends: don't change it. */
+  /** Adds attributes (ignored once the span has ended). The object is read when the span is recorded, after it ends: don't change it. */
   setAttributes(attrs: Attributes): void;
   /**
    * Gives the span another shape before it ends: its name, kind and first attributes become the
@@ -176,7 +176,7 @@ export class Tracing {
     // Under a sampled span of this process every sampler the SDK reads from OTEL_TRACES_SAMPLER samples
     // (parent-based ones follow the parent; ratio ones decide by the trace id, as they did for the parent).
     if (!local && !this.#alwaysSamples && !this.#sample(traceId, p, shape, attrs)) return new IdSpan(traceId, false);
-    // The parent's ids as bytes, for the encoder to copy: a span of ours has them; another process's are
+    // The parent's ids as bytes, for the recorder to copy: a span of ours has them; another process's are
     // parsed once here. (A sampled span of ours is a RecordedSpan when spans are exported.)
     const parentIds = !p ? undefined : parent instanceof RecordedSpan ? parent : idsFromHex(p.traceId, p.spanId, '', false);
     const traceView = parentIds ? parentIds.traceView : newTraceView;
@@ -209,7 +209,7 @@ export class Tracing {
 // Ids come from a pool of random bytes refilled 4 KB at a time (a randomBytes() call per id cost 16% of
 // the server's CPU on the hot path: a request takes four ids), written out as hex once per refill: an
 // id is a slice of that string (V8 makes a view of it, not a copy; ~4× cheaper than hex per id). Each
-// refill is a new buffer: a recorded span keeps where its ids' bytes are in it, for the encoder to copy
+// refill is a new buffer: a recorded span keeps where its ids' bytes are in it, for the recorder to copy
 // (parsing them back from hex cost ~850 instructions an id, ~6,000 a request).
 const POOL_BYTES = 4096;
 // (Empty until the first id is asked for.)
@@ -256,7 +256,7 @@ class IdSpan implements SpanHandle {
 }
 
 /**
- * A sampled span: its ids, times and attributes, encoded for export after it ends. As SpanIds, its own
+ * A sampled span: its ids, times and attributes, recorded for export after it ends. As SpanIds, its own
  * id is in the pool it was made from; its trace's and parent's are its parent's, or parsed.
  */
 class RecordedSpan implements SpanHandle, EndedSpan, SpanIds {
@@ -265,7 +265,7 @@ class RecordedSpan implements SpanHandle, EndedSpan, SpanIds {
   #startMs: number;
   #endMs = 0;
   #error = '';
-  // The attribute objects as given, the shape's first (a key set again later wins when the span is encoded).
+  // The attribute objects as given, the shape's first (a key set again later wins when the span is recorded).
   readonly #attrs: Attributes[];
   #ended = false;
   readonly traceId: string;
