@@ -77,8 +77,13 @@ export class SpanRecorder {
       if (this.#shapes[si] !== shape) {
         si = this.#shapes.length;
         // (A batch naming 65,535 shapes writes the rest in full.)
-        if (si < NO_SHAPE) this.#shapes.push(shape), shape.slot = si;
-        else shape = undefined, si = NO_SHAPE;
+        if (si < NO_SHAPE) {
+          this.#shapes.push(shape);
+          shape.slot = si;
+        } else {
+          shape = undefined;
+          si = NO_SHAPE;
+        }
       }
     }
     // Room for everything but the attributes, which make room for themselves one by one.
@@ -103,11 +108,11 @@ export class SpanRecorder {
     }
     // The attributes, each key once: in the place it was first set, with the value set last (as the SDK's
     // spans keep them). The shape's are copied by the encoder, unless a later set gives one of its keys again.
-    let n: number;
-    if (shape && attrs.length > 0) {
-      n = gather(attrs, 1);
-      if (n > 0 && overlaps(shape.keys, n)) n = gather(attrs, 0), flags |= OWN_ATTRS;
-    } else n = gather(attrs, 0), flags |= OWN_ATTRS;
+    let n = shape && attrs.length > 0 ? gather(attrs, 1) : 0;
+    if (!shape || attrs.length === 0 || (n > 0 && overlaps(shape.keys, n))) {
+      n = gather(attrs, 0);
+      flags |= OWN_ATTRS;
+    }
     const attrsAt = p;
     p += 4;
     for (let j = 0; j < n; j++) {
