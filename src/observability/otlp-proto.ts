@@ -44,24 +44,15 @@ const OWN_ATTRS = 4;
  * framing, lengths, nanoseconds and copies of shapes are not the request thread's work.
  */
 export class SpanRecorder {
-  #buf: Buffer;
-  // The same bytes as a DataView (kept with it by #use()), for the fields of fixed size: a DataView writes
-  // four bytes at a time where a Buffer writes one (~20 instructions a byte in a loop).
-  #view: DataView;
-  readonly #capacity: number;
+  readonly #out: Buffers;
   #at = 0;
   // The shapes this batch's records name, each at the index its `slot` says (while it is there).
   #shapes: EncodedShape[] = [];
-  // Buffers handed out by take() and given back: a full batch's buffer is reused rather than a new one
-  // allocated per batch (hundreds of KB outside the heap, each pushing V8 towards a full collection).
-  readonly #free: Buffer[] = [];
   /** Spans written since the last take(). */
   count = 0;
 
   constructor(capacity = 256 * 1024) {
-    this.#capacity = Math.max(capacity, 64);
-    this.#buf = Buffer.allocUnsafeSlow(this.#capacity);
-    this.#view = viewOf(this.#buf);
+    this.#out = new Buffers(Math.max(capacity, 64));
   }
 
   /**
@@ -87,8 +78,9 @@ export class SpanRecorder {
       }
     }
     // Room for everything but the attributes, which make room for themselves one by one.
-    let b = this.#room(this.#at, R.rest + 12 + (shape ? 0 : 3 * name.length + 8) + 3 * error.length);
-    let dv = this.#view;
+    const out = this.#out;
+    let b = out.room(this.#at, R.rest + 12 + (shape ? 0 : 3 * name.length + 8) + 3 * error.length);
+    let dv = out.view;
     const r = this.#at;
     let flags = 0;
     copyWords(dv, r + R.trace, ids.traceView, ids.traceAt, 4);
@@ -120,12 +112,12 @@ export class SpanRecorder {
       const v = VALUES[j];
       const bound = attributeBound(k, v);
       // The error comes after (its length and bytes).
-      if (p + bound + 4 + 3 * error.length > b.length) b = this.#room(p, bound + 4 + 3 * error.length);
+      if (p + bound + 4 + 3 * error.length > b.length) b = out.room(p, bound + 4 + 3 * error.length);
       p = attribute(b, p, k, v);
       // (Let go: a value is not kept alive until the next span. Keys are the code's own constants.)
       VALUES[j] = undefined;
     }
-    dv = this.#view;
+    dv = out.view;
     dv.setUint32(attrsAt, p - attrsAt - 4, true);
     const errorLength = error ? (b as NodeBuffer).utf8Write(error, p + 4, b.length - p - 4) : 0;
     dv.setUint32(p, errorLength, true);
@@ -147,7 +139,7 @@ export class SpanRecorder {
     const shapes = this.#shapes;
     let bytes = 8;
     for (const s of shapes) bytes += 8 + s.head.length + s.attrs.length;
-    const b = this.#room(this.#at, bytes);
+    const b = this.#out.room(this.#at, bytes);
     const tableAt = this.#at;
     let p = tableAt;
     for (const s of shapes) {
@@ -159,7 +151,7 @@ export class SpanRecorder {
     b.writeUInt32LE(tableAt, p);
     b.writeUInt32LE(shapes.length, p + 4);
     const out = b.subarray(0, p + 8);
-    this.#use(this.#free.pop() ?? Buffer.allocUnsafeSlow(this.#capacity));
+    this.#out.next();
     this.#at = 0;
     this.#shapes = [];
     this.count = 0;
@@ -168,20 +160,7 @@ export class SpanRecorder {
 
   /** Gives back a view take() returned, once nothing reads it any more. */
   recycle(view: Buffer): void {
-    reuse(this.#free, view, this.#capacity);
-  }
-
-  /** The buffer, with at least `bytes` free after `at` (what is before `at` kept). */
-  #room(at: number, bytes: number): Buffer {
-    if (at + bytes <= this.#buf.length) return this.#buf;
-    return this.#use(grown(this.#buf, at, bytes));
-  }
-
-  /** Writes into `b` from now on. */
-  #use(b: Buffer): Buffer {
-    this.#buf = b;
-    this.#view = viewOf(b);
-    return b;
+    this.#out.recycle(view);
   }
 }
 
@@ -192,22 +171,16 @@ export class SpanRecorder {
  * out without a copy).
  */
 export class SpanEncoder {
-  #buf: Buffer;
-  #view: DataView;
+  readonly #out: Buffers;
   readonly #reserve: number;
-  readonly #capacity: number;
   #at: number;
-  // Buffers handed out by take() and given back (as SpanRecorder's).
-  readonly #free: Buffer[] = [];
   /** Spans written since the last take(). */
   count = 0;
 
   /** `reserve` bytes are kept free in front of the spans, for take()'s prefix. */
   constructor(capacity = 256 * 1024, reserve = 0) {
     this.#reserve = reserve;
-    this.#capacity = Math.max(capacity, reserve + 1);
-    this.#buf = Buffer.allocUnsafeSlow(this.#capacity);
-    this.#view = viewOf(this.#buf);
+    this.#out = new Buffers(Math.max(capacity, reserve + 1));
     this.#at = reserve;
   }
 
@@ -254,8 +227,8 @@ export class SpanEncoder {
     const statusLength = 1 + varintSize(errorLength) + errorLength + 2;
     const tail = errorLength ? 6 + 1 + varintSize(statusLength) + statusLength + 6 : 16;
     const spanLength = 28 + (flags & PARENT ? 10 : 0) + head.length + 18 + sa.length + attrsLength + tail;
-    const b = this.#room(this.#at, 6 + spanLength);
-    const dv = this.#view;
+    const b = this.#out.room(this.#at, 6 + spanLength);
+    const dv = this.#out.view;
     let q = this.#at;
     b[q++] = 0x12; // ScopeSpans.spans
     q = varint(b, q, spanLength);
@@ -311,9 +284,10 @@ export class SpanEncoder {
     const head = prefix?.(this.#at - this.#reserve);
     if (head && head.length > this.#reserve) throw new Error(`a prefix of ${head.length} bytes does not fit the ${this.#reserve} reserved`);
     const from = this.#reserve - (head?.length ?? 0);
-    if (head) this.#buf.set(head, from);
-    const out = this.#buf.subarray(from, this.#at);
-    this.#use(this.#free.pop() ?? Buffer.allocUnsafeSlow(this.#capacity));
+    const b = this.#out.buf;
+    if (head) b.set(head, from);
+    const out = b.subarray(from, this.#at);
+    this.#out.next();
     this.#at = this.#reserve;
     this.count = 0;
     return out;
@@ -321,35 +295,56 @@ export class SpanEncoder {
 
   /** Gives back a view take() returned, once nothing reads it any more. */
   recycle(view: Buffer): void {
-    reuse(this.#free, view, this.#capacity);
+    this.#out.recycle(view);
+  }
+}
+
+/**
+ * The buffer SpanRecorder or SpanEncoder writes into, grown as it must, and the ones handed out and
+ * given back: a full batch's buffer is reused rather than a new one allocated per batch (hundreds of KB
+ * outside the heap, each pushing V8 towards a full collection).
+ */
+class Buffers {
+  buf: Buffer;
+  // The same bytes as a DataView (kept with it by #use()), for the fields of fixed size: a DataView writes
+  // four bytes at a time where a Buffer writes one (~20 instructions a byte in a loop).
+  view: DataView;
+  readonly #capacity: number;
+  readonly #free: Buffer[] = [];
+
+  constructor(capacity: number) {
+    this.#capacity = capacity;
+    this.buf = Buffer.allocUnsafeSlow(capacity);
+    this.view = viewOf(this.buf);
   }
 
-  #room(at: number, bytes: number): Buffer {
-    if (at + bytes <= this.#buf.length) return this.#buf;
-    return this.#use(grown(this.#buf, at, bytes));
+  /** The buffer, with at least `bytes` free after `at` (what is before `at` kept, in a new buffer of twice the size or more if it must grow). */
+  room(at: number, bytes: number): Buffer {
+    if (at + bytes <= this.buf.length) return this.buf;
+    const next = Buffer.allocUnsafeSlow(Math.max(at + bytes, 2 * this.buf.length));
+    this.buf.copy(next, 0, 0, at);
+    return this.#use(next);
+  }
+
+  /** Writes into another buffer from now on (one given back, or a new one): the last one is the caller's. */
+  next(): void {
+    this.#use(this.#free.pop() ?? Buffer.allocUnsafeSlow(this.#capacity));
+  }
+
+  /** Keeps a view of a buffer handed out, for next(): at most four, and not one grown past four times the capacity (kept, it would hold that much memory for good). */
+  recycle(view: Buffer): void {
+    // Every buffer here is allocUnsafeSlow's: its memory is its own, never a slice of Node's shared pool.
+    if (this.#free.length < 4 && view.buffer.byteLength <= 4 * this.#capacity) this.#free.push(Buffer.from(view.buffer));
   }
 
   #use(b: Buffer): Buffer {
-    this.#buf = b;
-    this.#view = viewOf(b);
+    this.buf = b;
+    this.view = viewOf(b);
     return b;
   }
 }
 
 const EMPTY = Buffer.alloc(0);
-
-/** A new buffer of at least `at + bytes` (twice the old one's size at least), holding the old one's first `at` bytes. */
-function grown(old: Buffer, at: number, bytes: number): Buffer {
-  const next = Buffer.allocUnsafeSlow(Math.max(at + bytes, 2 * old.length));
-  old.copy(next, 0, 0, at);
-  return next;
-}
-
-/** Keeps a given-back buffer for reuse: at most four, and not one grown past four times `capacity` (kept, it would hold that much memory for good). */
-function reuse(free: Buffer[], view: Buffer, capacity: number): void {
-  // Every buffer here is allocUnsafeSlow's: its memory is its own, never a slice of Node's shared pool.
-  if (free.length < 4 && view.buffer.byteLength <= 4 * capacity) free.push(Buffer.from(view.buffer));
-}
 
 /** How many bytes varint() takes for `v`. */
 function varintSize(v: number): number {
