@@ -184,7 +184,11 @@ export class SpanEncoder {
     this.#at = reserve;
   }
 
-  /** Writes every span of a batch SpanRecorder.take() gave. A record that names a shape the batch does not hold is an error (nothing of it written). */
+  /**
+   * Writes every span of a batch SpanRecorder.take() gave. A record that does not fit the batch, or
+   * names a shape the batch does not hold, throws: the spans before it are written, and the caller
+   * gives the batch up (export-worker.ts takes and recycles what was written).
+   */
   addRecords(records: Uint8Array): void {
     const rb = Buffer.isBuffer(records) ? records : Buffer.from(records.buffer, records.byteOffset, records.byteLength);
     const rv = viewOf(rb);
