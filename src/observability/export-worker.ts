@@ -36,7 +36,7 @@ export interface ExportWorkerInit {
 /** A batch to send: its records (SpanRecorder.take()) are `length` bytes at `offset` in `buffer`, which was transferred. */
 export interface ExportWorkerRequest { id: number; buffer: ArrayBuffer; offset: number; length: number; count: number }
 
-/** A batch's outcome, with the records' buffer transferred back once they are encoded (none if the thread died first). */
+/** A batch's outcome, with its records' buffer transferred back (none when the thread died before answering). */
 export type ExportWorkerReply = { id: number; ok: true; buffer: ArrayBuffer } | { id: number; ok: false; error: string; buffer?: ArrayBuffer };
 
 interface EncodedSpans { bytes: Buffer; count: number }
@@ -60,6 +60,12 @@ const exporter = new OTLPExporterBase<EncodedSpans>(createOtlpHttpExportDelegate
   serializer, 'otlp_http_span_exporter', { name: 'span', countItems: (b: EncodedSpans) => b.count }, undefined,
 ));
 
+/** Answers for a batch, giving its records' buffer back: sent, or failed with `error`. */
+function answer(m: ExportWorkerRequest, error?: unknown): void {
+  const reply: ExportWorkerReply = error === undefined ? { id: m.id, ok: true, buffer: m.buffer } : { id: m.id, ok: false, error: String(error), buffer: m.buffer };
+  port.postMessage(reply, [m.buffer]);
+}
+
 // (No shutdown: the server stops the thread once every batch is answered, when the exporter has nothing left to do.)
 port.on('message', (m: ExportWorkerRequest) => {
   let bytes: Buffer;
@@ -69,7 +75,7 @@ port.on('message', (m: ExportWorkerRequest) => {
   } catch (err) {
     // (A batch that cannot be encoded costs that batch, not the thread and the others in flight.)
     encoder.recycle(encoder.take());
-    port.postMessage({ id: m.id, ok: false, error: String(err), buffer: m.buffer } satisfies ExportWorkerReply, [m.buffer]);
+    answer(m, err);
     return;
   }
   try {
@@ -77,13 +83,12 @@ port.on('message', (m: ExportWorkerRequest) => {
       // Accepted: the collector has read the whole body, so the protobuf's buffer is free again. A failed
       // export's stays here for the GC: a request that failed early (an error status before the body was
       // read, a timeout) may still be writing it. The records were done with once encoded.
-      if (result.code === ExportResultCode.SUCCESS) {
-        encoder.recycle(bytes);
-        port.postMessage({ id: m.id, ok: true, buffer: m.buffer } satisfies ExportWorkerReply, [m.buffer]);
-      } else port.postMessage({ id: m.id, ok: false, error: String(result.error ?? 'export failed'), buffer: m.buffer } satisfies ExportWorkerReply, [m.buffer]);
+      if (result.code !== ExportResultCode.SUCCESS) return answer(m, result.error ?? 'export failed');
+      encoder.recycle(bytes);
+      answer(m);
     });
   } catch (err) {
     // (A batch that cannot even be serialised costs that batch, not the thread and the others in flight.)
-    port.postMessage({ id: m.id, ok: false, error: String(err), buffer: m.buffer } satisfies ExportWorkerReply, [m.buffer]);
+    answer(m, err);
   }
 });
