@@ -19,6 +19,10 @@
 // was reused, a row can carry the wrong JavaScript name, and JIT code it does not name is counted as
 // such. A function's rows at V8's tiers are added together. Needs valgrind (Debian package `valgrind`).
 // BENCH_KEEP=1 keeps the callgrind dumps (a file per thread) and perf maps, for callgrind_annotate or a script of one's own.
+// BENCH_CACHESIM=1 also simulates the first-level caches and the branch predictor (callgrind's
+// --cache-sim and --branch-sim; ~2.5× slower), and prints the request thread's misses and mispredicted
+// branches per request by kind of code: instructions are not time, and what "on" costs in cycles is
+// more than its instructions say (docs/performance.md, "Counted in instructions").
 import autocannon from 'autocannon';
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -30,17 +34,21 @@ const WARM = Number(process.env.BENCH_WARM ?? 30_000);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 10_000);
 // Set, the dumps and perf maps are kept (and their folder printed) for a closer look than the summary's.
 const KEEP = process.env.BENCH_KEEP === '1';
+const CACHESIM = process.env.BENCH_CACHESIM === '1';
+// What the simulation counts besides instructions, with the names the table gives them.
+const SIMULATED: [event: string, label: string][] = [['I1mr', 'I1 miss'], ['D1mr', 'D1 read miss'], ['D1mw', 'D1 write miss'], ['Bcm', 'cond. mispredict'], ['Bim', 'indirect mispredict']];
 
 // `costs` are the request thread's (the main thread, where the server's JavaScript runs); `others`, the
-// instructions of every other thread (V8's, libuv's, the span export's worker) in all.
-interface Counted { costs: Map<string, number>; others: number; requests: number }
+// instructions of every other thread (V8's, libuv's, the span export's worker) in all; `simulated`, with
+// BENCH_CACHESIM, the request thread's simulated events (SIMULATED) by function.
+interface Counted { costs: Map<string, number>; simulated: Map<string, number>[]; others: number; requests: number }
 
 async function countServer(mode: 'off' | 'on', sinkUrl: string, work: string): Promise<Counted> {
   const dir = mkdtempSync(join(work, `data-${mode}-`));
   const out = join(work, `callgrind.${mode}`);
   const env = { NIMBUS_LOG_LEVEL: 'warn', OTEL_EXPORTER_OTLP_ENDPOINT: mode === 'on' ? sinkUrl : '', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '' };
   // (valgrind's own lines go to stderr; --log-file would hide why a server did not start.)
-  const { proc, url } = await startProcess(['--tool=callgrind', '--dump-instr=yes', '--separate-threads=yes', '--smc-check=all-non-file', '--trace-children=no', `--callgrind-out-file=${out}`,
+  const { proc, url } = await startProcess(['--tool=callgrind', ...(CACHESIM ? ['--cache-sim=yes', '--branch-sim=yes'] : []), '--dump-instr=yes', '--separate-threads=yes', '--smc-check=all-non-file', '--trace-children=no', `--callgrind-out-file=${out}`,
     process.execPath, '--perf-basic-prof', '--no-concurrent-recompilation', '--no-concurrent-sparkplug', 'bin/nimbus.mjs', 'serve', '--port', '0', '--data', dir], env, 'valgrind');
   try {
     const token = readFileSync(join(dir, 'admin-token'), 'utf8').trim();
@@ -56,7 +64,9 @@ async function countServer(mode: 'off' | 'on', sinkUrl: string, work: string): P
     if (!main) throw new Error(`${mode}: callgrind wrote no dump of the main thread`);
     let others = 0;
     for (const f of dumps) if (f !== main) for (const byAddr of parseCallgrind(readFileSync(join(work, f), 'utf8')).values()) for (const c of byAddr.values()) others += c;
-    return { costs: attribute(parseCallgrind(readFileSync(join(work, main), 'utf8')), perfMap(proc.pid!)), others, requests: r.requests.total };
+    const text = readFileSync(join(work, main), 'utf8');
+    const codes = perfMap(proc.pid!);
+    return { costs: attribute(parseCallgrind(text), codes), simulated: CACHESIM ? SIMULATED.map(([event]) => attribute(parseCallgrind(text, event), codes)) : [], others, requests: r.requests.total };
   } finally {
     // SIGTERM first: valgrind removes its vgdb pipes (callgrind_control's) when it exits in order.
     const exited = new Promise((r) => proc.once('exit', r));
@@ -72,8 +82,11 @@ async function countServer(mode: 'off' | 'on', sinkUrl: string, work: string): P
   }
 }
 
-/** Self cost per (function, instruction address) from a callgrind dump made with --dump-instr=yes. */
-function parseCallgrind(text: string): Map<string, Map<number, number>> {
+/** Self cost of `event` (instructions unless said) per (function, instruction address) from a callgrind dump made with --dump-instr=yes. */
+function parseCallgrind(text: string, event = 'Ir'): Map<string, Map<number, number>> {
+  // "events: Ir …": a cost line holds them in that order, after the address and the line.
+  const column = 2 + (/^events: (.*)$/m.exec(text)?.[1]?.split(' ').indexOf(event) ?? 0);
+  if (column < 2) throw new Error(`the callgrind dump does not count ${event}`);
   const byFn = new Map<string, Map<number, number>>();
   const names = new Map<string, string>();
   let fn = '?';
@@ -95,7 +108,9 @@ function parseCallgrind(text: string): Map<string, Map<number, number>> {
     // position without making it the one the next line is relative to.
     if (skipNext) { skipNext = false; continue; }
     // "positions: instr line": an address (absolute, relative or the same), a line, then the cost.
-    const [pos, , cost] = line.split(' ');
+    const fields = line.split(' ');
+    const pos = fields[0];
+    const cost = fields[column];
     addr = pos!.startsWith('0x') ? parseInt(pos!, 16) : pos![0] === '+' ? addr + Number(pos!.slice(1)) : pos![0] === '-' ? addr - Number(pos!.slice(1)) : pos === '*' ? addr : Number(pos);
     if (cost === undefined) continue;
     let m = byFn.get(fn);
@@ -139,6 +154,15 @@ function attribute(byFn: Map<string, Map<number, number>>, codes: JitCode[]): Ma
   return out;
 }
 
+/** Per-request costs by kind of code (category()). */
+function byKind(costs: Map<string, number>, requests: number): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const [k, v] of costs) m.set(category(k), (m.get(category(k)) ?? 0) + v / requests);
+  return m;
+}
+
+const signed = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(0)}`;
+
 function category(k: string): string {
   if (k.includes('observability/otlp-proto')) return 'span records and encoder (otlp-proto.ts)';
   if (k.includes('observability/tracing') || k.includes('observability/span-export')) return 'spans (tracing.ts, span-export.ts)';
@@ -181,9 +205,8 @@ async function main(): Promise<void> {
     process.stdout.write(`the other threads:  off ${(off.others / off.requests).toFixed(0)}, on ${(on.others / on.requests).toFixed(0)}\n`);
     process.stdout.write(`the whole process:  off ${whole(off).toFixed(0)}, on ${whole(on).toFixed(0)} (${((whole(on) / whole(off) - 1) * 100).toFixed(1)}%)\n\n`);
     process.stdout.write(`the request thread, by function:\n`);
-    const byCat = (c: Counted) => { const m = new Map<string, number>(); for (const [k, v] of c.costs) m.set(category(k), (m.get(category(k)) ?? 0) + v / c.requests); return m; };
-    const co = byCat(off);
-    const cn = byCat(on);
+    const co = byKind(off.costs, off.requests);
+    const cn = byKind(on.costs, on.requests);
     process.stdout.write(`${'on − off'.padStart(9)} ${'off'.padStart(9)} ${'on'.padStart(9)}  by kind of code\n`);
     for (const k of [...new Set([...co.keys(), ...cn.keys()])].sort((a, b) => ((cn.get(b) ?? 0) - (co.get(b) ?? 0)) - ((cn.get(a) ?? 0) - (co.get(a) ?? 0)))) {
       process.stdout.write(`${row((cn.get(k) ?? 0) - (co.get(k) ?? 0), co.get(k) ?? 0, cn.get(k) ?? 0, k)}\n`);
@@ -191,6 +214,19 @@ async function main(): Promise<void> {
     process.stdout.write(`\n${'on − off'.padStart(9)} ${'off'.padStart(9)} ${'on'.padStart(9)}  the 25 functions that grew most\n`);
     const keys = [...new Set([...off.costs.keys(), ...on.costs.keys()])].sort((a, b) => (per(on, b) - per(off, b)) - (per(on, a) - per(off, a)));
     for (const k of keys.slice(0, 25)) process.stdout.write(`${row(per(on, k) - per(off, k), per(off, k), per(on, k), k.slice(0, 120))}\n`);
+    if (CACHESIM) {
+      // Per request, "on" minus "off", each event by kind of code (the request thread; simulated first-level
+      // caches, as callgrind reads them off this CPU, and branch predictor).
+      const sims = SIMULATED.map((_, e) => [byKind(off.simulated[e]!, off.requests), byKind(on.simulated[e]!, on.requests)] as const);
+      const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+      process.stdout.write(`\nthe request thread, simulated (per request; on − off, and off → on in all):\n`);
+      process.stdout.write(`${SIMULATED.map(([, label]) => label.padStart(20)).join('')}  by kind of code\n`);
+      process.stdout.write(`${sims.map(([a, b]) => `${sum(a).toFixed(0)} → ${sum(b).toFixed(0)}`.padStart(20)).join('')}  all\n`);
+      // (Sorted by what "on" adds to the first event, I1 misses.)
+      const grown = (k: string) => (sims[0]![1].get(k) ?? 0) - (sims[0]![0].get(k) ?? 0);
+      const kinds = [...new Set(sims.flatMap(([a, b]) => [...a.keys(), ...b.keys()]))].sort((x, y) => grown(y) - grown(x));
+      for (const k of kinds) process.stdout.write(`${sims.map(([a, b]) => signed((b.get(k) ?? 0) - (a.get(k) ?? 0)).padStart(20)).join('')}  ${k}\n`);
+    }
   } finally {
     sink.proc.kill('SIGTERM');
     if (KEEP) process.stderr.write(`callgrind dumps and perf maps kept in ${work}\n`);
