@@ -3,9 +3,10 @@
 // batch, or the oldest span's delay, hands the buffer to a worker thread, which encodes the records as
 // OTLP protobuf (SpanEncoder) and sends them with the OpenTelemetry SDK's OTLP/HTTP exporter
 // (export-worker.ts: transport, headers, compression, timeouts and retries as OTEL_EXPORTER_OTLP_*
-// configure them; why a thread is said there). Encoding a request's three spans on the request thread
-// counted ~5,000 instructions (docs/performance.md, "Counted in instructions"); the earlier design (SDK
-// span objects in a worker thread, our JSON serialiser) cost ~7 µs a span.
+// configure them; why a thread is said there). Recording a request's three spans costs the request
+// thread ~2,900 instructions, where encoding them there cost ~5,000 (docs/performance.md, "Counted in
+// instructions"); the earlier design (SDK span objects in a worker thread, our JSON serialiser) cost
+// ~7 µs a span.
 //
 // Batching follows the SDK's BatchSpanProcessor and its variables: OTEL_BSP_SCHEDULE_DELAY (5 s),
 // OTEL_BSP_MAX_EXPORT_BATCH_SIZE (here 8,192 for protobuf, ~1 MB: the hot path ends ~25,000 spans a
@@ -55,7 +56,9 @@ const MAX_CONCURRENT_EXPORTS = 30;
 // it ended (when the request thread still wrote the protobuf) cost that thread 1.6–4.5 µs per request
 // more than encoding them in runs (the same spans took ~0.5 µs each in a loop: encoded alone, between
 // one request's work and the next, they likely found the encoder's code and data cold;
-// docs/performance.md, "Observability on vs off").
+// docs/performance.md, "Observability on vs off"). Records kept them worth it: recording each span as it
+// ended took as many instructions, but the recorder's simulated I-cache misses went from ~23 a request to
+// ~200, its mispredicted branches from ~38 to ~113 (BENCH_CACHESIM=1 npm run bench:instructions).
 const RUN_LENGTH = 128;
 // Export threads that may die in a row (without a batch sent in between) before exporting stops.
 const MAX_DEATHS = 3;
