@@ -4,11 +4,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, it } from 'node:test';
-import { type SandboxProcess, Spawner } from './spawner.ts';
+import { encodeFrame } from './channel.ts';
+import { SandboxProcess, Spawner } from './spawner.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'nimbus-spawner-test-'));
 const script = join(dir, 'echo.mjs');
@@ -92,6 +93,42 @@ it('kills a process, and reports an unstartable one as exited with the reason', 
     assert.match(stderr, /could not be started: .*ENOENT/);
   } finally {
     await spawner.close();
+  }
+});
+
+it('hands on what a process wrote just before it exited, even when its exit is heard first', async () => {
+  // The spawner's exit report and the process's channel are two sockets: the server can read the
+  // report first. A runtime sends its crash frame and exits at once; the frame must still count.
+  const server = createServer();
+  const path = join(dir, 'drain.sock');
+  await new Promise<void>((r) => server.listen(path, r));
+  try {
+    const accepted = new Promise<Socket>((r) => server.once('connection', r));
+    const child = connect(path);
+    const ours = await accepted;
+    const seen: string[] = [];
+    const proc = new SandboxProcess(() => undefined);
+    proc.onMessage = (m) => seen.push((m as { type: string }).type);
+    const exited = new Promise<void>((r) => { proc.onExit = () => { seen.push('exit'); r(); }; });
+    proc.attach(ours, Buffer.alloc(0));
+    // Written and closed in this turn: the server has read none of it when the exit is reported.
+    child.end(encodeFrame({ type: 'crash' }));
+    proc.ended(1, null);
+    assert.equal(proc.connected, false, 'nothing more is sent to an exited process');
+    await exited;
+    assert.deepEqual(seen, ['crash', 'exit']);
+
+    // A channel that something else keeps open does not hold the exit back for long.
+    const held = connect(path);
+    const heldOurs = await new Promise<Socket>((r) => server.once('connection', r));
+    const stuck = new SandboxProcess(() => undefined);
+    stuck.attach(heldOurs, Buffer.alloc(0));
+    const t0 = performance.now();
+    await new Promise<void>((r) => { stuck.onExit = r; stuck.ended(null, 'SIGKILL'); });
+    assert.ok(performance.now() - t0 < 5000);
+    held.destroy();
+  } finally {
+    server.close();
   }
 });
 

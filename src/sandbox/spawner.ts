@@ -22,6 +22,8 @@ const NONCE_BYTES = 16;
 const PAIRING_TIMEOUT_MS = 5000;
 /** Connections that have not proved themselves yet, at most: more are dropped at once. */
 const PAIRING_MAX_PENDING = 64;
+/** After a process has exited, how long its channel may take to give up what it still holds. */
+const CHANNEL_DRAIN_MS = 500;
 /** The pairing socket's directory under the temp dir: `nimbus-spawner-<server pid>-<random>`. */
 const DIR_PREFIX = 'nimbus-spawner-';
 
@@ -132,14 +134,31 @@ export class SandboxProcess {
     }
   }
 
-  /** @internal */
+  /**
+   * @internal The spawner reports the exit over a channel of its own, which the server can read
+   * before this process's: what the process wrote just before it exited (a runtime's crash frame,
+   * sent and then exit) may still be unread. The channel is read to its end first; the process is
+   * gone, so that end comes at once (CHANNEL_DRAIN_MS bounds it, should anything else hold the fd).
+   */
   ended(code: number | null, signal: string | null): void {
     if (this.exited) return;
     this.exited = true;
     this.exitCode = code;
     this.signalCode = signal;
-    this.#socket?.destroy();
-    this.onExit();
+    const socket = this.#socket;
+    if (!socket || socket.destroyed || socket.readableEnded) {
+      socket?.destroy();
+      this.onExit();
+      return;
+    }
+    const done = (): void => {
+      clearTimeout(timer);
+      socket.off('end', done).off('close', done);
+      socket.destroy();
+      this.onExit();
+    };
+    const timer = setTimeout(done, CHANNEL_DRAIN_MS);
+    socket.once('end', done).once('close', done);
   }
 }
 
