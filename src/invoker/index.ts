@@ -115,7 +115,7 @@ export class Invoker {
       build: (style) => {
         const f = req.prepare(style);
         // (Its start is the invocation's for now: onStart() moves it to when the handler starts.)
-        handler = this.#tracing.startShaped(this.#handlerShape, span, undefined, t0Ms);
+        handler = this.#tracing.startPart(this.#handlerShape, span, t0Ms);
         return { frame: { requestId, kind: f.kind, payload: f.payload, timeoutMs: fn.timeoutMs, trace: handler.traceparent }, styled: req.styled === true };
       },
       onStart: () => {
@@ -171,7 +171,7 @@ export class Invoker {
         handler.setStartTime(TIME_ORIGIN + h0);
       } else {
         begin();
-        handler = this.#tracing.startShaped(this.#handlerShape, span, undefined, TIME_ORIGIN + h0);
+        handler = this.#tracing.startPart(this.#handlerShape, span, TIME_ORIGIN + h0);
       }
       out = await inst.invoke({ requestId, kind: frame.kind, payload: frame.payload, timeoutMs: fn.timeoutMs, trace: handler.traceparent });
     }

@@ -124,6 +124,44 @@ it('writes the same bytes from a shape (its name, kind and first attributes enco
   assert.deepEqual(decodeSpans(enc.take())[0]!.attrs, ['http.request.method', 'GET', 'http.route', '/other', 'ünïcode', 'naïve ✓', 'http.response.status_code', 404]);
 });
 
+it('writes a part carried in its parent\'s record as the same bytes as the child span recorded alone after it', () => {
+  const parent = spans[1]!;
+  const shape = encodeShape('handler', 0, {});
+  const partIds = idsFromHex(parent.traceId, 'd1d2d3d4d5d6d7d8', parent.spanId, false);
+  const part = { spanView: partIds.spanView, spanAt: partIds.spanAt, startMs: t + 0.75, endMs: t + 1.25, error: '', shape };
+  const parentIds = idsFromHex(parent.traceId, parent.spanId, parent.parentSpanId, parent.parentRemote);
+  const attrs: Attributes[] = [{ 'faas.invocation_id': 'r-1' }];
+  // With and without errors (non-ASCII, long), and with a parent shape or none.
+  for (const [parentError, partError] of [['', ''], ['Error: x', 'Fehler: Größe ✗'], ['', 'e'.repeat(5_000)]] as const) {
+    for (const parentShape of [undefined, encodeShape(parent.name, parent.kind, attrs[0]!)]) {
+      const carried = new Pipeline(64);
+      assert.equal(carried.recorder.add(parent.name, parent.kind, parentIds, parent.startMs, parent.endMs, parentError, attrs, parentShape, { ...part, error: partError }), true);
+      assert.equal(carried.count, 2, 'a record with a part counts as two spans');
+      const alone = new Pipeline(64);
+      alone.add(parent.name, parent.kind, parentIds, parent.startMs, parent.endMs, parentError, attrs, parentShape);
+      alone.add('handler', 0, partIds, part.startMs, part.endMs, partError, [{}], shape);
+      const bytes = carried.take();
+      assert.equal(bytes.toString('hex'), alone.take().toString('hex'));
+      const [, child] = decodeSpans(bytes);
+      assert.deepEqual([child!.name, child!.spanId, child!.parentSpanId, child!.traceId, child!.error], ['handler', 'd1d2d3d4d5d6d7d8', parent.spanId, parent.traceId, partError]);
+    }
+  }
+  // A batch naming 65,535 shapes has no room for the part's: add() leaves it out and says so (the caller records it alone).
+  const full = new SpanRecorder(1024);
+  for (let i = 0; i < 0xffff; i++) full.add('s', 0, parentIds, 1, 2, '', [], encodeShape('s', 0, {}));
+  assert.equal(full.add(parent.name, parent.kind, parentIds, 1, 2, '', [], undefined, part), false);
+  assert.equal(full.count, 0x10000);
+  const fullEncoder = new SpanEncoder(1024);
+  fullEncoder.addRecords(full.take());
+  assert.equal(fullEncoder.count, 0x10000);
+  // A part whose fields were cut off its record is refused, not read past the record.
+  const rec = new SpanRecorder(1024);
+  rec.add(parent.name, parent.kind, parentIds, 1, 2, '', [], undefined, part);
+  const records = rec.take();
+  records.writeUInt32LE(records.readUInt32LE(0) - 8, 0);
+  assert.throws(() => new SpanEncoder(1024).addRecords(records), /part .* does not fit its record|does not fit its batch/);
+});
+
 it('lets go of a buffer grown for a huge span instead of keeping it for later batches, in both halves', () => {
   const rec = new SpanRecorder(1024);
   const enc = new SpanEncoder(1024);

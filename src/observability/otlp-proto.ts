@@ -28,14 +28,35 @@ function valueBound(v: Value): number {
 // record's start): its length (u32), its shape's index in the batch's table (u16, NO_SHAPE for none), flags
 // (u8: PARENT, REMOTE, OWN_ATTRS), the trace, span and parent ids (16, 8 and 8 bytes), the start and end
 // (f64, epoch ms); then, without a shape, its name and kind fields (u32 length, bytes); its attributes
-// (u32 length, KeyValue fields); its error (u32 length, UTF-8; none for a span that did not fail).
+// (u32 length, KeyValue fields); its error (u32 length, UTF-8; none for a span that did not fail). With
+// PART, a child span carried in the record follows (SpanPart): its span id (8 bytes), start and end
+// (f64), its shape's index (u16), its error (u32 length, UTF-8); its trace is the record's, its parent the
+// record's span. It is a span of its own in the protobuf, as if it had been recorded alone.
 const R = { shape: 4, flags: 6, trace: 8, span: 24, parent: 32, start: 40, end: 48, rest: 56 };
+// A carried part's fixed fields, from where they start.
+const P = { span: 0, start: 8, end: 16, shape: 24, error: 26, rest: 30 };
 const NO_SHAPE = 0xffff;
 // The span has a parent; the parent is another process's span; the attributes are all of the span's
 // (the shape's are not copied: a later set gave one of its keys again).
 const PARENT = 1;
 const REMOTE = 2;
 const OWN_ATTRS = 4;
+const PART = 8;
+
+/**
+ * A child span written inside its parent's record (SpanRecorder.add): one record, one call, for two
+ * spans, where the child has no attributes but its shape's (a request's handler span inside its invoke
+ * span; tracing.ts). Its id is at spanAt in spanView; its trace is the parent's, its parent the parent.
+ */
+export interface SpanPart {
+  readonly spanView: DataView;
+  readonly spanAt: number;
+  readonly startMs: number;
+  readonly endMs: number;
+  /** '' for a part that did not fail. */
+  readonly error: string;
+  readonly shape: EncodedShape;
+}
 
 /**
  * The request thread's half of export: a finished span as a record of fixed fields, its attributes
@@ -59,27 +80,22 @@ export class SpanRecorder {
    * Records one finished span. `kind` is the API's SpanKind (OTLP's is one more); times are epoch
    * milliseconds; `error` is '' for a span that did not fail; a key set in more than one of `attrs`
    * keeps the place it was first set, with the value set last. `shape`, when given, is
-   * encodeShape(name, kind, attrs[0]): the record names it instead of holding its fields.
+   * encodeShape(name, kind, attrs[0]): the record names it instead of holding its fields. `part`, a
+   * child span written into the same record, is left out (false) only when the batch's table of shapes
+   * is full: the caller then records it alone.
    */
-  add(name: string, kind: number, ids: SpanIds, startMs: number, endMs: number, error: string, attrs: readonly Attributes[], shape?: EncodedShape): void {
+  add(name: string, kind: number, ids: SpanIds, startMs: number, endMs: number, error: string, attrs: readonly Attributes[], shape?: EncodedShape, part?: SpanPart): boolean {
     let si = NO_SHAPE;
     if (shape) {
-      si = shape.slot;
-      if (this.#shapes[si] !== shape) {
-        si = this.#shapes.length;
-        // (A batch naming 65,535 shapes writes the rest in full.)
-        if (si < NO_SHAPE) {
-          this.#shapes.push(shape);
-          shape.slot = si;
-        } else {
-          shape = undefined;
-          si = NO_SHAPE;
-        }
-      }
+      si = this.#slot(shape);
+      if (si === NO_SHAPE) shape = undefined;
     }
+    const ps = part ? this.#slot(part.shape) : NO_SHAPE;
+    if (ps === NO_SHAPE) part = undefined;
     // Room for everything but the attributes, which make room for themselves one by one.
     const out = this.#out;
-    let b = out.room(this.#at, R.rest + 12 + (shape ? 0 : 3 * name.length + 8) + 3 * error.length);
+    const partBound = part ? P.rest + 3 * part.error.length : 0;
+    let b = out.room(this.#at, R.rest + 12 + (shape ? 0 : 3 * name.length + 8) + 3 * error.length + partBound);
     let dv = out.view;
     const r = this.#at;
     let flags = 0;
@@ -111,8 +127,8 @@ export class SpanRecorder {
       const k = KEYS[j]!;
       const v = VALUES[j];
       const bound = attributeBound(k, v);
-      // The error comes after (its length and bytes).
-      if (p + bound + 4 + 3 * error.length > b.length) b = out.room(p, bound + 4 + 3 * error.length);
+      // The error comes after (its length and bytes), and the part.
+      if (p + bound + 4 + 3 * error.length + partBound > b.length) b = out.room(p, bound + 4 + 3 * error.length + partBound);
       p = attribute(b, p, k, v);
       // (Let go: a value is not kept alive until the next span. Keys are the code's own constants.)
       VALUES[j] = undefined;
@@ -122,11 +138,33 @@ export class SpanRecorder {
     const errorLength = error ? (b as NodeBuffer).utf8Write(error, p + 4, b.length - p - 4) : 0;
     dv.setUint32(p, errorLength, true);
     p += 4 + errorLength;
+    if (part) {
+      flags |= PART;
+      copyWords(dv, p + P.span, part.spanView, part.spanAt, 2);
+      dv.setFloat64(p + P.start, part.startMs, true);
+      dv.setFloat64(p + P.end, part.endMs, true);
+      dv.setUint16(p + P.shape, ps, true);
+      const e = part.error ? (b as NodeBuffer).utf8Write(part.error, p + P.rest, b.length - p - P.rest) : 0;
+      dv.setUint32(p + P.error, e, true);
+      p += P.rest + e;
+    }
     dv.setUint32(r, p - r, true);
     dv.setUint16(r + R.shape, si, true);
     b[r + R.flags] = flags;
     this.#at = p;
-    this.count++;
+    this.count += part ? 2 : 1;
+    return part !== undefined;
+  }
+
+  /** The shape's index in this batch's table, added if it is not there; NO_SHAPE once the table is full (a batch naming 65,535 shapes writes the rest in full). */
+  #slot(shape: EncodedShape): number {
+    const si = shape.slot;
+    if (this.#shapes[si] === shape) return si;
+    const next = this.#shapes.length;
+    if (next >= NO_SHAPE) return NO_SHAPE;
+    this.#shapes.push(shape);
+    shape.slot = next;
+    return next;
   }
 
   /**
@@ -205,11 +243,11 @@ export class SpanEncoder {
     for (let r = 0, length = 0; r < tableAt; r += length) {
       length = rv.getUint32(r, true);
       if (length < R.rest + 8 || r + length > tableAt) throw new Error(`a span record of ${length} bytes at ${r} does not fit its batch's ${tableAt}`);
-      this.#add(rb, rv, r, heads, attrs);
+      this.#add(rb, rv, r, r + length, heads, attrs);
     }
   }
 
-  #add(rb: Buffer, rv: DataView, r: number, heads: Buffer[], shapeAttrs: Buffer[]): void {
+  #add(rb: Buffer, rv: DataView, r: number, recordEnd: number, heads: Buffer[], shapeAttrs: Buffer[]): void {
     const si = rv.getUint16(r + R.shape, true);
     const flags = rb[r + R.flags]!;
     let p = r + R.rest;
@@ -227,10 +265,29 @@ export class SpanEncoder {
     p = attrsAt + attrsLength;
     const errorLength = rv.getUint32(p, true);
     const errorAt = p + 4;
+    this.#span(rb, rv, r + R.trace, r + R.span, flags & PARENT ? r + R.parent : -1, flags & REMOTE ? 0x03 : 0x01, head, sa, attrsAt, attrsLength,
+      rv.getFloat64(r + R.start, true), rv.getFloat64(r + R.end, true), errorAt, errorLength);
+    if (!(flags & PART)) return;
+    // The part carried in the record: a span of its own, the record's span its parent.
+    const q = errorAt + errorLength;
+    const ps = q + P.rest <= recordEnd ? rv.getUint16(q + P.shape, true) : NO_SHAPE;
+    if (ps >= heads.length) throw new Error(`a span record's part names shape ${ps} of a batch that holds ${heads.length}, or does not fit its record`);
+    const partErrorLength = rv.getUint32(q + P.error, true);
+    if (q + P.rest + partErrorLength > recordEnd) throw new Error(`a span record's part of ${P.rest + partErrorLength} bytes at ${q} does not fit its record`);
+    this.#span(rb, rv, r + R.trace, q + P.span, r + R.span, 0x01, heads[ps]!, shapeAttrs[ps]!, 0, 0,
+      rv.getFloat64(q + P.start, true), rv.getFloat64(q + P.end, true), q + P.rest, partErrorLength);
+  }
+
+  /**
+   * Writes one span from bytes in a batch of records: ids at traceAt, spanAt and parentAt (-1 for
+   * none), `spanFlags` (W3C sampled, "has is-remote", and "is remote" for a parent from another process:
+   * 0x101 | 0x200), its shape's head and attributes, its own attributes' fields and its error where they are.
+   */
+  #span(rb: Buffer, rv: DataView, traceAt: number, idAt: number, parentAt: number, spanFlags: number, head: Buffer, sa: Buffer, attrsAt: number, attrsLength: number, startMs: number, endMs: number, errorAt: number, errorLength: number): void {
     // Every length is known: the span's is written once, in as many bytes as it takes.
     const statusLength = 1 + varintSize(errorLength) + errorLength + 2;
     const tail = errorLength ? 6 + 1 + varintSize(statusLength) + statusLength + 6 : 16;
-    const spanLength = 28 + (flags & PARENT ? 10 : 0) + head.length + 18 + sa.length + attrsLength + tail;
+    const spanLength = 28 + (parentAt >= 0 ? 10 : 0) + head.length + 18 + sa.length + attrsLength + tail;
     const b = this.#out.room(this.#at, 6 + spanLength);
     const dv = this.#out.view;
     let q = this.#at;
@@ -238,23 +295,21 @@ export class SpanEncoder {
     q = varint(b, q, spanLength);
     const spanAt = q;
     dv.setUint16(q, TAG.traceId | (16 << 8), true);
-    copyWords(dv, q + 2, rv, r + R.trace, 4);
+    copyWords(dv, q + 2, rv, traceAt, 4);
     dv.setUint16(q + 18, TAG.spanId | (8 << 8), true);
-    copyWords(dv, q + 20, rv, r + R.span, 2);
+    copyWords(dv, q + 20, rv, idAt, 2);
     q += 28;
-    if (flags & PARENT) {
+    if (parentAt >= 0) {
       dv.setUint16(q, TAG.parent | (8 << 8), true);
-      copyWords(dv, q + 2, rv, r + R.parent, 2);
+      copyWords(dv, q + 2, rv, parentAt, 2);
       q += 10;
     }
     q = copy(b, q, head);
-    b[q++] = TAG.start; q = nanos(dv, q, rv.getFloat64(r + R.start, true));
-    b[q++] = TAG.end; q = nanos(dv, q, rv.getFloat64(r + R.end, true));
+    b[q++] = TAG.start; q = nanos(dv, q, startMs);
+    b[q++] = TAG.end; q = nanos(dv, q, endMs);
     q = copy(b, q, sa);
     if (attrsLength > 0) q += rb.copy(b, q, attrsAt, attrsAt + attrsLength);
-    // The counts of what was dropped (none), the status and the flags (field 16, fixed32: W3C sampled,
-    // "has is-remote", and "is remote" for a parent from another process: 0x101 | 0x200).
-    const spanFlags = flags & REMOTE ? 0x03 : 0x01;
+    // The counts of what was dropped (none), the status and the flags (field 16, fixed32).
     if (!errorLength) {
       // 50 00 60 00 70 00: dropped_attributes, _events, _links_count 0; 7a 02 18 00: a Status of code
       // UNSET; 85 01 01 <flags> 00 00.

@@ -105,6 +105,55 @@ it('exporting, a span given another shape before it ends takes its name, kind an
   });
 });
 
+it('exporting, a part (a child carried in its parent\'s record) is exported as any child is: ended first, with its parent; ended after it, or given attributes, alone', async () => {
+  await withReceiver(async (t, bodies) => {
+    const handler = t.shape('handler', 'internal');
+    const invoke = t.shape('invoke fn', 'server', { 'faas.invoked_name': 'fn' });
+    const spanOf = (name: string, parent: { spanId: string }) => bodies.flatMap((b) => decodeExportRequest(b)).find((s) => s.name === name && s.parentSpanId === parent.spanId);
+    // Ended before its parent: in the parent's record; its times, error and traceparent as given.
+    const a = t.startShaped(invoke, undefined, { 'faas.invocation_id': 'a' });
+    const part = t.startPart(handler, a, 1_764_098_000_000);
+    assert.equal(part.recorded, true);
+    assert.equal(part.traceparent, `00-${a.traceId}-${part.spanId}-01`);
+    part.setStartTime(1_764_098_000_001);
+    part.end('Boom', 1_764_098_000_003);
+    part.end('again');
+    a.end();
+    // Ended after its parent: alone.
+    const b = t.startShaped(invoke, undefined);
+    const late = t.startPart(handler, b, 1_764_098_000_000);
+    b.end();
+    late.end(undefined, 1_764_098_000_004);
+    // Given attributes: alone, with them; another shape: its name.
+    const c = t.startShaped(invoke, undefined);
+    const withAttrs = t.startPart(handler, c);
+    withAttrs.setAttributes({ extra: 1 });
+    withAttrs.setShape(t.shape('renamed', 'internal', { first: true }));
+    withAttrs.end();
+    c.end();
+    // A span carries one part: a second one is a child started as any other; one never ended is not exported.
+    const d = t.startShaped(invoke, undefined);
+    const first = t.startPart(handler, d);
+    const second = t.startPart(handler, d);
+    t.startPart(t.shape('never ended', 'internal'), second);
+    second.end();
+    first.end();
+    d.end();
+    await t.close();
+    const s = spanOf('handler', a);
+    assert.deepEqual(s && [s.spanId, s.traceId, s.startMs, s.endMs, s.error, s.attrs], [part.spanId, a.traceId, 1_764_098_000_001, 1_764_098_000_003, 'Boom', []]);
+    assert.equal(spanOf('handler', b)?.endMs, 1_764_098_000_004);
+    assert.deepEqual(spanOf('renamed', c)?.attrs, ['first', true, 'extra', 1]);
+    assert.deepEqual(bodies.flatMap((b) => decodeExportRequest(b)).filter((x) => x.parentSpanId === d.spanId).map((x) => x.spanId).sort(), [first.spanId, second.spanId].sort());
+    assert.equal(bodies.flatMap((b) => decodeExportRequest(b)).some((x) => x.name === 'never ended'), false);
+    // Without an endpoint a part is ids only, as any child.
+    const off = new Tracing({ logger: silentLogger, endpoint: '', tracesEndpoint: '' });
+    const root = off.start('root', undefined, 'server');
+    const ids = off.startPart(handler, root);
+    assert.deepEqual([ids.recorded, ids.traceId, ids.sampled], [false, root.traceId, true]);
+  });
+});
+
 it('a shape cache makes a shape once per owner and key, and find() stops making them at its bound', () => {
   const t = new Tracing({ logger: silentLogger, endpoint: '', tracesEndpoint: '' });
   let made = 0;
@@ -133,10 +182,15 @@ it('exporting, every span carries the ids its handle shows: its trace, its own, 
       want.set(root.spanId, { traceId: remote ? remote.slice(3, 35) : root.traceId, parentSpanId: remote ? remote.slice(36, 52) : '', parentRemote: remote !== undefined });
       const child = t.startShaped(shape, root);
       const grandchild = t.start('grandchild', i % 50 === 49 ? kept : child, 'internal');
+      // A part carried in its parent's record (or, every other time, ended after it: recorded alone).
+      const part = t.startPart(shape, child);
       want.set(child.spanId, { traceId: root.traceId, parentSpanId: root.spanId, parentRemote: false });
       want.set(grandchild.spanId, { traceId: i % 50 === 49 ? kept.traceId : root.traceId, parentSpanId: i % 50 === 49 ? kept.spanId : child.spanId, parentRemote: false });
+      want.set(part.spanId, { traceId: root.traceId, parentSpanId: child.spanId, parentRemote: false });
       grandchild.end();
+      if (i % 2) part.end();
       child.end();
+      part.end();
       root.end();
       if (i % 50 === 49) {
         kept.end();

@@ -13,7 +13,7 @@ import { ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
 import { buildSamplerFromEnv } from '@opentelemetry/sdk-trace-base/build/src/config.js';
 import { type Sampler, SamplingDecision } from '@opentelemetry/sdk-trace-base';
 import type { Logger } from './logger.ts';
-import { type EncodedShape, encodeShape, idsFromHex, type SpanIds, type SpanRecorder, viewOf } from './otlp-proto.ts';
+import { type EncodedShape, encodeShape, idsFromHex, type SpanIds, type SpanPart, type SpanRecorder, viewOf } from './otlp-proto.ts';
 import { type Attributes, type EndedSpan, SpanExport } from './span-export.ts';
 
 export type { Attributes } from './span-export.ts';
@@ -184,6 +184,20 @@ export class Tracing {
     return new RecordedSpan(this.#export, shape, traceId, traceView, traceAt, parentIds?.spanView, parentIds?.spanAt ?? 0, p !== undefined && !local, attrs, startTimeMs ?? now());
   }
 
+  /**
+   * Starts a span to be carried in `parent`'s record: a child with no attributes of its own that ends
+   * before its parent (an invocation's handler span, inside its invoke span). Exported as any child is;
+   * recording it with its parent spares the request thread a span's start, end and record (and as a
+   * child of another process's span, or once its parent has one, it is started as any other).
+   */
+  startPart(shape: SpanShape, parent: SpanHandle, startTimeMs?: number): SpanHandle {
+    if (parent instanceof RecordedSpan && shape.encoded) {
+      const part = parent.startPart(shape, startTimeMs ?? now());
+      if (part) return part;
+    }
+    return this.startShaped(shape, parent, undefined, startTimeMs);
+  }
+
   #sample(traceId: string, p: ParsedTraceparent | undefined, shape: SpanShape, attrs: Attributes | undefined): boolean {
     const ctx = p ? trace.setSpanContext(ROOT_CONTEXT, { traceId: p.traceId, spanId: p.spanId, traceFlags: 1, isRemote: true }) : ROOT_CONTEXT;
     return this.#sampler!.shouldSample(ctx, traceId, shape.name, shape.kind, attrs ? { ...shape.attrs, ...attrs } : shape.attrs, []).decision === SamplingDecision.RECORD_AND_SAMPLED;
@@ -281,6 +295,8 @@ class RecordedSpan implements SpanHandle, EndedSpan, SpanIds {
   readonly parentView: DataView | undefined;
   readonly parentAt: number;
   readonly parentRemote: boolean;
+  // The child carried in this span's record (startPart()), if any.
+  #part: PartSpan | undefined = undefined;
 
   constructor(exp: SpanExport, shape: SpanShape, traceId: string, traceView: DataView, traceAt: number, parentView: DataView | undefined, parentAt: number, parentRemote: boolean, attrs: Attributes | undefined, startMs: number) {
     this.#export = exp;
@@ -324,8 +340,106 @@ class RecordedSpan implements SpanHandle, EndedSpan, SpanIds {
     this.#export.end(this);
   }
 
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** A child carried in this span's record; undefined once it has one, or has ended. */
+  startPart(shape: SpanShape, startMs: number): PartSpan | undefined {
+    if (this.#part || this.#ended) return undefined;
+    return this.#part = new PartSpan(this.#export, this, shape, startMs);
+  }
+
   record(recorder: SpanRecorder): void {
     const s = this.#shape;
-    recorder.add(s.name, s.kind, this, this.#startMs, this.#endMs, this.#error, this.#attrs, s.encoded);
+    const part = this.#part?.carried ? this.#part : undefined;
+    // (A batch whose table of shapes is full leaves the part out: it is recorded alone.)
+    if (!recorder.add(s.name, s.kind, this, this.#startMs, this.#endMs, this.#error, this.#attrs, s.encoded, part) && part) part.record(recorder);
+  }
+}
+
+/**
+ * A child span carried in its parent's record (Tracing.startPart): ended before its parent, it is
+ * written with it; ended after, or given attributes, it is recorded alone, as any span.
+ */
+class PartSpan implements SpanHandle, EndedSpan, SpanIds, SpanPart {
+  readonly #export: SpanExport;
+  readonly #parent: RecordedSpan;
+  #shape: SpanShape;
+  #attrs: Attributes[] | undefined;
+  #ended = false;
+  // Ended after its parent (or given attributes): recorded alone, not in the parent's record.
+  #alone = false;
+  startMs: number;
+  endMs = 0;
+  error = '';
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly sampled = true;
+  readonly recorded = true;
+  readonly spanView: DataView;
+  readonly spanAt: number;
+
+  constructor(exp: SpanExport, parent: RecordedSpan, shape: SpanShape, startMs: number) {
+    this.#export = exp;
+    this.#parent = parent;
+    this.#shape = shape;
+    this.traceId = parent.traceId;
+    this.spanId = randomHex(8);
+    this.spanView = poolView;
+    this.spanAt = poolAt - 8;
+    this.startMs = startMs;
+  }
+
+  // SpanIds, for a part recorded alone: its trace is its parent's, its parent the parent.
+  get traceView(): DataView { return this.#parent.traceView; }
+  get traceAt(): number { return this.#parent.traceAt; }
+  get parentView(): DataView { return this.#parent.spanView; }
+  get parentAt(): number { return this.#parent.spanAt; }
+  get parentRemote(): boolean { return false; }
+
+  /** Its shape's encoding (a part is started only with an encoded shape, and given only those). */
+  get shape(): EncodedShape {
+    return this.#shape.encoded!;
+  }
+
+  /** Whether its parent's record carries it: it ended first, as it was, with nothing of its own. */
+  get carried(): boolean {
+    return this.#ended && !this.#alone;
+  }
+
+  get traceparent(): string {
+    return `00-${this.traceId}-${this.spanId}-01`;
+  }
+
+  setAttributes(attrs: Attributes): void {
+    if (this.#ended) return;
+    (this.#attrs ??= [this.#shape.attrs]).push(attrs);
+    this.#alone = true;
+  }
+
+  setShape(shape: SpanShape): void {
+    if (this.#ended) return;
+    this.#shape = shape;
+    if (this.#attrs) this.#attrs[0] = shape.attrs;
+    if (!shape.encoded) this.#alone = true;
+  }
+
+  setStartTime(ms: number): void {
+    if (!this.#ended) this.startMs = ms;
+  }
+
+  end(error?: string, endTimeMs?: number): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.endMs = endTimeMs ?? now();
+    this.error = error ?? '';
+    if (this.#parent.ended) this.#alone = true;
+    if (this.#alone) this.#export.end(this);
+  }
+
+  record(recorder: SpanRecorder): void {
+    const s = this.#shape;
+    recorder.add(s.name, s.kind, this, this.startMs, this.endMs, this.error, this.#attrs ?? [s.attrs], s.encoded);
   }
 }
