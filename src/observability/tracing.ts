@@ -224,13 +224,20 @@ export class Tracing {
 // the server's CPU on the hot path: a request takes four ids), written out as hex once per refill: an
 // id is a slice of that string (V8 makes a view of it, not a copy; ~4× cheaper than hex per id). Each
 // refill is a new buffer: a recorded span keeps where its ids' bytes are in it, for the recorder to copy
-// (parsing them back from hex cost ~850 instructions an id, ~6,000 a request).
+// (parsing them back from hex cost ~850 instructions an id, ~6,000 a request). A recorded span's own id
+// is sliced from the hex only when asked for (most never are: the recorder copies the bytes).
 const POOL_BYTES = 4096;
 // (Empty until the first id is asked for.)
 let poolView: DataView = new DataView(new ArrayBuffer(0));
 let poolHex = '';
 let poolAt = POOL_BYTES;
 function randomHex(bytes: number): string {
+  takeId(bytes);
+  return poolHex.slice(2 * (poolAt - bytes), 2 * poolAt);
+}
+
+/** Takes an id's bytes from the pool, as the `bytes` before poolAt, without writing them out (poolHex holds their hex). */
+function takeId(bytes: number): void {
   if (poolAt + bytes > POOL_BYTES) {
     const pool = Buffer.allocUnsafeSlow(POOL_BYTES);
     poolView = viewOf(pool);
@@ -238,9 +245,7 @@ function randomHex(bytes: number): string {
     poolHex = pool.toString('hex');
     poolAt = 0;
   }
-  const hex = poolHex.slice(2 * poolAt, 2 * (poolAt + bytes));
   poolAt += bytes;
-  return hex;
 }
 
 /** A new trace's context (for work that starts one without a span of its own, e.g. an async event). */
@@ -283,7 +288,8 @@ class RecordedSpan implements SpanHandle, EndedSpan, SpanIds {
   readonly #attrs: Attributes[];
   #ended = false;
   readonly traceId: string;
-  readonly spanId: string;
+  // The pool's hex its id is in (spanId).
+  readonly #hex: string;
   readonly sampled = true;
   readonly recorded = true;
   // SpanIds, declared again rather than inherited from a class: a derived class's constructor is not
@@ -302,7 +308,8 @@ class RecordedSpan implements SpanHandle, EndedSpan, SpanIds {
     this.#export = exp;
     this.#shape = shape;
     this.traceId = traceId;
-    this.spanId = randomHex(8);
+    takeId(8);
+    this.#hex = poolHex;
     this.spanView = poolView;
     this.spanAt = poolAt - 8;
     this.traceView = traceView;
@@ -312,6 +319,10 @@ class RecordedSpan implements SpanHandle, EndedSpan, SpanIds {
     this.parentRemote = parentRemote;
     this.#attrs = attrs ? [shape.attrs, attrs] : [shape.attrs];
     this.#startMs = startMs;
+  }
+
+  get spanId(): string {
+    return this.#hex.slice(2 * this.spanAt, 2 * this.spanAt + 16);
   }
 
   get traceparent(): string {
