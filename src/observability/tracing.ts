@@ -256,16 +256,27 @@ export function newTraceparent(): string {
 /** A span that is only its ids: the context still propagates, nothing is recorded. */
 class IdSpan implements SpanHandle {
   readonly traceId: string;
-  readonly spanId: string;
   readonly sampled: boolean;
   readonly recorded = false;
-  readonly traceparent: string;
+  // Where its id is in the pool's hex: written out only when asked for (of a request's three spans, the
+  // handler's alone is, for its traceparent).
+  readonly #hex: string;
+  readonly #at: number;
 
   constructor(traceId: string | undefined, sampled: boolean) {
     this.traceId = traceId ?? randomHex(16);
-    this.spanId = randomHex(8);
+    takeId(8);
+    this.#hex = poolHex;
+    this.#at = 2 * (poolAt - 8);
     this.sampled = sampled;
-    this.traceparent = `00-${this.traceId}-${this.spanId}-${sampled ? '01' : '00'}`;
+  }
+
+  get spanId(): string {
+    return this.#hex.slice(this.#at, this.#at + 16);
+  }
+
+  get traceparent(): string {
+    return `00-${this.traceId}-${this.spanId}-${this.sampled ? '01' : '00'}`;
   }
 
   setAttributes(): void {}
