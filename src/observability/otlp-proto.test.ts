@@ -146,7 +146,12 @@ it('writes a part carried in its parent\'s record as the same bytes as the child
       assert.deepEqual([child!.name, child!.spanId, child!.parentSpanId, child!.traceId, child!.error], ['handler', 'd1d2d3d4d5d6d7d8', parent.spanId, parent.traceId, partError]);
     }
   }
-  // A batch naming 65,535 shapes has no room for the part's: add() leaves it out and says so (the caller records it alone).
+  // A batch at its limit of spans less one has no room for a part: add() leaves it out and says so.
+  const limited = new SpanRecorder(1024, 3);
+  assert.equal(limited.add(parent.name, parent.kind, parentIds, 1, 2, '', [], undefined, part), true);
+  assert.equal(limited.add(parent.name, parent.kind, parentIds, 1, 2, '', [], undefined, part), false);
+  assert.equal(limited.count, 3);
+  // Nor has a batch naming 65,535 shapes, for the part's (the caller records it alone).
   const full = new SpanRecorder(1024);
   for (let i = 0; i < 0xffff; i++) full.add('s', 0, parentIds, 1, 2, '', [], encodeShape('s', 0, {}));
   assert.equal(full.add(parent.name, parent.kind, parentIds, 1, 2, '', [], undefined, part), false);

@@ -71,9 +71,13 @@ export class SpanRecorder {
   #shapes: EncodedShape[] = [];
   /** Spans written since the last take(). */
   count = 0;
+  // The spans a batch may hold: a part is carried only where it fits.
+  readonly #limit: number;
 
-  constructor(capacity = 256 * 1024) {
+  /** `limit`: the spans a batch may hold (a record carrying a part is two). */
+  constructor(capacity = 256 * 1024, limit = Infinity) {
     this.#out = new Buffers(Math.max(capacity, 64));
+    this.#limit = limit;
   }
 
   /**
@@ -81,8 +85,8 @@ export class SpanRecorder {
    * milliseconds; `error` is '' for a span that did not fail; a key set in more than one of `attrs`
    * keeps the place it was first set, with the value set last. `shape`, when given, is
    * encodeShape(name, kind, attrs[0]): the record names it instead of holding its fields. `part`, a
-   * child span written into the same record, is left out (false) only when the batch's table of shapes
-   * is full: the caller then records it alone.
+   * child span written into the same record, is left out (false) when the batch would then hold more
+   * spans than its limit, or its table of shapes is full: the caller then records it alone.
    */
   add(name: string, kind: number, ids: SpanIds, startMs: number, endMs: number, error: string, attrs: readonly Attributes[], shape?: EncodedShape, part?: SpanPart): boolean {
     let si = NO_SHAPE;
@@ -90,7 +94,7 @@ export class SpanRecorder {
       si = this.#slot(shape);
       if (si === NO_SHAPE) shape = undefined;
     }
-    const ps = part ? this.#slot(part.shape) : NO_SHAPE;
+    const ps = part && this.count + 2 <= this.#limit ? this.#slot(part.shape) : NO_SHAPE;
     if (ps === NO_SHAPE) part = undefined;
     // Room for everything but the attributes, which make room for themselves one by one.
     const out = this.#out;

@@ -12,7 +12,7 @@ import { Writable } from 'node:stream';
 import { it } from 'node:test';
 import workerThreads from 'node:worker_threads';
 import { createLogger } from './logger.ts';
-import { decodeExportRequest, idsFromHex } from './otlp-proto.ts';
+import { decodeExportRequest, encodeShape, idsFromHex } from './otlp-proto.ts';
 import { type EndedSpan, protocolFromEnv, SpanExport } from './span-export.ts';
 
 function logCapture() {
@@ -147,6 +147,26 @@ it('ended spans are encoded in runs of 128, and every one is sent: by a full bat
     assert.deepEqual([...r.batches[0]!].sort(), [...names(0, 300), 'now'].sort());
     await quick.close(1000);
     assert.equal(r.batches.length, 1, 'nothing left to send at close');
+  } finally {
+    await r.close();
+  }
+});
+
+it('a span carrying a part (a child in its record) counts as two: batches keep to their size, the part going into the next', async () => {
+  const r = await receiver();
+  const { logger } = logCapture();
+  try {
+    const handler = encodeShape('handler', 0, {});
+    // Five invocations, each with its handler span carried, in batches of 3 spans.
+    const exp = await withEnv({ OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '3' }, () => new SpanExport({ url: r.url, serviceName: 'test', exportDelayMs: 60_000 }, logger));
+    for (let i = 0; i < 5; i++) {
+      const ids = idsFromHex('4bf92f3577b34da6a3ce929d0e0e4736', i.toString(16).padStart(16, '0'), '', false);
+      const part = { ...idsFromHex('4bf92f3577b34da6a3ce929d0e0e4736', (i + 16).toString(16).padStart(16, '0'), i.toString(16).padStart(16, '0'), false), startMs: 1, endMs: 2, error: '', shape: handler };
+      const alone: EndedSpan = { record: (rec) => { rec.add(`h${i}`, 0, part, 1, 2, '', [], undefined); return undefined; } };
+      exp.end({ record: (rec) => (rec.add(`p${i}`, 0, ids, 1, 2, '', [], undefined, part) ? undefined : alone) });
+    }
+    await exp.close(1000);
+    assert.deepEqual(r.batches, [['p0', 'handler', 'p1'], ['h1', 'p2', 'handler'], ['p3', 'handler', 'p4'], ['h4']]);
   } finally {
     await r.close();
   }

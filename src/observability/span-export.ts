@@ -3,8 +3,9 @@
 // batch, or the oldest span's delay, hands the buffer to a worker thread, which encodes the records as
 // OTLP protobuf (SpanEncoder) and sends them with the OpenTelemetry SDK's OTLP/HTTP exporter
 // (export-worker.ts: transport, headers, compression, timeouts and retries as OTEL_EXPORTER_OTLP_*
-// configure them; why a thread is said there). Recording a request's three spans costs the request
-// thread ~2,900 instructions, where encoding them there cost ~5,000 (docs/performance.md, "Counted in
+// configure them; why a thread is said there). Recording a request's three spans (two records: the
+// gateway's, and the invoke span's with the handler span carried in it) costs the request thread
+// ~2,800–3,000 instructions, where encoding them there cost ~5,000 (docs/performance.md, "Counted in
 // instructions"); the earlier design (SDK span objects in a worker thread, our JSON serialiser) cost
 // ~7 µs a span.
 //
@@ -44,8 +45,11 @@ export function protocolFromEnv(logger: Logger): Protocol {
 
 /** A span that has ended, waiting to be recorded (tracing.ts's recorded spans). */
 export interface EndedSpan {
-  /** Writes the span into `recorder` (SpanRecorder.add). */
-  record(recorder: SpanRecorder): void;
+  /**
+   * Writes the span into `recorder` (SpanRecorder.add), with the part it carries if the batch has room;
+   * returns that part when it has not, to be recorded next, alone (in the next batch, if this one is full).
+   */
+  record(recorder: SpanRecorder): EndedSpan | undefined;
 }
 
 // What the SDK's tracer from getTracer('nimbus') would name.
@@ -109,7 +113,7 @@ export class SpanExport {
     this.#maxInFlight = Math.min(MAX_CONCURRENT_EXPORTS, Math.max(1, Math.floor(queue / this.#batchSize)));
     // A batch's records take ~90 bytes a span (an invocation's id among them), its protobuf ~130: room
     // for a full batch of them at first, so that buffers seldom grow.
-    this.#recorder = new SpanRecorder(Math.max(64 * 1024, 128 * this.#batchSize));
+    this.#recorder = new SpanRecorder(Math.max(64 * 1024, 128 * this.#batchSize), this.#batchSize);
     this.#workerInit = { url: config.url, serviceName: config.serviceName, scope: SCOPE, json, concurrencyLimit: this.#maxInFlight, capacity: Math.max(64 * 1024, 160 * this.#batchSize) };
     this.#env = { ...process.env };
     this.#startWorker();
@@ -148,9 +152,12 @@ export class SpanExport {
       // One span that cannot be recorded (or a batch that cannot be sent) costs that span or batch, not the
       // rest of the run, and never the request whose span happened to end the run.
       try {
-        spans[i]!.record(this.#recorder);
-        // A batch full midway: the spans after it keep the oldest one's deadline.
-        if (this.#recorder.count >= this.#batchSize) this.#send(i < spans.length - 1);
+        // (A part its parent's record had no room for comes back, to be recorded alone.)
+        for (let s: EndedSpan | undefined = spans[i]; s;) {
+          s = s.record(this.#recorder);
+          // A batch full midway: the spans after it keep the oldest one's deadline.
+          if (this.#recorder.count >= this.#batchSize) this.#send(s !== undefined || i < spans.length - 1);
+        }
       } catch (err) {
         this.#reportError(`could not record or send a span: ${String(err)}`);
       }

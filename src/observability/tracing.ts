@@ -186,9 +186,10 @@ export class Tracing {
 
   /**
    * Starts a span to be carried in `parent`'s record: a child with no attributes of its own that ends
-   * before its parent (an invocation's handler span, inside its invoke span). Exported as any child is;
-   * recording it with its parent spares the request thread a span's start, end and record (and as a
-   * child of another process's span, or once its parent has one, it is started as any other).
+   * before its parent (an invocation's handler span, inside its invoke span). Exported as any child is,
+   * once its parent ends (a part whose parent never ends is not); recording it with its parent spares
+   * the request thread a span's start, end and record. Under an ids-only span, or once the parent
+   * carries one, it is started as any other child.
    */
   startPart(shape: SpanShape, parent: SpanHandle, startTimeMs?: number): SpanHandle {
     if (parent instanceof RecordedSpan && shape.encoded) {
@@ -372,11 +373,11 @@ class RecordedSpan implements SpanHandle, EndedSpan, SpanIds {
     return this.#part = new PartSpan(this.#export, this, shape, startMs);
   }
 
-  record(recorder: SpanRecorder): void {
+  record(recorder: SpanRecorder): EndedSpan | undefined {
     const s = this.#shape;
     const part = this.#part?.carried ? this.#part : undefined;
-    // (A batch whose table of shapes is full leaves the part out: it is recorded alone.)
-    if (!recorder.add(s.name, s.kind, this, this.#startMs, this.#endMs, this.#error, this.#attrs, s.encoded, part) && part) part.record(recorder);
+    // (A batch without room for it leaves the part out: it is recorded next, alone.)
+    return recorder.add(s.name, s.kind, this, this.#startMs, this.#endMs, this.#error, this.#attrs, s.encoded, part) ? undefined : part;
   }
 }
 
@@ -420,7 +421,7 @@ class PartSpan implements SpanHandle, EndedSpan, SpanIds, SpanPart {
   get parentAt(): number { return this.#parent.spanAt; }
   get parentRemote(): boolean { return false; }
 
-  /** Its shape's encoding (a part is started only with an encoded shape, and given only those). */
+  /** Its shape's encoding, for its parent's record (a part is started with an encoded shape; given one without, it is recorded alone). */
   get shape(): EncodedShape {
     return this.#shape.encoded!;
   }
@@ -460,8 +461,9 @@ class PartSpan implements SpanHandle, EndedSpan, SpanIds, SpanPart {
     if (this.#alone) this.#export.end(this);
   }
 
-  record(recorder: SpanRecorder): void {
+  record(recorder: SpanRecorder): undefined {
     const s = this.#shape;
     recorder.add(s.name, s.kind, this, this.startMs, this.endMs, this.error, this.#attrs ?? [s.attrs], s.encoded);
+    return undefined;
   }
 }
