@@ -136,7 +136,11 @@ export class DiskBlobStore implements BlobStore {
     return store;
   }
 
-  /** Makes the directories and removes temp files older than `staleMs` (a crashed process's). */
+  /**
+   * Makes the directories and removes temp files older than `staleMs` (a crashed process's); with 0,
+   * every temp file (a file's mtime has sub-millisecond parts: one written within the millisecond
+   * Date.now() reads would otherwise look not yet written).
+   */
   async init(staleMs = STALE_TEMP_MS, nowMs = Date.now()): Promise<{ sweptTempFiles: number }> {
     await mkdir(this.#blobs, { recursive: true });
     await mkdir(this.#tmp, { recursive: true });
@@ -144,7 +148,7 @@ export class DiskBlobStore implements BlobStore {
     for (const name of await readdir(this.#tmp)) {
       const path = join(this.#tmp, name);
       const st = await stat(path).catch(() => undefined);
-      if (st && nowMs - st.mtimeMs >= staleMs) {
+      if (st && (staleMs <= 0 || nowMs - st.mtimeMs >= staleMs)) {
         await rm(path, { force: true });
         sweptTempFiles++;
       }

@@ -4,7 +4,7 @@
 // and presigned URLs.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, it } from 'node:test';
@@ -132,7 +132,12 @@ describe('StorageService objects', () => {
     const stray = newBlobId();
     await f.svc.blobs.put(stray, body('never committed'));
     writeFileSync(join(f.dir, 'storage', 'tmp', `${newBlobId()}.abc.part`), 'half');
-    assert.deepEqual(await f.svc.start(), { sweptTempFiles: 1, sweptBlobs: 1 });
+    // One whose mtime reads later than the clock (written within the millisecond Date.now() reads, or a
+    // clock set back): at start every temp file is a dead process's, whatever its time.
+    const ahead = join(f.dir, 'storage', 'tmp', `${newBlobId()}.def.part`);
+    writeFileSync(ahead, 'half');
+    utimesSync(ahead, new Date(Date.now() + 60_000), new Date(Date.now() + 60_000));
+    assert.deepEqual(await f.svc.start(), { sweptTempFiles: 2, sweptBlobs: 1 });
     assert.equal(blobFiles(f.dir).length, 1);
     assert.equal(await text(f.svc, 'photos', 'kept'), 'kept');
   });
