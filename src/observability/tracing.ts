@@ -251,7 +251,12 @@ function takeId(bytes: number): void {
 
 /** A new trace's context (for work that starts one without a span of its own, e.g. an async event). */
 export function newTraceparent(): string {
-  return `00-${randomHex(16)}-${randomHex(8)}-01`;
+  return traceparentOf(randomHex(16), randomHex(8), true);
+}
+
+/** A span's context as a W3C traceparent (version 00). */
+function traceparentOf(traceId: string, spanId: string, sampled: boolean): string {
+  return `00-${traceId}-${spanId}-${sampled ? '01' : '00'}`;
 }
 
 /** A span that is only its ids: the context still propagates, nothing is recorded. */
@@ -277,7 +282,7 @@ class IdSpan implements SpanHandle {
   }
 
   get traceparent(): string {
-    return `00-${this.traceId}-${this.spanId}-${this.sampled ? '01' : '00'}`;
+    return traceparentOf(this.traceId, this.spanId, this.sampled);
   }
 
   setAttributes(): void {}
@@ -338,7 +343,7 @@ class RecordedSpan implements SpanHandle, EndedSpan, SpanIds {
   }
 
   get traceparent(): string {
-    return `00-${this.traceId}-${this.spanId}-01`;
+    return traceparentOf(this.traceId, this.spanId, true);
   }
 
   setAttributes(attrs: Attributes): void {
@@ -432,7 +437,7 @@ class PartSpan implements SpanHandle, EndedSpan, SpanIds, SpanPart {
   }
 
   get traceparent(): string {
-    return `00-${this.traceId}-${this.spanId}-01`;
+    return traceparentOf(this.traceId, this.spanId, true);
   }
 
   setAttributes(attrs: Attributes): void {
