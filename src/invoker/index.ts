@@ -102,8 +102,7 @@ export class Invoker {
     const t0 = performance.now();
     // The spans' clock (high resolution): the cold start and init spans start with the invocation's, not before it.
     const t0Ms = TIME_ORIGIN + t0;
-    // (Under a span of this process, such as the gateway's, carried in its record: tracing.ts.)
-    const span = this.#tracing.startPart(this.#shapes.get(fn, req.trigger), req.trace, t0Ms, { 'faas.invocation_id': requestId });
+    const span = this.#tracing.startShaped(this.#shapes.get(fn, req.trigger), req.trace, { 'faas.invocation_id': requestId }, t0Ms);
     // If a cold start of its own serves this request, the invocation is sent with init (built for the
     // style the host expects) and starts, with its START line and its clock, when init ends.
     let handler: SpanHandle | undefined;

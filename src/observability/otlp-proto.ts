@@ -26,42 +26,36 @@ function valueBound(v: Value): number {
 
 // A span's record, as SpanRecorder writes it and SpanEncoder reads it (little-endian; offsets from the
 // record's start): its length (u32), its shape's index in the batch's table (u16, NO_SHAPE for none), flags
-// (u8: PARENT, REMOTE, OWN_ATTRS, PART), the trace, span and parent ids (16, 8 and 8 bytes), the start and
-// end (f64, epoch ms); then, without a shape, its name and kind fields (u32 length, bytes); its attributes
+// (u8: PARENT, REMOTE, OWN_ATTRS), the trace, span and parent ids (16, 8 and 8 bytes), the start and end
+// (f64, epoch ms); then, without a shape, its name and kind fields (u32 length, bytes); its attributes
 // (u32 length, KeyValue fields); its error (u32 length, UTF-8; none for a span that did not fail). With
-// PART, the child spans carried in the record follow (SpanPart): how many (u32), then each one's span and
-// parent ids (8 bytes each), start and end (f64), its shape's index (u16), flags (u8: OWN_ATTRS), a byte
-// unused, its attributes and its error (as the record's). Their trace is the record's; each is a span of
-// its own in the protobuf, as if it had been recorded alone.
+// PART, a child span carried in the record follows (SpanPart): its span id (8 bytes), start and end
+// (f64), its shape's index (u16), its error (u32 length, UTF-8); its trace is the record's, its parent the
+// record's span. It is a span of its own in the protobuf, as if it had been recorded alone.
 const R = { shape: 4, flags: 6, trace: 8, span: 24, parent: 32, start: 40, end: 48, rest: 56 };
 // A carried part's fixed fields, from where they start.
-const P = { span: 0, parent: 8, start: 16, end: 24, shape: 32, flags: 34, attrs: 36, rest: 40 };
+const P = { span: 0, start: 8, end: 16, shape: 24, error: 26, rest: 30 };
 const NO_SHAPE = 0xffff;
 // The span has a parent; the parent is another process's span; the attributes are all of the span's
-// (the shape's are not copied: a later set gave one of its keys again); parts follow.
+// (the shape's are not copied: a later set gave one of its keys again).
 const PARENT = 1;
 const REMOTE = 2;
 const OWN_ATTRS = 4;
 const PART = 8;
 
 /**
- * A child span written inside an ancestor's record (SpanRecorder.add): one record, one call, for a
- * request's spans, where the children end before the span whose record carries them (a request's invoke
- * and handler spans inside its gateway span; tracing.ts). Its id is at spanAt in spanView, its parent's
- * at parentAt in parentView; its trace is the record's.
+ * A child span written inside its parent's record (SpanRecorder.add): one record, one call, for two
+ * spans, where the child has no attributes but its shape's (a request's handler span inside its invoke
+ * span; tracing.ts). Its id is at spanAt in spanView; its trace is the parent's, its parent the parent.
  */
 export interface SpanPart {
   readonly spanView: DataView;
   readonly spanAt: number;
-  readonly parentView: DataView | undefined;
-  readonly parentAt: number;
   readonly startMs: number;
   readonly endMs: number;
   /** '' for a part that did not fail. */
   readonly error: string;
   readonly shape: EncodedShape;
-  /** Its shape's attributes first, then those set on it; undefined when it has none but its shape's. */
-  readonly attrs: readonly Attributes[] | undefined;
 }
 
 /**
@@ -77,12 +71,10 @@ export class SpanRecorder {
   #shapes: EncodedShape[] = [];
   /** Spans written since the last take(). */
   count = 0;
-  // The spans a batch may hold: parts are carried only where they fit.
+  // The spans a batch may hold: a part is carried only where it fits.
   readonly #limit: number;
-  // How many attributes #ownAttributes() gathered (in KEYS and VALUES), for #attributes() to write.
-  #gathered = 0;
 
-  /** `limit`: the spans a batch may hold (a record carrying parts is one more for each). */
+  /** `limit`: the spans a batch may hold (a record carrying a part is two). */
   constructor(capacity = 256 * 1024, limit = Infinity) {
     this.#out = new Buffers(Math.max(capacity, 64));
     this.#limit = limit;
@@ -92,25 +84,24 @@ export class SpanRecorder {
    * Records one finished span. `kind` is the API's SpanKind (OTLP's is one more); times are epoch
    * milliseconds; `error` is '' for a span that did not fail; a key set in more than one of `attrs`
    * keeps the place it was first set, with the value set last. `shape`, when given, is
-   * encodeShape(name, kind, attrs[0]): the record names it instead of holding its fields. `parts`, child
-   * spans written into the same record, are left out (false) when the batch would then hold more spans
-   * than its limit, or its table of shapes is full: the caller then records them alone.
+   * encodeShape(name, kind, attrs[0]): the record names it instead of holding its fields. `part`, a
+   * child span written into the same record, is left out (false) when the batch would then hold more
+   * spans than its limit, or its table of shapes is full: the caller then records it alone.
    */
-  add(name: string, kind: number, ids: SpanIds, startMs: number, endMs: number, error: string, attrs: readonly Attributes[], shape?: EncodedShape, parts?: readonly SpanPart[]): boolean {
+  add(name: string, kind: number, ids: SpanIds, startMs: number, endMs: number, error: string, attrs: readonly Attributes[], shape?: EncodedShape, part?: SpanPart): boolean {
     let si = NO_SHAPE;
     if (shape) {
       si = this.#slot(shape);
       if (si === NO_SHAPE) shape = undefined;
     }
-    let np = parts && this.count + 1 + parts.length <= this.#limit ? parts.length : 0;
-    for (let i = 0; i < np; i++) if (this.#slot(parts![i]!.shape) === NO_SHAPE) np = 0;
-    // Room for everything but the attributes, which make room for themselves one by one (and the parts,
-    // which make their own).
+    const ps = part && this.count + 2 <= this.#limit ? this.#slot(part.shape) : NO_SHAPE;
+    if (ps === NO_SHAPE) part = undefined;
+    // Room for everything but the attributes, which make room for themselves one by one.
     const out = this.#out;
-    const r = this.#at;
-    const after = 4 + 3 * error.length + 4;
-    out.room(r, R.rest + 8 + (shape ? 0 : 3 * name.length + 8) + after);
+    const partBound = part ? P.rest + 3 * part.error.length : 0;
+    let b = out.room(this.#at, R.rest + 12 + (shape ? 0 : 3 * name.length + 8) + 3 * error.length + partBound);
     let dv = out.view;
+    const r = this.#at;
     let flags = 0;
     copyWords(dv, r + R.trace, ids.traceView, ids.traceAt, 4);
     copyWords(dv, r + R.span, ids.spanView, ids.spanAt, 2);
@@ -123,89 +114,50 @@ export class SpanRecorder {
     dv.setFloat64(r + R.end, endMs, true);
     let p = r + R.rest;
     if (!shape) {
-      const end = nameAndKind(out.buf, p + 4, name, kind);
+      const end = nameAndKind(b, p + 4, name, kind);
       dv.setUint32(p, end - p - 4, true);
       p = end;
     }
-    if (this.#ownAttributes(attrs, shape)) flags |= OWN_ATTRS;
-    p = this.#attributes(p, after);
-    p = this.#error(p, error);
-    if (np > 0) {
-      flags |= PART;
-      out.view.setUint32(p, np, true);
-      p += 4;
-      for (let i = 0; i < np; i++) p = this.#part(p, parts![i]!);
-    }
-    dv = out.view;
-    dv.setUint32(r, p - r, true);
-    dv.setUint16(r + R.shape, si, true);
-    out.buf[r + R.flags] = flags;
-    this.#at = p;
-    this.count += 1 + np;
-    return np > 0;
-  }
-
-  /**
-   * Gathers the attributes a record holds: those set beyond the shape's (the encoder copies the shape's),
-   * or all of them (true: OWN_ATTRS) without a shape, or where a later set gives one of its keys again.
-   */
-  #ownAttributes(attrs: readonly Attributes[], shape: EncodedShape | undefined): boolean {
     // The attributes, each key once: in the place it was first set, with the value set last (as the SDK's
-    // spans keep them).
-    const n = shape && attrs.length > 0 ? gather(attrs, 1) : 0;
+    // spans keep them). The shape's are copied by the encoder, unless a later set gives one of its keys again.
+    let n = shape && attrs.length > 0 ? gather(attrs, 1) : 0;
     if (!shape || attrs.length === 0 || (n > 0 && overlaps(shape.keys, n))) {
-      this.#gathered = gather(attrs, 0);
-      return true;
+      n = gather(attrs, 0);
+      flags |= OWN_ATTRS;
     }
-    this.#gathered = n;
-    return false;
-  }
-
-  /** Writes the gathered attributes' length and fields at `p`, keeping `after` bytes of room beyond them; returns where they end. */
-  #attributes(p: number, after: number): number {
-    const out = this.#out;
-    let b = out.buf;
     const attrsAt = p;
     p += 4;
-    for (let j = 0, n = this.#gathered; j < n; j++) {
+    for (let j = 0; j < n; j++) {
       const k = KEYS[j]!;
       const v = VALUES[j];
       const bound = attributeBound(k, v);
-      if (p + bound + after > b.length) b = out.room(p, bound + after);
+      // The error comes after (its length and bytes), and the part.
+      if (p + bound + 4 + 3 * error.length + partBound > b.length) b = out.room(p, bound + 4 + 3 * error.length + partBound);
       p = attribute(b, p, k, v);
       // (Let go: a value is not kept alive until the next span. Keys are the code's own constants.)
       VALUES[j] = undefined;
     }
-    out.view.setUint32(attrsAt, p - attrsAt - 4, true);
-    return p;
-  }
-
-  /** Writes an error's length and UTF-8 at `p` (room for it kept); returns where it ends. */
-  #error(p: number, error: string): number {
-    const b = this.#out.buf as NodeBuffer;
-    const length = error ? b.utf8Write(error, p + 4, b.length - p - 4) : 0;
-    this.#out.view.setUint32(p, length, true);
-    return p + 4 + length;
-  }
-
-  /** Writes a part carried in a record at `p`; returns where it ends. */
-  #part(p: number, part: SpanPart): number {
-    const out = this.#out;
-    const after = 4 + 3 * part.error.length;
-    out.room(p, P.rest + after);
-    const dv = out.view;
-    copyWords(dv, p + P.span, part.spanView, part.spanAt, 2);
-    copyWords(dv, p + P.parent, part.parentView!, part.parentAt, 2);
-    dv.setFloat64(p + P.start, part.startMs, true);
-    dv.setFloat64(p + P.end, part.endMs, true);
-    dv.setUint16(p + P.shape, this.#slot(part.shape), true);
-    const attrs = part.attrs;
-    if (attrs) out.buf[p + P.flags] = this.#ownAttributes(attrs, part.shape) ? OWN_ATTRS : 0;
-    else {
-      out.buf[p + P.flags] = 0;
-      this.#gathered = 0;
+    dv = out.view;
+    dv.setUint32(attrsAt, p - attrsAt - 4, true);
+    const errorLength = error ? (b as NodeBuffer).utf8Write(error, p + 4, b.length - p - 4) : 0;
+    dv.setUint32(p, errorLength, true);
+    p += 4 + errorLength;
+    if (part) {
+      flags |= PART;
+      copyWords(dv, p + P.span, part.spanView, part.spanAt, 2);
+      dv.setFloat64(p + P.start, part.startMs, true);
+      dv.setFloat64(p + P.end, part.endMs, true);
+      dv.setUint16(p + P.shape, ps, true);
+      const e = part.error ? (b as NodeBuffer).utf8Write(part.error, p + P.rest, b.length - p - P.rest) : 0;
+      dv.setUint32(p + P.error, e, true);
+      p += P.rest + e;
     }
-    return this.#error(this.#attributes(p + P.attrs, after), part.error);
+    dv.setUint32(r, p - r, true);
+    dv.setUint16(r + R.shape, si, true);
+    b[r + R.flags] = flags;
+    this.#at = p;
+    this.count += part ? 2 : 1;
+    return part !== undefined;
   }
 
   /** The shape's index in this batch's table, added if it is not there; NO_SHAPE once the table is full (a batch naming 65,535 shapes writes the rest in full). */
@@ -320,23 +272,14 @@ export class SpanEncoder {
     this.#span(rb, rv, r + R.trace, r + R.span, flags & PARENT ? r + R.parent : -1, flags & REMOTE ? 0x03 : 0x01, head, sa, attrsAt, attrsLength,
       rv.getFloat64(r + R.start, true), rv.getFloat64(r + R.end, true), errorAt, errorLength);
     if (!(flags & PART)) return;
-    // The parts carried in the record: spans of their own, in the record's trace.
-    let q = errorAt + errorLength;
-    const parts = q + 4 <= recordEnd ? rv.getUint32(q, true) : 0;
-    q += 4;
-    if (parts === 0) throw new Error(`a span record at ${r} says it carries parts and holds none`);
-    for (let i = 0; i < parts; i++) {
-      const at = q + P.rest;
-      const ps = at <= recordEnd ? rv.getUint16(q + P.shape, true) : NO_SHAPE;
-      if (ps >= heads.length) throw new Error(`a span record's part names shape ${ps} of a batch that holds ${heads.length}, or does not fit its record`);
-      const al = rv.getUint32(q + P.attrs, true);
-      const eAt = at + al + 4;
-      const el = eAt <= recordEnd ? rv.getUint32(eAt - 4, true) : 0;
-      if (eAt + el > recordEnd) throw new Error(`a span record's part at ${q} does not fit its record, which ends at ${recordEnd}`);
-      this.#span(rb, rv, r + R.trace, q + P.span, q + P.parent, 0x01, heads[ps]!, rb[q + P.flags]! & OWN_ATTRS ? EMPTY : shapeAttrs[ps]!, at, al,
-        rv.getFloat64(q + P.start, true), rv.getFloat64(q + P.end, true), eAt, el);
-      q = eAt + el;
-    }
+    // The part carried in the record: a span of its own, the record's span its parent.
+    const q = errorAt + errorLength;
+    const ps = q + P.rest <= recordEnd ? rv.getUint16(q + P.shape, true) : NO_SHAPE;
+    if (ps >= heads.length) throw new Error(`a span record's part names shape ${ps} of a batch that holds ${heads.length}, or does not fit its record`);
+    const partErrorLength = rv.getUint32(q + P.error, true);
+    if (q + P.rest + partErrorLength > recordEnd) throw new Error(`a span record's part of ${P.rest + partErrorLength} bytes at ${q} does not fit its record`);
+    this.#span(rb, rv, r + R.trace, q + P.span, r + R.span, 0x01, heads[ps]!, shapeAttrs[ps]!, 0, 0,
+      rv.getFloat64(q + P.start, true), rv.getFloat64(q + P.end, true), q + P.rest, partErrorLength);
   }
 
   /**

@@ -161,9 +161,9 @@ it('a span carrying a part (a child in its record) counts as two: batches keep t
     const exp = await withEnv({ OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '3' }, () => new SpanExport({ url: r.url, serviceName: 'test', exportDelayMs: 60_000 }, logger));
     for (let i = 0; i < 5; i++) {
       const ids = idsFromHex('4bf92f3577b34da6a3ce929d0e0e4736', i.toString(16).padStart(16, '0'), '', false);
-      const part = { ...idsFromHex('4bf92f3577b34da6a3ce929d0e0e4736', (i + 16).toString(16).padStart(16, '0'), i.toString(16).padStart(16, '0'), false), startMs: 1, endMs: 2, error: '', shape: handler, attrs: undefined };
+      const part = { ...idsFromHex('4bf92f3577b34da6a3ce929d0e0e4736', (i + 16).toString(16).padStart(16, '0'), i.toString(16).padStart(16, '0'), false), startMs: 1, endMs: 2, error: '', shape: handler };
       const alone: EndedSpan = { record: (rec) => { rec.add(`h${i}`, 0, part, 1, 2, '', [], undefined); return undefined; } };
-      exp.end({ record: (rec) => (rec.add(`p${i}`, 0, ids, 1, 2, '', [], undefined, [part]) ? undefined : alone) });
+      exp.end({ record: (rec) => (rec.add(`p${i}`, 0, ids, 1, 2, '', [], undefined, part) ? undefined : alone) });
     }
     await exp.close(1000);
     assert.deepEqual(r.batches, [['p0', 'handler', 'p1'], ['h1', 'p2', 'handler'], ['p3', 'handler', 'p4'], ['h4']]);

@@ -177,28 +177,26 @@ export class Tracing {
     // (parent-based ones follow the parent; ratio ones decide by the trace id, as they did for the parent).
     if (!local && !this.#alwaysSamples && !this.#sample(traceId, p, shape, attrs)) return new IdSpan(traceId, false);
     // The parent's ids as bytes, for the recorder to copy: a span of ours has them; another process's are
-    // parsed once here. (A sampled span of ours is a RecordedSpan or a PartSpan when spans are exported.)
-    const parentIds = !p ? undefined : parent instanceof RecordedSpan || parent instanceof PartSpan ? parent : idsFromHex(p.traceId, p.spanId, '', false);
+    // parsed once here. (A sampled span of ours is a RecordedSpan when spans are exported.)
+    const parentIds = !p ? undefined : parent instanceof RecordedSpan ? parent : idsFromHex(p.traceId, p.spanId, '', false);
     const traceView = parentIds ? parentIds.traceView : newTraceView;
     const traceAt = parentIds ? parentIds.traceAt : newTraceAt;
     return new RecordedSpan(this.#export, shape, traceId, traceView, traceAt, parentIds?.spanView, parentIds?.spanAt ?? 0, p !== undefined && !local, attrs, startTimeMs ?? now());
   }
 
   /**
-   * Starts a span to be carried in the record of `parent` or of the span that carries `parent`: a child
-   * that ends before that span (a request's invoke span inside its gateway span, and the handler span
-   * inside both), with `attrs` besides its shape's. Exported as any child is, once that span ends (a part
-   * whose carrier never ends is not); recording it with the carrier spares the request thread a span's
-   * start, end and record. A part that ends after its carrier is recorded alone. Under another process's
-   * span, an ids-only span or a carrier that is full or has ended, it is started as any other child.
+   * Starts a span to be carried in `parent`'s record: a child with no attributes of its own that ends
+   * before its parent (an invocation's handler span, inside its invoke span). Exported as any child is,
+   * once its parent ends (a part whose parent never ends is not); recording it with its parent spares
+   * the request thread a span's start, end and record. Under an ids-only span, or once the parent
+   * carries one, it is started as any other child.
    */
-  startPart(shape: SpanShape, parent: string | SpanHandle | undefined, startTimeMs?: number, attrs?: Attributes): SpanHandle {
-    if (shape.encoded) {
-      const carrier = parent instanceof RecordedSpan ? parent : parent instanceof PartSpan ? parent.carrier : undefined;
-      const part = carrier?.startPart(shape, parent as RecordedSpan | PartSpan, startTimeMs ?? now(), attrs);
+  startPart(shape: SpanShape, parent: SpanHandle, startTimeMs?: number): SpanHandle {
+    if (parent instanceof RecordedSpan && shape.encoded) {
+      const part = parent.startPart(shape, startTimeMs ?? now());
       if (part) return part;
     }
-    return this.startShaped(shape, parent, attrs, startTimeMs);
+    return this.startShaped(shape, parent, undefined, startTimeMs);
   }
 
   #sample(traceId: string, p: ParsedTraceparent | undefined, shape: SpanShape, attrs: Attributes | undefined): boolean {
@@ -320,8 +318,8 @@ class RecordedSpan implements SpanHandle, EndedSpan, SpanIds {
   readonly parentView: DataView | undefined;
   readonly parentAt: number;
   readonly parentRemote: boolean;
-  // The spans carried in this span's record (startPart()), if any.
-  #parts: PartSpan[] | undefined = undefined;
+  // The child carried in this span's record (startPart()), if any.
+  #part: PartSpan | undefined = undefined;
 
   constructor(exp: SpanExport, shape: SpanShape, traceId: string, traceView: DataView, traceAt: number, parentView: DataView | undefined, parentAt: number, parentRemote: boolean, attrs: Attributes | undefined, startMs: number) {
     this.#export = exp;
@@ -374,121 +372,68 @@ class RecordedSpan implements SpanHandle, EndedSpan, SpanIds {
     return this.#ended;
   }
 
-  /** A descendant carried in this span's record; undefined once it carries PARTS, or has ended. */
-  startPart(shape: SpanShape, parent: RecordedSpan | PartSpan, startMs: number, attrs: Attributes | undefined): PartSpan | undefined {
-    if (this.#ended) return undefined;
-    const part = new PartSpan(this.#export, this, parent, shape, startMs, attrs);
-    if (!this.#parts) this.#parts = [part];
-    else if (this.#parts.length < PARTS) this.#parts.push(part);
-    else return undefined;
-    return part;
+  /** A child carried in this span's record; undefined once it has one, or has ended. */
+  startPart(shape: SpanShape, startMs: number): PartSpan | undefined {
+    if (this.#part || this.#ended) return undefined;
+    return this.#part = new PartSpan(this.#export, this, shape, startMs);
   }
 
   record(recorder: SpanRecorder): EndedSpan | undefined {
     const s = this.#shape;
-    const parts = this.#carried();
-    // (A batch without room for them leaves the parts out: they are recorded next, alone.)
-    if (recorder.add(s.name, s.kind, this, this.#startMs, this.#endMs, this.#error, this.#attrs, s.encoded, parts) || !parts) return undefined;
-    return parts.length === 1 ? parts[0] : new PartsLeft(parts);
-  }
-
-  /** The parts this span's record carries: those that ended before it, as they were. */
-  #carried(): PartSpan[] | undefined {
-    const parts = this.#parts;
-    if (!parts) return undefined;
-    let all = true;
-    for (let i = 0; i < parts.length; i++) if (!parts[i]!.carried) all = false;
-    if (all) return parts;
-    const some = parts.filter((x) => x.carried);
-    return some.length > 0 ? some : undefined;
-  }
-}
-
-// The most spans one record carries besides its own (a request's invoke and handler spans are two).
-const PARTS = 4;
-
-/** Parts a batch had no room for in their carrier's record, recorded alone one by one. */
-class PartsLeft implements EndedSpan {
-  readonly #parts: PartSpan[];
-  #next = 0;
-
-  constructor(parts: PartSpan[]) {
-    this.#parts = parts;
-  }
-
-  record(recorder: SpanRecorder): EndedSpan | undefined {
-    this.#parts[this.#next++]!.record(recorder);
-    return this.#next < this.#parts.length ? this : undefined;
+    const part = this.#part?.carried ? this.#part : undefined;
+    // (A batch without room for it leaves the part out: it is recorded next, alone.)
+    return recorder.add(s.name, s.kind, this, this.#startMs, this.#endMs, this.#error, this.#attrs, s.encoded, part) ? undefined : part;
   }
 }
 
 /**
- * A span carried in the record of an ancestor, its carrier (Tracing.startPart): ended before its
- * carrier, it is written with it; ended after, it is recorded alone, as any span.
+ * A child span carried in its parent's record (Tracing.startPart): ended before its parent, it is
+ * written with it; ended after, or given attributes, it is recorded alone, as any span.
  */
 class PartSpan implements SpanHandle, EndedSpan, SpanIds, SpanPart {
   readonly #export: SpanExport;
-  /** The span whose record carries it. */
-  readonly carrier: RecordedSpan;
-  readonly #parent: RecordedSpan | PartSpan;
+  readonly #parent: RecordedSpan;
   #shape: SpanShape;
   #attrs: Attributes[] | undefined;
   #ended = false;
-  // Ended after its carrier: recorded alone, not in the carrier's record.
+  // Ended after its parent (or given attributes): recorded alone, not in the parent's record.
   #alone = false;
   startMs: number;
   endMs = 0;
   error = '';
   readonly traceId: string;
-  // The pool's hex its id is in (spanId).
-  readonly #hex: string;
+  readonly spanId: string;
   readonly sampled = true;
   readonly recorded = true;
   readonly spanView: DataView;
   readonly spanAt: number;
 
-  constructor(exp: SpanExport, carrier: RecordedSpan, parent: RecordedSpan | PartSpan, shape: SpanShape, startMs: number, attrs: Attributes | undefined) {
+  constructor(exp: SpanExport, parent: RecordedSpan, shape: SpanShape, startMs: number) {
     this.#export = exp;
-    this.carrier = carrier;
     this.#parent = parent;
     this.#shape = shape;
-    this.#attrs = attrs ? [shape.attrs, attrs] : undefined;
-    this.traceId = carrier.traceId;
-    takeId(8);
-    this.#hex = poolHex;
+    this.traceId = parent.traceId;
+    this.spanId = randomHex(8);
     this.spanView = poolView;
     this.spanAt = poolAt - 8;
     this.startMs = startMs;
   }
 
-  // SpanIds: its trace is its carrier's, its parent the span it was started under.
-  get traceView(): DataView { return this.carrier.traceView; }
-  get traceAt(): number { return this.carrier.traceAt; }
+  // SpanIds, for a part recorded alone: its trace is its parent's, its parent the parent.
+  get traceView(): DataView { return this.#parent.traceView; }
+  get traceAt(): number { return this.#parent.traceAt; }
   get parentView(): DataView { return this.#parent.spanView; }
   get parentAt(): number { return this.#parent.spanAt; }
   get parentRemote(): boolean { return false; }
 
-  get spanId(): string {
-    return this.#hex.slice(2 * this.spanAt, 2 * this.spanAt + 16);
-  }
-
-  /** Its shape's encoding, for its carrier's record (a part is started with an encoded shape; given one without, it is recorded alone). */
+  /** Its shape's encoding, for its parent's record (a part is started with an encoded shape; given one without, it is recorded alone). */
   get shape(): EncodedShape {
     return this.#shape.encoded!;
   }
 
-  /** Its shape's attributes and those set on it, if any were. */
-  get attrs(): readonly Attributes[] | undefined {
-    return this.#attrs;
-  }
-
-  /** Whether its carrier's record carries it: it ended first. */
+  /** Whether its parent's record carries it: it ended first, as it was, with nothing of its own. */
   get carried(): boolean {
     return this.#ended && !this.#alone;
-  }
-
-  get ended(): boolean {
-    return this.#ended;
   }
 
   get traceparent(): string {
@@ -498,6 +443,7 @@ class PartSpan implements SpanHandle, EndedSpan, SpanIds, SpanPart {
   setAttributes(attrs: Attributes): void {
     if (this.#ended) return;
     (this.#attrs ??= [this.#shape.attrs]).push(attrs);
+    this.#alone = true;
   }
 
   setShape(shape: SpanShape): void {
@@ -516,7 +462,7 @@ class PartSpan implements SpanHandle, EndedSpan, SpanIds, SpanPart {
     this.#ended = true;
     this.endMs = endTimeMs ?? now();
     this.error = error ?? '';
-    if (this.carrier.ended) this.#alone = true;
+    if (this.#parent.ended) this.#alone = true;
     if (this.#alone) this.#export.end(this);
   }
 
