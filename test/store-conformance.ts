@@ -115,6 +115,29 @@ export function runStoreConformance(label: string, open: () => Promise<{ store: 
       assert.deepEqual((await s.queryLogs({})).map((l) => l.message), ['m15', 'm16', 'm17', 'm18', 'm19']);
     }));
 
+    it('prunes a large backlog in steps, letting other work run between them, and stops between steps when told', withStore(async (s) => {
+      const lines = (from: number, n: number) => Array.from({ length: n }, (_, i) => ({ ts: 1000 + from + i, fn: 'a', requestId: `r${from + i}`, level: 'INFO' as const, message: `m${from + i}` }));
+      await s.appendRecords({ logs: lines(0, 12_000), invocations: [] });
+      // Other work gets turns while it runs: a backlog is not deleted in one go.
+      let turns = 0;
+      let pruned = false;
+      const tick = (): void => { if (!pruned) { turns++; setImmediate(tick); } };
+      setImmediate(tick);
+      assert.equal(await s.pruneRecords({ maxRows: 1000, olderThanMs: 0 }), 11_000);
+      pruned = true;
+      assert.ok(turns >= 2, `${turns} turns of the event loop while 11,000 rows were pruned`);
+      assert.deepEqual((await s.queryLogs({ limit: 10_000 })).map((l) => l.message), lines(11_000, 1000).map((l) => l.message));
+      // Told to stop: it stops after the step it is in, and the next prune finishes the job.
+      await s.appendRecords({ logs: lines(12_000, 12_000), invocations: [] });
+      const stop = new AbortController();
+      const running = s.pruneRecords({ maxRows: 1000, olderThanMs: 0, signal: stop.signal });
+      stop.abort();
+      const some = await running;
+      assert.ok(some > 0 && some < 12_000, `${some} rows pruned before it stopped`);
+      assert.equal(await s.pruneRecords({ maxRows: 1000, olderThanMs: 0 }), 12_000 - some);
+      assert.equal((await s.queryLogs({ limit: 10_000 })).length, 1000);
+    }));
+
     it('records invocations and lists them newest first with filters', withStore(async (s) => {
       const rec = (i: number, outcome: 'success' | 'error') => ({
         requestId: `r${i}`, fn: 'a', revision: 1, trigger: 'http' as const, startedAt: 1000 + i, durationMs: 1.5, billedDurationMs: 2,

@@ -21,6 +21,9 @@ export class RecordWriter {
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> = Promise.resolve();
   readonly #pruneTimer: NodeJS.Timeout;
+  #pruning: Promise<number> | undefined;
+  // Stops a prune running at close (between two of its steps: the next one goes on at the next start).
+  readonly #closing = new AbortController();
   #listeners = new Set<(fns: ReadonlySet<string>) => void>();
 
   constructor(store: Store, logger: Logger, retention: RetentionOptions) {
@@ -85,17 +88,21 @@ export class RecordWriter {
     return this.#flushing;
   }
 
-  async prune(): Promise<number> {
-    try {
-      return await this.#store.pruneRecords({ maxRows: this.#retention.maxRows, olderThanMs: Date.now() - this.#retention.maxAgeMs });
-    } catch (err) {
-      this.#logger.error({ err }, 'log retention failed');
-      return 0;
-    }
+  /** Enforces retention (the store prunes in steps, between which requests go on); a call while a prune runs joins it. */
+  prune(): Promise<number> {
+    this.#pruning ??= this.#store.pruneRecords({ maxRows: this.#retention.maxRows, olderThanMs: Date.now() - this.#retention.maxAgeMs, signal: this.#closing.signal })
+      .catch((err: unknown) => {
+        this.#logger.error({ err }, 'log retention failed');
+        return 0;
+      })
+      .finally(() => { this.#pruning = undefined; });
+    return this.#pruning;
   }
 
   async close(): Promise<void> {
     clearInterval(this.#pruneTimer);
+    this.#closing.abort();
+    await this.#pruning;
     await this.flush();
   }
 }

@@ -553,8 +553,11 @@ export interface Store {
   /** Writes a batch of log lines and invocation records in one transaction. */
   appendRecords(batch: { logs: LogEntry[]; invocations: InvocationRecord[] }): Promise<void>;
   queryLogs(q: LogQuery): Promise<LogEntry[]>;
-  /** Keeps at most maxRows log lines and maxRows invocation records, none older than olderThanMs; returns how many went. */
-  pruneRecords(opts: { maxRows: number; olderThanMs: number }): Promise<number>;
+  /**
+   * Keeps at most maxRows log lines and maxRows invocation records, none older than olderThanMs; returns
+   * how many went. Works in steps, letting other work run between them; `signal` stops it between two.
+   */
+  pruneRecords(opts: { maxRows: number; olderThanMs: number; signal?: AbortSignal }): Promise<number>;
 
   listInvocations(q: InvocationQuery): Promise<InvocationRecord[]>;
   /** Every app's budgets (docs/metering.md). */
