@@ -554,8 +554,9 @@ export interface Store {
   appendRecords(batch: { logs: LogEntry[]; invocations: InvocationRecord[] }): Promise<void>;
   queryLogs(q: LogQuery): Promise<LogEntry[]>;
   /**
-   * Keeps at most maxRows log lines and maxRows invocation records, none older than olderThanMs; returns
-   * how many went. Works in steps, letting other work run between them; `signal` stops it between two.
+   * Keeps at most maxRows log lines and maxRows invocation records, none older than olderThanMs (taken
+   * in the order they were written: one written late can outlive it by as much); returns how many went.
+   * Works in steps, letting other work run between them; `signal` stops it between two.
    */
   pruneRecords(opts: { maxRows: number; olderThanMs: number; signal?: AbortSignal }): Promise<number>;
 
