@@ -262,6 +262,34 @@ export function runStoreConformance(label: string, open: () => Promise<{ store: 
       assert.equal((await s.claimAsync(10, 950, 5000)).length, 1, 'released leases come due at once');
     }));
 
+    it('expires messages past their queue\'s retention, oldest first, in steps that let other work run, and stops between steps when told', withStore(async (s) => {
+      await s.applyApp(withQueues([queue('short', { retentionMs: 60_000 }), queue('long')]), 1);
+      for (let i = 0; i < 5; i++) await s.sendMessages('short', Array.from({ length: 1000 }, (_, j) => ({ body: `old ${i * 1000 + j}` })), 1000, 0);
+      await s.sendMessages('short', [{ body: 'new' }, { body: 'later', delayMs: 20_000 }], 50_000, 0);
+      await s.sendMessages('long', [{ body: 'kept' }], 1000, 0);
+      assert.equal((await s.receiveMessages('short', { max: 1, visibilityMs: 100_000, receipt: 'r' }, 1000))[0]?.body, 'old 0');
+      assert.deepEqual(await s.queueStats('short', 61_000), { visible: 5000, inFlight: 1, delayed: 1, oldestAgeMs: 60_000 });
+      let turns = 0;
+      let done = false;
+      const tick = (): void => { if (!done) { turns++; setImmediate(tick); } };
+      setImmediate(tick);
+      assert.equal(await s.expireMessages(61_000), 5000, 'every message sent at 1000, the one in flight too');
+      done = true;
+      assert.ok(turns >= 2, `${turns} turns of the event loop while 5,000 messages expired`);
+      assert.deepEqual(await s.queueStats('short', 61_000), { visible: 1, inFlight: 0, delayed: 1, oldestAgeMs: 11_000 });
+      assert.deepEqual(await s.queueStats('long', 61_000), { visible: 1, inFlight: 0, delayed: 0, oldestAgeMs: 60_000 }, 'another queue\'s retention');
+      assert.deepEqual((await s.receiveMessages('short', { max: 10, visibilityMs: 100, receipt: 'r2' }, 70_000)).map((m) => m.body), ['new', 'later']);
+      // Told to stop: it stops after the step it is in, and the next sweep finishes the job.
+      for (let i = 0; i < 5; i++) await s.sendMessages('long', Array.from({ length: 1000 }, () => ({ body: 'x' })), 2000, 0);
+      const stop = new AbortController();
+      const running = s.expireMessages(10_000_000, stop.signal);
+      stop.abort();
+      const some = await running;
+      assert.ok(some > 0 && some < 5003, `${some} messages expired before it stopped`);
+      assert.equal(await s.expireMessages(10_000_000), 5003 - some);
+      assert.equal((await s.queueStats('long', 10_000_000)).visible, 0);
+    }));
+
     it('a failing call does not undo the others committed with it', withStore(async (s) => {
       await s.applyApp(withQueues([queue('jobs')]), 1);
       const results = await Promise.allSettled([s.sendMessages('jobs', [{ body: 'x' }], 1, 0), s.sendMessages('missing', [{ body: 'y' }], 1, 0), s.sendMessages('jobs', [{ body: 'z' }], 1, 0)]);

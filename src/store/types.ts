@@ -597,8 +597,12 @@ export interface Store {
   nextVisibleAt(queue: string, now: number): Promise<number | undefined>;
   /** Moves up to `max` messages that came from `source` in dead-letter queue `dlq` back to it (or to `to`). */
   redriveMessages(dlq: string, opts: { to?: string; max: number }, now: number): Promise<number>;
-  /** Deletes messages past their queue's retention and expired deduplication ids. */
-  expireMessages(now: number): Promise<number>;
+  /**
+   * Deletes messages past their queue's retention, expired deduplication ids and idempotency keys;
+   * returns how many messages went. Works in steps, letting other work run between them, as
+   * pruneRecords(); `signal` stops it between two.
+   */
+  expireMessages(now: number, signal?: AbortSignal): Promise<number>;
 
   // --- schedules ---------------------------------------------------------------------------------
   listSchedules(): Promise<ScheduleRecord[]>;

@@ -36,6 +36,9 @@ export class QueueService {
   readonly #wakeUps: WakeUps;
   readonly #expireTimer: NodeJS.Timeout;
   #closed = false;
+  // The retention sweep running, if any (one at a time: a large one outlasts the minute), and its stop.
+  #expiring: Promise<void> | undefined;
+  readonly #closing = new AbortController();
   readonly #cache = new Map<string, QueueRecord>();
 
   constructor(store: Store, clock: Clock, logger: Logger) {
@@ -43,13 +46,15 @@ export class QueueService {
     this.#clock = clock;
     this.#logger = logger;
     this.#wakeUps = new WakeUps(clock);
-    this.#expireTimer = setInterval(() => void this.#expire(), EXPIRE_EVERY_MS);
+    this.#expireTimer = setInterval(() => {
+      this.#expiring ??= this.#expire().finally(() => { this.#expiring = undefined; });
+    }, EXPIRE_EVERY_MS);
     this.#expireTimer.unref();
   }
 
   async #expire(): Promise<void> {
     try {
-      const n = await this.#store.expireMessages(this.#clock.now());
+      const n = await this.#store.expireMessages(this.#clock.now(), this.#closing.signal);
       if (n > 0) this.#logger.info({ messages: n }, 'messages past their retention period deleted');
     } catch (err) {
       this.#logger.error({ err }, 'could not expire queue messages');
@@ -261,6 +266,7 @@ export class QueueService {
 
   close(): void {
     this.#closed = true;
+    this.#closing.abort();
     clearInterval(this.#expireTimer);
     this.#wakeUps.wakeAll();
   }

@@ -19,11 +19,12 @@ import { SqliteVersions } from './versions.ts';
 import { DEFAULT_GUARD, DEFAULT_KEEP_VERSIONS } from '../../config/limits.ts';
 import { SqliteWorkflows } from './workflows.ts';
 
-// Rows of a records table one step of pruneRecords() deletes at most: ~2 ms of the event loop here
-// (800,000 log lines: ~0.7 s of steps, the loop held at most 9 ms at a time; in one DELETE, 1.0 s at once).
-const PRUNE_STEP_ROWS = 2000;
+// Rows of a table one step of pruneRecords() or expireMessages() deletes at most: ~2 ms of the event
+// loop here (800,000 log lines: ~0.7 s of steps, the loop held at most 9 ms at a time; in one DELETE,
+// 1.0 s at once).
+const STEP_ROWS = 2000;
 // Between two steps, the event loop is let go for this many times as long as the step took.
-const PRUNE_YIELD = 3;
+const STEP_YIELD = 3;
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
@@ -320,8 +321,8 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Deletes from the oldest rows up, PRUNE_STEP_ROWS of each table at a time, each step a transaction of
-   * its own with the event loop let go between steps (PRUNE_YIELD): one DELETE of a minute's rows at full speed
+   * Deletes from the oldest rows up, STEP_ROWS of each table at a time, each step a transaction of
+   * its own with the event loop let go between steps (STEP_YIELD): one DELETE of a minute's rows at full speed
    * (~2 million log lines) held the server still for 2–3 s. Rows are taken by their place (seq), not
    * searched for by age (neither table has an index on time, which every insert would pay for): a row
    * written late (a long invocation's record) can outlive the age by as long as it was late.
@@ -329,25 +330,22 @@ export class SqliteStore implements Store {
   async pruneRecords(opts: { maxRows: number; olderThanMs: number; signal?: AbortSignal }): Promise<number> {
     let n = 0;
     for (const [table, time] of [['logs', 'ts'], ['invocations', 'started_at']] as const) {
-      while (!opts.signal?.aborted) {
-        const t0 = performance.now();
+      await paced(() => {
         const step = this.#tx(() => this.#pruneStep(table, time, opts), this.#rec);
-        if (step === 0) break;
         n += step;
-        // The event loop is the requests' three times as long as the step took: a prune takes at most a quarter of it.
-        await new Promise((resolve) => setTimeout(resolve, PRUNE_YIELD * (performance.now() - t0)));
-      }
+        return step;
+      }, opts.signal);
     }
     return n;
   }
 
-  /** One step of pruneRecords(): the table's oldest PRUNE_STEP_ROWS places, as far as they are over the count or the age. */
+  /** One step of pruneRecords(): the table's oldest STEP_ROWS places, as far as they are over the count or the age. */
   #pruneStep(table: 'logs' | 'invocations', time: 'ts' | 'started_at', opts: { maxRows: number; olderThanMs: number }): number {
     // (MIN and MAX each from the end of the rowid's b-tree: asked together, SQLite would scan the table.)
     const lo = (this.#stmt(`SELECT MIN(seq) AS m FROM ${table}`, this.#rec).get() as Row).m;
     if (lo === null || lo === undefined) return 0;
     const hi = Number((this.#stmt(`SELECT MAX(seq) AS m FROM ${table}`, this.#rec).get() as Row).m);
-    const end = Number(lo) + PRUNE_STEP_ROWS - 1;
+    const end = Number(lo) + STEP_ROWS - 1;
     const overCount = Math.min(end, hi - opts.maxRows);
     let n = overCount >= Number(lo) ? Number(this.#stmt(`DELETE FROM ${table} WHERE seq <= ?`, this.#rec).run(overCount).changes) : 0;
     n += Number(this.#stmt(`DELETE FROM ${table} WHERE seq <= ? AND ${time} < ?`, this.#rec).run(end, opts.olderThanMs).changes);
@@ -384,7 +382,16 @@ export class SqliteStore implements Store {
   async queueStats(queue: string, now: number): Promise<QueueStats> { return this.#work.queueStats(queue, now); }
   async nextVisibleAt(queue: string, now: number): Promise<number | undefined> { return this.#work.nextVisibleAt(queue, now); }
   async redriveMessages(dlq: string, opts: { to?: string; max: number }, now: number): Promise<number> { return this.#work.redriveMessages(dlq, opts, now); }
-  async expireMessages(now: number): Promise<number> { return this.#work.expireMessages(now); }
+  /** In steps of STEP_ROWS, as pruneRecords(): a minute's expired messages can be a minute of a busy queue's sends. */
+  async expireMessages(now: number, signal?: AbortSignal): Promise<number> {
+    let n = 0;
+    await paced(() => {
+      const step = this.#work.expireMessages(now, STEP_ROWS);
+      n += step.messages;
+      return step.rows;
+    }, signal);
+    return n;
+  }
   async putSecret(name: string, sealed: string, now: number): Promise<void> {
     this.#tx(() => {
       this.#run('INSERT INTO secrets(name, sealed, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at', name, sealed, now);
@@ -501,4 +508,16 @@ function toRoute(row: Row): RouteRecord {
 function sameFunction(a: FunctionRecord, b: DesiredFunction): boolean {
   return a.handler === b.handler && a.exportName === b.exportName && a.memoryMb === b.memoryMb && a.timeoutMs === b.timeoutMs
     && a.concurrencyMax === b.concurrencyMax && a.queueTimeoutMs === b.queueTimeoutMs && a.provisioned === b.provisioned && a.perInstance === b.perInstance && JSON.stringify(a.async) === JSON.stringify(b.async) && JSON.stringify(a.secrets) === JSON.stringify(b.secrets) && JSON.stringify(a.permissions) === JSON.stringify(b.permissions) && a.codeSha === b.codeSha && JSON.stringify(a.environment) === JSON.stringify(b.environment);
+}
+
+/**
+ * Runs `step` until it does nothing (returns 0) or `signal` is aborted, letting the event loop go
+ * between two steps for STEP_YIELD times as long as the step took: the work takes at most a quarter of it.
+ */
+async function paced(step: () => number, signal?: AbortSignal): Promise<void> {
+  while (!signal?.aborted) {
+    const t0 = performance.now();
+    if (step() === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, STEP_YIELD * (performance.now() - t0)));
+  }
 }

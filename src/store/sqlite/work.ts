@@ -337,13 +337,18 @@ export class WorkStore {
   }
 
   queueStats(queue: string, now: number): QueueStats {
+    const sql = this.#sql;
     this.#queue(queue);
-    const r = this.#sql.get(`SELECT COUNT(*) AS total, COALESCE(SUM(visible_at <= ?), 0) AS visible, COALESCE(SUM(visible_at > ? AND receipt IS NOT NULL), 0) AS in_flight,
-      MIN(sent_at) AS oldest FROM messages WHERE queue = ?`, now, now, queue)!;
-    const total = Number(r.total);
-    const visible = Number(r.visible);
+    // A scrape asks for every queue's stats: only the count reads the whole queue, and that in an index
+    // (~33 ms a million messages, where reading the rows took ~260). The messages not visible now (in
+    // flight or delayed: few, next to a backlog) come from messages_visible, the oldest from messages_sent.
+    // (A count kept by triggers made every message sent cost ~3 times as much: 18 µs against 6.)
+    const total = Number(sql.get('SELECT COUNT(*) AS n FROM messages WHERE queue = ?', queue)!.n);
+    const r = sql.get('SELECT COUNT(*) AS hidden, COALESCE(SUM(receipt IS NOT NULL), 0) AS in_flight FROM messages WHERE queue = ? AND visible_at > ?', queue, now)!;
+    const oldest = sql.get('SELECT MIN(sent_at) AS t FROM messages WHERE queue = ?', queue)!.t;
+    const hidden = Number(r.hidden);
     const inFlight = Number(r.in_flight);
-    return { visible, inFlight, delayed: total - visible - inFlight, oldestAgeMs: r.oldest === null ? 0 : Math.max(0, now - Number(r.oldest)) };
+    return { visible: total - hidden, inFlight, delayed: hidden - inFlight, oldestAgeMs: oldest === null ? 0 : Math.max(0, now - Number(oldest)) };
   }
 
   nextVisibleAt(queue: string, now: number): number | undefined {
@@ -366,14 +371,23 @@ export class WorkStore {
     });
   }
 
-  expireMessages(now: number): number {
+  /**
+   * One step of the retention sweep: deletes up to `max` messages past their queue's retention (the
+   * oldest of each queue first) and up to `max` expired deduplication ids and idempotency keys of each
+   * kind; returns how many messages and how many rows in all went (0 rows: nothing is left to do).
+   */
+  expireMessages(now: number, max: number): { messages: number; rows: number } {
     const sql = this.#sql;
     return sql.tx(() => {
-      let n = 0;
-      for (const q of this.listQueues()) n += sql.run('DELETE FROM messages WHERE queue = ? AND sent_at <= ?', q.name, now - q.retentionMs);
-      sql.run('DELETE FROM fifo_dedup WHERE expires_at <= ?', now);
-      sql.run('DELETE FROM idempotency_keys WHERE expires_at <= ?', now);
-      return n;
+      let messages = 0;
+      for (const q of this.listQueues()) {
+        if (messages >= max) break;
+        messages += sql.run('DELETE FROM messages WHERE seq IN (SELECT seq FROM messages WHERE queue = ? AND sent_at <= ? ORDER BY sent_at LIMIT ?)', q.name, now - q.retentionMs, max - messages);
+      }
+      let rows = messages;
+      rows += sql.run('DELETE FROM fifo_dedup WHERE rowid IN (SELECT rowid FROM fifo_dedup WHERE expires_at <= ? LIMIT ?)', now, max);
+      rows += sql.run('DELETE FROM idempotency_keys WHERE rowid IN (SELECT rowid FROM idempotency_keys WHERE expires_at <= ? LIMIT ?)', now, max);
+      return { messages, rows };
     });
   }
 
