@@ -280,12 +280,15 @@ export function runStoreConformance(label: string, open: () => Promise<{ store: 
       assert.deepEqual(await s.queueStats('long', 61_000), { visible: 1, inFlight: 0, delayed: 0, oldestAgeMs: 60_000 }, 'another queue\'s retention');
       assert.deepEqual((await s.receiveMessages('short', { max: 10, visibilityMs: 100, receipt: 'r2' }, 70_000)).map((m) => m.body), ['new', 'later']);
       // Told to stop: it stops after the step it is in, and the next sweep finishes the job.
-      for (let i = 0; i < 5; i++) await s.sendMessages('long', Array.from({ length: 1000 }, () => ({ body: 'x' })), 2000, 0);
+      for (let i = 0; i < 5000; i += 1000) await s.sendMessages('long', Array.from({ length: 1000 }, () => ({ body: 'x' })), 2000 + i, 0);
       const stop = new AbortController();
       const running = s.expireMessages(10_000_000, stop.signal);
       stop.abort();
       const some = await running;
       assert.ok(some > 0 && some < 5003, `${some} messages expired before it stopped`);
+      // Queue by queue ('long' first), the oldest first: 'kept', then those sent at 2000, then at 3000.
+      const oldest = 10_000_000 - (await s.queueStats('long', 10_000_000)).oldestAgeMs;
+      assert.equal(oldest, 2000 + 1000 * Math.floor((some - 1) / 1000), `${some} expired, the oldest left was sent at ${oldest}`);
       assert.equal(await s.expireMessages(10_000_000), 5003 - some);
       assert.equal((await s.queueStats('long', 10_000_000)).visible, 0);
     }));
