@@ -11,6 +11,19 @@ const fn = (name: string, over: Partial<DesiredFunction> = {}): DesiredFunction 
 });
 const app = (name: string, functions: DesiredFunction[], routes: DesiredApp['routes'] = [], specHash = `${name}-${Math.random()}`): DesiredApp => desiredApp(name, { specHash, functions, routes });
 
+/** `work`'s result, and how many turns the event loop had while it ran (other work it let in). */
+async function turnsDuring<T>(work: () => Promise<T>): Promise<{ result: T; turns: number }> {
+  let turns = 0;
+  let done = false;
+  const tick = (): void => { if (!done) { turns++; setImmediate(tick); } };
+  setImmediate(tick);
+  try {
+    return { result: await work(), turns };
+  } finally {
+    done = true;
+  }
+}
+
 export function runStoreConformance(label: string, open: () => Promise<{ store: Store; cleanup: () => Promise<void> }>): void {
   const withStore = (body: (s: Store) => Promise<void>) => async () => {
     const { store, cleanup } = await open();
@@ -119,13 +132,9 @@ export function runStoreConformance(label: string, open: () => Promise<{ store: 
       const lines = (from: number, n: number) => Array.from({ length: n }, (_, i) => ({ ts: 1000 + from + i, fn: 'a', requestId: `r${from + i}`, level: 'INFO' as const, message: `m${from + i}` }));
       await s.appendRecords({ logs: lines(0, 12_000), invocations: [] });
       // Other work gets turns while it runs: a backlog is not deleted in one go.
-      let turns = 0;
-      let pruned = false;
-      const tick = (): void => { if (!pruned) { turns++; setImmediate(tick); } };
-      setImmediate(tick);
-      assert.equal(await s.pruneRecords({ maxRows: 1000, olderThanMs: 0 }), 11_000);
-      pruned = true;
-      assert.ok(turns >= 2, `${turns} turns of the event loop while 11,000 rows were pruned`);
+      const pruned = await turnsDuring(() => s.pruneRecords({ maxRows: 1000, olderThanMs: 0 }));
+      assert.equal(pruned.result, 11_000);
+      assert.ok(pruned.turns >= 2, `${pruned.turns} turns of the event loop while 11,000 rows were pruned`);
       assert.deepEqual((await s.queryLogs({ limit: 10_000 })).map((l) => l.message), lines(11_000, 1000).map((l) => l.message));
       // Told to stop: it stops after the step it is in, and the next prune finishes the job.
       await s.appendRecords({ logs: lines(12_000, 12_000), invocations: [] });
@@ -269,13 +278,9 @@ export function runStoreConformance(label: string, open: () => Promise<{ store: 
       await s.sendMessages('long', [{ body: 'kept' }], 1000, 0);
       assert.equal((await s.receiveMessages('short', { max: 1, visibilityMs: 100_000, receipt: 'r' }, 1000))[0]?.body, 'old 0');
       assert.deepEqual(await s.queueStats('short', 61_000), { visible: 5000, inFlight: 1, delayed: 1, oldestAgeMs: 60_000 });
-      let turns = 0;
-      let done = false;
-      const tick = (): void => { if (!done) { turns++; setImmediate(tick); } };
-      setImmediate(tick);
-      assert.equal(await s.expireMessages(61_000), 5000, 'every message sent at 1000, the one in flight too');
-      done = true;
-      assert.ok(turns >= 2, `${turns} turns of the event loop while 5,000 messages expired`);
+      const expired = await turnsDuring(() => s.expireMessages(61_000));
+      assert.equal(expired.result, 5000, 'every message sent at 1000, the one in flight too');
+      assert.ok(expired.turns >= 2, `${expired.turns} turns of the event loop while 5,000 messages expired`);
       assert.deepEqual(await s.queueStats('short', 61_000), { visible: 1, inFlight: 0, delayed: 1, oldestAgeMs: 11_000 });
       assert.deepEqual(await s.queueStats('long', 61_000), { visible: 1, inFlight: 0, delayed: 0, oldestAgeMs: 60_000 }, 'another queue\'s retention');
       assert.deepEqual((await s.receiveMessages('short', { max: 10, visibilityMs: 100, receipt: 'r2' }, 70_000)).map((m) => m.body), ['new', 'later']);
