@@ -6,7 +6,12 @@
 //
 // Each of BENCH_ROUNDS (default 8) rounds starts a fresh pair of servers, so that one process's luck
 // on this machine (where it lands, what it shares a cache with: ±10% between two identical servers)
-// does not decide the whole run; it loads each for BENCH_SECONDS (default 8) s at 50 connections, in
+// does not decide the whole run. Each server is warmed by BENCH_WARM_LOADS (default 3) loads of 2 s,
+// each on new connections, "on" scraped from before the first: V8 compiles the paths of a
+// connection's end and of a second client (the scraper) only when they first run (~150 optimising
+// compiles and ~80 deopts), and with one 2 s load of warm-up and the scrapes after it (until
+// 2026-11-27) that landed in the first slices measured (docs/performance.md, "Warmed to a steady
+// state"; npm run bench:tiering). Then it loads each for BENCH_SECONDS (default 8) s at 50 connections, in
 // BENCH_SLICES (default 4) slices taken in turn, then again at a fixed rate (BENCH_RATE, default
 // 5,000 req/s), where CPU per request is what observability costs without the servers fighting the
 // load generator for the two cores. Which of
@@ -25,17 +30,21 @@ const RATE = Number(process.env.BENCH_RATE ?? 5000);
 // that the two are measured seconds apart: what else the machine is doing changes over seconds, and
 // one 8 s load each, one after the other, let it change between the two (docs/performance.md, run 12).
 const SLICES = Math.max(1, Number(process.env.BENCH_SLICES ?? 4));
+// Warm-up loads of 2 s each, on new connections each time (BENCH_WARM_LOADS; one until 2026-11-27).
+const WARM_LOADS = Math.max(1, Number(process.env.BENCH_WARM_LOADS ?? 3));
 
-type Server = Awaited<ReturnType<typeof start>> & { dir: string; token: string };
+type Server = Awaited<ReturnType<typeof start>> & { dir: string; token: string; scraper: NodeJS.Timeout | undefined };
 
-async function startServer(env: Record<string, string>): Promise<Server> {
+/** A server with the bench's app, warmed; `scraped`, its metrics are scraped every second from before the warm-up until stop(). */
+async function startServer(env: Record<string, string>, scraped: boolean): Promise<Server> {
   const dir = mkdtempSync(join(tmpdir(), 'nimbus-bench-obs-'));
   const s = await start(['bin/nimbus.mjs', 'serve', '--port', '0', '--data', dir], { NIMBUS_LOG_LEVEL: 'warn', OTEL_EXPORTER_OTLP_ENDPOINT: '', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '', ...env });
   const token = readFileSync(join(dir, 'admin-token'), 'utf8').trim();
-  const server = { ...s, dir, token };
+  const server: Server = { ...s, dir, token, scraper: undefined };
   try {
     await deploy(s.url, token, { 'nimbus.yml': 'app: bench\nfunctions:\n  hello:\n    handler: src/hello.handler\n    events:\n      - http: GET /hello\n', 'src/hello.ts': HELLO });
-    await autocannon({ url: `${s.url}/hello`, connections: CONNECTIONS, duration: 2 });
+    if (scraped) server.scraper = setInterval(() => void fetch(`${s.url}/_nimbus/metrics`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.text()).catch(() => undefined), 1000);
+    for (let w = 0; w < WARM_LOADS; w++) await autocannon({ url: `${s.url}/hello`, connections: CONNECTIONS, duration: 2 });
   } catch (err) {
     await stop(server);
     throw err;
@@ -44,6 +53,7 @@ async function startServer(env: Record<string, string>): Promise<Server> {
 }
 
 async function stop(s: Server): Promise<void> {
+  clearInterval(s.scraper);
   s.proc.kill('SIGTERM');
   await new Promise((r) => s.proc.once('exit', r));
   rmSync(s.dir, { recursive: true, force: true });
@@ -58,12 +68,10 @@ async function main(): Promise<void> {
       // Which of the pair starts first alternates too, every other pair of rounds, so that start order and
       // load order each take both ways in every four rounds (until 1906a41 "on" always started second).
       const started: Server[] = [];
-      let scraper: NodeJS.Timeout | undefined;
       try {
         const onFirst = Math.floor(i / 2) % 2 === 1;
-        for (const traced of onFirst ? [true, false] : [false, true]) started.push(await startServer(traced ? { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url } : {}));
+        for (const traced of onFirst ? [true, false] : [false, true]) started.push(await startServer(traced ? { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url } : {}, traced));
         const [on, off] = onFirst ? [started[0]!, started[1]!] : [started[1]!, started[0]!];
-        scraper = setInterval(() => void fetch(`${on.url}/_nimbus/metrics`, { headers: { authorization: `Bearer ${on.token}` } }).then((r) => r.text()).catch(() => undefined), 1000);
         const pair = async (rate?: number) => {
           const slices: { off: Run[]; on: Run[] } = { off: [], on: [] };
           for (let k = 0; k < SLICES; k++) {
@@ -81,7 +89,6 @@ async function main(): Promise<void> {
         process.stderr.write(`round ${i + 1}/${ROUNDS}: saturated off ${s.off.rps.toFixed(0)} req/s, on ${s.on.rps.toFixed(0)} (${pctLoss(s).toFixed(1)}% lost); `
           + `at ${RATE} req/s CPU ms/req off ${f.off.cpuMsPerReq.toFixed(3)}, on ${f.on.cpuMsPerReq.toFixed(3)} (${signed(cpuMore(f))}%)\n`);
       } finally {
-        clearInterval(scraper);
         await Promise.all(started.map(stop));
       }
     }
