@@ -37,6 +37,24 @@ export function startOtlpSink(): Promise<{ proc: ChildProcess; url: string }> {
 
 export const HELLO = `export const handler = async (event: { rawPath: string }) => ({ statusCode: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ message: 'Hello, world!', path: event.rawPath }) });`;
 
+/** The app the observability benches deploy: HELLO behind GET /hello. */
+export const HELLO_APP = { 'nimbus.yml': 'app: bench\nfunctions:\n  hello:\n    handler: src/hello.handler\n    events:\n      - http: GET /hello\n', 'src/hello.ts': HELLO };
+
+// A server's warm-up for bench:observability (and bench:tiering, which checks it): this many loads of 2 s,
+// each on new connections (BENCH_WARM_LOADS; one until 2026-11-27). A load's connections close only when
+// it ends, and V8 compiles those paths when they first run (docs/performance.md, "Warmed to a steady state").
+export const WARM_LOADS = Math.max(1, Number(process.env.BENCH_WARM_LOADS ?? 3));
+
+/** Warms the server at `url` (GET /hello): WARM_LOADS loads of 2 s at CONNECTIONS. */
+export async function warm(url: string): Promise<void> {
+  for (let w = 0; w < WARM_LOADS; w++) await autocannon({ url: `${url}/hello`, connections: CONNECTIONS, duration: 2 });
+}
+
+/** Scrapes the server's /_nimbus/metrics every second, as Prometheus would, until the timer is cleared. */
+export function scrapeEverySecond(url: string, token: string): NodeJS.Timeout {
+  return setInterval(() => void fetch(`${url}/_nimbus/metrics`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.text()).catch(() => undefined), 1000);
+}
+
 export async function deploy(url: string, token: string, files: Record<string, string>): Promise<void> {
   const dir = writeApp(files);
   const body = await bundleApp(dir, files['nimbus.yml']!);

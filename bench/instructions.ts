@@ -28,7 +28,7 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deploy, HELLO, startOtlpSink, startProcess } from './harness.ts';
+import { deploy, HELLO_APP, startOtlpSink, startProcess } from './harness.ts';
 
 const WARM = Number(process.env.BENCH_WARM ?? 30_000);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 10_000);
@@ -52,7 +52,7 @@ async function countServer(mode: 'off' | 'on', sinkUrl: string, work: string): P
     process.execPath, '--perf-basic-prof', '--no-concurrent-recompilation', '--no-concurrent-sparkplug', 'bin/nimbus.mjs', 'serve', '--port', '0', '--data', dir], env, 'valgrind');
   try {
     const token = readFileSync(join(dir, 'admin-token'), 'utf8').trim();
-    await deploy(url, token, { 'nimbus.yml': 'app: bench\nfunctions:\n  hello:\n    handler: src/hello.handler\n    events:\n      - http: GET /hello\n', 'src/hello.ts': HELLO });
+    await deploy(url, token, HELLO_APP);
     await autocannon({ url: `${url}/hello`, connections: 10, amount: WARM });
     execFileSync('callgrind_control', ['-z', String(proc.pid)], { stdio: 'ignore' });
     const r = await autocannon({ url: `${url}/hello`, connections: 10, amount: REQUESTS });

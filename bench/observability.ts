@@ -17,11 +17,10 @@
 // load generator for the two cores. Which of
 // the pair starts first, and which is loaded first, alternate (a multiple of 4 rounds takes each
 // order both ways equally). Figures are medians of the rounds, and of the per-round ratios.
-import autocannon from 'autocannon';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CONNECTIONS, deploy, HELLO, load, median, type Run, start, startOtlpSink } from './harness.ts';
+import { CONNECTIONS, deploy, HELLO_APP, load, median, type Run, scrapeEverySecond, start, startOtlpSink, warm } from './harness.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 8);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
@@ -30,8 +29,6 @@ const RATE = Number(process.env.BENCH_RATE ?? 5000);
 // that the two are measured seconds apart: what else the machine is doing changes over seconds, and
 // one 8 s load each, one after the other, let it change between the two (docs/performance.md, run 12).
 const SLICES = Math.max(1, Number(process.env.BENCH_SLICES ?? 4));
-// Warm-up loads of 2 s each, on new connections each time (BENCH_WARM_LOADS; one until 2026-11-27).
-const WARM_LOADS = Math.max(1, Number(process.env.BENCH_WARM_LOADS ?? 3));
 
 type Server = Awaited<ReturnType<typeof start>> & { dir: string; token: string; scraper: NodeJS.Timeout | undefined };
 
@@ -42,9 +39,9 @@ async function startServer(env: Record<string, string>, scraped: boolean): Promi
   const token = readFileSync(join(dir, 'admin-token'), 'utf8').trim();
   const server: Server = { ...s, dir, token, scraper: undefined };
   try {
-    await deploy(s.url, token, { 'nimbus.yml': 'app: bench\nfunctions:\n  hello:\n    handler: src/hello.handler\n    events:\n      - http: GET /hello\n', 'src/hello.ts': HELLO });
-    if (scraped) server.scraper = setInterval(() => void fetch(`${s.url}/_nimbus/metrics`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.text()).catch(() => undefined), 1000);
-    for (let w = 0; w < WARM_LOADS; w++) await autocannon({ url: `${s.url}/hello`, connections: CONNECTIONS, duration: 2 });
+    await deploy(s.url, token, HELLO_APP);
+    if (scraped) server.scraper = scrapeEverySecond(s.url, token);
+    await warm(s.url);
   } catch (err) {
     await stop(server);
     throw err;

@@ -13,9 +13,8 @@ import autocannon from 'autocannon';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CONNECTIONS, deploy, HELLO, start, startOtlpSink } from './harness.ts';
+import { CONNECTIONS, deploy, HELLO_APP, scrapeEverySecond, start, startOtlpSink, WARM_LOADS, warm } from './harness.ts';
 
-const WARM_LOADS = Math.max(1, Number(process.env.BENCH_WARM_LOADS ?? 3));
 const SLICES = Math.max(1, Number(process.env.BENCH_SLICES ?? 8));
 const ON = (process.env.BENCH_MODE ?? 'on') === 'on';
 const SCRAPE_AFTER = process.env.BENCH_SCRAPE_AFTER === '1';
@@ -43,11 +42,10 @@ server.proc.stdout!.on('data', (chunk: Buffer) => {
 let scraper: NodeJS.Timeout | undefined;
 try {
   const token = readFileSync(join(dir, 'admin-token'), 'utf8').trim();
-  await deploy(server.url, token, { 'nimbus.yml': 'app: bench\nfunctions:\n  hello:\n    handler: src/hello.handler\n    events:\n      - http: GET /hello\n', 'src/hello.ts': HELLO });
-  const scrape = () => void fetch(`${server.url}/_nimbus/metrics`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.text()).catch(() => undefined);
-  if (ON && !SCRAPE_AFTER) scraper = setInterval(scrape, 1000);
-  for (let w = 0; w < WARM_LOADS; w++) await autocannon({ url: `${server.url}/hello`, connections: CONNECTIONS, duration: 2 });
-  if (ON && SCRAPE_AFTER) scraper = setInterval(scrape, 1000);
+  await deploy(server.url, token, HELLO_APP);
+  if (ON && !SCRAPE_AFTER) scraper = scrapeEverySecond(server.url, token);
+  await warm(server.url);
+  if (ON && SCRAPE_AFTER) scraper = scrapeEverySecond(server.url, token);
   process.stdout.write(`"${ON ? 'on' : 'off'}", ${WARM_LOADS} warm-up load(s) of 2 s${ON ? `, scraped from ${SCRAPE_AFTER ? 'after' : 'before'} the warm-up` : ''}; per slice of 2 s at full speed (and the 2 s idle after it):\n`);
   let last = { ...counts };
   const line = (label: string): void => {
