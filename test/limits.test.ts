@@ -172,6 +172,24 @@ describe('limits and failures', () => {
     assert.ok(Number(b.headers.get('retry-after')) >= 1);
   });
 
+  it('records timeouts and throttles as outcomes, and bills a record its duration rounded up to the millisecond (at least 1; a throttle nothing)', async () => {
+    type Rec = { outcome: string; errorType: string | null; durationMs: number; billedDurationMs: number };
+    const records = async (fn: string) => (await srv.api<{ invocations: Rec[] }>('GET', `/_nimbus/api/functions/${fn}/invocations?limit=100`)).body.invocations;
+    const slow = await records('slow');
+    const timedOut = slow.find((r) => r.outcome === 'timeout');
+    assert.ok(timedOut, `a timeout among ${slow.map((r) => r.outcome).join(', ')}`);
+    assert.equal(timedOut.errorType, 'Sandbox.Timedout');
+    assert.ok(timedOut.durationMs >= 950 && timedOut.durationMs < 3000, `timed out after ${timedOut.durationMs} ms`);
+    const single = await records('single');
+    const throttled = single.find((r) => r.outcome === 'throttled');
+    assert.ok(throttled, `a throttle among ${single.map((r) => r.outcome).join(', ')}`);
+    assert.equal(throttled.errorType, 'TooManyRequests');
+    assert.equal(throttled.billedDurationMs, 0);
+    const billed = [...slow, ...single].filter((r) => r.outcome !== 'throttled');
+    assert.ok(billed.some((r) => !Number.isInteger(r.durationMs)), 'durations are kept to the fraction of a millisecond');
+    for (const r of billed) assert.equal(r.billedDurationMs, Math.max(1, Math.ceil(r.durationMs)), `${r.durationMs} ms bills ${r.billedDurationMs}`);
+  });
+
   it('drains waiting requests in order as the instance frees up', async () => {
     const order: number[] = [];
     await Promise.all([0, 1, 2, 3].map(async (i) => {

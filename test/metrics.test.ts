@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { startWithApp, type TestServer } from './helpers.ts';
+import { sleep, startWithApp, type TestServer } from './helpers.ts';
 
 const APP = {
   'nimbus.yml': `app: metered
@@ -19,10 +19,17 @@ functions:
       - http: GET /broken
   chaos:
     handler: src/chaos.handler
+  held:
+    handler: src/held.handler
+    concurrency: { max: 1, queueTimeoutMs: 0 }
+  kept:
+    handler: src/hello.handler
+    concurrency: { provisioned: 1 }
 queues:
   work:
     deadLetter: { queue: work-dlq, maxReceiveCount: 1 }
   work-dlq: {}
+  parked: {}
 rules:
   orders:
     pattern: { source: [shop] }
@@ -30,6 +37,7 @@ rules:
 `,
   'src/hello.ts': 'export const handler = async (e: { pathParameters: { name: string } }) => ({ statusCode: 200, body: `hi ${e.pathParameters.name}` });',
   'src/chaos.ts': "export const handler = async () => { throw Object.assign(new Error('x'), { name: `E${Math.random()}` }); };",
+  'src/held.ts': 'export const handler = async (e: { ms: number }) => { await new Promise((r) => setTimeout(r, e.ms)); return "done"; };',
   'src/broken.ts': "export const handler = async () => { throw Object.assign(new Error('nope'), { name: 'BrokenError' }); };",
 };
 
@@ -91,6 +99,42 @@ describe('metrics', () => {
     assert.equal(get('nimbus_bus_events_total{result="unmatched"}'), 1);
     assert.equal(get('nimbus_bus_events_total{result="failed"}'), 1);
     assert.ok([...m.keys()].some((k) => k.startsWith('nimbus_spare_runtimes{memory_mb="128"}')));
+  });
+
+  it('moves the live gauges and the throttle counter as invocations run, are refused and end', async () => {
+    const scrape = async () => parse(await (await srv.req('/_nimbus/metrics', { headers: { authorization: `Bearer ${srv.token}` } })).text());
+    // A provisioned instance is started after the deploy, not by a request.
+    let m = await scrape();
+    for (let i = 0; i < 100 && m.get('nimbus_instances{function="kept",state="provisioned"}') !== 1; i++) { await sleep(50); m = await scrape(); }
+    assert.equal(m.get('nimbus_instances{function="kept",state="provisioned"}'), 1);
+    assert.equal(m.get('nimbus_instances{function="kept",state="idle"}'), 1);
+
+    const running = srv.invoke('held', { ms: 2000 });
+    for (let i = 0; i < 100 && m.get('nimbus_concurrent_executions{function="held"}') !== 1; i++) { await sleep(20); m = await scrape(); }
+    assert.equal(m.get('nimbus_concurrent_executions{function="held"}'), 1);
+    assert.equal(m.get('nimbus_instances{function="held",state="busy"}'), 1);
+    assert.equal(m.get('nimbus_instances{function="held",state="idle"}'), 0);
+    assert.equal((await srv.invoke('held', { ms: 1 })).status, 429, 'concurrency.max 1, no queueing: refused');
+    assert.equal((await running).status, 200);
+
+    m = await scrape();
+    assert.equal(m.get('nimbus_concurrent_executions{function="held"}'), 0);
+    assert.equal(m.get('nimbus_instances{function="held",state="busy"}'), 0);
+    assert.equal(m.get('nimbus_instances{function="held",state="idle"}'), 1);
+    assert.equal(m.get('nimbus_throttles_total{function="held"}'), 1);
+    assert.equal(m.get('nimbus_invocations_total{function="held",trigger="invoke",outcome="throttled"}'), 1);
+    assert.equal(m.get('nimbus_invocations_total{function="held",trigger="invoke",outcome="success"}'), 1);
+    assert.equal(m.get('nimbus_invocation_errors_total{function="held",error_type="TooManyRequests"}'), undefined, 'throttles are not errors');
+
+    // Queue depth by state: one delayed, one received (in flight), none left visible.
+    await srv.api('POST', '/_nimbus/api/queues/parked/messages', { body: 'later', delaySeconds: 60 });
+    await srv.api('POST', '/_nimbus/api/queues/parked/messages', { body: 'now' });
+    const got = await srv.api<{ messages: unknown[] }>('POST', '/_nimbus/api/queues/parked/receive', { maxMessages: 10 });
+    assert.equal(got.body.messages.length, 1);
+    m = await scrape();
+    assert.equal(m.get('nimbus_queue_messages{queue="parked",state="visible"}'), 0);
+    assert.equal(m.get('nimbus_queue_messages{queue="parked",state="in_flight"}'), 1);
+    assert.equal(m.get('nimbus_queue_messages{queue="parked",state="delayed"}'), 1);
   });
 
   it('keeps label cardinality bounded: 1,000 distinct paths are one route series, and one "unmatched"', async () => {
