@@ -113,7 +113,15 @@ const MAX_LINE = 256 * 1024;
 function emitLog(level, text) {
   const requestId = als.getStore()?.requestId ?? lastRequestId;
   let message = text.endsWith('\n') ? text.slice(0, -1) : text;
-  if (message.length > MAX_LINE) message = message.slice(0, MAX_LINE) + ` ... [truncated ${message.length - MAX_LINE} chars]`;
+  // Cut at MAX_LINE bytes of UTF-8, on a character's start (the host keeps the same cap).
+  if (message.length * 3 > MAX_LINE) {
+    const bytes = Buffer.from(message, 'utf8');
+    if (bytes.length > MAX_LINE) {
+      let end = MAX_LINE;
+      while ((bytes[end] & 0xc0) === 0x80) end--;
+      message = `${bytes.toString('utf8', 0, end)} ... [truncated ${bytes.length - end} bytes]`;
+    }
+  }
   send({ type: 'log', ts: Date.now(), requestId, level, message });
 }
 

@@ -77,3 +77,27 @@ it('a result for the invocation sent with init that comes before init ends (sent
   assert.ok(out?.ok);
   await inst.stop();
 });
+
+it('cuts a log line at 256 KB of UTF-8 on a character boundary and says what it dropped, whether the runtime or user code sent it', async () => {
+  // 100,000 "€" are 100,000 characters but 300,000 bytes; a raw frame from user code skips the runtime's cut.
+  const logBundle = join(data, 'long-lines.mjs');
+  writeFileSync(logBundle, "export default async () => { console.log('€'.repeat(100000)); console.log('a'.repeat(300000)); process.send({ type: 'log', ts: Date.now(), requestId: 'r4', level: 'INFO', message: 'é'.repeat(200000) }); console.log('short'); return 1; };\n");
+  const inst = await Instance.boot({ id: 'logs-1', layout, uids, spawner, memoryMb: 128 });
+  const lines: string[] = [];
+  await inst.assign({ ...assignment(logBundle), onLog: (l) => { lines.push(l.message); } });
+  assert.ok((await inst.invoke(frame('r4'))).ok);
+  await inst.stop();
+  const mine = lines.filter((l) => !/^(START|END|REPORT) /.test(l));
+  assert.equal(mine.length, 4, mine.map((l) => l.slice(0, 20)).join(' | '));
+  const [euros, ascii, raw, short] = mine as [string, string, string, string];
+  // The line's head, its kept bytes and its note; not the line itself (a failure would print 300 KB).
+  const cut = (line: string) => {
+    const at = line.indexOf(' ... [truncated ');
+    return { chars: new Set(line.slice(0, at)), bytes: Buffer.byteLength(line.slice(0, at)), note: line.slice(at) };
+  };
+  // 262,144 bytes end inside the 87,382nd "€" (3 bytes each): cut before it, at 262,143.
+  assert.deepEqual(cut(euros), { chars: new Set(['€']), bytes: 262143, note: ' ... [truncated 37857 bytes]' });
+  assert.deepEqual(cut(ascii), { chars: new Set(['a']), bytes: 262144, note: ' ... [truncated 37856 bytes]' });
+  assert.deepEqual(cut(raw), { chars: new Set(['é']), bytes: 262144, note: ' ... [truncated 137856 bytes]' });
+  assert.equal(short, 'short');
+});

@@ -4,6 +4,7 @@
 import { chmodSync, chownSync, copyFileSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { LOG_LINE_MAX_BYTES } from '../config/limits.ts';
 import { errorBody } from '../errors.ts';
 import type { LogLevel } from '../store/types.ts';
 import type { SandboxLayout, UidPool } from './layout.ts';
@@ -379,7 +380,8 @@ export class Instance {
     const redact = this.#assignment?.redact;
     if (redact) redactFrame(msg, redact);
     if (msg.type === 'log') {
-      this.#assignment?.onLog({ ts: msg.ts, requestId: msg.requestId, level: msg.level, message: msg.message });
+      // The runtime cuts long lines itself; user code can send its own frames, so the cap is kept here.
+      this.#assignment?.onLog({ ts: msg.ts, requestId: msg.requestId, level: msg.level, message: capLogLine(String(msg.message)) });
       return;
     }
     if (msg.type === 'skipped') {
@@ -527,6 +529,24 @@ type RuntimeFrame =
   | { type: 'log'; ts: number; requestId: string | null; level: LogLevel; message: string }
   | { type: 'result'; id: number; ok: true; json: string | undefined; maxRssBytes: number }
   | { type: 'result'; id: number; ok: false; error: FunctionError; maxRssBytes: number };
+
+/** Room past the cap for the note the runtime appends to a line it cut. */
+const CUT_NOTE_ROOM = 64;
+
+/**
+ * A log line keeps at most LOG_LINE_MAX_BYTES bytes of UTF-8: a longer one is cut at a character's
+ * start and says how many bytes were dropped. A line the runtime has cut already (its note is under
+ * CUT_NOTE_ROOM bytes) passes as it is.
+ */
+export function capLogLine(line: string): string {
+  // A UTF-16 code unit is at most 3 bytes of UTF-8: most lines need no count.
+  if (line.length * 3 <= LOG_LINE_MAX_BYTES) return line;
+  const bytes = Buffer.from(line, 'utf8');
+  if (bytes.length <= LOG_LINE_MAX_BYTES + CUT_NOTE_ROOM) return line;
+  let end = LOG_LINE_MAX_BYTES;
+  while ((bytes[end]! & 0xc0) === 0x80) end--; // not inside a character
+  return `${bytes.toString('utf8', 0, end)} ... [truncated ${bytes.length - end} bytes]`;
+}
 
 /** Takes secret values out of a frame's log line or error (in place) before anything reads it. */
 function redactFrame(msg: RuntimeFrame, redact: (text: string) => string): void {
