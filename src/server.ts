@@ -204,7 +204,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     },
   });
   records.onInvocation = (r) => metrics.invocation(r);
-  bus.onPut = (matched, unmatched, failed) => metrics.busEvents(matched, unmatched, failed);
+  bus.onPut = (matched, unmatched, failed, deliveries) => metrics.busEvents(matched, unmatched, failed, deliveries);
   schedules.onFired = (name, lagMs) => metrics.scheduleTick(name, lagMs);
   sender.onOutcome = (owner, outcome) => metrics.webhook(owner, outcome);
   // Provisioned time is billed for the versions that hold it: live's (and its canary's).

@@ -98,6 +98,7 @@ describe('metrics', () => {
     assert.equal(get('nimbus_bus_events_total{result="matched"}'), 1);
     assert.equal(get('nimbus_bus_events_total{result="unmatched"}'), 1);
     assert.equal(get('nimbus_bus_events_total{result="failed"}'), 1);
+    assert.equal(get('nimbus_bus_deliveries_total{target="queue",result="written"}'), 1);
     assert.ok([...m.keys()].some((k) => k.startsWith('nimbus_spare_runtimes{memory_mb="128"}')));
   });
 

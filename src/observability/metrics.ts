@@ -29,6 +29,7 @@ export class Metrics {
   readonly #init: Histogram<'function'>;
   readonly #http: Counter<'route' | 'status_class'>;
   readonly #bus: Counter<'result'>;
+  readonly #busDeliveries: Counter<'target' | 'result'>;
   readonly #scheduleLag: Histogram<'schedule'>;
   readonly #scheduleTicks: Counter<'schedule' | 'result'>;
   readonly #webhooks: Counter<'endpoint' | 'result'>;
@@ -47,6 +48,7 @@ export class Metrics {
     this.#scheduleTicks = new Counter({ name: 'nimbus_schedule_ticks_total', help: 'Schedule ticks: fired, or skipped (missed while the server was down, catchUp: false).', labelNames: ['schedule', 'result'], registers });
     this.#webhooks = new Counter({ name: 'nimbus_webhook_deliveries_total', help: 'Webhook attempts (topic subscriptions, rule HTTP targets) by endpoint owner: delivered, retried, failed for good.', labelNames: ['endpoint', 'result'], registers });
     this.#bus = new Counter({ name: 'nimbus_bus_events_total', help: 'Events put on the bus: matched (at least one rule), unmatched, or failed (refused entries).', labelNames: ['result'], registers });
+    this.#busDeliveries = new Counter({ name: 'nimbus_bus_deliveries_total', help: 'What matched events were handed to, by target kind (function, queue, workflow, webhook; a topic target counts as its subscriptions): written for the target, or target_missing (the target no longer exists; the delivery is dropped and logged).', labelNames: ['target', 'result'], registers });
 
     new Gauge({
       name: 'nimbus_concurrent_executions', help: 'Invocations running now, by function.', labelNames: ['function'], registers,
@@ -152,10 +154,14 @@ export class Metrics {
     this.#child(`h\0${route}\0${statusClass}`, () => this.#http.labels({ route, status_class: statusClass })).inc();
   }
 
-  busEvents(matched: number, unmatched: number, failed: number): void {
+  busEvents(matched: number, unmatched: number, failed: number, deliveries: Record<string, { written: number; missing: number } | undefined> = {}): void {
     if (matched) this.#bus.inc({ result: 'matched' }, matched);
     if (unmatched) this.#bus.inc({ result: 'unmatched' }, unmatched);
     if (failed) this.#bus.inc({ result: 'failed' }, failed);
+    for (const [target, n] of Object.entries(deliveries)) {
+      if (n?.written) this.#busDeliveries.inc({ target, result: 'written' }, n.written);
+      if (n?.missing) this.#busDeliveries.inc({ target, result: 'target_missing' }, n.missing);
+    }
   }
 
   scheduleTick(schedule: string, lagMs: number | undefined): void {

@@ -7,7 +7,7 @@ import { QUEUE_BATCH_MAX_ENTRIES, QUEUE_MAX_MESSAGE_BYTES } from '../../config/l
 import { NimbusError } from '../../errors.ts';
 import { jsonText } from '../../util/json.ts';
 import type { Logger } from '../../observability/logger.ts';
-import type { Delivery, RuleEndpoint, RuleRecord, Store } from '../../store/types.ts';
+import type { Delivery, DeliveryTarget, RuleEndpoint, RuleRecord, Store } from '../../store/types.ts';
 import type { Endpoint } from '../topics/sender.ts';
 import type { Clock } from '../../util/clock.ts';
 import type { TopicService } from '../topics/service.ts';
@@ -60,8 +60,10 @@ export class EventBus {
     for (const r of rules) {
       if (!r.enabled) continue;
       try {
+        // Targets first: a rule whose targets do not compile must not match (and count as matched).
+        const targets = r.targets.map((t) => ({ kind: t.kind, name: t.name, input: t.input ? validateTargetInput(t.input, `rules.${r.name}`) : undefined }));
         index.add(r.name, JSON.parse(r.pattern));
-        map.set(r.name, { record: r, targets: r.targets.map((t) => ({ kind: t.kind, name: t.name, input: t.input ? validateTargetInput(t.input, `rules.${r.name}`) : undefined })) });
+        map.set(r.name, { record: r, targets });
       } catch (err) {
         this.#deps.logger.error({ err, rule: r.name }, 'rule could not be compiled; it matches nothing');
       }
@@ -137,18 +139,31 @@ export class EventBus {
         }
       }
     }
+    const handed: Partial<Record<DeliveryTarget['kind'], { written: number; missing: number }>> = {};
     if (deliveries.length) {
       const missing = await this.#deps.store.deliver(deliveries, this.#deps.clock.now());
       if (missing.length) this.#deps.logger.warn({ missing }, 'event bus deliveries skipped: their target no longer exists');
-      for (const d of deliveries) this.#deps.onDelivered(d);
+      for (const d of deliveries) {
+        this.#deps.onDelivered(d);
+        (handed[d.to.kind] ??= { written: 0, missing: 0 }).written++;
+      }
+      // `missing` names each skipped delivery's target as "kind:name", once per delivery.
+      for (const m of missing) {
+        const n = handed[m.slice(0, m.indexOf(':')) as DeliveryTarget['kind']];
+        if (n) { n.written--; n.missing++; }
+      }
     }
     const failedEntryCount = results.filter((r) => 'errorCode' in r).length;
-    this.onPut?.(counts.matched, counts.unmatched, failedEntryCount);
+    this.onPut?.(counts.matched, counts.unmatched, failedEntryCount, handed);
     return { failedEntryCount, entries: results };
   }
 
-  /** Sees each put's counts: events matched by at least one rule, matched by none, refused (the metrics). */
-  onPut: ((matched: number, unmatched: number, failed: number) => void) | undefined;
+  /**
+   * Sees each put's counts (the metrics): events matched by at least one rule, matched by none,
+   * refused; and, by target kind, deliveries written for their targets and those skipped because
+   * the target no longer exists.
+   */
+  onPut: ((matched: number, unmatched: number, failed: number, deliveries: Partial<Record<DeliveryTarget['kind'], { written: number; missing: number }>>) => void) | undefined;
 
   /** EventBridge's envelope around one entry. */
   #envelope(e: PutEntry, where: string, platform: boolean): Record<string, unknown> {
