@@ -97,6 +97,12 @@ describe('nimbus invocations', () => {
       const errors = await nimbus('invocations', 'f', '--status', 'error', '--json');
       assert.deepEqual((JSON.parse(errors.stdout) as { invocations: { errorType: string }[] }).invocations.map((r) => r.errorType), ['Oops']);
       assert.match((await nimbus('invocations', 'f', '--status', 'bogus')).stderr, /status: must be one of success, error/);
+      // --since: a window that ends before now holds both; one that starts after them holds none.
+      const recent = await nimbus('invocations', 'f', '--since', '1h', '--json');
+      assert.equal((JSON.parse(recent.stdout) as { invocations: unknown[] }).invocations.length, 2);
+      const later = await nimbus('invocations', 'f', '--since', new Date(Date.now() + 60_000).toISOString(), '--json');
+      assert.equal(later.code, 0, later.stderr);
+      assert.deepEqual((JSON.parse(later.stdout) as { invocations: unknown[] }).invocations, []);
     } finally {
       await srv.close();
       rmSync(work, { recursive: true, force: true });

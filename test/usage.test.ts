@@ -52,6 +52,16 @@ describe('usage and cost', () => {
       const none = await cli(srv, work)('usage', '--function', 'nosuch');
       assert.equal(none.code, 0, none.stderr);
       assert.match(none.stdout, /^No usage of nosuch recorded from \d{4}-\d\d-\d\dT[\d:.]+Z to \d{4}-\d\d-\d\dT[\d:.]+Z\.$/m);
+      // By day, as JSON: what the API answers.
+      const day = await cli(srv, work)('usage', '--by', 'day', '--since', '1h', '--function', 'work', '--json');
+      assert.equal(day.code, 0, day.stderr);
+      const parsed = JSON.parse(day.stdout) as { by: string; lines: { key: string; requests: number; errors: number }[]; total: { requests: number } };
+      assert.equal(parsed.by, 'day');
+      assert.deepEqual(parsed.lines.map((l) => [l.key, l.requests, l.errors]), [[new Date().toISOString().slice(0, 10), 4, 1]]);
+      assert.equal(parsed.total.requests, 4);
+      const bad = await cli(srv, work)('usage', '--by', 'week');
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /by: must be function, day or hour/);
     } finally {
       rmSync(work, { recursive: true, force: true });
     }
