@@ -85,6 +85,8 @@ functions:
       - table: ledger
   stepped:
     handler: src/worker.handler
+  broken:
+    handler: src/broken.handler
 queues:
   work: {}
 topics:
@@ -118,6 +120,7 @@ export const handler = async (_e: unknown, context: { traceparent: string }) => 
 };`,
   'src/worker.ts': 'export const handler = async () => null;',
   'src/flaky.ts': "export const handler = async () => { throw new Error('always'); };",
+  'src/broken.ts': "throw Object.assign(new Error('no config'), { name: 'ConfigError' });\nexport const handler = async () => null;",
 });
 
 describe('tracing', () => {
@@ -282,6 +285,21 @@ describe('tracing', () => {
       rmSync(dir, { recursive: true, force: true });
       await new Promise((ok) => busy.close(ok));
     }
+  });
+
+  it('a failed init is an "init" span under its invocation, marked failed', async () => {
+    const traceId = 'aa0000000000000000000000000000bb';
+    const res = await srv.req('/_nimbus/api/functions/broken/invocations', { method: 'POST', headers: { authorization: `Bearer ${srv.token}`, traceparent: `00-${traceId}-00f067aa0ba902b7-01` }, body: '{}' });
+    assert.equal(((await res.json()) as { errorType: string }).errorType, 'ConfigError');
+    const find = (name: string) => otlp.spans.find((s) => s.traceId === traceId && s.name === name);
+    const deadline = Date.now() + 10_000;
+    while (!find('init') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const invoke = find('invoke broken');
+    const init = find('init');
+    assert.ok(invoke && init, `spans of the trace: ${otlp.spans.filter((s) => s.traceId === traceId).map((s) => s.name).join(', ')}`);
+    assert.equal(init.parentSpanId, invoke.spanId);
+    assert.equal(init.status?.code, 2, 'marked failed');
+    assert.equal(find('handler'), undefined, 'no handler ran');
   });
 
   it('starts a new trace without (or with a malformed) traceparent', async () => {
