@@ -257,7 +257,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const rollouts = new RolloutRunner({ store, registry, scheduler, clock, logger });
   rollouts.start();
   const api = new AdminApi({ keepVersions: opts.keepVersions, store, registry, invoker, asyncInvoker, queues, triggers, schedules, topics, bus, secrets, scheduler, records, logger, token, version: VERSION, startedAt: Date.now(),
-    services: [...kvRoutes(kv), ...storageRoutes(storage), ...usageRoutes(metering, prices), ...budgetRoutes(budgets), ...versionRoutes({ store, registry, rollouts, now: () => clock.now() }), ...workflowRoutes(workflows, store.workflows), {
+    services: [...kvRoutes(kv), ...storageRoutes(storage), ...usageRoutes(metering, prices, () => records.flush()), ...budgetRoutes(budgets, () => records.flush()), ...versionRoutes({ store, registry, rollouts, now: () => clock.now() }), ...workflowRoutes(workflows, store.workflows), {
       method: 'GET', path: '/_nimbus/metrics',
       handler: async (_req, res) => {
         const { contentType, body } = await metrics.text();

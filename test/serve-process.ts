@@ -14,10 +14,12 @@ export class ServeProcess {
   readonly dataDir: string;
   /** Run the server as this uid (and gid), through setpriv: a server that is not root. */
   readonly asUid: number | undefined;
-  constructor(dataDir: string, asUid?: number) { this.dataDir = dataDir; this.asUid = asUid; }
+  /** More `serve` flags. */
+  readonly extraArgs: string[];
+  constructor(dataDir: string, asUid?: number, extraArgs: string[] = []) { this.dataDir = dataDir; this.asUid = asUid; this.extraArgs = extraArgs; }
 
   async start(): Promise<void> {
-    const args = [MAIN, 'serve', '--port', '0', '--data', this.dataDir];
+    const args = [MAIN, 'serve', '--port', '0', '--data', this.dataDir, ...this.extraArgs];
     const env = { ...process.env, NIMBUS_LOG_LEVEL: 'error' };
     const proc = this.asUid === undefined
       ? spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env })

@@ -1,10 +1,14 @@
 // Metering end to end: invocations through a real server show up in /_nimbus/api/usage and in
 // `nimbus usage` with the GB-seconds their records add up to and the cost the price table gives.
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_PRICES } from '../src/config/prices.ts';
-import { cli, startWithApp, tempDir, type TestServer } from './helpers.ts';
+import { bundleApp, cli, startWithApp, tempDir, type TestServer, writeApp } from './helpers.ts';
+import { ServeProcess } from './serve-process.ts';
 
 describe('usage and cost', () => {
   let srv: TestServer;
@@ -64,6 +68,56 @@ describe('usage and cost', () => {
       assert.match(bad.stderr, /by: must be function, day or hour/);
     } finally {
       rmSync(work, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('nimbus serve --prices, --log-retention, --log-max-lines', () => {
+  const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+  const serve = (...flags: string[]) => spawnSync(process.execPath, [MAIN, 'serve', '--port', '0', '--data', tempDir('nimbus-flags-'), ...flags], { encoding: 'utf8', timeout: 20_000 });
+
+  it('prices usage with the given table (fields left out keep their defaults), counting every invocation that has answered', async () => {
+    const dir = tempDir('nimbus-prices-');
+    const prices = join(dir, 'prices.json');
+    writeFileSync(prices, JSON.stringify({ currency: 'EUR', requestsPerMillion: 1_000_000, source: 'our own rates' }));
+    const srv = new ServeProcess(join(dir, 'data'), undefined, ['--prices', prices, '--log-retention', '1h', '--log-max-lines', '1000']);
+    try {
+      await srv.start();
+      const manifest = 'app: p\nfunctions:\n  f:\n    handler: src/f.handler\n';
+      const deployed = await srv.api('PUT', '/_nimbus/api/apps/p', await bundleApp(writeApp({ 'nimbus.yml': manifest, 'src/f.ts': 'export const handler = async () => 1;' }, join(dir, 'app')), manifest));
+      assert.equal(deployed.status, 200, JSON.stringify(deployed.body));
+      for (let i = 0; i < 3; i++) assert.equal((await srv.api('POST', '/_nimbus/api/functions/f/invocations', {})).status, 200);
+      const { body } = await srv.api('GET', '/_nimbus/api/usage?since=1h');
+      assert.equal(body.prices.source, 'our own rates');
+      assert.equal(body.prices.currency, 'EUR');
+      assert.equal(body.prices.gbSecond, DEFAULT_PRICES.gbSecond);
+      const f = (body.lines as { key: string; requests: number; gbSeconds: number; cost: number }[]).find((l) => l.key === 'f')!;
+      assert.equal(f.requests, 3);
+      assert.ok(Math.abs(f.cost - (3 + f.gbSeconds * DEFAULT_PRICES.gbSecond)) < 1e-9, `cost ${f.cost}: a euro a request, and the default GB-second`);
+    } finally {
+      await srv.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a price table it cannot use, and retention it would not keep, saying what to fix', () => {
+    const dir = tempDir('nimbus-prices-bad-');
+    try {
+      writeFileSync(join(dir, 'neg.json'), JSON.stringify({ gbSecond: -1 }));
+      const cases: [string[], RegExp][] = [
+        [['--prices', join(dir, 'none.json')], /--prices .*none\.json: no such file/],
+        [['--prices', join(dir, 'neg.json')], /--prices .*neg\.json: gbSecond: must not be negative/],
+        [['--log-retention', '5s'], /--log-retention: use a duration of at least 1m/],
+        [['--log-max-lines', '10'], /--log-max-lines: must be an integer ≥ 1000, got "10"/],
+      ];
+      for (const [flags, message] of cases) {
+        const r = serve(...flags);
+        assert.notEqual(r.status, 0, flags.join(' '));
+        assert.match(r.stderr, message, flags.join(' '));
+        assert.doesNotMatch(r.stdout, /listening on/);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -3,11 +3,13 @@ import type { ApiRoute } from '../control/route.ts';
 import { sendJson } from '../util/http.ts';
 import type { BudgetWatcher } from './budgets.ts';
 
-export function budgetRoutes(budgets: BudgetWatcher): ApiRoute[] {
+/** `flush` writes the invocation records still buffered: the costs count every invocation that has answered. */
+export function budgetRoutes(budgets: BudgetWatcher, flush: () => Promise<void>): ApiRoute[] {
   return [{
     method: 'GET', path: '/_nimbus/api/budgets',
     handler: async (req, res) => {
       req.resume();
+      await flush();
       sendJson(res, 200, { budgets: await budgets.status() });
     },
     openapi: {

@@ -7,13 +7,15 @@ import type { Metering, UsageGrouping } from './usage.ts';
 
 const DAY_MS = 24 * 3600_000;
 
-export function usageRoutes(metering: Metering, prices: Prices): ApiRoute[] {
+/** `flush` writes the invocation records still buffered: a report counts every invocation that has answered. */
+export function usageRoutes(metering: Metering, prices: Prices, flush: () => Promise<void>): ApiRoute[] {
   return [{
     method: 'GET', path: '/_nimbus/api/usage',
     handler: async (req, res, _p, q) => {
       req.resume();
       const since = q.get('since');
       const fn = q.get('function') ?? undefined;
+      await flush();
       const report = await metering.report({ sinceMs: since ? sinceToMs(since) : Date.now() - 30 * DAY_MS, by: (q.get('by') ?? 'function') as UsageGrouping, fn }, prices);
       sendJson(res, 200, report);
     },
