@@ -12,7 +12,8 @@ import { SqliteStore } from '../store/sqlite/index.ts';
 import type { UsageRow } from '../store/types.ts';
 import { ManualClock } from '../util/clock.ts';
 import { BudgetWatcher, monthOf } from './budgets.ts';
-import { silentLogger } from './logger.ts';
+import { Writable } from 'node:stream';
+import { createLogger, silentLogger } from './logger.ts';
 import { Metering } from './usage.ts';
 
 // One dollar per million requests, nothing else: costs are easy to read.
@@ -29,13 +30,16 @@ async function setup() {
     budgets: [{ fn: null, monthly: 10, alerts: [100] }, { fn: 'api', monthly: 4, alerts: [50, 100] }],
   }), clock.now());
   const emitted: Record<string, unknown>[] = [];
+  // What the watcher logs, a JSON line each.
+  const logged: { level: number; msg: string; fn?: string; percent?: number }[] = [];
+  const logger = createLogger({ level: 'info', destination: new Writable({ write(chunk, _enc, done) { logged.push(JSON.parse(String(chunk))); done(); } }) });
   let failEmit = false;
   const make = () => {
     const metering = new Metering({ store, clock, logger: silentLogger, functions: () => new Map() });
     return {
       metering,
       watcher: new BudgetWatcher({
-        store, metering, prices: PRICES, clock, logger: silentLogger,
+        store, metering, prices: PRICES, clock, logger,
         appFunctions: () => new Map([['shop', ['api', 'worker']]]),
         emit: async (d) => { if (failEmit) throw new Error('bus down'); emitted.push(d); },
       }),
@@ -43,7 +47,7 @@ async function setup() {
   };
   let w = make();
   return {
-    clock, emitted, get store() { return store; }, get watcher() { return w.watcher; },
+    clock, emitted, logged, get store() { return store; }, get watcher() { return w.watcher; },
     failEmit(on: boolean) { failEmit = on; },
     async restart() { await w.watcher.close(); await w.metering.close(); await store.close(); store = new SqliteStore(path); w = make(); },
     async close() { await w.watcher.close(); await w.metering.close(); await store.close(); rmSync(dir, { recursive: true, force: true }); },
@@ -63,6 +67,8 @@ it('alerts once per budget and percentage as the month-to-date cost crosses it, 
     await t.watcher.check();
     assert.equal(t.emitted.length, 1);
     assert.deepEqual(t.emitted[0], { app: 'shop', function: 'api', month: '2026-11', budget: 4, currency: 'USD', alertPercent: 50, alertThreshold: 2, cost: 2.5, percentUsed: 62.5 });
+    // The crossing is logged as a warning too (pino's 40), saying what crossed what.
+    assert.deepEqual(t.logged.map((l) => [l.level, l.fn, l.percent, l.msg]), [[40, 'api', 50, 'budget: function api has used 62.5% of its monthly 4 USD (alert at 50%)']]);
     await t.watcher.check();
     assert.equal(t.emitted.length, 1, 'an alert is raised once');
     // Last month's usage does not count.
