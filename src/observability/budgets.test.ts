@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { it } from 'node:test';
 import { DEFAULT_PRICES, type Prices } from '../config/prices.ts';
 import { desiredApp } from '../store/desired.ts';
@@ -12,7 +13,6 @@ import { SqliteStore } from '../store/sqlite/index.ts';
 import type { UsageRow } from '../store/types.ts';
 import { ManualClock } from '../util/clock.ts';
 import { BudgetWatcher, monthOf } from './budgets.ts';
-import { Writable } from 'node:stream';
 import { createLogger, silentLogger } from './logger.ts';
 import { Metering } from './usage.ts';
 
