@@ -105,7 +105,7 @@ function collectGarbage() {
 }
 
 // --- logs ----------------------------------------------------------------------------------------
-/** @type {AsyncLocalStorage<{ requestId: string, trace?: string }>} */
+/** @type {AsyncLocalStorage<{ requestId: string, trace?: string, tracestate?: string }>} */
 const als = new AsyncLocalStorage();
 let lastRequestId = null;
 const MAX_LINE = 256 * 1024;
@@ -232,7 +232,7 @@ function onCallResult(msg) {
   if (msg.ok) c.resolve(msg.value);
   else c.reject(Object.assign(new Error(msg.error.message), { name: msg.error.code, code: msg.error.code }));
 }
-Object.defineProperty(globalThis, Symbol.for('nimbus.sdk'), { value: Object.freeze({ call: sdkCall, traceparent: () => als.getStore()?.trace }), enumerable: false, writable: false, configurable: false });
+Object.defineProperty(globalThis, Symbol.for('nimbus.sdk'), { value: Object.freeze({ call: sdkCall, traceparent: () => als.getStore()?.trace, tracestate: () => als.getStore()?.tracestate }), enumerable: false, writable: false, configurable: false });
 
 // --- init and invoke -----------------------------------------------------------------------------
 /** @type {{ style: 'lambda' | 'fetch', fn: Function | { fetch: Function }, env: Record<string, string>, meta: any, cacheDir?: string, measureCode?: boolean }} */
@@ -298,6 +298,8 @@ function lambdaContext(msg) {
     getRemainingTimeInMillis: () => Math.max(0, msg.deadline - Date.now()),
     // W3C trace context of this invocation (the handler's span): continue it in outgoing calls.
     traceparent: msg.trace,
+    // The caller's W3C tracestate (vendor entries), when it sent one with its traceparent.
+    tracestate: msg.tracestate,
   };
 }
 
@@ -339,7 +341,7 @@ async function runInvocation(msg) {
     return callLambda(fn, msg.payload, lambdaContext(msg));
   }
   const waits = [];
-  const ctx = { waitUntil: (p) => { waits.push(Promise.resolve(p).catch(() => {})); }, passThroughOnException: () => {}, traceparent: msg.trace };
+  const ctx = { waitUntil: (p) => { waits.push(Promise.resolve(p).catch(() => {})); }, passThroughOnException: () => {}, traceparent: msg.trace, tracestate: msg.tracestate };
   if (msg.kind === 'fetch') {
     const res = await fn.fetch(toRequest(msg.payload), loaded.env, ctx);
     return fromResponse(res);
@@ -377,7 +379,7 @@ async function invoke(msg) {
   lastRequestId = msg.requestId;
   let frame;
   try {
-    const value = await als.run({ requestId: msg.requestId, trace: msg.trace }, () => runInvocation(msg));
+    const value = await als.run({ requestId: msg.requestId, trace: msg.trace, tracestate: msg.tracestate }, () => runInvocation(msg));
     let json;
     try {
       json = value === undefined ? undefined : JSON.stringify(value);

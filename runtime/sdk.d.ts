@@ -134,6 +134,6 @@ export interface NimbusBindings {
 export type NimbusEnv = NimbusBindings & Record<string, unknown>;
 
 export declare const trace: {
-  /** The running invocation's W3C trace context (also `context.traceparent`); undefined outside one. */
-  current(): { traceparent: string; traceId: string; spanId: string } | undefined;
+  /** The running invocation's W3C trace context (also `context.traceparent` and `context.tracestate`); undefined outside one. */
+  current(): { traceparent: string; tracestate?: string; traceId: string; spanId: string } | undefined;
 };

@@ -206,14 +206,17 @@ export function bindings(grants) {
 export const trace = {
   /**
    * The W3C trace context of the running invocation (also on the handler's `context.traceparent`),
-   * to continue the trace in outgoing calls: send `traceparent` as an HTTP header. Calls through this
-   * SDK carry it on by themselves. Undefined outside an invocation.
-   * @returns {{ traceparent: string, traceId: string, spanId: string } | undefined}
+   * to continue the trace in outgoing calls: send `traceparent` as an HTTP header, and `tracestate`
+   * (the caller's, when it sent one over HTTP or the invoke API) with it. Calls through this SDK carry
+   * the traceparent on by themselves. Undefined outside an invocation.
+   * @returns {{ traceparent: string, tracestate?: string, traceId: string, spanId: string } | undefined}
    */
   current() {
-    const tp = /** @type {string | undefined} */ (bridge().traceparent?.());
+    const b = bridge();
+    const tp = /** @type {string | undefined} */ (b.traceparent?.());
     if (!tp) return undefined;
     const [, traceId, spanId] = tp.split('-');
-    return { traceparent: tp, traceId: /** @type {string} */ (traceId), spanId: /** @type {string} */ (spanId) };
+    const ts = b.tracestate?.();
+    return { traceparent: tp, ...(ts ? { tracestate: ts } : {}), traceId: /** @type {string} */ (traceId), spanId: /** @type {string} */ (spanId) };
   },
 };

@@ -87,6 +87,14 @@ functions:
     handler: src/worker.handler
   broken:
     handler: src/broken.handler
+  stately:
+    handler: src/stately.handler
+    events:
+      - http: GET /state
+  fetchy:
+    handler: src/fetchy.default
+    events:
+      - http: GET /state-fetch
 queues:
   work: {}
 topics:
@@ -120,6 +128,9 @@ export const handler = async (_e: unknown, context: { traceparent: string }) => 
 };`,
   'src/worker.ts': 'export const handler = async () => null;',
   'src/flaky.ts': "export const handler = async () => { throw new Error('always'); };",
+  'src/stately.ts': `import { trace } from 'nimbus/sdk';
+export const handler = async (_e: unknown, context: { tracestate?: string }) => ({ statusCode: 200, body: JSON.stringify({ ctx: context.tracestate ?? null, sdk: trace.current()?.tracestate ?? null }) });`,
+  'src/fetchy.ts': 'export default { fetch: (_r: Request, _env: unknown, ctx: { tracestate?: string }) => Response.json({ ctx: ctx.tracestate ?? null }) };',
   'src/broken.ts': "throw Object.assign(new Error('no config'), { name: 'ConfigError' });\nexport const handler = async () => null;",
 });
 
@@ -300,6 +311,24 @@ describe('tracing', () => {
     assert.equal(init.parentSpanId, invoke.spanId);
     assert.equal(init.status?.code, 2, 'marked failed');
     assert.equal(find('handler'), undefined, 'no handler ran');
+  });
+
+  it('hands the caller\'s tracestate to user code with its traceparent, over HTTP and the invoke API; a malformed one, or one without a traceparent, is dropped', async () => {
+    const tp = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const viaHttp = async (headers: Record<string, string>) => (await (await srv.req('/state', { headers })).json()) as { ctx: string | null; sdk: string | null };
+    // Two header lines are one list (fetch joins them with ", "); members are passed on without the spaces.
+    const h = new Headers({ traceparent: tp });
+    h.append('tracestate', 'congo=t61rcWkgMzE, rojo=00f067aa0ba902b7');
+    h.append('tracestate', 'acme@sys=v 1');
+    assert.deepEqual(await viaHttp(Object.fromEntries(h)), { ctx: 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7,acme@sys=v 1', sdk: 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7,acme@sys=v 1' });
+    assert.deepEqual(await viaHttp({ traceparent: tp, tracestate: 'Upper=1' }), { ctx: null, sdk: null }, 'a key is lower case');
+    assert.deepEqual(await viaHttp({ traceparent: tp, tracestate: 'a=1,a=2' }), { ctx: null, sdk: null }, 'a duplicate key');
+    assert.deepEqual(await viaHttp({ tracestate: 'congo=t61rcWkgMzE' }), { ctx: null, sdk: null }, 'no traceparent');
+    assert.deepEqual(await viaHttp({ traceparent: 'garbage', tracestate: 'congo=t61rcWkgMzE' }), { ctx: null, sdk: null }, 'a malformed traceparent');
+    assert.deepEqual(await (await srv.req('/state-fetch', { headers: { traceparent: tp, tracestate: 'congo=t61rcWkgMzE' } })).json(), { ctx: 'congo=t61rcWkgMzE' }, 'a fetch handler\'s ctx');
+    const invoked = await srv.req('/_nimbus/api/functions/stately/invocations', { method: 'POST', headers: { authorization: `Bearer ${srv.token}`, traceparent: tp, tracestate: 'congo=t61rcWkgMzE' }, body: '{}' });
+    const out = (await invoked.json()) as { body: string };
+    assert.deepEqual(JSON.parse(out.body), { ctx: 'congo=t61rcWkgMzE', sdk: 'congo=t61rcWkgMzE' });
   });
 
   it('starts a new trace without (or with a malformed) traceparent', async () => {

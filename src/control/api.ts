@@ -28,7 +28,7 @@ import { OPENAPI } from './openapi.ts';
 import type { ApiRoute } from './route.ts';
 import type { Registry } from './registry.ts';
 import { tokenMatches } from './token.ts';
-import { parseTraceparent } from '../observability/tracing.ts';
+import { parseTraceparent, parseTracestate } from '../observability/tracing.ts';
 import { qualifierProblem } from '../config/strategy.ts';
 
 export interface ApiDeps {
@@ -264,7 +264,10 @@ export class AdminApi {
     }
     const event = parseJsonBody(await readBody(req, MAX_SYNC_PAYLOAD_BYTES), 'the invocation payload') ?? {};
     const requestId = requestIdFrom(req.headers['x-request-id'], randomUUID);
-    const result = await this.#deps.invoker.invoke({ fn, qualifier, requestId, trigger: 'invoke', prepare: () => ({ kind: 'event', payload: event }), trace: header(req, 'traceparent') });
+    const tp = header(req, 'traceparent');
+    // A tracestate goes with a traceparent: without a valid one, it is dropped (W3C).
+    const tracestate = parseTraceparent(tp) ? parseTracestate(req.headers.tracestate) : undefined;
+    const result = await this.#deps.invoker.invoke({ fn, qualifier, requestId, trigger: 'invoke', prepare: () => ({ kind: 'event', payload: event }), trace: tp, tracestate });
     const headers: Record<string, string> = { 'x-request-id': requestId, 'x-nimbus-request-id': requestId, 'x-nimbus-executed-version': String(result.version), ...(result.traceId ? { 'x-nimbus-trace-id': result.traceId } : {}) };
     if (result.outcome === 'success') {
       const text = result.json ?? 'null';

@@ -9,7 +9,7 @@ import { NimbusError } from '../errors.ts';
 import { invocationError, type Invoker } from '../invoker/index.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { RouteRecord } from '../store/types.ts';
-import { type Attributes, ShapeCache, type SpanHandle, type Tracing } from '../observability/tracing.ts';
+import { type Attributes, parseTraceparent, parseTracestate, ShapeCache, type SpanHandle, type Tracing } from '../observability/tracing.ts';
 import { readBody, requestIdFrom, sendError } from '../util/http.ts';
 import { MAX_PAYLOAD_BYTES } from '../workflows/executor.ts';
 import { startFromRoute, type WorkflowStarter } from './workflow.ts';
@@ -103,6 +103,8 @@ export class Gateway {
       };
       const result = await this.#invoker.invoke({
         fn, qualifier: match.route.qualifier ?? undefined, requestId, trigger: 'http', trace: span, styled: true,
+        // A tracestate goes with a valid traceparent (W3C), for user code: looked for only then.
+        tracestate: parent !== undefined && parseTraceparent(parent) ? parseTracestate(req.headers.tracestate) : undefined,
         prepare: (style) => style === 'fetch'
           ? { kind: 'fetch', payload: { method, url: `http://${host}${url}`, headers: pairs.filter(([k]) => !/^(host|connection|content-length|transfer-encoding)$/i.test(k)), bodyB64: body.toString('base64') } }
           : { kind: 'event', payload: match.route.payload === '1.0' ? buildV1Event(info) : buildV2Event(info) },

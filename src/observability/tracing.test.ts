@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { it } from 'node:test';
 import { silentLogger } from './logger.ts';
 import { decodeExportRequest } from './otlp-proto.ts';
-import { newTraceparent, parseTraceparent, ShapeCache, Tracing } from './tracing.ts';
+import { newTraceparent, parseTraceparent, parseTracestate, ShapeCache, Tracing } from './tracing.ts';
 
 it('parses W3C traceparents, and refuses the malformed, the all-zero and version ff', () => {
   assert.deepEqual(parseTraceparent('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'), { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', sampled: true });
@@ -14,6 +14,20 @@ it('parses W3C traceparents, and refuses the malformed, the all-zero and version
   for (const bad of [undefined, '', 'garbage', 'ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', `00-${'0'.repeat(32)}-00f067aa0ba902b7-01`, `00-4bf92f3577b34da6a3ce929d0e0e4736-${'0'.repeat(16)}-01`, '00-4bf92f-00f067aa0ba902b7-01']) {
     assert.equal(parseTraceparent(bad), undefined, String(bad));
   }
+});
+
+it('parses W3C tracestate: members passed on without the spaces around them, the malformed dropped whole, the long cut from the end', () => {
+  assert.equal(parseTracestate(' congo=t61rcWkgMzE ,, rojo=00f067aa0ba902b7 '), 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7');
+  assert.equal(parseTracestate('tenant1@vendor=x,a_b-c*d/e=~!'), 'tenant1@vendor=x,a_b-c*d/e=~!');
+  for (const bad of [undefined, 42, '', ' , ', 'Upper=1', '1abc=x', 'k=', 'k', 'k=a,b', 'k=a=b', 'k=1,k=2', `k=${'v'.repeat(257)}`, 'a@toolongsystemid=1', 'k=é']) {
+    assert.equal(parseTracestate(bad), undefined, String(bad));
+  }
+  const members = (n: number, len = 4) => Array.from({ length: n }, (_, i) => `k${i}=${'v'.repeat(len)}`);
+  assert.equal(parseTracestate(members(32).join(',')), members(32).join(','), '32 members');
+  assert.equal(parseTracestate(members(33).join(',')), undefined, 'more than 32');
+  // Ten members of 103 characters: four fit in 512 (415 with commas), the other six go.
+  const cut = parseTracestate(members(10, 100).join(','))!;
+  assert.ok(cut.length <= 512 && cut === members(4, 100).join(','), cut.length.toString());
 });
 
 it('without an endpoint, spans are ids only: unique, well-formed, children keep the trace and the sampled flag', () => {

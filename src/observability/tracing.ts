@@ -32,6 +32,41 @@ export function parseTraceparent(value: unknown): ParsedTraceparent | undefined 
   return { traceId: m[1]!, spanId: m[2]!, sampled: (parseInt(m[3]!, 16) & 1) === 1 };
 }
 
+// W3C tracestate (https://www.w3.org/TR/trace-context/#tracestate-header): comma-separated key=value
+// members. A key is a simple key, or tenant@system; a value is 1-256 printable characters other than
+// "," and "=", not ending in a space.
+const TRACESTATE_MEMBER = /^(?:[a-z][a-z0-9_\-*/]{0,255}|[a-z0-9][a-z0-9_\-*/]{0,240}@[a-z][a-z0-9_\-*/]{0,13})=[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]$/;
+const TRACESTATE_MAX_MEMBERS = 32;
+const TRACESTATE_MAX_CHARS = 512;
+
+/**
+ * A tracestate header (several header lines joined with commas) as the members to pass on, joined by
+ * ",", or undefined when it is absent, empty or malformed (W3C: a malformed one is dropped whole: more
+ * than 32 members, a duplicate key, a member that is not key=value). Past 512 characters, members are
+ * dropped from the end (the newest vendor's is first) until it fits.
+ */
+export function parseTracestate(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value.length > 8192) return undefined;
+  const members: string[] = [];
+  const keys = new Set<string>();
+  for (const raw of value.split(',')) {
+    const m = raw.trim();
+    if (m === '') continue;
+    if (!TRACESTATE_MEMBER.test(m)) return undefined;
+    const key = m.slice(0, m.indexOf('='));
+    if (keys.has(key)) return undefined;
+    keys.add(key);
+    members.push(m);
+  }
+  if (members.length === 0 || members.length > TRACESTATE_MAX_MEMBERS) return undefined;
+  let out = members.join(',');
+  while (out.length > TRACESTATE_MAX_CHARS) {
+    members.pop();
+    out = members.join(',');
+  }
+  return out || undefined;
+}
+
 export type SpanKindName = 'server' | 'internal' | 'consumer' | 'producer' | 'client';
 const KINDS: Record<SpanKindName, SpanKind> = { server: SpanKind.SERVER, internal: SpanKind.INTERNAL, consumer: SpanKind.CONSUMER, producer: SpanKind.PRODUCER, client: SpanKind.CLIENT };
 

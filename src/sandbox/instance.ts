@@ -72,6 +72,8 @@ export interface InvokeFrame {
   timeoutMs: number;
   /** The handler span's traceparent (on `context.traceparent`; SDK calls carry it on). */
   trace?: string;
+  /** The caller's tracestate (on `context.tracestate`). */
+  tracestate?: string;
 }
 
 /**
@@ -268,7 +270,7 @@ export class Instance {
       }
       this.#pending.set(id, { resolve, timer: this.#timeout(id, frame.timeoutMs), requestId: frame.requestId, timeoutMs: frame.timeoutMs });
       this.#startRssWatch();
-      this.#child.send({ type: 'invoke', id, requestId: frame.requestId, kind: frame.kind, payload: frame.payload, deadline: Date.now() + frame.timeoutMs, trace: frame.trace });
+      this.#child.send({ type: 'invoke', id, requestId: frame.requestId, kind: frame.kind, payload: frame.payload, deadline: Date.now() + frame.timeoutMs, trace: frame.trace, tracestate: frame.tracestate });
     });
   }
 
@@ -291,7 +293,7 @@ export class Instance {
     });
     this.#first = { id, requestId: frame.requestId, onStart: first.onStart, outcome, skip };
     // `timeoutMs`: the runtime sets the deadline when it starts the handler.
-    this.#child.send({ type: 'invoke', id, requestId: frame.requestId, kind: frame.kind, payload: frame.payload, timeoutMs: frame.timeoutMs, trace: frame.trace, style: first.style });
+    this.#child.send({ type: 'invoke', id, requestId: frame.requestId, kind: frame.kind, payload: frame.payload, timeoutMs: frame.timeoutMs, trace: frame.trace, tracestate: frame.tracestate, style: first.style });
   }
 
   /**
