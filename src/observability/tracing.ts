@@ -42,8 +42,8 @@ const TRACESTATE_MAX_CHARS = 512;
 /**
  * A tracestate header (several header lines joined with commas) as the members to pass on, joined by
  * ",", or undefined when it is absent, empty or malformed (W3C: a malformed one is dropped whole: more
- * than 32 members, a duplicate key, a member that is not key=value). Past 512 characters, members are
- * dropped from the end (the newest vendor's is first) until it fits.
+ * than 32 members, a duplicate key, a member that is not key=value; one over 8 KB is not read). Past
+ * 512 characters, members are dropped from the end (the newest vendor's is first) until it fits.
  */
 export function parseTracestate(value: unknown): string | undefined {
   if (typeof value !== 'string' || value.length > 8192) return undefined;
