@@ -56,6 +56,8 @@ describe('metrics', () => {
   let srv: TestServer;
   before(async () => { srv = await startWithApp(APP); });
   after(() => srv.close());
+  /** A scrape's text, as Prometheus reads it (with the admin token). */
+  const scrapeText = async () => (await srv.req('/_nimbus/metrics', { headers: { authorization: `Bearer ${srv.token}` } })).text();
 
   it('counts what happened, by bounded labels, and reads gauges from the live state', async () => {
     for (const name of ['ada', 'bob', 'cy']) assert.equal((await srv.req(`/hello/${name}`)).status, 200);
@@ -103,7 +105,7 @@ describe('metrics', () => {
   });
 
   it('moves the live gauges and the throttle counter as invocations run, are refused and end', async () => {
-    const scrape = async () => parse(await (await srv.req('/_nimbus/metrics', { headers: { authorization: `Bearer ${srv.token}` } })).text());
+    const scrape = async () => parse(await scrapeText());
     // A provisioned instance is started after the deploy, not by a request.
     let m = await scrape();
     for (let i = 0; i < 100 && m.get('nimbus_instances{function="kept",state="provisioned"}') !== 1; i++) { await sleep(50); m = await scrape(); }
@@ -139,7 +141,7 @@ describe('metrics', () => {
   });
 
   it('keeps label cardinality bounded: 1,000 distinct paths are one route series, and one "unmatched"', async () => {
-    const scrape = async () => (await (await srv.req('/_nimbus/metrics', { headers: { authorization: `Bearer ${srv.token}` } })).text()).split('\n').filter((l) => l.startsWith('nimbus_http_responses_total{'));
+    const scrape = async () => (await scrapeText()).split('\n').filter((l) => l.startsWith('nimbus_http_responses_total{'));
     const before = await scrape();
     for (let i = 0; i < 1000; i += 50) {
       await Promise.all(Array.from({ length: 50 }, (_, j) => srv.req(`/hello/user-${i + j}`).then((r) => r.text())));
@@ -151,14 +153,14 @@ describe('metrics', () => {
     assert.ok(after.some((l) => l.startsWith('nimbus_http_responses_total{route="unmatched",status_class="4xx"} 100')), after.join('\n'));
     // A function that throws a new error name every time: 20 names, then "other".
     for (let i = 0; i < 30; i++) await srv.invoke('chaos', {});
-    const errors = (await (await srv.req('/_nimbus/metrics', { headers: { authorization: `Bearer ${srv.token}` } })).text()).split('\n').filter((l) => l.startsWith('nimbus_invocation_errors_total{function="chaos"'));
+    const errors = (await scrapeText()).split('\n').filter((l) => l.startsWith('nimbus_invocation_errors_total{function="chaos"'));
     assert.equal(errors.length, 21);
     assert.ok(errors.includes('nimbus_invocation_errors_total{function="chaos",error_type="other"} 10'), errors.join('\n'));
   });
 
   it('ships a Grafana dashboard (docs/grafana-dashboard.json) whose every query reads metrics the server exports', async () => {
     const dash = JSON.parse(readFileSync(new URL('../docs/grafana-dashboard.json', import.meta.url), 'utf8')) as { panels: { targets: { expr: string }[] }[] };
-    const text = await (await srv.req('/_nimbus/metrics', { headers: { authorization: `Bearer ${srv.token}` } })).text();
+    const text = await scrapeText();
     const exported = new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map((x) => x[1]!));
     const used = dash.panels.flatMap((p) => p.targets.flatMap((t) => t.expr.match(/nimbus_[a-z_]+/g) ?? []));
     assert.ok(used.length > 10);

@@ -74,7 +74,7 @@ describe('usage and cost', () => {
 
 describe('nimbus serve --prices, --log-retention, --log-max-lines', () => {
   const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
-  const serve = (...flags: string[]) => spawnSync(process.execPath, [MAIN, 'serve', '--port', '0', '--data', tempDir('nimbus-flags-'), ...flags], { encoding: 'utf8', timeout: 20_000 });
+  const serve = (data: string, ...flags: string[]) => spawnSync(process.execPath, [MAIN, 'serve', '--port', '0', '--data', data, ...flags], { encoding: 'utf8', timeout: 20_000 });
 
   it('prices usage with the given table (fields left out keep their defaults), counting every invocation that has answered', async () => {
     const dir = tempDir('nimbus-prices-');
@@ -111,7 +111,7 @@ describe('nimbus serve --prices, --log-retention, --log-max-lines', () => {
         [['--log-max-lines', '10'], /--log-max-lines: must be an integer ≥ 1000, got "10"/],
       ];
       for (const [flags, message] of cases) {
-        const r = serve(...flags);
+        const r = serve(join(dir, 'data'), ...flags);
         assert.notEqual(r.status, 0, flags.join(' '));
         assert.match(r.stderr, message, flags.join(' '));
         assert.doesNotMatch(r.stdout, /listening on/);

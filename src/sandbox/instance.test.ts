@@ -81,7 +81,8 @@ it('a result for the invocation sent with init that comes before init ends (sent
 it('cuts a log line at 256 KB of UTF-8 on a character boundary and says what it dropped, whether the runtime or user code sent it', async () => {
   // 100,000 "€" are 100,000 characters but 300,000 bytes; a raw frame from user code skips the runtime's cut.
   const logBundle = join(data, 'long-lines.mjs');
-  writeFileSync(logBundle, "export default async () => { console.log('€'.repeat(100000)); console.log('a'.repeat(300000)); process.send({ type: 'log', ts: Date.now(), requestId: 'r4', level: 'INFO', message: 'é'.repeat(200000) }); console.log('short'); return 1; };\n");
+  // (Written to stdout, which the runtime makes log lines of, as it does console's.)
+  writeFileSync(logBundle, "const line = (s) => process.stdout.write(s + '\\n');\nexport default async () => { line('€'.repeat(100000)); line('a'.repeat(300000)); process.send({ type: 'log', ts: Date.now(), requestId: 'r4', level: 'INFO', message: 'é'.repeat(200000) }); line('short'); return 1; };\n");
   const inst = await Instance.boot({ id: 'logs-1', layout, uids, spawner, memoryMb: 128 });
   const lines: string[] = [];
   await inst.assign({ ...assignment(logBundle), onLog: (l) => { lines.push(l.message); } });
