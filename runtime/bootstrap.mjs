@@ -216,7 +216,7 @@ function sdkCall(op, args) {
     // The invocation it belongs to, so a refused call's log line carries its request id.
     const store = als.getStore();
     try {
-      send({ type: 'call', id, op, args, rid: store?.requestId, tp: store?.trace });
+      send({ type: 'call', id, op, args, rid: store?.requestId, tp: store?.trace, ts: store?.tracestate });
     } catch (err) {
       // The channel carries JSON: a BigInt or a circular value cannot cross it.
       calls.delete(id);

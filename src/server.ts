@@ -139,7 +139,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     layout,
     bundles: new BundleCache(dataDir, store),
     clock: opts.clock ?? systemClock,
-    onCall: (fn, op, args, requestId, traceparent) => sdk.call(fn, op, args, requestId, traceparent),
+    onCall: (fn, op, args, requestId, trace) => sdk.call(fn, op, args, requestId, trace),
     secretsFor: (fn) => secrets.valuesFor(fn),
     redactorFor: (values) => {
       const r = SecretService.redactor(values);

@@ -1,7 +1,8 @@
 // Tracing end to end: an HTTP request with a W3C traceparent → gateway span → invocation span (with
 // its cold start and handler spans) → the function sends to a queue through the SDK → the queue
 // trigger's invocation continues the same trace, as do an async invocation, a topic's and a rule's
-// deliveries, a storage notification, a table change stream and a webhook.
+// deliveries, a storage notification, a table change stream, a webhook and a workflow; the caller's
+// tracestate goes along at every hop.
 // Spans are exported with OTLP/HTTP to a receiver this test runs, and checked parent by parent.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -15,7 +16,7 @@ import { after, before, describe, it } from 'node:test';
 import { decodeExportRequest } from '../src/observability/otlp-proto.ts';
 import { startWithApp, type TestServer } from './helpers.ts';
 
-interface OtlpSpan { traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number; attributes: { key: string; value: Record<string, unknown> }[]; status?: { code?: number }; startMs?: number; endMs?: number }
+interface OtlpSpan { traceId: string; spanId: string; traceState?: string; parentSpanId?: string; name: string; kind: number; attributes: { key: string; value: Record<string, unknown> }[]; status?: { code?: number }; startMs?: number; endMs?: number }
 
 /** A span read from protobuf, in the shape OTLP/JSON gives it. */
 function fromProto(s: ReturnType<typeof decodeExportRequest>[number]): OtlpSpan {
@@ -25,19 +26,19 @@ function fromProto(s: ReturnType<typeof decodeExportRequest>[number]): OtlpSpan 
     const value = typeof v === 'string' ? { stringValue: v } : typeof v === 'boolean' ? { boolValue: v } : Number.isInteger(v) ? { intValue: v } : { doubleValue: v };
     attributes.push({ key: s.attrs[i] as string, value });
   }
-  return { traceId: s.traceId, spanId: s.spanId, ...(s.parentSpanId ? { parentSpanId: s.parentSpanId } : {}), name: s.name, kind: s.kind + 1, attributes, status: { code: s.error ? 2 : 0 }, startMs: s.startMs, endMs: s.endMs };
+  return { traceId: s.traceId, spanId: s.spanId, ...(s.traceState ? { traceState: s.traceState } : {}), ...(s.parentSpanId ? { parentSpanId: s.parentSpanId } : {}), name: s.name, kind: s.kind + 1, attributes, status: { code: s.error ? 2 : 0 }, startMs: s.startMs, endMs: s.endMs };
 }
 
-/** A minimal OTLP/HTTP receiver (protobuf and JSON): keeps every span it is sent, and each export's content type. */
-async function receiver(): Promise<{ url: string; spans: OtlpSpan[]; hooks: string[]; contentTypes: string[]; close(): Promise<void> }> {
+/** A minimal OTLP/HTTP receiver (protobuf and JSON): keeps every span it is sent, and each export's content type; and a webhook, keeping the trace headers of each delivery. */
+async function receiver(): Promise<{ url: string; spans: OtlpSpan[]; hooks: { traceparent?: string; tracestate?: string }[]; contentTypes: string[]; close(): Promise<void> }> {
   const spans: OtlpSpan[] = [];
-  const hooks: string[] = [];
+  const hooks: { traceparent?: string; tracestate?: string }[] = [];
   const contentTypes: string[] = [];
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      if (req.url === '/hook') hooks.push(String(req.headers.traceparent));
+      if (req.url === '/hook') hooks.push({ traceparent: req.headers.traceparent as string | undefined, tracestate: req.headers.tracestate as string | undefined });
       if (req.url === '/v1/traces') contentTypes.push(req.headers['content-type'] ?? '');
       if (req.url === '/v1/traces' && req.headers['content-type'] === 'application/x-protobuf') spans.push(...decodeExportRequest(Buffer.concat(chunks)).map(fromProto));
       if (req.url === '/v1/traces' && req.headers['content-type'] === 'application/json') {
@@ -57,7 +58,7 @@ const app = (hook: string) => ({
 functions:
   front:
     handler: src/front.handler
-    permissions: { queues: { work: [send] }, functions: { later: [invoke] }, topics: { news: [publish] }, bus: [put], buckets: { files: [write] }, tables: { ledger: [write] } }
+    permissions: { queues: { work: [send], held: [send] }, functions: { later: [invoke] }, topics: { news: [publish] }, bus: [put], buckets: { files: [write] }, tables: { ledger: [write] } }
     events:
       - http: POST /orders
   worker:
@@ -97,10 +98,12 @@ functions:
       - http: GET /state-fetch
 queues:
   work: {}
+  held: {}
 topics:
   news:
     subscriptions:
       - url: ${hook}/hook
+      - queue: held
 buckets:
   files: {}
 tables:
@@ -119,6 +122,7 @@ workflows:
   'src/front.ts': `import { events, functions, kv, queues, storage, topics, trace } from 'nimbus/sdk';
 export const handler = async (_e: unknown, context: { traceparent: string }) => {
   await queues.send('work', { order: 1 });
+  await queues.send('held', { order: 1 });
   await functions.invokeAsync('later', { order: 1 });
   await topics.publish('news', { order: 1 });
   await events.put([{ source: 'shop', detailType: 'OrderPlaced', detail: { order: 1 } }]);
@@ -143,10 +147,11 @@ describe('tracing', () => {
   });
   after(async () => { await srv.close(); await otlp.close(); });
 
-  it('links HTTP → function → queue → function, and an async invocation, in one trace', async () => {
+  it('links HTTP → function → queue → function, and an async invocation, in one trace, the caller\'s tracestate on every span', async () => {
     const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
     const callerSpan = '00f067aa0ba902b7';
-    const res = await srv.req('/orders', { method: 'POST', headers: { traceparent: `00-${traceId}-${callerSpan}-01` }, body: '{}' });
+    const tracestate = 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7';
+    const res = await srv.req('/orders', { method: 'POST', headers: { traceparent: `00-${traceId}-${callerSpan}-01`, tracestate }, body: '{}' });
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('x-nimbus-trace-id'), traceId);
     const seen = await res.json() as { fromContext: string; fromSdk: string };
@@ -186,11 +191,19 @@ describe('tracing', () => {
       assert.ok(s, `${hop} reached the exporter in the same trace`);
       assert.equal(s.parentSpanId, handler.spanId, hop);
     }
+    // The caller's tracestate went with the context at every hop (W3C: passed on unchanged), so every span has it.
+    for (const s of [gateway, front!, handler, cold, ...hops.map((h) => named(h)[0]!)]) assert.equal(s.traceState, tracestate, s.name);
     const [worker] = named('invoke worker');
     assert.equal(worker!.kind, 5, 'a consumer span');
-    // A webhook subscription gets the context as a traceparent header.
+    // A queue message, sent by the SDK or delivered by a topic, carries it as message attributes.
+    const { body: held } = await srv.api<{ messages: { body: string; messageAttributes: Record<string, { StringValue?: string }> }[] }>('POST', '/_nimbus/api/queues/held/receive', { maxMessages: 10 });
+    assert.equal(held.messages.length, 2, JSON.stringify(held));
+    for (const m of held.messages) {
+      assert.deepEqual([m.messageAttributes.traceparent?.StringValue, m.messageAttributes.tracestate?.StringValue], [`00-${traceId}-${handler.spanId}-01`, tracestate], m.body);
+    }
+    // A webhook subscription gets the context as traceparent and tracestate headers.
     while (otlp.hooks.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    assert.equal(otlp.hooks[0], `00-${traceId}-${handler.spanId}-01`);
+    assert.deepEqual(otlp.hooks[0], { traceparent: `00-${traceId}-${handler.spanId}-01`, tracestate });
     const attr = (s: OtlpSpan, key: string) => s.attributes.find((a) => a.key === key)?.value;
     assert.deepEqual(attr(worker!, 'faas.trigger'), { stringValue: 'pubsub' });
     assert.deepEqual(attr(front!, 'faas.coldstart'), { boolValue: true });
@@ -212,7 +225,7 @@ describe('tracing', () => {
   it('gives a workflow execution a span of its own, under its caller, over its tasks', async () => {
     const traceId = '5bf92f3577b34da6a3ce929d0e0e4736';
     const callerSpan = '10f067aa0ba902b7';
-    const res = await srv.req('/_nimbus/api/workflows/flow/executions?sync=true', { method: 'POST', headers: { authorization: `Bearer ${srv.token}`, 'content-type': 'application/json', traceparent: `00-${traceId}-${callerSpan}-01` }, body: '{"input":{}}' });
+    const res = await srv.req('/_nimbus/api/workflows/flow/executions?sync=true', { method: 'POST', headers: { authorization: `Bearer ${srv.token}`, 'content-type': 'application/json', traceparent: `00-${traceId}-${callerSpan}-01`, tracestate: 'wf=1' }, body: '{"input":{}}' });
     assert.equal(res.status, 200);
     const deadline = Date.now() + 10_000;
     const find = (name: string) => otlp.spans.find((s) => s.traceId === traceId && s.name === name);
@@ -221,6 +234,7 @@ describe('tracing', () => {
     assert.ok(execution, `spans: ${otlp.spans.filter((s) => s.traceId === traceId).map((s) => s.name).join(', ')}`);
     assert.equal(execution.parentSpanId, callerSpan, 'the execution continues its caller');
     assert.equal(find('invoke stepped')!.parentSpanId, execution.spanId, 'the task invocation is a child of the execution');
+    assert.deepEqual([execution.traceState, find('invoke stepped')!.traceState], ['wf=1', 'wf=1'], 'the execution keeps the caller\'s tracestate for its tasks');
     assert.deepEqual(execution.attributes.find((a) => a.key === 'nimbus.execution.status')?.value, { stringValue: 'SUCCEEDED' });
   });
 
@@ -259,13 +273,14 @@ describe('tracing', () => {
     const other = await startWithApp({ 'nimbus.yml': 'app: t3\nfunctions:\n  f:\n    handler: src/f.handler\n', 'src/f.ts': 'export const handler = async () => 1;' }, { otlpEndpoint: json.url, otlpProtocol: 'http/json', traceExportDelayMs: 50 });
     try {
       const traceId = '6bf92f3577b34da6a3ce929d0e0e4736';
-      const res = await other.req('/_nimbus/api/functions/f/invocations', { method: 'POST', headers: { authorization: `Bearer ${other.token}`, traceparent: `00-${traceId}-20f067aa0ba902b7-01` }, body: '{}' });
+      const res = await other.req('/_nimbus/api/functions/f/invocations', { method: 'POST', headers: { authorization: `Bearer ${other.token}`, traceparent: `00-${traceId}-20f067aa0ba902b7-01`, tracestate: 'congo=1' }, body: '{}' });
       assert.equal(res.status, 200);
       const deadline = Date.now() + 10_000;
       while (!json.spans.some((s) => s.traceId === traceId && s.name === 'handler') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       const invoke = json.spans.find((s) => s.traceId === traceId && s.name === 'invoke f');
       assert.ok(invoke, `spans: ${json.spans.map((s) => s.name).join(', ')}`);
       assert.equal(invoke.parentSpanId, '20f067aa0ba902b7');
+      assert.equal(invoke.traceState, 'congo=1');
       assert.equal(json.spans.find((s) => s.name === 'handler')!.parentSpanId, invoke.spanId);
       assert.ok(json.contentTypes.every((t) => t === 'application/json'));
     } finally {
@@ -313,7 +328,7 @@ describe('tracing', () => {
     assert.equal(find('handler'), undefined, 'no handler ran');
   });
 
-  it('hands the caller\'s tracestate to user code with its traceparent, over HTTP and the invoke API; a malformed one, or one without a traceparent, is dropped', async () => {
+  it('hands the caller\'s tracestate to user code with its traceparent, over HTTP and the invoke API, and keeps it for an async event; a malformed one, or one without a traceparent, is dropped', async () => {
     const tp = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
     const viaHttp = async (headers: Record<string, string>) => (await (await srv.req('/state', { headers })).json()) as { ctx: string | null; sdk: string | null };
     // Two header lines are one list (fetch joins them with ", "); members are passed on without the spaces.
@@ -329,6 +344,16 @@ describe('tracing', () => {
     const invoked = await srv.req('/_nimbus/api/functions/stately/invocations', { method: 'POST', headers: { authorization: `Bearer ${srv.token}`, traceparent: tp, tracestate: 'congo=t61rcWkgMzE' }, body: '{}' });
     const out = (await invoked.json()) as { body: string };
     assert.deepEqual(JSON.parse(out.body), { ctx: 'congo=t61rcWkgMzE', sdk: 'congo=t61rcWkgMzE' });
+    // An asynchronous invocation keeps it for its attempt; a malformed one is not kept.
+    const asyncTrace = 'ab000000000000000000000000000001';
+    for (const [trace, state] of [[asyncTrace, 'congo=1'], ['ab000000000000000000000000000002', 'a=1,a=2']] as const) {
+      const queued = await srv.req('/_nimbus/api/functions/later/invocations', { method: 'POST', headers: { authorization: `Bearer ${srv.token}`, 'x-nimbus-invocation-type': 'Event', traceparent: `00-${trace}-00f067aa0ba902b7-01`, tracestate: state }, body: '{}' });
+      assert.equal(queued.status, 202);
+    }
+    const find = (trace: string) => otlp.spans.find((s) => s.traceId === trace && s.name === 'invoke later');
+    const deadline = Date.now() + 10_000;
+    while ((!find(asyncTrace) || !find('ab000000000000000000000000000002')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual([find(asyncTrace)?.traceState, find('ab000000000000000000000000000002')?.traceState], ['congo=1', undefined]);
   });
 
   it('starts a new trace without (or with a malformed) traceparent', async () => {

@@ -28,7 +28,7 @@ import { OPENAPI } from './openapi.ts';
 import type { ApiRoute } from './route.ts';
 import type { Registry } from './registry.ts';
 import { tokenMatches } from './token.ts';
-import { parseTraceparent, parseTracestate } from '../observability/tracing.ts';
+import { traceContext } from '../observability/trace-context.ts';
 import { qualifierProblem } from '../config/strategy.ts';
 
 export interface ApiDeps {
@@ -264,10 +264,8 @@ export class AdminApi {
     }
     const event = parseJsonBody(await readBody(req, MAX_SYNC_PAYLOAD_BYTES), 'the invocation payload') ?? {};
     const requestId = requestIdFrom(req.headers['x-request-id'], randomUUID);
-    const tp = header(req, 'traceparent');
-    // A tracestate goes with a traceparent: without a valid one, it is dropped (W3C).
-    const tracestate = parseTraceparent(tp) ? parseTracestate(req.headers.tracestate) : undefined;
-    const result = await this.#deps.invoker.invoke({ fn, qualifier, requestId, trigger: 'invoke', prepare: () => ({ kind: 'event', payload: event }), trace: tp, tracestate });
+    const trace = traceContext(header(req, 'traceparent'), req.headers.tracestate);
+    const result = await this.#deps.invoker.invoke({ fn, qualifier, requestId, trigger: 'invoke', prepare: () => ({ kind: 'event', payload: event }), trace });
     const headers: Record<string, string> = { 'x-request-id': requestId, 'x-nimbus-request-id': requestId, 'x-nimbus-executed-version': String(result.version), ...(result.traceId ? { 'x-nimbus-trace-id': result.traceId } : {}) };
     if (result.outcome === 'success') {
       const text = result.json ?? 'null';
@@ -290,8 +288,7 @@ export class AdminApi {
     const body = await readBody(req, MAX_ASYNC_PAYLOAD_BYTES);
     const event = parseJsonBody(body, 'the invocation payload') ?? {};
     const requestId = requestIdFrom(req.headers['x-request-id'], randomUUID);
-    const tp = header(req, 'traceparent');
-    const r = await this.#deps.asyncInvoker.enqueue(fn, jsonText(event, 'the invocation payload'), key, requestId, parseTraceparent(tp) ? tp : undefined, qualifier);
+    const r = await this.#deps.asyncInvoker.enqueue(fn, jsonText(event, 'the invocation payload'), key, requestId, traceContext(header(req, 'traceparent'), req.headers.tracestate), qualifier);
     sendJson(res, 202, { requestId: r.requestId, ...(r.duplicate ? { duplicate: true } : {}) }, { 'x-nimbus-request-id': r.requestId, 'x-request-id': r.requestId });
   }
 

@@ -9,7 +9,7 @@ import { NimbusError } from '../errors.ts';
 import { invocationError, type Invoker } from '../invoker/index.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { RouteRecord } from '../store/types.ts';
-import { type Attributes, parseTraceparent, parseTracestate, ShapeCache, type SpanHandle, type Tracing } from '../observability/tracing.ts';
+import { type Attributes, ShapeCache, type SpanHandle, type Tracing } from '../observability/tracing.ts';
 import { readBody, requestIdFrom, sendError } from '../util/http.ts';
 import { MAX_PAYLOAD_BYTES } from '../workflows/executor.ts';
 import { startFromRoute, type WorkflowStarter } from './workflow.ts';
@@ -77,18 +77,20 @@ export class Gateway {
         return;
       }
       route = `${match.route.method} ${match.route.path}`;
-      const parent = typeof req.headers.traceparent === 'string' ? req.headers.traceparent : undefined;
+      // The request's trace context (W3C traceparent, and tracestate with it) continues here, or a trace
+      // starts: joined as traceContext() joins them (a header holds no newline) and parsed once, by the span.
+      const tp = req.headers.traceparent;
+      const parent = typeof tp !== 'string' ? undefined : req.headers.tracestate === undefined ? tp : `${tp}\n${req.headers.tracestate}`;
       if (match.route.workflow !== null) {
         if (!this.workflows) throw new NimbusError('NOT_FOUND', `no route for ${method} ${rawPath}`);
         span = this.#tracing.start(`${method} ${match.route.path}`, parent, 'server', { 'http.request.method': method, 'http.route': match.route.path, 'nimbus.workflow': match.route.workflow });
         res.setHeader('x-nimbus-trace-id', span.traceId);
         // The execution continues this request's trace: its task invocations are children of this span.
-        await startFromRoute(this.workflows, match.route, await readBody(req, MAX_PAYLOAD_BYTES), span.traceparent, res, headers);
+        await startFromRoute(this.workflows, match.route, await readBody(req, MAX_PAYLOAD_BYTES), span.context, res, headers);
         return;
       }
       const fn = match.route.fn === null ? undefined : this.#registry.functions.get(match.route.fn);
       if (!fn) throw new NimbusError('NOT_FOUND', `no route for ${method} ${rawPath}`);
-      // The request's trace context (W3C traceparent) continues here, or a trace starts.
       span = this.#tracing.startShaped(this.#shapes.get(match.route, method), parent);
       shapedBy = match.route;
       res.setHeader('x-nimbus-trace-id', span.traceId);
@@ -103,8 +105,6 @@ export class Gateway {
       };
       const result = await this.#invoker.invoke({
         fn, qualifier: match.route.qualifier ?? undefined, requestId, trigger: 'http', trace: span, styled: true,
-        // A tracestate goes with a valid traceparent (W3C), for user code: looked for only then.
-        tracestate: parent !== undefined && parseTraceparent(parent) ? parseTracestate(req.headers.tracestate) : undefined,
         prepare: (style) => style === 'fetch'
           ? { kind: 'fetch', payload: { method, url: `http://${host}${url}`, headers: pairs.filter(([k]) => !/^(host|connection|content-length|transfer-encoding)$/i.test(k)), bodyB64: body.toString('base64') } }
           : { kind: 'event', payload: match.route.payload === '1.0' ? buildV1Event(info) : buildV2Event(info) },

@@ -16,9 +16,9 @@ export interface WorkflowStarter {
   describe(id: string): Promise<ExecutionRecord>;
 }
 
-export async function startFromRoute(starter: WorkflowStarter, route: RouteRecord, body: Buffer, traceparent: string, res: ServerResponse, headers: Record<string, string>): Promise<void> {
+export async function startFromRoute(starter: WorkflowStarter, route: RouteRecord, body: Buffer, trace: string, res: ServerResponse, headers: Record<string, string>): Promise<void> {
   const input = parseJsonBody(body, 'the request body (the execution input)');
-  const started = await starter.startExecution(route.workflow!, input ?? {}, undefined, traceparent);
+  const started = await starter.startExecution(route.workflow!, input ?? {}, undefined, trace);
   const ids = { 'x-nimbus-execution-arn': started.id };
   // On the error answers too (502 EXECUTION_FAILED, 504 EXECUTION_STILL_RUNNING), which the gateway writes.
   res.setHeader('x-nimbus-execution-arn', started.id);

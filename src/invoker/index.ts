@@ -23,10 +23,8 @@ export interface InvokeRequest {
   prepare: (style: 'lambda' | 'fetch') => { kind: 'event' | 'fetch'; payload: unknown };
   /** `prepare` builds a different payload per style (an HTTP request); otherwise it is the same for both. */
   styled?: boolean;
-  /** The caller's trace context (a traceparent, or the caller's span in this process): the invocation's span is its child. A new trace without. */
+  /** The caller's trace context (as traceContext() carries it, or the caller's span in this process): the invocation's span is its child, and its tracestate reaches user code. A new trace without. */
   trace?: string | SpanHandle;
-  /** The caller's W3C tracestate (as parseTracestate() passes it on), for user code (`context.tracestate`). */
-  tracestate?: string;
 }
 
 export interface InvokeResult {
@@ -118,7 +116,7 @@ export class Invoker {
         const f = req.prepare(style);
         // (Its start is the invocation's for now: onStart() moves it to when the handler starts.)
         handler = this.#tracing.startPart(this.#handlerShape, span, t0Ms);
-        return { frame: { requestId, kind: f.kind, payload: f.payload, timeoutMs: fn.timeoutMs, trace: handler.traceparent, tracestate: req.tracestate }, styled: req.styled === true };
+        return { frame: { requestId, kind: f.kind, payload: f.payload, timeoutMs: fn.timeoutMs, trace: handler.traceparent, tracestate: handler.tracestate }, styled: req.styled === true };
       },
       onStart: () => {
         begin();
@@ -175,7 +173,7 @@ export class Invoker {
         begin();
         handler = this.#tracing.startPart(this.#handlerShape, span, TIME_ORIGIN + h0);
       }
-      out = await inst.invoke({ requestId, kind: frame.kind, payload: frame.payload, timeoutMs: fn.timeoutMs, trace: handler.traceparent, tracestate: req.tracestate });
+      out = await inst.invoke({ requestId, kind: frame.kind, payload: frame.payload, timeoutMs: fn.timeoutMs, trace: handler.traceparent, tracestate: handler.tracestate });
     }
     const durationMs = performance.now() - h0;
     lease.release();

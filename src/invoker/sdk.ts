@@ -5,7 +5,7 @@
 // outside the grants fails with ACCESS_DENIED naming the grant to add, and is logged to the
 // function's log stream and the platform log.
 import { randomUUID } from 'node:crypto';
-import { MAX_ASYNC_PAYLOAD_BYTES, MAX_SYNC_PAYLOAD_BYTES } from '../config/limits.ts';
+import { MAX_ASYNC_PAYLOAD_BYTES, MAX_SYNC_PAYLOAD_BYTES, QUEUE_MAX_ATTRIBUTES } from '../config/limits.ts';
 import { isNimbusError, NimbusError } from '../errors.ts';
 import type { QueueService } from '../events/queues/service.ts';
 import type { EventBus } from '../events/bus/service.ts';
@@ -14,7 +14,7 @@ import type { SecretService } from '../services/secrets/service.ts';
 import type { TopicService } from '../events/topics/service.ts';
 import type { FunctionRecord, Permissions } from '../store/types.ts';
 import { jsonText } from '../util/json.ts';
-import { parseTraceparent } from '../observability/tracing.ts';
+import { withTraceAttributes } from '../observability/trace-context.ts';
 import type { AsyncInvoker } from './async.ts';
 import type { Invoker } from './index.ts';
 import type { Grant, SdkOp } from './sdk-op.ts';
@@ -44,15 +44,15 @@ export interface SdkDeps {
 type Kind = Exclude<keyof Permissions, 'bus'>;
 
 /**
- * A message carrying the caller's trace context as a `traceparent` message attribute (OpenTelemetry's
- * convention for SQS), unless it names one itself or already has the 10 attributes a message may have.
+ * A message carrying the caller's trace context as `traceparent` and `tracestate` message attributes
+ * (withTraceAttributes()), unless it names either itself, as far as its 10 attributes leave room.
  */
 function withTrace(message: unknown, trace: string | undefined): unknown {
   if (trace === undefined || typeof message !== 'object' || message === null || Array.isArray(message)) return message;
   const m = message as Record<string, unknown>;
   const attrs = typeof m.attributes === 'object' && m.attributes !== null && !Array.isArray(m.attributes) ? m.attributes as Record<string, unknown> : {};
-  if (Object.hasOwn(attrs, 'traceparent') || Object.keys(attrs).length >= 10) return message;
-  return { ...m, attributes: { ...attrs, traceparent: trace } };
+  const traced = withTraceAttributes<unknown>(attrs, trace, QUEUE_MAX_ATTRIBUTES, (v) => v);
+  return traced === attrs ? message : { ...m, attributes: traced };
 }
 
 const optText = (v: unknown, field: string): string | undefined => {
@@ -70,10 +70,13 @@ export class SdkHost {
     this.#deps = deps;
   }
 
-  /** `requestId`: the invocation the call was made in, as the runtime says (for the log line of a denial). */
-  async call(fn: FunctionRecord, op: string, args: unknown, requestId?: string, traceparent?: string): Promise<unknown> {
+  /**
+   * `requestId`: the invocation the call was made in, as the runtime says (for the log line of a denial).
+   * `trace`: its context (traceContext(), checked by the instance), carried on to what the call starts.
+   */
+  async call(fn: FunctionRecord, op: string, args: unknown, requestId?: string, trace?: string): Promise<unknown> {
     try {
-      return await this.#call(fn, op, args, parseTraceparent(traceparent) ? traceparent : undefined);
+      return await this.#call(fn, op, args, trace);
     } catch (err) {
       if (isNimbusError(err) && err.code === 'ACCESS_DENIED') {
         // Every refusal, whatever refused it, is in the platform log and the function's own logs.

@@ -11,6 +11,8 @@ export interface PlainSpan {
   kind: number;
   traceId: string;
   spanId: string;
+  /** The W3C tracestate, or '' when the span has none. */
+  traceState: string;
   parentSpanId: string;
   parentRemote: boolean;
   startMs: number;
@@ -55,7 +57,7 @@ function attributes(flat: unknown[]): string {
 const flags = (s: PlainSpan): number => 0x101 | (s.parentSpanId && s.parentRemote ? 0x200 : 0);
 
 function span(s: PlainSpan): string {
-  return `{"traceId":"${s.traceId}","spanId":"${s.spanId}"${s.parentSpanId ? `,"parentSpanId":"${s.parentSpanId}"` : ''},"name":${JSON.stringify(s.name)},"kind":${s.kind + 1}`
+  return `{"traceId":"${s.traceId}","spanId":"${s.spanId}"${s.parentSpanId ? `,"parentSpanId":"${s.parentSpanId}"` : ''}${s.traceState ? `,"traceState":${JSON.stringify(s.traceState)}` : ''},"name":${JSON.stringify(s.name)},"kind":${s.kind + 1}`
     + `,"startTimeUnixNano":"${msToNanoString(s.startMs)}","endTimeUnixNano":"${msToNanoString(s.endMs)}","attributes":[${attributes(s.attrs)}],"droppedAttributesCount":0`
     + `,"events":[],"droppedEventsCount":0,"status":${s.error ? `{"code":2,"message":${JSON.stringify(s.error)}}` : '{"code":0}'},"links":[],"droppedLinksCount":0,"flags":${flags(s)}}`;
 }

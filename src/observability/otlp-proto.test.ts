@@ -18,8 +18,8 @@ class Pipeline {
     this.encoder = new SpanEncoder(capacity, reserve);
   }
   get count() { return this.recorder.count; }
-  add(name: string, kind: number, ids: SpanIds, startMs: number, endMs: number, error: string, attrs: readonly Attributes[], shape?: EncodedShape) {
-    this.recorder.add(name, kind, ids, startMs, endMs, error, attrs, shape);
+  add(name: string, kind: number, ids: SpanIds, startMs: number, endMs: number, error: string, state: string, attrs: readonly Attributes[], shape?: EncodedShape) {
+    this.recorder.add(name, kind, ids, startMs, endMs, error, state, attrs, shape);
   }
   take(prefix?: (spansLength: number) => Uint8Array): Buffer {
     const records = this.recorder.take();
@@ -32,7 +32,7 @@ class Pipeline {
 
 function encode(spans: PlainSpan[], attrs = (p: PlainSpan): Attributes[] => [Object.fromEntries(pairs(p.attrs)) as Attributes]): Buffer {
   const enc = new Pipeline(64); // small, so the test also grows it
-  for (const s of spans) enc.add(s.name, s.kind, idsFromHex(s.traceId, s.spanId, s.parentSpanId, s.parentRemote), s.startMs, s.endMs, s.error, attrs(s));
+  for (const s of spans) enc.add(s.name, s.kind, idsFromHex(s.traceId, s.spanId, s.parentSpanId, s.parentRemote), s.startMs, s.endMs, s.error, s.traceState, attrs(s));
   assert.equal(enc.count, spans.length);
   return enc.take();
 }
@@ -46,16 +46,16 @@ function pairs(flat: unknown[]): [string, unknown][] {
 // Times with binary fractions, where the SDK's [seconds, nanos] and our milliseconds agree to the nanosecond.
 const t = 1_764_098_000_123.25;
 const spans: PlainSpan[] = [
-  { name: 'GET /users/{id}', kind: 1, traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', parentSpanId: '00f067aa0ba902b7', parentRemote: true, startMs: t, endMs: t + 3.5, error: '',
+  { name: 'GET /users/{id}', kind: 1, traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceState: 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7', parentSpanId: '00f067aa0ba902b7', parentRemote: true, startMs: t, endMs: t + 3.5, error: '',
     attrs: ['http.route', '/users/{id}', 'http.response.status_code', 200, 'faas.coldstart', false, 'ratio', 0.5, 'neg', -42, 'huge', 2 ** 60, 'list', ['a', 1, true, 2.5], 'ü', 'naïve — ✓ 😀'] },
-  { name: 'invoke fn', kind: 4, traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'c7ad6b7169203331', parentSpanId: 'b7ad6b7169203331', parentRemote: false, startMs: t + 0.5, endMs: t + 2, error: 'Error: "quoted"\nline', attrs: ['faas.invoked_name', 'fn "x"'] },
+  { name: 'invoke fn', kind: 4, traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'c7ad6b7169203331', traceState: 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7', parentSpanId: 'b7ad6b7169203331', parentRemote: false, startMs: t + 0.5, endMs: t + 2, error: 'Error: "quoted"\nline', attrs: ['faas.invoked_name', 'fn "x"'] },
   // Strings over 16 characters are written natively: non-ASCII ones too, as name, error and attribute.
-  { name: 'naïve — ✓ 😀 naïve — ✓ 😀', kind: 0, traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'c8ad6b7169203331', parentSpanId: 'c7ad6b7169203331', parentRemote: false, startMs: t + 1, endMs: t + 1.5, error: 'Fehler: Größe überschritten ✗', attrs: ['ünïcode.key.longer.than.16', 'naïve — ✓ 😀'.repeat(3)] },
-  { name: 'handler', kind: 0, traceId: '1af7651916cd43dd8448eb211c80319c', spanId: 'd7ad6b7169203331', parentSpanId: '', parentRemote: false, startMs: 1_764_098_000_000, endMs: 1_764_098_000_000.75, error: '', attrs: [] },
+  { name: 'naïve — ✓ 😀 naïve — ✓ 😀', kind: 0, traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'c8ad6b7169203331', traceState: '', parentSpanId: 'c7ad6b7169203331', parentRemote: false, startMs: t + 1, endMs: t + 1.5, error: 'Fehler: Größe überschritten ✗', attrs: ['ünïcode.key.longer.than.16', 'naïve — ✓ 😀'.repeat(3)] },
+  { name: 'handler', kind: 0, traceId: '1af7651916cd43dd8448eb211c80319c', spanId: 'd7ad6b7169203331', traceState: '', parentSpanId: '', parentRemote: false, startMs: 1_764_098_000_000, endMs: 1_764_098_000_000.75, error: '', attrs: [] },
   // Long enough that the span's own length takes three bytes, and an attribute's two.
-  { name: 'x'.repeat(300), kind: 2, traceId: 'f'.repeat(32), spanId: 'e'.repeat(16), parentSpanId: '', parentRemote: false, startMs: 1, endMs: 2, error: 'e'.repeat(20_000), attrs: ['long', 'y'.repeat(200)] },
+  { name: 'x'.repeat(300), kind: 2, traceId: 'f'.repeat(32), spanId: 'e'.repeat(16), traceState: '', parentSpanId: '', parentRemote: false, startMs: 1, endMs: 2, error: 'e'.repeat(20_000), attrs: ['long', 'y'.repeat(200)] },
   // After the long span, which moved along to fit its length: this one starts where that one ends.
-  { name: 'after', kind: 0, traceId: 'f'.repeat(32), spanId: 'c'.repeat(16), parentSpanId: 'e'.repeat(16), parentRemote: false, startMs: 3, endMs: 4, error: '', attrs: [] },
+  { name: 'after', kind: 0, traceId: 'f'.repeat(32), spanId: 'c'.repeat(16), traceState: '', parentSpanId: 'e'.repeat(16), parentRemote: false, startMs: 3, endMs: 4, error: '', attrs: [] },
 ];
 
 it('writes the bytes the SDK writes for the same spans', () => {
@@ -67,7 +67,7 @@ it('writes the bytes the SDK writes for the same spans', () => {
   const enc = new Pipeline(64 * 1024, head(2 ** 31 - 1).length);
   const buffers = new Set<ArrayBufferLike>();
   for (let round = 0; round < 3; round++) {
-    for (const s of spans) enc.add(s.name, s.kind, idsFromHex(s.traceId, s.spanId, s.parentSpanId, s.parentRemote), s.startMs, s.endMs, s.error, [Object.fromEntries(pairs(s.attrs)) as Attributes]);
+    for (const s of spans) enc.add(s.name, s.kind, idsFromHex(s.traceId, s.spanId, s.parentSpanId, s.parentRemote), s.startMs, s.endMs, s.error, s.traceState, [Object.fromEntries(pairs(s.attrs)) as Attributes]);
     const request = enc.take(head);
     assert.equal(request.toString('hex'), sdk, `batch ${round + 1}`);
     buffers.add(request.buffer);
@@ -111,7 +111,7 @@ it('writes the same bytes from a shape (its name, kind and first attributes enco
         const enc = new Pipeline(64);
         const s = spans[0]!;
         // Twice: the second span after the first in the same buffer.
-        for (let i = 0; i < 2; i++) enc.add(name, 1, idsFromHex(s.traceId, s.spanId, s.parentSpanId, s.parentRemote), s.startMs, s.endMs, error, attrs, withShape ? shape : undefined);
+        for (let i = 0; i < 2; i++) enc.add(name, 1, idsFromHex(s.traceId, s.spanId, s.parentSpanId, s.parentRemote), s.startMs, s.endMs, error, '', attrs, withShape ? shape : undefined);
         return enc.take().toString('hex');
       };
       assert.equal(write(true), write(false), `${JSON.stringify(attrs)}, a name of ${name.length}, error ${JSON.stringify(error.slice(0, 20))}`);
@@ -120,7 +120,7 @@ it('writes the same bytes from a shape (its name, kind and first attributes enco
   // And they read back as set.
   const enc = new Pipeline(64);
   const s = spans[0]!;
-  enc.add(s.name, 1, idsFromHex(s.traceId, s.spanId, '', false), 1, 2, '', cases[2]!, encodeShape(s.name, 1, first));
+  enc.add(s.name, 1, idsFromHex(s.traceId, s.spanId, '', false), 1, 2, '', '', cases[2]!, encodeShape(s.name, 1, first));
   assert.deepEqual(decodeSpans(enc.take())[0]!.attrs, ['http.request.method', 'GET', 'http.route', '/other', 'ünïcode', 'naïve ✓', 'http.response.status_code', 404]);
 });
 
@@ -131,37 +131,40 @@ it('writes a part carried in its parent\'s record as the same bytes as the child
   const part = { spanView: partIds.spanView, spanAt: partIds.spanAt, startMs: t + 0.75, endMs: t + 1.25, error: '', shape };
   const parentIds = idsFromHex(parent.traceId, parent.spanId, parent.parentSpanId, parent.parentRemote);
   const attrs: Attributes[] = [{ 'faas.invocation_id': 'r-1' }];
-  // With and without errors (non-ASCII, long), and with a parent shape or none.
+  // With and without errors (non-ASCII, long), with a parent shape or none, with a tracestate (the part has its parent's) or none.
   for (const [parentError, partError] of [['', ''], ['Error: x', 'Fehler: Größe ✗'], ['', 'e'.repeat(5_000)]] as const) {
     for (const parentShape of [undefined, encodeShape(parent.name, parent.kind, attrs[0]!)]) {
-      const carried = new Pipeline(64);
-      assert.equal(carried.recorder.add(parent.name, parent.kind, parentIds, parent.startMs, parent.endMs, parentError, attrs, parentShape, { ...part, error: partError }), true);
-      assert.equal(carried.count, 2, 'a record with a part counts as two spans');
-      const alone = new Pipeline(64);
-      alone.add(parent.name, parent.kind, parentIds, parent.startMs, parent.endMs, parentError, attrs, parentShape);
-      alone.add('handler', 0, partIds, part.startMs, part.endMs, partError, [{}], shape);
-      const bytes = carried.take();
-      assert.equal(bytes.toString('hex'), alone.take().toString('hex'));
-      const [, child] = decodeSpans(bytes);
-      assert.deepEqual([child!.name, child!.spanId, child!.parentSpanId, child!.traceId, child!.error], ['handler', 'd1d2d3d4d5d6d7d8', parent.spanId, parent.traceId, partError]);
+      for (const state of ['', parent.traceState, 'v=1,'.repeat(100) + 'w=2']) {
+        const carried = new Pipeline(64);
+        assert.equal(carried.recorder.add(parent.name, parent.kind, parentIds, parent.startMs, parent.endMs, parentError, state, attrs, parentShape, { ...part, error: partError }), true);
+        assert.equal(carried.count, 2, 'a record with a part counts as two spans');
+        const alone = new Pipeline(64);
+        alone.add(parent.name, parent.kind, parentIds, parent.startMs, parent.endMs, parentError, state, attrs, parentShape);
+        alone.add('handler', 0, partIds, part.startMs, part.endMs, partError, state, [{}], shape);
+        const bytes = carried.take();
+        assert.equal(bytes.toString('hex'), alone.take().toString('hex'));
+        const [first, child] = decodeSpans(bytes);
+        assert.equal(first!.traceState, state);
+        assert.deepEqual([child!.name, child!.spanId, child!.parentSpanId, child!.traceId, child!.error, child!.traceState], ['handler', 'd1d2d3d4d5d6d7d8', parent.spanId, parent.traceId, partError, state]);
+      }
     }
   }
   // A batch at its limit of spans less one has no room for a part: add() leaves it out and says so.
   const limited = new SpanRecorder(1024, 3);
-  assert.equal(limited.add(parent.name, parent.kind, parentIds, 1, 2, '', [], undefined, part), true);
-  assert.equal(limited.add(parent.name, parent.kind, parentIds, 1, 2, '', [], undefined, part), false);
+  assert.equal(limited.add(parent.name, parent.kind, parentIds, 1, 2, '', '', [], undefined, part), true);
+  assert.equal(limited.add(parent.name, parent.kind, parentIds, 1, 2, '', '', [], undefined, part), false);
   assert.equal(limited.count, 3);
   // Nor has a batch naming 65,535 shapes, for the part's (the caller records it alone).
   const full = new SpanRecorder(1024);
-  for (let i = 0; i < 0xffff; i++) full.add('s', 0, parentIds, 1, 2, '', [], encodeShape('s', 0, {}));
-  assert.equal(full.add(parent.name, parent.kind, parentIds, 1, 2, '', [], undefined, part), false);
+  for (let i = 0; i < 0xffff; i++) full.add('s', 0, parentIds, 1, 2, '', '', [], encodeShape('s', 0, {}));
+  assert.equal(full.add(parent.name, parent.kind, parentIds, 1, 2, '', '', [], undefined, part), false);
   assert.equal(full.count, 0x10000);
   const fullEncoder = new SpanEncoder(1024);
   fullEncoder.addRecords(full.take());
   assert.equal(fullEncoder.count, 0x10000);
   // A part whose fields were cut off its record is refused, not read past the record.
   const rec = new SpanRecorder(1024);
-  rec.add(parent.name, parent.kind, parentIds, 1, 2, '', [], undefined, part);
+  rec.add(parent.name, parent.kind, parentIds, 1, 2, '', '', [], undefined, part);
   const records = rec.take();
   records.writeUInt32LE(records.readUInt32LE(0) - 8, 0);
   assert.throws(() => new SpanEncoder(1024).addRecords(records), /part .* does not fit its record|does not fit its batch/);
@@ -171,7 +174,7 @@ it('lets go of a buffer grown for a huge span instead of keeping it for later ba
   const rec = new SpanRecorder(1024);
   const enc = new SpanEncoder(1024);
   const s = spans[2]!;
-  const add = (error: string) => rec.add(s.name, s.kind, idsFromHex(s.traceId, s.spanId, '', false), 1, 2, error, []);
+  const add = (error: string) => rec.add(s.name, s.kind, idsFromHex(s.traceId, s.spanId, '', false), 1, 2, error, '', []);
   add('e'.repeat(100_000));
   const bigRecords = rec.take();
   enc.addRecords(bigRecords);
@@ -190,7 +193,7 @@ it('lets go of a buffer grown for a huge span instead of keeping it for later ba
 it('names a batch\'s shapes in its own table (a shape again in the next batch, or in another recorder\'s), and refuses a record naming a shape its batch lacks, or of a length it cannot have', () => {
   const ids = idsFromHex(spans[0]!.traceId, spans[0]!.spanId, '', false);
   const shapes = { a: { attrs: { x: 1 }, shape: encodeShape('a', 1, { x: 1 }) }, b: { attrs: { y: 'two' }, shape: encodeShape('b', 2, { y: 'two' }) } };
-  const add = (rec: SpanRecorder, name: 'a' | 'b') => rec.add(name, 1, ids, 1, 2, '', [shapes[name].attrs], shapes[name].shape);
+  const add = (rec: SpanRecorder, name: 'a' | 'b') => rec.add(name, 1, ids, 1, 2, '', '', [shapes[name].attrs], shapes[name].shape);
   const enc = new SpanEncoder(1024);
   const read = (records: Buffer) => {
     enc.addRecords(records);

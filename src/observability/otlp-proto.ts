@@ -11,7 +11,7 @@ export type Attributes = Record<string, string | number | boolean>;
 type Value = unknown;
 
 // Wire types: 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32. A tag is (field << 3) | wire type.
-const TAG = { traceId: 0x0a, spanId: 0x12, parent: 0x22, name: 0x2a, kind: 0x30, start: 0x39, end: 0x41, attr: 0x4a, droppedAttrs: 0x50, droppedEvents: 0x60, droppedLinks: 0x70, status: 0x7a };
+const TAG = { traceId: 0x0a, spanId: 0x12, traceState: 0x1a, parent: 0x22, name: 0x2a, kind: 0x30, start: 0x39, end: 0x41, attr: 0x4a, droppedAttrs: 0x50, droppedEvents: 0x60, droppedLinks: 0x70, status: 0x7a };
 
 /** The most bytes an array can take as an AnyValue's contents (strings at 3 bytes per UTF-16 unit). */
 function valueBound(v: Value): number {
@@ -29,9 +29,10 @@ function valueBound(v: Value): number {
 // (u8: PARENT, REMOTE, OWN_ATTRS), the trace, span and parent ids (16, 8 and 8 bytes), the start and end
 // (f64, epoch ms); then, without a shape, its name and kind fields (u32 length, bytes); its attributes
 // (u32 length, KeyValue fields); its error (u32 length, UTF-8; none for a span that did not fail). With
-// PART, a child span carried in the record follows (SpanPart): its span id (8 bytes), start and end
-// (f64), its shape's index (u16), its error (u32 length, UTF-8); its trace is the record's, its parent the
-// record's span. It is a span of its own in the protobuf, as if it had been recorded alone.
+// STATE, its W3C tracestate (u32 length, bytes). With PART, a child span carried in the record follows
+// (SpanPart): its span id (8 bytes), start and end (f64), its shape's index (u16), its error (u32 length,
+// UTF-8); its trace and tracestate are the record's, its parent the record's span. It is a span of its
+// own in the protobuf, as if it had been recorded alone.
 const R = { shape: 4, flags: 6, trace: 8, span: 24, parent: 32, start: 40, end: 48, rest: 56 };
 // A carried part's fixed fields, from where they start.
 const P = { span: 0, start: 8, end: 16, shape: 24, error: 26, rest: 30 };
@@ -42,6 +43,7 @@ const PARENT = 1;
 const REMOTE = 2;
 const OWN_ATTRS = 4;
 const PART = 8;
+const STATE = 16;
 
 /**
  * A child span written inside its parent's record (SpanRecorder.add): one record, one call, for two
@@ -82,13 +84,14 @@ export class SpanRecorder {
 
   /**
    * Records one finished span. `kind` is the API's SpanKind (OTLP's is one more); times are epoch
-   * milliseconds; `error` is '' for a span that did not fail; a key set in more than one of `attrs`
+   * milliseconds; `error` is '' for a span that did not fail, `state` '' for one without a tracestate
+   * (a part carried has its parent's); a key set in more than one of `attrs`
    * keeps the place it was first set, with the value set last. `shape`, when given, is
    * encodeShape(name, kind, attrs[0]): the record names it instead of holding its fields. `part`, a
    * child span written into the same record, is left out (false) when the batch would then hold more
    * spans than its limit, or its table of shapes is full: the caller then records it alone.
    */
-  add(name: string, kind: number, ids: SpanIds, startMs: number, endMs: number, error: string, attrs: readonly Attributes[], shape?: EncodedShape, part?: SpanPart): boolean {
+  add(name: string, kind: number, ids: SpanIds, startMs: number, endMs: number, error: string, state: string, attrs: readonly Attributes[], shape?: EncodedShape, part?: SpanPart): boolean {
     let si = NO_SHAPE;
     if (shape) {
       si = this.#slot(shape);
@@ -98,8 +101,9 @@ export class SpanRecorder {
     if (ps === NO_SHAPE) part = undefined;
     // Room for everything but the attributes, which make room for themselves one by one.
     const out = this.#out;
-    const partBound = part ? P.rest + 3 * part.error.length : 0;
-    let b = out.room(this.#at, R.rest + 12 + (shape ? 0 : 3 * name.length + 8) + 3 * error.length + partBound);
+    // What follows the attributes: the error's length and bytes, the tracestate's, the part.
+    const tailBound = 4 + 3 * error.length + (state ? 4 + 3 * state.length : 0) + (part ? P.rest + 3 * part.error.length : 0);
+    let b = out.room(this.#at, R.rest + 8 + (shape ? 0 : 3 * name.length + 8) + tailBound);
     let dv = out.view;
     const r = this.#at;
     let flags = 0;
@@ -131,8 +135,7 @@ export class SpanRecorder {
       const k = KEYS[j]!;
       const v = VALUES[j];
       const bound = attributeBound(k, v);
-      // The error comes after (its length and bytes), and the part.
-      if (p + bound + 4 + 3 * error.length + partBound > b.length) b = out.room(p, bound + 4 + 3 * error.length + partBound);
+      if (p + bound + tailBound > b.length) b = out.room(p, bound + tailBound);
       p = attribute(b, p, k, v);
       // (Let go: a value is not kept alive until the next span. Keys are the code's own constants.)
       VALUES[j] = undefined;
@@ -142,6 +145,12 @@ export class SpanRecorder {
     const errorLength = error ? (b as NodeBuffer).utf8Write(error, p + 4, b.length - p - 4) : 0;
     dv.setUint32(p, errorLength, true);
     p += 4 + errorLength;
+    if (state) {
+      flags |= STATE;
+      const n = (b as NodeBuffer).utf8Write(state, p + 4, b.length - p - 4);
+      dv.setUint32(p, n, true);
+      p += 4 + n;
+    }
     if (part) {
       flags |= PART;
       copyWords(dv, p + P.span, part.spanView, part.spanAt, 2);
@@ -269,29 +278,38 @@ export class SpanEncoder {
     p = attrsAt + attrsLength;
     const errorLength = rv.getUint32(p, true);
     const errorAt = p + 4;
+    let q = errorAt + errorLength;
+    let stateLength = 0;
+    if (flags & STATE) {
+      stateLength = q + 4 <= recordEnd ? rv.getUint32(q, true) : recordEnd;
+      q += 4 + stateLength;
+      if (q > recordEnd) throw new Error(`a span record's tracestate of ${stateLength} bytes does not fit its record`);
+    }
+    const stateAt = q - stateLength;
     this.#span(rb, rv, r + R.trace, r + R.span, flags & PARENT ? r + R.parent : -1, flags & REMOTE ? 0x03 : 0x01, head, sa, attrsAt, attrsLength,
-      rv.getFloat64(r + R.start, true), rv.getFloat64(r + R.end, true), errorAt, errorLength);
+      rv.getFloat64(r + R.start, true), rv.getFloat64(r + R.end, true), errorAt, errorLength, stateAt, stateLength);
     if (!(flags & PART)) return;
     // The part carried in the record: a span of its own, the record's span its parent.
-    const q = errorAt + errorLength;
     const ps = q + P.rest <= recordEnd ? rv.getUint16(q + P.shape, true) : NO_SHAPE;
     if (ps >= heads.length) throw new Error(`a span record's part names shape ${ps} of a batch that holds ${heads.length}, or does not fit its record`);
     const partErrorLength = rv.getUint32(q + P.error, true);
     if (q + P.rest + partErrorLength > recordEnd) throw new Error(`a span record's part of ${P.rest + partErrorLength} bytes at ${q} does not fit its record`);
     this.#span(rb, rv, r + R.trace, q + P.span, r + R.span, 0x01, heads[ps]!, shapeAttrs[ps]!, 0, 0,
-      rv.getFloat64(q + P.start, true), rv.getFloat64(q + P.end, true), q + P.rest, partErrorLength);
+      rv.getFloat64(q + P.start, true), rv.getFloat64(q + P.end, true), q + P.rest, partErrorLength, stateAt, stateLength);
   }
 
   /**
    * Writes one span from bytes in a batch of records: ids at traceAt, spanAt and parentAt (-1 for
    * none), `spanFlags` (W3C sampled, "has is-remote", and "is remote" for a parent from another process:
-   * 0x101 | 0x200), its shape's head and attributes, its own attributes' fields and its error where they are.
+   * 0x101 | 0x200), its shape's head and attributes, its own attributes' fields, its error and its
+   * tracestate where they are.
    */
-  #span(rb: Buffer, rv: DataView, traceAt: number, idAt: number, parentAt: number, spanFlags: number, head: Buffer, sa: Buffer, attrsAt: number, attrsLength: number, startMs: number, endMs: number, errorAt: number, errorLength: number): void {
+  #span(rb: Buffer, rv: DataView, traceAt: number, idAt: number, parentAt: number, spanFlags: number, head: Buffer, sa: Buffer, attrsAt: number, attrsLength: number, startMs: number, endMs: number, errorAt: number, errorLength: number, stateAt: number, stateLength: number): void {
     // Every length is known: the span's is written once, in as many bytes as it takes.
     const statusLength = 1 + varintSize(errorLength) + errorLength + 2;
     const tail = errorLength ? 6 + 1 + varintSize(statusLength) + statusLength + 6 : 16;
-    const spanLength = 28 + (parentAt >= 0 ? 10 : 0) + head.length + 18 + sa.length + attrsLength + tail;
+    const state = stateLength ? 1 + varintSize(stateLength) + stateLength : 0;
+    const spanLength = 28 + state + (parentAt >= 0 ? 10 : 0) + head.length + 18 + sa.length + attrsLength + tail;
     const b = this.#out.room(this.#at, 6 + spanLength);
     const dv = this.#out.view;
     let q = this.#at;
@@ -303,6 +321,10 @@ export class SpanEncoder {
     dv.setUint16(q + 18, TAG.spanId | (8 << 8), true);
     copyWords(dv, q + 20, rv, idAt, 2);
     q += 28;
+    if (stateLength) {
+      b[q++] = TAG.traceState; q = varint(b, q, stateLength);
+      q += rb.copy(b, q, stateAt, stateAt + stateLength);
+    }
     if (parentAt >= 0) {
       dv.setUint16(q, TAG.parent | (8 << 8), true);
       copyWords(dv, q + 2, rv, parentAt, 2);
@@ -738,12 +760,13 @@ export function decodeSpans(buf: Uint8Array): PlainSpan[] {
 }
 
 function span(r: Reader): PlainSpan {
-  const s: PlainSpan = { name: '', kind: 0, traceId: '', spanId: '', parentSpanId: '', parentRemote: false, startMs: 0, endMs: 0, error: '', attrs: [] };
+  const s: PlainSpan = { name: '', kind: 0, traceId: '', spanId: '', traceState: '', parentSpanId: '', parentRemote: false, startMs: 0, endMs: 0, error: '', attrs: [] };
   while (!r.done()) {
     const tag = r.varint();
     switch (tag) {
       case TAG.traceId: s.traceId = r.bytes().toString('hex'); break;
       case TAG.spanId: s.spanId = r.bytes().toString('hex'); break;
+      case TAG.traceState: s.traceState = r.string(); break;
       case TAG.parent: s.parentSpanId = r.bytes().toString('hex'); break;
       case TAG.name: s.name = r.string(); break;
       case TAG.kind: s.kind = r.varint() - 1; break;

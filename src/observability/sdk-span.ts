@@ -1,7 +1,7 @@
 // For the serialiser tests: a span Nimbus records (PlainSpan) as the OpenTelemetry SDK's ReadableSpan,
 // so the SDK's own serialisers can write the same span to compare against ours.
 import { type Attributes, type AttributeValue, type SpanContext, SpanStatusCode, TraceFlags } from '@opentelemetry/api';
-import { hrTimeDuration, millisToHrTime } from '@opentelemetry/core';
+import { hrTimeDuration, millisToHrTime, TraceState } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import type { PlainSpan } from './otlp-json.ts';
@@ -13,7 +13,7 @@ const scope = { name: 'nimbus' };
 export function sdkSpan(p: PlainSpan): ReadableSpan {
   const attributes: Attributes = {};
   for (let i = 0; i < p.attrs.length; i += 2) attributes[p.attrs[i] as string] = p.attrs[i + 1] as AttributeValue;
-  const ctx: SpanContext = { traceId: p.traceId, spanId: p.spanId, traceFlags: TraceFlags.SAMPLED };
+  const ctx: SpanContext = { traceId: p.traceId, spanId: p.spanId, traceFlags: TraceFlags.SAMPLED, ...(p.traceState ? { traceState: new TraceState(p.traceState) } : {}) };
   return {
     name: p.name, kind: p.kind, spanContext: () => ctx,
     parentSpanContext: p.parentSpanId ? { traceId: p.traceId, spanId: p.parentSpanId, traceFlags: TraceFlags.SAMPLED, isRemote: p.parentRemote } : undefined,

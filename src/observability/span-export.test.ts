@@ -33,7 +33,7 @@ async function withEnv<T>(vars: Record<string, string>, fn: () => Promise<T> | T
 }
 
 const span = (exp: SpanExport, i: number) =>
-  exp.add(`s${i}`, 0, idsFromHex('4bf92f3577b34da6a3ce929d0e0e4736', i.toString(16).padStart(16, '0'), '', false), 1_764_098_000_000 + i, 1_764_098_000_001 + i, '', [{ n: i }]);
+  exp.add(`s${i}`, 0, idsFromHex('4bf92f3577b34da6a3ce929d0e0e4736', i.toString(16).padStart(16, '0'), '', false), 1_764_098_000_000 + i, 1_764_098_000_001 + i, '', '', [{ n: i }]);
 
 it('sends full batches, and drops what a collector that has fallen behind cannot take', async () => {
   const held: { body: Buffer; res: ServerResponse }[] = [];
@@ -99,7 +99,7 @@ const encoded = { count: 0 };
 const ended = (i: number): EndedSpan => ({
   record: (recorder) => {
     encoded.count++;
-    recorder.add(`e${i}`, 0, idsFromHex('4bf92f3577b34da6a3ce929d0e0e4736', i.toString(16).padStart(16, '0'), '', false), 1_764_098_000_000 + i, 1_764_098_000_001 + i, '', [{ n: i }]);
+    recorder.add(`e${i}`, 0, idsFromHex('4bf92f3577b34da6a3ce929d0e0e4736', i.toString(16).padStart(16, '0'), '', false), 1_764_098_000_000 + i, 1_764_098_000_001 + i, '', '', [{ n: i }]);
   },
 });
 const names = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => `e${from + k}`);
@@ -140,7 +140,7 @@ it('ended spans are encoded in runs of 128, and every one is sent: by a full bat
     r.batches.length = 0;
     for (let i = 0; i < 300; i++) {
       quick.end(ended(i));
-      if (i === 150) quick.add('now', 0, idsFromHex('4bf92f3577b34da6a3ce929d0e0e4736', 'ffffffffffffffff', '', false), 1_764_098_000_000, 1_764_098_000_001, '', []);
+      if (i === 150) quick.add('now', 0, idsFromHex('4bf92f3577b34da6a3ce929d0e0e4736', 'ffffffffffffffff', '', false), 1_764_098_000_000, 1_764_098_000_001, '', '', []);
     }
     await r.until(301);
     assert.equal(r.batches.length, 1);
@@ -162,8 +162,8 @@ it('a span carrying a part (a child in its record) counts as two: batches keep t
     for (let i = 0; i < 5; i++) {
       const ids = idsFromHex('4bf92f3577b34da6a3ce929d0e0e4736', i.toString(16).padStart(16, '0'), '', false);
       const part = { ...idsFromHex('4bf92f3577b34da6a3ce929d0e0e4736', (i + 16).toString(16).padStart(16, '0'), i.toString(16).padStart(16, '0'), false), startMs: 1, endMs: 2, error: '', shape: handler };
-      const alone: EndedSpan = { record: (rec) => { rec.add(`h${i}`, 0, part, 1, 2, '', [], undefined); return undefined; } };
-      exp.end({ record: (rec) => (rec.add(`p${i}`, 0, ids, 1, 2, '', [], undefined, part) ? undefined : alone) });
+      const alone: EndedSpan = { record: (rec) => { rec.add(`h${i}`, 0, part, 1, 2, '', '', [], undefined); return undefined; } };
+      exp.end({ record: (rec) => (rec.add(`p${i}`, 0, ids, 1, 2, '', '', [], undefined, part) ? undefined : alone) });
     }
     await exp.close(1000);
     assert.deepEqual(r.batches, [['p0', 'handler', 'p1'], ['h1', 'p2', 'handler'], ['p3', 'handler', 'p4'], ['h4']]);
@@ -197,7 +197,7 @@ it('a span waits at most the batch delay, even when a batch fills and is sent wh
     t0 = performance.now();
     for (let i = 0; i < 50; i++) mixed.end(ended(i));
     await sleep(700);
-    for (let i = 0; i < 200; i++) mixed.add(`a${i}`, 0, idsFromHex('4bf92f3577b34da6a3ce929d0e0e4736', 'ffffffffffffffff', '', false), 1_764_098_000_000, 1_764_098_000_001, '', []);
+    for (let i = 0; i < 200; i++) mixed.add(`a${i}`, 0, idsFromHex('4bf92f3577b34da6a3ce929d0e0e4736', 'ffffffffffffffff', '', false), 1_764_098_000_000, 1_764_098_000_001, '', '', []);
     await r.until(250);
     assert.equal(r.batches.length, 2);
     assert.deepEqual(r.batches[1], names(0, 50));
@@ -346,7 +346,7 @@ it('an exporter never closed does not keep the process alive', () => {
 import { idsFromHex } from ${JSON.stringify(new URL('./otlp-proto.ts', import.meta.url).href)};
 import { createLogger } from ${JSON.stringify(new URL('./logger.ts', import.meta.url).href)};
 const exp = new SpanExport({ url: 'http://127.0.0.1:9/v1/traces', serviceName: 'test', exportDelayMs: 10 }, createLogger({ level: 'silent' }));
-exp.add('s', 0, idsFromHex('4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b7', '', false), 1, 2, '', []);`;
+exp.add('s', 0, idsFromHex('4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b7', '', false), 1, 2, '', '', []);`;
   // (From a file: a script given with -e ends differently.)
   const dir = mkdtempSync(join(tmpdir(), 'nimbus-span-export-'));
   try {

@@ -131,9 +131,9 @@ export class SpanExport {
   }
 
   /** Records a finished span into the current batch at once (SpanRecorder.add); a full batch goes to the exporter. */
-  add(name: string, kind: number, ids: SpanIds, startMs: number, endMs: number, error: string, attrs: readonly Attributes[], shape?: EncodedShape): void {
+  add(name: string, kind: number, ids: SpanIds, startMs: number, endMs: number, error: string, state: string, attrs: readonly Attributes[], shape?: EncodedShape): void {
     if (this.#closed) return;
-    this.#recorder.add(name, kind, ids, startMs, endMs, error, attrs, shape);
+    this.#recorder.add(name, kind, ids, startMs, endMs, error, state, attrs, shape);
     if (this.#recorder.count >= this.#batchSize) this.#send(this.#ended.length > 0);
     this.#armTimer();
   }

@@ -1,4 +1,4 @@
-// Trace context parsing, ids-only spans, the OpenTelemetry SDK's sampler settings being honoured, and a
+// Ids-only spans, the OpenTelemetry SDK's sampler settings being honoured, and a
 // recorded span exported as it was when it ended.
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
@@ -6,29 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { it } from 'node:test';
 import { silentLogger } from './logger.ts';
 import { decodeExportRequest } from './otlp-proto.ts';
-import { newTraceparent, parseTraceparent, parseTracestate, ShapeCache, Tracing } from './tracing.ts';
-
-it('parses W3C traceparents, and refuses the malformed, the all-zero and version ff', () => {
-  assert.deepEqual(parseTraceparent('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'), { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', sampled: true });
-  assert.equal(parseTraceparent('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00')?.sampled, false);
-  for (const bad of [undefined, '', 'garbage', 'ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', `00-${'0'.repeat(32)}-00f067aa0ba902b7-01`, `00-4bf92f3577b34da6a3ce929d0e0e4736-${'0'.repeat(16)}-01`, '00-4bf92f-00f067aa0ba902b7-01']) {
-    assert.equal(parseTraceparent(bad), undefined, String(bad));
-  }
-});
-
-it('parses W3C tracestate: members passed on without the spaces around them, the malformed dropped whole, the long cut from the end', () => {
-  assert.equal(parseTracestate(' congo=t61rcWkgMzE ,, rojo=00f067aa0ba902b7 '), 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7');
-  assert.equal(parseTracestate('tenant1@vendor=x,a_b-c*d/e=~!'), 'tenant1@vendor=x,a_b-c*d/e=~!');
-  for (const bad of [undefined, 42, '', ' , ', 'Upper=1', '1abc=x', 'k=', 'k', 'k=a,b', 'k=a=b', 'k=1,k=2', `k=${'v'.repeat(257)}`, 'a@toolongsystemid=1', 'k=é']) {
-    assert.equal(parseTracestate(bad), undefined, String(bad));
-  }
-  const members = (n: number, len = 4) => Array.from({ length: n }, (_, i) => `k${i}=${'v'.repeat(len)}`);
-  assert.equal(parseTracestate(members(32).join(',')), members(32).join(','), '32 members');
-  assert.equal(parseTracestate(members(33).join(',')), undefined, 'more than 32');
-  // Ten members of 103 characters: four fit in 512 (415 with commas), the other six go.
-  const cut = parseTracestate(members(10, 100).join(','))!;
-  assert.ok(cut.length <= 512 && cut === members(4, 100).join(','), cut.length.toString());
-});
+import { newTraceparent, ShapeCache, Tracing } from './tracing.ts';
 
 it('without an endpoint, spans are ids only: unique, well-formed, children keep the trace and the sampled flag', () => {
   const t = new Tracing({ logger: silentLogger, endpoint: '', tracesEndpoint: '' });
@@ -165,6 +143,38 @@ it('exporting, a part (a child carried in its parent\'s record) is exported as a
     const root = off.start('root', undefined, 'server');
     const ids = off.startPart(handler, root);
     assert.deepEqual([ids.recorded, ids.traceId, ids.sampled], [false, root.traceId, true]);
+  });
+});
+
+it('a caller\'s tracestate is on its spans and on every child\'s, exported or not, and goes on with the context', async () => {
+  const parent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+  // Not exporting: the ids-only spans still carry it on.
+  const quiet = new Tracing({ logger: silentLogger });
+  const idSpan = quiet.start('a', `${parent}\ncongo=t61rcWkgMzE`, 'server');
+  assert.equal(idSpan.tracestate, 'congo=t61rcWkgMzE');
+  const child = quiet.start('b', idSpan, 'internal');
+  assert.equal(child.context, `00-${idSpan.traceId}-${child.spanId}-01\ncongo=t61rcWkgMzE`);
+  const none = quiet.start('c', parent, 'server');
+  assert.deepEqual([none.tracestate, none.context], [undefined, none.traceparent]);
+  await withReceiver(async (t, bodies) => {
+    const root = t.startShaped(t.shape('GET /x', 'server'), `${parent}\ncongo=t61rcWkgMzE,rojo=00f067aa0ba902b7`);
+    const invoke = t.startShaped(t.shape('invoke fn', 'server'), root);
+    const part = t.startPart(t.shape('handler', 'internal'), invoke);
+    assert.equal(part.tracestate, 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7');
+    assert.equal(part.context, `${part.traceparent}\ncongo=t61rcWkgMzE,rojo=00f067aa0ba902b7`);
+    part.end();
+    invoke.end();
+    root.end();
+    // Without one: none on the span, none on its context.
+    const plain = t.start('plain', parent, 'server');
+    assert.equal(plain.context, plain.traceparent);
+    plain.end();
+    // A span whose ids the caller chose (a workflow execution's) has its context's.
+    t.finished('workflow w', `${parent}\nw=1`, 'a1a2a3a4a5a6a7a8', 'internal', 1, 2, {});
+    await t.close();
+    const spans = bodies.flatMap((b) => decodeExportRequest(b));
+    const state = (name: string) => spans.find((x) => x.name === name)?.traceState;
+    assert.deepEqual(['GET /x', 'invoke fn', 'handler', 'plain', 'workflow w'].map(state), ['congo=t61rcWkgMzE,rojo=00f067aa0ba902b7', 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7', 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7', '', 'w=1']);
   });
 });
 

@@ -3,69 +3,21 @@
 // endpoint, spans are ids only — the trace id still reaches records, logs and user code, and still
 // crosses hops — so the hot path does not pay for an SDK nobody reads.
 //
-// A hop carries its context as a `traceparent` string (00-<trace id>-<span id>-<flags>): in HTTP
-// headers, in a queue message attribute, in the invoke frame to the runtime.
+// A hop carries its context as a W3C traceparent and tracestate (trace-context.ts).
 import { randomFillSync } from 'node:crypto';
 // (Imported: the global `performance` is a getter, called on every use.)
 import { performance } from 'node:perf_hooks';
 import { ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
+import { TraceState } from '@opentelemetry/core';
 // The SDK's own reading of OTEL_TRACES_SAMPLER / _ARG (not on the package's index; the version is pinned).
 import { buildSamplerFromEnv } from '@opentelemetry/sdk-trace-base/build/src/config.js';
 import { type Sampler, SamplingDecision } from '@opentelemetry/sdk-trace-base';
 import type { Logger } from './logger.ts';
 import { type EncodedShape, encodeShape, idsFromHex, type SpanIds, type SpanPart, type SpanRecorder, viewOf } from './otlp-proto.ts';
 import { type Attributes, type EndedSpan, SpanExport } from './span-export.ts';
+import { type ParsedTraceparent, parseTraceContext } from './trace-context.ts';
 
 export type { Attributes } from './span-export.ts';
-
-const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
-const ZERO_TRACE = '0'.repeat(32);
-const ZERO_SPAN = '0'.repeat(16);
-
-export interface ParsedTraceparent { traceId: string; spanId: string; sampled: boolean }
-
-/** A traceparent as W3C defines it (version 00), or undefined when malformed (then a new trace starts). */
-export function parseTraceparent(value: unknown): ParsedTraceparent | undefined {
-  if (typeof value !== 'string') return undefined;
-  const m = TRACEPARENT.exec(value.trim().toLowerCase());
-  if (!m || m[1] === ZERO_TRACE || m[2] === ZERO_SPAN) return undefined;
-  return { traceId: m[1]!, spanId: m[2]!, sampled: (parseInt(m[3]!, 16) & 1) === 1 };
-}
-
-// W3C tracestate (https://www.w3.org/TR/trace-context/#tracestate-header): comma-separated key=value
-// members. A key is a simple key, or tenant@system; a value is 1-256 printable characters other than
-// "," and "=", not ending in a space.
-const TRACESTATE_MEMBER = /^(?:[a-z][a-z0-9_\-*/]{0,255}|[a-z0-9][a-z0-9_\-*/]{0,240}@[a-z][a-z0-9_\-*/]{0,13})=[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]$/;
-const TRACESTATE_MAX_MEMBERS = 32;
-const TRACESTATE_MAX_CHARS = 512;
-
-/**
- * A tracestate header (several header lines joined with commas) as the members to pass on, joined by
- * ",", or undefined when it is absent, empty or malformed (W3C: a malformed one is dropped whole: more
- * than 32 members, a duplicate key, a member that is not key=value; one over 8 KB is not read). Past
- * 512 characters, members are dropped from the end (the newest vendor's is first) until it fits.
- */
-export function parseTracestate(value: unknown): string | undefined {
-  if (typeof value !== 'string' || value.length > 8192) return undefined;
-  const members: string[] = [];
-  const keys = new Set<string>();
-  for (const raw of value.split(',')) {
-    const m = raw.trim();
-    if (m === '') continue;
-    if (!TRACESTATE_MEMBER.test(m)) return undefined;
-    const key = m.slice(0, m.indexOf('='));
-    if (keys.has(key)) return undefined;
-    keys.add(key);
-    members.push(m);
-  }
-  if (members.length === 0 || members.length > TRACESTATE_MAX_MEMBERS) return undefined;
-  let out = members.join(',');
-  while (out.length > TRACESTATE_MAX_CHARS) {
-    members.pop();
-    out = members.join(',');
-  }
-  return out || undefined;
-}
 
 export type SpanKindName = 'server' | 'internal' | 'consumer' | 'producer' | 'client';
 const KINDS: Record<SpanKindName, SpanKind> = { server: SpanKind.SERVER, internal: SpanKind.INTERNAL, consumer: SpanKind.CONSUMER, producer: SpanKind.PRODUCER, client: SpanKind.CLIENT };
@@ -79,6 +31,10 @@ export interface SpanHandle {
   readonly recorded: boolean;
   /** This span as a parent for the next hop. */
   readonly traceparent: string;
+  /** The tracestate of the trace it continues (W3C: passed on unchanged, Nimbus adds no entry), if the caller sent one. */
+  readonly tracestate: string | undefined;
+  /** This span as a parent for an asynchronous hop: its traceparent and tracestate, as traceContext() joins them. */
+  readonly context: string;
   /** Adds attributes (ignored once the span has ended). The object is read when the span is recorded, after it ends: don't change it. */
   setAttributes(attrs: Attributes): void;
   /**
@@ -191,7 +147,7 @@ export class Tracing {
     return new SpanShape(name, KINDS[kind], attrs, this.#export ? encodeShape(name, KINDS[kind], attrs) : undefined);
   }
 
-  /** Starts a span: a child of `parent` (a traceparent, or a span of this process), or the root of a new trace. */
+  /** Starts a span: a child of `parent` (a context as traceContext() makes it, or a span of this process), or the root of a new trace. */
   start(name: string, parent: string | SpanHandle | undefined, kind: SpanKindName, attrs: Attributes = {}, startTimeMs?: number): SpanHandle {
     // (Not exporting: no span is recorded, so none needs its shape.)
     return this.startShaped(this.#export ? new SpanShape(name, KINDS[kind], attrs, undefined) : UNRECORDED, parent, undefined, startTimeMs);
@@ -201,22 +157,22 @@ export class Tracing {
   startShaped(shape: SpanShape, parent: string | SpanHandle | undefined, attrs?: Attributes, startTimeMs?: number): SpanHandle {
     // A span of ours is its own parsed context: no need to format and parse it again on the hot path.
     const local = typeof parent === 'object';
-    const p = local ? parent : parseTraceparent(parent);
+    const p = local ? parent : parseTraceContext(parent);
     // Not exporting, or under an unsampled parent: the ids alone carry the context on, and nothing is recorded.
-    if (!this.#export || (p && !p.sampled)) return new IdSpan(p?.traceId, p ? p.sampled : true);
+    if (!this.#export || (p && !p.sampled)) return new IdSpan(p?.traceId, p ? p.sampled : true, p?.tracestate);
     const traceId = p?.traceId ?? randomHex(16);
     // A new trace's id bytes are in the pool, just made (read now: the span's own id may take a new pool).
     const newTraceView = poolView;
     const newTraceAt = poolAt - 16;
     // Under a sampled span of this process every sampler the SDK reads from OTEL_TRACES_SAMPLER samples
     // (parent-based ones follow the parent; ratio ones decide by the trace id, as they did for the parent).
-    if (!local && !this.#alwaysSamples && !this.#sample(traceId, p, shape, attrs)) return new IdSpan(traceId, false);
+    if (!local && !this.#alwaysSamples && !this.#sample(traceId, p, shape, attrs)) return new IdSpan(traceId, false, p?.tracestate);
     // The parent's ids as bytes, for the recorder to copy: a span of ours has them; another process's are
     // parsed once here. (A sampled span of ours is a RecordedSpan when spans are exported.)
     const parentIds = !p ? undefined : parent instanceof RecordedSpan ? parent : idsFromHex(p.traceId, p.spanId, '', false);
     const traceView = parentIds ? parentIds.traceView : newTraceView;
     const traceAt = parentIds ? parentIds.traceAt : newTraceAt;
-    return new RecordedSpan(this.#export, shape, traceId, traceView, traceAt, parentIds?.spanView, parentIds?.spanAt ?? 0, p !== undefined && !local, attrs, startTimeMs ?? now());
+    return new RecordedSpan(this.#export, shape, traceId, p?.tracestate, traceView, traceAt, parentIds?.spanView, parentIds?.spanAt ?? 0, p !== undefined && !local, attrs, startTimeMs ?? now());
   }
 
   /**
@@ -235,19 +191,19 @@ export class Tracing {
   }
 
   #sample(traceId: string, p: ParsedTraceparent | undefined, shape: SpanShape, attrs: Attributes | undefined): boolean {
-    const ctx = p ? trace.setSpanContext(ROOT_CONTEXT, { traceId: p.traceId, spanId: p.spanId, traceFlags: 1, isRemote: true }) : ROOT_CONTEXT;
+    const ctx = p ? trace.setSpanContext(ROOT_CONTEXT, { traceId: p.traceId, spanId: p.spanId, traceFlags: 1, isRemote: true, ...(p.tracestate ? { traceState: new TraceState(p.tracestate) } : {}) }) : ROOT_CONTEXT;
     return this.#sampler!.shouldSample(ctx, traceId, shape.name, shape.kind, attrs ? { ...shape.attrs, ...attrs } : shape.attrs, []).decision === SamplingDecision.RECORD_AND_SAMPLED;
   }
 
   /**
    * A span whose ids the caller chose and that already ended (a workflow execution: its span id is
    * derived from the execution, so it is the same after a restart, and its tasks' spans name it as
-   * their parent). Recorded when exporting and `parent` (a traceparent) is sampled.
+   * their parent). Recorded when exporting and `parent` (a context, as traceContext() makes it) is sampled.
    */
   finished(name: string, parent: string, spanId: string, kind: SpanKindName, startMs: number, endMs: number, attrs: Attributes, error?: string): void {
-    const p = parseTraceparent(parent);
+    const p = parseTraceContext(parent);
     if (!this.#export || !p || !p.sampled) return;
-    this.#export.add(name, KINDS[kind], idsFromHex(p.traceId, spanId, p.spanId, true), startMs, endMs, error ?? '', [attrs]);
+    this.#export.add(name, KINDS[kind], idsFromHex(p.traceId, spanId, p.spanId, true), startMs, endMs, error ?? '', p.tracestate ?? '', [attrs]);
   }
 
   /** Sends what is buffered and stops (at shutdown): at most 2 s, and never an error — a collector that is down must not stop the server's shutdown. */
@@ -294,22 +250,29 @@ function traceparentOf(traceId: string, spanId: string, sampled: boolean): strin
   return `00-${traceId}-${spanId}-${sampled ? '01' : '00'}`;
 }
 
+/** A span's context as an asynchronous hop carries it (traceContext()). */
+function contextOf(span: SpanHandle): string {
+  return span.tracestate ? `${span.traceparent}\n${span.tracestate}` : span.traceparent;
+}
+
 /** A span that is only its ids: the context still propagates, nothing is recorded. */
 class IdSpan implements SpanHandle {
   readonly traceId: string;
   readonly sampled: boolean;
+  readonly tracestate: string | undefined;
   readonly recorded = false;
   // Where its id is in the pool's hex: written out only when asked for (of a request's three spans, the
   // handler's alone is, for its traceparent).
   readonly #hex: string;
   readonly #at: number;
 
-  constructor(traceId: string | undefined, sampled: boolean) {
+  constructor(traceId: string | undefined, sampled: boolean, tracestate: string | undefined) {
     this.traceId = traceId ?? randomHex(16);
     takeId(8);
     this.#hex = poolHex;
     this.#at = 2 * (poolAt - 8);
     this.sampled = sampled;
+    this.tracestate = tracestate;
   }
 
   get spanId(): string {
@@ -318,6 +281,10 @@ class IdSpan implements SpanHandle {
 
   get traceparent(): string {
     return traceparentOf(this.traceId, this.spanId, this.sampled);
+  }
+
+  get context(): string {
+    return contextOf(this);
   }
 
   setAttributes(): void {}
@@ -340,6 +307,7 @@ class RecordedSpan implements SpanHandle, EndedSpan, SpanIds {
   readonly #attrs: Attributes[];
   #ended = false;
   readonly traceId: string;
+  readonly tracestate: string | undefined;
   // The pool's hex its id is in (spanId).
   readonly #hex: string;
   readonly sampled = true;
@@ -356,10 +324,11 @@ class RecordedSpan implements SpanHandle, EndedSpan, SpanIds {
   // The child carried in this span's record (startPart()), if any.
   #part: PartSpan | undefined = undefined;
 
-  constructor(exp: SpanExport, shape: SpanShape, traceId: string, traceView: DataView, traceAt: number, parentView: DataView | undefined, parentAt: number, parentRemote: boolean, attrs: Attributes | undefined, startMs: number) {
+  constructor(exp: SpanExport, shape: SpanShape, traceId: string, tracestate: string | undefined, traceView: DataView, traceAt: number, parentView: DataView | undefined, parentAt: number, parentRemote: boolean, attrs: Attributes | undefined, startMs: number) {
     this.#export = exp;
     this.#shape = shape;
     this.traceId = traceId;
+    this.tracestate = tracestate;
     takeId(8);
     this.#hex = poolHex;
     this.spanView = poolView;
@@ -379,6 +348,10 @@ class RecordedSpan implements SpanHandle, EndedSpan, SpanIds {
 
   get traceparent(): string {
     return traceparentOf(this.traceId, this.spanId, true);
+  }
+
+  get context(): string {
+    return contextOf(this);
   }
 
   setAttributes(attrs: Attributes): void {
@@ -417,7 +390,7 @@ class RecordedSpan implements SpanHandle, EndedSpan, SpanIds {
     const s = this.#shape;
     const part = this.#part?.carried ? this.#part : undefined;
     // (A batch without room for it leaves the part out: it is recorded next, alone.)
-    return recorder.add(s.name, s.kind, this, this.#startMs, this.#endMs, this.#error, this.#attrs, s.encoded, part) ? undefined : part;
+    return recorder.add(s.name, s.kind, this, this.#startMs, this.#endMs, this.#error, this.tracestate ?? '', this.#attrs, s.encoded, part) ? undefined : part;
   }
 }
 
@@ -460,6 +433,7 @@ class PartSpan implements SpanHandle, EndedSpan, SpanIds, SpanPart {
   get parentView(): DataView { return this.#parent.spanView; }
   get parentAt(): number { return this.#parent.spanAt; }
   get parentRemote(): boolean { return false; }
+  get tracestate(): string | undefined { return this.#parent.tracestate; }
 
   /** Its shape's encoding, for its parent's record (a part is started with an encoded shape; given one without, it is recorded alone). */
   get shape(): EncodedShape {
@@ -473,6 +447,10 @@ class PartSpan implements SpanHandle, EndedSpan, SpanIds, SpanPart {
 
   get traceparent(): string {
     return traceparentOf(this.traceId, this.spanId, true);
+  }
+
+  get context(): string {
+    return contextOf(this);
   }
 
   setAttributes(attrs: Attributes): void {
@@ -503,7 +481,7 @@ class PartSpan implements SpanHandle, EndedSpan, SpanIds, SpanPart {
 
   record(recorder: SpanRecorder): undefined {
     const s = this.#shape;
-    recorder.add(s.name, s.kind, this, this.startMs, this.endMs, this.error, this.#attrs ?? [s.attrs], s.encoded);
+    recorder.add(s.name, s.kind, this, this.startMs, this.endMs, this.error, this.#parent.tracestate ?? '', this.#attrs ?? [s.attrs], s.encoded);
     return undefined;
   }
 }

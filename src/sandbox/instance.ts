@@ -6,6 +6,7 @@ import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LOG_LINE_MAX_BYTES } from '../config/limits.ts';
 import { errorBody } from '../errors.ts';
+import { traceContext } from '../observability/trace-context.ts';
 import type { LogLevel } from '../store/types.ts';
 import type { SandboxLayout, UidPool } from './layout.ts';
 import { MAX_FRAME_BYTES } from './channel.ts';
@@ -61,7 +62,8 @@ export interface Assignment {
   redact?: (text: string) => string;
   /** A runtime SDK call from the function's code; its result (or error) goes back to the call. */
   /** `requestId`: the invocation the runtime says the call belongs to (untrusted: used for log lines only). */
-  onCall: (op: string, args: unknown, requestId?: string, traceparent?: string) => Promise<unknown>;
+  /** `trace`: the calling invocation's context (traceContext()), when the runtime sent a valid one. */
+  onCall: (op: string, args: unknown, requestId?: string, trace?: string) => Promise<unknown>;
   onExit: (inst: Instance) => void;
 }
 
@@ -70,7 +72,7 @@ export interface InvokeFrame {
   kind: 'event' | 'fetch';
   payload: unknown;
   timeoutMs: number;
-  /** The handler span's traceparent (on `context.traceparent`; SDK calls carry it on). */
+  /** The handler span's traceparent (on `context.traceparent`; SDK calls carry it on, with the tracestate). */
   trace?: string;
   /** The caller's tracestate (on `context.tracestate`). */
   tracestate?: string;
@@ -427,7 +429,7 @@ export class Instance {
       // One instance cannot flood the host (every call is a durable write shared with every app).
       if (this.#calls >= MAX_CALLS_IN_FLIGHT) return reply({ ok: false, error: { code: 'TOO_MANY_REQUESTS', message: `at most ${MAX_CALLS_IN_FLIGHT} SDK calls at once per instance; await some before making more` } });
       this.#calls++;
-      a.onCall(String(msg.op), msg.args, typeof msg.rid === 'string' && /^[\w.:-]{1,128}$/.test(msg.rid) ? msg.rid : undefined, typeof msg.tp === 'string' && msg.tp.length <= 64 ? msg.tp : undefined)
+      a.onCall(String(msg.op), msg.args, typeof msg.rid === 'string' && /^[\w.:-]{1,128}$/.test(msg.rid) ? msg.rid : undefined, typeof msg.tp === 'string' && msg.tp.length <= 64 ? traceContext(msg.tp, msg.ts) : undefined)
         .then((value) => reply({ ok: true, value }), (err: unknown) => reply({ ok: false, error: errorBody(err) }))
         .finally(() => { this.#calls--; });
       return;
@@ -527,7 +529,7 @@ type RuntimeFrame =
   | { type: 'cacheFlushed'; bytecodeBytes?: unknown }
   | { type: 'collected' }
   | { type: 'skipped'; id: number }
-  | { type: 'call'; id: number; op: string; args: unknown; rid?: unknown; tp?: unknown }
+  | { type: 'call'; id: number; op: string; args: unknown; rid?: unknown; tp?: unknown; ts?: unknown }
   | { type: 'log'; ts: number; requestId: string | null; level: LogLevel; message: string }
   | { type: 'result'; id: number; ok: true; json: string | undefined; maxRssBytes: number }
   | { type: 'result'; id: number; ok: false; error: FunctionError; maxRssBytes: number };

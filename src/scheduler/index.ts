@@ -37,7 +37,7 @@ export interface SchedulerOptions {
   /** Builds the redaction of those values. */
   redactorFor?: (values: Record<string, string>) => ((text: string) => string) | undefined;
   /** A call from the function's code through the runtime SDK (authorised by the callee). */
-  onCall?: (fn: FunctionRecord, op: string, args: unknown, requestId?: string, traceparent?: string) => Promise<unknown>;
+  onCall?: (fn: FunctionRecord, op: string, args: unknown, requestId?: string, trace?: string) => Promise<unknown>;
 }
 
 export const DEFAULT_MEMORY_MB = 128;
@@ -204,7 +204,7 @@ export class Scheduler {
           },
         },
         onLog: (log) => this.#opts.onLog(fn.name, log),
-        onCall: (op, args, requestId, traceparent) => (this.#opts.onCall ? this.#opts.onCall(fn, op, args, requestId, traceparent) : Promise.reject(new Error('no SDK host'))),
+        onCall: (op, args, requestId, trace) => (this.#opts.onCall ? this.#opts.onCall(fn, op, args, requestId, trace) : Promise.reject(new Error('no SDK host'))),
         onExit: (i) => {
           onExit(i);
           this.#opts.logger.debug({ fn: fn.name, instance: i.id }, 'instance exited');

@@ -269,7 +269,7 @@ export interface WebhookDelivery {
   createdAt: number;
   /** Attempts started so far, this one included once claimed. */
   attempts: number;
-  /** The publisher's trace context, sent on as a `traceparent` header. */
+  /** The publisher's trace context (traceContext()), sent on as `traceparent` and `tracestate` headers. */
   trace?: string;
 }
 
@@ -403,7 +403,7 @@ export interface AsyncEvent {
   attempts: number;
   /** When this claim's lease ends (the event comes due again then). */
   leaseUntil: number;
-  /** The trace context the event continues (a traceparent), if its sender had one. */
+  /** The trace context the event continues (traceContext(): a traceparent, and its tracestate), if its sender had one. */
   trace?: string;
   /** The alias or version to run (absent: `live`). */
   qualifier?: string;
@@ -421,7 +421,7 @@ export interface Delivery {
   attributes?: Record<string, MessageAttribute>;
   /** For a function destination: the new async event's request id. */
   requestId?: string;
-  /** The trace context to continue (a traceparent): on the async event, or as a queue message's `traceparent` attribute. */
+  /** The trace context to continue (traceContext()): on the async event, or as a queue message's `traceparent` and `tracestate` attributes. */
   trace?: string;
 }
 

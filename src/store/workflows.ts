@@ -43,7 +43,7 @@ export interface ExecutionRow extends ExecutionRecord {
   definition: string;
   /** The engine's ExecState as JSON text. */
   state: string;
-  /** The W3C traceparent the execution started with: every task invocation continues it. */
+  /** The trace context the execution started with (traceContext(): a traceparent, and its tracestate): every task invocation continues it. */
   trace: string | null;
   /** Bumped by every commit: a commit naming an older version is refused (two writers). */
   version: number;

@@ -4,6 +4,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { ApiRoute } from '../control/route.ts';
 import { NimbusError } from '../errors.ts';
+import { traceContext } from '../observability/trace-context.ts';
 import type { ExecutionRecord, ExecutionStatus, WorkflowsStore } from '../store/workflows.ts';
 import { parseJsonBody, readBody, sendJson } from '../util/http.ts';
 import { toExecutionId, type WorkflowExecutor } from './executor.ts';
@@ -57,8 +58,8 @@ export function workflowRoutes(exec: WorkflowExecutor, store: WorkflowsStore): A
       method: 'POST', path: `${B}/workflows/:name/executions`,
       handler: async (req, res, p, q) => {
         const b = await body(req, 'the start request');
-        const tp = req.headers.traceparent;
-        const started = await exec.startExecution(p.name!, b.input, optString(b.name, 'name') ?? undefined, typeof tp === 'string' && tp ? tp : undefined);
+        // The caller's trace context (traceparent, with its tracestate), or a new trace when it sent none or a malformed one.
+        const started = await exec.startExecution(p.name!, b.input, optString(b.name, 'name') ?? undefined, traceContext(req.headers.traceparent, req.headers.tracestate));
         if (q.get('sync') !== 'true') return sendJson(res, 201, showExecution(started));
         const t = q.get('timeout');
         if (t !== null && !/^\d+$/.test(t)) throw new NimbusError('BAD_REQUEST', `timeout: whole seconds, got "${t}"`);

@@ -13,7 +13,7 @@ export class CommitBuilder {
   /** Task ids whose invocations were scheduled in this batch (for the loop's wake-up). */
   scheduled = 0;
 
-  /** `trace`: the execution's traceparent, carried in each task's work item to its invocation. */
+  /** `trace`: the execution's trace context (traceContext()), carried in each task's work item to its invocation. */
   take(r: StepResult, now: number, trace: string | null = null): void {
     for (const e of r.events) this.events.push(toRecord(e));
     for (const c of r.commands) {

@@ -16,6 +16,7 @@ import type { FunctionRecord, Store } from '../store/types.ts';
 import { type ExecutionRecord, type ExecutionRow, executionArn, type StartRequest, type WorkItem, type WorkRemoval } from '../store/workflows.ts';
 import type { Clock } from '../util/clock.ts';
 import { Waker } from '../util/waker.ts';
+import { parseTraceContext, splitTraceContext, traceContext } from '../observability/trace-context.ts';
 import { newTraceparent, type Tracing } from '../observability/tracing.ts';
 import { createHash } from 'node:crypto';
 import { type ExecState, failExecution, type InvokeTaskCommand, type Json, type Machine, MAX_PAYLOAD_BYTES, redrive, start, step, type StepInput, validateDefinition } from './asl/index.ts';
@@ -91,7 +92,7 @@ export class WorkflowExecutor {
   get runningTasks(): number { return this.#running; }
 
   /** Starts an execution; it is stored (committed) before this returns. */
-  /** `trace`: the caller's traceparent (a new trace without): every task invocation of the execution continues it. */
+  /** `trace`: the caller's trace context (traceContext(); a new trace without): every task invocation of the execution continues it. */
   async startExecution(workflow: string, input: unknown, name: string = randomUUID(), trace: string = newTraceparent()): Promise<ExecutionRecord> {
     const { store, clock } = this.#d;
     const wf = await store.workflows.getWorkflow(workflow);
@@ -450,9 +451,11 @@ function runSpanId(execution: string, run: number): string {
   return createHash('sha256').update(`${execution}#${run}`).digest('hex').slice(0, 16);
 }
 
-/** The traceparent an execution's task invocations continue: the caller's trace, the execution's span as parent. */
+/** The context an execution's task invocations continue: the caller's trace and tracestate, the execution's span as parent. */
 function runTrace(trace: string | null, execution: string, run: number): string | null {
-  if (!trace) return null;
-  const parts = trace.split('-');
-  return parts.length === 4 ? `00-${parts[1]}-${runSpanId(execution, run)}-${parts[3]}` : trace;
+  const p = parseTraceContext(trace);
+  if (!p) return trace;
+  // (The flags as they came: a flag this version does not know is passed on.)
+  const flags = splitTraceContext(trace!).traceparent.trim().slice(-2);
+  return traceContext(`00-${p.traceId}-${runSpanId(execution, run)}-${flags}`, p.tracestate) ?? trace;
 }

@@ -9,6 +9,7 @@ import { MAX_SYNC_PAYLOAD_BYTES } from '../../config/limits.ts';
 import { isNimbusError } from '../../errors.ts';
 import type { Invoker } from '../../invoker/index.ts';
 import type { Logger } from '../../observability/logger.ts';
+import { traceContext } from '../../observability/trace-context.ts';
 import type { FunctionRecord, QueueTriggerRecord, ReceivedMessage } from '../../store/types.ts';
 import type { Clock } from '../../util/clock.ts';
 import { messageView, queueArn, type QueueService } from './service.ts';
@@ -169,8 +170,9 @@ class Poller {
     if (!fn) return; // removed since: the messages come back after their visibility timeout
     const event = sqsEvent(this.t.queue, batch);
     try {
-      // The batch continues the trace of its first message that carries one (a `traceparent` attribute).
-      const trace = batch.map((m) => m.attributes?.traceparent?.StringValue).find((t) => t !== undefined);
+      // The batch continues the trace of its first message that carries one (a `traceparent` attribute, and a `tracestate` with it).
+      const traced = batch.find((m) => m.attributes?.traceparent?.StringValue !== undefined)?.attributes;
+      const trace = traced ? traceContext(traced.traceparent!.StringValue, traced.tracestate?.StringValue) : undefined;
       const result = await invoker.invoke({ fn, qualifier: this.t.qualifier ?? undefined, requestId: randomUUID(), trigger: 'queue', prepare: () => ({ kind: 'event', payload: event }), trace });
       if (result.outcome !== 'success') return; // the whole batch comes back after the visibility timeout
       const failed = failedItems(result.json, batch);

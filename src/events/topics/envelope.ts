@@ -29,7 +29,7 @@ export interface TopicMessage {
   attributes?: Record<string, MessageAttribute> | null;
   /** When it was published, in ms since the epoch. */
   timestamp: number;
-  /** The publisher's trace context (a traceparent), continued by function and queue deliveries. */
+  /** The publisher's trace context (traceContext()), continued by function and queue deliveries. */
   trace?: string;
 }
 

@@ -4,6 +4,7 @@
 // refused → to the subscription's dead-letter queue (in the same transaction as its removal), or
 // dropped with a log line when it has none.
 import type { Logger } from '../../observability/logger.ts';
+import { traceHeaders } from '../../observability/trace-context.ts';
 import type { Delivery, Store, WebhookDelivery } from '../../store/types.ts';
 import type { Clock } from '../../util/clock.ts';
 import { Waker } from '../../util/waker.ts';
@@ -107,7 +108,7 @@ export class WebhookSender {
     try {
       const res = await fetch(sub.url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json; charset=utf-8', 'user-agent': 'Nimbus-Webhook/1', ...signDelivery(sub.secret, d.body, clock.now(), d.messageId), ...(d.trace ? { traceparent: d.trace } : {}) },
+        headers: { 'content-type': 'application/json; charset=utf-8', 'user-agent': 'Nimbus-Webhook/1', ...signDelivery(sub.secret, d.body, clock.now(), d.messageId), ...(d.trace ? traceHeaders(d.trace) : {}) },
         body: d.body,
         redirect: 'manual',
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),

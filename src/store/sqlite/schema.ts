@@ -196,7 +196,7 @@ export const MIGRATIONS: string[] = [
   `ALTER TABLE functions ADD COLUMN permissions TEXT NOT NULL DEFAULT '{"buckets":{},"tables":{},"queues":{},"topics":{},"functions":{},"bus":[]}';`,
   OBJECTS_MIGRATION,
   KV_MIGRATION,
-  // Trace context carried by asynchronous invocations (W3C traceparent), so the trace continues.
+  // Trace context carried by asynchronous invocations (W3C traceparent, and its tracestate: traceContext()), so the trace continues.
   `ALTER TABLE async_events ADD COLUMN trace TEXT;`,
   `ALTER TABLE webhook_deliveries ADD COLUMN trace TEXT;`,
   `ALTER TABLE kv_stream ADD COLUMN trace TEXT;`,

@@ -9,6 +9,8 @@ import type {
 } from '../types.ts';
 import { num, type Row, type Sql, str } from './sql.ts';
 import { splitQualified } from '../../config/strategy.ts';
+import { QUEUE_MAX_ATTRIBUTES } from '../../config/limits.ts';
+import { withTraceAttributes } from '../../observability/trace-context.ts';
 import { executionArn, START_REF, type StartRequest } from '../workflows.ts';
 
 /** Digits of a FIFO sequence number (SQS's are 20 digits or more). */
@@ -454,8 +456,7 @@ export class WorkStore {
     if (d.to.kind === 'queue') {
       const q = this.getQueue(d.to.name);
       if (!q) return false;
-      const attributes = d.trace !== undefined && Object.keys(d.attributes ?? {}).length < 10 && !d.attributes?.traceparent
-        ? { ...d.attributes, traceparent: { DataType: 'String', StringValue: d.trace } } : d.attributes;
+      const attributes = d.trace === undefined ? d.attributes : withTraceAttributes(d.attributes, d.trace, QUEUE_MAX_ATTRIBUTES, (v) => ({ DataType: 'String', StringValue: v }));
       this.#insert(q, [{ body: d.body, attributes, groupId: 'nimbus', dedupId: randomUUID() }], now, 0);
       return true;
     }

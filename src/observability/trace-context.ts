@@ -1,0 +1,113 @@
+// W3C trace context (https://www.w3.org/TR/trace-context/) as Nimbus carries it across hops. A hop
+// carries a `traceparent` (00-<trace id>-<span id>-<flags>) and, when the caller sent one, a `tracestate`
+// (vendors' entries, passed on unchanged): as HTTP headers, queue message attributes, fields of the
+// invoke frame to the runtime. Inside the platform (stored events, deliveries, workflow executions, SDK
+// calls) the two travel as one string, traceContext()'s: the traceparent, then a newline and the
+// tracestate. No OpenTelemetry here: the store and the event services use these too.
+
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+const ZERO_TRACE = '0'.repeat(32);
+const ZERO_SPAN = '0'.repeat(16);
+
+export interface ParsedTraceparent {
+  traceId: string;
+  spanId: string;
+  sampled: boolean;
+  /** The tracestate carried with it (parseTraceContext()); undefined from parseTraceparent(). */
+  tracestate: string | undefined;
+}
+
+/** A traceparent as W3C defines it (version 00), or undefined when malformed (then a new trace starts). */
+export function parseTraceparent(value: unknown): ParsedTraceparent | undefined {
+  if (typeof value !== 'string') return undefined;
+  const m = TRACEPARENT.exec(value.trim().toLowerCase());
+  if (!m || m[1] === ZERO_TRACE || m[2] === ZERO_SPAN) return undefined;
+  return { traceId: m[1]!, spanId: m[2]!, sampled: (parseInt(m[3]!, 16) & 1) === 1, tracestate: undefined };
+}
+
+/**
+ * A hop's context as the platform carries it, from a traceparent and a tracestate as received (headers,
+ * message attributes, an SDK call): the traceparent, then a newline and the tracestate when there is a
+ * valid one (a newline cannot be in an HTTP header, nor in either value). Undefined when the traceparent
+ * is not valid: the tracestate is dropped with it (W3C).
+ */
+export function traceContext(traceparent: unknown, tracestate: unknown): string | undefined {
+  if (!parseTraceparent(traceparent)) return undefined;
+  const tp = (traceparent as string).trim().toLowerCase();
+  const ts = parseTracestate(tracestate);
+  return ts ? `${tp}\n${ts}` : tp;
+}
+
+/** A carried context (traceContext()): its traceparent parsed, with its tracestate; undefined when the traceparent is malformed. */
+export function parseTraceContext(value: unknown): ParsedTraceparent | undefined {
+  if (typeof value !== 'string') return undefined;
+  const nl = value.indexOf('\n');
+  if (nl < 0) return parseTraceparent(value);
+  const p = parseTraceparent(value.slice(0, nl));
+  if (p) p.tracestate = parseTracestate(value.slice(nl + 1));
+  return p;
+}
+
+/** A carried context's two W3C values. */
+export function splitTraceContext(value: string): { traceparent: string; tracestate: string | undefined } {
+  const nl = value.indexOf('\n');
+  return nl < 0 ? { traceparent: value, tracestate: undefined } : { traceparent: value.slice(0, nl), tracestate: value.slice(nl + 1) };
+}
+
+/** A carried context as the HTTP headers that send it on: `traceparent`, and `tracestate` when it has one. */
+export function traceHeaders(value: string): Record<string, string> {
+  const { traceparent, tracestate } = splitTraceContext(value);
+  return tracestate === undefined ? { traceparent } : { traceparent, tracestate };
+}
+
+/**
+ * A queue message's attributes with a carried context added as `traceparent` and `tracestate`
+ * attributes (OpenTelemetry's convention for SQS), each as `value` writes it, while the message has room
+ * (`max` attributes); unchanged when it names a traceparent or a tracestate itself.
+ */
+export function withTraceAttributes<V>(attrs: Record<string, V> | undefined, trace: string, max: number, value: (s: string) => V): Record<string, V> | undefined {
+  if (attrs && (Object.hasOwn(attrs, 'traceparent') || Object.hasOwn(attrs, 'tracestate'))) return attrs;
+  const out: Record<string, V> = { ...attrs };
+  let n = Object.keys(out).length;
+  for (const [k, v] of Object.entries(traceHeaders(trace))) {
+    if (n >= max) break;
+    out[k] = value(v);
+    n++;
+  }
+  return out;
+}
+
+// W3C tracestate (https://www.w3.org/TR/trace-context/#tracestate-header): comma-separated key=value
+// members. A key is a simple key, or tenant@system; a value is 1-256 printable characters other than
+// "," and "=", not ending in a space.
+const TRACESTATE_MEMBER = /^(?:[a-z][a-z0-9_\-*/]{0,255}|[a-z0-9][a-z0-9_\-*/]{0,240}@[a-z][a-z0-9_\-*/]{0,13})=[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]$/;
+const TRACESTATE_MAX_MEMBERS = 32;
+const TRACESTATE_MAX_CHARS = 512;
+
+/**
+ * A tracestate header (several header lines joined with commas) as the members to pass on, joined by
+ * ",", or undefined when it is absent, empty or malformed (W3C: a malformed one is dropped whole: more
+ * than 32 members, a duplicate key, a member that is not key=value; one over 8 KB is not read). Past
+ * 512 characters, members are dropped from the end (the newest vendor's is first) until it fits.
+ */
+export function parseTracestate(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value.length > 8192) return undefined;
+  const members: string[] = [];
+  const keys = new Set<string>();
+  for (const raw of value.split(',')) {
+    const m = raw.trim();
+    if (m === '') continue;
+    if (!TRACESTATE_MEMBER.test(m)) return undefined;
+    const key = m.slice(0, m.indexOf('='));
+    if (keys.has(key)) return undefined;
+    keys.add(key);
+    members.push(m);
+  }
+  if (members.length === 0 || members.length > TRACESTATE_MAX_MEMBERS) return undefined;
+  let out = members.join(',');
+  while (out.length > TRACESTATE_MAX_CHARS) {
+    members.pop();
+    out = members.join(',');
+  }
+  return out || undefined;
+}
