@@ -207,8 +207,8 @@ export const trace = {
   /**
    * The W3C trace context of the running invocation (also on the handler's `context.traceparent`),
    * to continue the trace in outgoing calls: send `traceparent` as an HTTP header, and `tracestate`
-   * (the caller's, when it sent one over HTTP or the invoke API) with it. Calls through this SDK carry
-   * the traceparent on by themselves. Undefined outside an invocation.
+   * (the one that came with the invocation's context, if any) with it. Calls through this SDK carry
+   * both on by themselves. Undefined outside an invocation.
    * @returns {{ traceparent: string, tracestate?: string, traceId: string, spanId: string } | undefined}
    */
   current() {

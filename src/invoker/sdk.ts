@@ -5,7 +5,7 @@
 // outside the grants fails with ACCESS_DENIED naming the grant to add, and is logged to the
 // function's log stream and the platform log.
 import { randomUUID } from 'node:crypto';
-import { MAX_ASYNC_PAYLOAD_BYTES, MAX_SYNC_PAYLOAD_BYTES, QUEUE_MAX_ATTRIBUTES } from '../config/limits.ts';
+import { MAX_ASYNC_PAYLOAD_BYTES, MAX_SYNC_PAYLOAD_BYTES } from '../config/limits.ts';
 import { isNimbusError, NimbusError } from '../errors.ts';
 import type { QueueService } from '../events/queues/service.ts';
 import type { EventBus } from '../events/bus/service.ts';
@@ -14,7 +14,6 @@ import type { SecretService } from '../services/secrets/service.ts';
 import type { TopicService } from '../events/topics/service.ts';
 import type { FunctionRecord, Permissions } from '../store/types.ts';
 import { jsonText } from '../util/json.ts';
-import { withTraceAttributes } from '../observability/trace-context.ts';
 import type { AsyncInvoker } from './async.ts';
 import type { Invoker } from './index.ts';
 import type { Grant, SdkOp } from './sdk-op.ts';
@@ -42,18 +41,6 @@ export interface SdkDeps {
 
 /** The rights a kind of resource takes, in the words of the manifest. */
 type Kind = Exclude<keyof Permissions, 'bus'>;
-
-/**
- * A message carrying the caller's trace context as `traceparent` and `tracestate` message attributes
- * (withTraceAttributes()), unless it names either itself, as far as its 10 attributes leave room.
- */
-function withTrace(message: unknown, trace: string | undefined): unknown {
-  if (trace === undefined || typeof message !== 'object' || message === null || Array.isArray(message)) return message;
-  const m = message as Record<string, unknown>;
-  const attrs = typeof m.attributes === 'object' && m.attributes !== null && !Array.isArray(m.attributes) ? m.attributes as Record<string, unknown> : {};
-  const traced = withTraceAttributes<unknown>(attrs, trace, QUEUE_MAX_ATTRIBUTES, (v) => v);
-  return traced === attrs ? message : { ...m, attributes: traced };
-}
 
 const optText = (v: unknown, field: string): string | undefined => {
   if (v === undefined || v === null) return undefined;
@@ -99,13 +86,14 @@ export class SdkHost {
       case 'queues.send': {
         const q = this.#allow(fn, op, 'queues', a.queue, 'send');
         await deps.queues.queue(q);
-        const { id: _id, ...sent } = await deps.queues.send(q, withTrace(obj(a.message), trace) as Record<string, unknown>);
+        // The caller's context goes on as message attributes (validateEntry()).
+        const { id: _id, ...sent } = await deps.queues.send(q, obj(a.message), trace);
         return sent;
       }
       case 'queues.sendBatch': {
         const q = this.#allow(fn, op, 'queues', a.queue, 'send');
         await deps.queues.queue(q);
-        return deps.queues.sendBatch(q, Array.isArray(a.entries) ? a.entries.map((e) => withTrace(e, trace)) : a.entries);
+        return deps.queues.sendBatch(q, a.entries, trace);
       }
       case 'topics.publish': {
         const t = this.#allow(fn, op, 'topics', a.topic, 'publish');

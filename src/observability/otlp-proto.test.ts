@@ -168,6 +168,12 @@ it('writes a part carried in its parent\'s record as the same bytes as the child
   const records = rec.take();
   records.writeUInt32LE(records.readUInt32LE(0) - 8, 0);
   assert.throws(() => new SpanEncoder(1024).addRecords(records), /part .* does not fit its record|does not fit its batch/);
+  // So is a tracestate.
+  const stated = new SpanRecorder(1024);
+  stated.add(parent.name, parent.kind, parentIds, 1, 2, '', 'congo=1', [], undefined);
+  const cutState = stated.take();
+  cutState.writeUInt32LE(cutState.readUInt32LE(0) - 4, 0);
+  assert.throws(() => new SpanEncoder(1024).addRecords(cutState), /tracestate of 7 bytes does not fit its record/);
 });
 
 it('lets go of a buffer grown for a huge span instead of keeping it for later batches, in both halves', () => {

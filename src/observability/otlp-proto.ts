@@ -26,7 +26,7 @@ function valueBound(v: Value): number {
 
 // A span's record, as SpanRecorder writes it and SpanEncoder reads it (little-endian; offsets from the
 // record's start): its length (u32), its shape's index in the batch's table (u16, NO_SHAPE for none), flags
-// (u8: PARENT, REMOTE, OWN_ATTRS), the trace, span and parent ids (16, 8 and 8 bytes), the start and end
+// (u8: PARENT, REMOTE, OWN_ATTRS, STATE, PART), the trace, span and parent ids (16, 8 and 8 bytes), the start and end
 // (f64, epoch ms); then, without a shape, its name and kind fields (u32 length, bytes); its attributes
 // (u32 length, KeyValue fields); its error (u32 length, UTF-8; none for a span that did not fail). With
 // STATE, its W3C tracestate (u32 length, bytes). With PART, a child span carried in the record follows
@@ -281,7 +281,8 @@ export class SpanEncoder {
     let q = errorAt + errorLength;
     let stateLength = 0;
     if (flags & STATE) {
-      stateLength = q + 4 <= recordEnd ? rv.getUint32(q, true) : recordEnd;
+      if (q + 4 > recordEnd) throw new Error(`a span record's tracestate at ${q} does not fit its record`);
+      stateLength = rv.getUint32(q, true);
       q += 4 + stateLength;
       if (q > recordEnd) throw new Error(`a span record's tracestate of ${stateLength} bytes does not fit its record`);
     }

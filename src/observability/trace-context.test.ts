@@ -1,9 +1,9 @@
 // W3C trace context as Nimbus reads it and carries it across hops: traceparent and tracestate parsed as
-// the spec has them, joined into one string inside the platform, and split again into the headers and
-// message attributes that send them on.
+// the spec has them, joined into one string inside the platform, and split again into the headers that
+// send them on.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { parseTraceContext, parseTraceparent, parseTracestate, splitTraceContext, traceContext, traceHeaders, withTraceAttributes } from './trace-context.ts';
+import { parseTraceContext, parseTraceparent, parseTracestate, splitTraceContext, traceContext, traceHeaders } from './trace-context.ts';
 
 const TP = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 
@@ -27,11 +27,19 @@ it('parses W3C tracestate: members passed on without the spaces around them, the
   // Ten members of 103 characters: four fit in 512 (415 with commas), the other six go.
   const cut = parseTracestate(members(10, 100).join(','))!;
   assert.ok(cut.length <= 512 && cut === members(4, 100).join(','), cut.length.toString());
+  // Members over 128 characters go first, from the end (W3C), then members from the end.
+  const long = (k: string) => `${k}=${'v'.repeat(200)}`;
+  assert.equal(parseTracestate(['a=1', long('b'), 'c=1', long('d'), long('e'), 'f=1'].join(',')), ['a=1', long('b'), 'c=1', long('d'), 'f=1'].join(','), 'the last long one goes, not f');
+  assert.equal(parseTracestate([long('a'), ...members(6, 100)].join(',')), members(4, 100).join(','));
+  // Only whitespace HTTP allows around a member (space and tab) is taken off.
+  assert.equal(parseTracestate('\u00a0k=1'), undefined);
 });
 
 it('joins a valid traceparent and tracestate into one carried context, and reads it back', () => {
   assert.equal(traceContext(TP, undefined), TP);
-  assert.equal(traceContext(` ${TP.toUpperCase()} `, 'congo=t61rcWkgMzE , rojo=00f067aa0ba902b7'), `${TP}\ncongo=t61rcWkgMzE,rojo=00f067aa0ba902b7`);
+  assert.equal(traceContext(` ${TP}\t`, 'congo=t61rcWkgMzE ,\trojo=00f067aa0ba902b7'), `${TP}\ncongo=t61rcWkgMzE,rojo=00f067aa0ba902b7`);
+  // Upper-case hex is not W3C's (its ids are lower case): the traceparent is invalid, and its tracestate goes with it.
+  assert.equal(traceContext(TP.toUpperCase(), 'congo=1'), undefined);
   // A malformed tracestate is dropped; without a valid traceparent, both are (W3C).
   assert.equal(traceContext(TP, 'k=1,k=2'), TP);
   assert.equal(traceContext('garbage', 'congo=1'), undefined);
@@ -46,19 +54,4 @@ it('joins a valid traceparent and tracestate into one carried context, and reads
   assert.deepEqual(splitTraceContext(joined), { traceparent: TP, tracestate: 'congo=1' });
   assert.deepEqual(traceHeaders(joined), { traceparent: TP, tracestate: 'congo=1' });
   assert.deepEqual(traceHeaders(TP), { traceparent: TP });
-});
-
-it('adds the context to a queue message\'s attributes while it has room, and never beside one the message names', () => {
-  const wrap = (v: string) => ({ DataType: 'String', StringValue: v });
-  const joined = `${TP}\ncongo=1`;
-  assert.deepEqual(withTraceAttributes(undefined, joined, 10, wrap), { traceparent: wrap(TP), tracestate: wrap('congo=1') });
-  assert.deepEqual(withTraceAttributes({ a: wrap('1') }, TP, 10, wrap), { a: wrap('1'), traceparent: wrap(TP) });
-  const nine = Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`a${i}`, wrap(String(i))]));
-  assert.deepEqual(Object.keys(withTraceAttributes(nine, joined, 10, wrap)!), [...Object.keys(nine), 'traceparent'], 'room for one: the traceparent');
-  const ten = { ...nine, a9: wrap('9') };
-  assert.deepEqual(withTraceAttributes(ten, joined, 10, wrap), ten);
-  const own = { traceparent: wrap('mine') };
-  assert.equal(withTraceAttributes(own, joined, 10, wrap), own, 'a traceparent of its own is left as it is, and no tracestate is added to it');
-  const state = { tracestate: wrap('mine=1') };
-  assert.equal(withTraceAttributes(state, joined, 10, wrap), state, 'nor one with a tracestate of its own (it would be paired with another trace)');
 });

@@ -5,7 +5,10 @@
 // calls) the two travel as one string, traceContext()'s: the traceparent, then a newline and the
 // tracestate. No OpenTelemetry here: the store and the event services use these too.
 
+// Lower-case hex only: W3C's ids are HEXDIGLC, and an upper-case one makes the traceparent invalid.
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+// HTTP's optional whitespace (space and tab) around a value or a list member.
+const OWS = /^[ \t]+|[ \t]+$/g;
 const ZERO_TRACE = '0'.repeat(32);
 const ZERO_SPAN = '0'.repeat(16);
 
@@ -20,7 +23,7 @@ export interface ParsedTraceparent {
 /** A traceparent as W3C defines it (version 00), or undefined when malformed (then a new trace starts). */
 export function parseTraceparent(value: unknown): ParsedTraceparent | undefined {
   if (typeof value !== 'string') return undefined;
-  const m = TRACEPARENT.exec(value.trim().toLowerCase());
+  const m = TRACEPARENT.exec(value.replace(OWS, ''));
   if (!m || m[1] === ZERO_TRACE || m[2] === ZERO_SPAN) return undefined;
   return { traceId: m[1]!, spanId: m[2]!, sampled: (parseInt(m[3]!, 16) & 1) === 1, tracestate: undefined };
 }
@@ -33,7 +36,7 @@ export function parseTraceparent(value: unknown): ParsedTraceparent | undefined 
  */
 export function traceContext(traceparent: unknown, tracestate: unknown): string | undefined {
   if (!parseTraceparent(traceparent)) return undefined;
-  const tp = (traceparent as string).trim().toLowerCase();
+  const tp = (traceparent as string).replace(OWS, '');
   const ts = parseTracestate(tracestate);
   return ts ? `${tp}\n${ts}` : tp;
 }
@@ -60,42 +63,27 @@ export function traceHeaders(value: string): Record<string, string> {
   return tracestate === undefined ? { traceparent } : { traceparent, tracestate };
 }
 
-/**
- * A queue message's attributes with a carried context added as `traceparent` and `tracestate`
- * attributes (OpenTelemetry's convention for SQS), each as `value` writes it, while the message has room
- * (`max` attributes); unchanged when it names a traceparent or a tracestate itself.
- */
-export function withTraceAttributes<V>(attrs: Record<string, V> | undefined, trace: string, max: number, value: (s: string) => V): Record<string, V> | undefined {
-  if (attrs && (Object.hasOwn(attrs, 'traceparent') || Object.hasOwn(attrs, 'tracestate'))) return attrs;
-  const out: Record<string, V> = { ...attrs };
-  let n = Object.keys(out).length;
-  for (const [k, v] of Object.entries(traceHeaders(trace))) {
-    if (n >= max) break;
-    out[k] = value(v);
-    n++;
-  }
-  return out;
-}
-
 // W3C tracestate (https://www.w3.org/TR/trace-context/#tracestate-header): comma-separated key=value
 // members. A key is a simple key, or tenant@system; a value is 1-256 printable characters other than
 // "," and "=", not ending in a space.
 const TRACESTATE_MEMBER = /^(?:[a-z][a-z0-9_\-*/]{0,255}|[a-z0-9][a-z0-9_\-*/]{0,240}@[a-z][a-z0-9_\-*/]{0,13})=[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]$/;
 const TRACESTATE_MAX_MEMBERS = 32;
 const TRACESTATE_MAX_CHARS = 512;
+const TRACESTATE_LONG_MEMBER = 128;
 
 /**
  * A tracestate header (several header lines joined with commas) as the members to pass on, joined by
  * ",", or undefined when it is absent, empty or malformed (W3C: a malformed one is dropped whole: more
  * than 32 members, a duplicate key, a member that is not key=value; one over 8 KB is not read). Past
- * 512 characters, members are dropped from the end (the newest vendor's is first) until it fits.
+ * 512 characters it is cut as W3C asks: members over 128 characters go first, from the end, then
+ * members from the end (the newest vendor's is first), until it fits.
  */
 export function parseTracestate(value: unknown): string | undefined {
   if (typeof value !== 'string' || value.length > 8192) return undefined;
   const members: string[] = [];
   const keys = new Set<string>();
   for (const raw of value.split(',')) {
-    const m = raw.trim();
+    const m = raw.replace(OWS, '');
     if (m === '') continue;
     if (!TRACESTATE_MEMBER.test(m)) return undefined;
     const key = m.slice(0, m.indexOf('='));
@@ -104,10 +92,12 @@ export function parseTracestate(value: unknown): string | undefined {
     members.push(m);
   }
   if (members.length === 0 || members.length > TRACESTATE_MAX_MEMBERS) return undefined;
-  let out = members.join(',');
-  while (out.length > TRACESTATE_MAX_CHARS) {
-    members.pop();
-    out = members.join(',');
+  let length = members.join(',').length;
+  for (let i = members.length - 1; i >= 0 && length > TRACESTATE_MAX_CHARS; i--) {
+    if (members[i]!.length <= TRACESTATE_LONG_MEMBER) continue;
+    length -= members[i]!.length + (members.length > 1 ? 1 : 0);
+    members.splice(i, 1);
   }
-  return out || undefined;
+  while (length > TRACESTATE_MAX_CHARS) length -= members.pop()!.length + (members.length > 0 ? 1 : 0);
+  return members.length > 0 ? members.join(',') : undefined;
 }

@@ -4,6 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { NimbusError } from '../../errors.ts';
 import { jsonText } from '../../util/json.ts';
 import { QUEUE_DELAY_MAX_S, QUEUE_MAX_ATTRIBUTES } from '../../config/limits.ts';
+import { traceHeaders } from '../../observability/trace-context.ts';
 import type { MessageAttribute, NewMessage, QueueRecord } from '../../store/types.ts';
 
 const ATTRIBUTE_NAME = /^[A-Za-z0-9_.-]{1,256}$/;
@@ -33,21 +34,20 @@ const bad = (where: string, msg: string) => new NimbusError('INVALID_MESSAGE', `
 
 /**
  * Checks one entry against the queue's rules. `where` names it in errors ("entries[3]").
- * Bodies are strings; any other JSON value is sent as its JSON text.
+ * Bodies are strings; any other JSON value is sent as its JSON text. `trace`, the sender's context
+ * (traceContext()), is added as attributes where the message leaves room (withTraceAttributes()).
  */
-export function validateEntry(q: QueueRecord, e: RawEntry, where: string): ValidMessage {
+export function validateEntry(q: QueueRecord, e: RawEntry, where: string, trace?: string): ValidMessage {
   if (e.body === undefined || e.body === null) throw bad(where, 'body is required');
   const body = typeof e.body === 'string' ? e.body : jsonText(e.body, `${where}: body`);
   if (body.length === 0) throw bad(where, 'body must not be empty');
   if (INVALID_BODY_CHAR.test(body)) throw bad(where, 'body has characters SQS does not allow (control characters other than tab, newline and carriage return, or lone surrogates)');
-  const attributes = e.attributes === undefined || e.attributes === null ? undefined : validateAttributes(e.attributes, `${where}.attributes`);
-  let size = Buffer.byteLength(body);
-  for (const [name, a] of Object.entries(attributes ?? {})) {
-    size += Buffer.byteLength(name) + Buffer.byteLength(a.DataType) + (a.StringValue !== undefined ? Buffer.byteLength(a.StringValue) : Buffer.from(a.BinaryValue!, 'base64').length);
-  }
+  let attributes = e.attributes === undefined || e.attributes === null ? undefined : validateAttributes(e.attributes, `${where}.attributes`);
+  const size = messageBytes(body, attributes);
   if (size > q.maxMessageBytes) {
     throw new NimbusError('MESSAGE_TOO_LARGE', `${where}: the message is ${size} bytes (body and attributes); queue "${q.name}" takes at most ${q.maxMessageBytes}`);
   }
+  if (trace !== undefined) attributes = withTraceAttributes(attributes, trace, q.maxMessageBytes - size);
   const msg: ValidMessage = { body, md5OfBody: md5(body) };
   if (attributes) {
     msg.attributes = attributes;
@@ -124,6 +124,39 @@ export function md5(text: string): string {
  * the data type and the value, each as a 4-byte big-endian length and its bytes, with a transport
  * byte (1 string, 2 binary) before the value.
  */
+/** A message's size as SQS counts it against the queue's limit: its body, and each attribute's name, type and value. */
+export function messageBytes(body: string, attributes: Record<string, MessageAttribute> | undefined): number {
+  let size = Buffer.byteLength(body);
+  for (const [name, a] of Object.entries(attributes ?? {})) size += attributeBytes(name, a);
+  return size;
+}
+
+function attributeBytes(name: string, a: MessageAttribute): number {
+  return Buffer.byteLength(name) + Buffer.byteLength(a.DataType) + (a.StringValue !== undefined ? Buffer.byteLength(a.StringValue) : Buffer.from(a.BinaryValue!, 'base64').length);
+}
+
+/**
+ * A message's attributes with the sender's trace context (traceContext()) added as `traceparent` and
+ * `tracestate` String attributes (OpenTelemetry's convention for SQS), the traceparent first, each
+ * only while the message stays within the queue's 10 attributes and `room` more bytes: the context is
+ * the platform's addition and never makes a message fail. A message that names a `traceparent` itself
+ * keeps its own and gets neither; one that names only a `tracestate` keeps that one.
+ */
+export function withTraceAttributes(attrs: Record<string, MessageAttribute> | undefined, trace: string, room: number): Record<string, MessageAttribute> | undefined {
+  if (attrs && Object.hasOwn(attrs, 'traceparent')) return attrs;
+  let out = attrs;
+  let n = attrs ? Object.keys(attrs).length : 0;
+  for (const [name, value] of Object.entries(traceHeaders(trace))) {
+    const a: MessageAttribute = { DataType: 'String', StringValue: value };
+    const bytes = attributeBytes(name, a);
+    if (n >= QUEUE_MAX_ATTRIBUTES || bytes > room || (out && Object.hasOwn(out, name))) break;
+    out = { ...out, [name]: a };
+    n++;
+    room -= bytes;
+  }
+  return out;
+}
+
 export function md5OfAttributes(attributes: Record<string, MessageAttribute>): string {
   const h = createHash('md5');
   const field = (b: Buffer) => {

@@ -114,6 +114,29 @@ describe('validateEntry', () => {
     reject(queue({ fifo: true }), { body: 'x', groupId: 'g'.repeat(129), dedupId: 'd' }, /groupId is required on a FIFO queue \(--group in the CLI\): 1 to 128/);
   });
 
+  it('adds the sender\'s trace context as attributes only where the message leaves room, and never beside a traceparent it names', () => {
+    const tp = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const trace = `${tp}\ncongo=t61rcWkgMzE`;
+    const str = (v: string) => ({ DataType: 'String', StringValue: v });
+    assert.deepEqual(validateEntry(queue(), { body: 'x' }, 'm', trace).attributes, { traceparent: str(tp), tracestate: str('congo=t61rcWkgMzE') });
+    assert.deepEqual(validateEntry(queue(), { body: 'x' }, 'm', tp).attributes, { traceparent: str(tp) });
+    // The digest the sender gets back covers what was stored.
+    const m = validateEntry(queue(), { body: 'x', attributes: { a: '1' } }, 'm', trace);
+    assert.equal(m.md5OfMessageAttributes, md5OfAttributes(m.attributes!));
+    // Room for one more attribute: the traceparent, not the tracestate; for none: neither.
+    const nine = Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`a${i}`, String(i)]));
+    assert.deepEqual(Object.keys(validateEntry(queue(), { body: 'x', attributes: nine }, 'm', trace).attributes!), [...Object.keys(nine), 'traceparent']);
+    assert.equal(validateEntry(queue(), { body: 'x', attributes: { ...nine, a9: '9' } }, 'm', trace).attributes!.traceparent, undefined);
+    // A message at its queue's byte limit is sent as it is: the context never makes it fail. The traceparent takes 11 + 6 + 55 bytes.
+    const q = queue({ maxMessageBytes: 1024 });
+    assert.equal(validateEntry(q, { body: 'x'.repeat(1024) }, 'm', trace).attributes, undefined);
+    assert.deepEqual(Object.keys(validateEntry(q, { body: 'x'.repeat(1024 - 72) }, 'm', trace).attributes!), ['traceparent']);
+    assert.deepEqual(Object.keys(validateEntry(q, { body: 'x'.repeat(1024 - 72 - 10 - 6 - 17) }, 'm', trace).attributes!), ['traceparent', 'tracestate']);
+    // A traceparent of the message's own is kept, with nothing added; a tracestate of its own too, beside the sender's traceparent.
+    assert.deepEqual(validateEntry(queue(), { body: 'x', attributes: { traceparent: 'mine' } }, 'm', trace).attributes, { traceparent: str('mine') });
+    assert.deepEqual(validateEntry(queue(), { body: 'x', attributes: { tracestate: 'mine=1' } }, 'm', trace).attributes, { tracestate: str('mine=1'), traceparent: str(tp) });
+  });
+
   it('deduplicates a FIFO message by the SHA-256 of its body when the queue says so', () => {
     const m = validateEntry(queue({ fifo: true, contentBasedDeduplication: true }), { body: 'same', groupId: 'g' }, 'm');
     assert.equal(m.dedupId, '0967115f2813a3541eaef77de9d9d5773f1c0c04314b0bbfe4ff3b3b1c55b5d5');

@@ -80,7 +80,7 @@ export class QueueService {
    * Sends a batch: entries that fail validation are reported in `failed` and the rest are stored
    * (as SQS's SendMessageBatch). A batch over 10 entries, empty, or with repeated ids is refused whole.
    */
-  async sendBatch(name: string, entries: unknown): Promise<SendResult> {
+  async sendBatch(name: string, entries: unknown, trace?: string): Promise<SendResult> {
     const q = await this.queue(name);
     if (!Array.isArray(entries) || entries.length === 0 || entries.length > QUEUE_BATCH_MAX_ENTRIES) {
       throw new NimbusError('TOO_MANY_ENTRIES', `entries: a batch holds 1 to ${QUEUE_BATCH_MAX_ENTRIES} messages, got ${Array.isArray(entries) ? entries.length : 'no list'}`);
@@ -94,7 +94,7 @@ export class QueueService {
       if (ids.has(id)) throw new NimbusError('TOO_MANY_ENTRIES', `entries[${i}].id: "${id}" is used twice; ids must be distinct within a batch`);
       ids.add(id);
       try {
-        valid.push({ id, msg: validateEntry(q, e, `entries[${i}]`) });
+        valid.push({ id, msg: validateEntry(q, e, `entries[${i}]`, trace) });
       } catch (err) {
         if (!isNimbusError(err)) throw err;
         failed.push({ id, code: err.code, message: err.message });
@@ -114,9 +114,9 @@ export class QueueService {
   }
 
   /** Sends one message; an invalid one is an error (4xx), not a failed entry. */
-  async send(name: string, entry: RawEntry): Promise<SendResult['successful'][number]> {
+  async send(name: string, entry: RawEntry, trace?: string): Promise<SendResult['successful'][number]> {
     const q = await this.queue(name);
-    const msg = validateEntry(q, entry, 'message');
+    const msg = validateEntry(q, entry, 'message', trace);
     const [sent] = await this.#store.sendMessages(q.name, [msg], this.#clock.now(), FIFO_DEDUP_WINDOW_MS);
     this.#wake(q.name);
     return {

@@ -9,8 +9,7 @@ import type {
 } from '../types.ts';
 import { num, type Row, type Sql, str } from './sql.ts';
 import { splitQualified } from '../../config/strategy.ts';
-import { QUEUE_MAX_ATTRIBUTES } from '../../config/limits.ts';
-import { withTraceAttributes } from '../../observability/trace-context.ts';
+import { messageBytes, withTraceAttributes } from '../../events/queues/messages.ts';
 import { executionArn, START_REF, type StartRequest } from '../workflows.ts';
 
 /** Digits of a FIFO sequence number (SQS's are 20 digits or more). */
@@ -456,7 +455,8 @@ export class WorkStore {
     if (d.to.kind === 'queue') {
       const q = this.getQueue(d.to.name);
       if (!q) return false;
-      const attributes = d.trace === undefined ? d.attributes : withTraceAttributes(d.attributes, d.trace, QUEUE_MAX_ATTRIBUTES, (v) => ({ DataType: 'String', StringValue: v }));
+      // The sender's context as attributes, where the message leaves room (it is not refused for them).
+      const attributes = d.trace === undefined ? d.attributes : withTraceAttributes(d.attributes, d.trace, q.maxMessageBytes - messageBytes(d.body, d.attributes));
       this.#insert(q, [{ body: d.body, attributes, groupId: 'nimbus', dedupId: randomUUID() }], now, 0);
       return true;
     }
