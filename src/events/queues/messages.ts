@@ -119,11 +119,6 @@ export function md5(text: string): string {
   return createHash('md5').update(text).digest('hex');
 }
 
-/**
- * MD5 of the message attributes as SQS computes it: for each attribute in name order, the name,
- * the data type and the value, each as a 4-byte big-endian length and its bytes, with a transport
- * byte (1 string, 2 binary) before the value.
- */
 /** A message's size as SQS counts it against the queue's limit: its body, and each attribute's name, type and value. */
 export function messageBytes(body: string, attributes: Record<string, MessageAttribute> | undefined): number {
   let size = Buffer.byteLength(body);
@@ -157,6 +152,11 @@ export function withTraceAttributes(attrs: Record<string, MessageAttribute> | un
   return out;
 }
 
+/**
+ * MD5 of the message attributes as SQS computes it: for each attribute in name order, the name,
+ * the data type and the value, each as a 4-byte big-endian length and its bytes, with a transport
+ * byte (1 string, 2 binary) before the value.
+ */
 export function md5OfAttributes(attributes: Record<string, MessageAttribute>): string {
   const h = createHash('md5');
   const field = (b: Buffer) => {
