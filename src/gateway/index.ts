@@ -10,6 +10,7 @@ import { invocationError, type Invoker } from '../invoker/index.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { RouteRecord } from '../store/types.ts';
 import { type Attributes, ShapeCache, type SpanHandle, type Tracing } from '../observability/tracing.ts';
+import { joinTraceContext } from '../observability/trace-context.ts';
 import { readBody, requestIdFrom, sendError } from '../util/http.ts';
 import { MAX_PAYLOAD_BYTES } from '../workflows/executor.ts';
 import { startFromRoute, type WorkflowStarter } from './workflow.ts';
@@ -78,9 +79,10 @@ export class Gateway {
       }
       route = `${match.route.method} ${match.route.path}`;
       // The request's trace context (W3C traceparent, and tracestate with it) continues here, or a trace
-      // starts: joined as traceContext() joins them (a header holds no newline) and parsed once, by the span.
+      // starts: the headers joined unchecked (a header holds no newline) and parsed once, by the span.
+      // (Node joins a header sent on several lines into one string, as W3C reads a tracestate sent so.)
       const tp = req.headers.traceparent;
-      const parent = typeof tp !== 'string' ? undefined : req.headers.tracestate === undefined ? tp : `${tp}\n${req.headers.tracestate}`;
+      const parent = typeof tp === 'string' ? joinTraceContext(tp, req.headers.tracestate as string | undefined) : undefined;
       if (match.route.workflow !== null) {
         if (!this.workflows) throw new NimbusError('NOT_FOUND', `no route for ${method} ${rawPath}`);
         span = this.#tracing.start(`${method} ${match.route.path}`, parent, 'server', { 'http.request.method': method, 'http.route': match.route.path, 'nimbus.workflow': match.route.workflow });

@@ -8,7 +8,7 @@ import { parseTraceContext, parseTraceparent, parseTracestate, splitTraceContext
 const TP = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 
 it('parses W3C traceparents, and refuses the malformed, the all-zero and version ff', () => {
-  assert.deepEqual(parseTraceparent('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'), { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', sampled: true, tracestate: undefined });
+  assert.deepEqual(parseTraceparent('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'), { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', sampled: true, flags: '01', tracestate: undefined });
   assert.equal(parseTraceparent('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00')?.sampled, false);
   for (const bad of [undefined, '', 'garbage', 'ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', `00-${'0'.repeat(32)}-00f067aa0ba902b7-01`, `00-4bf92f3577b34da6a3ce929d0e0e4736-${'0'.repeat(16)}-01`, '00-4bf92f-00f067aa0ba902b7-01']) {
     assert.equal(parseTraceparent(bad), undefined, String(bad));
@@ -45,7 +45,7 @@ it('joins a valid traceparent and tracestate into one carried context, and reads
   assert.equal(traceContext('garbage', 'congo=1'), undefined);
   assert.equal(traceContext(undefined, 'congo=1'), undefined);
   const joined = traceContext(TP, 'congo=1')!;
-  assert.deepEqual(parseTraceContext(joined), { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', sampled: true, tracestate: 'congo=1' });
+  assert.deepEqual(parseTraceContext(joined), { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', sampled: true, flags: '01', tracestate: 'congo=1' });
   assert.equal(parseTraceContext(TP)?.tracestate, undefined);
   // What a header could carry unchecked (the gateway joins them before they are parsed): a bad traceparent
   // drops its tracestate, a bad tracestate is dropped alone.

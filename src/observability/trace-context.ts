@@ -16,6 +16,8 @@ export interface ParsedTraceparent {
   traceId: string;
   spanId: string;
   sampled: boolean;
+  /** The flags byte as it came (two hex digits): a flag this version does not know is passed on. */
+  flags: string;
   /** The tracestate carried with it (parseTraceContext()); undefined from parseTraceparent(). */
   tracestate: string | undefined;
 }
@@ -25,7 +27,7 @@ export function parseTraceparent(value: unknown): ParsedTraceparent | undefined 
   if (typeof value !== 'string') return undefined;
   const m = TRACEPARENT.exec(value.replace(OWS, ''));
   if (!m || m[1] === ZERO_TRACE || m[2] === ZERO_SPAN) return undefined;
-  return { traceId: m[1]!, spanId: m[2]!, sampled: (parseInt(m[3]!, 16) & 1) === 1, tracestate: undefined };
+  return { traceId: m[1]!, spanId: m[2]!, sampled: (parseInt(m[3]!, 16) & 1) === 1, flags: m[3]!, tracestate: undefined };
 }
 
 /**
@@ -36,9 +38,12 @@ export function parseTraceparent(value: unknown): ParsedTraceparent | undefined 
  */
 export function traceContext(traceparent: unknown, tracestate: unknown): string | undefined {
   if (!parseTraceparent(traceparent)) return undefined;
-  const tp = (traceparent as string).replace(OWS, '');
-  const ts = parseTracestate(tracestate);
-  return ts ? `${tp}\n${ts}` : tp;
+  return joinTraceContext((traceparent as string).replace(OWS, ''), parseTracestate(tracestate));
+}
+
+/** A traceparent and a tracestate (if any) as one carried context: the form every hop stores and parseTraceContext() reads. */
+export function joinTraceContext(traceparent: string, tracestate: string | undefined): string {
+  return tracestate ? `${traceparent}\n${tracestate}` : traceparent;
 }
 
 /** A carried context (traceContext()): its traceparent parsed, with its tracestate; undefined when the traceparent is malformed. */

@@ -15,7 +15,7 @@ import { type Sampler, SamplingDecision } from '@opentelemetry/sdk-trace-base';
 import type { Logger } from './logger.ts';
 import { type EncodedShape, encodeShape, idsFromHex, type SpanIds, type SpanPart, type SpanRecorder, viewOf } from './otlp-proto.ts';
 import { type Attributes, type EndedSpan, SpanExport } from './span-export.ts';
-import { type ParsedTraceparent, parseTraceContext } from './trace-context.ts';
+import { joinTraceContext, type ParsedTraceparent, parseTraceContext } from './trace-context.ts';
 
 export type { Attributes } from './span-export.ts';
 
@@ -190,7 +190,7 @@ export class Tracing {
     return this.startShaped(shape, parent, undefined, startTimeMs);
   }
 
-  #sample(traceId: string, p: ParsedTraceparent | undefined, shape: SpanShape, attrs: Attributes | undefined): boolean {
+  #sample(traceId: string, p: Pick<ParsedTraceparent, 'traceId' | 'spanId' | 'tracestate'> | undefined, shape: SpanShape, attrs: Attributes | undefined): boolean {
     const ctx = p ? trace.setSpanContext(ROOT_CONTEXT, { traceId: p.traceId, spanId: p.spanId, traceFlags: 1, isRemote: true, ...(p.tracestate ? { traceState: new TraceState(p.tracestate) } : {}) }) : ROOT_CONTEXT;
     return this.#sampler!.shouldSample(ctx, traceId, shape.name, shape.kind, attrs ? { ...shape.attrs, ...attrs } : shape.attrs, []).decision === SamplingDecision.RECORD_AND_SAMPLED;
   }
@@ -252,7 +252,7 @@ function traceparentOf(traceId: string, spanId: string, sampled: boolean): strin
 
 /** A span's context as an asynchronous hop carries it (traceContext()). */
 function contextOf(span: SpanHandle): string {
-  return span.tracestate ? `${span.traceparent}\n${span.tracestate}` : span.traceparent;
+  return joinTraceContext(span.traceparent, span.tracestate);
 }
 
 /** A span that is only its ids: the context still propagates, nothing is recorded. */

@@ -16,7 +16,7 @@ import type { FunctionRecord, Store } from '../store/types.ts';
 import { type ExecutionRecord, type ExecutionRow, executionArn, type StartRequest, type WorkItem, type WorkRemoval } from '../store/workflows.ts';
 import type { Clock } from '../util/clock.ts';
 import { Waker } from '../util/waker.ts';
-import { parseTraceContext, splitTraceContext, traceContext } from '../observability/trace-context.ts';
+import { joinTraceContext, parseTraceContext } from '../observability/trace-context.ts';
 import { newTraceparent, type Tracing } from '../observability/tracing.ts';
 import { createHash } from 'node:crypto';
 import { type ExecState, failExecution, type InvokeTaskCommand, type Json, type Machine, MAX_PAYLOAD_BYTES, redrive, start, step, type StepInput, validateDefinition } from './asl/index.ts';
@@ -454,8 +454,5 @@ function runSpanId(execution: string, run: number): string {
 /** The context an execution's task invocations continue: the caller's trace and tracestate, the execution's span as parent. */
 function runTrace(trace: string | null, execution: string, run: number): string | null {
   const p = parseTraceContext(trace);
-  if (!p) return trace;
-  // (The flags as they came: a flag this version does not know is passed on.)
-  const flags = splitTraceContext(trace!).traceparent.trim().slice(-2);
-  return traceContext(`00-${p.traceId}-${runSpanId(execution, run)}-${flags}`, p.tracestate) ?? trace;
+  return p ? joinTraceContext(`00-${p.traceId}-${runSpanId(execution, run)}-${p.flags}`, p.tracestate) : trace;
 }
